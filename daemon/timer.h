@@ -1,0 +1,39 @@
+/* Many timers on one uv_timer_t: a binary min-heap of intrusive entries.
+ *
+ * A connection embeds a few wsf_timer (24 bytes each) instead of a
+ * uv_timer_t each (~150 bytes, one libuv handle). Start, stop and fire are
+ * O(log n); nothing scans all timers. */
+#ifndef WSF_TIMER_H
+#define WSF_TIMER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct wsf_timer wsf_timer;
+typedef void (*wsf_timer_cb)(wsf_timer *timer);
+
+struct wsf_timer {
+  uint64_t due_us;     /* monotonic, wsf_now_us() clock */
+  wsf_timer_cb cb;
+  uint32_t heap_index; /* 0 = not scheduled; otherwise index + 1 */
+};
+
+typedef struct wsf_timers {
+  uv_timer_t handle;
+  wsf_timer **heap;
+  uint32_t count, capacity;
+  uint64_t armed_due_us; /* when handle fires, or UINT64_MAX */
+} wsf_timers;
+
+int wsf_timers_init(uv_loop_t *loop, wsf_timers *timers);
+void wsf_timers_close(wsf_timers *timers); /* uv_close on the handle; entries are dropped */
+
+void wsf_timer_init(wsf_timer *timer, wsf_timer_cb cb);
+/* (Re)schedule at an absolute due time. Returns 0 or -1 (out of memory). */
+int wsf_timer_start_at(wsf_timers *timers, wsf_timer *timer, uint64_t due_us);
+int wsf_timer_start(wsf_timers *timers, wsf_timer *timer, uint64_t delay_us);
+void wsf_timer_stop(wsf_timers *timers, wsf_timer *timer);
+static inline bool wsf_timer_active(const wsf_timer *timer) { return timer->heap_index != 0; }
+
+#endif

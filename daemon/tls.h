@@ -1,0 +1,37 @@
+/* TLS configuration and sessions (OpenSSL over memory BIOs).
+ *
+ * One wsf_tls_config (one SSL_CTX) per distinct configuration, shared by every
+ * connection that uses it; configs are interned by wsf_tls_config_get(). A
+ * session allocates its SSL* only while the connection lives, and idle sessions
+ * hold no record buffers (SSL_MODE_RELEASE_BUFFERS). */
+#ifndef WSF_TLS_H
+#define WSF_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct wsf_tls_config wsf_tls_config;
+
+typedef struct wsf_tls_options {
+  bool server;             /* server side (mock gateway) */
+  bool verify;             /* client: verify the peer certificate and host name (default true) */
+  const char *ca_file;     /* client: trust anchors; NULL = system store */
+  const char *cert_file;   /* client certificate, or server certificate */
+  const char *key_file;
+  const char *ciphers;     /* OpenSSL cipher list (TLS 1.2); NULL = default */
+  const char *client_ca_file; /* server: require and verify client certificates from this CA */
+} wsf_tls_options;
+
+/* Returns a shared config for these options (created on first use), or NULL
+ * with *err set to words for the failure (e.g. "cannot read key file: ..."). */
+wsf_tls_config *wsf_tls_config_get(const wsf_tls_options *opts, char *err, size_t errlen);
+/* Frees every interned config (at exit). */
+void wsf_tls_config_free_all(void);
+
+/* Version and cipher of an established session, for open's result. */
+struct wsf_transport;
+const char *wsf_tls_version(const struct wsf_transport *t);
+const char *wsf_tls_cipher(const struct wsf_transport *t);
+bool wsf_tls_verified(const struct wsf_transport *t);
+
+#endif

@@ -1,0 +1,90 @@
+/* Byte-stream transport: plain TCP or TLS over TCP, behind one interface.
+ *
+ * libuv owns the socket; TLS runs OpenSSL over memory BIOs. Everything above
+ * (HTTP upgrade, WebSocket framing) sees only plaintext through the callbacks,
+ * so ws:// and wss:// share every line above the byte stream.
+ *
+ * The owner embeds a wsf_transport in its own struct and finds itself again
+ * with container_of() in the callbacks. Reads go into one loop-wide buffer:
+ * an idle transport holds no read buffer. */
+#ifndef WSF_TRANSPORT_H
+#define WSF_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct wsf_transport wsf_transport;
+typedef struct wsf_tls_config wsf_tls_config; /* tls.h */
+typedef struct wsf_tls_session wsf_tls_session;
+
+/* Why a byte stream ended (the low-level cause of a close record). */
+typedef enum wsf_end_cause {
+  WSF_END_EOF,              /* TCP FIN */
+  WSF_END_RESET,            /* TCP RST (ECONNRESET, EPIPE) */
+  WSF_END_TLS_ALERT,        /* a fatal TLS alert arrived; detail = alert name */
+  WSF_END_TLS_CLOSE_NOTIFY, /* TLS close_notify */
+  WSF_END_TLS_ERROR,        /* TLS failure without an alert; detail = OpenSSL reason */
+  WSF_END_IO_ERROR,         /* any other read/write error; detail = libuv error name */
+} wsf_end_cause;
+
+const char *wsf_end_cause_name(wsf_end_cause cause); /* "eof", "reset", "tls_alert", ... */
+
+typedef struct wsf_transport_callbacks {
+  /* TCP connect finished: status 0 or a libuv error code. Client side only. */
+  void (*on_connect)(wsf_transport *t, int status);
+  /* TLS handshake finished. ok=false: detail says why in OpenSSL's words
+   * (e.g. "certificate verify failed: Hostname mismatch"). */
+  void (*on_tls_done)(wsf_transport *t, bool ok, const char *detail);
+  /* Plaintext arrived. data is valid only during the call. */
+  void (*on_data)(wsf_transport *t, const uint8_t *data, size_t len);
+  /* The stream ended; reading has stopped. The owner still calls wsf_transport_close(). */
+  void (*on_end)(wsf_transport *t, wsf_end_cause cause, const char *detail);
+  /* The handle is closed: the owner may free the memory holding the transport. */
+  void (*on_closed)(wsf_transport *t);
+} wsf_transport_callbacks;
+
+struct wsf_transport {
+  uv_tcp_t tcp;
+  const wsf_transport_callbacks *cb;
+  wsf_tls_session *tls;       /* NULL for plain TCP */
+  size_t write_pending_bytes; /* handed to libuv, not yet written */
+  uint8_t ended : 1;          /* on_end was delivered */
+  uint8_t closing : 1;        /* wsf_transport_close was called */
+  uint8_t reading : 1;
+  uv_connect_t *connect_req;  /* only while connecting */
+};
+
+int wsf_transport_init(uv_loop_t *loop, wsf_transport *t, const wsf_transport_callbacks *cb);
+
+/* Client: connect to addr; on_connect follows. */
+int wsf_transport_connect(wsf_transport *t, const struct sockaddr *addr);
+
+/* Client: after on_connect(0), start TLS as a client; on_tls_done follows.
+ * server_name is used for SNI and hostname verification (may be NULL for no SNI). */
+int wsf_transport_start_tls_client(wsf_transport *t, const wsf_tls_config *cfg, const char *server_name);
+
+/* Server: after uv_accept() into t->tcp, start TLS as a server; on_tls_done follows. */
+int wsf_transport_start_tls_server(wsf_transport *t, const wsf_tls_config *cfg);
+
+/* Start delivering on_data (plain: right away; TLS: also drives the handshake). */
+int wsf_transport_read_start(wsf_transport *t);
+void wsf_transport_read_stop(wsf_transport *t);
+
+/* Queue plaintext for writing. Never blocks and never fails for lack of
+ * buffer: bytes libuv cannot write at once are copied and queued, and
+ * write_pending_bytes says how many. Returns 0 or a negative libuv error. */
+int wsf_transport_write(wsf_transport *t, const uint8_t *data, size_t len);
+
+/* Graceful end of our direction: TLS close_notify (if TLS), then TCP FIN
+ * once queued writes are flushed. */
+void wsf_transport_shutdown(wsf_transport *t);
+
+/* Close the handle; on_closed follows. abort=true sends a TCP RST. */
+void wsf_transport_close(wsf_transport *t, bool abort);
+
+/* One loop-wide read buffer, shared by every transport on the loop. */
+void wsf_transport_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+
+#endif
