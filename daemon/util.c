@@ -1,1 +1,84 @@
-/* placeholder: being written */
+#include "util.h"
+
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <uv.h>
+
+int wsf_log_level = WSF_LOG_INFO;
+
+uint64_t wsf_now_us(void) { return uv_hrtime() / 1000; }
+
+uint64_t wsf_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int wsf_random(void *buf, size_t len) { return RAND_bytes(buf, (int)len) == 1 ? 0 : -1; }
+
+/* xorshift64*: jitter needs spread, not secrecy; seeded once from the CSPRNG. */
+uint64_t wsf_random_below(uint64_t bound) {
+  static uint64_t state;
+  if (bound == 0)
+    return 0;
+  if (state == 0 && (wsf_random(&state, sizeof state) != 0 || state == 0))
+    state = 0x9E3779B97F4A7C15ull ^ uv_hrtime();
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return (state * 0x2545F4914F6CDD1Dull) % bound;
+}
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+int wsf_log_level_parse(const char *name) {
+  for (size_t i = 0; i < WSF_ARRAY_LEN(level_names); i++)
+    if (strcasecmp(name, level_names[i]) == 0)
+      return (int)i;
+  return -1;
+}
+
+void wsf_log(int level, const char *fmt, ...) {
+  if (level > wsf_log_level)
+    return;
+  char stamp[32];
+  time_t now = time(NULL);
+  struct tm tm;
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", gmtime_r(&now, &tm));
+  fprintf(stderr, "%sZ wsfleetd %s: ", stamp, level_names[level]);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+void *wsf_xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) {
+    fprintf(stderr, "out of memory (%zu bytes)\n", n);
+    abort();
+  }
+  return p;
+}
+
+void *wsf_xcalloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p) {
+    fprintf(stderr, "out of memory (%zu x %zu bytes)\n", n, size);
+    abort();
+  }
+  return p;
+}
+
+char *wsf_xstrndup(const char *s, size_t n) {
+  char *p = wsf_xmalloc(n + 1);
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}

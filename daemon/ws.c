@@ -1,1 +1,234 @@
-/* placeholder: being written */
+#include "ws.h"
+
+#include <string.h>
+#include <wslay/wslay.h>
+
+#include "util.h"
+
+/* ---- frame-boundary scanner ------------------------------------------
+ * wslay keeps its parse state private. To free its context between frames we
+ * track the frame boundaries of the received stream ourselves: only headers
+ * are looked at, payloads are skipped in bulk. */
+
+static size_t header_size(const uint8_t *hdr, size_t have) {
+  if (have < 2)
+    return 2;
+  uint8_t len7 = hdr[1] & 0x7f;
+  size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+  return 2 + ext + ((hdr[1] & 0x80) ? 4 : 0);
+}
+
+static void scan(wsf_ws *ws, const uint8_t *data, size_t len) {
+  while (len > 0) {
+    if (ws->scan_payload_left > 0) {
+      size_t n = len < ws->scan_payload_left ? len : (size_t)ws->scan_payload_left;
+      ws->scan_payload_left -= n;
+      data += n;
+      len -= n;
+      continue;
+    }
+    ws->scan_hdr[ws->scan_hdr_len++] = *data++;
+    len--;
+    if (ws->scan_hdr_len < header_size(ws->scan_hdr, ws->scan_hdr_len))
+      continue;
+    const uint8_t *h = ws->scan_hdr;
+    uint8_t len7 = h[1] & 0x7f;
+    uint64_t payload = len7;
+    if (len7 == 126)
+      payload = (uint64_t)h[2] << 8 | h[3];
+    else if (len7 == 127)
+      for (int i = 0; i < 8; i++)
+        payload = payload << 8 | h[2 + i];
+    int opcode = h[0] & 0x0f;
+    bool fin = h[0] & 0x80;
+    if (opcode < 8) /* data or continuation: control frames may interleave */
+      ws->scan_fragmented = !fin;
+    ws->scan_payload_left = payload;
+    ws->scan_hdr_len = 0;
+  }
+}
+
+/* ---- wslay callbacks -------------------------------------------------- */
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user) {
+  (void)flags;
+  wsf_ws *ws = user;
+  if (ws->feed_len == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  size_t n = len < ws->feed_len ? len : ws->feed_len;
+  memcpy(buf, ws->feed_data, n);
+  ws->feed_data += n;
+  ws->feed_len -= n;
+  return (ssize_t)n;
+}
+
+/* The transport queues what the socket cannot take, so wslay never blocks. */
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user) {
+  (void)flags;
+  wsf_ws *ws = user;
+  if (wsf_transport_write(ws->transport, data, len) != 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  return (ssize_t)len;
+}
+
+static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user) {
+  (void)ctx;
+  (void)user;
+  return wsf_random(buf, len);
+}
+
+static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user) {
+  (void)ctx;
+  wsf_ws *ws = user;
+  switch (arg->opcode) {
+  case WSLAY_TEXT_FRAME:
+  case WSLAY_BINARY_FRAME:
+    if (ws->cb->on_message)
+      ws->cb->on_message(ws, arg->opcode, arg->msg, arg->msg_length);
+    break;
+  case WSLAY_PING:
+    if (ws->cb->on_ping)
+      ws->cb->on_ping(ws, arg->msg, arg->msg_length);
+    break;
+  case WSLAY_PONG:
+    if (ws->cb->on_pong)
+      ws->cb->on_pong(ws, arg->msg, arg->msg_length);
+    break;
+  case WSLAY_CONNECTION_CLOSE: {
+    ws->close_received = 1;
+    ws->close_code_received = arg->status_code ? arg->status_code : 1005;
+    const uint8_t *reason = arg->msg_length > 2 ? arg->msg + 2 : NULL;
+    size_t reason_len = arg->msg_length > 2 ? arg->msg_length - 2 : 0;
+    if (ws->cb->on_close_frame)
+      ws->cb->on_close_frame(ws, ws->close_code_received, reason, reason_len);
+    break;
+  }
+  }
+}
+
+static const struct wslay_event_callbacks wslay_callbacks = {
+    recv_cb, send_cb, genmask_cb, NULL, NULL, NULL, on_msg_cb,
+};
+
+static int ensure_ctx(wsf_ws *ws) {
+  if (ws->ctx)
+    return 0;
+  int rv = ws->server ? wslay_event_context_server_init(&ws->ctx, &wslay_callbacks, ws)
+                      : wslay_event_context_client_init(&ws->ctx, &wslay_callbacks, ws);
+  if (rv != 0) {
+    ws->ctx = NULL;
+    return -1;
+  }
+  wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_message_bytes);
+  return 0;
+}
+
+/* At rest: between frames both ways, no fragmented message open, no close
+ * in progress. A fresh context is then equivalent to the current one. */
+static void release_if_at_rest(wsf_ws *ws) {
+  if (!ws->ctx || ws->in_callback || ws->failed || ws->close_sent || ws->close_received)
+    return;
+  if (ws->scan_hdr_len || ws->scan_payload_left || ws->scan_fragmented)
+    return;
+  if (wslay_event_want_write(ws->ctx) || wslay_event_get_close_sent(ws->ctx) ||
+      wslay_event_get_close_received(ws->ctx))
+    return;
+  wslay_event_context_free(ws->ctx);
+  ws->ctx = NULL;
+}
+
+/* Writes what wslay queued and notices a close it queued on its own. */
+static int flush(wsf_ws *ws) {
+  if (wslay_event_send(ws->ctx) != 0) {
+    ws->failed = 1;
+    return -1;
+  }
+  if (wslay_event_get_close_sent(ws->ctx) && !ws->close_sent) {
+    ws->close_sent = 1;
+    ws->close_code_sent = wslay_event_get_status_code_sent(ws->ctx);
+  }
+  return 0;
+}
+
+void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message_bytes,
+                 const wsf_ws_callbacks *cb) {
+  memset(ws, 0, sizeof *ws);
+  ws->transport = t;
+  ws->server = server;
+  ws->max_message_bytes = max_message_bytes;
+  ws->cb = cb;
+}
+
+void wsf_ws_free(wsf_ws *ws) {
+  if (ws->ctx) {
+    wslay_event_context_free(ws->ctx);
+    ws->ctx = NULL;
+  }
+}
+
+int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
+  if (ws->failed)
+    return -1;
+  if (ensure_ctx(ws) != 0) {
+    ws->failed = 1;
+    return -1;
+  }
+  scan(ws, data, len);
+  ws->feed_data = data;
+  ws->feed_len = len;
+  ws->in_callback = 1;
+  int rv = wslay_event_recv(ws->ctx);
+  ws->in_callback = 0;
+  ws->feed_data = NULL;
+  ws->feed_len = 0;
+  bool read_stopped = !wslay_event_get_read_enabled(ws->ctx);
+  if (flush(ws) != 0 || rv != 0)
+    ws->failed = 1;
+  /* wslay stops reading and queues a close (1002, 1007, 1009) when the peer
+   * breaks the protocol; a close frame from the peer also stops reading. */
+  if (read_stopped && !ws->close_received && !ws->failed) {
+    ws->failed = 1;
+    if (ws->cb->on_protocol_error)
+      ws->cb->on_protocol_error(ws, ws->close_sent ? ws->close_code_sent : 1002);
+    return -1;
+  }
+  if (ws->failed) {
+    if (ws->cb->on_protocol_error)
+      ws->cb->on_protocol_error(ws, 1011);
+    return -1;
+  }
+  release_if_at_rest(ws);
+  return 0;
+}
+
+int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
+  if (ws->failed || ws->close_sent)
+    return -1;
+  if (ensure_ctx(ws) != 0)
+    return -1;
+  struct wslay_event_msg msg = {(uint8_t)opcode, data, len};
+  if (wslay_event_queue_msg(ws->ctx, &msg) != 0)
+    return -1;
+  if (flush(ws) != 0)
+    return -1;
+  release_if_at_rest(ws);
+  return 0;
+}
+
+int wsf_ws_close(wsf_ws *ws, uint16_t code, const char *reason, size_t reason_len) {
+  if (ws->failed || ws->close_sent)
+    return -1;
+  if (ensure_ctx(ws) != 0)
+    return -1;
+  if (reason_len > 123)
+    reason_len = 123;
+  if (wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, reason_len) != 0)
+    return -1;
+  return flush(ws);
+}
+
+bool wsf_ws_close_done(const wsf_ws *ws) { return ws->close_sent && ws->close_received; }
