@@ -1,1 +1,93 @@
-/* placeholder: being written */
+/* A connection's inbox: a singly linked FIFO with a tail pointer, so push
+ * and pop-oldest are O(1). bytes counts message payloads exactly (len of
+ * each message, not allocation overhead), so the limit a user sets is the
+ * limit on the data they can get back. */
+#include "inbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One allocation: header, payload and a trailing NUL, so text can also be
+ * handed to C-string APIs. Returns NULL when out of memory (messages can be
+ * large; the caller decides what to do). */
+wsf_msg *wsf_msg_new(int opcode, const uint8_t *data, size_t len, uint64_t seq, uint64_t now_us) {
+  if (len > SIZE_MAX - sizeof(wsf_msg) - 1)
+    return NULL;
+  wsf_msg *m = malloc(sizeof(wsf_msg) + len + 1);
+  if (!m)
+    return NULL;
+  m->next = NULL;
+  m->arrived_us = now_us;
+  m->seq = seq;
+  m->len = len;
+  m->opcode = (uint8_t)opcode;
+  if (len)
+    memcpy(m->data, data, len);
+  m->data[len] = '\0';
+  return m;
+}
+
+void wsf_inbox_init(wsf_inbox *in, uint32_t max_messages, size_t max_bytes) {
+  memset(in, 0, sizeof *in);
+  in->max_messages = max_messages;
+  in->max_bytes = max_bytes;
+}
+
+static void unlink_head(wsf_inbox *in) {
+  wsf_msg *m = in->head;
+  in->head = m->next;
+  if (!in->head)
+    in->tail = NULL;
+  in->count--;
+  in->bytes -= m->len;
+  free(m);
+}
+
+/* The new message is always kept: older ones go first, until both limits
+ * hold or it is the only one left (so max_messages 0 behaves as 1, and a
+ * message over max_bytes is still delivered rather than silently lost). */
+uint32_t wsf_inbox_push(wsf_inbox *in, wsf_msg *msg) {
+  msg->next = NULL;
+  if (in->tail)
+    in->tail->next = msg;
+  else
+    in->head = msg;
+  in->tail = msg;
+  in->count++;
+  in->bytes += msg->len;
+
+  uint32_t dropped = 0;
+  while (in->head != msg && (in->count > in->max_messages || in->bytes > in->max_bytes)) {
+    unlink_head(in);
+    dropped++;
+  }
+  in->dropped += dropped;
+  return dropped;
+}
+
+/* Hands msg back to the caller (not freed): recv delivers it, then frees it. */
+void wsf_inbox_remove(wsf_inbox *in, wsf_msg *prev, wsf_msg *msg) {
+  if (prev)
+    prev->next = msg->next;
+  else
+    in->head = msg->next;
+  if (in->tail == msg)
+    in->tail = prev;
+  msg->next = NULL;
+  in->count--;
+  in->bytes -= msg->len;
+}
+
+/* Frees every message. Not counted as dropped: clearing is deliberate
+ * (reset, reopen), and dropped reports overflow only. */
+void wsf_inbox_clear(wsf_inbox *in) {
+  wsf_msg *m = in->head;
+  while (m) {
+    wsf_msg *next = m->next;
+    free(m);
+    m = next;
+  }
+  in->head = in->tail = NULL;
+  in->count = 0;
+  in->bytes = 0;
+}
