@@ -1,1 +1,478 @@
-/* placeholder: being written */
+/* TLS over the transport: OpenSSL driven through a BIO of our own.
+ *
+ * libuv owns the socket. Instead of a pair of memory BIOs (each keeps a
+ * buffer as large as the biggest flight it ever held, per connection), the
+ * session's single BIO reads from the chunk libuv just read into the
+ * loop-wide buffer and writes straight into the transport's raw write path
+ * (uv_try_write, the rest copied and queued). So an idle session owns no
+ * buffers at all: OpenSSL's record buffers go too (SSL_MODE_RELEASE_BUFFERS),
+ * and the write side never reports "want write".
+ *
+ * Memory per idle session is what the design budgets (≤ 24 KiB per wss
+ * connection in total), so: no session cache and no tickets (no resumption
+ * is needed by load-test clients, and a server cache would keep thousands
+ * of sessions), one SSL_CTX per distinct configuration. */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tls_internal.h"
+#include "util.h"
+
+struct wsf_tls_config {
+  wsf_tls_config *next;
+  wsf_tls_options opts; /* strings owned by the config */
+  SSL_CTX *ctx;
+};
+
+struct wsf_tls_session {
+  SSL *ssl;
+  wsf_transport *t;
+  const uint8_t *in; /* ciphertext of the current socket read, not yet consumed */
+  size_t in_len;
+  int io_error;      /* libuv error of the last failed raw write */
+  uint8_t alert;     /* last alert received other than close_notify */
+  uint8_t alert_received : 1;
+  uint8_t handshake_done : 1;
+  uint8_t verified : 1;
+  uint8_t failed : 1; /* a fatal error: OpenSSL forbids SSL_shutdown after it */
+  uint8_t shutdown_sent : 1;
+};
+
+static wsf_tls_config *configs;
+static BIO_METHOD *bio_method;
+/* One plaintext buffer for the loop, like the read buffer: SSL_read returns
+ * at most one record, and on_data consumes it before the next SSL_read. */
+static uint8_t plain_buf[16 * 1024];
+static char detail_buf[320];
+static const unsigned char alpn_http11[] = "\x08http/1.1";
+
+/* ---- the BIO between OpenSSL and libuv ---- */
+
+static int bio_write(BIO *bio, const char *data, int len) {
+  wsf_transport *t = BIO_get_data(bio);
+  BIO_clear_retry_flags(bio);
+  int r = wsf_transport_write_raw(t, (const uint8_t *)data, (size_t)len);
+  if (r < 0) {
+    t->tls->io_error = r;
+    return -1;
+  }
+  return len;
+}
+
+static int bio_read(BIO *bio, char *out, int len) {
+  wsf_tls_session *s = ((wsf_transport *)BIO_get_data(bio))->tls;
+  BIO_clear_retry_flags(bio);
+  if (s->in_len == 0) {
+    BIO_set_retry_read(bio); /* "want read": wait for the next socket read */
+    return -1;
+  }
+  size_t n = s->in_len < (size_t)len ? s->in_len : (size_t)len;
+  memcpy(out, s->in, n);
+  s->in += n;
+  s->in_len -= n;
+  return (int)n;
+}
+
+static long bio_ctrl(BIO *bio, int cmd, long num, void *ptr) {
+  (void)bio;
+  (void)num;
+  (void)ptr;
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* writes are already handed to libuv */
+}
+
+static int bio_create(BIO *bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+static BIO_METHOD *get_bio_method(void) {
+  if (!bio_method) {
+    bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "wsf-uv");
+    if (!bio_method) return NULL;
+    BIO_meth_set_write(bio_method, bio_write);
+    BIO_meth_set_read(bio_method, bio_read);
+    BIO_meth_set_ctrl(bio_method, bio_ctrl);
+    BIO_meth_set_create(bio_method, bio_create);
+  }
+  return bio_method;
+}
+
+/* ---- configurations ---- */
+
+/* OpenSSL's reason for the oldest queued error: the root cause. */
+static const char *openssl_reason(void) {
+  static char buf[256];
+  unsigned long e = ERR_peek_error();
+  if (!e) return "unknown error";
+  const char *r = ERR_reason_error_string(e);
+  if (r) return r;
+  ERR_error_string_n(e, buf, sizeof(buf));
+  return buf;
+}
+
+static void info_cb(const SSL *ssl, int where, int ret) {
+  /* SSL_CB_READ_ALERT shares its SSL_CB_ALERT bit with SSL_CB_WRITE_ALERT. */
+  if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT) return;
+  wsf_tls_session *s = SSL_get_app_data(ssl);
+  if (!s || (ret & 0xff) == SSL_AD_CLOSE_NOTIFY) return;
+  s->alert = (uint8_t)(ret & 0xff);
+  s->alert_received = 1;
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg) {
+  (void)ssl;
+  (void)arg;
+  if (SSL_select_next_proto((unsigned char **)out, outlen, alpn_http11, sizeof(alpn_http11) - 1,
+                            in, inlen) == OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_OK;
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+#define CTX_FAIL(...)                      \
+  do {                                     \
+    snprintf(err, errlen, __VA_ARGS__);    \
+    SSL_CTX_free(ctx);                     \
+    ERR_clear_error();                     \
+    return NULL;                           \
+  } while (0)
+
+static SSL_CTX *new_ctx(const wsf_tls_options *o, char *err, size_t errlen) {
+  ERR_clear_error();
+  SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+  if (!ctx) CTX_FAIL("cannot create TLS context: %s", openssl_reason());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_info_callback(ctx, info_cb);
+  if (o->ciphers && !SSL_CTX_set_cipher_list(ctx, o->ciphers))
+    CTX_FAIL("invalid cipher list \"%s\": %s", o->ciphers, openssl_reason());
+  if (o->cert_file) {
+    const char *key = o->key_file ? o->key_file : o->cert_file;
+    if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1)
+      CTX_FAIL("cannot read certificate file %s: %s", o->cert_file, openssl_reason());
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+      if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH)
+        CTX_FAIL("key file %s does not match certificate %s", key, o->cert_file);
+      CTX_FAIL("cannot read key file %s: %s", key, openssl_reason());
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1)
+      CTX_FAIL("key file %s does not match certificate %s", key, o->cert_file);
+  } else if (o->key_file) {
+    CTX_FAIL("key_file given without cert_file");
+  }
+  if (o->server) {
+    if (!o->cert_file) CTX_FAIL("a TLS server needs cert_file");
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    if (o->client_ca_file) {
+      if (SSL_CTX_load_verify_locations(ctx, o->client_ca_file, NULL) != 1)
+        CTX_FAIL("cannot read client CA file %s: %s", o->client_ca_file, openssl_reason());
+      STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->client_ca_file);
+      if (names) SSL_CTX_set_client_CA_list(ctx, names);
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+  } else {
+    SSL_CTX_set_alpn_protos(ctx, alpn_http11, sizeof(alpn_http11) - 1);
+    if (o->verify) {
+      int ok = o->ca_file ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL)
+                          : SSL_CTX_set_default_verify_paths(ctx);
+      if (ok != 1)
+        CTX_FAIL("cannot read CA file %s: %s", o->ca_file ? o->ca_file : "(system store)",
+                 openssl_reason());
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+  }
+  return ctx;
+}
+
+static bool str_eq(const char *a, const char *b) {
+  return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool options_eq(const wsf_tls_options *a, const wsf_tls_options *b) {
+  return a->server == b->server && a->verify == b->verify && str_eq(a->ca_file, b->ca_file) &&
+         str_eq(a->cert_file, b->cert_file) && str_eq(a->key_file, b->key_file) &&
+         str_eq(a->ciphers, b->ciphers) && str_eq(a->client_ca_file, b->client_ca_file);
+}
+
+static const char *dup_or_null(const char *s) {
+  return s ? wsf_xstrndup(s, strlen(s)) : NULL;
+}
+
+wsf_tls_config *wsf_tls_config_get(const wsf_tls_options *opts, char *err, size_t errlen) {
+  for (wsf_tls_config *c = configs; c; c = c->next)
+    if (options_eq(&c->opts, opts)) return c;
+  if (!get_bio_method()) {
+    snprintf(err, errlen, "cannot create BIO method");
+    return NULL;
+  }
+  SSL_CTX *ctx = new_ctx(opts, err, errlen);
+  if (!ctx) return NULL;
+  wsf_tls_config *c = wsf_xcalloc(1, sizeof(*c));
+  c->ctx = ctx;
+  c->opts = *opts;
+  c->opts.ca_file = dup_or_null(opts->ca_file);
+  c->opts.cert_file = dup_or_null(opts->cert_file);
+  c->opts.key_file = dup_or_null(opts->key_file);
+  c->opts.ciphers = dup_or_null(opts->ciphers);
+  c->opts.client_ca_file = dup_or_null(opts->client_ca_file);
+  c->next = configs;
+  configs = c;
+  return c;
+}
+
+void wsf_tls_config_free_all(void) {
+  while (configs) {
+    wsf_tls_config *c = configs;
+    configs = c->next;
+    SSL_CTX_free(c->ctx);
+    free((char *)c->opts.ca_file);
+    free((char *)c->opts.cert_file);
+    free((char *)c->opts.key_file);
+    free((char *)c->opts.ciphers);
+    free((char *)c->opts.client_ca_file);
+    free(c);
+  }
+  BIO_meth_free(bio_method);
+  bio_method = NULL;
+}
+
+/* ---- sessions ---- */
+
+static bool is_ip_literal(const char *host) {
+  unsigned char addr[16];
+  return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+}
+
+/* SNI carries DNS names only (RFC 6066); IP literals are verified against
+ * the certificate's IP addresses instead of its DNS names. */
+static int set_peer_name(SSL *ssl, const char *name, bool verify) {
+  char host[256];
+  size_t n = strlen(name);
+  if (n >= 2 && name[0] == '[' && name[n - 1] == ']') {
+    name++;
+    n -= 2;
+  }
+  if (n == 0 || n >= sizeof(host)) return UV_EINVAL;
+  memcpy(host, name, n);
+  host[n] = 0;
+  if (is_ip_literal(host)) {
+    if (verify && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1) return UV_EINVAL;
+    return 0;
+  }
+  if (SSL_set_tlsext_host_name(ssl, host) != 1) return UV_EINVAL;
+  if (verify) {
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (SSL_set1_host(ssl, host) != 1) return UV_EINVAL;
+  }
+  return 0;
+}
+
+/* Words for a failed SSL_* call, in OpenSSL's terms where it has some. */
+static const char *failure_words(wsf_tls_session *s, int ssl_error) {
+  if (s->io_error) {
+    snprintf(detail_buf, sizeof(detail_buf), "socket write failed: %s", uv_err_name(s->io_error));
+    return detail_buf;
+  }
+  unsigned long e = ERR_peek_error();
+  if (ssl_error == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+      ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+    snprintf(detail_buf, sizeof(detail_buf), "certificate verify failed: %s",
+             X509_verify_cert_error_string(SSL_get_verify_result(s->ssl)));
+    return detail_buf;
+  }
+  if (e) {
+    snprintf(detail_buf, sizeof(detail_buf), "%s", openssl_reason());
+    return detail_buf;
+  }
+  return ssl_error == SSL_ERROR_SYSCALL ? "unexpected eof while reading" : "TLS failure";
+}
+
+static void handshake_failed(wsf_transport *t, const char *detail) {
+  t->tls->failed = 1;
+  if (t->ended || t->closing) return;
+  t->ended = 1; /* on_tls_done(ok=false) is the one word on this stream's end */
+  uv_read_stop((uv_stream_t *)&t->tcp);
+  if (t->cb->on_tls_done) t->cb->on_tls_done(t, false, detail);
+}
+
+/* One handshake step: 1 done, 0 waiting for the peer, -1 failed (*detail says why). */
+static int handshake_step(wsf_transport *t, const char **detail) {
+  wsf_tls_session *s = t->tls;
+  ERR_clear_error();
+  s->io_error = 0;
+  int r = SSL_do_handshake(s->ssl);
+  if (r == 1) {
+    s->handshake_done = 1;
+    s->verified = (SSL_get_verify_mode(s->ssl) & SSL_VERIFY_PEER) &&
+                  SSL_get_verify_result(s->ssl) == X509_V_OK && SSL_get0_peer_certificate(s->ssl);
+    return 1;
+  }
+  int e = SSL_get_error(s->ssl, r);
+  if (e == SSL_ERROR_WANT_READ) return 0;
+  s->failed = 1;
+  *detail = failure_words(s, e);
+  return -1;
+}
+
+/* OpenSSL 3.0 names most alerts; these TLS 1.3 ones it calls "unknown". */
+static const char *alert_name(uint8_t alert) {
+  switch (alert) {
+  case 86: return "inappropriate fallback";
+  case 109: return "missing extension";
+  case 116: return "certificate required";
+  }
+  return SSL_alert_desc_string_long(alert);
+}
+
+static void session_ended(wsf_transport *t, int ssl_error) {
+  wsf_tls_session *s = t->tls;
+  if (ssl_error == SSL_ERROR_ZERO_RETURN) {
+    wsf_transport_end(t, WSF_END_TLS_CLOSE_NOTIFY, "close_notify");
+    return;
+  }
+  s->failed = 1;
+  if (s->io_error) {
+    wsf_transport_end(t, wsf_transport_cause_of(s->io_error), uv_err_name(s->io_error));
+  } else if (s->alert_received) {
+    wsf_transport_end(t, WSF_END_TLS_ALERT, alert_name(s->alert));
+  } else {
+    wsf_transport_end(t, WSF_END_TLS_ERROR, failure_words(s, ssl_error));
+  }
+}
+
+int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool server,
+                          const char *server_name) {
+  ERR_clear_error();
+  SSL *ssl = SSL_new(cfg->ctx);
+  if (!ssl) return UV_ENOMEM;
+  BIO *bio = BIO_new(bio_method);
+  if (!bio) {
+    SSL_free(ssl);
+    return UV_ENOMEM;
+  }
+  BIO_set_data(bio, t);
+  SSL_set_bio(ssl, bio, bio); /* one BIO both ways: SSL takes its one reference */
+  wsf_tls_session *s = wsf_xcalloc(1, sizeof(*s));
+  s->ssl = ssl;
+  s->t = t;
+  SSL_set_app_data(ssl, s);
+  t->tls = s; /* from here on freed with the transport */
+  if (server) {
+    SSL_set_accept_state(ssl);
+    return 0;
+  }
+  SSL_set_connect_state(ssl);
+  if (server_name && *server_name) {
+    int r = set_peer_name(ssl, server_name, cfg->opts.verify);
+    if (r < 0) return r;
+  }
+  const char *detail;
+  if (handshake_step(t, &detail) < 0) { /* sending the ClientHello failed */
+    t->ended = 1;
+    return s->io_error ? s->io_error : UV_EPROTO;
+  }
+  return 0;
+}
+
+void wsf_tls_session_free(wsf_tls_session *s) {
+  SSL_free(s->ssl); /* frees the BIO too */
+  free(s);
+}
+
+bool wsf_tls_handshake_done(const wsf_transport *t) {
+  return t->tls && t->tls->handshake_done;
+}
+
+void wsf_tls_on_ciphertext(wsf_transport *t, const uint8_t *data, size_t len) {
+  wsf_tls_session *s = t->tls;
+  s->in = data;
+  s->in_len = len;
+  if (!s->handshake_done) {
+    const char *detail;
+    int r = handshake_step(t, &detail);
+    if (r < 0) {
+      handshake_failed(t, detail);
+    } else if (r > 0 && t->cb->on_tls_done) {
+      t->cb->on_tls_done(t, true, NULL);
+    }
+  }
+  /* The rest of this read may already hold application data. */
+  while (s->handshake_done && !t->closing && !t->ended) {
+    ERR_clear_error();
+    s->io_error = 0;
+    int n = SSL_read(s->ssl, plain_buf, sizeof(plain_buf));
+    if (n > 0) {
+      if (t->cb->on_data) t->cb->on_data(t, plain_buf, (size_t)n);
+      continue;
+    }
+    int e = SSL_get_error(s->ssl, n);
+    if (e != SSL_ERROR_WANT_READ) session_ended(t, e);
+    break;
+  }
+  s->in = NULL;
+  s->in_len = 0;
+}
+
+void wsf_tls_on_socket_end(wsf_transport *t, int uv_status) {
+  if (t->tls->handshake_done) {
+    wsf_transport_end(t, wsf_transport_cause_of(uv_status), uv_err_name(uv_status));
+    return;
+  }
+  if (uv_status == UV_EOF) {
+    handshake_failed(t, "unexpected eof while reading");
+  } else {
+    snprintf(detail_buf, sizeof(detail_buf), "connection %s during handshake (%s)",
+             uv_status == UV_ECONNRESET ? "reset" : "failed", uv_err_name(uv_status));
+    handshake_failed(t, detail_buf);
+  }
+}
+
+int wsf_tls_write(wsf_transport *t, const uint8_t *data, size_t len) {
+  wsf_tls_session *s = t->tls;
+  if (!s->handshake_done) return UV_ENOTCONN;
+  if (s->shutdown_sent || s->failed) return UV_EPIPE;
+  while (len > 0) {
+    int chunk = len > INT_MAX ? INT_MAX : (int)len;
+    ERR_clear_error();
+    s->io_error = 0;
+    int n = SSL_write(s->ssl, data, chunk);
+    if (n <= 0) {
+      s->failed = 1;
+      return s->io_error ? s->io_error : UV_EPROTO;
+    }
+    data += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+void wsf_tls_shutdown(wsf_transport *t) {
+  wsf_tls_session *s = t->tls;
+  if (!s->handshake_done || s->shutdown_sent || s->failed) return;
+  s->shutdown_sent = 1;
+  ERR_clear_error();
+  SSL_shutdown(s->ssl); /* queues close_notify; we do not wait for the peer's */
+}
+
+const char *wsf_tls_version(const struct wsf_transport *t) {
+  return wsf_tls_handshake_done(t) ? SSL_get_version(t->tls->ssl) : NULL;
+}
+
+const char *wsf_tls_cipher(const struct wsf_transport *t) {
+  return wsf_tls_handshake_done(t) ? SSL_get_cipher_name(t->tls->ssl) : NULL;
+}
+
+bool wsf_tls_verified(const struct wsf_transport *t) {
+  return wsf_tls_handshake_done(t) && t->tls->verified;
+}
