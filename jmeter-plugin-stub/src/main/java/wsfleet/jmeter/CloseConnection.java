@@ -1,0 +1,57 @@
+package wsfleet.jmeter;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import org.apache.jmeter.config.Arguments;
+import org.apache.jmeter.samplers.SampleResult;
+
+import wsfleet.jmeter.client.Json;
+import wsfleet.jmeter.client.Reply;
+
+/**
+ * Closes a connection with a close frame. The response code is the code the server answered
+ * with; the sample fails when the connection had already ended on its own (e.g. 1006), since that
+ * is what a plan closing at the end of a session needs to notice.
+ */
+public class CloseConnection extends WsfleetSampler {
+  static final String CODE = "Close code";
+  static final String REASON = "Close reason";
+  static final String TIMEOUT = "Close timeout (ms)";
+
+  @Override
+  protected String method() {
+    return "close";
+  }
+
+  @Override
+  protected void addParameters(Arguments a) {
+    a.addArgument(CODE, "1000");
+    a.addArgument(REASON, "");
+    a.addArgument(TIMEOUT, "5000");
+  }
+
+  @Override
+  protected Map<String, Object> params(Params p, String conn) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("conn", conn);
+    m.put("code", p.num(CODE, 1000));
+    m.put("reason", p.raw(REASON));
+    m.put("timeout_ms", p.num(TIMEOUT, 5000));
+    return m;
+  }
+
+  @Override
+  protected void onSuccess(SampleResult res, Reply r, Map<String, Object> params) {
+    Map<String, Object> out = r.result();
+    Map<String, Object> rec = r.record();
+    res.setResponseData(Json.write(out), "UTF-8");
+    res.setResponseCode(String.valueOf(out.get("code")));
+    String summary = rec != null ? summary(rec, "") : "";
+    res.setResponseMessage(summary.isEmpty() ? "closed " + out.get("code") + " " + out.get("reason") : summary);
+    // Our own close frame started it: a clean, intended end. Anything else ended before we closed.
+    Object cause = rec != null ? rec.get("cause") : null;
+    boolean ours = "client".equals(out.get("initiator")) && (cause == null || "local_close".equals(cause));
+    res.setSuccessful(ours);
+  }
+}

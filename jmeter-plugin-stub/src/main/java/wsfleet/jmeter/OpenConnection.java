@@ -1,0 +1,237 @@
+package wsfleet.jmeter;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import org.apache.jmeter.config.Arguments;
+import org.apache.jmeter.samplers.SampleResult;
+
+import wsfleet.jmeter.client.Hex;
+import wsfleet.jmeter.client.Reply;
+
+/**
+ * Opens a WebSocket held by the daemon, or reuses the live one of that name and says so.
+ * Response code 101; connect time is the handshake (DNS + TCP + TLS + upgrade), as the daemon
+ * measured it.
+ */
+public class OpenConnection extends WsfleetSampler {
+  static final String URL = "URL";
+  static final String REUSE = "Reuse live connection";
+  static final String CONNECT_TIMEOUT = "Connect timeout (ms)";
+  static final String HEADERS = "Headers (Name: value | Name: value)";
+  static final String SUBPROTOCOLS = "Subprotocols (comma-separated)";
+  static final String KA_MODE = "Keepalive mode (ping|text|binary|none)";
+  static final String KA_INTERVAL = "Keepalive interval (ms)";
+  static final String KA_JITTER = "Keepalive jitter (ms)";
+  static final String KA_PAYLOAD = "Keepalive payload (binary as hex)";
+  static final String PONG_TIMEOUT = "Pong timeout (ms)";
+  static final String KA_REPLY = "Heartbeat reply contains";
+  static final String MAX_MESSAGE = "Max message bytes";
+  static final String INBOX_MESSAGES = "Inbox max messages";
+  static final String INBOX_BYTES = "Inbox max bytes";
+  static final String TLS_VERIFY = "TLS verify certificate";
+  static final String TLS_CA = "TLS CA file";
+  static final String TLS_SERVER_NAME = "TLS server name";
+  static final String TLS_CERT = "TLS client certificate file";
+  static final String TLS_KEY = "TLS client key file";
+  static final String TLS_CIPHERS = "TLS ciphers";
+
+  @Override
+  protected String method() {
+    return "open";
+  }
+
+  @Override
+  protected void addParameters(Arguments a) {
+    a.addArgument(URL, "ws://localhost:8080/");
+    a.addArgument(REUSE, "true");
+    a.addArgument(CONNECT_TIMEOUT, "10000");
+    a.addArgument(HEADERS, "");
+    a.addArgument(SUBPROTOCOLS, "");
+    a.addArgument(KA_MODE, "ping");
+    a.addArgument(KA_INTERVAL, "25000");
+    a.addArgument(KA_JITTER, "");
+    a.addArgument(KA_PAYLOAD, "");
+    a.addArgument(PONG_TIMEOUT, "10000");
+    a.addArgument(KA_REPLY, "");
+    a.addArgument(MAX_MESSAGE, "");
+    a.addArgument(INBOX_MESSAGES, "");
+    a.addArgument(INBOX_BYTES, "");
+    a.addArgument(TLS_VERIFY, "true");
+    a.addArgument(TLS_CA, "");
+    a.addArgument(TLS_SERVER_NAME, "");
+    a.addArgument(TLS_CERT, "");
+    a.addArgument(TLS_KEY, "");
+    a.addArgument(TLS_CIPHERS, "");
+  }
+
+  @Override
+  protected long expectedWaitMs(Map<String, Object> params) {
+    Object t = params.get("connect_timeout_ms");
+    return t instanceof Long ? (Long) t : 10_000;
+  }
+
+  @Override
+  protected Map<String, Object> params(Params p, String conn) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("conn", conn);
+    String url = p.str(URL);
+    if (url == null) {
+      throw new IllegalArgumentException("\"" + URL + "\" is required");
+    }
+    m.put("url", url);
+    Map<String, Object> headers = parseHeaders(p.raw(HEADERS));
+    if (!headers.isEmpty()) {
+      m.put("headers", headers);
+    }
+    List<Object> subs = new ArrayList<>();
+    for (String s : p.raw(SUBPROTOCOLS).split(",")) {
+      if (!s.trim().isEmpty()) {
+        subs.add(s.trim());
+      }
+    }
+    if (!subs.isEmpty()) {
+      m.put("subprotocols", subs);
+    }
+    m.put("reuse", p.bool(REUSE, true));
+    putNum(m, "connect_timeout_ms", p.num(CONNECT_TIMEOUT));
+    putNum(m, "max_message_bytes", p.num(MAX_MESSAGE));
+    Map<String, Object> inbox = new LinkedHashMap<>();
+    putNum(inbox, "max_messages", p.num(INBOX_MESSAGES));
+    putNum(inbox, "max_bytes", p.num(INBOX_BYTES));
+    if (!inbox.isEmpty()) {
+      m.put("inbox", inbox);
+    }
+    Map<String, Object> ka = keepalive(p);
+    if (ka != null) {
+      m.put("keepalive", ka);
+    }
+    if (url.regionMatches(true, 0, "wss:", 0, 4)) {
+      Map<String, Object> tls = new LinkedHashMap<>();
+      tls.put("verify", p.bool(TLS_VERIFY, true));
+      putStr(tls, "ca_file", p.str(TLS_CA));
+      putStr(tls, "server_name", p.str(TLS_SERVER_NAME));
+      putStr(tls, "cert_file", p.str(TLS_CERT));
+      putStr(tls, "key_file", p.str(TLS_KEY));
+      putStr(tls, "ciphers", p.str(TLS_CIPHERS));
+      m.put("tls", tls);
+    }
+    return m;
+  }
+
+  /** The keepalive map, or null to leave the daemon's default (mode left blank). */
+  static Map<String, Object> keepalive(Params p) {
+    String mode = p.str(KA_MODE);
+    if (mode == null) {
+      return null;
+    }
+    mode = mode.toLowerCase(Locale.ROOT);
+    Map<String, Object> ka = new LinkedHashMap<>();
+    ka.put("mode", mode);
+    if (mode.equals("none")) {
+      return ka;
+    }
+    if (!mode.equals("ping") && !mode.equals("text") && !mode.equals("binary")) {
+      throw new IllegalArgumentException("\"" + KA_MODE + "\" must be ping, text, binary or none, got \""
+          + mode + "\"");
+    }
+    putNum(ka, "interval_ms", p.num(KA_INTERVAL));
+    putNum(ka, "jitter_ms", p.num(KA_JITTER));
+    String payload = p.raw(KA_PAYLOAD);
+    if (mode.equals("binary")) {
+      if (payload.trim().isEmpty()) {
+        throw new IllegalArgumentException("keepalive mode binary needs \"" + KA_PAYLOAD + "\" (hex)");
+      }
+      ka.put("payload", Hex.decode(payload));
+    } else if (mode.equals("text")) {
+      if (payload.isEmpty()) {
+        throw new IllegalArgumentException("keepalive mode text needs \"" + KA_PAYLOAD
+            + "\", the heartbeat message");
+      }
+      ka.put("payload", payload);
+    } else if (!payload.isEmpty()) {
+      ka.put("payload", payload);
+    }
+    putNum(ka, "pong_timeout_ms", p.num(PONG_TIMEOUT));
+    if (!mode.equals("ping")) {
+      ka.remove("pong_timeout_ms");
+      putStr(ka, "reply_contains", p.str(KA_REPLY));
+    }
+    return ka;
+  }
+
+  /** "Origin: http://x | Cookie: a=b" (or one header per line) into an ordered map. */
+  static Map<String, Object> parseHeaders(String s) {
+    Map<String, Object> h = new LinkedHashMap<>();
+    for (String line : s.split("[|\\r\\n]+")) {
+      if (line.trim().isEmpty()) {
+        continue;
+      }
+      int colon = line.indexOf(':');
+      if (colon <= 0) {
+        throw new IllegalArgumentException("header \"" + line.trim() + "\" is not Name: value");
+      }
+      h.put(line.substring(0, colon).trim(), line.substring(colon + 1).trim());
+    }
+    return h;
+  }
+
+  static void putNum(Map<String, Object> m, String k, Long v) {
+    if (v != null) {
+      m.put(k, v);
+    }
+  }
+
+  static void putStr(Map<String, Object> m, String k, String v) {
+    if (v != null) {
+      m.put(k, v);
+    }
+  }
+
+  @Override
+  @SuppressWarnings("unchecked")
+  protected void onSuccess(SampleResult res, Reply r, Map<String, Object> params) {
+    Map<String, Object> out = r.result();
+    res.setResponseCode(String.valueOf(out.getOrDefault("status", 101L)));
+    StringBuilder hdrs = new StringBuilder("HTTP/1.1 101 Switching Protocols\n");
+    Object h = out.get("headers");
+    if (h instanceof Map) {
+      for (Map.Entry<String, Object> e : ((Map<String, Object>) h).entrySet()) {
+        hdrs.append(e.getKey()).append(": ").append(e.getValue()).append('\n');
+      }
+    }
+    res.setResponseHeaders(hdrs.toString());
+    res.setHeadersSize(hdrs.length());
+    res.setBytes((long) hdrs.length());
+    res.setResponseData(new byte[0]);
+    StringBuilder msg = new StringBuilder();
+    if (Boolean.TRUE.equals(out.get("reused"))) {
+      // The timings describe the original handshake: this sample only looked the name up.
+      msg.append("reused live connection ").append(params.get("conn"));
+      res.setConnectTime(0);
+      res.setLatency(res.getTime());
+    } else {
+      msg.append("Switching Protocols");
+      Object t = out.get("timings");
+      if (t instanceof Map) {
+        Map<String, Object> tm = (Map<String, Object>) t;
+        long total = ms(tm.get("total_us"));
+        long queued = Math.max(0, ms(tm.get("queued_us")));
+        daemonElapsed(res, total, total, total >= 0 ? Math.max(0, total - queued) : -1);
+      }
+    }
+    if (out.get("subprotocol") != null) {
+      msg.append(", subprotocol ").append(out.get("subprotocol"));
+    }
+    Object tls = out.get("tls");
+    if (tls instanceof Map) {
+      Map<String, Object> tm = (Map<String, Object>) tls;
+      msg.append(", ").append(tm.get("version")).append(' ').append(tm.get("cipher"))
+          .append(Boolean.TRUE.equals(tm.get("verified")) ? ", verified" : ", NOT verified");
+    }
+    res.setResponseMessage(msg.toString());
+  }
+}

@@ -1,0 +1,66 @@
+package wsfleet.jmeter;
+
+import org.apache.jmeter.protocol.java.sampler.JavaSamplerContext;
+
+/** Reads a sampler's parameters: trimmed, blank meaning "not given". */
+final class Params {
+  private final JavaSamplerContext ctx;
+
+  Params(JavaSamplerContext ctx) {
+    this.ctx = ctx;
+  }
+
+  /** The raw value (not trimmed: a message may start or end with spaces), "" when absent. */
+  String raw(String name) {
+    String v = ctx.getParameter(name);
+    return v == null ? "" : v;
+  }
+
+  /** Trimmed value or null when blank. */
+  String str(String name) {
+    String v = ctx.getParameter(name);
+    if (v == null || v.trim().isEmpty()) {
+      return null;
+    }
+    return v.trim();
+  }
+
+  /** Integer value or null when blank. */
+  Long num(String name) {
+    String v = str(name);
+    if (v == null) {
+      return null;
+    }
+    try {
+      return Long.parseLong(v);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("\"" + name + "\" must be a whole number, got \"" + v + "\"");
+    }
+  }
+
+  long num(String name, long def) {
+    Long v = num(name);
+    return v == null ? def : v;
+  }
+
+  boolean bool(String name, boolean def) {
+    String v = str(name);
+    return v == null ? def : Boolean.parseBoolean(v);
+  }
+
+  /**
+   * The connection name. A parameter missing from the plan falls back to the default text
+   * unevaluated, so ${__threadNum} is replaced here too.
+   */
+  String conn() {
+    String v = str(WsfleetSampler.CONN);
+    if (v == null) {
+      v = WsfleetSampler.CONN_DEFAULT;
+    }
+    if (v.contains("${__threadNum}")) {
+      int n = ctx.getJMeterContext() != null ? ctx.getJMeterContext().getThreadNum() + 1 : 1;
+      v = v.replace("${__threadNum}", String.valueOf(n));
+    }
+    return v;
+  }
+}

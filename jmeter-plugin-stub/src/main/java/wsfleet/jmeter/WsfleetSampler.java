@@ -1,0 +1,255 @@
+package wsfleet.jmeter;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+
+import org.apache.jmeter.config.Arguments;
+import org.apache.jmeter.protocol.java.sampler.AbstractJavaSamplerClient;
+import org.apache.jmeter.protocol.java.sampler.JavaSamplerContext;
+import org.apache.jmeter.samplers.SampleResult;
+import org.apache.jmeter.threads.JMeterContextService;
+
+import wsfleet.jmeter.client.ControlClient;
+import wsfleet.jmeter.client.Json;
+import wsfleet.jmeter.client.Reply;
+
+/**
+ * Shared plumbing of the wsfleet samplers: each subclass is one daemon method, with the
+ * parameters JMeter's Java Request GUI shows for it.
+ *
+ * <p>Results: elapsed, connect time and latency come from the daemon's own measurements where it
+ * reports them; the response code is the close code when the connection has ended (e.g. 1006, the
+ * close record's summary as the message), else the daemon's error code; response data is the
+ * message received, so extractors and assertions work as with any sampler.
+ */
+public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
+  static final String CONN = "Connection name";
+  static final String CONN_DEFAULT = "vu-${__threadNum}";
+  static final String READ_TIMEOUT = "Read timeout (ms)";
+  static final String MESSAGE = "Message";
+  static final String MESSAGE_TYPE = "Message type (text|binary; binary as hex)";
+  static final String MATCH_CONTAINS = "Match substring";
+  static final String MATCH_REGEX = "Match regex (POSIX extended)";
+  static final String MATCH_JSON_FIELD = "Match JSON field (dotted path)";
+  static final String MATCH_JSON_VALUE = "Match JSON value";
+  static final String DISCARD = "Discard unmatched messages";
+
+  /** The daemon method this sampler calls. */
+  protected abstract String method();
+
+  /** Parameters after the connection name, in GUI order, with their defaults. */
+  protected abstract void addParameters(Arguments a);
+
+  /** The request's params map, read from the sampler's parameters. */
+  protected abstract Map<String, Object> params(Params p, String conn);
+
+  /** Fills in a successful reply. */
+  protected abstract void onSuccess(SampleResult res, Reply r, Map<String, Object> params);
+
+  /** Fills in an error reply; samplers with optional outcomes override this. */
+  protected void onError(SampleResult res, Reply r, Map<String, Object> params) {
+    applyError(res, r);
+  }
+
+  /** How long the daemon may take on this request (its own timeout), in ms. */
+  protected long expectedWaitMs(Map<String, Object> params) {
+    Object t = params.get("timeout_ms");
+    return t instanceof Long ? (Long) t : 10_000;
+  }
+
+  /** Whether this sampler has a connection name (all but reset). */
+  protected boolean hasConn() {
+    return true;
+  }
+
+  @Override
+  public Arguments getDefaultParameters() {
+    Arguments a = new Arguments();
+    if (hasConn()) {
+      a.addArgument(CONN, CONN_DEFAULT, null, "name of the daemon's connection; any thread may share it");
+    }
+    addParameters(a);
+    return a;
+  }
+
+  @Override
+  public void setupTest(JavaSamplerContext context) {
+    Fleet.resetOnceForRun(JMeterContextService.getTestStartTime());
+  }
+
+  @Override
+  public SampleResult runTest(JavaSamplerContext context) {
+    return run(Fleet.client(), new Params(context));
+  }
+
+  /** One sample against the given client (tests call this directly). */
+  SampleResult run(ControlClient client, Params p) {
+    SampleResult res = new SampleResult();
+    res.setDataType(SampleResult.TEXT);
+    res.setDataEncoding("UTF-8");
+    long startMs = System.currentTimeMillis();
+    long t0 = System.nanoTime();
+    Map<String, Object> params;
+    try {
+      params = params(p, hasConn() ? p.conn() : null);
+    } catch (IllegalArgumentException e) {
+      res.setStampAndTime(startMs, 0);
+      fail(res, "bad_parameter", e.getMessage(), null);
+      return res;
+    }
+    res.setSamplerData(method() + " " + Json.write(params));
+    Reply r;
+    try {
+      r = client.call(method(), params, expectedWaitMs(params));
+    } catch (IOException e) {
+      res.setStampAndTime(startMs, (System.nanoTime() - t0) / 1_000_000);
+      fail(res, "control_error", e.getMessage(), null);
+      return res;
+    }
+    // The local round trip; subclasses replace it with the daemon's figure where there is one.
+    res.setStampAndTime(startMs, (System.nanoTime() - t0) / 1_000_000);
+    if (r.ok()) {
+      res.setSuccessful(true);
+      res.setResponseCodeOK();
+      res.setResponseMessageOK();
+      onSuccess(res, r, params);
+    } else {
+      onError(res, r, params);
+    }
+    return res;
+  }
+
+  static void addMessageArguments(Arguments a) {
+    a.addArgument(MESSAGE, "");
+    a.addArgument(MESSAGE_TYPE, "text");
+  }
+
+  static void addMatchArguments(Arguments a) {
+    a.addArgument(READ_TIMEOUT, "10000");
+    a.addArgument(MATCH_CONTAINS, "");
+    a.addArgument(MATCH_REGEX, "");
+    a.addArgument(MATCH_JSON_FIELD, "");
+    a.addArgument(MATCH_JSON_VALUE, "");
+    a.addArgument(DISCARD, "false");
+  }
+
+  /** data (str for text, bin for binary given as hex) and type. */
+  static void putMessage(Map<String, Object> m, Params p) {
+    String type = p.str(MESSAGE_TYPE);
+    type = type == null ? "text" : type.toLowerCase(java.util.Locale.ROOT);
+    if (type.equals("binary")) {
+      m.put("data", wsfleet.jmeter.client.Hex.decode(p.raw(MESSAGE)));
+    } else if (type.equals("text")) {
+      m.put("data", p.raw(MESSAGE));
+    } else {
+      throw new IllegalArgumentException("\"" + MESSAGE_TYPE + "\" must be text or binary, got \"" + type + "\"");
+    }
+    m.put("type", type);
+  }
+
+  static void putMatch(Map<String, Object> m, Params p) {
+    m.put("timeout_ms", p.num(READ_TIMEOUT, 10_000));
+    OpenConnection.putStr(m, "contains", emptyToNull(p.raw(MATCH_CONTAINS)));
+    OpenConnection.putStr(m, "regex", emptyToNull(p.raw(MATCH_REGEX)));
+    OpenConnection.putStr(m, "json_field", p.str(MATCH_JSON_FIELD));
+    OpenConnection.putStr(m, "json_value", emptyToNull(p.raw(MATCH_JSON_VALUE)));
+    if (p.bool(DISCARD, false)) {
+      m.put("discard_unmatched", true);
+    }
+  }
+
+  private static String emptyToNull(String s) {
+    return s == null || s.isEmpty() ? null : s;
+  }
+
+  /** Fills in a recv/request result: the message as response data, words on it as the message. */
+  static void applyReceived(SampleResult res, Map<String, Object> out, String timingField) {
+    long n = setMessage(res, out.get("data"), out.get("type"));
+    long t = ms(out.get(timingField));
+    daemonElapsed(res, t, t, -1);
+    StringBuilder msg = new StringBuilder();
+    msg.append(out.get("type") == null ? "text" : out.get("type")).append(" message, ").append(n)
+        .append(" bytes");
+    if (out.get("inbox") != null) {
+      msg.append(", ").append(out.get("inbox")).append(" left in inbox");
+    }
+    Object d = out.get("discarded");
+    if (d instanceof Long && (Long) d > 0) {
+      msg.append(", ").append(d).append(" discarded");
+    }
+    res.setResponseMessage(msg.toString());
+  }
+
+  /** Error reply: the close code and summary when the connection has ended, else the error code. */
+  static void applyError(SampleResult res, Reply r) {
+    Map<String, Object> rec = r.record();
+    if (rec != null && rec.get("code") != null) {
+      fail(res, String.valueOf(rec.get("code")), summary(rec, r.errorMessage()), Json.write(r.error()));
+    } else {
+      StringBuilder msg = new StringBuilder(r.errorMessage());
+      Map<String, Object> e = r.error();
+      if (e.get("http_status") != null) {
+        msg.append(" (HTTP ").append(e.get("http_status")).append(')');
+      }
+      if (e.get("phase") != null) {
+        msg.append(" (phase ").append(e.get("phase")).append(')');
+      }
+      if (e.get("detail") != null && !msg.toString().contains(String.valueOf(e.get("detail")))) {
+        msg.append(" (").append(e.get("detail")).append(')');
+      }
+      fail(res, r.errorCode(), msg.toString(), Json.write(e));
+    }
+  }
+
+  static void fail(SampleResult res, String code, String message, String data) {
+    res.setSuccessful(false);
+    res.setResponseCode(code);
+    res.setResponseMessage(message);
+    res.setResponseData(data == null ? "" : data, "UTF-8");
+  }
+
+  static String summary(Map<String, Object> rec, String fallback) {
+    Object s = rec.get("summary");
+    return s != null ? String.valueOf(s) : fallback;
+  }
+
+  /** A daemon duration (µs) in JMeter's milliseconds, rounded; -1 when absent. */
+  static long ms(Object us) {
+    if (!(us instanceof Long)) {
+      return -1;
+    }
+    return ((Long) us + 500) / 1000;
+  }
+
+  /** Replaces the local elapsed time by the daemon's measurement of the same operation. */
+  static void daemonElapsed(SampleResult res, long elapsedMs, long latencyMs, long connectMs) {
+    if (elapsedMs < 0) {
+      return;
+    }
+    res.setEndTime(res.getStartTime() + elapsedMs); // recomputes elapsed from the start stamp
+    if (latencyMs >= 0) {
+      res.setLatency(latencyMs);
+    }
+    if (connectMs >= 0) {
+      res.setConnectTime(connectMs);
+    }
+  }
+
+  /** Response data for a received message: text as UTF-8, binary as is. */
+  static long setMessage(SampleResult res, Object data, Object type) {
+    if (data instanceof byte[]) {
+      byte[] b = (byte[]) data;
+      res.setResponseData(b);
+      res.setDataType(SampleResult.BINARY);
+      res.setBytes((long) b.length);
+      return b.length;
+    }
+    String s = data == null ? "" : String.valueOf(data);
+    byte[] b = s.getBytes(StandardCharsets.UTF_8);
+    res.setResponseData(b);
+    res.setDataType("binary".equals(type) ? SampleResult.BINARY : SampleResult.TEXT);
+    res.setBytes((long) b.length);
+    return b.length;
+  }
+}

@@ -1,0 +1,92 @@
+package wsfleet.jmeter.client;
+
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.function.Function;
+
+/**
+ * Where the daemon is and how to reach it, from JMeter properties ({@code -Jwsfleet.socket=...})
+ * or Java system properties ({@code -Dwsfleet.socket=...}).
+ *
+ * <pre>
+ * wsfleet.transport     auto | unix | tcp   (auto: unix on Java 16+, else tcp)
+ * wsfleet.socket        Unix socket path    (default as wsfleetd's: $XDG_RUNTIME_DIR/wsfleet/wsfleetd.sock
+ *                                            or /tmp/wsfleet-$UID/wsfleetd.sock)
+ * wsfleet.tcp           127.0.0.1:PORT      (default 127.0.0.1:7878)
+ * wsfleet.token_file    token for TCP       (default: token beside the default socket)
+ * wsfleet.daemon        wsfleetd binary to start when none is listening (default: none, no auto-start)
+ * wsfleet.daemon.args   extra arguments for that daemon, split on spaces
+ * wsfleet.daemon.log    file for its output (default: inherit JMeter's console)
+ * wsfleet.reset         true: reset the daemon once at the start of each test run
+ * </pre>
+ */
+public final class ClientConfig {
+  public enum Transport { AUTO, UNIX, TCP }
+
+  public final Transport transport;
+  public final String socketPath;
+  public final String tcpHost;
+  public final int tcpPort;
+  public final String tokenFile;
+  public final String daemonPath;
+  public final String daemonArgs;
+  public final String daemonLog;
+  public final boolean resetAtStart;
+
+  private ClientConfig(Function<String, String> props) {
+    String t = get(props, "wsfleet.transport", "auto").toUpperCase(java.util.Locale.ROOT);
+    this.transport = Transport.valueOf(t);
+    String dir = defaultDir();
+    this.socketPath = get(props, "wsfleet.socket", dir + "/wsfleetd.sock");
+    String hostPort = get(props, "wsfleet.tcp", "127.0.0.1:7878");
+    int colon = hostPort.lastIndexOf(':');
+    if (colon < 0) {
+      throw new IllegalArgumentException("wsfleet.tcp must be HOST:PORT, got " + hostPort);
+    }
+    String host = hostPort.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    this.tcpHost = host;
+    this.tcpPort = Integer.parseInt(hostPort.substring(colon + 1));
+    this.tokenFile = get(props, "wsfleet.token_file", dir + "/token");
+    this.daemonPath = get(props, "wsfleet.daemon", "");
+    this.daemonArgs = get(props, "wsfleet.daemon.args", "");
+    this.daemonLog = get(props, "wsfleet.daemon.log", "");
+    this.resetAtStart = Boolean.parseBoolean(get(props, "wsfleet.reset", "false"));
+  }
+
+  public static ClientConfig from(Function<String, String> props) {
+    return new ClientConfig(props);
+  }
+
+  /** The transport actually used: AUTO resolved against this JVM. */
+  public Transport effectiveTransport() {
+    if (transport != Transport.AUTO) {
+      return transport;
+    }
+    return ControlTransport.unixSupported() ? Transport.UNIX : Transport.TCP;
+  }
+
+  private static String get(Function<String, String> props, String key, String def) {
+    String v = props.apply(key);
+    return v == null || v.trim().isEmpty() ? def : v.trim();
+  }
+
+  /** The daemon's default directory (PROTOCOL.md §1). */
+  static String defaultDir() {
+    String xdg = System.getenv("XDG_RUNTIME_DIR");
+    if (xdg != null && !xdg.isEmpty()) {
+      return xdg + "/wsfleet";
+    }
+    return "/tmp/wsfleet-" + uid();
+  }
+
+  static String uid() {
+    try {
+      return String.valueOf(Files.getAttribute(Paths.get("/proc/self"), "unix:uid"));
+    } catch (Exception e) {
+      return System.getProperty("user.name", "0"); // no /proc: not Linux; the user names the socket
+    }
+  }
+}

@@ -1,0 +1,61 @@
+package wsfleet.jmeter.client;
+
+import java.io.File;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Starts wsfleetd from a configured binary when no daemon is listening, and stops it when the JVM
+ * exits. The daemon owns the WebSockets, so it is started once per JVM, never per thread.
+ */
+final class DaemonLauncher {
+  private Process process;
+
+  /** Starts the daemon once; later calls do nothing while it runs. */
+  synchronized void ensureStarted(ClientConfig cfg) throws IOException {
+    if (process != null && isAlive(process)) {
+      return;
+    }
+    List<String> cmd = new ArrayList<>();
+    cmd.add(cfg.daemonPath);
+    if (cfg.effectiveTransport() == ClientConfig.Transport.UNIX) {
+      cmd.add("--socket");
+      cmd.add(cfg.socketPath);
+    } else {
+      cmd.add("--control-tcp");
+      cmd.add(cfg.tcpHost.contains(":") ? "[" + cfg.tcpHost + "]:" + cfg.tcpPort
+          : cfg.tcpHost + ":" + cfg.tcpPort);
+      cmd.add("--token-file");
+      cmd.add(cfg.tokenFile);
+    }
+    for (String a : cfg.daemonArgs.split("\\s+")) {
+      if (!a.isEmpty()) {
+        cmd.add(a);
+      }
+    }
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    if (cfg.daemonLog.isEmpty()) {
+      pb.redirectOutput(ProcessBuilder.Redirect.INHERIT);
+    } else {
+      pb.redirectOutput(ProcessBuilder.Redirect.appendTo(new File(cfg.daemonLog)));
+    }
+    pb.redirectInput(ProcessBuilder.Redirect.PIPE);
+    final Process p = pb.start();
+    process = p;
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      p.destroy(); // SIGTERM: the daemon closes its connections and flushes its event log
+    }, "wsfleetd-stop"));
+  }
+
+  synchronized String exitStatus() {
+    if (process == null || isAlive(process)) {
+      return null;
+    }
+    return "wsfleetd exited with status " + process.exitValue();
+  }
+
+  private static boolean isAlive(Process p) {
+    return p.isAlive();
+  }
+}
