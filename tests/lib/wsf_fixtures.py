@@ -32,11 +32,14 @@ RawServer(mode, *args, **opts)         hand-written misbehaving peer (tests/lib/
     repeats the flag. Each peer listens on a free 127.0.0.1 port and prints `READY <port>`.
     Attributes: url (ws://127.0.0.1:PORT/), port, proc. Methods: records(ev=None, **match) (the
     JSON lines it printed so far), wait_for(pred_or_ev, timeout=5, count=1, **match) -> records,
-    frames(op=None) (shortcut for ev="frame"). Record timestamps `t` are CLOCK_MONOTONIC seconds,
+    frames(op=None, **match) (shortcut for ev="frame"), conn_id(path) (the peer's id of the connection
+    that asked for that path: open url=peer.url + "name", then match records with id=...). Record timestamps `t` are CLOCK_MONOTONIC seconds,
     comparable with time.monotonic() in the test.
 
 wait_until(pred, timeout, interval=0.02) polls a predicate with a deadline and returns its last
-value (truthy on success).
+value (truthy on success). wait_state(client, conn, state="closed", timeout=5) polls `status` until
+the connection reaches `state` and returns that status (AssertionError on timeout).
+closed_port() returns a loopback port nothing listens on (for connect_error).
 """
 
 import json
@@ -72,6 +75,26 @@ def wait_until(pred, timeout, interval=0.02):
         time.sleep(interval)
 
 
+def wait_state(client, conn, state="closed", timeout=5):
+    last = {}
+
+    def reached():
+        last["s"] = client.call("status", conn=conn)
+        return last["s"]["state"] == state
+
+    if not wait_until(reached, timeout, 0.02):
+        raise AssertionError("%s did not reach %s within %ss: %r" % (conn, state, timeout, last.get("s")))
+    return last["s"]
+
+
+def closed_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def daemon_binary():
     if os.environ.get("WSFLEETD"):
         return os.environ["WSFLEETD"]
@@ -100,6 +123,7 @@ class Daemon:
         self.wrapper = list(wrapper or [])
         self.start_timeout = start_timeout
         self.proc = None
+        self.stopped = False  # stop() was called: the test meant the daemon to exit
         self._clients = []
 
     def __enter__(self):
@@ -190,6 +214,7 @@ class Daemon:
     def stop(self, sig=signal.SIGTERM, timeout=10):
         """Sends sig and waits up to timeout s; kills it if it is still there. Returns the exit status
         (negative: the signal that ended it)."""
+        self.stopped = True
         for c in self._clients:
             c.close()
         self._clients = []
@@ -301,6 +326,13 @@ class _Peer:
         if op is not None:
             match["op"] = op
         return self.records("frame", **match)
+
+    def conn_id(self, path, timeout=5):
+        """The peer's id for the connection that requested `path` (open with url=peer.url + "x")."""
+        recs = self.wait_for("connect", timeout, path=path)
+        if not recs:
+            raise AssertionError("no connection to %s reached the peer; it saw %r" % (path, self.records("connect")))
+        return recs[-1]["id"]
 
     def wait_for(self, ev, timeout=5, count=1, **match):
         """Waits until `count` records match (ev is an event name or a predicate); returns them

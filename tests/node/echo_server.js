@@ -2,6 +2,7 @@
 // A WebSocket server on the `ws` package, an independent peer for wsfleet's tests.
 // Prints `READY <port>` once listening, then one JSON line per event (like tests/lib/servers/py_peer.py):
 //   {"ev":"connect","id":n,"t":mono,"path":...}  {"ev":"message","id":n,"type":"text"|"binary","len":n,"data":...}
+//   (binary data: hex of the first 256 bytes)
 //   {"ev":"ping","id":n,"data":...}  {"ev":"closed","id":n,"code":c,"reason":r}
 // `t` is seconds on CLOCK_MONOTONIC (process.hrtime), comparable with Python's time.monotonic().
 // Modes: echo (default: every message sent back as it came), sink (record only),
@@ -39,7 +40,7 @@ wss.on('connection', (ws, req) => {
     count++;
     if (!quiet) {
       emit({ ev: 'message', id, type: isBinary ? 'binary' : 'text', len: data.length,
-             data: isBinary ? data.toString('hex') : data.toString('utf8') });
+             data: isBinary ? data.subarray(0, 256).toString('hex') : data.toString('utf8') });
     }
     if (mode === 'echo') ws.send(data, { binary: isBinary });
     else if (mode === 'close_after' && count >= after) ws.close(closeCode, closeReason);

@@ -3,8 +3,8 @@
 rules in one chosen way, so tests can pin how the daemon explains each failure.
 
 Prints `READY <port>` once listening, then JSON lines like py_peer.py:
-  {"ev": "connect", "id": n, "t": mono, "request": "GET / HTTP/1.1", "headers": {...}}
-  {"ev": "frame", "id": n, "t": mono, "opcode": n, "op": "ping", "fin": b, "masked": b, "len": n, "data": str}
+  {"ev": "connect", "id": n, "t": mono, "request": "GET /p HTTP/1.1", "path": "/p", "headers": {...}}
+  {"ev": "frame", "id": n, "t": mono, "opcode": n, "op": "ping", "fin": b, "masked": b, "len": n, "data": str, "hex": hex}
   {"ev": "eof", "id": n, "t": mono} / {"ev": "reset", ...}
 
 Modes (what happens after a correct 101, unless said otherwise):
@@ -142,7 +142,8 @@ class Conn:
             if request is None:
                 emit(ev="eof", id=self.id, phase="request")
                 return
-            emit(ev="connect", id=self.id, request=request, headers=headers)
+            parts = request.split()
+            emit(ev="connect", id=self.id, request=request, path=parts[1] if len(parts) > 1 else "", headers=headers)
             key = headers.get("sec-websocket-key", "")
             if a.mode == "http_status":
                 body = a.body.encode()
@@ -218,7 +219,7 @@ class Conn:
             if data:
                 for fin, opcode, masked, payload in self.reader.feed(data):
                     emit(ev="frame", id=self.id, opcode=opcode, op=OPS.get(opcode), fin=fin, masked=masked,
-                         len=len(payload), data=show(payload[:256]))
+                         len=len(payload), data=show(payload[:256]), hex=payload[:256].hex())
                     self.react(fin, opcode, payload)
             if deadline is not None:
                 left = deadline - time.monotonic()
