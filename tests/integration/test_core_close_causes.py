@@ -2,7 +2,6 @@
 
 import time
 
-
 from wsf_fixtures import PyServer, RawServer, RpcError, wait_state
 
 RECORD_FIELDS = {"code", "reason", "initiator", "clean", "cause", "detail", "closed_at_ms", "age_us",
