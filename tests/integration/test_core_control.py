@@ -88,10 +88,12 @@ def test_responses_and_notifications_from_a_client_are_bad_request(ctl, obj):
 
 
 def test_missing_and_mistyped_fields_are_bad_request_with_words(ctl, echo):
-    cases = [("open", {"conn": "m"}), ("open", {"conn": 5, "url": echo.url}), ("send", {"conn": "m"}),
+    ctl.call("open", conn="m", url=echo.url + "mistyped")  # so that only the field is wrong
+    cases = [("open", {"conn": "new"}), ("open", {"conn": 5, "url": echo.url}), ("send", {"conn": "m"}),
+             ("send", {"conn": "m", "data": 5}), ("send", {"conn": "m", "data": "x", "type": "morse"}),
              ("recv", {"conn": "m", "timeout_ms": "soon"}), ("recv", {"conn": "m", "timeout_ms": -1}),
-             ("open", {"conn": "m", "url": echo.url, "reuse": "yes"}),
-             ("open", {"conn": "m", "url": echo.url, "headers": ["Origin"]}),
+             ("open", {"conn": "new", "url": echo.url, "reuse": "yes"}),
+             ("open", {"conn": "new", "url": echo.url, "headers": ["Origin"]}),
              ("subscribe", {"events": "close"}), ("list", {"limit": "ten"})]
     for method, params in cases:
         with pytest.raises(RpcError) as e:

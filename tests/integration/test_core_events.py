@@ -15,11 +15,13 @@ def end(ctl, conn, url, **open_params):
 
 
 def test_each_cause_is_produced_and_logged_as_status_reports_it():
-    with Daemon() as d, PyServer("close_after", after=0, close_code=4005, close_reason="srv") as closer, \
+    with Daemon() as d, PyServer("close_after", after=1, close_code=4005, close_reason="srv") as closer, \
             PyServer("echo") as echo, RawServer("fin", delay_ms=50) as fin, RawServer("rst", delay_ms=50) as rst, \
-            RawServer("silent") as silent, RawServer("bad_opcode") as bad:
+            RawServer("silent") as silent, RawServer("bad_opcode", delay_ms=50) as bad:
         ctl = d.client()
-        end(ctl, "c-server", closer.url)
+        ctl.call("open", conn="c-server", url=closer.url)
+        ctl.call("send", conn="c-server", data="close please")
+        wait_state(ctl, "c-server", "closed")
         end(ctl, "c-eof", fin.url)
         end(ctl, "c-reset", rst.url)
         end(ctl, "c-proto", bad.url)

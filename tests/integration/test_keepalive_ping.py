@@ -24,8 +24,8 @@ def test_pings_arrive_at_the_interval_within_jitter(ctl):
         ctl.call("open", conn="hb", url=srv.url, keepalive={"mode": "ping", "interval_ms": 200, "jitter_ms": 20,
                                                             "payload": "hb"})
         time.sleep(1.7)
-        st = ctl.call("status", conn="hb")
         pings = srv.frames("ping")
+        st = ctl.call("status", conn="hb")
     ts = [p["t"] for p in pings]
     assert 6 <= len(ts) <= 10, ts
     assert all(p["data"] == "hb" for p in pings)
@@ -69,7 +69,6 @@ def test_pong_timeout_ends_the_connection_with_that_cause(ctl):
     rec = st["record"]
     assert rec["cause"] == "pong_timeout"
     assert rec["since_pong_us"] is None and rec["since_ping_us"] is not None
-    assert rec["since_ping_us"] >= 200_000
     assert 0.25 <= took <= 0.35 + 0.5, took
     err, _ = ctl.wait_response(waiting, 3)
     assert err["code"] == "conn_closed" and err["record"]["cause"] == "pong_timeout"

@@ -16,8 +16,8 @@ def test_text_heartbeat_arrives_verbatim_at_the_interval(ctl):
         ctl.call("open", conn="txt", url=srv.url,
                  keepalive={"mode": "text", "interval_ms": 200, "jitter_ms": 20, "payload": PAYLOAD})
         time.sleep(1.5)
-        st = ctl.call("status", conn="txt")
         msgs = srv.records("message")
+        st = ctl.call("status", conn="txt")
     assert len(msgs) >= 5
     assert all((m["type"], m["data"]) == ("text", PAYLOAD) for m in msgs)
     ts = [m["t"] for m in msgs]

@@ -7,16 +7,16 @@ Prints `READY <port>` once listening, then JSON lines like py_peer.py:
   {"ev": "frame", "id": n, "t": mono, "opcode": n, "op": "ping", "fin": b, "masked": b, "len": n, "data": str, "hex": hex}
   {"ev": "eof", "id": n, "t": mono} / {"ev": "reset", ...}
 
-Modes (what happens after a correct 101, unless said otherwise):
+Modes (what happens after a correct 101 and --delay-ms, unless said otherwise):
   silent          read and record frames, never answer anything (no pong, no close echo)
-  fin             after --delay-ms, shut the socket down with a FIN, no close frame
-  rst             after --delay-ms, close with SO_LINGER 0 so the kernel sends RST
+  fin             shut the socket down with a FIN, no close frame
+  rst             close with SO_LINGER 0 so the kernel sends RST
   invalid_utf8    send a text frame whose payload is not UTF-8, then record
   oversized       send one binary frame of --size bytes, then record
   fragmented      send --text split into 3 fragments with a ping between them, then echo
                   every complete text message as one frame
   bad_opcode      send a frame with reserved opcode 0x3 (a protocol error), then record
-  close_no_code   after --delay-ms send a close frame with an empty payload, then echo close
+  close_no_code   send a close frame with an empty payload, then echo close
   bad_accept      answer 101 with a wrong Sec-WebSocket-Accept
   http_status     answer --status with --body instead of 101
   bad_subprotocol answer 101 selecting --subprotocol, whatever the client offered
@@ -196,7 +196,10 @@ class Conn:
             else:
                 emit(ev="sending_close", id=self.id)
                 self.sock.sendall(frame(8, b""))
-        elif a.mode == "invalid_utf8":
+        elif delay:
+            self.record_for(delay, rest)
+            rest = b""
+        if a.mode == "invalid_utf8":
             self.sock.sendall(frame(1, b"bad \xff\xfe utf8"))
         elif a.mode == "oversized":
             self.sock.sendall(frame(2, b"x" * a.size))
