@@ -1,1 +1,329 @@
-int main(void) { return 0; }
+/* wsfleetd: holds WebSocket client connections for load tests and takes
+ * commands over a control socket (protocol/PROTOCOL.md). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "observe.h"
+#include "rpc.h"
+#include "tls.h"
+#include "util.h"
+
+typedef struct wsf_main {
+  wsf_daemon d;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t shutdown_timer;
+  uv_timer_t drain_poll;
+  uint64_t shutdown_started_us;
+} wsf_main;
+
+static void usage(FILE *f) {
+  fputs("usage: wsfleetd [options]\n"
+        "  --socket PATH              control socket (default $XDG_RUNTIME_DIR/wsfleet/wsfleetd.sock,\n"
+        "                             else /tmp/wsfleet-$UID/wsfleetd.sock)\n"
+        "  --control-tcp ADDR:PORT    also accept control clients on loopback TCP (needs --token-file)\n"
+        "  --token-file FILE          token for TCP control (created 0600 if missing)\n"
+        "  --events FILE              append lifecycle events as JSON lines\n"
+        "  --metrics ADDR:PORT        Prometheus metrics on loopback HTTP\n"
+        "  --max-connections N        (19000)\n"
+        "  --max-request-bytes N      control request size limit (1048576)\n"
+        "  --max-message-bytes N      incoming message size limit, 1009 above (16777216)\n"
+        "  --inbox-max-messages N     per connection (1000)\n"
+        "  --inbox-max-bytes N        per connection (1048576)\n"
+        "  --max-name-bytes N         (256)\n"
+        "  --max-handshakes N         handshakes in flight, 0 = unlimited (0)\n"
+        "  --connect-rate R           new connections per second, 0 = unlimited (0)\n"
+        "  --connect-timeout-ms N     whole open: DNS+TCP+TLS+upgrade (10000)\n"
+        "  --shutdown-timeout-ms N    wait for close handshakes on SIGTERM (2000)\n"
+        "  --keepalive-mode MODE      none|ping|text|binary (none)\n"
+        "  --keepalive-interval-ms N  (25000)\n"
+        "  --keepalive-jitter-ms N    (interval/10)\n"
+        "  --keepalive-payload STR    heartbeat message or ping payload\n"
+        "  --pong-timeout-ms N        (10000)\n"
+        "  --tls-ca-file FILE         trust anchors for wss:// (default: system store)\n"
+        "  --tls-cert-file FILE       client certificate\n"
+        "  --tls-key-file FILE\n"
+        "  --tls-ciphers LIST\n"
+        "  --tls-insecure             do not verify servers (tests only)\n"
+        "  --log-level LEVEL          error|warn|info|debug (info)\n"
+        "  --version, --help\n",
+        f);
+}
+
+static int parse_u64(const char *s, uint64_t *v) {
+  char *end;
+  if (!s || !*s || *s == '-')
+    return -1;
+  unsigned long long x = strtoull(s, &end, 10);
+  if (*end)
+    return -1;
+  *v = x;
+  return 0;
+}
+
+static char *default_socket_path(void) {
+  char buf[4096];
+  const char *xdg = getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg)
+    snprintf(buf, sizeof buf, "%s/wsfleet/wsfleetd.sock", xdg);
+  else
+    snprintf(buf, sizeof buf, "/tmp/wsfleet-%u/wsfleetd.sock", (unsigned)getuid());
+  return strdup(buf);
+}
+
+enum {
+  OPT_SOCKET = 256, OPT_CONTROL_TCP, OPT_TOKEN_FILE, OPT_EVENTS, OPT_METRICS, OPT_MAX_CONNECTIONS,
+  OPT_MAX_REQUEST_BYTES, OPT_MAX_MESSAGE_BYTES, OPT_INBOX_MAX_MESSAGES, OPT_INBOX_MAX_BYTES, OPT_MAX_NAME_BYTES,
+  OPT_MAX_HANDSHAKES, OPT_CONNECT_RATE, OPT_CONNECT_TIMEOUT, OPT_SHUTDOWN_TIMEOUT, OPT_KA_MODE, OPT_KA_INTERVAL,
+  OPT_KA_JITTER, OPT_KA_PAYLOAD, OPT_PONG_TIMEOUT, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CIPHERS,
+  OPT_TLS_INSECURE, OPT_LOG_LEVEL, OPT_VERSION, OPT_HELP,
+};
+
+static const struct option options[] = {
+    {"socket", required_argument, 0, OPT_SOCKET},
+    {"control-tcp", required_argument, 0, OPT_CONTROL_TCP},
+    {"token-file", required_argument, 0, OPT_TOKEN_FILE},
+    {"events", required_argument, 0, OPT_EVENTS},
+    {"metrics", required_argument, 0, OPT_METRICS},
+    {"max-connections", required_argument, 0, OPT_MAX_CONNECTIONS},
+    {"max-request-bytes", required_argument, 0, OPT_MAX_REQUEST_BYTES},
+    {"max-message-bytes", required_argument, 0, OPT_MAX_MESSAGE_BYTES},
+    {"inbox-max-messages", required_argument, 0, OPT_INBOX_MAX_MESSAGES},
+    {"inbox-max-bytes", required_argument, 0, OPT_INBOX_MAX_BYTES},
+    {"max-name-bytes", required_argument, 0, OPT_MAX_NAME_BYTES},
+    {"max-handshakes", required_argument, 0, OPT_MAX_HANDSHAKES},
+    {"connect-rate", required_argument, 0, OPT_CONNECT_RATE},
+    {"connect-timeout-ms", required_argument, 0, OPT_CONNECT_TIMEOUT},
+    {"shutdown-timeout-ms", required_argument, 0, OPT_SHUTDOWN_TIMEOUT},
+    {"keepalive-mode", required_argument, 0, OPT_KA_MODE},
+    {"keepalive-interval-ms", required_argument, 0, OPT_KA_INTERVAL},
+    {"keepalive-jitter-ms", required_argument, 0, OPT_KA_JITTER},
+    {"keepalive-payload", required_argument, 0, OPT_KA_PAYLOAD},
+    {"pong-timeout-ms", required_argument, 0, OPT_PONG_TIMEOUT},
+    {"tls-ca-file", required_argument, 0, OPT_TLS_CA},
+    {"tls-cert-file", required_argument, 0, OPT_TLS_CERT},
+    {"tls-key-file", required_argument, 0, OPT_TLS_KEY},
+    {"tls-ciphers", required_argument, 0, OPT_TLS_CIPHERS},
+    {"tls-insecure", no_argument, 0, OPT_TLS_INSECURE},
+    {"log-level", required_argument, 0, OPT_LOG_LEVEL},
+    {"version", no_argument, 0, OPT_VERSION},
+    {"help", no_argument, 0, OPT_HELP},
+    {0, 0, 0, 0},
+};
+
+static int parse_args(int argc, char **argv, wsf_config *cfg) {
+  bool jitter_given = false;
+  int opt;
+  while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    uint64_t v = 0;
+    bool numeric = opt >= OPT_MAX_CONNECTIONS && opt <= OPT_PONG_TIMEOUT && opt != OPT_CONNECT_RATE &&
+                   opt != OPT_KA_MODE && opt != OPT_KA_PAYLOAD;
+    if (numeric && parse_u64(optarg, &v) != 0) {
+      fprintf(stderr, "wsfleetd: --%s wants a non-negative integer, got '%s'\n", options[opt - 256].name, optarg);
+      return -1;
+    }
+    if (numeric && v > UINT32_MAX && opt != OPT_MAX_MESSAGE_BYTES && opt != OPT_INBOX_MAX_BYTES &&
+        opt != OPT_MAX_REQUEST_BYTES) {
+      fprintf(stderr, "wsfleetd: --%s is too large\n", options[opt - 256].name);
+      return -1;
+    }
+    switch (opt) {
+    case OPT_SOCKET: cfg->socket_path = optarg; break;
+    case OPT_CONTROL_TCP: cfg->control_tcp = optarg; break;
+    case OPT_TOKEN_FILE: cfg->token_file = optarg; break;
+    case OPT_EVENTS: cfg->events_path = optarg; break;
+    case OPT_METRICS: cfg->metrics_addr = optarg; break;
+    case OPT_MAX_CONNECTIONS: cfg->max_connections = (uint32_t)v; break;
+    case OPT_MAX_REQUEST_BYTES: cfg->max_request_bytes = v; break;
+    case OPT_MAX_MESSAGE_BYTES: cfg->max_message_bytes = v; break;
+    case OPT_INBOX_MAX_MESSAGES: cfg->inbox_max_messages = (uint32_t)v; break;
+    case OPT_INBOX_MAX_BYTES: cfg->inbox_max_bytes = v; break;
+    case OPT_MAX_NAME_BYTES: cfg->max_name_bytes = (uint32_t)v; break;
+    case OPT_MAX_HANDSHAKES: cfg->max_handshakes = (uint32_t)v; break;
+    case OPT_CONNECT_RATE: {
+      char *end;
+      double r = strtod(optarg, &end);
+      if (*end || r < 0) {
+        fprintf(stderr, "wsfleetd: --connect-rate wants a non-negative number\n");
+        return -1;
+      }
+      cfg->connect_rate = r;
+      break;
+    }
+    case OPT_CONNECT_TIMEOUT: cfg->connect_timeout_ms = (uint32_t)v; break;
+    case OPT_SHUTDOWN_TIMEOUT: cfg->shutdown_timeout_ms = (uint32_t)v; break;
+    case OPT_KA_MODE: {
+      int found = -1;
+      for (int i = 0; i < 4; i++)
+        if (strcmp(optarg, wsf_ka_mode_name(i)) == 0)
+          found = i;
+      if (found < 0) {
+        fprintf(stderr, "wsfleetd: --keepalive-mode is none, ping, text or binary\n");
+        return -1;
+      }
+      cfg->keepalive.mode = (uint8_t)found;
+      break;
+    }
+    case OPT_KA_INTERVAL: cfg->keepalive.interval_ms = (uint32_t)v; break;
+    case OPT_KA_JITTER:
+      cfg->keepalive.jitter_ms = (uint32_t)v;
+      jitter_given = true;
+      break;
+    case OPT_KA_PAYLOAD:
+      cfg->keepalive.payload = (uint8_t *)optarg;
+      cfg->keepalive.payload_len = strlen(optarg);
+      break;
+    case OPT_PONG_TIMEOUT: cfg->keepalive.pong_timeout_ms = (uint32_t)v; break;
+    case OPT_TLS_CA: cfg->tls_ca_file = optarg; break;
+    case OPT_TLS_CERT: cfg->tls_cert_file = optarg; break;
+    case OPT_TLS_KEY: cfg->tls_key_file = optarg; break;
+    case OPT_TLS_CIPHERS: cfg->tls_ciphers = optarg; break;
+    case OPT_TLS_INSECURE: cfg->tls_verify = false; break;
+    case OPT_LOG_LEVEL:
+      if ((wsf_log_level = wsf_log_level_parse(optarg)) < 0) {
+        fprintf(stderr, "wsfleetd: --log-level is error, warn, info or debug\n");
+        return -1;
+      }
+      break;
+    case OPT_VERSION: printf("wsfleetd %s\n", WSF_VERSION); exit(0);
+    case OPT_HELP: usage(stdout); exit(0);
+    default: usage(stderr); return -1;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "wsfleetd: unexpected argument '%s'\n", argv[optind]);
+    return -1;
+  }
+  if (!jitter_given)
+    cfg->keepalive.jitter_ms = cfg->keepalive.interval_ms / 10;
+  if ((cfg->keepalive.mode == WSF_KA_TEXT || cfg->keepalive.mode == WSF_KA_BINARY) && !cfg->keepalive.payload_len) {
+    fprintf(stderr, "wsfleetd: --keepalive-mode %s needs --keepalive-payload\n", wsf_ka_mode_name(cfg->keepalive.mode));
+    return -1;
+  }
+  if (cfg->keepalive.mode == WSF_KA_PING && cfg->keepalive.payload_len > 125) {
+    fprintf(stderr, "wsfleetd: a ping payload is at most 125 bytes\n");
+    return -1;
+  }
+  if (cfg->max_connections == 0 || cfg->max_request_bytes < 64 || cfg->max_name_bytes == 0) {
+    fprintf(stderr, "wsfleetd: limits must be positive (max-request-bytes at least 64)\n");
+    return -1;
+  }
+  return 0;
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+static void finish_shutdown(wsf_main *m) {
+  wsf_daemon *d = &m->d;
+  uv_timer_stop(&m->drain_poll);
+  uv_timer_stop(&m->shutdown_timer);
+  wsf_observe_stop(d);
+  wsf_rpc_stop(d);
+  uv_stop(d->loop);
+}
+
+static void on_shutdown_timeout(uv_timer_t *t) {
+  wsf_main *m = t->data;
+  wsf_log(WSF_LOG_WARN, "shutdown: %u connections did not finish their close handshake in time",
+          m->d.live_transports);
+  finish_shutdown(m);
+}
+
+static void on_drain_poll(uv_timer_t *t) {
+  wsf_main *m = t->data;
+  if (m->d.live_transports == 0)
+    finish_shutdown(m);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  wsf_main *m = s->data;
+  wsf_daemon *d = &m->d;
+  if (d->shutting_down) {
+    wsf_log(WSF_LOG_WARN, "second signal: stopping now");
+    finish_shutdown(m);
+    return;
+  }
+  d->shutting_down = true;
+  uint32_t left = wsf_conns_shutdown(d);
+  wsf_log(WSF_LOG_INFO, "signal %d: closing %u connections (1001 going away)", signum, left);
+  uv_timer_start(&m->shutdown_timer, on_shutdown_timeout, d->cfg.shutdown_timeout_ms, 0);
+  uv_timer_start(&m->drain_poll, on_drain_poll, 0, 10);
+}
+
+int main(int argc, char **argv) {
+  static wsf_main m; /* large (counters by close code): not on the stack */
+  wsf_daemon *d = &m.d;
+  wsf_config *cfg = &d->cfg;
+  cfg->max_connections = 19000;
+  cfg->max_request_bytes = 1 << 20;
+  cfg->max_message_bytes = 16 << 20;
+  cfg->inbox_max_messages = 1000;
+  cfg->inbox_max_bytes = 1 << 20;
+  cfg->max_name_bytes = 256;
+  cfg->connect_timeout_ms = 10000;
+  cfg->shutdown_timeout_ms = 2000;
+  cfg->keepalive.interval_ms = 25000;
+  cfg->keepalive.pong_timeout_ms = 10000;
+  cfg->tls_verify = true;
+  if (parse_args(argc, argv, cfg) != 0)
+    return 2;
+  char *default_path = NULL;
+  if (!cfg->socket_path)
+    cfg->socket_path = default_path = default_socket_path();
+
+  signal(SIGPIPE, SIG_IGN);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max; /* every connection is a file descriptor */
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+
+  d->loop = uv_default_loop();
+  d->started_us = wsf_now_us();
+  wsf_timers_init(d->loop, &d->timers);
+  wsf_conns_init(d);
+  int rc = 0;
+  if (wsf_observe_init(d) != 0 || wsf_rpc_start(d) != 0) {
+    rc = 1;
+    goto out;
+  }
+  uv_signal_init(d->loop, &m.sigterm);
+  uv_signal_init(d->loop, &m.sigint);
+  m.sigterm.data = m.sigint.data = &m;
+  uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&m.sigint, on_signal, SIGINT);
+  uv_timer_init(d->loop, &m.shutdown_timer);
+  uv_timer_init(d->loop, &m.drain_poll);
+  m.shutdown_timer.data = m.drain_poll.data = &m;
+  wsf_log(WSF_LOG_INFO, "wsfleetd %s listening on %s (max %u connections)", WSF_VERSION, cfg->socket_path,
+          cfg->max_connections);
+  printf("ready %s\n", cfg->socket_path);
+  fflush(stdout);
+  uv_run(d->loop, UV_RUN_DEFAULT);
+
+out:
+  /* Forget every connection, close every handle, and let the loop finish the closes. */
+  if (d->conns.count) {
+    uint32_t forgotten;
+    wsf_conns_reset(d, 1001, "going away", &forgotten);
+  }
+  wsf_timers_close(&d->timers);
+  uv_walk(d->loop, on_walk_close, NULL);
+  uv_run(d->loop, UV_RUN_DEFAULT);
+  uv_loop_close(d->loop);
+  wsf_registry_free(&d->conns);
+  wsf_observe_close_all(d);
+  wsf_tls_config_free_all();
+  free(d->rpc);
+  free(default_path);
+  return rc;
+}

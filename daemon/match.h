@@ -27,7 +27,7 @@ bool wsf_match_empty(const wsf_match *m);
 bool wsf_match_test(const wsf_match *m, const char *data, size_t len);
 
 /* Finds the value of a dotted path ("a.b.0.c": object keys, array indices)
- * in a JSON text. On success *value/*value_len span the value as written
+ * in a JSON text. On success (*value, *value_len) span the value as written
  * (strings without quotes, escapes left as written). Never reads past len;
  * malformed JSON simply does not match. */
 bool wsf_json_field(const char *json, size_t len, const char *path, const char **value, size_t *value_len,

@@ -1,1 +1,248 @@
-/* placeholder: being written */
+#include "observe.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "rpc.h"
+#include "util.h"
+
+typedef struct wsf_observers {
+  FILE *events;
+} wsf_observers;
+
+/* ---- histograms ------------------------------------------------------------ */
+
+/* Bucket b holds values up to 2^(b/4) µs: 4 buckets per doubling, so a
+ * quantile read from the buckets is within 19 % of the true value. */
+static int bucket_of(uint64_t us) {
+  if (us <= 1)
+    return 0;
+  int b = (int)ceil(4.0 * log2((double)us));
+  return b < WSF_HIST_BUCKETS ? b : WSF_HIST_BUCKETS - 1;
+}
+
+double wsf_hist_bucket_upper_us(int bucket) { return pow(2.0, bucket / 4.0); }
+
+void wsf_hist_add(wsf_hist *h, uint64_t us) {
+  h->counts[bucket_of(us)]++;
+  h->total++;
+  h->sum_us += us;
+  if (us > h->max_us)
+    h->max_us = us;
+}
+
+uint64_t wsf_hist_quantile(const wsf_hist *h, double q) {
+  if (!h->total)
+    return 0;
+  uint64_t rank = (uint64_t)ceil(q * (double)h->total), seen = 0;
+  if (rank == 0)
+    rank = 1;
+  for (int b = 0; b < WSF_HIST_BUCKETS; b++) {
+    seen += h->counts[b];
+    if (seen >= rank) {
+      uint64_t upper = (uint64_t)wsf_hist_bucket_upper_us(b);
+      return upper < h->max_us ? upper : h->max_us;
+    }
+  }
+  return h->max_us;
+}
+
+/* ---- the JSON-lines event log ------------------------------------------------ */
+
+static void json_str(FILE *f, const char *s, size_t len) {
+  fputc('"', f);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    switch (ch) {
+    case '"': fputs("\\\"", f); break;
+    case '\\': fputs("\\\\", f); break;
+    case '\n': fputs("\\n", f); break;
+    case '\r': fputs("\\r", f); break;
+    case '\t': fputs("\\t", f); break;
+    default:
+      if (ch < 0x20)
+        fprintf(f, "\\u%04x", ch);
+      else
+        fputc(ch, f);
+    }
+  }
+  fputc('"', f);
+}
+
+static void json_kstr(FILE *f, const char *key, const char *v) {
+  fprintf(f, ",\"%s\":", key);
+  if (v)
+    json_str(f, v, strlen(v));
+  else
+    fputs("null", f);
+}
+
+static void json_kus(FILE *f, const char *key, uint64_t v) {
+  if (v == WSF_NEVER)
+    fprintf(f, ",\"%s\":null", key);
+  else
+    fprintf(f, ",\"%s\":%llu", key, (unsigned long long)v);
+}
+
+static void json_record(FILE *f, const wsf_close_record *r) {
+  fprintf(f, "{\"code\":%u", r->code);
+  json_kstr(f, "reason", r->reason);
+  json_kstr(f, "initiator", wsf_initiator_name(r->initiator));
+  fprintf(f, ",\"clean\":%s", r->clean ? "true" : "false");
+  json_kstr(f, "cause", wsf_cause_name(r->cause));
+  json_kstr(f, "detail", r->detail);
+  json_kus(f, "closed_at_ms", r->closed_at_ms);
+  json_kus(f, "age_us", r->age_us);
+  json_kus(f, "since_sent_us", r->since_sent_us);
+  json_kus(f, "since_recv_us", r->since_recv_us);
+  json_kus(f, "since_ping_us", r->since_ping_us);
+  json_kus(f, "since_pong_us", r->since_pong_us);
+  json_kus(f, "open_conns", r->open_conns);
+  json_kus(f, "msgs_in", r->msgs_in);
+  json_kus(f, "msgs_out", r->msgs_out);
+  json_kus(f, "bytes_in", r->bytes_in);
+  json_kus(f, "bytes_out", r->bytes_out);
+  json_kstr(f, "summary", r->summary);
+  fputc('}', f);
+}
+
+static void json_timings(FILE *f, const wsf_timings *t) {
+  fprintf(f, "{\"queued_us\":%llu,\"dns_us\":%llu,\"connect_us\":%llu,\"tls_us\":%llu,\"upgrade_us\":%llu,"
+             "\"total_us\":%llu}",
+          (unsigned long long)t->queued_us, (unsigned long long)t->dns_us, (unsigned long long)t->connect_us,
+          (unsigned long long)t->tls_us, (unsigned long long)t->upgrade_us, (unsigned long long)t->total_us);
+}
+
+static FILE *event_begin(wsf_daemon *d, const char *event) {
+  FILE *f = d->observers ? d->observers->events : NULL;
+  if (!f)
+    return NULL;
+  fprintf(f, "{\"event\":\"%s\",\"at_ms\":%llu", event, (unsigned long long)wsf_wall_ms());
+  return f;
+}
+
+static void event_conn(FILE *f, const wsf_conn *c) {
+  json_kstr(f, "conn", c->name);
+  json_kstr(f, "url", c->url);
+}
+
+/* Line-buffered: each event reaches the file as it happens. */
+static void event_end(FILE *f) {
+  fputs("}\n", f);
+}
+
+int wsf_observe_init(wsf_daemon *d) {
+  d->observers = wsf_xcalloc(1, sizeof *d->observers);
+  if (d->cfg.events_path) {
+    FILE *f = fopen(d->cfg.events_path, "a");
+    if (!f) {
+      wsf_log(WSF_LOG_ERROR, "cannot open the event log %s", d->cfg.events_path);
+      return -1;
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
+    d->observers->events = f;
+    const wsf_config *cfg = &d->cfg;
+    FILE *e = event_begin(d, "start");
+    fprintf(e, ",\"pid\":%d", (int)getpid());
+    json_kstr(e, "version", WSF_VERSION);
+    fprintf(e, ",\"config\":{\"max_connections\":%u,\"max_message_bytes\":%llu,\"inbox_max_messages\":%u,"
+               "\"inbox_max_bytes\":%zu,\"max_handshakes\":%u,\"connect_rate\":%g,\"connect_timeout_ms\":%u,"
+               "\"keepalive\":{\"mode\":\"%s\",\"interval_ms\":%u,\"jitter_ms\":%u,\"pong_timeout_ms\":%u}}",
+            cfg->max_connections, (unsigned long long)cfg->max_message_bytes, cfg->inbox_max_messages,
+            cfg->inbox_max_bytes, cfg->max_handshakes, cfg->connect_rate, cfg->connect_timeout_ms,
+            wsf_ka_mode_name(cfg->keepalive.mode), cfg->keepalive.interval_ms, cfg->keepalive.jitter_ms,
+            cfg->keepalive.pong_timeout_ms);
+    event_end(e);
+  }
+  if (d->cfg.metrics_addr && wsf_metrics_start(d, d->cfg.metrics_addr) != 0)
+    return -1;
+  return 0;
+}
+
+void wsf_observe_close_all(wsf_daemon *d) {
+  if (!d->observers)
+    return;
+  if (d->cfg.metrics_addr)
+    wsf_metrics_stop(d);
+  if (d->observers->events)
+    fclose(d->observers->events);
+  free(d->observers);
+  d->observers = NULL;
+}
+
+void wsf_observe_open(wsf_daemon *d, const wsf_conn *c) {
+  FILE *f = event_begin(d, "open");
+  if (f) {
+    event_conn(f, c);
+    fputs(",\"timings\":", f);
+    json_timings(f, &c->timings);
+    fprintf(f, ",\"open_conns\":%u", d->n_open + d->n_closing);
+    event_end(f);
+  }
+  wsf_rpc_notify(d, "open", c);
+}
+
+void wsf_observe_closed(wsf_daemon *d, const wsf_conn *c) {
+  FILE *f = event_begin(d, "close");
+  if (f) {
+    event_conn(f, c);
+    fputs(",\"record\":", f);
+    json_record(f, c->record);
+    event_end(f);
+  }
+  wsf_rpc_notify(d, "close", c);
+}
+
+void wsf_observe_handshake_failed(wsf_daemon *d, const wsf_conn *c) {
+  FILE *f = event_begin(d, "handshake_failed");
+  if (f) {
+    event_conn(f, c);
+    const wsf_open_failure *fl = c->failure;
+    fputs(",\"error\":{\"code\":", f);
+    const char *code = wsf_err_code(fl ? fl->err : WSF_E_HANDSHAKE);
+    json_str(f, code, strlen(code));
+    json_kstr(f, "message", fl ? fl->message : NULL);
+    if (fl && fl->http_status)
+      fprintf(f, ",\"http_status\":%d", fl->http_status);
+    fputs("},\"record\":", f);
+    json_record(f, c->record);
+    event_end(f);
+  }
+  wsf_rpc_notify(d, "handshake_failed", c);
+}
+
+void wsf_observe_drop(wsf_daemon *d, const wsf_conn *c) {
+  FILE *f = event_begin(d, "drop");
+  if (f) {
+    event_conn(f, c);
+    fprintf(f, ",\"dropped\":%llu", (unsigned long long)c->inbox.dropped);
+    event_end(f);
+  }
+  wsf_rpc_notify(d, "drop", c);
+}
+
+void wsf_observe_stop(wsf_daemon *d) {
+  FILE *f = event_begin(d, "stop");
+  if (!f)
+    return;
+  const wsf_stats *s = &d->stats;
+  fprintf(f, ",\"stats\":{\"open\":%u,\"connecting\":%u,\"closing\":%u,\"closed\":%u,\"opened_total\":%llu,"
+             "\"reused_total\":%llu,\"failed_total\":%llu,\"closed_total\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,"
+             "\"bytes_in\":%llu,\"bytes_out\":%llu,\"inbox_dropped\":%llu,\"heartbeats_sent\":%llu,\"closes_by_cause\":{",
+          d->n_open, d->n_connecting, d->n_closing, d->n_closed, (unsigned long long)s->opened_total,
+          (unsigned long long)s->reused_total, (unsigned long long)s->failed_total,
+          (unsigned long long)s->closed_total, (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
+          (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out, (unsigned long long)s->inbox_dropped,
+          (unsigned long long)s->heartbeats_sent);
+  const char *sep = "";
+  for (int i = 0; i < WSF_CAUSE_COUNT; i++)
+    if (s->closes_by_cause[i]) {
+      fprintf(f, "%s\"%s\":%llu", sep, wsf_cause_name((wsf_cause)i), (unsigned long long)s->closes_by_cause[i]);
+      sep = ",";
+    }
+  fputs("}}", f);
+  event_end(f);
+}

@@ -1,5 +1,6 @@
 #include "ws.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <wslay/wslay.h>
 
@@ -64,14 +65,31 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
   return (ssize_t)n;
 }
 
-/* The transport queues what the socket cannot take, so wslay never blocks. */
+/* wslay hands over a frame header and its payload in separate calls; they
+ * are gathered here and written once per flush: one syscall, and no small
+ * header segment for Nagle to hold back. One buffer serves every session. */
+static struct {
+  uint8_t *data;
+  size_t len, cap;
+} out;
+
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user) {
   (void)flags;
-  wsf_ws *ws = user;
-  if (wsf_transport_write(ws->transport, data, len) != 0) {
-    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
+  (void)user;
+  if (out.len + len > out.cap) {
+    size_t cap = out.cap ? out.cap : 64 * 1024;
+    while (cap < out.len + len)
+      cap *= 2;
+    uint8_t *p = realloc(out.data, cap);
+    if (!p) {
+      wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+      return -1;
+    }
+    out.data = p;
+    out.cap = cap;
   }
+  memcpy(out.data + out.len, data, len);
+  out.len += len;
   return (ssize_t)len;
 }
 
@@ -143,7 +161,17 @@ static void release_if_at_rest(wsf_ws *ws) {
 
 /* Writes what wslay queued and notices a close it queued on its own. */
 static int flush(wsf_ws *ws) {
-  if (wslay_event_send(ws->ctx) != 0) {
+  out.len = 0;
+  int rv = wslay_event_send(ws->ctx);
+  size_t len = out.len;
+  out.len = 0;
+  int wrv = len ? wsf_transport_write(ws->transport, out.data, len) : 0;
+  if (out.cap > (1u << 20)) { /* a huge message passed: don't keep its buffer */
+    free(out.data);
+    out.data = NULL;
+    out.cap = 0;
+  }
+  if (rv != 0 || wrv != 0) {
     ws->failed = 1;
     return -1;
   }

@@ -1,0 +1,185 @@
+/* Named WebSocket client connections: the small API the RPC layer calls.
+ *
+ * open → connecting → open → closing → closed. A closed connection keeps its
+ * close record and inbox until reset or until its name is opened again.
+ * Requests that wait (open, recv, ping, close) are wsf_wait entries that the
+ * caller embeds in its own request object; the connection completes each
+ * exactly once through wait->done, then never touches it again. */
+#ifndef WSF_CONN_H
+#define WSF_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "inbox.h"
+#include "match.h"
+#include "timer.h"
+#include "transport.h"
+#include "ws.h"
+
+typedef enum wsf_conn_state { WSF_CONN_CONNECTING, WSF_CONN_OPEN, WSF_CONN_CLOSING, WSF_CONN_CLOSED } wsf_conn_state;
+const char *wsf_conn_state_name(wsf_conn_state s);
+
+/* Close causes (PROTOCOL.md §7); names by wsf_cause_name(). */
+typedef enum wsf_cause {
+  WSF_CAUSE_NONE, WSF_CAUSE_SERVER_CLOSE, WSF_CAUSE_LOCAL_CLOSE, WSF_CAUSE_EOF, WSF_CAUSE_RESET,
+  WSF_CAUSE_TLS_ALERT, WSF_CAUSE_TLS_CLOSE_NOTIFY, WSF_CAUSE_TLS_ERROR, WSF_CAUSE_PONG_TIMEOUT,
+  WSF_CAUSE_PROTOCOL_ERROR, WSF_CAUSE_MESSAGE_TOO_BIG, WSF_CAUSE_INVALID_UTF8, WSF_CAUSE_TIMEOUT,
+  WSF_CAUSE_SHUTDOWN, WSF_CAUSE_DAEMON_RESET, WSF_CAUSE_IO_ERROR, WSF_CAUSE_HANDSHAKE_FAILED,
+  WSF_CAUSE_DNS_ERROR, WSF_CAUSE_CONNECT_ERROR,
+} wsf_cause;
+const char *wsf_cause_name(wsf_cause c);
+
+enum wsf_initiator { WSF_BY_NONE, WSF_BY_CLIENT, WSF_BY_SERVER };
+const char *wsf_initiator_name(int initiator);
+
+#define WSF_NEVER UINT64_MAX
+
+typedef struct wsf_close_record {
+  uint16_t code;
+  uint8_t initiator;
+  bool clean;
+  wsf_cause cause;
+  char *reason;
+  char *detail;
+  char *summary;
+  uint64_t closed_at_ms, age_us;
+  uint64_t since_sent_us, since_recv_us, since_ping_us, since_pong_us; /* WSF_NEVER = nil */
+  uint32_t open_conns;
+  uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+} wsf_close_record;
+
+typedef struct wsf_timings {
+  uint64_t queued_us, dns_us, connect_us, tls_us, upgrade_us, total_us;
+} wsf_timings;
+
+/* What an open asks for. Strings point into the request and are copied. */
+typedef struct wsf_open_params {
+  const char *name; size_t name_len;
+  const char *url; size_t url_len;
+  const char **header_names, **header_values; size_t *header_name_lens, *header_value_lens;
+  size_t n_headers;
+  const char **subprotocols; size_t *subprotocol_lens; size_t n_subprotocols;
+  bool reuse;
+  uint32_t connect_timeout_ms;
+  uint64_t max_message_bytes;
+  uint32_t inbox_max_messages;
+  size_t inbox_max_bytes;
+  const wsf_keepalive *keepalive; /* template; interned by wsf_conn_open */
+  bool tls_verify;
+  const char *tls_ca_file, *tls_server_name, *tls_cert_file, *tls_key_file, *tls_ciphers;
+} wsf_open_params;
+
+/* Error codes a wait can complete with (PROTOCOL.md §8). */
+typedef enum wsf_err {
+  WSF_OK, WSF_E_BAD_REQUEST, WSF_E_NO_SUCH_CONN, WSF_E_CONN_EXISTS, WSF_E_CONN_CLOSED, WSF_E_TIMEOUT,
+  WSF_E_DNS, WSF_E_CONNECT, WSF_E_TLS, WSF_E_HANDSHAKE, WSF_E_PROTOCOL, WSF_E_LIMIT, WSF_E_SHUTTING_DOWN,
+  WSF_E_INTERNAL,
+} wsf_err;
+const char *wsf_err_code(wsf_err e);
+
+enum wsf_wait_kind { WSF_WAIT_OPEN, WSF_WAIT_RECV, WSF_WAIT_PING, WSF_WAIT_CLOSE };
+
+typedef struct wsf_wait wsf_wait;
+/* err: WSF_OK or an error. msg: the message for a successful recv (the
+ * callee owns it: free()). The connection is valid during the call. */
+typedef void (*wsf_wait_cb)(wsf_wait *w, wsf_err err, wsf_msg *msg);
+
+struct wsf_wait {
+  wsf_wait *next, *prev;
+  wsf_conn *conn;
+  wsf_wait_cb done;
+  wsf_timer timer;
+  uint8_t kind;
+  bool discard_unmatched;
+  bool reused;           /* open: completed by an existing connection */
+  uint32_t discarded;    /* recv: messages dropped for discard_unmatched */
+  uint64_t min_seq;      /* recv: only messages with seq >= this (request) */
+  uint64_t started_us;
+  uint64_t rtt_us;       /* ping: result */
+  wsf_match match;       /* recv criteria (owned) */
+  uint8_t ping_payload[125];
+  uint8_t ping_len;
+  const char *error_phase;   /* open timeout: which phase */
+  const char *error_message; /* open refused before a connection existed (conn is NULL) */
+};
+
+/* Failure details of the last failed open of a connection (for the error response). */
+typedef struct wsf_open_failure {
+  wsf_err err;
+  char *message;
+  int http_status;
+  char *body;
+  size_t body_len;
+} wsf_open_failure;
+
+struct wsf_conn {
+  char *name; /* first member: the registry key */
+  wsf_daemon *d;
+  char *url;
+  wsf_conn_state state;
+  uint8_t free_when_closed : 1; /* forgotten (reset/reopen) while the transport was still closing */
+  uint8_t transport_live : 1;   /* between init and on_closed */
+  uint8_t counted_open : 1;     /* reached open: counted in opened_total */
+  uint8_t ka_ping_outstanding : 1;
+  uint8_t admitted : 1;
+  uint8_t tls : 1;
+  wsf_transport transport;
+  wsf_ws ws;
+  struct wsf_handshake *hs; /* only while connecting */
+  wsf_open_failure *failure;
+  /* handshake results, kept for reused opens and status */
+  wsf_timings timings;
+  char *subprotocol;
+  char *resp_headers; /* the response headers: "name\0value\0" n_resp_headers times */
+  uint16_t n_resp_headers;
+  const char *tls_version, *tls_cipher;
+  bool tls_verified;
+  /* activity */
+  uint64_t started_us, opened_us, opened_at_ms;
+  uint64_t last_sent_us, last_recv_us, last_ping_us, last_pong_us; /* WSF_NEVER = never */
+  uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+  uint64_t ping_rtt_us;
+  uint32_t reused_count;
+  uint64_t msg_seq;
+  uint64_t max_message_bytes;
+  wsf_inbox inbox;
+  wsf_wait *waits_head, *waits_tail;
+  /* keepalive */
+  wsf_keepalive *ka;
+  wsf_timer ka_timer;
+  wsf_timer pong_timer;
+  wsf_timer deadline; /* connect timeout, close handshake timeout, linger */
+  uint8_t ka_payload[8];
+  uint64_t ka_ping_sent_us;
+  uint64_t ka_sent, ka_replies, ka_late_max_us;
+  /* close */
+  wsf_close_record *record;
+  wsf_conn *admit_next;
+};
+
+void wsf_conns_init(wsf_daemon *d);
+
+/* Starts or joins an open. Completes w (possibly before returning). */
+void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w);
+wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len);
+/* Queue a data message. Returns WSF_OK, WSF_E_CONN_CLOSED or WSF_E_LIMIT. */
+wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
+/* Starts a recv wait with w->match etc. filled in by the caller. */
+void wsf_conn_recv(wsf_conn *c, wsf_wait *w, uint32_t timeout_ms);
+void wsf_conn_ping(wsf_conn *c, wsf_wait *w, const uint8_t *payload, size_t len, uint32_t timeout_ms);
+void wsf_conn_close(wsf_conn *c, wsf_wait *w, uint16_t code, const char *reason, size_t reason_len,
+                    uint32_t timeout_ms);
+/* Closes every connection (close frame, 1 s linger) and forgets all. Returns
+ * how many were live; *forgotten gets how many names were dropped. */
+uint32_t wsf_conns_reset(wsf_daemon *d, uint16_t code, const char *reason, uint32_t *forgotten);
+/* SIGTERM: close frames with 1001 to all; returns live transports left. */
+uint32_t wsf_conns_shutdown(wsf_daemon *d);
+
+wsf_keepalive *wsf_keepalive_intern(wsf_daemon *d, const wsf_keepalive *tmpl);
+void wsf_keepalive_release(wsf_daemon *d, wsf_keepalive *ka);
+const char *wsf_ka_mode_name(int mode);
+
+#endif

@@ -1,0 +1,94 @@
+/* The daemon: configuration, the connection table, counters, admission.
+ * One instance per process, passed explicitly; nothing here does I/O. */
+#ifndef WSF_DAEMON_H
+#define WSF_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "registry.h"
+#include "timer.h"
+
+typedef struct wsf_conn wsf_conn;
+
+enum wsf_ka_mode { WSF_KA_NONE, WSF_KA_PING, WSF_KA_TEXT, WSF_KA_BINARY };
+
+/* Immutable once built; shared by every connection with the same settings. */
+typedef struct wsf_keepalive {
+  struct wsf_keepalive *next; /* interned list */
+  uint32_t refs;
+  uint8_t mode;
+  uint32_t interval_ms, jitter_ms, pong_timeout_ms;
+  uint8_t *payload;
+  size_t payload_len;
+  char *reply_contains;
+  size_t reply_contains_len;
+} wsf_keepalive;
+
+typedef struct wsf_config {
+  const char *socket_path;
+  const char *control_tcp;   /* "127.0.0.1:PORT" or NULL */
+  const char *token_file;
+  const char *events_path;
+  const char *metrics_addr;  /* "127.0.0.1:PORT" or NULL */
+  uint32_t max_connections;
+  size_t max_request_bytes;
+  uint64_t max_message_bytes;
+  uint32_t inbox_max_messages;
+  size_t inbox_max_bytes;
+  uint32_t max_name_bytes;
+  uint32_t max_handshakes;   /* 0 = unlimited */
+  double connect_rate;       /* opens per second, 0 = unlimited */
+  uint32_t connect_timeout_ms;
+  uint32_t shutdown_timeout_ms;
+  wsf_keepalive keepalive;   /* defaults for open */
+  bool tls_verify;
+  const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_ciphers;
+} wsf_config;
+
+/* Log-scale histogram (microseconds): 1 µs .. ~1 h in 2^(1/4) steps. */
+#define WSF_HIST_BUCKETS 128
+typedef struct wsf_hist {
+  uint64_t counts[WSF_HIST_BUCKETS];
+  uint64_t total, sum_us, max_us;
+} wsf_hist;
+void wsf_hist_add(wsf_hist *h, uint64_t us);
+uint64_t wsf_hist_quantile(const wsf_hist *h, double q);
+double wsf_hist_bucket_upper_us(int bucket);
+
+enum { WSF_CAUSE_COUNT = 20 };
+
+typedef struct wsf_stats {
+  uint64_t opened_total, reused_total, failed_total, closed_total;
+  uint64_t msgs_in, msgs_out, bytes_in, bytes_out, inbox_dropped;
+  uint64_t heartbeats_sent;
+  uint64_t closes_by_cause[WSF_CAUSE_COUNT];
+  uint64_t closes_by_code[5000]; /* index = close code (1000..4999), others in [0] */
+  wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_tls, hs_upgrade, hs_total;
+} wsf_stats;
+
+typedef struct wsf_daemon {
+  uv_loop_t *loop;
+  wsf_config cfg;
+  wsf_timers timers;
+  wsf_registry conns;
+  uint32_t n_connecting, n_open, n_closing, n_closed;
+  uint32_t live_transports; /* handles not yet closed, forgotten connections included */
+  wsf_stats stats;
+  uint64_t started_us;
+  wsf_keepalive *keepalives; /* interned */
+  /* admission: handshakes in flight and the connect-rate token bucket */
+  uint32_t handshakes_in_flight;
+  wsf_conn *admit_head, *admit_tail;
+  double rate_tokens;
+  uint64_t rate_refilled_us;
+  wsf_timer admit_timer;
+  bool shutting_down;
+  uint32_t control_clients;
+  struct wsf_observers *observers; /* observe.c */
+  struct wsf_rpc *rpc;             /* rpc.c */
+} wsf_daemon;
+
+#endif
