@@ -10,9 +10,9 @@ import wsfleet.jmeter.client.Json;
 import wsfleet.jmeter.client.Reply;
 
 /**
- * Reports a connection's state as JSON response data (counters, keepalive, close record). The
- * sample succeeds while the connection is live; once it has ended, the response code is the close
- * code and the message the close record's summary.
+ * Reports a connection's state as JSON response data (counters, keepalive, close record). Once
+ * the connection has ended the response code is the close code and the message the close record's
+ * summary; the sample fails unless the plan itself closed it (cause local_close).
  */
 public class ConnectionStatus extends WsfleetSampler {
   @Override
@@ -39,7 +39,7 @@ public class ConnectionStatus extends WsfleetSampler {
     Object state = out.get("state");
     Map<String, Object> rec = r.record();
     if ("closed".equals(state) && rec != null) {
-      res.setSuccessful(false);
+      res.setSuccessful("local_close".equals(rec.get("cause")));
       res.setResponseCode(String.valueOf(rec.get("code")));
       res.setResponseMessage(summary(rec, "closed"));
       return;

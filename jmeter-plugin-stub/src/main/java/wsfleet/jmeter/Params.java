@@ -1,24 +1,39 @@
 package wsfleet.jmeter;
 
+import java.util.Map;
+
+import org.apache.jmeter.config.Arguments;
 import org.apache.jmeter.protocol.java.sampler.JavaSamplerContext;
 
-/** Reads a sampler's parameters: trimmed, blank meaning "not given". */
+/**
+ * Reads a sampler's parameters: trimmed, blank meaning "not given". A parameter the plan does not
+ * list at all takes the default the GUI shows, so a short plan behaves like a full one.
+ */
 final class Params {
   private final JavaSamplerContext ctx;
+  private final Map<String, String> defaults;
 
-  Params(JavaSamplerContext ctx) {
+  Params(JavaSamplerContext ctx, Arguments defaults) {
     this.ctx = ctx;
+    this.defaults = defaults.getArgumentsAsMap();
+  }
+
+  private String get(String name) {
+    if (ctx.containsParameter(name)) {
+      return ctx.getParameter(name);
+    }
+    return defaults.get(name);
   }
 
   /** The raw value (not trimmed: a message may start or end with spaces), "" when absent. */
   String raw(String name) {
-    String v = ctx.getParameter(name);
+    String v = get(name);
     return v == null ? "" : v;
   }
 
   /** Trimmed value or null when blank. */
   String str(String name) {
-    String v = ctx.getParameter(name);
+    String v = get(name);
     if (v == null || v.trim().isEmpty()) {
       return null;
     }
@@ -55,7 +70,7 @@ final class Params {
   String conn() {
     String v = str(WsfleetSampler.CONN);
     if (v == null) {
-      v = WsfleetSampler.CONN_DEFAULT;
+      throw new IllegalArgumentException("\"" + WsfleetSampler.CONN + "\" is required");
     }
     if (v.contains("${__threadNum}")) {
       int n = ctx.getJMeterContext() != null ? ctx.getJMeterContext().getThreadNum() + 1 : 1;

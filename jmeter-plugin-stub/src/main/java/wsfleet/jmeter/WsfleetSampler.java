@@ -80,7 +80,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
 
   @Override
   public SampleResult runTest(JavaSamplerContext context) {
-    return run(Fleet.client(), new Params(context));
+    return run(Fleet.client(), new Params(context, getDefaultParameters()));
   }
 
   /** One sample against the given client (tests call this directly). */

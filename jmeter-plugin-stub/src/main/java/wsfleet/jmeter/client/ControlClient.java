@@ -190,6 +190,11 @@ public final class ControlClient implements Closeable {
     }
   }
 
+  /** Stops a daemon this client started (it is stopped at JVM exit anyway). */
+  public void stopLaunchedDaemon() {
+    launcher.stop();
+  }
+
   @Override
   public void close() {
     synchronized (connectLock) {

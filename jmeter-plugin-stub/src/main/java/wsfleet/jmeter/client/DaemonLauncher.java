@@ -48,6 +48,21 @@ final class DaemonLauncher {
     }, "wsfleetd-stop"));
   }
 
+  synchronized void stop() {
+    if (process != null) {
+      process.destroy();
+      try {
+        if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
+          process.destroyForcibly();
+        }
+      } catch (InterruptedException e) {
+        process.destroyForcibly();
+        Thread.currentThread().interrupt();
+      }
+      process = null;
+    }
+  }
+
   synchronized String exitStatus() {
     if (process == null || isAlive(process)) {
       return null;

@@ -1,0 +1,185 @@
+package wsfleet.jmeter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.jmeter.config.Arguments;
+import org.apache.jmeter.protocol.java.sampler.JavaSamplerContext;
+import org.apache.jmeter.samplers.SampleResult;
+import org.apache.jmeter.threads.JMeterContextService;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import wsfleet.jmeter.client.ClientConfig;
+import wsfleet.jmeter.client.ControlClient;
+import wsfleet.jmeter.testing.TestDaemon;
+import wsfleet.jmeter.testing.TestPeer;
+
+/** Each sampler's SampleResult, driven through the real daemon to real peers. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class SamplersTest {
+  /** Runs a sampler with only the given parameters set (the rest take the GUI defaults). */
+  static SampleResult sample(WsfleetSampler s, ControlClient c, String... kv) {
+    Arguments a = new Arguments();
+    for (int i = 0; i < kv.length; i += 2) {
+      a.addArgument(kv[i], kv[i + 1]);
+    }
+    return s.run(c, new Params(new JavaSamplerContext(a), s.getDefaultParameters()));
+  }
+
+  static String data(SampleResult r) {
+    return new String(r.getResponseData(), StandardCharsets.UTF_8);
+  }
+
+  static String describe(SampleResult r) {
+    return r.getResponseCode() + " " + r.getResponseMessage() + " " + data(r);
+  }
+
+  @Test
+  void openAnswers101WithTheHandshakeAsConnectTimeAndSaysWhenItReuses() throws IOException {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
+      ControlClient c = d.client();
+      SampleResult r = sample(new OpenConnection(), c, "Connection name", "vu-1", "URL", echo.url());
+      assertTrue(r.isSuccessful(), describe(r));
+      assertEquals("101", r.getResponseCode());
+      assertTrue(r.getResponseMessage().startsWith("Switching Protocols"), r.getResponseMessage());
+      assertTrue(r.getResponseHeaders().toLowerCase().contains("sec-websocket-accept"), r.getResponseHeaders());
+      assertTrue(r.getConnectTime() >= 0 && r.getConnectTime() <= r.getTime(), r.getConnectTime() + " vs " + r.getTime());
+      assertEquals(r.getTime(), r.getLatency());
+
+      SampleResult again = sample(new OpenConnection(), c, "Connection name", "vu-1", "URL", echo.url());
+      assertTrue(again.isSuccessful(), describe(again));
+      assertEquals("101", again.getResponseCode());
+      assertTrue(again.getResponseMessage().contains("reused"), again.getResponseMessage());
+      assertEquals(0, again.getConnectTime());
+    }
+  }
+
+  @Test
+  void theConnectionNameDefaultsToOnePerThread() throws IOException {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
+      ControlClient c = d.client();
+      JMeterContextService.getContext().setThreadNum(6);
+      try {
+        SampleResult r = sample(new OpenConnection(), c, "URL", echo.url());
+        assertTrue(r.isSuccessful(), describe(r));
+        assertTrue(r.getSamplerData().contains("\"conn\":\"vu-7\""), r.getSamplerData());
+        assertTrue(sample(new ConnectionStatus(), c, "Connection name", "vu-7").isSuccessful());
+      } finally {
+        JMeterContextService.getContext().setThreadNum(0);
+      }
+    }
+  }
+
+  @Test
+  void sentMessagesComeBackAsResponseDataWithSentAndReceivedBytes() throws IOException {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
+      ControlClient c = d.client();
+      assertTrue(sample(new OpenConnection(), c, "Connection name", "a", "URL", echo.url()).isSuccessful());
+      SampleResult s = sample(new SendMessage(), c, "Connection name", "a", "Message", "{\"n\":1,\"é\":true}");
+      assertTrue(s.isSuccessful(), describe(s));
+      assertEquals(17, s.getSentBytes()); // UTF-8 bytes of the payload (é is two)
+      SampleResult r = sample(new ReceiveMessage(), c, "Connection name", "a", WsfleetSampler.READ_TIMEOUT, "3000");
+      assertTrue(r.isSuccessful(), describe(r));
+      assertEquals("{\"n\":1,\"é\":true}", data(r));
+      assertEquals(17, r.getBytesAsLong());
+      assertEquals("200", r.getResponseCode());
+
+      SampleResult rr = sample(new RequestResponse(), c, "Connection name", "a", "Message",
+          "{\"action\":\"echo\",\"id\":42}", WsfleetSampler.MATCH_JSON_FIELD, "id", WsfleetSampler.MATCH_JSON_VALUE, "42");
+      assertTrue(rr.isSuccessful(), describe(rr));
+      assertEquals("{\"action\":\"echo\",\"id\":42}", data(rr));
+      assertEquals("{\"action\":\"echo\",\"id\":42}".length(), rr.getSentBytes());
+
+      SampleResult bin = sample(new RequestResponse(), c, "Connection name", "a", "Message", "00 ff 10",
+          WsfleetSampler.MESSAGE_TYPE, "binary");
+      assertTrue(bin.isSuccessful(), describe(bin));
+      assertEquals(SampleResult.BINARY, bin.getDataType());
+      assertEquals(3, bin.getResponseData().length);
+      assertEquals((byte) 0xff, bin.getResponseData()[1]);
+    }
+  }
+
+  @Test
+  void aReadTimeoutFailsUnlessTheReadIsOptional() throws IOException {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
+      ControlClient c = d.client();
+      assertTrue(sample(new OpenConnection(), c, "Connection name", "a", "URL", echo.url()).isSuccessful());
+      SampleResult r = sample(new ReceiveMessage(), c, "Connection name", "a", WsfleetSampler.READ_TIMEOUT, "300");
+      assertFalse(r.isSuccessful());
+      assertEquals("timeout", r.getResponseCode());
+      assertTrue(r.getTime() >= 250, "waited " + r.getTime() + " ms");
+      SampleResult o = sample(new ReceiveMessage(), c, "Connection name", "a", WsfleetSampler.READ_TIMEOUT, "100",
+          ReceiveMessage.OPTIONAL, "true");
+      assertTrue(o.isSuccessful(), describe(o));
+      assertEquals(0, o.getResponseData().length);
+    }
+  }
+
+  @Test
+  void pingStatusAndCloseReportWhatTheDaemonSaw() throws IOException {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
+      ControlClient c = d.client();
+      assertTrue(sample(new OpenConnection(), c, "Connection name", "a", "URL", echo.url()).isSuccessful());
+      SampleResult p = sample(new Ping(), c, "Connection name", "a");
+      assertTrue(p.isSuccessful(), describe(p));
+      assertTrue(p.getResponseMessage().startsWith("pong after"), p.getResponseMessage());
+      SampleResult st = sample(new ConnectionStatus(), c, "Connection name", "a");
+      assertTrue(st.isSuccessful(), describe(st));
+      assertTrue(data(st).contains("\"state\":\"open\""), data(st));
+      SampleResult cl = sample(new CloseConnection(), c, "Connection name", "a", CloseConnection.REASON, "bye");
+      assertTrue(cl.isSuccessful(), describe(cl));
+      assertEquals("1000", cl.getResponseCode());
+      SampleResult after = sample(new ConnectionStatus(), c, "Connection name", "a");
+      assertTrue(after.isSuccessful(), "a connection we closed ourselves is not a failure: " + describe(after));
+      SampleResult none = sample(new Ping(), c, "Connection name", "never-opened");
+      assertFalse(none.isSuccessful());
+      assertEquals("no_such_conn", none.getResponseCode());
+    }
+  }
+
+  @Test
+  void aConnectionResetByThePeerIs1006WithTheCauseInTheResponseMessage() throws Exception {
+    try (TestDaemon d = new TestDaemon(); TestPeer rst = TestPeer.raw("rst", "--delay-ms", "200")) {
+      ControlClient c = d.client();
+      SampleResult o = sample(new OpenConnection(), c, "Connection name", "a", "URL", rst.url(),
+          OpenConnection.KA_MODE, "none");
+      assertTrue(o.isSuccessful(), describe(o));
+      Thread.sleep(600);
+      SampleResult p = sample(new Ping(), c, "Connection name", "a");
+      assertFalse(p.isSuccessful());
+      assertEquals("1006", p.getResponseCode(), describe(p));
+      assertTrue(p.getResponseMessage().startsWith("1006"), p.getResponseMessage());
+      assertTrue(p.getResponseMessage().contains("reset"), p.getResponseMessage());
+      assertTrue(data(p).contains("\"cause\":\"reset\""), data(p));
+      SampleResult st = sample(new ConnectionStatus(), c, "Connection name", "a");
+      assertFalse(st.isSuccessful());
+      assertEquals("1006", st.getResponseCode());
+      SampleResult cl = sample(new CloseConnection(), c, "Connection name", "a");
+      assertFalse(cl.isSuccessful(), "closing a connection that had already dropped: " + describe(cl));
+      assertEquals("1006", cl.getResponseCode());
+    }
+  }
+
+  @Test
+  void badParametersAndAnUnreachableDaemonAreReportedNotThrown() {
+    Map<String, String> p = new HashMap<>();
+    p.put("wsfleet.transport", "unix");
+    p.put("wsfleet.socket", "/nonexistent/wsfleetd.sock");
+    ControlClient c = new ControlClient(ClientConfig.from(p::get));
+    SampleResult r = sample(new Ping(), c, "Connection name", "a");
+    assertFalse(r.isSuccessful());
+    assertEquals("control_error", r.getResponseCode());
+    SampleResult bad = sample(new OpenConnection(), c, "URL", "ws://x/", OpenConnection.KA_MODE, "sometimes");
+    assertEquals("bad_parameter", bad.getResponseCode());
+    SampleResult badHex = sample(new SendMessage(), c, "Message", "xyz", WsfleetSampler.MESSAGE_TYPE, "binary");
+    assertEquals("bad_parameter", badHex.getResponseCode());
+  }
+}
