@@ -1,0 +1,192 @@
+/* libFuzzer target for wsf_ws_feed: arbitrary bytes from the peer.
+ *
+ * Input: byte 0 = flags, byte 1 = split seed, the rest = the byte stream.
+ *   flags bit 0: server role (else client), bit 1: max message 200 bytes
+ *   (else 1 MiB), bit 2: send messages and pings between pieces.
+ *
+ * Oracle: the same stream goes into two sessions, once in one feed and once
+ * in data-derived pieces (with sends in between when bit 2 is set). Freeing
+ * and re-creating the wslay context between frames must be invisible, so
+ * both must report exactly the same callbacks; any difference aborts.
+ *
+ * One exception is kept out of the comparison: wslay 1.1.1 checks a close
+ * reason's UTF-8 from byte 2 of every chunk, not of the payload, so whether
+ * a close frame is accepted depends on where its payload is split. Both runs
+ * therefore start a feed exactly at the first close frame and do not split
+ * it (wslay stops reading after a close frame, so only the first matters).
+ *
+ * Writes (pongs, close frames, sends) go to a transport opened on /dev/null:
+ * a writable stream whose writes always succeed, so the sessions keep going
+ * past their first reply instead of failing on a dead socket. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "transport.h"
+#include "util.h"
+#include "ws.h"
+
+#define REQUIRE(c)                                                                                      \
+  do {                                                                                                  \
+    if (!(c))                                                                                           \
+      abort();                                                                                          \
+  } while (0)
+
+typedef struct session {
+  wsf_ws ws;
+  uint64_t hash; /* FNV-1a over every callback and its arguments */
+  uint32_t events;
+  int protocol_errors;
+} session;
+
+static void mix(session *s, const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t i = 0; i < n; i++)
+    s->hash = (s->hash ^ b[i]) * 0x100000001b3ull;
+}
+
+static void event(wsf_ws *ws, int kind, uint32_t code, const uint8_t *data, size_t len) {
+  session *s = wsf_container_of(ws, session, ws);
+  s->events++;
+  uint64_t hdr[3] = {(uint64_t)kind, code, len};
+  mix(s, hdr, sizeof hdr);
+  if (len)
+    mix(s, data, len);
+}
+
+static void on_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
+  REQUIRE(opcode == WSF_WS_TEXT || opcode == WSF_WS_BINARY);
+  REQUIRE(len <= ws->max_message_bytes);
+  event(ws, 1, (uint32_t)opcode, data, len);
+}
+static void on_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
+  REQUIRE(len <= 125);
+  event(ws, 2, 0, data, len);
+}
+static void on_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
+  REQUIRE(len <= 125);
+  event(ws, 3, 0, data, len);
+}
+static void on_close_frame(wsf_ws *ws, uint16_t code, const uint8_t *reason, size_t len) {
+  REQUIRE(len <= 123);
+  event(ws, 4, code, reason, len);
+}
+static void on_protocol_error(wsf_ws *ws, uint16_t code) {
+  wsf_container_of(ws, session, ws)->protocol_errors++;
+  event(ws, 5, code, NULL, 0);
+}
+
+static const wsf_ws_callbacks callbacks = {on_message, on_ping, on_pong, on_close_frame, on_protocol_error};
+
+static uv_loop_t *loop;
+static wsf_transport sink;
+static const wsf_transport_callbacks sink_cbs;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  loop = uv_default_loop();
+  REQUIRE(wsf_transport_init(loop, &sink, &sink_cbs) == 0);
+  int fd = open("/dev/null", O_WRONLY);
+  REQUIRE(fd >= 0);
+  REQUIRE(uv_tcp_open(&sink.tcp, fd) == 0);
+  REQUIRE(uv_is_writable((uv_stream_t *)&sink.tcp));
+  return 0;
+}
+
+static uint32_t next_rand(uint32_t *state) {
+  *state ^= *state << 13;
+  *state ^= *state >> 17;
+  *state ^= *state << 5;
+  return *state;
+}
+
+/* Offset of the first close frame's header, or len: walks frame headers only. */
+static size_t first_close(const uint8_t *d, size_t len) {
+  size_t off = 0;
+  while (len - off >= 2) {
+    if ((d[off] & 0x0f) == WSF_WS_CLOSE)
+      return off;
+    uint64_t payload = d[off + 1] & 0x7f;
+    size_t hdr = 2;
+    if (payload >= 126) {
+      size_t ext = payload == 126 ? 2 : 8;
+      if (len - off < 2 + ext)
+        return len;
+      payload = 0;
+      for (size_t i = 0; i < ext; i++)
+        payload = payload << 8 | d[off + 2 + i];
+      hdr += ext;
+    }
+    if (d[off + 1] & 0x80)
+      hdr += 4;
+    if (payload > len - off || hdr > len - off - payload)
+      return len;
+    off += hdr + (size_t)payload;
+  }
+  return len;
+}
+
+static void run_whole(session *s, bool server, uint64_t max, const uint8_t *data, size_t len, size_t close_at) {
+  wsf_ws_init(&s->ws, &sink, server, max, &callbacks);
+  if (wsf_ws_feed(&s->ws, data, close_at) != 0 || wsf_ws_feed(&s->ws, data + close_at, len - close_at) != 0)
+    REQUIRE(s->protocol_errors == 1);
+  wsf_ws_free(&s->ws);
+}
+
+static void run_pieces(session *s, bool server, uint64_t max, bool sends, uint8_t seed, const uint8_t *data,
+                       size_t len, size_t close_at) {
+  wsf_ws_init(&s->ws, &sink, server, max, &callbacks);
+  uint32_t state = 0x9e3779b9u ^ seed ^ (uint32_t)len << 8;
+  size_t off = 0;
+  while (off < len) {
+    uint32_t r = next_rand(&state);
+    /* Mostly small pieces, so headers and payloads are cut everywhere. */
+    size_t n = r % 4 == 0 ? 1 + (r >> 8) % 300 : 1 + (r >> 8) % 7;
+    if (off < close_at && n > close_at - off)
+      n = close_at - off;
+    if (off >= close_at || n > len - off)
+      n = len - off;
+    int rv = wsf_ws_feed(&s->ws, data + off, n);
+    if (rv != 0) {
+      REQUIRE(s->protocol_errors == 1);
+      REQUIRE(wsf_ws_feed(&s->ws, data, len) == -1); /* failed sessions stay failed */
+      break;
+    }
+    off += n;
+    /* At rest means nothing is pending: the context is gone. */
+    if (!s->ws.close_sent && !s->ws.close_received && !s->ws.scan_hdr_len && !s->ws.scan_payload_left &&
+        !s->ws.scan_fragmented)
+      REQUIRE(s->ws.ctx == NULL);
+    if (sends && r % 8 == 1) {
+      int opcode = r & 0x100 ? WSF_WS_PING : WSF_WS_TEXT;
+      int sent = wsf_ws_send(&s->ws, opcode, (const uint8_t *)"fuzz", 4);
+      REQUIRE(sent == 0 || s->ws.close_sent || s->ws.failed);
+    }
+  }
+  wsf_ws_free(&s->ws);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 2)
+    return 0;
+  uint8_t flags = data[0], seed = data[1];
+  bool server = flags & 1;
+  uint64_t max = flags & 2 ? 200 : 1 << 20;
+  data += 2;
+  size -= 2;
+  /* An exactly sized copy, so ASan sees any read past the end. */
+  uint8_t *copy = malloc(size ? size : 1);
+  memcpy(copy, data, size);
+
+  session whole = {.hash = 0xcbf29ce484222325ull}, pieces = {.hash = 0xcbf29ce484222325ull};
+  size_t close_at = first_close(copy, size);
+  run_whole(&whole, server, max, copy, size, close_at);
+  run_pieces(&pieces, server, max, flags & 4, seed, copy, size, close_at);
+  REQUIRE(whole.events == pieces.events);
+  REQUIRE(whole.hash == pieces.hash);
+  REQUIRE(whole.protocol_errors <= 1);
+  free(copy);
+  return 0;
+}
