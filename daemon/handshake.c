@@ -221,6 +221,11 @@ char *wsf_handshake_build_request(const wsf_url *url, const char *key,
 
   char host[300];
   wsf_url_host_header(url, host, sizeof host);
+  if (strpbrk(host, " \t") || !is_safe_value(host)) {
+    /* Only a hand-filled wsf_url gets here; wsf_url_parse never yields it. */
+    *error = "URL host contains spaces or control characters";
+    return NULL;
+  }
   sbuf b = {0};
   sb_str(&b, "GET ");
   sb_str(&b, url->resource);
@@ -426,6 +431,11 @@ static const char *check_101(wsf_hs_response *r) {
 static int resp_on_headers_complete(llhttp_t *p) {
   wsf_hs_response *r = resp_of(p);
   r->status = llhttp_get_status_code(p);
+  if (r->status < 100) {
+    /* llhttp takes any three digits; "051" is no HTTP status. */
+    r->error = "bad HTTP status code";
+    return -1;
+  }
   if (r->status >= 100 && r->status < 200 && r->status != 101) {
     /* Interim answer (100 Continue, 103 Early Hints): forget it, the real
      * one follows on the same connection. */
@@ -446,6 +456,7 @@ static int resp_on_headers_complete(llhttp_t *p) {
 
 static int resp_on_body(llhttp_t *p, const char *at, size_t n) {
   wsf_hs_response *r = resp_of(p);
+  if (!r->headers_complete) return 0; /* a body on an interim 1xx: not the answer */
   if (!r->body) {
     r->body = malloc(WSF_BODY_KEEP + 1);
     if (!r->body) return 0; /* the body is only diagnostics */

@@ -200,6 +200,21 @@ static void request_needs_a_valid_key(void) {
   CHECK(err && strstr(err, "Sec-WebSocket-Key"));
 }
 
+/* A wsf_url filled by hand rather than parsed cannot smuggle lines either. */
+static void hand_made_url_cannot_inject(void) {
+  wsf_url u = url_of("ws://h/");
+  const char *err = NULL;
+  size_t len;
+  strcpy(u.host, "h\r\nX-Evil: 1");
+  CHECK(wsf_handshake_build_request(&u, RFC_KEY, NULL, 0, NULL, 0, NULL, &len, &err) == NULL);
+  CHECK(err && strstr(err, "host"));
+  u = url_of("ws://h/");
+  strcpy(u.resource, "/ HTTP/1.1\r\nX-Evil: 1\r\n");
+  err = NULL;
+  CHECK(wsf_handshake_build_request(&u, RFC_KEY, NULL, 0, NULL, 0, NULL, &len, &err) == NULL);
+  CHECK(err != NULL);
+}
+
 /* ---- client: parsing the answer ---- */
 
 static void valid_101_is_done_however_it_is_split(void) {
@@ -411,7 +426,7 @@ static void non_101_body_is_cut_at_the_keep_limit(void) {
 
 static void interim_1xx_before_101_is_skipped(void) {
   wsf_hs_response r;
-  char buf[1024];
+  char buf[2048];
   snprintf(buf, sizeof buf, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n%s", ok_101);
   for (size_t step = 0; step < 3; step++) {
     wsf_hs_response_init(&r, RFC_KEY, NULL, 0);
@@ -420,6 +435,16 @@ static void interim_1xx_before_101_is_skipped(void) {
     CHECK(wsf_hs_response_header(&r, "link") == NULL);
     wsf_hs_response_free(&r);
   }
+  /* A (malformed) interim answer with a body longer than the keep-limit is
+   * still only interim: found by fuzzing. */
+  int n = snprintf(buf, sizeof buf, "HTTP/1.1 110 Odd\r\nContent-Length: 600\r\n\r\n");
+  memset(buf + n, 'b', 600);
+  strcpy(buf + n + 600, ok_101);
+  wsf_hs_response_init(&r, RFC_KEY, NULL, 0);
+  fed f = feed_response(&r, buf, strlen(buf), 0);
+  CHECK(f.res == WSF_HS_DONE && f.consumed == strlen(buf));
+  CHECK(r.status == 101 && r.body_len == 0);
+  wsf_hs_response_free(&r);
 }
 
 static void oversized_header_block_is_an_error(void) {
@@ -471,6 +496,10 @@ static void garbage_and_early_close_are_errors(void) {
   wsf_hs_response r;
   CHECK(parse_whole(&r, "SSH-2.0-OpenSSH_9.2\r\n", NULL, 0) == WSF_HS_ERROR);
   CHECK(r.error && strstr(r.error, "not an HTTP/1.x response"));
+  wsf_hs_response_free(&r);
+  /* llhttp reads any three digits; below 100 is no status at all. */
+  CHECK(parse_whole(&r, "HTTP/1.1 051 Odd\r\nContent-Length: 0\r\n\r\n", NULL, 0) == WSF_HS_ERROR);
+  CHECK(r.error && strstr(r.error, "bad HTTP status code"));
   wsf_hs_response_free(&r);
   /* A TLS alert, as from a wss:// server spoken to with ws://. */
   wsf_hs_response_init(&r, RFC_KEY, NULL, 0);
@@ -657,6 +686,7 @@ int main(void) {
   RUN(header_injection_is_refused);
   RUN(reserved_headers_are_refused_in_any_case);
   RUN(request_needs_a_valid_key);
+  RUN(hand_made_url_cannot_inject);
   RUN(valid_101_is_done_however_it_is_split);
   RUN(frames_after_101_are_not_consumed);
   RUN(connection_may_list_upgrade_among_tokens);
