@@ -68,14 +68,16 @@ static void on_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
   peer *p = peer_of(ws);
   p->pings++;
   p->ping_len = len;
-  memcpy(p->ping_data, data, len);
+  if (len)
+    memcpy(p->ping_data, data, len);
 }
 
 static void on_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
   peer *p = peer_of(ws);
   p->pongs++;
   p->pong_len = len;
-  memcpy(p->pong_data, data, len);
+  if (len)
+    memcpy(p->pong_data, data, len);
 }
 
 static void on_close_frame(wsf_ws *ws, uint16_t code, const uint8_t *reason, size_t reason_len) {
