@@ -31,7 +31,7 @@ static void usage(FILE *f) {
         "  --events FILE              append lifecycle events as JSON lines\n"
         "  --metrics ADDR:PORT        Prometheus metrics on loopback HTTP\n"
         "  --max-connections N        (19000)\n"
-        "  --max-request-bytes N      control request size limit (1048576)\n"
+        "  --max-request-bytes N      control request size limit (max-message-bytes + 65536)\n"
         "  --max-message-bytes N      incoming message size limit, 1009 above (16777216)\n"
         "  --inbox-max-messages N     per connection (1000)\n"
         "  --inbox-max-bytes N        per connection (1048576)\n"
@@ -199,6 +199,9 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
     fprintf(stderr, "wsfleetd: unexpected argument '%s'\n", argv[optind]);
     return -1;
   }
+  /* A request must be able to carry the largest message plus its envelope. */
+  if (!cfg->max_request_bytes)
+    cfg->max_request_bytes = cfg->max_message_bytes + (64 << 10);
   if (!jitter_given)
     cfg->keepalive.jitter_ms = cfg->keepalive.interval_ms / 10;
   if ((cfg->keepalive.mode == WSF_KA_TEXT || cfg->keepalive.mode == WSF_KA_BINARY) && !cfg->keepalive.payload_len) {
@@ -264,7 +267,6 @@ int main(int argc, char **argv) {
   wsf_daemon *d = &m.d;
   wsf_config *cfg = &d->cfg;
   cfg->max_connections = 19000;
-  cfg->max_request_bytes = 1 << 20;
   cfg->max_message_bytes = 16 << 20;
   cfg->inbox_max_messages = 1000;
   cfg->inbox_max_bytes = 1 << 20;

@@ -3,6 +3,7 @@
 #define WSF_URL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct wsf_url {
