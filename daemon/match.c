@@ -125,8 +125,8 @@ static void skip_ws(jscan *s) {
     s->p++;
 }
 
-static bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 /* At '"': moves past the closing quote; start and len span the raw contents. */
 static bool scan_string(jscan *s, const char **start, size_t *len) {

@@ -128,7 +128,8 @@ static size_t first_close(const uint8_t *d, size_t len) {
   return len;
 }
 
-static void run_whole(session *s, bool server, uint64_t max, const uint8_t *data, size_t len, size_t close_at) {
+static void run_whole(session *s, bool server, uint64_t max, const uint8_t *data, size_t len,
+                      size_t close_at) {
   wsf_ws_init(&s->ws, &sink, server, max, &callbacks);
   if (wsf_ws_feed(&s->ws, data, close_at) != 0 || wsf_ws_feed(&s->ws, data + close_at, len - close_at) != 0)
     REQUIRE(s->protocol_errors == 1);
