@@ -51,6 +51,7 @@ typedef struct pending {
   uint32_t timeout_ms;
   size_t sent_bytes;
   uint64_t sent_us;
+  char *conn_name; /* open: for errors that come before a connection exists */
 } pending;
 
 /* A slow reader may not make the daemon buffer without bound. */
@@ -383,6 +384,7 @@ static pending *pending_new(req_ctx *r, uint8_t method) {
 
 static void pending_free(pending *p) {
   wsf_match_free(&p->w.match);
+  free(p->conn_name);
   wsf_ctl *ctl = p->ctl;
   free(p);
   ctl_unref(ctl);
@@ -456,7 +458,8 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
       pack_open_result(pk, p->msgid, c, w->reused);
     } else if (!c) {
       wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err), w->error_message ? w->error_message : "open failed",
-                           err == WSF_E_LIMIT ? 1 : 0);
+                           1 + (err == WSF_E_LIMIT));
+      kv_str(pk, "conn", p->conn_name);
       if (err == WSF_E_LIMIT)
         kv_str(pk, "limit", "max_connections");
       wsf_pack_error_end(pk);
@@ -654,6 +657,7 @@ static void do_open(req_ctx *r) {
   p.keepalive = &ka;
   pending *pr = pending_new(r, P_OPEN);
   pr->w.done = on_open_done;
+  pr->conn_name = wsf_xstrndup(p.name, p.name_len);
   wsf_conn_open(d, &p, &pr->w);
 out:
   for (size_t i = 0; i < WSF_ARRAY_LEN(tls_strs); i++)
