@@ -1,0 +1,574 @@
+"""wsfleet report: turn a wsfleetd event log (--events, PROTOCOL.md section 10) into a summary a
+person reads in a minute, and optionally a one-page HTML report with a chart.
+
+    wsfleet report EVENTS.jsonl [--html FILE] [--json] [--time-scale F] [--since-ms T] [--until-ms T]
+
+--time-scale F: the log comes from a time-scaled run (e.g. `wsfleet repro`, F = 0.1); durations are
+shown divided by F, in the run's model seconds. --since-ms/--until-ms keep only events whose at_ms
+lies in [since, until).
+
+A "drop" is a connection that ended without the client asking: every close whose cause is not
+local_close (the client closed it), daemon_reset or shutdown.
+"""
+
+import html
+import json
+import math
+import sys
+
+EXPECTED_CAUSES = {"local_close", "daemon_reset", "shutdown"}
+NO_CLOSE_FRAME_CAUSES = {"eof", "reset"}
+
+
+# ---- loading ----------------------------------------------------------------------------------
+
+def load(path):
+    """Returns (events, bad_lines). A line that is not a JSON object is counted, not fatal (a log
+    cut short by a crash ends with a partial line)."""
+    events, bad = [], 0
+    with open(path, "rb") as f:
+        for raw in f:
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                ev = json.loads(raw.decode("utf-8", "replace"))
+            except ValueError:
+                bad += 1
+                continue
+            if isinstance(ev, dict) and isinstance(ev.get("event"), str):
+                events.append(ev)
+            else:
+                bad += 1
+    return events, bad
+
+
+def window(events, since_ms=None, until_ms=None):
+    out = []
+    for ev in events:
+        at = _num(ev.get("at_ms"))
+        if at is None:
+            continue
+        if since_ms is not None and at < since_ms:
+            continue
+        if until_ms is not None and at >= until_ms:
+            continue
+        out.append(ev)
+    return out
+
+
+# ---- small helpers ----------------------------------------------------------------------------
+
+def _num(v):
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _us_to_s(v, scale):
+    v = _num(v)
+    return None if v is None else v / 1e6 / scale
+
+
+def percentile(values, p):
+    """Nearest-rank percentile of a non-empty list (p in 0..100)."""
+    s = sorted(values)
+    if not s:
+        return None
+    k = max(0, min(len(s) - 1, int(math.ceil(p / 100.0 * len(s))) - 1))
+    return s[k]
+
+
+def fmt_s(v, digits=1):
+    return "-" if v is None else "%.*f" % (digits, v)
+
+
+def _nice_step(span, target_rows=10):
+    raw = max(span / float(target_rows), 1e-9)
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if raw <= m * mag:
+            return m * mag
+    return 10 * mag
+
+
+def _heartbeat_advice(silence_s):
+    """A heartbeat interval comfortably below the silence that was fatal (45 s -> 25 s)."""
+    target = silence_s * 0.6
+    if target >= 10:
+        return max(5, int(target // 5) * 5)
+    if target >= 1:
+        return int(target)
+    return round(target, 2)
+
+
+# ---- analysis ---------------------------------------------------------------------------------
+
+def analyze(events, time_scale=1.0):
+    """Summarises events (already windowed). Durations in the result are seconds divided by
+    time_scale; `*_at_s` are seconds since the first event of the window."""
+    scale = float(time_scale) if time_scale else 1.0
+    events = sorted((e for e in events if _num(e.get("at_ms")) is not None), key=lambda e: e["at_ms"])
+    t0 = events[0]["at_ms"] if events else 0
+    rel = lambda at: (at - t0) / 1000.0 / scale  # noqa: E731
+
+    opened = 0
+    open_names = set()
+    timeline = []  # (t_s, open_count)
+    peak = 0
+    closes, drops, failures = [], [], []
+    by_code, by_cause, by_code_cause = {}, {}, {}
+    starts = 0
+    for ev in events:
+        kind = ev["event"]
+        t = rel(ev["at_ms"])
+        if kind == "start":
+            starts += 1
+            open_names.clear()
+            timeline.append((t, 0))
+        elif kind == "open":
+            opened += 1
+            open_names.add(ev.get("conn"))
+            timeline.append((t, len(open_names)))
+            peak = max(peak, len(open_names))
+        elif kind == "handshake_failed":
+            err = ev.get("error") if isinstance(ev.get("error"), dict) else {}
+            failures.append({"at_s": t, "conn": ev.get("conn"), "code": err.get("code"),
+                             "http_status": err.get("http_status"), "message": err.get("message")})
+        elif kind == "close":
+            rec = ev.get("record") if isinstance(ev.get("record"), dict) else {}
+            if ev.get("conn") in open_names:
+                open_names.discard(ev.get("conn"))
+                timeline.append((t, len(open_names)))
+            code = rec.get("code")
+            cause = rec.get("cause") or "?"
+            by_code[str(code)] = by_code.get(str(code), 0) + 1
+            by_cause[cause] = by_cause.get(cause, 0) + 1
+            key = "%s %s" % (code, cause)
+            by_code_cause[key] = by_code_cause.get(key, 0) + 1
+            item = {
+                "at_s": t, "at_ms": ev["at_ms"], "conn": ev.get("conn"), "code": code, "cause": cause,
+                "reason": rec.get("reason") or "", "initiator": rec.get("initiator"),
+                "detail": rec.get("detail") or "",
+                "since_sent_s": _us_to_s(rec.get("since_sent_us"), scale),
+                # What the server saw: quiet since the last client frame, or since the upgrade if none.
+                "silence_s": _us_to_s(rec.get("since_sent_us") if _num(rec.get("since_sent_us")) is not None
+                                      else rec.get("age_us"), scale),
+                "since_recv_s": _us_to_s(rec.get("since_recv_us"), scale),
+                "since_ping_s": _us_to_s(rec.get("since_ping_us"), scale),
+                "since_pong_s": _us_to_s(rec.get("since_pong_us"), scale),
+                "age_s": _us_to_s(rec.get("age_us"), scale),
+                "open_conns": _num(rec.get("open_conns")),
+                "msgs_out": _num(rec.get("msgs_out")),
+                "summary": rec.get("summary") or "",
+            }
+            closes.append(item)
+            if cause not in EXPECTED_CAUSES:
+                drops.append(item)
+        elif kind == "stop":
+            timeline.append((t, len(open_names)))
+    span = rel(events[-1]["at_ms"]) if events else 0.0
+
+    s = {
+        "time_scale": scale,
+        "events": len(events),
+        "starts": starts,
+        "span_s": span,
+        "first_at_ms": t0 if events else None,
+        "opened": opened,
+        "peak_open": peak,
+        "handshake_failures": len(failures),
+        "failures_by_code": _count(failures, lambda f: f["code"] if f["http_status"] is None
+                                   else "%s %s" % (f["code"], f["http_status"])),
+        "closes": len(closes),
+        "closes_by_code": by_code,
+        "closes_by_cause": by_cause,
+        "closes_by_code_cause": by_code_cause,
+        "drops": len(drops),
+        "drops_by_code_cause": _count(drops, lambda d: "%s %s" % (d["code"], d["cause"])),
+        "drop_list": drops,
+        "close_list": closes,
+        "timeline": timeline,
+        "failure_list": failures,
+    }
+    s.update(_drop_stats(drops))
+    s["drop_table"] = drop_table(drops, span)
+    s["verdict"] = verdict(s)
+    return s
+
+
+def _count(items, key):
+    out = {}
+    for it in items:
+        k = str(key(it))
+        out[k] = out.get(k, 0) + 1
+    return out
+
+
+def _stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"min": min(values), "p10": percentile(values, 10), "p50": percentile(values, 50),
+            "p90": percentile(values, 90), "max": max(values), "n": len(values)}
+
+
+def _drop_stats(drops):
+    first = drops[0] if drops else None
+    return {
+        "first_drop_at_s": first["at_s"] if first else None,
+        "open_at_first_drop": first["open_conns"] if first else None,
+        "silence_at_drop_s": _stats([d["silence_s"] for d in drops]),
+        "open_at_drop": _stats([d["open_conns"] for d in drops]),
+        "age_at_drop_s": _stats([d["age_s"] for d in drops]),
+    }
+
+
+def drop_table(drops, span, target_rows=10):
+    """Drops bucketed in time: [{from_s, to_s, drops, silence_min_s, silence_max_s, open_min, open_max,
+    codes}]; empty buckets are left out."""
+    if not drops:
+        return []
+    step = _nice_step(max(span, drops[-1]["at_s"], 1e-3), target_rows)
+    rows = {}
+    for d in drops:
+        b = int(d["at_s"] // step)
+        rows.setdefault(b, []).append(d)
+    out = []
+    for b in sorted(rows):
+        ds = rows[b]
+        sil = [d["silence_s"] for d in ds if d["silence_s"] is not None]
+        opn = [d["open_conns"] for d in ds if d["open_conns"] is not None]
+        out.append({"from_s": b * step, "to_s": (b + 1) * step, "drops": len(ds),
+                    "silence_min_s": min(sil) if sil else None, "silence_max_s": max(sil) if sil else None,
+                    "open_min": min(opn) if opn else None, "open_max": max(opn) if opn else None,
+                    "codes": _count(ds, lambda d: "%s %s" % (d["code"], d["cause"]))})
+    return out
+
+
+# ---- verdict ----------------------------------------------------------------------------------
+
+def verdict(s):
+    """Plain-words conclusions, most important first. Each is a hypothesis the evidence supports,
+    worded so a reader can check it against the numbers above it."""
+    out = []
+    drops = s["drop_list"]
+    if s["opened"] == 0 and s["handshake_failures"] == 0:
+        return ["the log holds no connection"]
+    if s["handshake_failures"]:
+        statuses = ", ".join("%s ×%d" % (k, v) for k, v in sorted(s["failures_by_code"].items()))
+        line = "%d handshakes failed (%s)" % (s["handshake_failures"], statuses)
+        if any("503" in k for k in s["failures_by_code"]):
+            line += ": the server refused new sessions (a session cap or overload), not an idle timeout"
+        out.append(line)
+    if not drops:
+        out.append("no drops: all %d closes were asked for by the client, a reset or shutdown" % s["closes"]
+                   if s["closes"] else "no drops: no connection ended during the log")
+        return out
+
+    groups = {}
+    for d in drops:
+        if d["code"] == 1006 and d["cause"] in NO_CLOSE_FRAME_CAUSES:
+            groups.setdefault("tcp", []).append(d)
+        elif d["cause"] == "pong_timeout":
+            groups.setdefault("pong", []).append(d)
+        elif d["cause"] == "server_close":
+            groups.setdefault("close_frame", []).append(d)
+        else:
+            groups.setdefault("other", []).append(d)
+
+    if "tcp" in groups:
+        out.append(_verdict_silence(groups["tcp"], s, "1006 drops (no close frame: TCP %s)"
+                                    % "/".join(sorted({d["cause"].upper() if d["cause"] != "eof" else "FIN"
+                                                       for d in groups["tcp"]}))))
+    if "close_frame" in groups:
+        ds = groups["close_frame"]
+        codes = ", ".join(sorted({"%s %r" % (d["code"], d["reason"]) for d in ds}))
+        out.append(_verdict_silence(ds, s, "server close frames (%s)" % codes))
+    if "pong" in groups:
+        ds = groups["pong"]
+        out.append("%d connections were declared dead because no pong came back (pong_timeout): the server "
+                   "stopped answering without closing (a silent drop or a black-holed route)" % len(ds))
+    if "other" in groups:
+        ds = groups["other"]
+        kinds = ", ".join("%s ×%d" % (k, v) for k, v in sorted(_count(ds, lambda d: "%s %s" % (d["code"], d["cause"])).items()))
+        out.append("%d other endings: %s (see the close records' detail)" % (len(ds), kinds))
+    return out
+
+
+def _verdict_silence(ds, s, what):
+    sil = [d["silence_s"] for d in ds if d["silence_s"] is not None]
+    opn = [d["open_conns"] for d in ds if d["open_conns"] is not None]
+    ages = [d["age_s"] for d in ds if d["age_s"] is not None]
+    n = len(ds)
+    head = "all %d %s" % (n, what) if n > 1 else "the one %s" % what.replace("drops", "drop")
+    if not sil:
+        return head + " carry no client-silence time"
+    smin, smax = min(sil), max(sil)
+    low_open = min(opn) if opn else None
+    # "while > N were open" only when the drops all came near the peak: a load threshold, not a drain.
+    load = ""
+    if low_open is not None and s["peak_open"] and low_open >= 0.5 * s["peak_open"] and low_open > 1:
+        load = " while > %d sessions were open" % (low_open - 1)
+    # A floor of silence before every drop: the server waits for quiet.
+    if smin >= 1.0 or (smax > 0 and smin >= 0.5 * smax):
+        line = "%s came after ≥ %.1f s without a client frame%s" % (head, smin, load)
+        hb = _heartbeat_advice(smin)
+        if load and _quiet_survivors(s, low_open, smin):
+            line += (" (with fewer open, sessions quiet that long were not dropped): idle timeout under load; "
+                     "heartbeats every %s s avoid it" % hb)
+        else:
+            line += ": idle timeout; heartbeats every %s s avoid it" % hb
+        return line
+    # The client was sending pings (its last frame was a ping), yet the server dropped it.
+    pinged = [d for d in ds if d["since_ping_s"] is not None and d["since_sent_s"] is not None
+              and d["since_ping_s"] <= d["since_sent_s"] + 0.05]
+    if len(pinged) >= 0.9 * n:
+        age = " %.1f–%.1f s after opening" % (min(ages), max(ages)) if ages else ""
+        return ("%s came%s although the client's last frame, a ping, was at most %.1f s before%s: the server "
+                "does not count pings as activity; an application heartbeat (a data message, e.g. keepalive "
+                "mode text with an echo action) avoids it" % (head, age, smax, load))
+    return "%s came %.1f–%.1f s after the last client frame%s: not an idle timeout on client frames" % (
+        head, smin, smax, load)
+
+
+def _quiet_survivors(s, low_open, silence):
+    """Evidence that the timeout depends on load: s["quiet_survived"] = {silence_s, open} given by the
+    caller (e.g. the repro's own measurement of its clients), or a connection that ended for an expected reason
+    (reset, client close, shutdown) with fewer than low_open sessions open had then already been
+    quiet for at least `silence`, so a quiet spell as long as the fatal one did no harm at lower
+    concurrency."""
+    q = s.get("quiet_survived")
+    if q and q.get("open") is not None and q["open"] < low_open and (q.get("silence_s") or 0) >= silence:
+        return True
+    return any(c["cause"] in EXPECTED_CAUSES and c["open_conns"] is not None and c["open_conns"] < low_open
+               and c["silence_s"] is not None and c["silence_s"] >= silence
+               for c in s.get("close_list", ()))
+
+
+# ---- text -------------------------------------------------------------------------------------
+
+def format_text(s, title=None):
+    lines = []
+    w = lines.append
+    if title:
+        w(title)
+    scale_note = "" if s["time_scale"] == 1 else " (durations ÷ time scale %g, in model seconds)" % s["time_scale"]
+    w("span %.1f s%s, %d events" % (s["span_s"], scale_note, s["events"]))
+    w("sessions opened: %d (peak %d open at once); handshake failures: %d" % (
+        s["opened"], s["peak_open"], s["handshake_failures"]))
+    if s["closes"]:
+        w("closes: %d — %s" % (s["closes"], ", ".join("%s ×%d" % (k, v) for k, v in
+                                                      sorted(s["closes_by_code_cause"].items(), key=lambda kv: -kv[1]))))
+    else:
+        w("closes: none")
+    if s["drops"]:
+        w("drops (not asked for by the client): %d — %s" % (
+            s["drops"], ", ".join("%s ×%d" % (k, v) for k, v in sorted(s["drops_by_code_cause"].items()))))
+        w("drops began at %.1f s with %s sessions open" % (s["first_drop_at_s"], s["open_at_first_drop"]))
+        st = s["silence_at_drop_s"]
+        if st:
+            w("client silence at drop (since the last client frame, or the upgrade): min %s  p10 %s  median %s  p90 %s  max %s s" % (
+                fmt_s(st["min"]), fmt_s(st["p10"]), fmt_s(st["p50"]), fmt_s(st["p90"]), fmt_s(st["max"])))
+        ot = s["open_at_drop"]
+        if ot:
+            w("open sessions at drop: min %d  median %d  max %d" % (ot["min"], ot["p50"], ot["max"]))
+        w("")
+        w(format_drop_table(s["drop_table"]))
+    else:
+        w("drops: none")
+    w("")
+    w("verdict:")
+    for v in s["verdict"]:
+        w("  - " + v)
+    return "\n".join(lines)
+
+
+def format_drop_table(rows):
+    out = ["  %-15s %6s  %-26s %s" % ("when (s)", "drops", "client silence at drop (s)", "open at drop")]
+    for r in rows:
+        sil = "%s – %s" % (fmt_s(r["silence_min_s"]), fmt_s(r["silence_max_s"]))
+        opn = "-" if r["open_min"] is None else ("%d" % r["open_min"] if r["open_min"] == r["open_max"]
+                                                 else "%d – %d" % (r["open_min"], r["open_max"]))
+        out.append("  %-15s %6d  %-26s %s" % ("%g – %g" % (round(r["from_s"], 3), round(r["to_s"], 3)),
+                                              r["drops"], sil, opn))
+    return "\n".join(out)
+
+
+# ---- HTML -------------------------------------------------------------------------------------
+
+def svg_chart(s, width=900, height=320, marks=()):
+    """Open connections over time (a step line) and each drop (a red mark at its time and the open
+    count the daemon saw). marks: [(t_s, label)] drawn as dashed vertical lines (e.g. phases)."""
+    ml, mr, mt, mb = 56, 16, 16, 40
+    pw, ph = width - ml - mr, height - mt - mb
+    tl = s["timeline"]
+    tmax = max([s["span_s"], 1e-3] + [t for t, _ in tl])
+    ymax = max([s["peak_open"], 1] + [d["open_conns"] or 0 for d in s["drop_list"]])
+    ystep = _nice_step(ymax, 5)
+    ymax = math.ceil(ymax / ystep) * ystep
+    tstep = _nice_step(tmax, 8)
+    x = lambda t: ml + pw * (t / tmax)  # noqa: E731
+    y = lambda v: mt + ph * (1 - v / float(ymax))  # noqa: E731
+    e = []
+    e.append('<svg xmlns="http://www.w3.org/2000/svg" id="chart" width="%d" height="%d" viewBox="0 0 %d %d" '
+             'role="img" aria-label="open connections and drops over time">' % (width, height, width, height))
+    e.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#fbfbfb" stroke="#ccc"/>' % (ml, mt, pw, ph))
+    v = 0.0
+    while v <= ymax + 1e-9:
+        e.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#e4e4e4"/>' % (ml, ml + pw, y(v), y(v)))
+        e.append('<text x="%d" y="%.1f" font-size="11" text-anchor="end">%g</text>' % (ml - 6, y(v) + 4, v))
+        v += ystep
+    t = 0.0
+    while t <= tmax + 1e-9:
+        e.append('<text x="%.1f" y="%d" font-size="11" text-anchor="middle">%g</text>' % (x(t), mt + ph + 15, round(t, 3)))
+        t += tstep
+    e.append('<text x="%d" y="%d" font-size="12" text-anchor="middle">time (s%s)</text>'
+             % (ml + pw / 2, height - 6, "" if s["time_scale"] == 1 else ", model"))
+    e.append('<text x="14" y="%d" font-size="12" transform="rotate(-90 14 %d)" text-anchor="middle">open connections</text>'
+             % (mt + ph / 2, mt + ph / 2))
+    for mt_s, label in marks:
+        e.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#888" stroke-dasharray="4 3"/>'
+                 % (x(mt_s), x(mt_s), mt, mt + ph))
+        e.append('<text x="%.1f" y="%d" font-size="11" fill="#555">%s</text>' % (x(mt_s) + 3, mt + 12, html.escape(label)))
+    if tl:
+        pts = []
+        prev = 0
+        for t, n in tl:
+            pts.append("%.1f,%.1f" % (x(t), y(prev)))
+            pts.append("%.1f,%.1f" % (x(t), y(n)))
+            prev = n
+        pts.append("%.1f,%.1f" % (x(tmax), y(prev)))
+        e.append('<polyline class="open-line" fill="none" stroke="#2a6fdb" stroke-width="1.5" points="%s"/>' % " ".join(pts))
+    for d in s["drop_list"]:
+        yy = y(d["open_conns"]) if d["open_conns"] is not None else mt + ph
+        title = "%s %s at %.1f s, %s s after the last client frame, %s open" % (
+            d["code"], d["cause"], d["at_s"], fmt_s(d["silence_s"]), d["open_conns"])
+        e.append('<circle class="drop" cx="%.1f" cy="%.1f" r="3" fill="#d62728" fill-opacity="0.7">'
+                 '<title>%s</title></circle>' % (x(d["at_s"]), yy, html.escape(title)))
+    for f in s["failure_list"]:
+        e.append('<path class="failure" d="M%.1f %.1f l6 6 m0 -6 l-6 6" stroke="#ff7f0e" stroke-width="1.5"/>'
+                 % (x(f["at_s"]) - 3, mt + ph - 9))
+    e.append('<g font-size="11"><line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#2a6fdb" stroke-width="1.5"/>'
+             '<text x="%d" y="%d">open connections</text>'
+             '<circle cx="%d" cy="%d" r="3" fill="#d62728"/><text x="%d" y="%d">drop (at the open count the daemon saw)</text></g>'
+             % (ml + 10, ml + 30, mt + 28, mt + 28, ml + 34, mt + 32, ml + 170, mt + 28, ml + 178, mt + 32))
+    e.append("</svg>")
+    return "\n".join(e)
+
+
+def to_html(s, title="wsfleet report", marks=(), extra_html=""):
+    esc = html.escape
+    rows = "".join("<tr><td>%s</td><td>%d</td></tr>" % (esc(k), v)
+                   for k, v in sorted(s["closes_by_code_cause"].items(), key=lambda kv: -kv[1]))
+    drop_rows = "".join(
+        "<tr><td>%g – %g</td><td>%d</td><td>%s – %s</td><td>%s – %s</td></tr>" % (
+            round(r["from_s"], 3), round(r["to_s"], 3), r["drops"], fmt_s(r["silence_min_s"]),
+            fmt_s(r["silence_max_s"]), r["open_min"], r["open_max"]) for r in s["drop_table"])
+    st = s["silence_at_drop_s"]
+    sil = ("min %s, median %s, p90 %s, max %s s" % (fmt_s(st["min"]), fmt_s(st["p50"]), fmt_s(st["p90"]),
+                                                  fmt_s(st["max"]))) if st else "–"
+    scale_note = "" if s["time_scale"] == 1 else (
+        "<p class=note>Time-scaled run: durations are divided by %g (model seconds).</p>" % s["time_scale"])
+    return """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>%(title)s</title>
+<style>body{font:14px/1.45 system-ui,sans-serif;max-width:960px;margin:24px auto;padding:0 12px;color:#222}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
+.verdict{background:#fff7e0;border-left:4px solid #e0a800;padding:8px 12px}.note{color:#666}</style></head>
+<body><h1>%(title)s</h1>%(scale_note)s
+<div class="verdict" id="verdict"><b>Verdict</b><ul>%(verdict)s</ul></div>
+<p>Sessions opened: <b>%(opened)d</b> (peak %(peak)d open at once) · handshake failures: %(failures)d ·
+closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
+<p>Client silence at drop (time since the last client frame): %(sil)s</p>
+%(chart)s
+<h2>Closes by code and cause</h2><table><tr><th>code cause</th><th>count</th></tr>%(rows)s</table>
+%(drop_section)s
+%(extra)s
+</body></html>
+""" % {
+        "title": esc(title), "scale_note": scale_note,
+        "verdict": "".join("<li>%s</li>" % esc(v) for v in s["verdict"]),
+        "opened": s["opened"], "peak": s["peak_open"], "failures": s["handshake_failures"],
+        "closes": s["closes"], "drops": s["drops"],
+        "first": (" · drops began at %.1f s with %s open" % (s["first_drop_at_s"], s["open_at_first_drop"]))
+        if s["drops"] else "",
+        "sil": sil, "chart": svg_chart(s, marks=marks), "rows": rows or "<tr><td>none</td><td>0</td></tr>",
+        "drop_section": ("<h2>Drops over time</h2><table><tr><th>when (s)</th><th>drops</th>"
+                         "<th>client silence at drop (s)</th><th>open at drop</th></tr>%s</table>" % drop_rows)
+        if drop_rows else "",
+        "extra": extra_html,
+    }
+
+
+def public(s):
+    """The summary without internal lists that only the chart needs."""
+    return {k: v for k, v in s.items() if k not in ("timeline", "close_list")}
+
+
+# ---- command line -----------------------------------------------------------------------------
+
+USAGE = "usage: wsfleet report EVENTS.jsonl [--html FILE] [--json] [--time-scale F] [--since-ms T] [--until-ms T]\n"
+
+
+def main(argv, out=None, err=None):
+    out = out or sys.stdout
+    err = err or sys.stderr
+    argv = list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        (out if argv else err).write(__doc__ if argv else USAGE)
+        return 0 if argv else 2
+    path, html_path, as_json, scale, since, until = None, None, False, 1.0, None, None
+    try:
+        i = 0
+        while i < len(argv):
+            a = argv[i]
+            if a == "--html":
+                html_path = argv[i + 1]
+                i += 1
+            elif a == "--json":
+                as_json = True
+            elif a == "--time-scale":
+                scale = float(argv[i + 1])
+                if not scale > 0:
+                    raise ValueError("time scale must be > 0")
+                i += 1
+            elif a == "--since-ms":
+                since = float(argv[i + 1])
+                i += 1
+            elif a == "--until-ms":
+                until = float(argv[i + 1])
+                i += 1
+            elif a.startswith("-"):
+                raise ValueError("unknown option %s" % a)
+            elif path is None:
+                path = a
+            else:
+                raise ValueError("one event log at a time")
+            i += 1
+        if path is None:
+            raise ValueError("no event log given")
+    except (IndexError, ValueError) as e:
+        err.write("wsfleet report: %s\n%s" % (e, USAGE))
+        return 2
+    try:
+        events, bad = load(path)
+    except OSError as e:
+        err.write("wsfleet report: %s\n" % e)
+        return 1
+    s = analyze(window(events, since, until), scale)
+    s["bad_lines"] = bad
+    if html_path:
+        with open(html_path, "w", encoding="utf-8") as f:
+            f.write(to_html(s, title="wsfleet report: %s" % path))
+    if as_json:
+        json.dump(public(s), out, indent=2, sort_keys=True)
+        out.write("\n")
+    else:
+        out.write(format_text(s, title="wsfleet report: %s" % path) + "\n")
+        if bad:
+            out.write("(%d lines were not JSON events and were skipped)\n" % bad)
+        if html_path:
+            out.write("HTML report: %s\n" % html_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
