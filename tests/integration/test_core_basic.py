@@ -20,7 +20,7 @@ def test_hello_describes_protocol_version_limits_and_methods(daemon, ctl):
     for k in ("max_request_bytes", "max_connections", "max_name_bytes", "max_message_bytes",
               "inbox_max_messages", "inbox_max_bytes"):
         assert isinstance(r["limits"][k], int) and r["limits"][k] > 0, k
-    assert r["limits"]["max_request_bytes"] == 1024 * 1024
+    assert r["limits"]["max_request_bytes"] == r["limits"]["max_message_bytes"] + 64 * 1024
     assert r["limits"]["max_name_bytes"] == 256
     assert METHODS <= set(r["methods"])
     assert {"open", "close", "handshake_failed", "drop"} <= set(r["events"])
@@ -165,7 +165,12 @@ def test_unknown_names_and_methods_get_their_error_codes(ctl):
 
 
 def test_open_refuses_bad_names_and_urls(ctl, echo):
-    for params in ({"conn": "", "url": echo.url}, {"conn": "x" * 257, "url": echo.url},
+    # A name over max_name_bytes is a limit (PROTOCOL.md 8 names it); bad_request would do too.
+    with pytest.raises(RpcError) as e:
+        ctl.call("open", conn="x" * 257, url=echo.url)
+    assert e.value.code == "bad_request" or (e.value.code, e.value.details.get("limit")) == \
+        ("limit_exceeded", "max_name_bytes"), e.value.as_dict()
+    for params in ({"conn": "", "url": echo.url},
                    {"conn": "u", "url": "http://127.0.0.1:1/"}, {"conn": "u", "url": "not a url"},
                    {"conn": "u"}, {"url": echo.url}, {"conn": "u", "url": 5}):
         with pytest.raises(RpcError) as e:

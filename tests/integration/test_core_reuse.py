@@ -17,7 +17,7 @@ def test_open_by_the_same_name_reuses_the_live_connection(daemon, ctl, echo):
     pid = echo.conn_id("/reuse-1")
     assert len(echo.records("connect", path="/reuse-1")) == 1
     assert ctl.call("request", conn="vu-1", data="same socket", timeout_ms=3000)["data"] == "same socket"
-    assert [m["data"] for m in echo.records("message", id=pid)] == ["same socket"]
+    assert [m["data"] for m in echo.wait_for("message", id=pid)] == ["same socket"]
     s = ctl.call("stats")
     assert s["reused_total"] == 1 and s["opened_total"] == 1 and s["open"] == 1
 

@@ -159,14 +159,18 @@ class Client:
                 raise EOFError("the daemon closed the control connection")
             self._unpacker.feed(chunk)
 
-    def _read_one(self, timeout):
-        """Reads until a response arrives (queuing notifications); returns (msgid, error, result)."""
+    def _read_one(self, timeout, until_notification=False):
+        """Reads until a response arrives (queuing notifications); returns (msgid, error, result).
+        With until_notification, returns None as soon as a notification has been queued."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
-            msg = self.read_message(timeout)
+            msg = self.read_message(max(0.0, deadline - time.monotonic()))
             if not isinstance(msg, list) or not msg:
                 raise ProtocolViolation("not an array: %r" % (msg,))
             if msg[0] == NOTIFICATION and len(msg) == 3:
                 self.notifications.append(self._notification(msg))
+                if until_notification:
+                    return None
                 continue
             if msg[0] == RESPONSE and len(msg) == 4:
                 _, msgid, error, result = msg
@@ -210,7 +214,8 @@ class Client:
         Fields come from `params` (a dict) and/or keyword arguments."""
         p = dict(params or {})
         p.update(fields)
-        wait = self.timeout + float(p.get("timeout_ms") or 0) / 1000.0
+        t_ms = p.get("timeout_ms")
+        wait = self.timeout + (t_ms / 1000.0 if isinstance(t_ms, (int, float)) and t_ms > 0 else 0.0)
         msgid = self.send(method, p)
         error, result = self.wait_response(msgid, timeout=wait)
         if error is not None:
@@ -228,7 +233,9 @@ class Client:
         """The next notification's params map (with `_method` added), waiting up to timeout s."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while not self.notifications:
-            msgid, error, result = self._read_one(max(0.0, deadline - time.monotonic()))
-            self._pending[msgid] = (error, result)
-            self._order.append(msgid)
+            got = self._read_one(max(0.0, deadline - time.monotonic()), until_notification=True)
+            if got is not None:
+                msgid, error, result = got
+                self._pending[msgid] = (error, result)
+                self._order.append(msgid)
         return self.notifications.popleft()
