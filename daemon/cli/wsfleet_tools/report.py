@@ -459,10 +459,13 @@ def to_html(s, title="wsfleet report", marks=(), extra_html=""):
     esc = html.escape
     rows = "".join("<tr><td>%s</td><td>%d</td></tr>" % (esc(k), v)
                    for k, v in sorted(s["closes_by_code_cause"].items(), key=lambda kv: -kv[1]))
+    def span(a, b, f=str):
+        return "-" if a is None else (f(a) if a == b else "%s – %s" % (f(a), f(b)))
     drop_rows = "".join(
-        "<tr><td>%g – %g</td><td>%d</td><td>%s – %s</td><td>%s – %s</td></tr>" % (
-            round(r["from_s"], 3), round(r["to_s"], 3), r["drops"], fmt_s(r["silence_min_s"]),
-            fmt_s(r["silence_max_s"]), r["open_min"], r["open_max"]) for r in s["drop_table"])
+        "<tr><td>%g – %g</td><td>%d</td><td>%s</td><td>%s</td></tr>" % (
+            round(r["from_s"], 3), round(r["to_s"], 3), r["drops"],
+            span(r["silence_min_s"], r["silence_max_s"], fmt_s), span(r["open_min"], r["open_max"]))
+        for r in s["drop_table"])
     st = s["silence_at_drop_s"]
     sil = ("min %s, median %s, p90 %s, max %s s" % (fmt_s(st["min"]), fmt_s(st["p50"]), fmt_s(st["p90"]),
                                                   fmt_s(st["max"]))) if st else "–"
