@@ -19,17 +19,33 @@ static size_t header_size(const uint8_t *hdr, size_t have) {
   return 2 + ext + ((hdr[1] & 0x80) ? 4 : 0);
 }
 
-static void scan(wsf_ws *ws, const uint8_t *data, size_t len) {
-  while (len > 0) {
+/* Frame headers wslay's frame layer rejects without a close code (it would
+ * send a bare close frame and fail): caught here so the peer gets 1002. */
+static bool header_violates(const uint8_t *h, uint64_t payload) {
+  int opcode = h[0] & 0x0f;
+  uint8_t len7 = h[1] & 0x7f;
+  if ((opcode & 0x8) && (!(h[0] & 0x80) || payload > 125))
+    return true; /* control frames are never fragmented and carry at most 125 bytes */
+  if (len7 == 126 && payload < 126)
+    return true; /* lengths use the minimal encoding */
+  if (len7 == 127 && (payload < 65536 || (payload >> 63)))
+    return true;
+  return false;
+}
+
+/* Tracks frame boundaries over data; returns how many bytes wslay may see:
+ * all of them, or those before the last byte of a header that breaks the
+ * framing rules (ws->scan_violation is then set). */
+static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len) {
+  size_t i = 0;
+  while (i < len) {
     if (ws->scan_payload_left > 0) {
-      size_t n = len < ws->scan_payload_left ? len : (size_t)ws->scan_payload_left;
+      size_t n = len - i < ws->scan_payload_left ? len - i : (size_t)ws->scan_payload_left;
       ws->scan_payload_left -= n;
-      data += n;
-      len -= n;
+      i += n;
       continue;
     }
-    ws->scan_hdr[ws->scan_hdr_len++] = *data++;
-    len--;
+    ws->scan_hdr[ws->scan_hdr_len++] = data[i++];
     if (ws->scan_hdr_len < header_size(ws->scan_hdr, ws->scan_hdr_len))
       continue;
     const uint8_t *h = ws->scan_hdr;
@@ -38,8 +54,12 @@ static void scan(wsf_ws *ws, const uint8_t *data, size_t len) {
     if (len7 == 126)
       payload = (uint64_t)h[2] << 8 | h[3];
     else if (len7 == 127)
-      for (int i = 0; i < 8; i++)
-        payload = payload << 8 | h[2 + i];
+      for (int b = 0; b < 8; b++)
+        payload = payload << 8 | h[2 + b];
+    if (header_violates(h, payload)) {
+      ws->scan_violation = 1;
+      return i - 1;
+    }
     int opcode = h[0] & 0x0f;
     bool fin = h[0] & 0x80;
     if (opcode < 8) /* data or continuation: control frames may interleave */
@@ -47,6 +67,7 @@ static void scan(wsf_ws *ws, const uint8_t *data, size_t len) {
     ws->scan_payload_left = payload;
     ws->scan_hdr_len = 0;
   }
+  return len;
 }
 
 /* ---- wslay callbacks -------------------------------------------------- */
@@ -205,15 +226,19 @@ int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     ws->failed = 1;
     return -1;
   }
-  scan(ws, data, len);
   ws->feed_data = data;
-  ws->feed_len = len;
+  ws->feed_len = scan(ws, data, len);
   ws->in_callback = 1;
   int rv = wslay_event_recv(ws->ctx);
   ws->in_callback = 0;
   ws->feed_data = NULL;
   ws->feed_len = 0;
   bool read_stopped = !wslay_event_get_read_enabled(ws->ctx);
+  if (ws->scan_violation && !read_stopped && !ws->close_received) {
+    wslay_event_queue_close(ws->ctx, 1002, NULL, 0);
+    wslay_event_shutdown_read(ws->ctx);
+    read_stopped = true;
+  }
   if (flush(ws) != 0 || rv != 0)
     ws->failed = 1;
   /* wslay stops reading and queues a close (1002, 1007, 1009) when the peer

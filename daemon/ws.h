@@ -46,6 +46,7 @@ struct wsf_ws {
   uint8_t scan_hdr[14];
   uint8_t scan_hdr_len;
   uint8_t scan_fragmented : 1; /* a fragmented data message is open */
+  uint8_t scan_violation : 1;  /* a frame header broke the framing rules */
   uint64_t scan_payload_left;
   uint16_t close_code_sent;
   uint16_t close_code_received;
