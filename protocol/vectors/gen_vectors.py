@@ -405,6 +405,14 @@ def main():
         f.write("@max_request_bytes\t%d\n" % MAX_REQUEST_BYTES)
         for v in VECTORS:
             f.write(tsv_line(v) + "\n")
+    # Seeds for tests/fuzz/fuzz_codec.c: each vector alone, and all requests back to back.
+    corpus = os.path.join(HERE, "..", "..", "tests", "fuzz", "corpus", "codec")
+    os.makedirs(corpus, exist_ok=True)
+    for v in VECTORS:
+        with open(os.path.join(corpus, "vec-" + v["name"]), "wb") as f:
+            f.write(bytes.fromhex(v["hex"]))
+    with open(os.path.join(corpus, "pipeline-requests"), "wb") as f:
+        f.write(b"".join(bytes.fromhex(v["hex"]) for v in VECTORS if v["kind"] == "request"))
     print("%d vectors" % len(VECTORS), file=sys.stderr)
 
 
