@@ -22,10 +22,7 @@ static size_t header_size(const uint8_t *hdr, size_t have) {
 /* Frame headers wslay's frame layer rejects without a close code (it would
  * send a bare close frame and fail): caught here so the peer gets 1002. */
 static bool header_violates(const uint8_t *h, uint64_t payload) {
-  int opcode = h[0] & 0x0f;
   uint8_t len7 = h[1] & 0x7f;
-  if ((opcode & 0x8) && (!(h[0] & 0x80) || payload > 125))
-    return true; /* control frames are never fragmented and carry at most 125 bytes */
   if (len7 == 126 && payload < 126)
     return true; /* lengths use the minimal encoding */
   if (len7 == 127 && (payload < 65536 || (payload >> 63)))
@@ -46,6 +43,12 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len) {
       continue;
     }
     ws->scan_hdr[ws->scan_hdr_len++] = data[i++];
+    /* wslay judges a control frame on its first two bytes, before any extended length */
+    if (ws->scan_hdr_len == 2 && (ws->scan_hdr[0] & 0x08) &&
+        (!(ws->scan_hdr[0] & 0x80) || (ws->scan_hdr[1] & 0x7f) > 125)) {
+      ws->scan_violation = 1;
+      return i - 1;
+    }
     if (ws->scan_hdr_len < header_size(ws->scan_hdr, ws->scan_hdr_len))
       continue;
     const uint8_t *h = ws->scan_hdr;
