@@ -37,6 +37,7 @@ def test_reuse_false_on_a_live_name_is_conn_exists(ctl, echo):
         ctl.call("open", conn="once", url=echo.url + "once", reuse=False)
     assert e.value.code == "conn_exists"
     assert e.value.details.get("conn") == "once"
+    echo.conn_id("/once")
     assert len(echo.records("connect", path="/once")) == 1
     assert ctl.call("status", conn="once")["state"] == "open"
 
