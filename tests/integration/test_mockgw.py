@@ -307,3 +307,18 @@ def test_garbage_requests_get_400_and_the_gateway_keeps_serving(ctl):
                      timeout_ms=2000)
         assert json.loads(r["data"])["body"] == "still here"
         assert gw.stats()["rejected_bad_request"] == 4
+
+
+def test_ipv6_host_and_stats_file(ctl, tmp_path):
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    stats_file = tmp_path / "stats.json"
+    with MockGw("--host", "::1", "--stats-file", stats_file) as gw:
+        assert gw.url == "ws://[::1]:%d/" % gw.port
+        open_quiet(ctl, "a", gw.url)
+        ctl.call("close", conn="a")
+        final = gw.stop()
+    written = json.loads(stats_file.read_text())
+    assert written == final and written["handshakes"] == 1 and written["client_close_frames"] == 1

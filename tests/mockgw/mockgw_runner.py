@@ -75,13 +75,28 @@ class MockGw:
             self.__exit__()
             raise RuntimeError("mockgw did not start: %s\n%s" % (self.args, "\n".join(self._err)))
         scheme = "wss" if "--tls" in self.args else "ws"
-        self.url = "%s://127.0.0.1:%d/" % (scheme, self.port)
+        host = self.args[self.args.index("--host") + 1] if "--host" in self.args else "127.0.0.1"
+        self.url = "%s://%s:%d/" % (scheme, "[%s]" % host if ":" in host else host, self.port)
         return self
 
-    def __exit__(self, *exc):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
+    def __exit__(self, exc_type=None, *exc):
+        """Stops the gateway with SIGTERM (its clean exit path, so sanitizers and leak checks run),
+        killing it after 5 s. Without another exception pending, an unclean exit is an error."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                if exc_type is None:
+                    raise AssertionError("mockgw did not exit within 5 s of SIGTERM")
+        if exc_type is None and self.proc.returncode != 0:
+            time.sleep(0.1)  # let the reader threads take the last lines
+            raise AssertionError("mockgw exited with %s:\n%s" % (self.proc.returncode,
+                                                                 "\n".join(self.stderr_lines()[-40:])))
 
     def stdout_lines(self):
         with self._lock:

@@ -398,7 +398,7 @@ def format_drop_table(rows):
 def svg_chart(s, width=900, height=320, marks=()):
     """Open connections over time (a step line) and each drop (a red mark at its time and the open
     count the daemon saw). marks: [(t_s, label)] drawn as dashed vertical lines (e.g. phases)."""
-    ml, mr, mt, mb = 56, 16, 16, 40
+    ml, mr, mt, mb = 56, 16, 34, 40
     pw, ph = width - ml - mr, height - mt - mb
     tl = s["timeline"]
     tmax = max([s["span_s"], 1e-3] + [t for t, _ in tl])
@@ -450,7 +450,7 @@ def svg_chart(s, width=900, height=320, marks=()):
     e.append('<g font-size="11"><line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#2a6fdb" stroke-width="1.5"/>'
              '<text x="%d" y="%d">open connections</text>'
              '<circle cx="%d" cy="%d" r="3" fill="#d62728"/><text x="%d" y="%d">drop (at the open count the daemon saw)</text></g>'
-             % (ml + 10, ml + 30, mt + 28, mt + 28, ml + 34, mt + 32, ml + 170, mt + 28, ml + 178, mt + 32))
+             % (ml, ml + 20, 14, 14, ml + 24, 18, ml + 160, 14, ml + 168, 18))
     e.append("</svg>")
     return "\n".join(e)
 

@@ -441,13 +441,13 @@ def render_text(results, opts, ab_summary, out):
         w("  time scale %g: everything runs %g× faster; times below are model seconds (real ÷ %g)."
           % (sc, 1 / sc, sc))
     w()
-    w("  %-5s %-8s %-18s %-9s %-6s %-7s %-6s %-15s %s" % (
+    w("  %-5s %-8s %-18s %-10s %-6s %-7s %-6s %-15s %s" % (
         "phase", "sessions", "client keepalive", "gw counts", "quiet", "opened", "drops", "code/cause", "result"))
     for r in results:
         ph, s = r["phase"], r["summary"]
         codes = ", ".join("%s×%d" % (k, v) for k, v in sorted(s["drops_by_code_cause"].items())) or "-"
         quiet = r["driver"]["max_quiet_survived_s"]
-        w("  %-5s %-8d %-18s %-9s %-6s %-7d %-6d %-15s %s" % (
+        w("  %-5s %-8d %-18s %-10s %-6s %-7d %-6d %-15s %s" % (
             ph.name, ph.sessions, keepalive_words(ph, opts), "any frame" if ph.activity == "any" else "data only",
             "%.0f s" % quiet if quiet else "-", s["opened"], s["drops"], codes, r["check"]))
     w("  (quiet: the longest spell a thread went without sending a frame and still found its session alive)")
@@ -608,6 +608,9 @@ def main(argv, out=None, err=None):
             extra["events"] = a["events"]
         if a["html"]:
             whole = report.analyze(events, opts["time_scale"])
+            # One log holds every phase: give each phase's own verdict, not one for the mixture.
+            whole["verdict"] = ["phase %s (%s): %s — %s" % (r["phase"].name, r["phase"].title, r["check"],
+                                                            "; ".join(r["summary"]["verdict"])) for r in results]
             t0 = whole["first_at_ms"] or 0
             marks = [((r["start_ms"] - t0) / 1000.0 / opts["time_scale"], r["phase"].name) for r in results]
             with open(a["html"], "w", encoding="utf-8") as f:
