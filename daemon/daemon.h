@@ -89,6 +89,7 @@ typedef struct wsf_daemon {
   uint32_t control_clients;
   struct wsf_observers *observers; /* observe.c */
   struct wsf_rpc *rpc;             /* rpc.c */
+  struct wsf_metrics *metrics;     /* metrics.c */
 } wsf_daemon;
 
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "metrics.h"
 #include "observe.h"
 #include "rpc.h"
 #include "tls.h"
@@ -318,6 +319,7 @@ out:
     uint32_t forgotten;
     wsf_conns_reset(d, 1001, "going away", &forgotten);
   }
+  wsf_metrics_stop(d); /* already stopped after a normal shutdown */
   wsf_timers_close(&d->timers);
   uv_walk(d->loop, on_walk_close, NULL);
   uv_run(d->loop, UV_RUN_DEFAULT);

@@ -65,8 +65,6 @@ struct mclient {
   char *response;
 };
 
-static wsf_metrics *g_metrics;
-
 /* ---- a growable text buffer ------------------------------------------------ */
 
 typedef struct buf {
@@ -518,9 +516,9 @@ int wsf_metrics_start(wsf_daemon *d, const char *addr) {
             addr);
     return -1;
   }
-  wsf_metrics *m = g_metrics;
+  wsf_metrics *m = d->metrics;
   if (!m) {
-    m = g_metrics = wsf_xcalloc(1, sizeof *m);
+    m = d->metrics = wsf_xcalloc(1, sizeof *m);
     m->d = d;
     llhttp_settings_init(&m->settings);
     m->settings.on_url = on_url;
@@ -564,10 +562,10 @@ int wsf_metrics_start(wsf_daemon *d, const char *addr) {
 }
 
 void wsf_metrics_stop(wsf_daemon *d) {
-  wsf_metrics *m = g_metrics;
-  if (!m || m->d != d)
+  wsf_metrics *m = d->metrics;
+  if (!m)
     return;
-  g_metrics = NULL;
+  d->metrics = NULL;
   m->stopped = true;
   for (mclient *c = m->clients, *next; c; c = next) {
     next = c->next;

@@ -165,8 +165,6 @@ int wsf_observe_init(wsf_daemon *d) {
 void wsf_observe_close_all(wsf_daemon *d) {
   if (!d->observers)
     return;
-  if (d->cfg.metrics_addr)
-    wsf_metrics_stop(d);
   if (d->observers->events)
     fclose(d->observers->events);
   free(d->observers);
@@ -225,6 +223,7 @@ void wsf_observe_drop(wsf_daemon *d, const wsf_conn *c) {
 }
 
 void wsf_observe_stop(wsf_daemon *d) {
+  wsf_metrics_stop(d);
   FILE *f = event_begin(d, "stop");
   if (!f)
     return;

@@ -14,6 +14,6 @@ void wsf_observe_open(wsf_daemon *d, const wsf_conn *c);
 void wsf_observe_closed(wsf_daemon *d, const wsf_conn *c);
 void wsf_observe_handshake_failed(wsf_daemon *d, const wsf_conn *c);
 void wsf_observe_drop(wsf_daemon *d, const wsf_conn *c);
-void wsf_observe_stop(wsf_daemon *d);
+void wsf_observe_stop(wsf_daemon *d); /* the stop event; stops serving metrics */
 
 #endif
