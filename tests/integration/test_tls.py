@@ -1,0 +1,325 @@
+"""wss:// through the daemon against real TLS servers: python3-websockets (ssl.SSLContext), node `ws`
+over https, and a hand-driven Python TLS server for alerts. Certificates come from tests/lib/certs.py."""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from certs import make_certs
+from wsf_fixtures import PYTHON, NODE_DIR, RpcError, _Peer, ensure_node_modules, wait_state
+
+# python3-websockets over TLS. Modes: echo; reset (RST after the first message); close_notify
+# (TLS close_notify and FIN after the first message, no close frame).
+PY_TLS_SERVER = r'''
+import argparse, asyncio, json, socket, ssl, struct, sys, threading, time
+import websockets
+p = argparse.ArgumentParser()
+p.add_argument("--cert"); p.add_argument("--key"); p.add_argument("--mode", default="echo")
+a = p.parse_args()
+def emit(**r):
+    r["t"] = time.monotonic(); print(json.dumps(r), flush=True)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(a.cert, a.key)
+async def handler(ws, path):
+    emit(ev="connect", path=path)
+    async for msg in ws:
+        emit(ev="message", data=msg if isinstance(msg, str) else msg.hex())
+        if a.mode == "reset":
+            ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            ws.transport.abort()
+            emit(ev="reset_sent"); return
+        if a.mode == "close_notify":
+            ws.transport.close()  # asyncio's SSL transport: close_notify, then FIN
+            emit(ev="close_notify_sent"); return
+        await ws.send(msg)
+async def main():
+    server = await websockets.serve(handler, "127.0.0.1", 0, ssl=ctx)
+    print("READY %d" % server.sockets[0].getsockname()[1], flush=True)
+    stop = asyncio.get_running_loop().create_future()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.get_loop().call_soon_threadsafe(stop.set_result, None)), daemon=True).start()
+    await stop
+asyncio.run(main())
+'''
+
+# A TLS server driven by hand over memory BIOs, so the test decides what goes on the wire:
+#   corrupt:      completes the TLS handshake and the WebSocket upgrade, then flips one byte of the client's
+#                 next record; its OpenSSL fails to decrypt it and sends a fatal bad_record_mac alert.
+#   require_cert: requires a client certificate from --client-ca; a refused client gets OpenSSL's alert, and
+#                 the server reads on until the client closes (closing with unread data would send an RST,
+#                 and an RST makes the client's kernel drop the alert before the daemon reads it).
+# It serves connections one after another and prints what happened to each.
+MANUAL_TLS_SERVER = r'''
+import argparse, base64, hashlib, json, os, socket, ssl, sys, threading, time
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()  # parent gone: exit
+p = argparse.ArgumentParser()
+p.add_argument("--cert"); p.add_argument("--key"); p.add_argument("--client-ca"); p.add_argument("--mode")
+a = p.parse_args()
+def emit(**r):
+    r["t"] = time.monotonic(); print(json.dumps(r), flush=True)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(a.cert, a.key)
+if a.client_ca:
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(a.client_ca)
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(8); ls.settimeout(60)
+print("READY %d" % ls.getsockname()[1], flush=True)
+
+class Eof(Exception):
+    pass
+
+def serve(conn):
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_side=True)
+    def flush():
+        data = out.read()
+        if data: conn.sendall(data)
+    def feed():
+        data = conn.recv(65536)
+        if not data: raise Eof()
+        inc.write(data)
+    def drain():
+        conn.settimeout(5)
+        try:
+            while conn.recv(65536): pass
+        except OSError:
+            pass
+    def read_some():
+        while True:
+            try: return tls.read(65536)
+            except ssl.SSLWantReadError: flush(); feed()
+    try:
+        while True:
+            try: tls.do_handshake(); break
+            except ssl.SSLWantReadError: flush(); feed()
+        flush()
+        req = b""
+        while b"\r\n\r\n" not in req:
+            req += read_some()
+    except ssl.SSLError as e:  # TLS 1.3 reports a refused client certificate here, after its Finished
+        flush()
+        emit(ev="refused", reason=e.reason)
+        drain()
+        return
+    key = [l.split(b":", 1)[1].strip() for l in req.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key:")][0]
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    tls.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    flush()
+    emit(ev="upgraded", client_cert=tls.getpeercert() is not None)
+    if a.mode != "corrupt":
+        drain()
+        return
+    record = bytearray(conn.recv(65536))
+    record[-1] ^= 0xFF  # inside the AEAD tag
+    inc.write(bytes(record))
+    try:
+        tls.read(65536)
+        emit(ev="unexpected_ok")
+    except ssl.SSLError as e:
+        emit(ev="tls_error", reason=e.reason)
+    flush()  # the alert OpenSSL queued
+    emit(ev="alert_sent")
+    drain()
+
+while True:
+    conn, _ = ls.accept()
+    conn.settimeout(10)
+    try:
+        serve(conn)
+    except (Eof, OSError) as e:
+        emit(ev="conn_error", error=repr(e))
+    conn.close()
+'''
+
+NODE_TLS_SERVER = r'''
+const fs = require('fs'), https = require('https');
+const { WebSocketServer } = require('ws');
+const [cert, key, clientCa] = process.argv.slice(1);
+const opts = { cert: fs.readFileSync(cert), key: fs.readFileSync(key) };
+if (clientCa) Object.assign(opts, { ca: fs.readFileSync(clientCa), requestCert: true, rejectUnauthorized: true });
+const server = https.createServer(opts);
+const wss = new WebSocketServer({ server });
+wss.on('connection', (ws, req) => {
+  process.stdout.write(JSON.stringify({ ev: 'connect', client_cert: req.socket.authorized === true }) + '\n');
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write('READY ' + server.address().port + '\n'));
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+'''
+
+
+class TlsPeer(_Peer):
+    def __init__(self, cmd, cwd=None, host="localhost"):
+        super().__init__(cmd, cwd)
+        self.host = host
+
+    def __enter__(self):
+        super().__enter__()
+        self.url = "wss://%s:%d/" % (self.host, self.port)
+        return self
+
+
+def py_server(certs, cert="server", mode="echo", host="localhost"):
+    cmd = [PYTHON, "-c", PY_TLS_SERVER, "--cert", certs.path(cert + ".pem"), "--key", certs.path(cert + ".key"),
+           "--mode", mode]
+    return TlsPeer(cmd, host=host)
+
+
+def manual_server(certs, mode, client_ca=None):
+    cmd = [PYTHON, "-c", MANUAL_TLS_SERVER, "--cert", certs.server, "--key", certs.server_key, "--mode", mode]
+    return TlsPeer(cmd + (["--client-ca", client_ca] if client_ca else []))
+
+
+def node_server(certs, cert="server", host="localhost", client_ca=None):
+    ensure_node_modules()
+    node = shutil.which("node") or "/usr/bin/node"
+    cmd = [node, "-e", NODE_TLS_SERVER, certs.path(cert + ".pem"), certs.path(cert + ".key")]
+    return TlsPeer(cmd + ([client_ca] if client_ca else []), cwd=NODE_DIR, host=host)
+
+
+@pytest.fixture(scope="module")
+def certs():
+    d = tempfile.mkdtemp(prefix="wsf-certs-")
+    try:
+        yield make_certs(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def open_fails(ctl, conn, url, **params):
+    with pytest.raises(RpcError) as e:
+        ctl.call("open", conn=conn, url=url, **params)
+    return e.value
+
+
+def assert_tls_result(res, verified=True):
+    assert res["tls"]["version"] in ("TLSv1.3", "TLSv1.2")
+    assert res["tls"]["cipher"]
+    assert res["tls"]["verified"] is verified
+    t = res["timings"]
+    assert t["tls_us"] > 0 and t["connect_us"] > 0 and t["upgrade_us"] > 0
+    assert t["total_us"] >= t["tls_us"] + t["upgrade_us"]
+
+
+def echo_round_trip(ctl, conn, text):
+    ctl.call("send", conn=conn, data=text)
+    assert ctl.call("recv", conn=conn, timeout_ms=5000)["data"] == text
+
+
+def test_echo_over_tls_with_python_websockets(ctl, certs):
+    with py_server(certs) as srv:
+        res = ctl.call("open", conn="py", url=srv.url, tls={"ca_file": certs.ca})
+        assert_tls_result(res)
+        echo_round_trip(ctl, "py", "hello over TLS")
+        ctl.call("send", conn="py", data=b"\x00\x01binary\xff")
+        assert ctl.call("recv", conn="py", timeout_ms=5000)["data"] == b"\x00\x01binary\xff"
+
+
+def test_echo_over_tls_with_node_ws(ctl, certs):
+    with node_server(certs) as srv:
+        res = ctl.call("open", conn="node", url=srv.url, tls={"ca_file": certs.ca})
+        assert_tls_result(res)
+        big = "x" * 200_000  # many TLS records each way
+        echo_round_trip(ctl, "node", big)
+
+
+def test_ip_literal_url_is_verified_against_the_certificate_ip(ctl, certs):
+    with node_server(certs, host="127.0.0.1") as srv:
+        res = ctl.call("open", conn="ip", url=srv.url, tls={"ca_file": certs.ca})
+        assert res["tls"]["verified"] is True
+        echo_round_trip(ctl, "ip", "by address")
+
+
+def test_server_name_overrides_the_url_host(ctl, certs):
+    with py_server(certs, cert="other", host="127.0.0.1") as srv:
+        res = ctl.call("open", conn="sni", url=srv.url, tls={"ca_file": certs.ca, "server_name": "other.example"})
+        assert res["tls"]["verified"] is True
+
+
+@pytest.mark.parametrize("cert,ca,words", [
+    ("unknown", "ca", "unable to get local issuer certificate"),   # issued by a CA we do not trust
+    ("server", None, "unable to get local issuer certificate"),    # system store: our test CA is not in it
+    ("other", "ca", "Hostname mismatch"),
+    ("expired", "ca", "certificate has expired"),
+])
+def test_verification_failure_is_a_tls_error_in_openssl_words(ctl, certs, cert, ca, words):
+    with py_server(certs, cert=cert) as srv:
+        tls = {"ca_file": certs.ca} if ca else {}
+        err = open_fails(ctl, "bad", srv.url, tls=tls)
+    assert err.code == "tls_error"
+    assert words.lower() in err.message.lower(), err.message
+    rec = wait_state(ctl, "bad", "closed")["record"]
+    assert rec["cause"] == "tls_error" and rec["code"] == 1006
+    assert words.lower() in rec["detail"].lower(), rec
+
+
+def test_verify_false_connects_to_an_untrusted_server(ctl, certs):
+    with py_server(certs, cert="expired") as srv:
+        res = ctl.call("open", conn="insecure", url=srv.url, tls={"verify": False})
+        assert_tls_result(res, verified=False)
+        echo_round_trip(ctl, "insecure", "trust me")
+
+
+def test_client_certificate_required_refusals_are_tls_errors(ctl, certs):
+    with manual_server(certs, "require_cert", client_ca=certs.ca) as srv:
+        # No certificate: in TLS 1.3 our handshake is over before the server checks, so the refusal
+        # arrives as its alert during the upgrade, and still ends the open as a tls_error.
+        err = open_fails(ctl, "nocert", srv.url, tls={"ca_file": certs.ca})
+        assert err.code == "tls_error", err
+        assert "certificate required" in err.message, err.message
+        # A certificate from a CA the server does not trust.
+        err = open_fails(ctl, "untrusted", srv.url, tls={"ca_file": certs.ca, "cert_file": certs.untrusted_client,
+                                                         "key_file": certs.untrusted_client_key})
+        assert err.code == "tls_error", err
+        assert "unknown ca" in err.message.lower(), err.message
+        assert len(srv.wait_for("refused", count=2)) == 2
+        rec = wait_state(ctl, "untrusted", "closed")["record"]
+        assert rec["cause"] == "tls_error" and "unknown ca" in rec["detail"].lower(), rec
+
+
+def test_client_certificate_accepted_by_node_https(ctl, certs):
+    with node_server(certs, client_ca=certs.ca) as srv:
+        res = ctl.call("open", conn="cert", url=srv.url,
+                       tls={"ca_file": certs.ca, "cert_file": certs.client, "key_file": certs.client_key})
+        assert_tls_result(res)
+        echo_round_trip(ctl, "cert", "with my certificate")
+        assert srv.wait_for("connect", client_cert=True)
+
+
+def test_unreadable_client_key_is_refused_at_open(ctl, certs):
+    with py_server(certs) as srv:
+        err = open_fails(ctl, "nokey", srv.url, tls={"ca_file": certs.ca, "cert_file": certs.client,
+                                                     "key_file": os.path.join(certs.dir, "missing.key")})
+    assert "missing.key" in err.message, err.message
+
+
+def test_fatal_alert_mid_session_is_recorded_as_tls_alert(ctl, certs):
+    with manual_server(certs, "corrupt") as srv:
+        ctl.call("open", conn="alert", url=srv.url, tls={"ca_file": certs.ca})
+        assert srv.wait_for("upgraded")
+        ctl.call("send", conn="alert", data="this record gets corrupted")
+        assert srv.wait_for("alert_sent"), srv.stderr()
+        rec = wait_state(ctl, "alert", "closed")["record"]
+    assert srv.records("tls_error")[0]["reason"] in ("DECRYPTION_FAILED_OR_BAD_RECORD_MAC", "BAD_RECORD_MAC")
+    assert (rec["cause"], rec["detail"], rec["code"]) == ("tls_alert", "bad record mac", 1006), rec
+
+
+def test_reset_mid_session_is_recorded_as_reset(ctl, certs):
+    with py_server(certs, mode="reset") as srv:
+        ctl.call("open", conn="rst", url=srv.url, tls={"ca_file": certs.ca})
+        ctl.call("send", conn="rst", data="bye")
+        assert srv.wait_for("reset_sent")
+        rec = wait_state(ctl, "rst", "closed")["record"]
+    assert (rec["cause"], rec["code"], rec["initiator"]) == ("reset", 1006, "none"), rec
+
+
+def test_close_notify_mid_session_is_recorded_as_tls_close_notify(ctl, certs):
+    with py_server(certs, mode="close_notify") as srv:
+        ctl.call("open", conn="cn", url=srv.url, tls={"ca_file": certs.ca})
+        ctl.call("send", conn="cn", data="bye")
+        assert srv.wait_for("close_notify_sent")
+        rec = wait_state(ctl, "cn", "closed")["record"]
+    assert (rec["cause"], rec["code"], rec["initiator"]) == ("tls_close_notify", 1006, "none"), rec
