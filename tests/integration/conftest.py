@@ -2,11 +2,12 @@
 
 Each test gets its own daemon (`daemon`, started with a private socket and event log) and a
 control client on it (`ctl`). Peers are started per module where they keep no state that matters.
-After each test the daemon must still be alive unless the test stopped it: a crash fails the test
-that caused it, with the daemon's log attached.
+After each test the daemon must still be alive unless the test stopped it, and must then exit 0 on
+SIGTERM: a crash or a shutdown error fails the test that caused it, with the daemon's log attached.
 """
 
 import os
+import signal
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,8 +31,14 @@ def daemon_args():
 def daemon(daemon_args):
     with Daemon(*daemon_args) as d:
         yield d
-        if not d.stopped and not d.alive():
+        if d.stopped:
+            return
+        if not d.alive():
             pytest.fail("wsfleetd died during the test (exit %s):\n%s" % (d.proc.returncode, d.log()[-4000:]))
+        # A graceful stop after every test: shutdown bugs, and leaks under ASan, fail the test.
+        status = d.stop(signal.SIGTERM, timeout=15)
+        if status != 0:
+            pytest.fail("wsfleetd exited with %s on SIGTERM after the test:\n%s" % (status, d.log()[-4000:]))
 
 
 @pytest.fixture
