@@ -42,6 +42,7 @@ public class Ping extends WsfleetSampler {
     long t = ms(rtt);
     daemonElapsed(res, t, t, -1);
     res.setResponseData(new byte[0]);
-    res.setResponseMessage("pong after " + (rtt instanceof Long ? (Long) rtt : "?") + " µs");
+    res.setResponseMessage(rtt instanceof Long
+        ? String.format(java.util.Locale.ROOT, "pong after %.3f ms", (Long) rtt / 1000.0) : "pong");
   }
 }
