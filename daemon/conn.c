@@ -128,6 +128,7 @@ void wsf_keepalive_release(wsf_daemon *d, wsf_keepalive *ka) {
 
 static void wait_link(wsf_conn *c, wsf_wait *w) {
   w->conn = c;
+  w->linked = true;
   w->next = NULL;
   w->prev = c->waits_tail;
   if (c->waits_tail)
@@ -147,6 +148,14 @@ static void wait_unlink(wsf_conn *c, wsf_wait *w) {
   else
     c->waits_tail = w->prev;
   w->next = w->prev = NULL;
+  w->linked = false;
+}
+
+void wsf_wait_cancel(wsf_wait *w) {
+  if (!w->linked)
+    return;
+  wait_unlink(w->conn, w);
+  wsf_timer_stop(&w->conn->d->timers, &w->timer);
 }
 
 static void wait_complete(wsf_wait *w, wsf_err err, wsf_msg *msg) {
@@ -369,6 +378,14 @@ static void close_transport(wsf_conn *c, bool abort) {
     wsf_transport_close(&c->transport, abort);
 }
 
+/* The deadline timer serves several phases in turn; it may still be armed
+ * for the previous one, so it is stopped before it changes purpose. */
+static void deadline_in(wsf_conn *c, wsf_timer_cb cb, uint64_t delay_us) {
+  wsf_timer_stop(&c->d->timers, &c->deadline);
+  c->deadline.cb = cb;
+  wsf_timer_start(&c->d->timers, &c->deadline, delay_us);
+}
+
 static void on_linger_timeout(wsf_timer *t) {
   wsf_conn *c = wsf_container_of(t, wsf_conn, deadline);
   close_transport(c, false);
@@ -379,8 +396,8 @@ static void on_linger_timeout(wsf_timer *t) {
 static void linger_then_close(wsf_conn *c) {
   if (!c->transport_live || c->transport.closing)
     return;
-  wsf_timer_init(&c->deadline, on_linger_timeout);
-  wsf_timer_start(&c->d->timers, &c->deadline, LINGER_US);
+  if (!wsf_timer_active(&c->deadline) || c->deadline.cb != on_linger_timeout)
+    deadline_in(c, on_linger_timeout, LINGER_US);
 }
 
 /* Removes the connection from the table; frees it now or when its transport closes. */
@@ -492,6 +509,8 @@ static void on_heartbeat(wsf_timer *t) {
     c->ka_sent++;
     d->stats.heartbeats_sent++;
   }
+  if (c->state != WSF_CONN_OPEN) /* the send found the connection gone */
+    return;
   /* Next beat counts from the due time, not from now, so lateness doesn't accumulate. */
   uint64_t next = due + ka_interval_us(ka);
   wsf_timer_start_at(&d->timers, t, next > now ? next : now);
@@ -1117,7 +1136,7 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
     return;
   }
   wait_link(c, w);
-  wsf_timer_start(&d->timers, &c->deadline, (uint64_t)p->connect_timeout_ms * 1000);
+  deadline_in(c, on_connect_timeout, (uint64_t)p->connect_timeout_ms * 1000);
   enqueue_or_admit(c);
 }
 
@@ -1228,8 +1247,7 @@ void wsf_conn_close(wsf_conn *c, wsf_wait *w, uint16_t code, const char *reason,
     set_state(c, WSF_CONN_CLOSING);
     wsf_timer_stop(&c->d->timers, &c->ka_timer);
     wsf_timer_stop(&c->d->timers, &c->pong_timer);
-    wsf_timer_init(&c->deadline, on_close_timeout);
-    wsf_timer_start(&c->d->timers, &c->deadline, (uint64_t)timeout_ms * 1000);
+    deadline_in(c, on_close_timeout, (uint64_t)timeout_ms * 1000);
     /* wait for the server's close frame */
     /* fall through */
   case WSF_CONN_CLOSING:

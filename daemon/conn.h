@@ -93,6 +93,7 @@ struct wsf_wait {
   wsf_wait_cb done;
   wsf_timer timer;
   uint8_t kind;
+  bool linked;           /* in its connection's list: it will complete later */
   bool discard_unmatched;
   bool reused;           /* open: completed by an existing connection */
   uint32_t discarded;    /* recv: messages dropped for discard_unmatched */
@@ -172,6 +173,9 @@ void wsf_conn_recv(wsf_conn *c, wsf_wait *w, uint32_t timeout_ms);
 void wsf_conn_ping(wsf_conn *c, wsf_wait *w, const uint8_t *payload, size_t len, uint32_t timeout_ms);
 void wsf_conn_close(wsf_conn *c, wsf_wait *w, uint16_t code, const char *reason, size_t reason_len,
                     uint32_t timeout_ms);
+/* Withdraws a wait that has not completed (its control client went away):
+ * done is never called, and a message it would have taken stays in the inbox. */
+void wsf_wait_cancel(wsf_wait *w);
 /* Closes every connection (close frame, 1 s linger) and forgets all. Returns
  * how many were live; *forgotten gets how many names were dropped. */
 uint32_t wsf_conns_reset(wsf_daemon *d, uint16_t code, const char *reason, uint32_t *forgotten);

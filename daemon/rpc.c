@@ -31,6 +31,7 @@ typedef struct wsf_ctl {
   uint32_t events; /* subscription bitmask */
   bool closed, is_tcp, authed, in_read;
   struct wsf_ctl *next, *prev;
+  struct pending *pendings; /* requests that wait: cancelled when the client goes */
 } wsf_ctl;
 
 typedef struct wsf_rpc {
@@ -46,6 +47,7 @@ enum pending_method { P_OPEN, P_RECV, P_REQUEST, P_PING, P_CLOSE };
 typedef struct pending {
   wsf_wait w;
   wsf_ctl *ctl;
+  struct pending *next, *prev;
   uint32_t msgid;
   uint8_t method;
   uint32_t timeout_ms;
@@ -184,6 +186,7 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
 /* ---- output ------------------------------------------------------------- */
 
 static void ctl_close(wsf_ctl *ctl);
+static void pending_free(pending *p);
 
 static void ctl_unref(wsf_ctl *ctl) {
   if (--ctl->refs > 0)
@@ -378,6 +381,10 @@ static pending *pending_new(req_ctx *r, uint8_t method) {
   p->ctl = r->ctl;
   p->msgid = r->msgid;
   p->method = method;
+  p->next = r->ctl->pendings;
+  if (p->next)
+    p->next->prev = p;
+  r->ctl->pendings = p;
   r->ctl->refs++;
   return p;
 }
@@ -386,6 +393,12 @@ static void pending_free(pending *p) {
   wsf_match_free(&p->w.match);
   free(p->conn_name);
   wsf_ctl *ctl = p->ctl;
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    ctl->pendings = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
   free(p);
   ctl_unref(ctl);
 }
@@ -541,8 +554,8 @@ static bool parse_keepalive(req_ctx *r, const msgpack_object *m, wsf_keepalive *
 
 /* NUL-terminated copies for the TLS file names (the codec's strings are not). */
 static bool get_cstr(req_ctx *r, const msgpack_object *m, const char *key, char **out) {
-  const char *s;
-  size_t len;
+  const char *s = NULL;
+  size_t len = 0;
   if (!m)
     return true;
   if (!get_str(r, m, key, &s, &len))
@@ -1084,8 +1097,9 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
     bool with_record = c->record && strcmp(event, "open") != 0;
     bool with_timings = strcmp(event, "open") == 0;
     bool with_drops = strcmp(event, "drop") == 0;
+    bool with_error = strcmp(event, "handshake_failed") == 0 && c->failure;
     wsf_pack_notification_header(pk, "event");
-    msgpack_pack_map(pk, 4 + with_record + with_timings + with_drops);
+    msgpack_pack_map(pk, 4 + with_record + with_timings + with_drops + with_error);
     kv_str(pk, "event", event);
     kv_str(pk, "conn", c->name);
     kv_str(pk, "url", c->url);
@@ -1100,6 +1114,16 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
     }
     if (with_drops)
       kv_uint(pk, "dropped", c->inbox.dropped);
+    if (with_error) {
+      const wsf_open_failure *f = c->failure;
+      wsf_pack_key(pk, "error");
+      msgpack_pack_map(pk, 4);
+      kv_str(pk, "code", wsf_err_code(f->err));
+      kv_str(pk, "message", f->message);
+      kv_uint(pk, "http_status", (uint64_t)f->http_status);
+      wsf_pack_key(pk, "body");
+      msgpack_pack_str_with_body(pk, f->body ? f->body : "", f->body ? f->body_len : 0);
+    }
     ctl_done_packing(ctl);
   }
 }
@@ -1170,6 +1194,16 @@ static void ctl_close(wsf_ctl *ctl) {
   if (ctl->next)
     ctl->next->prev = ctl->prev;
   ctl->d->control_clients--;
+  /* Its waiting requests go too: a recv nobody will read must not take a
+   * message another client could. The one completing right now (if any) is
+   * no longer linked and frees itself. */
+  for (pending *p = ctl->pendings, *next; p; p = next) {
+    next = p->next;
+    if (p->w.linked) {
+      wsf_wait_cancel(&p->w);
+      pending_free(p);
+    }
+  }
   uv_close(&ctl->h.handle, on_ctl_closed);
 }
 

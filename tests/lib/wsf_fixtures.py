@@ -102,6 +102,12 @@ def daemon_binary():
     return os.path.join(build, "daemon", "wsfleetd")
 
 
+def daemon_is_sanitized():
+    """True when the daemon under test is an ASan build (valgrind cannot run those)."""
+    with open(daemon_binary(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def _kill(proc, sig=signal.SIGKILL, timeout=5):
     if proc.poll() is None:
         try:
