@@ -276,13 +276,12 @@ def verdict(s):
             groups.setdefault("other", []).append(d)
 
     if "tcp" in groups:
-        out.append(_verdict_silence(groups["tcp"], s, "1006 drops (no close frame: TCP %s)"
-                                    % "/".join(sorted({d["cause"].upper() if d["cause"] != "eof" else "FIN"
-                                                       for d in groups["tcp"]}))))
+        tcp = "/".join(sorted({"FIN" if d["cause"] == "eof" else "RST" for d in groups["tcp"]}))
+        out.append(_verdict_silence(groups["tcp"], s, "1006 drop%s (no close frame: TCP " + tcp + ")"))
     if "close_frame" in groups:
         ds = groups["close_frame"]
         codes = ", ".join(sorted({"%s %r" % (d["code"], d["reason"]) for d in ds}))
-        out.append(_verdict_silence(ds, s, "server close frames (%s)" % codes))
+        out.append(_verdict_silence(ds, s, "server close frame%s (" + codes.replace("%", "%%") + ")"))
     if "pong" in groups:
         ds = groups["pong"]
         out.append("%d connections were declared dead because no pong came back (pong_timeout): the server "
@@ -299,7 +298,8 @@ def _verdict_silence(ds, s, what):
     opn = [d["open_conns"] for d in ds if d["open_conns"] is not None]
     ages = [d["age_s"] for d in ds if d["age_s"] is not None]
     n = len(ds)
-    head = "all %d %s" % (n, what) if n > 1 else "the one %s" % what.replace("drops", "drop")
+    # `what` holds one %s for the plural ending
+    head = "all %d %s" % (n, what % "s") if n > 1 else "the one %s" % (what % "")
     if not sil:
         return head + " carry no client-silence time"
     smin, smax = min(sil), max(sil)

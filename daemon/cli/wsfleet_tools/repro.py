@@ -490,6 +490,15 @@ def render_text(results, opts, ab_summary, out):
           % by["D1"]["summary"]["drops"])
         w("    an application heartbeat (keepalive mode text with an echo action) does (D2: %d drops)."
           % by["D2"]["summary"]["drops"])
+    if "B" in by and by["B"]["ok"]:
+        w()
+        w("cause (in this model): a %g s idle timeout that applies only above %d sessions, meeting JMeter"
+          % (opts["overload_idle_timeout"], opts["overload_above"]))
+        w("threads whose \"%g s ping interval\" is really ~%g s between frames (timer + read timeout)."
+          % (opts["think"], opts["think"] + opts["read_timeout"]))
+        w("fix: a heartbeat every %g s on the daemon's clock (open with keepalive), as a data message if the"
+          % opts["keepalive_interval"])
+        w("gateway ignores pings.")
 
 
 def results_json(results, opts, ab_summary, ok, extra):
