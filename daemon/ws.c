@@ -123,14 +123,90 @@ static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, voi
   return wsf_random(buf, len);
 }
 
+/* ---- permessage-deflate on received messages ------------------------- */
+
+/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+ * wslay checks text as it arrives, but not when RSV1 says it is compressed. */
+static bool utf8_valid(const uint8_t *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t k;
+    uint8_t lo = 0x80, hi = 0xbf; /* range of the first continuation byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+      k = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      k = 2;
+      if (c == 0xe0)
+        lo = 0xa0;
+      else if (c == 0xed)
+        hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      k = 3;
+      if (c == 0xf0)
+        lo = 0x90;
+      else if (c == 0xf4)
+        hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (n - i - 1 < k || s[i + 1] < lo || s[i + 1] > hi)
+      return false;
+    for (size_t j = 2; j <= k; j++)
+      if ((s[i + j] & 0xc0) != 0x80)
+        return false;
+    i += k + 1;
+  }
+  return true;
+}
+
+/* Fails the session from inside wslay's receive loop, the way wslay fails it
+ * itself: a close with the code, and no more reading (wsf_ws_feed reports it). */
+static void fail_in_callback(wsf_ws *ws, uint16_t code) {
+  wslay_event_queue_close(ws->ctx, code, NULL, 0);
+  wslay_event_shutdown_read(ws->ctx);
+}
+
+static void on_data_message(wsf_ws *ws, const struct wslay_event_on_msg_recv_arg *arg) {
+  const uint8_t *data = arg->msg;
+  size_t len = arg->msg_length;
+  if (ws->deflate) {
+    wsf_deflate_counters *c = wsf_deflate_counters_of(ws->deflate);
+    c->bytes_in_compressed += len;
+    /* wslay refuses RSV1 on continuation and control frames (1002), so rsv
+     * here is the first frame's, and the whole message is compressed. */
+    if (arg->rsv & WSLAY_RSV1_BIT) {
+      int rv = wsf_deflate_decompress(ws->deflate, arg->msg, arg->msg_length, ws->max_message_bytes, &data, &len);
+      if (rv != WSF_DEFLATE_OK) {
+        fail_in_callback(ws, rv == WSF_DEFLATE_TOO_BIG ? 1009 : rv == WSF_DEFLATE_CORRUPT ? 1007 : 1011);
+        wsf_deflate_trim_buffers();
+        return;
+      }
+      if (arg->opcode == WSLAY_TEXT_FRAME && !utf8_valid(data, len)) {
+        fail_in_callback(ws, 1007);
+        wsf_deflate_trim_buffers();
+        return;
+      }
+    }
+    c->bytes_in += len;
+  }
+  if (ws->cb->on_message)
+    ws->cb->on_message(ws, arg->opcode, data, len);
+  if (ws->deflate)
+    wsf_deflate_trim_buffers();
+}
+
 static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user) {
   (void)ctx;
   wsf_ws *ws = user;
   switch (arg->opcode) {
   case WSLAY_TEXT_FRAME:
   case WSLAY_BINARY_FRAME:
-    if (ws->cb->on_message)
-      ws->cb->on_message(ws, arg->opcode, arg->msg, arg->msg_length);
+    on_data_message(ws, arg);
     break;
   case WSLAY_PING:
     if (ws->cb->on_ping)
@@ -166,6 +242,9 @@ static int ensure_ctx(wsf_ws *ws) {
     return -1;
   }
   wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_message_bytes);
+  /* A fresh context allows no RSV bit: say again that RSV1 means compressed. */
+  if (ws->deflate)
+    wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
   return 0;
 }
 
@@ -220,6 +299,20 @@ void wsf_ws_free(wsf_ws *ws) {
     wslay_event_context_free(ws->ctx);
     ws->ctx = NULL;
   }
+  wsf_deflate_free(ws->deflate);
+  ws->deflate = NULL;
+}
+
+int wsf_ws_enable_deflate(wsf_ws *ws, const wsf_deflate_params *agreed) {
+  if (!ws->deflate && !(ws->deflate = wsf_deflate_new(agreed, ws->server)))
+    return -1;
+  if (ws->ctx)
+    wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
+  return 0;
+}
+
+const wsf_deflate_counters *wsf_ws_deflate_counters(const wsf_ws *ws) {
+  return ws->deflate ? wsf_deflate_counters_of(ws->deflate) : NULL;
 }
 
 int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
@@ -267,7 +360,24 @@ int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
   if (ensure_ctx(ws) != 0)
     return -1;
   struct wslay_event_msg msg = {(uint8_t)opcode, data, len};
-  if (wslay_event_queue_msg(ws->ctx, &msg) != 0)
+  uint8_t rsv = WSLAY_RSV_NONE;
+  if (ws->deflate && (opcode == WSF_WS_TEXT || opcode == WSF_WS_BINARY)) {
+    if (wsf_deflate_compress(ws->deflate, data, len, &msg.msg, &msg.msg_length) != WSF_DEFLATE_OK)
+      return -1;
+    rsv = WSLAY_RSV1_BIT;
+  }
+  int rv = wslay_event_queue_msg_ex(ws->ctx, &msg, rsv); /* copies the payload */
+  if (rsv) {
+    wsf_deflate_trim_buffers();
+    if (rv != 0) { /* the peer will never see it: its history must not be used */
+      wsf_deflate_discard_compressor(ws->deflate);
+    } else {
+      wsf_deflate_counters *c = wsf_deflate_counters_of(ws->deflate);
+      c->bytes_out += len;
+      c->bytes_out_compressed += msg.msg_length;
+    }
+  }
+  if (rv != 0)
     return -1;
   if (flush(ws) != 0)
     return -1;

@@ -5,7 +5,13 @@
  * in flight: when the session is at rest (no partial frame either way, no
  * fragmented message open, nothing queued) it is freed, and re-created on the
  * next byte. A frame-boundary scanner in ws.c tells when wslay is at rest.
- * So an idle session costs this struct and nothing more. */
+ * So an idle session costs this struct and nothing more.
+ *
+ * permessage-deflate (RFC 7692), when agreed in the handshake, is switched on
+ * with wsf_ws_enable_deflate: data messages then go out compressed (RSV1) and
+ * compressed ones coming in are inflated, bounded by max_message_bytes (1009),
+ * and text is UTF-8 checked after inflating (1007). Its state sits behind one
+ * pointer, NULL on sessions without it; see deflate.h for its memory. */
 #ifndef WSF_WS_H
 #define WSF_WS_H
 
@@ -13,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deflate.h"
 #include "transport.h"
 
 typedef struct wsf_ws wsf_ws;
@@ -20,7 +27,7 @@ typedef struct wsf_ws wsf_ws;
 enum wsf_ws_opcode { WSF_WS_TEXT = 1, WSF_WS_BINARY = 2, WSF_WS_CLOSE = 8, WSF_WS_PING = 9, WSF_WS_PONG = 10 };
 
 typedef struct wsf_ws_callbacks {
-  /* A complete data message (fragments reassembled, text already UTF-8 checked). */
+  /* A complete data message (fragments reassembled, inflated, text already UTF-8 checked). */
   void (*on_message)(wsf_ws *ws, int opcode, const uint8_t *data, size_t len);
   /* A ping arrived (the pong is already queued) or a pong arrived. May be NULL. */
   void (*on_ping)(wsf_ws *ws, const uint8_t *data, size_t len);
@@ -28,7 +35,8 @@ typedef struct wsf_ws_callbacks {
   /* The peer's close frame arrived (our answer is already queued unless we sent one first).
    * code is 1005 when the frame had no code. */
   void (*on_close_frame)(wsf_ws *ws, uint16_t code, const uint8_t *reason, size_t reason_len);
-  /* The peer broke the protocol: wslay queued a close with this code (1002, 1007, 1009). */
+  /* The peer broke the protocol: a close with this code was queued (1002, 1007, 1009;
+   * 1011 when we failed, e.g. out of memory). */
   void (*on_protocol_error)(wsf_ws *ws, uint16_t code);
 } wsf_ws_callbacks;
 
@@ -36,6 +44,7 @@ struct wsf_ws {
   wsf_transport *transport;
   const wsf_ws_callbacks *cb;
   struct wslay_event_context *ctx; /* NULL while at rest */
+  wsf_deflate *deflate;            /* NULL unless permessage-deflate was agreed */
   uint64_t max_message_bytes;
   uint8_t server : 1;
   uint8_t close_sent : 1;
@@ -56,7 +65,7 @@ struct wsf_ws {
 
 void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message_bytes,
                  const wsf_ws_callbacks *cb);
-/* Release the wslay context, if any. Does not touch the transport. */
+/* Release the wslay context and the deflate state, if any. Does not touch the transport. */
 void wsf_ws_free(wsf_ws *ws);
 
 /* Bytes from the transport (after the upgrade). Returns 0, or -1 when the
@@ -67,6 +76,15 @@ int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len);
 int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len);
 /* Queue a close frame (code 0 = no code). */
 int wsf_ws_close(wsf_ws *ws, uint16_t code, const char *reason, size_t reason_len);
+
+/* Switches permessage-deflate on with the parameters agreed in the handshake
+ * (wsf_deflate_client_check_answer / wsf_deflate_server_answer). Call after
+ * wsf_ws_init, before the first frame is fed or sent. Returns 0, or -1 when
+ * out of memory. */
+int wsf_ws_enable_deflate(wsf_ws *ws, const wsf_deflate_params *agreed);
+/* Compressed and plain byte counts; NULL on a session without deflate.
+ * They go with the session: copy them before wsf_ws_free. */
+const wsf_deflate_counters *wsf_ws_deflate_counters(const wsf_ws *ws);
 
 /* Both close frames exchanged. */
 bool wsf_ws_close_done(const wsf_ws *ws);
