@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Connections held: wsfleetd opens N ws:// (and wss://) connections to the mock gateway, pipelined
+over one control connection, holds them idle with ping heartbeats (keepalive in `open`), and we read:
+
+  - daemon RSS per connection: (VmRSS after the hold - VmRSS with 0 connections) / N, from
+    /proc/PID/status (also right after the opens, before any heartbeat); "0 connections" is after
+    one warm-up connection was opened, closed and reset away;
+  - idle CPU: utime+stime from /proc/PID/stat over the hold window, in % of one core;
+  - heartbeat lateness: p50/p99/max of the `stats` method's heartbeat_late_us (the whole run,
+    opens included), and p50/p99 of the heartbeats sent inside the hold window only (the difference
+    of two snapshots of the --metrics histogram, interpolated inside its power-of-two buckets);
+  - connect rate achieved: N / seconds from the first open sent to the last response, with at most
+    --window opens outstanding (default 100, like one JMeter JVM with 100 threads). An extra run per
+    case sends all N opens at once ("burst"): its rate, and RSS right after it (the handshakes'
+    transient memory stays in the heap as fragmentation).
+
+The gateway runs as its own process (its own fd limit); both sides raise their soft fd limit to
+the hard one (20,000 here). wss:// uses an ECDSA P-256 certificate made with the openssl CLI and
+verified by the daemon (ca_file).
+
+    bench_conns.py [--quick] [--ws 1000,10000,19000] [--wss 1000,10000] [--hold S]
+                   [--interval-ms MS] [--window N] [--no-burst]
+
+Targets (DESIGN.md §5): <= 2.5 KiB per idle ws:// connection, <= 24 KiB per idle wss://
+connection, idle CPU < 2 % of a core and heartbeat lateness p99 <= 10 ms at 19,000.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import benchlib as bl
+
+TARGET_WS_KIB = 2.5
+TARGET_WSS_KIB = 24
+TARGET_IDLE_CPU_PCT = 2.0
+TARGET_LATE_P99_MS = 10.0
+HB_METRIC = "wsfleet_heartbeat_lateness_seconds"
+
+
+def make_cert(dirname):
+    cert, key = os.path.join(dirname, "cert.pem"), os.path.join(dirname, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def sizes(text):
+    return [int(x) for x in text.split(",") if x.strip()] if text else []
+
+
+def warm_up(ctl, url):
+    """One connection opened, pinged, closed and forgotten before "RSS at 0": the library code and
+    one-time state (OpenSSL's DRBG, TLS context, buffers that grow once) are then counted in the
+    baseline, not spread over N."""
+    ctl.call("open", conn="warmup", url=url, keepalive={"mode": "none"})
+    ctl.call("ping", conn="warmup")
+    ctl.call("close", conn="warmup")
+    ctl.call("reset")
+    time.sleep(0.3)
+
+
+def run_burst(scheme, n, cert, key):
+    """All n opens sent at once: RSS right after (the handshakes' high-water mark stays in the heap)
+    and the connect rate. No hold."""
+    gw_args = ["--quiet"] + (["--tls", cert, key] if scheme == "wss" else [])
+    d_args = ["--max-connections", str(max(n, 19000))] + (["--tls-ca-file", cert] if scheme == "wss" else [])
+    with bl.MockGw(*gw_args) as gw, bl.Daemon(*d_args, start_timeout=20) as daemon:
+        ctl = daemon.client(timeout=60)
+        warm_up(ctl, gw.url)
+        rss0 = bl.rss_kb(daemon.pid)
+        names = ["b%05d" % i for i in range(n)]
+        secs = bl.open_many(ctl, names, gw.url, window=n, timeout=max(120, n / 50),
+                            keepalive={"mode": "ping", "interval_ms": 25000})
+        time.sleep(0.5)
+        return {"burst_kib_per_conn": (bl.rss_kb(daemon.pid) - rss0) / n, "burst_rate": n / secs}
+
+
+def run_case(scheme, n, args, cert, key):
+    gw_args = ["--quiet"] + (["--tls", cert, key] if scheme == "wss" else [])
+    metrics_port = bl.free_port()
+    row = {"scheme": scheme, "n": n, "window": args.window}
+    # The CA comes from the command line, not from open's `tls` map: with a `tls` map that leaves
+    # fields out, rpc.c's get_cstr() reads an uninitialised pointer for them (reported).
+    d_args = ["--metrics", "127.0.0.1:%d" % metrics_port, "--max-connections", str(max(n, 19000))]
+    if scheme == "wss":
+        d_args += ["--tls-ca-file", cert]
+    with bl.MockGw(*gw_args) as gw, bl.Daemon(*d_args, start_timeout=20) as daemon:
+        ctl = daemon.client(timeout=60)
+        warm_up(ctl, gw.url)
+        rss0 = bl.rss_kb(daemon.pid)
+        gw_rss0 = bl.rss_kb(gw.proc.pid)
+        params = {"keepalive": {"mode": "ping", "interval_ms": args.interval_ms}}
+        names = ["c%05d" % i for i in range(n)]
+        cpu_open0 = bl.cpu_seconds(daemon.pid)
+        open_s = bl.open_many(ctl, names, gw.url, window=args.window, timeout=max(120, n / 50), **params)
+        row["open_cpu_us"] = 1e6 * (bl.cpu_seconds(daemon.pid) - cpu_open0) / n
+        row["connect_rate"] = n / open_s
+        rss_open = bl.rss_kb(daemon.pid)
+        time.sleep(args.settle)
+
+        # The hold window: nothing but heartbeats. Snapshots are taken outside the CPU sample.
+        hist0 = bl.metrics_histogram(metrics_port, HB_METRIC)
+        t0, cpu0 = time.monotonic(), bl.cpu_seconds(daemon.pid)
+        gw_cpu0 = bl.cpu_seconds(gw.proc.pid)
+        time.sleep(args.hold)
+        cpu1, t1 = bl.cpu_seconds(daemon.pid), time.monotonic()
+        gw_cpu1 = bl.cpu_seconds(gw.proc.pid)
+        hist1 = bl.metrics_histogram(metrics_port, HB_METRIC)
+        rss1 = bl.rss_kb(daemon.pid)
+        gw_rss1 = bl.rss_kb(gw.proc.pid)
+        st = ctl.call("stats")
+
+        row["rss0_kib"] = rss0
+        row["rss_kib"] = rss1
+        row["kib_per_conn"] = (rss1 - rss0) / n
+        row["kib_per_conn_open"] = (rss_open - rss0) / n
+        row["gw_kib_per_conn"] = (gw_rss1 - gw_rss0) / n
+        row["idle_cpu_pct"] = 100.0 * (cpu1 - cpu0) / (t1 - t0)
+        row["gw_cpu_pct"] = 100.0 * (gw_cpu1 - gw_cpu0) / (t1 - t0)
+        row["hold_s"] = t1 - t0
+        late = st["heartbeat_late_us"]
+        row["late_p50_ms"], row["late_p99_ms"], row["late_max_ms"] = (late["p50"] / 1e3, late["p99"] / 1e3,
+                                                                      late["max"] / 1e3)
+        row["heartbeats"] = st["heartbeats_sent"]
+        row["hb_window"] = hist1.get(float("inf"), 0) - hist0.get(float("inf"), 0)
+        row["cpu_us_per_hb"] = (1e6 * (cpu1 - cpu0) / row["hb_window"]) if row["hb_window"] else None
+        for q, key in ((0.5, "win_p50_ms"), (0.99, "win_p99_ms")):
+            v = bl.histogram_quantile(hist0, hist1, q)
+            row[key] = None if v is None else v * 1e3
+        row["open_at_end"] = st["open"]
+        row["broken"] = None
+        if st["open"] != n:
+            row["broken"] = "%d of %d connections open at the end; closes: %r" % (st["open"], n,
+                                                                                   st["closes_by_cause"])
+        elif row["hb_window"] == 0:
+            row["broken"] = "no heartbeat in the hold window"
+    if args.burst and not row["broken"]:
+        row.update(run_burst(scheme, n, cert, key))
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="200 ws + 100 wss, 1 s heartbeats, 3 s hold (CI smoke run)")
+    ap.add_argument("--ws", help="ws:// sizes, comma-separated (default 1000,10000,19000)")
+    ap.add_argument("--wss", help="wss:// sizes (default 1000,10000)")
+    ap.add_argument("--hold", type=float, help="idle window in seconds (default 30)")
+    ap.add_argument("--settle", type=float, help="pause after the opens (default 2)")
+    ap.add_argument("--interval-ms", type=int, help="heartbeat interval (default 25000)")
+    ap.add_argument("--window", type=int, default=100,
+                    help="opens outstanding at once (default 100: one JMeter JVM with 100 threads)")
+    ap.add_argument("--no-burst", dest="burst", action="store_false",
+                    help="skip the extra run that sends all N opens at once (RSS and rate after a burst)")
+    args = ap.parse_args()
+    q = args.quick
+    ws = sizes(args.ws) if args.ws is not None else ([200] if q else [1000, 10000, 19000])
+    wss = sizes(args.wss) if args.wss is not None else ([100] if q else [1000, 10000])
+    args.hold = args.hold if args.hold is not None else (3.0 if q else 30.0)
+    args.settle = args.settle if args.settle is not None else (0.5 if q else 2.0)
+    args.interval_ms = args.interval_ms or (1000 if q else 25000)
+    args.burst = args.burst and not q
+    bl.header("bench_conns: idle connections held by wsfleetd (ping heartbeats every %d ms)" % args.interval_ms,
+              sys.argv)
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="wsf-bench-") as tmp:
+        cert, key = make_cert(tmp) if wss else (None, None)
+        for scheme, ns in (("ws", ws), ("wss", wss)):
+            for n in ns:
+                try:
+                    row = run_case(scheme, n, args, cert, key)
+                except Exception as e:  # a benchmark that breaks is reported, and fails the run
+                    row = {"scheme": scheme, "n": n, "broken": "%s: %s" % (type(e).__name__, e)}
+                rows.append(row)
+                print("%s %d: %s" % (scheme, n, "ok" if not row.get("broken") else "BROKEN " + row["broken"]))
+                sys.stdout.flush()
+
+    print()
+    bl.table(rows, [("scheme", "scheme", None), ("n", "conns", "%d"), ("connect_rate", "opens/s", "%.0f"),
+                    ("burst_rate", "opens/s@burst", "%.0f"), ("open_cpu_us", "µs cpu/open", "%.0f"),
+                    ("kib_per_conn", "KiB/conn", "%.2f"), ("kib_per_conn_open", "KiB/conn@open", "%.2f"),
+                    ("burst_kib_per_conn", "KiB/conn@burst", "%.2f"), ("cpu_us_per_hb", "µs cpu/hb", "%.1f"),
+                    ("idle_cpu_pct", "idle %cpu", "%.2f"), ("late_p50_ms", "late p50 ms", "%.2f"),
+                    ("late_p99_ms", "late p99 ms", "%.2f"), ("late_max_ms", "late max ms", "%.1f"),
+                    ("win_p50_ms", "win p50 ms", "%.2f"), ("win_p99_ms", "win p99 ms", "%.2f"),
+                    ("hb_window", "hb in win", "%d"), ("gw_kib_per_conn", "gw KiB/conn", "%.2f"),
+                    ("gw_cpu_pct", "gw %cpu", "%.2f")])
+    print()
+    for r in rows:
+        if r.get("broken"):
+            continue
+        target = TARGET_WS_KIB if r["scheme"] == "ws" else TARGET_WSS_KIB
+        verdict = ["RSS %.2f KiB/conn vs <= %g: %s (x%.2f)" % (r["kib_per_conn"], target,
+                                                               "met" if r["kib_per_conn"] <= target else "MISSED",
+                                                               r["kib_per_conn"] / target)]
+        if r["scheme"] == "ws" and r["n"] >= 19000:
+            verdict.append("idle CPU %.2f %% vs < %g %%: %s" % (r["idle_cpu_pct"], TARGET_IDLE_CPU_PCT,
+                                                               "met" if r["idle_cpu_pct"] < TARGET_IDLE_CPU_PCT
+                                                               else "MISSED"))
+            verdict.append("lateness p99 %.2f ms (window %s ms) vs <= %g ms: %s"
+                           % (r["late_p99_ms"], "-" if r["win_p99_ms"] is None else "%.2f" % r["win_p99_ms"],
+                              TARGET_LATE_P99_MS, "met" if r["late_p99_ms"] <= TARGET_LATE_P99_MS else "MISSED"))
+        print("%s %d: %s" % (r["scheme"], r["n"], "; ".join(verdict)))
+    broken = [r for r in rows if r.get("broken")]
+    bl.result_line("bench_conns", {"interval_ms": args.interval_ms, "hold_s": args.hold, "cases": rows})
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
