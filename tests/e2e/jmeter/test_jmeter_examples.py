@@ -100,3 +100,28 @@ def test_a_1006_run_reads_right_in_the_html_dashboard(jmeter, tmp_path):
     assert stats["open"]["errorCount"] == 0 and stats["open"]["sampleCount"] == 3
     errors_js = (report / "content" / "js" / "dashboard.js").read_text()
     assert "1006/1006 " in errors_js  # "Errors" table: code/message
+
+
+def test_open_reuses_a_live_name_unless_the_run_starts_with_a_reset(jmeter, tmp_path):
+    """A connection left open by an earlier run is reused (and the sample says so); with
+    -Jwsfleet.reset=true the run starts from a clean daemon instead."""
+    with Daemon() as d, PyServer("echo") as srv:
+        c = d.client()
+        c.call("open", conn="vu-1", url=srv.url)  # left over from an "earlier run"
+        run = run_plan(ECHO, str(tmp_path), wsfleet_props(d, url=srv.url, threads=1, loops=1),
+                       name="reused", home=jmeter)
+        assert not run.failures(), run.describe()
+        [opened] = run.by_label("open")
+        assert opened["responseCode"] == "101" and opened["responseMessage"] == "reused live connection vu-1"
+        assert opened["Connect"] == "0"
+
+        c.call("open", conn="vu-1", url=srv.url)
+        run = run_plan(ECHO, str(tmp_path), wsfleet_props(d, url=srv.url, threads=1, loops=1,
+                                                          **{"wsfleet.reset": "true"}),
+                       name="reset", home=jmeter)
+        assert not run.failures(), run.describe()
+        [opened] = run.by_label("open")
+        assert opened["responseMessage"].startswith("Switching Protocols"), opened
+        stats = c.call("stats")
+        assert stats["reused_total"] == 0 and stats["opened_total"] == 1, stats
+        assert len({r["id"] for r in srv.records("connect")}) == 3  # leftover, its replacement, the new one
