@@ -181,6 +181,12 @@ int wsf_rpc_decoder_feed(wsf_rpc_decoder *dec, const char *buf, size_t len) {
 
 static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
+/* msgpack-c gives an empty str or bin a NULL pointer; callers get "" instead,
+ * so memcpy/memcmp/printf on a (pointer, 0) pair stay defined. */
+static const char *str_ptr(const msgpack_object *o) {
+  return o->via.str.size ? o->via.str.ptr : "";
+}
+
 static int invalid(wsf_rpc_request *req, const char *reason) {
   req->invalid_reason = reason;
   req->params = NULL;
@@ -211,7 +217,7 @@ static int validate(const msgpack_object *o, wsf_rpc_request *req) {
                             : "msgid is not an unsigned integer");
   }
   if (e[2].type != MSGPACK_OBJECT_STR) return invalid(req, "method is not a str");
-  req->method = e[2].via.str.ptr;
+  req->method = str_ptr(&e[2]);
   req->method_len = e[2].via.str.size;
   if (e[3].type != MSGPACK_OBJECT_ARRAY) return invalid(req, "params is not an array");
   if (e[3].via.array.size > 1)
@@ -290,7 +296,8 @@ const msgpack_object *wsf_field(const msgpack_object *map, const char *key) {
   const msgpack_object_kv *kv = map->via.map.ptr;
   for (uint32_t i = 0; i < map->via.map.size; i++) {
     const msgpack_object *k = &kv[i].key;
-    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, key, n) == 0)
+    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+        (n == 0 || memcmp(k->via.str.ptr, key, n) == 0))
       return &kv[i].val;
   }
   return NULL;
@@ -306,7 +313,7 @@ int wsf_field_str(const msgpack_object *map, const char *key, const char **s, si
   const msgpack_object *v = present(map, key);
   if (!v) return WSF_FIELD_ABSENT;
   if (v->type != MSGPACK_OBJECT_STR) return WSF_FIELD_WRONG_TYPE;
-  *s = v->via.str.ptr;
+  *s = str_ptr(v);
   *len = v->via.str.size;
   return WSF_FIELD_OK;
 }
@@ -316,11 +323,11 @@ int wsf_field_bytes(const msgpack_object *map, const char *key, const char **p, 
   const msgpack_object *v = present(map, key);
   if (!v) return WSF_FIELD_ABSENT;
   if (v->type == MSGPACK_OBJECT_STR) {
-    *p = v->via.str.ptr;
+    *p = str_ptr(v);
     *len = v->via.str.size;
     *is_bin = false;
   } else if (v->type == MSGPACK_OBJECT_BIN) {
-    *p = v->via.bin.ptr;
+    *p = v->via.bin.size ? v->via.bin.ptr : "";
     *len = v->via.bin.size;
     *is_bin = true;
   } else {

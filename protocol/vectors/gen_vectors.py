@@ -180,6 +180,8 @@ request("close", "close with code, reason and timeout", 18, "close",
         {"conn": "vu-1", "code": 1000, "reason": "done", "timeout_ms": 5000})
 request("close_nil_reason", "close with reason nil: same as absent", 19, "close",
         {"conn": "vu-1", "reason": None})
+request("close_empty_reason", "close with an empty reason str", 28, "close",
+        {"conn": "vu-1", "reason": "", "data": b""})
 request("status", "status of one connection", 20, "status", {"conn": "vu-1"})
 request("list", "list open connections, limited", 21, "list", {"state": "open", "limit": 100})
 request("stats", "stats with an empty params array", 22, "stats", None)

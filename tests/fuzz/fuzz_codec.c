@@ -51,10 +51,10 @@ static uint64_t walk(const msgpack_object *map, int depth) {
     const msgpack_object *o = NULL;
     int rc = wsf_field_str(map, key, &s, &len);
     h = mix(h, (uint64_t)rc);
-    if (rc == WSF_FIELD_OK) h = mix_bytes(h, s, len);
+    if (rc == WSF_FIELD_OK) h = mix_bytes(h, s ? s : (abort(), s), len); /* never NULL, even "" */
     rc = wsf_field_bytes(map, key, &s, &len, &b);
     h = mix(h, (uint64_t)rc);
-    if (rc == WSF_FIELD_OK) h = mix(mix_bytes(h, s, len), b);
+    if (rc == WSF_FIELD_OK) h = mix(mix_bytes(h, s ? s : (abort(), s), len), b);
     rc = wsf_field_uint(map, key, &u);
     h = mix(h, (uint64_t)rc);
     if (rc == WSF_FIELD_OK) h = mix(h, u);

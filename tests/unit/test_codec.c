@@ -723,6 +723,26 @@ static void field_accessors_report_absent_ok_and_wrong_type(void) {
   msgpack_sbuffer_destroy(&sb);
 }
 
+/* msgpack-c leaves an empty str's pointer NULL; the codec hands out "" so that
+ * memcpy/memcmp/printf on (pointer, 0) stay defined. */
+static void empty_str_and_bin_read_as_non_null(void) {
+  const uint8_t msg[] = {0x94, 0x00, 0x01, 0xa0, 0x91, 0x82, 0xa1, 'r', 0xa0, 0xa1, 'b', 0xc4, 0x00};
+  wsf_rpc_decoder *dec = wsf_rpc_decoder_new(limit);
+  CHECK(wsf_rpc_decoder_feed(dec, (const char *)msg, sizeof msg) == 0);
+  wsf_rpc_request req;
+  CHECK(wsf_rpc_decoder_next(dec, &req) == WSF_RPC_REQUEST);
+  CHECK(req.method != NULL && req.method_len == 0 && wsf_rpc_method_is(&req, ""));
+  const char *s = NULL;
+  size_t len = 1;
+  bool is_bin = false;
+  CHECK(wsf_field_str(req.params, "r", &s, &len) == WSF_FIELD_OK && s != NULL && len == 0);
+  s = NULL;
+  CHECK(wsf_field_bytes(req.params, "b", &s, &len, &is_bin) == WSF_FIELD_OK && s != NULL &&
+        len == 0 && is_bin);
+  wsf_rpc_request_release(&req);
+  wsf_rpc_decoder_free(dec);
+}
+
 static void method_is_matches_the_whole_name(void) {
   wsf_rpc_request req = {.method = "send", .method_len = 4};
   CHECK(wsf_rpc_method_is(&req, "send"));
@@ -788,6 +808,7 @@ int main(void) {
   RUN(empty_params_array_reads_as_an_empty_map);
   RUN(field_accessors_report_absent_ok_and_wrong_type);
   RUN(method_is_matches_the_whole_name);
+  RUN(empty_str_and_bin_read_as_non_null);
   RUN(decode_throughput_of_pipelined_send_requests);
   for (size_t i = 0; i < n_vecs; i++) {
     free(vecs[i].bytes);
