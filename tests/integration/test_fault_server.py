@@ -7,6 +7,7 @@ stop at exactly the byte the fault needs; the bystander talks to the independent
 peer (conftest's `echo`)."""
 
 import os
+import signal
 import socket
 import struct
 import sys
@@ -168,6 +169,7 @@ def lean_daemon(daemon_args):
     with Daemon(*daemon_args, env=ASAN_LEAN) as d:
         yield d
         assert d.alive(), d.log()[-4000:]
+        assert d.stop(signal.SIGTERM, timeout=15) == 0, d.log()[-4000:]
 
 
 def expect_error(ctl, method, **params):
