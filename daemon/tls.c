@@ -394,6 +394,14 @@ bool wsf_tls_handshake_done(const wsf_transport *t) {
   return t->tls && t->tls->handshake_done;
 }
 
+/* SSL_MODE_RELEASE_BUFFERS frees the read buffer only after application
+ * data; a record of another kind (a TLS 1.3 session ticket, a key update)
+ * leaves its 16 KiB buffer behind on an otherwise idle connection. This
+ * frees whatever is free-able; OpenSSL refuses while a record is partial. */
+static void release_buffers(wsf_tls_session *s) {
+  if (!s->failed) SSL_free_buffers(s->ssl);
+}
+
 void wsf_tls_on_ciphertext(wsf_transport *t, const uint8_t *data, size_t len) {
   wsf_tls_session *s = t->tls;
   s->in = data;
@@ -422,6 +430,7 @@ void wsf_tls_on_ciphertext(wsf_transport *t, const uint8_t *data, size_t len) {
   }
   s->in = NULL;
   s->in_len = 0;
+  release_buffers(s);
 }
 
 void wsf_tls_on_socket_end(wsf_transport *t, int uv_status) {
@@ -454,6 +463,7 @@ int wsf_tls_write(wsf_transport *t, const uint8_t *data, size_t len) {
     data += n;
     len -= (size_t)n;
   }
+  release_buffers(s);
   return 0;
 }
 

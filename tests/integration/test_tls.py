@@ -4,6 +4,7 @@ over https, and a hand-driven Python TLS server for alerts. Certificates come fr
 import os
 import shutil
 import tempfile
+import time
 
 import pytest
 
@@ -323,3 +324,20 @@ def test_close_notify_mid_session_is_recorded_as_tls_close_notify(ctl, certs):
         assert srv.wait_for("close_notify_sent")
         rec = wait_state(ctl, "cn", "closed")["record"]
     assert (rec["cause"], rec["code"], rec["initiator"]) == ("tls_close_notify", 1006, "none"), rec
+
+
+def test_idle_wss_connections_stay_within_the_memory_budget(daemon, ctl, certs):
+    """DESIGN.md: <= 24 KiB of daemon RSS per idle wss:// connection. node's server sends TLS 1.3
+    session tickets after the handshake, which is what once left a 16 KiB read buffer on every
+    idle session."""
+    n = 1000
+    with node_server(certs) as srv:
+        ctl.call("open", conn="warm", url=srv.url, tls={"ca_file": certs.ca})
+        echo_round_trip(ctl, "warm", "warm up")
+        before = daemon.rss_kb()
+        for i in range(n):
+            ctl.call("open", conn="idle%d" % i, url=srv.url, tls={"ca_file": certs.ca})
+        time.sleep(0.5)  # tickets and the last responses are read
+        per_conn = (daemon.rss_kb() - before) * 1024 / n
+        assert ctl.call("status", conn="idle%d" % (n - 1))["state"] == "open"
+    assert per_conn <= 24 * 1024, "%.0f bytes of RSS per idle wss connection" % per_conn
