@@ -32,7 +32,6 @@ struct wsf_tls_config {
 
 struct wsf_tls_session {
   SSL *ssl;
-  wsf_transport *t;
   const uint8_t *in; /* ciphertext of the current socket read, not yet consumed */
   size_t in_len;
   int io_error;      /* libuv error of the last failed raw write */
@@ -365,7 +364,6 @@ int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool serv
   SSL_set_bio(ssl, bio, bio); /* one BIO both ways: SSL takes its one reference */
   wsf_tls_session *s = wsf_xcalloc(1, sizeof(*s));
   s->ssl = ssl;
-  s->t = t;
   SSL_set_app_data(ssl, s);
   t->tls = s; /* from here on freed with the transport */
   if (server) {
