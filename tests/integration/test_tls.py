@@ -330,6 +330,9 @@ def test_idle_wss_connections_stay_within_the_memory_budget(daemon, ctl, certs):
     """DESIGN.md: <= 24 KiB of daemon RSS per idle wss:// connection. node's server sends TLS 1.3
     session tickets after the handshake, which is what once left a 16 KiB read buffer on every
     idle session."""
+    with open(daemon.binary, "rb") as f:
+        if b"__asan_init" in f.read():  # linked against the ASan runtime
+            pytest.skip("a sanitized daemon's memory says nothing about the budget")
     n = 1000
     with node_server(certs) as srv:
         ctl.call("open", conn="warm", url=srv.url, tls={"ca_file": certs.ca})
