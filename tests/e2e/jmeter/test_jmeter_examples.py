@@ -3,6 +3,7 @@ peers: python3-websockets, node ws, and the mock gateway's chat protocol. Each r
 and checked sample by sample."""
 
 import os
+import signal
 
 from jmeter_harness import EXAMPLES, MockGateway, generate_dashboard, run_plan
 from wsf_fixtures import Daemon, NodeServer, PyServer
@@ -125,3 +126,42 @@ def test_open_reuses_a_live_name_unless_the_run_starts_with_a_reset(jmeter, tmp_
         stats = c.call("stats")
         assert stats["reused_total"] == 0 and stats["opened_total"] == 1, stats
         assert len({r["id"] for r in srv.records("connect")}) == 3  # leftover, its replacement, the new one
+
+
+def test_jmeter_starts_the_daemon_itself_and_stops_it_at_exit(jmeter, tmp_path):
+    """-Jwsfleet.daemon: no daemon listens, the plugin starts one, and JMeter's exit stops it."""
+    import socket as _socket
+    from wsf_fixtures import daemon_binary
+
+    sock = tmp_path / "private" / "wsfleetd.sock"  # the daemon creates the 0700 directory
+    with PyServer("echo") as srv:
+        run = run_plan(ECHO, str(tmp_path), {"url": srv.url, "threads": 2, "loops": 2,
+                                             "wsfleet.transport": "unix", "wsfleet.socket": str(sock),
+                                             "wsfleet.daemon": daemon_binary(),
+                                             "wsfleet.daemon.log": str(tmp_path / "daemon.log")}, home=jmeter)
+        check_echo_run(run, 2, 2)
+    probe = _socket.socket(_socket.AF_UNIX)
+    try:
+        probe.connect(str(sock))
+    except OSError:
+        return  # gone, as it should be
+    finally:
+        probe.close()
+    # Still there: stop it (by the pid it reports) before failing, so no process outlives the test.
+    from wsf_fixtures import Client
+    os.kill(Client(str(sock)).call("hello")["pid"], signal.SIGKILL)
+    raise AssertionError("the daemon started by JMeter still listens after JMeter exited")
+
+
+def test_the_java8_route_loopback_tcp_with_a_token(jmeter, tmp_path):
+    """-Jwsfleet.transport=tcp: what the plugin uses on Java 8-15, hello carries the token."""
+    from wsf_fixtures import closed_port
+
+    port = closed_port()
+    token = tmp_path / "token"
+    with Daemon("--control-tcp", "127.0.0.1:%d" % port, "--token-file", str(token)) as d, PyServer("echo") as srv:
+        run = run_plan(ECHO, str(tmp_path), {"url": srv.url, "threads": 2, "loops": 2, "wsfleet.transport": "tcp",
+                                             "wsfleet.tcp": "127.0.0.1:%d" % port,
+                                             "wsfleet.token_file": str(token)}, home=jmeter)
+        check_echo_run(run, 2, 2)
+        assert d.client().call("stats")["opened_total"] == 2
