@@ -1,7 +1,7 @@
 """Keepalive with protocol pings on the daemon's clock; pong timeouts; server pings (PROTOCOL.md 6).
 
 Timing assertions are on what the peer recorded (its CLOCK_MONOTONIC timestamps), with slack for a
-busy 2-core machine: late by up to SLACK, early by up to EARLY.
+busy 2-core machine (other builds and tests running): late by up to SLACK, early by up to EARLY.
 """
 
 import time
@@ -10,7 +10,7 @@ import pytest
 
 from wsf_fixtures import PyServer, RawServer, wait_state
 
-SLACK = 0.060
+SLACK = 0.150
 EARLY = 0.015
 
 
@@ -35,11 +35,11 @@ def test_pings_arrive_at_the_interval_within_jitter(ctl):
     ka = st["keepalive"]
     assert (ka["mode"], ka["interval_ms"], ka["jitter_ms"]) == ("ping", 200, 20)
     assert len(ts) <= ka["sent"] <= len(ts) + 1
-    assert ka["late_us_max"] < 100_000
+    assert ka["late_us_max"] < 150_000
     assert st["since_ping_us"] is not None and st["since_pong_us"] is not None and st["ping_rtt_us"] > 0
     s = ctl.call("stats")
     assert s["heartbeats_sent"] >= len(ts)
-    assert s["heartbeat_late_us"]["max"] < 100_000
+    assert s["heartbeat_late_us"]["max"] < 150_000
 
 
 def test_jitter_spreads_intervals_and_defaults_to_a_tenth(ctl):

@@ -6,7 +6,7 @@ import pytest
 
 from wsf_fixtures import PyServer, RpcError
 
-SLACK = 0.060
+SLACK = 0.150
 EARLY = 0.015
 PAYLOAD = '{"action":"echo","message":"keepalive ✓"}'
 
