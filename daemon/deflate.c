@@ -552,6 +552,11 @@ int wsf_deflate_compress(wsf_deflate *d, const uint8_t *in, size_t len, const ui
   /* RFC 7692 §7.2.1: the sync flush's empty stored block is left off. */
   if (have >= 4 && memcmp(tx_buf.data + have - 4, sync_tail, 4) == 0)
     have -= 4;
+  /* Nothing to flush (an empty message mid-stream): send the header byte of
+   * an empty stored block, which the peer's appended tail completes
+   * (RFC 7692 §7.2.3.6); an empty payload would leave it mid-block. */
+  if (have == 0)
+    tx_buf.data[have++] = 0x00;
   if (!tx_takeover(d))
     tx_close(d);
   *out = tx_buf.data;
@@ -603,6 +608,11 @@ static int inflate_some(wsf_deflate *d, uint64_t max, size_t *have) {
 int wsf_deflate_decompress(wsf_deflate *d, const uint8_t *in, size_t len, uint64_t max, const uint8_t **out,
                            size_t *out_len) {
   trim(&rx_buf);
+  if (len == 0) { /* some senders (Python's websockets) send an empty message so */
+    *out = rx_buf.data;
+    *out_len = 0;
+    return WSF_DEFLATE_OK;
+  }
   if (rx_open(d) != 0)
     return WSF_DEFLATE_NOMEM;
   uint64_t first = (uint64_t)len * 4 + 64;
