@@ -468,50 +468,14 @@ static void on_listener_closed(uv_handle_t *h) {
   maybe_free_state(m);
 }
 
-/* "127.0.0.1:9464", "[::1]:9464" or "::1:9464". Only loopback addresses:
- * the metrics carry no secret but are not meant for the network. */
-static int parse_addr(const char *addr, struct sockaddr_storage *out) {
-  const char *colon = strrchr(addr, ':');
-  if (!colon || colon == addr || !colon[1] || strlen(colon + 1) > 5 ||
-      strspn(colon + 1, "0123456789") != strlen(colon + 1))
-    return -1;
-  int port = atoi(colon + 1);
-  if (port > 65535)
-    return -1;
-  char host[64];
-  size_t len = (size_t)(colon - addr);
-  if (addr[0] == '[') {
-    if (len < 3 || addr[len - 1] != ']')
-      return -1;
-    addr++;
-    len -= 2;
-  }
-  if (len >= sizeof host)
-    return -1;
-  memcpy(host, addr, len);
-  host[len] = '\0';
-  memset(out, 0, sizeof *out);
-  if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0)
-    return 0;
-  if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0)
-    return 0;
-  return -1;
-}
-
-static bool is_loopback(const struct sockaddr_storage *a) {
-  if (a->ss_family == AF_INET)
-    return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
-  return a->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
-}
-
 int wsf_metrics_start(wsf_daemon *d, const char *addr) {
   struct sockaddr_storage sa;
-  if (parse_addr(addr, &sa) != 0) {
+  if (wsf_parse_addr_port(addr, &sa) != 0) {
     wsf_log(WSF_LOG_ERROR, "--metrics wants a loopback ADDR:PORT such as 127.0.0.1:9464 or [::1]:9464, got '%s'",
             addr);
     return -1;
   }
-  if (!is_loopback(&sa)) {
+  if (!wsf_addr_is_loopback(&sa)) {
     wsf_log(WSF_LOG_ERROR, "--metrics %s: refused, metrics bind only to loopback addresses (127.0.0.0/8, ::1)",
             addr);
     return -1;

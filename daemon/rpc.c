@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -1317,6 +1319,19 @@ static int load_or_create_token(wsf_rpc *rpc, const char *path) {
   return 0;
 }
 
+static bool socket_is_live(const char *path) {
+  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof sun.sun_path)
+    return false;
+  strcpy(sun.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  bool live = connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+  close(fd);
+  return live;
+}
+
 /* The socket's directory is private (0700, ours): the socket's own mode is
  * not honoured by every system, the directory's is. */
 static int prepare_socket_dir(const char *socket_path) {
@@ -1350,8 +1365,13 @@ int wsf_rpc_start(wsf_daemon *d) {
     return -1;
   /* A stale socket from a crashed daemon is replaced; a live one is not. */
   struct stat st;
-  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (socket_is_live(path)) {
+      wsf_log(WSF_LOG_ERROR, "another wsfleetd is listening on %s", path);
+      return -1;
+    }
     unlink(path);
+  }
   uv_pipe_init(d->loop, &rpc->unix_listener, 0);
   rpc->unix_listener.data = d;
   mode_t old = umask(0177);
@@ -1366,17 +1386,13 @@ int wsf_rpc_start(wsf_daemon *d) {
   chmod(path, 0600);
   rpc->has_unix = true;
   if (d->cfg.control_tcp) {
-    char host[64];
-    int port = 0;
     struct sockaddr_storage addr;
-    if (sscanf(d->cfg.control_tcp, "%63[^:]:%d", host, &port) != 2 ||
-        (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
-         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)) {
-      wsf_log(WSF_LOG_ERROR, "--control-tcp wants 127.0.0.1:PORT, got %s", d->cfg.control_tcp);
+    if (wsf_parse_addr_port(d->cfg.control_tcp, &addr) != 0) {
+      wsf_log(WSF_LOG_ERROR, "--control-tcp wants a loopback ADDR:PORT such as 127.0.0.1:7411 or [::1]:7411, got '%s'",
+              d->cfg.control_tcp);
       return -1;
     }
-    bool loopback = strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
-    if (!loopback) {
+    if (!wsf_addr_is_loopback(&addr)) {
       wsf_log(WSF_LOG_ERROR, "--control-tcp binds only to loopback addresses (127.0.0.0/8, ::1)");
       return -1;
     }

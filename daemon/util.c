@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <uv.h>
 
 int wsf_log_level = WSF_LOG_INFO;
@@ -81,4 +83,38 @@ char *wsf_xstrndup(const char *s, size_t n) {
   memcpy(p, s, n);
   p[n] = '\0';
   return p;
+}
+
+int wsf_parse_addr_port(const char *addr, struct sockaddr_storage *out) {
+  const char *colon = strrchr(addr, ':');
+  if (!colon || colon == addr || !colon[1] || strlen(colon + 1) > 5 ||
+      strspn(colon + 1, "0123456789") != strlen(colon + 1))
+    return -1;
+  int port = atoi(colon + 1);
+  if (port > 65535)
+    return -1;
+  char host[64];
+  size_t len = (size_t)(colon - addr);
+  if (addr[0] == '[') {
+    if (len < 3 || addr[len - 1] != ']')
+      return -1;
+    addr++;
+    len -= 2;
+  }
+  if (len >= sizeof host)
+    return -1;
+  memcpy(host, addr, len);
+  host[len] = '\0';
+  memset(out, 0, sizeof *out);
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0)
+    return 0;
+  if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0)
+    return 0;
+  return -1;
+}
+
+bool wsf_addr_is_loopback(const struct sockaddr_storage *a) {
+  if (a->ss_family == AF_INET)
+    return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+  return a->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
 }

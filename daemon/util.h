@@ -2,8 +2,10 @@
 #ifndef WSF_UTIL_H
 #define WSF_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define wsf_container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define WSF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -22,6 +24,11 @@ enum wsf_log_level { WSF_LOG_ERROR, WSF_LOG_WARN, WSF_LOG_INFO, WSF_LOG_DEBUG };
 extern int wsf_log_level;
 int wsf_log_level_parse(const char *name); /* -1 when unknown */
 void wsf_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "127.0.0.1:9464", "[::1]:9464" or "::1:9464" (numeric hosts only). Returns 0 or -1. */
+int wsf_parse_addr_port(const char *addr, struct sockaddr_storage *out);
+/* 127.0.0.0/8 or ::1: the control and metrics ports bind nowhere else. */
+bool wsf_addr_is_loopback(const struct sockaddr_storage *a);
 
 /* Allocation that aborts on failure, for small fixed structures only. */
 void *wsf_xmalloc(size_t n);
