@@ -360,3 +360,12 @@ bool wsf_json_field(const char *json, size_t len, const char *path, const char *
     *is_string = s.found_string;
   return true;
 }
+
+bool wsf_json_valid(const char *json, size_t len) {
+  static const char no_path[] = "";
+  jscan s = {.p = json, .end = json + len, .path_end = no_path}; /* rest NULL: nothing is sought */
+  if (!scan_value(&s, NULL, 0))
+    return false;
+  skip_ws(&s);
+  return s.p == s.end;
+}

@@ -33,4 +33,7 @@ bool wsf_match_test(const wsf_match *m, const char *data, size_t len);
 bool wsf_json_field(const char *json, size_t len, const char *path, const char **value, size_t *value_len,
                     bool *is_string);
 
+/* The whole text is one valid JSON value (same scanner, same depth bound). */
+bool wsf_json_valid(const char *json, size_t len);
+
 #endif

@@ -1,13 +1,14 @@
 /* The minimal chat protocol on text frames, the echo mode, and the
- * per-session message rate limit. Replies are built by pasting raw JSON
- * string literals from the request (validated by jscan) into templates, so
- * nothing is unescaped or re-escaped. */
+ * per-session message rate limit. Replies are built by pasting the raw
+ * (still escaped) insides of JSON strings from the request, found by the
+ * daemon's validating JSON scanner (match.h), into templates, so nothing is
+ * unescaped or re-escaped. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jscan.h"
+#include "match.h"
 #include "mockgw.h"
 #include "util.h"
 
@@ -41,16 +42,19 @@ static void send_error(mgw_session *s, int code, const char *cls, const char *ms
            code, msg);
 }
 
-/* The guest's text: "message" as a string, or "message": {"text": "..."}.
- * Returns the raw string literal, or "" when there is none. */
-static jscan_val message_text(const uint8_t *data, size_t len) {
-  static const char empty[] = "\"\"";
-  jscan_val v = {JSCAN_STRING, empty, 2}, m;
-  if (jscan_get((const char *)data, len, "message", &m) != 1) return v;
-  if (m.type == JSCAN_STRING) return m;
-  jscan_val t;
-  if (m.type == JSCAN_OBJECT && jscan_get(m.p, m.len, "text", &t) == 1 && t.type == JSCAN_STRING) return t;
-  return v;
+/* A string field's raw inside (escapes as written), or false. */
+static bool string_field(const uint8_t *data, size_t len, const char *path, const char **v, size_t *v_len) {
+  bool is_string = false;
+  return wsf_json_field((const char *)data, len, path, v, v_len, &is_string) && is_string;
+}
+
+/* The guest's text: "message" as a string, or "message": {"text": "..."};
+ * "" when there is none. */
+static void message_text(const uint8_t *data, size_t len, const char **text, size_t *text_len) {
+  if (!string_field(data, len, "message", text, text_len) && !string_field(data, len, "message.text", text, text_len)) {
+    *text = "";
+    *text_len = 0;
+  }
 }
 
 static void remove_reply(mgw_session *s, mgw_reply *r) {
@@ -70,10 +74,8 @@ static void on_reply_timer(wsf_timer *timer) {
   free(r);
 }
 
-static void schedule_agent_reply(mgw_session *s, const jscan_val *text) {
+static void schedule_agent_reply(mgw_session *s, const char *raw, size_t raw_len) {
   if (s->n_replies >= MAX_PENDING_REPLIES) return;
-  size_t raw_len;
-  const char *raw = jscan_str_raw(text, &raw_len);
   static const char fmt[] =
       "{\"type\":\"message\",\"class\":\"StructuredMessage\",\"code\":200,"
       "\"body\":{\"direction\":\"Outbound\",\"type\":\"Text\",\"text\":\"agent reply to: %.*s\"}}";
@@ -137,32 +139,37 @@ void mgw_chat_on_message(mgw_session *s, int opcode, const uint8_t *data, size_t
     send_error(s, 400, "BadRequest", "binary frames are not part of the chat protocol");
     return;
   }
-  jscan_val action;
-  int rc = jscan_get((const char *)data, len, "action", &action);
-  if (rc < 0) {
+  size_t lead = 0;
+  while (lead < len && (data[lead] == ' ' || data[lead] == '\t' || data[lead] == '\n' || data[lead] == '\r')) lead++;
+  if (lead == len || data[lead] != '{' || !wsf_json_valid((const char *)data, len)) {
     send_error(s, 400, "BadRequest", "not a JSON object");
     return;
   }
-  if (rc == 0 || action.type != JSCAN_STRING) {
+  const char *action, *text;
+  size_t action_len, text_len;
+  if (!string_field(data, len, "action", &action, &action_len)) {
     send_error(s, 400, "BadRequest", "missing action");
     return;
   }
-  if (jscan_str_eq(&action, "configureSession")) {
+#define ACTION_IS(name) (action_len == sizeof name - 1 && memcmp(action, name, action_len) == 0)
+  if (ACTION_IS("configureSession")) {
     static const char resp[] =
         "{\"type\":\"response\",\"class\":\"SessionResponse\",\"code\":200,\"body\":{\"connected\":true}}";
     mgw_session_send_text(s, resp, sizeof resp - 1);
-  } else if (jscan_str_eq(&action, "echo")) {
+  } else if (ACTION_IS("echo")) {
     mgw_policy_note_heartbeat(s);
-    jscan_val t = message_text(data, len);
-    send_fmt(s, t.len, "{\"type\":\"response\",\"class\":\"string\",\"code\":200,\"body\":%.*s}", (int)t.len, t.p);
-  } else if (jscan_str_eq(&action, "onMessage")) {
-    jscan_val t = message_text(data, len);
-    send_fmt(s, t.len,
+    message_text(data, len, &text, &text_len);
+    send_fmt(s, text_len, "{\"type\":\"response\",\"class\":\"string\",\"code\":200,\"body\":\"%.*s\"}",
+             (int)text_len, text);
+  } else if (ACTION_IS("onMessage")) {
+    message_text(data, len, &text, &text_len);
+    send_fmt(s, text_len,
              "{\"type\":\"response\",\"class\":\"StructuredMessage\",\"code\":200,"
-             "\"body\":{\"direction\":\"Inbound\",\"type\":\"Text\",\"text\":%.*s}}",
-             (int)t.len, t.p);
-    schedule_agent_reply(s, &t);
+             "\"body\":{\"direction\":\"Inbound\",\"type\":\"Text\",\"text\":\"%.*s\"}}",
+             (int)text_len, text);
+    schedule_agent_reply(s, text, text_len);
   } else {
     send_error(s, 400, "BadRequest", "unknown action");
   }
+#undef ACTION_IS
 }

@@ -337,6 +337,18 @@ static void test_json_field_in_match_handles_nul_bytes(void) {
   wsf_match_free(&m);
 }
 
+static void test_json_valid_accepts_documents_and_refuses_garbage(void) {
+  static const char *const valid[] = {"{}", " {\"a\":[1,2,{\"b\":null}]} ", "\"x\"", "-1.5e3", "true", "[]"};
+  static const char *const invalid[] = {"", "{", "{\"a\":}", "[1,]", "{\"a\":1} x", "nul", "\"\\q\"", "{'a':1}"};
+  for (size_t i = 0; i < sizeof valid / sizeof *valid; i++)
+    CHECK(wsf_json_valid(valid[i], strlen(valid[i])));
+  for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++)
+    CHECK(!wsf_json_valid(invalid[i], strlen(invalid[i])));
+  char deep[200];
+  memset(deep, '[', sizeof deep);
+  CHECK(!wsf_json_valid(deep, sizeof deep));
+}
+
 int main(void) {
   RUN(test_empty_criteria_match_everything);
   RUN(test_contains_is_binary_safe);
@@ -352,5 +364,6 @@ int main(void) {
   RUN(test_truncated_documents_never_match_or_overread);
   RUN(test_deep_nesting_is_refused_without_overflow);
   RUN(test_json_field_in_match_handles_nul_bytes);
+  RUN(test_json_valid_accepts_documents_and_refuses_garbage);
   return wsf_test_result();
 }
