@@ -9,6 +9,9 @@ over one control connection, holds them idle with ping heartbeats (keepalive in 
   - heartbeat lateness: p50/p99/max of the `stats` method's heartbeat_late_us (the whole run,
     opens included), and p50/p99 of the heartbeats sent inside the hold window only (the difference
     of two snapshots of the --metrics histogram, interpolated inside its power-of-two buckets);
+  - what the machine does to any process meanwhile: the daemon's run-queue wait per wakeup in the
+    hold window (/proc/PID/schedstat), and the wake-up lateness p99/max of sleep_probe.py, a
+    process that only sleeps 5-45 ms at a time (other tenants' load shows there too);
   - connect rate achieved: N / seconds from the first open sent to the last response, with at most
     --window opens outstanding (default 100, like one JMeter JVM with 100 threads). An extra run per
     case sends all N opens at once ("burst"): its rate, and RSS right after it (the handshakes'
@@ -26,6 +29,7 @@ connection, idle CPU < 2 % of a core and heartbeat lateness p99 <= 10 ms at 19,0
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -65,20 +69,31 @@ def warm_up(ctl, url):
     time.sleep(0.3)
 
 
-def run_burst(scheme, n, cert, key):
+def run_burst(scheme, n, cert, key, max_handshakes=0):
     """All n opens sent at once: RSS right after (the handshakes' high-water mark stays in the heap)
-    and the connect rate. No hold."""
+    and the connect rate. No hold. Returns the figures, or {"burst_failed": ...} when opens failed."""
     gw_args = ["--quiet"] + (["--tls", cert, key] if scheme == "wss" else [])
-    d_args = ["--max-connections", str(max(n, 19000))] + (["--tls-ca-file", cert] if scheme == "wss" else [])
+    d_args = ["--max-connections", str(max(n, 19000)), "--max-handshakes", str(max_handshakes)]
+    if scheme == "wss":
+        d_args += ["--tls-ca-file", cert]
     with bl.MockGw(*gw_args) as gw, bl.Daemon(*d_args, start_timeout=20) as daemon:
         ctl = daemon.client(timeout=60)
         warm_up(ctl, gw.url)
         rss0 = bl.rss_kb(daemon.pid)
-        names = ["b%05d" % i for i in range(n)]
-        secs = bl.open_many(ctl, names, gw.url, window=n, timeout=max(120, n / 50),
-                            keepalive={"mode": "ping", "interval_ms": 25000})
+        reqs = [("open", {"conn": "b%05d" % i, "url": gw.url, "keepalive": {"mode": "ping", "interval_ms": 25000}})
+                for i in range(n)]
+        results, secs = bl.pipelined(ctl, reqs, window=n, timeout=max(120, n / 50))
+        errors = [e for e, _ in results if e is not None]
+        if errors:
+            phases = {}
+            for e in errors:
+                k = "%s/%s" % (e.get("code"), e.get("phase", "-"))
+                phases[k] = phases.get(k, 0) + 1
+            return {"burst_failed": "%d of %d opens failed with --max-handshakes %d: %s"
+                                    % (len(errors), n, max_handshakes, phases)}
         time.sleep(0.5)
-        return {"burst_kib_per_conn": (bl.rss_kb(daemon.pid) - rss0) / n, "burst_rate": n / secs}
+        return {"burst_kib_per_conn": (bl.rss_kb(daemon.pid) - rss0) / n, "burst_rate": n / secs,
+                "burst_max_handshakes": max_handshakes}
 
 
 def run_case(scheme, n, args, cert, key):
@@ -108,8 +123,20 @@ def run_case(scheme, n, args, cert, key):
         hist0 = bl.metrics_histogram(metrics_port, HB_METRIC)
         t0, cpu0 = time.monotonic(), bl.cpu_seconds(daemon.pid)
         gw_cpu0 = bl.cpu_seconds(gw.proc.pid)
+        sched0 = bl.schedstat(daemon.pid)
+        probe = subprocess.Popen([bl.PYTHON, os.path.join(bl.HERE, "sleep_probe.py"), str(args.hold)],
+                                 stdout=subprocess.PIPE)
         time.sleep(args.hold)
+        sched1 = bl.schedstat(daemon.pid)
+        try:
+            probe_out = json.loads(probe.communicate(timeout=30)[0].decode().strip().splitlines()[-1])
+        except (subprocess.TimeoutExpired, ValueError, IndexError):
+            probe.kill()
+            probe_out = {}
+        row["probe_p99_ms"] = probe_out.get("p99_ms")
+        row["probe_max_ms"] = probe_out.get("max_ms")
         cpu1, t1 = bl.cpu_seconds(daemon.pid), time.monotonic()
+        row["load_end"] = bl.loadavg()
         gw_cpu1 = bl.cpu_seconds(gw.proc.pid)
         hist1 = bl.metrics_histogram(metrics_port, HB_METRIC)
         rss1 = bl.rss_kb(daemon.pid)
@@ -124,15 +151,19 @@ def run_case(scheme, n, args, cert, key):
         row["idle_cpu_pct"] = 100.0 * (cpu1 - cpu0) / (t1 - t0)
         row["gw_cpu_pct"] = 100.0 * (gw_cpu1 - gw_cpu0) / (t1 - t0)
         row["hold_s"] = t1 - t0
+        # Run-queue wait per wakeup: lateness the daemon cannot help (other processes held the CPU).
+        slices = sched1[2] - sched0[2]
+        row["runq_wait_ms"] = (sched1[1] - sched0[1]) / 1e6 / slices if slices else None
+        row["runq_wait_max_share"] = (sched1[1] - sched0[1]) / 1e9 / (t1 - t0)
         late = st["heartbeat_late_us"]
         row["late_p50_ms"], row["late_p99_ms"], row["late_max_ms"] = (late["p50"] / 1e3, late["p99"] / 1e3,
                                                                       late["max"] / 1e3)
         row["heartbeats"] = st["heartbeats_sent"]
         row["hb_window"] = hist1.get(float("inf"), 0) - hist0.get(float("inf"), 0)
         row["cpu_us_per_hb"] = (1e6 * (cpu1 - cpu0) / row["hb_window"]) if row["hb_window"] else None
-        for q, key in ((0.5, "win_p50_ms"), (0.99, "win_p99_ms")):
+        for q, field in ((0.5, "win_p50_ms"), (0.99, "win_p99_ms")):
             v = bl.histogram_quantile(hist0, hist1, q)
-            row[key] = None if v is None else v * 1e3
+            row[field] = None if v is None else v * 1e3
         row["open_at_end"] = st["open"]
         row["broken"] = None
         if st["open"] != n:
@@ -141,7 +172,13 @@ def run_case(scheme, n, args, cert, key):
         elif row["hb_window"] == 0:
             row["broken"] = "no heartbeat in the hold window"
     if args.burst and not row["broken"]:
-        row.update(run_burst(scheme, n, cert, key))
+        # A burst of every open at once can overrun the gateway's accept queue (listen backlog
+        # 4096): then the daemon's own admission (--max-handshakes) is tried too, and both told.
+        burst = run_burst(scheme, n, cert, key)
+        if "burst_failed" in burst:
+            row["burst_note"] = burst["burst_failed"]
+            burst = run_burst(scheme, n, cert, key, max_handshakes=1000)
+        row.update(burst)
     return row
 
 
@@ -190,7 +227,8 @@ def main():
                     ("idle_cpu_pct", "idle %cpu", "%.2f"), ("late_p50_ms", "late p50 ms", "%.2f"),
                     ("late_p99_ms", "late p99 ms", "%.2f"), ("late_max_ms", "late max ms", "%.1f"),
                     ("win_p50_ms", "win p50 ms", "%.2f"), ("win_p99_ms", "win p99 ms", "%.2f"),
-                    ("hb_window", "hb in win", "%d"), ("gw_kib_per_conn", "gw KiB/conn", "%.2f"),
+                    ("hb_window", "hb in win", "%d"), ("runq_wait_ms", "runq wait ms/wakeup", "%.3f"),
+                    ("probe_p99_ms", "probe p99 ms", "%.2f"), ("probe_max_ms", "probe max ms", "%.1f"), ("gw_kib_per_conn", "gw KiB/conn", "%.2f"),
                     ("gw_cpu_pct", "gw %cpu", "%.2f")])
     print()
     for r in rows:
@@ -208,6 +246,11 @@ def main():
                            % (r["late_p99_ms"], "-" if r["win_p99_ms"] is None else "%.2f" % r["win_p99_ms"],
                               TARGET_LATE_P99_MS, "met" if r["late_p99_ms"] <= TARGET_LATE_P99_MS else "MISSED"))
         print("%s %d: %s" % (r["scheme"], r["n"], "; ".join(verdict)))
+    for r in rows:
+        if r.get("burst_note") or r.get("burst_failed"):
+            print("%s %d burst: %s" % (r["scheme"], r["n"], "; then ".join(
+                x for x in (r.get("burst_note"), r.get("burst_failed") or
+                            "with --max-handshakes %s: all opened" % r.get("burst_max_handshakes")) if x)))
     broken = [r for r in rows if r.get("broken")]
     bl.result_line("bench_conns", {"interval_ms": args.interval_ms, "hold_s": args.hold, "cases": rows})
     return 1 if broken else 0

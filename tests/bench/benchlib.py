@@ -58,6 +58,14 @@ def cpu_seconds(pid):
     return cpu_ticks(pid) / CLK_TCK
 
 
+def schedstat(pid):
+    """(ns on a CPU, ns waiting on a run queue, timeslices) from /proc/PID/schedstat: how long the
+    process was runnable but not running, i.e. what the rest of the machine cost it."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        run, wait, slices = (int(x) for x in f.read().split()[:3])
+    return run, wait, slices
+
+
 def tree_pids(pid):
     """pid and its descendants (a node or k6 started through a wrapper counts whole)."""
     out, todo = [], [pid]

@@ -24,7 +24,7 @@ export const options = {
       maxDuration: Math.ceil((W_END - Date.now()) / 1000 + 30) + 's',
     },
   },
-  summaryTrendStats: ['min', 'max'],
+  summaryTrendStats: ['min', 'max', 'count'],
 };
 
 export default function () {
