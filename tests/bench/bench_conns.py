@@ -230,6 +230,8 @@ def main():
                     ("hb_window", "hb in win", "%d"), ("runq_wait_ms", "runq wait ms/wakeup", "%.3f"),
                     ("probe_p99_ms", "probe p99 ms", "%.2f"), ("probe_max_ms", "probe max ms", "%.1f"), ("gw_kib_per_conn", "gw KiB/conn", "%.2f"),
                     ("gw_cpu_pct", "gw %cpu", "%.2f")])
+    if args.quick:
+        print("(quick run: sizes and windows too small for the DESIGN.md targets; verdicts are indicative)")
     print()
     for r in rows:
         if r.get("broken"):

@@ -219,6 +219,8 @@ def main():
                     ("client_cpu_pct", "client %cpu", "%.0f"), ("us_per_msg", "µs cpu/msg", "%.2f"),
                     ("per_core", "msgs/s per core", "%.0f"), ("daemon_us_per_msg", "daemon µs/msg", "%.2f"),
                     ("daemon_per_core", "daemon msgs/s/core", "%.0f"), ("gw_cpu_pct", "gw %cpu", "%.0f")])
+    if args.quick:
+        print("(quick run: sizes and windows too small for the DESIGN.md targets; verdicts are indicative)")
     print()
     summary = []
     for n in conns:
