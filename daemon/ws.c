@@ -171,6 +171,8 @@ static void fail_in_callback(wsf_ws *ws, uint16_t code) {
   wslay_event_shutdown_read(ws->ctx);
 }
 
+enum { DEFLATE_FAIL_NONE, DEFLATE_FAIL_CORRUPT, DEFLATE_FAIL_TOO_BIG, DEFLATE_FAIL_UTF8 };
+
 static void on_data_message(wsf_ws *ws, const struct wslay_event_on_msg_recv_arg *arg) {
   const uint8_t *data = arg->msg;
   size_t len = arg->msg_length;
@@ -182,11 +184,15 @@ static void on_data_message(wsf_ws *ws, const struct wslay_event_on_msg_recv_arg
     if (arg->rsv & WSLAY_RSV1_BIT) {
       int rv = wsf_deflate_decompress(ws->deflate, arg->msg, arg->msg_length, ws->max_message_bytes, &data, &len);
       if (rv != WSF_DEFLATE_OK) {
+        ws->deflate_failure = rv == WSF_DEFLATE_TOO_BIG   ? DEFLATE_FAIL_TOO_BIG
+                              : rv == WSF_DEFLATE_CORRUPT ? DEFLATE_FAIL_CORRUPT
+                                                          : DEFLATE_FAIL_NONE;
         fail_in_callback(ws, rv == WSF_DEFLATE_TOO_BIG ? 1009 : rv == WSF_DEFLATE_CORRUPT ? 1007 : 1011);
         wsf_deflate_trim_buffers();
         return;
       }
       if (arg->opcode == WSLAY_TEXT_FRAME && !utf8_valid(data, len)) {
+        ws->deflate_failure = DEFLATE_FAIL_UTF8;
         fail_in_callback(ws, 1007);
         wsf_deflate_trim_buffers();
         return;
@@ -395,6 +401,18 @@ int wsf_ws_close(wsf_ws *ws, uint16_t code, const char *reason, size_t reason_le
   if (wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, reason_len) != 0)
     return -1;
   return flush(ws);
+}
+
+const char *wsf_ws_deflate_failure(const wsf_ws *ws) {
+  switch (ws->deflate_failure) {
+  case DEFLATE_FAIL_CORRUPT:
+    return "bad DEFLATE data";
+  case DEFLATE_FAIL_TOO_BIG:
+    return "inflated message over max_message_bytes";
+  case DEFLATE_FAIL_UTF8:
+    return "invalid UTF-8 in a compressed text message";
+  }
+  return NULL;
 }
 
 bool wsf_ws_close_done(const wsf_ws *ws) { return ws->close_sent && ws->close_received; }

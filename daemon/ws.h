@@ -51,6 +51,7 @@ struct wsf_ws {
   uint8_t close_received : 1;
   uint8_t failed : 1;   /* protocol error: no more frames are processed */
   uint8_t in_callback : 1;
+  uint8_t deflate_failure : 2; /* why a compressed message failed the session (see ws.c) */
   /* frame-boundary scanner over received bytes (see ws.c) */
   uint8_t scan_hdr[14];
   uint8_t scan_hdr_len;
@@ -85,6 +86,12 @@ int wsf_ws_enable_deflate(wsf_ws *ws, const wsf_deflate_params *agreed);
 /* Compressed and plain byte counts; NULL on a session without deflate.
  * They go with the session: copy them before wsf_ws_free. */
 const wsf_deflate_counters *wsf_ws_deflate_counters(const wsf_ws *ws);
+
+/* When a compressed message failed the session: what was wrong with it, in
+ * words ("bad DEFLATE data" → 1007, "inflated message over
+ * max_message_bytes" → 1009, "invalid UTF-8 in a compressed text message"
+ * → 1007); NULL otherwise. For the close record's detail. */
+const char *wsf_ws_deflate_failure(const wsf_ws *ws);
 
 /* Both close frames exchanged. */
 bool wsf_ws_close_done(const wsf_ws *ws);

@@ -736,6 +736,7 @@ static void test_compressed_bomb_is_1009_with_bounded_memory(void) {
   gn = frame(g, true, true, WSF_WS_BINARY, at.out, at.len);
   CHECK(wsf_ws_feed(&client.ws, g, gn) == -1);
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1009 && client.n_msgs == 1);
+  CHECK_STR(wsf_ws_deflate_failure(&client.ws), "inflated message over max_message_bytes");
   zpeer_free(&at);
   pair_close();
 
@@ -779,6 +780,7 @@ static void test_invalid_utf8_inside_compressed_text_is_1007(void) {
   n = frame(f, true, true, WSF_WS_TEXT, zp.out, zp.len);
   CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1007 && client.n_msgs == 2);
+  CHECK_STR(wsf_ws_deflate_failure(&client.ws), "invalid UTF-8 in a compressed text message");
   CHECK(run_until(server_raw_has_close, 5000));
   uint16_t code = 0;
   CHECK(raw_close_code(&server, &code) && code == 1007);
@@ -804,6 +806,7 @@ static void test_corrupt_compressed_data_is_1007(void) {
   size_t n = frame(f, true, true, WSF_WS_BINARY, garbage, sizeof garbage);
   CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
   CHECK(client.protocol_error_code == 1007 && client.n_msgs == 0);
+  CHECK_STR(wsf_ws_deflate_failure(&client.ws), "bad DEFLATE data");
   CHECK(wsf_deflate_zlib_bytes(client.ws.deflate) == 0); /* a failed stream is released */
   pair_close();
 
@@ -887,6 +890,7 @@ static void test_misplaced_reserved_bits_are_1002(void) {
     pair_open(&server, 1 << 20, cases[i].deflate ? &p : NULL);
     CHECK(wsf_ws_feed(&client.ws, cases[i].bytes, cases[i].len) == -1);
     CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1002 && client.n_msgs == 0);
+    CHECK(wsf_ws_deflate_failure(&client.ws) == NULL);
     CHECK(run_until(server_raw_has_close, 5000));
     uint16_t code = 0;
     CHECK(raw_close_code(&server, &code) && code == 1002);
