@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,8 @@
  * has failed, so an open connection carries none of it. */
 typedef struct wsf_handshake {
   wsf_conn *conn;
-  wsf_url url;
+  char host[256]; /* from the URL: the rest of it is in the request already */
+  uint16_t port;
   uv_getaddrinfo_t gai;
   bool gai_pending;
   bool orphaned; /* the connection let go while getaddrinfo was running */
@@ -656,7 +658,7 @@ static void on_connect(wsf_transport *t, int status) {
       return; /* on_closed continues with the next address */
     }
     char msg[320];
-    snprintf(msg, sizeof msg, "connect to %s:%u failed: %s", hs->url.host, hs->url.port, uv_err_name(status));
+    snprintf(msg, sizeof msg, "connect to %s:%u failed: %s", hs->host, hs->port, uv_err_name(status));
     fail_open(c, WSF_E_CONNECT, WSF_CAUSE_CONNECT_ERROR, msg, 0, NULL, 0);
     return;
   }
@@ -784,7 +786,7 @@ static void try_connect(wsf_conn *c) {
   }
   if (rv != 0) {
     char msg[320];
-    snprintf(msg, sizeof msg, "connect to %s:%u failed: %s", hs->url.host, hs->url.port, uv_err_name(rv));
+    snprintf(msg, sizeof msg, "connect to %s:%u failed: %s", hs->host, hs->port, uv_err_name(rv));
     fail_open(c, WSF_E_CONNECT, WSF_CAUSE_CONNECT_ERROR, msg, 0, NULL, 0);
   }
 }
@@ -801,7 +803,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   hs->t_dns = wsf_now_us();
   if (status != 0 || !res) {
     char msg[320];
-    snprintf(msg, sizeof msg, "cannot resolve %s: %s", hs->url.host, status ? uv_strerror(status) : "no address");
+    snprintf(msg, sizeof msg, "cannot resolve %s: %s", hs->host, status ? uv_strerror(status) : "no address");
     fail_open(c, WSF_E_DNS, WSF_CAUSE_DNS_ERROR, msg, 0, NULL, 0);
     return;
   }
@@ -815,7 +817,7 @@ static void start_handshake(wsf_conn *c) {
   hs->phase = "dns";
   struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&hs->literal;
   struct sockaddr_in *a4 = (struct sockaddr_in *)&hs->literal;
-  if (uv_ip4_addr(hs->url.host, hs->url.port, a4) == 0 || uv_ip6_addr(hs->url.host, hs->url.port, a6) == 0) {
+  if (uv_ip4_addr(hs->host, hs->port, a4) == 0 || uv_ip6_addr(hs->host, hs->port, a6) == 0) {
     hs->has_literal = true; /* an address literal needs no lookup */
     hs->t_dns = hs->t_admitted;
     try_connect(c);
@@ -823,11 +825,11 @@ static void start_handshake(wsf_conn *c) {
   }
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   char port[8];
-  snprintf(port, sizeof port, "%u", hs->url.port);
-  int rv = uv_getaddrinfo(c->d->loop, &hs->gai, on_resolved, hs->url.host, port, &hints);
+  snprintf(port, sizeof port, "%u", hs->port);
+  int rv = uv_getaddrinfo(c->d->loop, &hs->gai, on_resolved, hs->host, port, &hints);
   if (rv != 0) {
     char msg[320];
-    snprintf(msg, sizeof msg, "cannot resolve %s: %s", hs->url.host, uv_strerror(rv));
+    snprintf(msg, sizeof msg, "cannot resolve %s: %s", hs->host, uv_strerror(rv));
     fail_open(c, WSF_E_DNS, WSF_CAUSE_DNS_ERROR, msg, 0, NULL, 0);
     return;
   }
@@ -939,6 +941,17 @@ static void on_connect_timeout(wsf_timer *t) {
 
 /* ---- admission ------------------------------------------------------------------------ */
 
+/* A burst of opens or closes leaves freed handshake and request memory that
+ * glibc keeps; once the burst is over (at most once a second) it goes back
+ * to the system, so RSS reflects the connections held, not the peak. */
+static void give_back_memory(wsf_daemon *d) {
+  uint64_t now = wsf_now_us();
+  if (now - d->trimmed_us < 1000 * 1000)
+    return;
+  d->trimmed_us = now;
+  malloc_trim(0);
+}
+
 static void on_admit_timer(wsf_timer *t) {
   wsf_daemon *d = wsf_container_of(t, wsf_daemon, admit_timer);
   admit_next(d);
@@ -986,6 +999,8 @@ static void admit_next(wsf_daemon *d) {
     c->admit_next = NULL;
     admit(c);
   }
+  if (!d->admit_head && !d->handshakes_in_flight)
+    give_back_memory(d);
 }
 
 static void enqueue_or_admit(wsf_conn *c) {
@@ -1051,13 +1066,18 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
     open_error(d, w, WSF_E_LIMIT, "max_connections reached");
     return;
   }
-  wsf_handshake *hs = wsf_xcalloc(1, sizeof *hs);
+  /* The parsed URL (4 KiB of resource) lives only until the request is built. */
+  wsf_url *url = wsf_xmalloc(sizeof *url);
   const char *url_error = NULL;
-  if (wsf_url_parse(p->url, p->url_len, &hs->url, &url_error) != 0) {
-    free(hs);
+  if (wsf_url_parse(p->url, p->url_len, url, &url_error) != 0) {
+    free(url);
     open_error(d, w, WSF_E_BAD_REQUEST, url_error ? url_error : "bad url");
     return;
   }
+  wsf_handshake *hs = wsf_xcalloc(1, sizeof *hs);
+  memcpy(hs->host, url->host, sizeof hs->host);
+  hs->port = url->port;
+  bool tls = url->tls;
   /* The request is built up front so bad headers fail the open before any I/O. */
   wsf_header *headers = wsf_xcalloc(p->n_headers ? p->n_headers : 1, sizeof *headers);
   for (size_t i = 0; i < p->n_headers; i++) {
@@ -1072,7 +1092,7 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   if (wsf_handshake_make_key(hs->key) != 0) {
     req_error = "cannot draw a key from the CSPRNG";
   } else {
-    hs->request = wsf_handshake_build_request(&hs->url, hs->key, headers, p->n_headers,
+    hs->request = wsf_handshake_build_request(url, hs->key, headers, p->n_headers,
                                               (const char *const *)hs->subprotocols, hs->n_subprotocols, NULL,
                                               &hs->request_len, &req_error);
   }
@@ -1081,12 +1101,13 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
     free(headers[i].value);
   }
   free(headers);
+  free(url);
   if (!hs->request) {
     hs_free(hs);
     open_error(d, w, WSF_E_BAD_REQUEST, req_error ? req_error : "cannot build the upgrade request");
     return;
   }
-  if (hs->url.tls) {
+  if (tls) {
     wsf_tls_options o = {
         .verify = p->tls_verify,
         .ca_file = p->tls_ca_file,
@@ -1101,7 +1122,7 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
       open_error(d, w, WSF_E_TLS, err[0] ? err : "bad TLS configuration");
       return;
     }
-    const char *sni = p->tls_server_name ? p->tls_server_name : hs->url.host;
+    const char *sni = p->tls_server_name ? p->tls_server_name : hs->host;
     hs->server_name = wsf_xstrndup(sni, strlen(sni));
   }
   wsf_hs_response_init(&hs->resp, hs->key, (const char *const *)hs->subprotocols, hs->n_subprotocols);
@@ -1116,7 +1137,7 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   c->d = d;
   c->hs = hs;
   hs->conn = c;
-  c->tls = hs->url.tls;
+  c->tls = tls;
   c->state = WSF_CONN_CONNECTING;
   d->n_connecting++;
   c->started_us = w->started_us;
@@ -1292,6 +1313,8 @@ uint32_t wsf_conns_reset(wsf_daemon *d, uint16_t code, const char *reason, uint3
   free(all);
   /* Counters start again from zero (the histograms too). */
   memset(&d->stats, 0, sizeof d->stats);
+  d->trimmed_us = 0;
+  give_back_memory(d);
   *forgotten = names;
   return live;
 }

@@ -85,6 +85,7 @@ typedef struct wsf_daemon {
   double rate_tokens;
   uint64_t rate_refilled_us;
   wsf_timer admit_timer;
+  uint64_t trimmed_us; /* last malloc_trim */
   bool shutting_down;
   uint32_t control_clients;
   struct wsf_observers *observers; /* observe.c */

@@ -31,12 +31,15 @@ typedef struct wsf_ctl {
   size_t write_pending;
   uint32_t refs;
   uint32_t events; /* subscription bitmask */
-  bool closed, is_tcp, authed, in_read;
+  bool closed, is_tcp, authed, in_read, dirty;
   struct wsf_ctl *next, *prev;
+  struct wsf_ctl *next_dirty; /* packed output waiting for this loop turn's flush */
   struct pending *pendings; /* requests that wait: cancelled when the client goes */
 } wsf_ctl;
 
 typedef struct wsf_rpc {
+  uv_prepare_t flusher; /* before the loop blocks: one write per client for all it was sent */
+  wsf_ctl *dirty;
   uv_pipe_t unix_listener;
   uv_tcp_t tcp_listener;
   bool has_unix, has_tcp;
@@ -259,12 +262,35 @@ static void ctl_flush(wsf_ctl *ctl) {
     }
   }
   ctl->out.size = 0;
+  if (ctl->out.alloc > (256u << 10)) { /* a burst passed (19,000 open results): give the memory back */
+    msgpack_sbuffer_destroy(&ctl->out);
+    msgpack_sbuffer_init(&ctl->out);
+  }
 }
 
-/* Responses packed outside a read batch (completions) go out at once. */
+/* Responses packed outside a read batch (completions, notifications) go
+ * out before the loop next blocks (a prepare handle), together: a burst of completions on
+ * many connections becomes one write per control client, not one each. */
 static void ctl_done_packing(wsf_ctl *ctl) {
-  if (!ctl->in_read)
+  if (ctl->in_read || ctl->dirty)
+    return;
+  wsf_rpc *rpc = ctl->d->rpc;
+  ctl->dirty = true;
+  ctl->refs++;
+  ctl->next_dirty = rpc->dirty;
+  rpc->dirty = ctl;
+}
+
+static void on_flusher(uv_prepare_t *h) {
+  wsf_rpc *rpc = h->data;
+  /* Bounded by the clients dirty now; flushing packs nothing new. */
+  while (rpc->dirty) {
+    wsf_ctl *ctl = rpc->dirty;
+    rpc->dirty = ctl->next_dirty;
+    ctl->dirty = false;
     ctl_flush(ctl);
+    ctl_unref(ctl);
+  }
 }
 
 static void send_error(wsf_ctl *ctl, uint32_t msgid, const char *code, const char *message) {
@@ -1360,6 +1386,10 @@ static int prepare_socket_dir(const char *socket_path) {
 int wsf_rpc_start(wsf_daemon *d) {
   wsf_rpc *rpc = wsf_xcalloc(1, sizeof *rpc);
   d->rpc = rpc;
+  uv_prepare_init(d->loop, &rpc->flusher);
+  rpc->flusher.data = rpc;
+  uv_prepare_start(&rpc->flusher, on_flusher);
+  uv_unref((uv_handle_t *)&rpc->flusher);
   const char *path = d->cfg.socket_path;
   if (prepare_socket_dir(path) != 0)
     return -1;
@@ -1427,8 +1457,10 @@ void wsf_rpc_stop(wsf_daemon *d) {
   if (rpc->has_tcp)
     uv_close((uv_handle_t *)&rpc->tcp_listener, NULL);
   rpc->has_unix = rpc->has_tcp = false;
+  on_flusher(&rpc->flusher);
   while (rpc->clients) {
     ctl_flush(rpc->clients);
     ctl_close(rpc->clients);
   }
+  uv_close((uv_handle_t *)&rpc->flusher, NULL);
 }

@@ -21,7 +21,24 @@ uint64_t wsf_wall_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int wsf_random(void *buf, size_t len) { return RAND_bytes(buf, (int)len) == 1 ? 0 : -1; }
+/* Masking keys and ping payloads are a few bytes each, thousands of times a
+ * second: they are served from a block drawn from the CSPRNG 4 KiB at a time
+ * (one RAND_bytes call, instead of one per frame). Bytes are used once. */
+int wsf_random(void *buf, size_t len) {
+  static unsigned char pool[4096];
+  static size_t left;
+  if (len > sizeof pool / 4)
+    return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+  if (left < len) {
+    if (RAND_bytes(pool, sizeof pool) != 1)
+      return -1;
+    left = sizeof pool;
+  }
+  memcpy(buf, pool + sizeof pool - left, len);
+  memset(pool + sizeof pool - left, 0, len);
+  left -= len;
+  return 0;
+}
 
 /* xorshift64*: jitter needs spread, not secrecy; seeded once from the CSPRNG. */
 uint64_t wsf_random_below(uint64_t bound) {
