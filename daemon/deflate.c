@@ -329,6 +329,11 @@ int wsf_deflate_server_answer(const wsf_deflate_options *cfg, const char *offers
                               char answer[WSF_DEFLATE_OFFER_LEN], char error[WSF_DEFLATE_ERROR_LEN]) {
   answer[0] = 0;
   error[0] = 0;
+  const char *bad = wsf_deflate_options_check(cfg);
+  if (bad) {
+    say(error, "server deflate configuration: %s", bad);
+    return 0;
+  }
   if (!cfg->enabled || !offers)
     return 0;
   const char *p = offers, *why;
@@ -608,6 +613,8 @@ static int inflate_some(wsf_deflate *d, uint64_t max, size_t *have) {
 int wsf_deflate_decompress(wsf_deflate *d, const uint8_t *in, size_t len, uint64_t max, const uint8_t **out,
                            size_t *out_len) {
   trim(&rx_buf);
+  if (max > SIZE_MAX / 2)
+    max = SIZE_MAX / 2; /* room for max + 1 below */
   if (len == 0) { /* some senders (Python's websockets) send an empty message so */
     *out = rx_buf.data;
     *out_len = 0;

@@ -180,6 +180,9 @@ static void test_server_answers_the_first_acceptable_offer(void) {
   CHECK(strstr(err, "malformed") != NULL);
   wsf_deflate_options off = wsf_deflate_options_default();
   CHECK(wsf_deflate_server_answer(&off, "permessage-deflate", &p, ans, err) == 0 && !ans[0]);
+  wsf_deflate_options broken = opts(0, 16, false, false);
+  CHECK(wsf_deflate_server_answer(&broken, "permessage-deflate", &p, ans, err) == 0 && !ans[0]);
+  CHECK(strstr(err, "server_max_window_bits must be 8 to 15") != NULL);
 
   /* A server config caps windows and forces no-context-takeover. */
   cfg = opts(10, 12, true, true);
