@@ -34,6 +34,7 @@ typedef struct wsf_handshake {
   size_t n_subprotocols;
   wsf_tls_config *tls_config;
   char *server_name;
+  wsf_deflate_options deflate; /* what was offered, to check the answer against */
   uint64_t t_admitted, t_dns, t_connected, t_tls, t_sent;
   const char *phase;
 } wsf_handshake;
@@ -367,6 +368,7 @@ static void conn_free(wsf_conn *c) {
     free(c->failure);
   }
   wsf_keepalive_release(c->d, c->ka);
+  free(c->deflate);
   free(c->subprotocol);
   free(c->resp_headers);
   free(c->url);
@@ -461,6 +463,21 @@ static uint64_t ka_interval_us(const wsf_keepalive *ka) {
 
 static void note_sent(wsf_conn *c, uint64_t now) { c->last_sent_us = now; }
 
+/* Adds what the session's deflate counters gained since last time to the
+ * daemon's totals (after each message either way). */
+static void account_deflate(wsf_conn *c) {
+  const wsf_deflate_counters *now = wsf_ws_deflate_counters(&c->ws);
+  if (!now || !c->deflate)
+    return;
+  wsf_deflate_counters *seen = &c->deflate->seen;
+  wsf_stats *s = &c->d->stats;
+  s->deflate_in_compressed += now->bytes_in_compressed - seen->bytes_in_compressed;
+  s->deflate_in += now->bytes_in - seen->bytes_in;
+  s->deflate_out_compressed += now->bytes_out_compressed - seen->bytes_out_compressed;
+  s->deflate_out += now->bytes_out - seen->bytes_out;
+  *seen = *now;
+}
+
 static void on_pong_timeout(wsf_timer *t) {
   wsf_conn *c = wsf_container_of(t, wsf_conn, pong_timer);
   char detail[64];
@@ -510,6 +527,7 @@ static void on_heartbeat(wsf_timer *t) {
     note_sent(c, now);
     c->ka_sent++;
     d->stats.heartbeats_sent++;
+    account_deflate(c);
   }
   if (c->state != WSF_CONN_OPEN) /* the send found the connection gone */
     return;
@@ -549,6 +567,7 @@ static void on_ws_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t le
   c->bytes_in += len;
   d->stats.msgs_in++;
   d->stats.bytes_in += len;
+  account_deflate(c);
   if (is_heartbeat_reply(c, opcode, data, len)) {
     c->ka_replies++;
     return;
@@ -627,8 +646,9 @@ static void on_ws_protocol_error(wsf_ws *ws, uint16_t code) {
   wsf_cause cause = code == 1009 ? WSF_CAUSE_MESSAGE_TOO_BIG
                     : code == 1007 ? WSF_CAUSE_INVALID_UTF8
                                    : WSF_CAUSE_PROTOCOL_ERROR;
-  char detail[64];
-  snprintf(detail, sizeof detail, "sent close %u", code);
+  char detail[160];
+  const char *why = wsf_ws_deflate_failure(ws);
+  snprintf(detail, sizeof detail, "%s%ssent close %u", why ? why : "", why ? "; " : "", code);
   finish(c, code, WSF_BY_CLIENT, false, cause, NULL, 0, detail);
   linger_then_close(c);
 }
@@ -872,7 +892,7 @@ static void hist_timings(wsf_daemon *d, const wsf_timings *t) {
   wsf_hist_add(&d->stats.hs_total, t->total_us);
 }
 
-static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len) {
+static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len, const wsf_deflate_params *deflate) {
   wsf_daemon *d = c->d;
   wsf_handshake *hs = c->hs;
   uint64_t now = wsf_now_us();
@@ -894,6 +914,10 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len) {
   set_state(c, WSF_CONN_OPEN);
   release_handshake(c);
   wsf_ws_init(&c->ws, &c->transport, false, c->max_message_bytes, &ws_callbacks);
+  if (deflate && wsf_ws_enable_deflate(&c->ws, deflate) == 0) {
+    c->deflate = wsf_xcalloc(1, sizeof *c->deflate);
+    c->deflate->agreed = *deflate;
+  }
   start_keepalive(c);
   wsf_observe_open(d, c);
   complete_waits(c, 1u << WSF_WAIT_OPEN, WSF_OK);
@@ -908,9 +932,19 @@ static void handshake_data(wsf_conn *c, const uint8_t *data, size_t len) {
   switch (r) {
   case WSF_HS_NEED_MORE:
     return;
-  case WSF_HS_DONE:
-    became_open(c, data + consumed, len - consumed);
+  case WSF_HS_DONE: {
+    wsf_deflate_params agreed;
+    char why[WSF_DEFLATE_ERROR_LEN];
+    int ext = wsf_deflate_client_check_answer(&hs->deflate, hs->resp.extensions, &agreed, why);
+    if (ext < 0) {
+      char msg[WSF_DEFLATE_ERROR_LEN + 64];
+      snprintf(msg, sizeof msg, "bad Sec-WebSocket-Extensions answer: %s", why);
+      fail_open(c, WSF_E_HANDSHAKE, WSF_CAUSE_HANDSHAKE_FAILED, msg, hs->resp.status, NULL, 0);
+      return;
+    }
+    became_open(c, data + consumed, len - consumed, ext == 1 ? &agreed : NULL);
     return;
+  }
   case WSF_HS_REJECTED: {
     char msg[256];
     if (hs->resp.status != 101)
@@ -1089,13 +1123,15 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   for (size_t i = 0; i < p->n_subprotocols; i++)
     hs->subprotocols[i] = wsf_xstrndup(p->subprotocols[i], p->subprotocol_lens[i]);
   const char *req_error = NULL;
-  if (wsf_handshake_make_key(hs->key) != 0) {
+  char offer[WSF_DEFLATE_OFFER_LEN];
+  hs->deflate = p->deflate;
+  int offer_len = wsf_deflate_client_offer(&p->deflate, offer, &req_error);
+  if (offer_len >= 0 && wsf_handshake_make_key(hs->key) != 0)
     req_error = "cannot draw a key from the CSPRNG";
-  } else {
+  else if (offer_len >= 0)
     hs->request = wsf_handshake_build_request(url, hs->key, headers, p->n_headers,
-                                              (const char *const *)hs->subprotocols, hs->n_subprotocols, NULL,
-                                              &hs->request_len, &req_error);
-  }
+                                              (const char *const *)hs->subprotocols, hs->n_subprotocols,
+                                              offer_len > 0 ? offer : NULL, &hs->request_len, &req_error);
   for (size_t i = 0; i < p->n_headers; i++) {
     free(headers[i].name);
     free(headers[i].value);
@@ -1174,6 +1210,7 @@ wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) 
   c->bytes_out += len;
   c->d->stats.msgs_out++;
   c->d->stats.bytes_out += len;
+  account_deflate(c);
   return WSF_OK;
 }
 

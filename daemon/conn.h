@@ -70,6 +70,7 @@ typedef struct wsf_open_params {
   const wsf_keepalive *keepalive; /* template; interned by wsf_conn_open */
   bool tls_verify;
   const char *tls_ca_file, *tls_server_name, *tls_cert_file, *tls_key_file, *tls_ciphers;
+  wsf_deflate_options deflate; /* permessage-deflate offer; enabled false = none */
 } wsf_open_params;
 
 /* Error codes a wait can complete with (PROTOCOL.md §8). */
@@ -138,6 +139,10 @@ struct wsf_conn {
   uint16_t n_resp_headers;
   const char *tls_version, *tls_cipher;
   bool tls_verified;
+  struct wsf_conn_deflate {         /* only when permessage-deflate was agreed */
+    wsf_deflate_params agreed;
+    wsf_deflate_counters seen;      /* the session's counters as last added to stats (kept after close) */
+  } *deflate;
   /* activity */
   uint64_t started_us, opened_us, opened_at_ms;
   uint64_t last_sent_us, last_recv_us, last_ping_us, last_pong_us; /* WSF_NEVER = never */

@@ -143,7 +143,7 @@ static void pack_hist_summary(msgpack_packer *pk, const wsf_hist *h) {
 
 void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   const wsf_stats *s = &d->stats;
-  msgpack_pack_map(pk, 20);
+  msgpack_pack_map(pk, 21);
   kv_uint(pk, "open", d->n_open);
   kv_uint(pk, "connecting", d->n_connecting);
   kv_uint(pk, "closing", d->n_closing);
@@ -179,6 +179,12 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   kv_uint(pk, "bytes_in", s->bytes_in);
   kv_uint(pk, "bytes_out", s->bytes_out);
   kv_uint(pk, "inbox_dropped", s->inbox_dropped);
+  wsf_pack_key(pk, "deflate");
+  msgpack_pack_map(pk, 4);
+  kv_uint(pk, "bytes_in_compressed", s->deflate_in_compressed);
+  kv_uint(pk, "bytes_in", s->deflate_in);
+  kv_uint(pk, "bytes_out_compressed", s->deflate_out_compressed);
+  kv_uint(pk, "bytes_out", s->deflate_out);
   kv_uint(pk, "control_clients", d->control_clients);
   kv_uint(pk, "heartbeats_sent", s->heartbeats_sent);
   wsf_pack_key(pk, "heartbeat_late_us");
@@ -463,11 +469,24 @@ static void do_hello(req_ctx *r) {
 
 /* ---- open ---------------------------------------------------------------- */
 
+static void pack_deflate_params(msgpack_packer *pk, const wsf_deflate_params *a) {
+  msgpack_pack_map(pk, 4);
+  kv_uint(pk, "client_max_window_bits", a->client_max_window_bits);
+  kv_uint(pk, "server_max_window_bits", a->server_max_window_bits);
+  kv_bool(pk, "client_no_context_takeover", a->client_no_context_takeover);
+  kv_bool(pk, "server_no_context_takeover", a->server_no_context_takeover);
+}
+
 static void pack_open_result(msgpack_packer *pk, uint32_t msgid, const wsf_conn *c, bool reused) {
   wsf_pack_result_header(pk, msgid);
-  msgpack_pack_map(pk, 7);
+  msgpack_pack_map(pk, 8);
   kv_str(pk, "conn", c->name);
   kv_bool(pk, "reused", reused);
+  wsf_pack_key(pk, "deflate");
+  if (c->deflate)
+    pack_deflate_params(pk, &c->deflate->agreed);
+  else
+    msgpack_pack_nil(pk);
   kv_uint(pk, "status", 101);
   kv_str(pk, "subprotocol", c->subprotocol);
   wsf_pack_key(pk, "headers");
@@ -596,6 +615,37 @@ static bool get_cstr(req_ctx *r, const msgpack_object *m, const char *key, char 
   return true;
 }
 
+/* open's deflate map → the offer (PROTOCOL.md §5, open). */
+static bool parse_deflate(req_ctx *r, const msgpack_object *m, wsf_deflate_options *o) {
+  *o = wsf_deflate_options_default();
+  if (!m)
+    return true;
+  o->enabled = true; /* a deflate map turns it on unless enabled says otherwise */
+  uint32_t server_bits = 0, level = UINT32_MAX, mem_level = 0;
+  if (!get_bool(r, m, "enabled", &o->enabled) || !get_bool(r, m, "client_no_context_takeover",
+                                                          &o->client_no_context_takeover) ||
+      !get_bool(r, m, "server_no_context_takeover", &o->server_no_context_takeover) ||
+      !get_u32(r, m, "server_max_window_bits", &server_bits) || !get_u32(r, m, "level", &level) ||
+      !get_u32(r, m, "mem_level", &mem_level))
+    return false;
+  const msgpack_object *cbits = wsf_field(m, "client_max_window_bits");
+  if (cbits && cbits->type == MSGPACK_OBJECT_BOOLEAN)
+    o->client_max_window_bits = cbits->via.boolean ? WSF_DEFLATE_BITS_ANY : 0;
+  else if (cbits && cbits->type == MSGPACK_OBJECT_POSITIVE_INTEGER && cbits->via.u64 <= 15)
+    o->client_max_window_bits = (int)cbits->via.u64;
+  else if (cbits && cbits->type != MSGPACK_OBJECT_NIL)
+    return bad(r, "field '%s' must be 8..15 or true", "deflate.client_max_window_bits");
+  o->server_max_window_bits = (int)(server_bits > 15 ? 16 : server_bits);
+  o->level = level == UINT32_MAX ? -1 : (int)(level > 9 ? 10 : level);
+  o->mem_level = (int)(mem_level > 9 ? 10 : mem_level);
+  const char *why = wsf_deflate_options_check(o);
+  if (why) {
+    send_error(r->ctl, r->msgid, "bad_request", why);
+    return false;
+  }
+  return true;
+}
+
 static void do_open(req_ctx *r) {
   wsf_daemon *d = r->d;
   const wsf_config *cfg = &d->cfg;
@@ -624,12 +674,14 @@ static void do_open(req_ctx *r) {
   p.inbox_max_messages = cfg->inbox_max_messages;
   p.inbox_max_bytes = cfg->inbox_max_bytes;
   p.tls_verify = cfg->tls_verify;
-  const msgpack_object *headers = NULL, *subprotocols = NULL, *inbox = NULL, *keepalive = NULL, *tls = NULL;
+  const msgpack_object *headers = NULL, *subprotocols = NULL, *inbox = NULL, *keepalive = NULL, *tls = NULL,
+                       *deflate = NULL;
   uint64_t max_msg = p.max_message_bytes, inbox_bytes = p.inbox_max_bytes;
   if (!get_bool(r, r->params, "reuse", &p.reuse) || !get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
       !get_uint(r, r->params, "max_message_bytes", &max_msg, cfg->max_message_bytes) ||
       !get_map(r, r->params, "headers", &headers) || !get_map(r, r->params, "inbox", &inbox) ||
-      !get_map(r, r->params, "keepalive", &keepalive) || !get_map(r, r->params, "tls", &tls))
+      !get_map(r, r->params, "keepalive", &keepalive) || !get_map(r, r->params, "tls", &tls) ||
+      !get_map(r, r->params, "deflate", &deflate) || !parse_deflate(r, deflate, &p.deflate))
     return;
   p.max_message_bytes = max_msg;
   if (wsf_field_array(r->params, "subprotocols", &subprotocols) == WSF_FIELD_WRONG_TYPE) {
@@ -975,9 +1027,22 @@ static void do_status(req_ctx *r) {
   uint64_t now = wsf_now_us();
   bool opened = c->counted_open;
   wsf_pack_result_header(pk, r->msgid);
-  msgpack_pack_map(pk, 20);
+  msgpack_pack_map(pk, 21);
   kv_str(pk, "conn", c->name);
   kv_str(pk, "state", wsf_conn_state_name(c->state));
+  wsf_pack_key(pk, "deflate");
+  if (c->deflate) {
+    const wsf_deflate_counters *dc = &c->deflate->seen;
+    msgpack_pack_map(pk, 5);
+    wsf_pack_key(pk, "agreed");
+    pack_deflate_params(pk, &c->deflate->agreed);
+    kv_uint(pk, "bytes_in_compressed", dc->bytes_in_compressed);
+    kv_uint(pk, "bytes_in", dc->bytes_in);
+    kv_uint(pk, "bytes_out_compressed", dc->bytes_out_compressed);
+    kv_uint(pk, "bytes_out", dc->bytes_out);
+  } else {
+    msgpack_pack_nil(pk);
+  }
   kv_str(pk, "url", c->url);
   kv_str(pk, "subprotocol", c->subprotocol);
   kv_uint(pk, "reused_count", c->reused_count);
