@@ -273,6 +273,22 @@ def test_tls_serves_wss_with_the_given_certificate(ctl, tmp_path):
         assert rec["code"] == 1006 and rec["cause"] in ("tls_close_notify", "eof")
 
 
+def test_deflate_is_negotiated_only_when_enabled_and_compresses_both_ways(ctl):
+    text = "the same words again and again, " * 64
+    with MockGw("--echo", "--deflate") as gw:
+        r = ctl.call("open", conn="z", url=gw.url, deflate={"server_no_context_takeover": True})
+        assert r["deflate"]["server_no_context_takeover"] is True
+        assert ctl.call("request", conn="z", data=text, timeout_ms=2000)["data"] == text
+        d = ctl.call("status", conn="z")["deflate"]
+        assert d["bytes_out"] == d["bytes_in"] == len(text)
+        assert d["bytes_out_compressed"] < len(text) / 4 and d["bytes_in_compressed"] < len(text) / 4
+        # Not offered: not agreed, even by a gateway that accepts it.
+        assert ctl.call("open", conn="plain", url=gw.url)["deflate"] is None
+    with MockGw("--echo") as gw:  # offered to a gateway without --deflate: declined
+        assert ctl.call("open", conn="declined", url=gw.url, deflate={})["deflate"] is None
+        assert ctl.call("request", conn="declined", data=text, timeout_ms=2000)["data"] == text
+
+
 # ---- robustness ------------------------------------------------------------------------------------
 
 def test_garbage_requests_get_400_and_the_gateway_keeps_serving(ctl):

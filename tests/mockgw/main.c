@@ -32,6 +32,7 @@ static void usage(FILE *f) {
           "  --server-ping T           ping every session every T\n"
           "  --tls CERT KEY            serve wss://\n"
           "  --echo                    echo every data frame verbatim (no chat protocol)\n"
+          "  --deflate                 accept permessage-deflate offers (RFC 7692)\n"
           "  --rate-limit N            at most N messages per --rate-window (default 1s) per session\n"
           "  --rate-window T\n"
           "  --agent-delay T           delay of the agent reply to onMessage (default 2s)\n"
@@ -89,7 +90,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 enum {
   OPT_HOST = 256, OPT_PORT, OPT_SCALE, OPT_IDLE, OPT_ACTIVITY, OPT_OV_ABOVE, OPT_OV_IDLE, OPT_HEARTBEAT,
   OPT_DROP, OPT_CLOSE_CODE, OPT_MAX, OPT_MAX_MODE, OPT_HS_DELAY, OPT_SPING, OPT_TLS, OPT_ECHO,
-  OPT_RATE, OPT_RATE_WIN, OPT_AGENT, OPT_MAX_MSG, OPT_STATS, OPT_QUIET, OPT_HELP,
+  OPT_RATE, OPT_RATE_WIN, OPT_AGENT, OPT_MAX_MSG, OPT_STATS, OPT_QUIET, OPT_DEFLATE, OPT_HELP,
 };
 
 static const struct option options[] = {
@@ -115,6 +116,7 @@ static const struct option options[] = {
     {"max-message-bytes", required_argument, 0, OPT_MAX_MSG},
     {"stats-file", required_argument, 0, OPT_STATS},
     {"quiet", no_argument, 0, OPT_QUIET},
+    {"deflate", no_argument, 0, OPT_DEFLATE},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
@@ -196,6 +198,7 @@ int main(int argc, char **argv) {
       cfg->tls_key = argv[optind++];
       break;
     case OPT_ECHO: cfg->echo = true; break;
+    case OPT_DEFLATE: cfg->deflate = true; break;
     case OPT_RATE:
       if (parse_uint(optarg, UINT32_MAX, &u)) return fail(name, optarg);
       cfg->rate_limit = (uint32_t)u;

@@ -42,6 +42,7 @@ typedef struct mgw_config {
   uint64_t server_ping_us;
   const char *tls_cert, *tls_key;
   bool echo;
+  bool deflate; /* accept permessage-deflate offers (RFC 7692) */
   uint32_t rate_limit; /* messages per rate window; 0 = unlimited */
   uint64_t rate_window_us;
   uint64_t agent_delay_us;

@@ -165,8 +165,18 @@ static void accept_upgrade(mgw_session *s, const uint8_t *extra, size_t extra_le
     write_http_and_finish(s, resp, len);
     return;
   }
+  /* permessage-deflate: the first acceptable offer, with zlib's defaults on our side. */
+  wsf_deflate_params agreed;
+  char answer[WSF_DEFLATE_OFFER_LEN], why[WSF_DEFLATE_ERROR_LEN];
+  int deflate = 0;
+  if (cfg->deflate) {
+    wsf_deflate_options o = wsf_deflate_options_default();
+    o.enabled = true;
+    deflate = wsf_deflate_server_answer(&o, wsf_hs_request_header(s->hs, "sec-websocket-extensions"), &agreed,
+                                        answer, why);
+  }
   size_t len;
-  char *resp = wsf_handshake_build_101(s->hs, NULL, NULL, &len);
+  char *resp = wsf_handshake_build_101(s->hs, NULL, deflate == 1 ? answer : NULL, &len);
   wsf_hs_request_free(s->hs);
   free(s->hs);
   s->hs = NULL;
@@ -177,6 +187,10 @@ static void accept_upgrade(mgw_session *s, const uint8_t *extra, size_t extra_le
   wsf_transport_write(&s->t, (const uint8_t *)resp, len);
   free(resp);
   wsf_ws_init(&s->ws, &s->t, true, cfg->max_message_bytes, &ws_cb);
+  if (deflate == 1 && wsf_ws_enable_deflate(&s->ws, &agreed) != 0) {
+    mgw_session_abort(s);
+    return;
+  }
   s->ws_ready = 1;
   gw->c.handshakes++;
   if (over_cap) {
