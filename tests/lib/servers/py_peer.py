@@ -137,13 +137,15 @@ async def main():
     ap.add_argument("--subprotocol", action="append", default=[], help="subprotocols the server accepts")
     ap.add_argument("--max-size", type=int, default=64 * 1024 * 1024)
     ap.add_argument("--max-seconds", type=float, default=900)
+    ap.add_argument("--deflate", action="store_true", help="accept permessage-deflate (websockets' defaults)")
     args = ap.parse_args()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     server = await websockets.serve(
         lambda ws, path: handler(ws, path, args), args.host, args.port,
         create_protocol=RecordingProtocol, subprotocols=args.subprotocol or None,
-        max_size=args.max_size, max_queue=None, ping_interval=None, compression=None,
+        max_size=args.max_size, max_queue=None, ping_interval=None,
+        compression="deflate" if args.deflate else None,
         close_timeout=2)
     port = server.sockets[0].getsockname()[1]
     sys.stdout.write("READY %d\n" % port)

@@ -38,6 +38,8 @@ public class OpenConnection extends WsfleetSampler {
   static final String TLS_CERT = "TLS client certificate file";
   static final String TLS_KEY = "TLS client key file";
   static final String TLS_CIPHERS = "TLS ciphers";
+  static final String DEFLATE = "Compression (permessage-deflate)";
+  static final String DEFLATE_NO_CONTEXT = "Compression without context takeover";
 
   @Override
   protected String method() {
@@ -66,6 +68,8 @@ public class OpenConnection extends WsfleetSampler {
     a.addArgument(TLS_CERT, "");
     a.addArgument(TLS_KEY, "");
     a.addArgument(TLS_CIPHERS, "");
+    a.addArgument(DEFLATE, "false");
+    a.addArgument(DEFLATE_NO_CONTEXT, "false");
   }
 
   @Override
@@ -118,6 +122,15 @@ public class OpenConnection extends WsfleetSampler {
       putStr(tls, "key_file", p.str(TLS_KEY));
       putStr(tls, "ciphers", p.str(TLS_CIPHERS));
       m.put("tls", tls);
+    }
+    if (p.bool(DEFLATE, false)) {
+      // Without context takeover neither side keeps zlib state between messages: cheap idle sessions.
+      boolean noContext = p.bool(DEFLATE_NO_CONTEXT, false);
+      Map<String, Object> deflate = new LinkedHashMap<>();
+      deflate.put("enabled", true);
+      deflate.put("client_no_context_takeover", noContext);
+      deflate.put("server_no_context_takeover", noContext);
+      m.put("deflate", deflate);
     }
     return m;
   }

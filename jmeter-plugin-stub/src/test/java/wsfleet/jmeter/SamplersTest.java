@@ -108,6 +108,27 @@ class SamplersTest {
   }
 
   @Test
+  void compressionIsOfferedWhenAskedAndCountedInTheStatus() throws IOException {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo", "--deflate")) {
+      ControlClient c = d.client();
+      SampleResult open = sample(new OpenConnection(), c, "Connection name", "z", "URL", echo.url(),
+          OpenConnection.DEFLATE, "true", OpenConnection.DEFLATE_NO_CONTEXT, "true");
+      assertTrue(open.isSuccessful(), describe(open));
+      String text = "compressible compressible compressible compressible compressible";
+      SampleResult rr = sample(new RequestResponse(), c, "Connection name", "z", "Message", text);
+      assertTrue(rr.isSuccessful(), describe(rr));
+      assertEquals(text, data(rr));
+      SampleResult st = sample(new ConnectionStatus(), c, "Connection name", "z");
+      assertTrue(st.isSuccessful(), describe(st));
+      assertTrue(data(st).contains("\"server_no_context_takeover\":true"), data(st));
+      assertTrue(data(st).contains("\"bytes_out\":" + text.length()), data(st));
+      SampleResult plain = sample(new OpenConnection(), c, "Connection name", "p", "URL", echo.url());
+      SampleResult pst = sample(new ConnectionStatus(), c, "Connection name", "p");
+      assertTrue(plain.isSuccessful() && data(pst).contains("\"deflate\":null"), data(pst));
+    }
+  }
+
+  @Test
   void aReadTimeoutFailsUnlessTheReadIsOptional() throws IOException {
     try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
       ControlClient c = d.client();
