@@ -7,10 +7,10 @@
 #   sudo tests/docker/run.sh            needs root and: podman runc debootstrap docker-compose
 #                                       golang-github-containernetworking-plugin-dnsname
 # Environment:
-#   WSF_DOCKER_CACHE    where the debootstrap base tarball is kept between runs [tests/docker/.cache]
+#   WSF_DOCKER_CACHE    where the debootstrap base tarball is kept between runs (delete it to
+#                       refresh; the Dockerfiles run apt-get update anyway) [tests/docker/.cache]
 #   WSF_DEBIAN_MIRROR   for debootstrap [http://deb.debian.org/debian]
 #   WSF_DOCKER_RESULTS  where the results volume is copied [$WSF_BUILD_DIR/docker-results]
-#   WSF_DOCKER_M2       a Maven repository the JMeter build stage may use as its cache [none]
 #   WSF_KEEP_TMP=1      keep the podman folder (images, layers) after the run
 #   THREADS, DURATION   JMeter threads per worker and run length, as for the compose file [3, 15]
 # Exit status: 0 passed, 1 failed, 77 skipped (not root, or a tool missing).
@@ -45,8 +45,8 @@ fi
 
 WORK=$(mktemp -d /var/tmp/wsfleet-docker.XXXXXX)
 mkdir -p "$WORK/net.d" "$WORK/tmp"
-# crun fails here on cgroups and rlimits: runc, cgroupfs, explicit ulimits. Networks, storage,
-# events and temporary files all live in $WORK, so nothing outside it changes.
+# crun fails here on cgroups and rlimits: runc, cgroupfs, explicit ulimits. Network definitions,
+# storage, events and temporary files all live in $WORK.
 cat > "$WORK/containers.conf" <<EOF
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
@@ -70,6 +70,20 @@ pm() { podman --root "$WORK/storage" --runroot "$WORK/run" "$@"; }
 COMPOSE=(docker-compose -p "$PROJECT" -f "$SRC/docker/compose.yaml")
 SERVICE_PID=
 PUMP_PID=
+STEP_PID=
+
+# step LOG CMD...: runs a long command as a child, output to LOG, and waits for it: bash runs the
+# INT/TERM trap during `wait` (not while a foreground command runs), so an interrupted run cleans
+# up at once.
+step() {
+  local rc=0 out=$1
+  shift
+  "$@" > "$out" 2>&1 &
+  STEP_PID=$!
+  wait "$STEP_PID" || rc=$?
+  STEP_PID=
+  return "$rc"
+}
 
 # The compose network is a CNI bridge: it adds firewall rules, IPAM and DNS state and turns on IP
 # forwarding on the host. Note what was there before, to put the host back as it was.
@@ -97,6 +111,9 @@ cleanup() {
   status=$?
   set +e
   trap - EXIT INT TERM
+  if [ -n "$STEP_PID" ]; then
+    kill -TERM "$STEP_PID" 2>/dev/null && wait "$STEP_PID" 2>/dev/null
+  fi
   if [ -n "$SERVICE_PID" ]; then
     "${COMPOSE[@]}" down -v --remove-orphans -t 10 >/dev/null 2>&1
   fi
@@ -130,7 +147,7 @@ BASE="$CACHE/debian-bookworm-slim.tar.gz"
 if [ ! -f "$BASE" ]; then
   log "debootstrap bookworm (cached as $BASE afterwards)"
   mkdir -p "$CACHE"
-  timeout 600 debootstrap --variant=minbase bookworm "$WORK/rootfs" "$MIRROR" > "$WORK/debootstrap.log" 2>&1 ||
+  step "$WORK/debootstrap.log" timeout 600 debootstrap --variant=minbase bookworm "$WORK/rootfs" "$MIRROR" ||
     { tail -20 "$WORK/debootstrap.log"; exit 1; }
   r=$WORK/rootfs
   # What debuerreotype does for the slim images: no docs, man pages or locales from now on, apt
@@ -179,21 +196,18 @@ zcat "$BASE" > "$WORK/base.tar"
 if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
   tar --numeric-owner -rf "$WORK/base.tar" -C / ./usr/local/share/ca-certificates
 fi
-pm import --change 'CMD ["bash"]' "$WORK/base.tar" docker.io/library/debian:bookworm-slim >/dev/null
+pm import -q --change 'CMD ["bash"]' "$WORK/base.tar" docker.io/library/debian:bookworm-slim >/dev/null
 rm -f "$WORK/base.tar"
 log "base image ready"
 
 # --- build every image, as `docker build -f docker/X.Dockerfile .` would ---
-build_opts=()
-if [ -n "${WSF_DOCKER_M2:-}" ] && [ -d "$WSF_DOCKER_M2" ]; then
-  build_opts+=(-v "$WSF_DOCKER_M2:/root/.m2")  # a download cache only: the build steps are the same
-fi
 for image in wsfleetd mockgw jmeter; do
   # --format docker keeps HEALTHCHECK (OCI images have no such field)
   # --network host: RUN steps need no bridge of their own (Docker's builder gives them one)
-  if ! timeout 900 podman --root "$WORK/storage" --runroot "$WORK/run" build --pull=never --format docker --network host "${build_opts[@]}" \
+  if ! step "$WORK/build-$image.log" timeout 900 podman --root "$WORK/storage" --runroot "$WORK/run" \
+      build --pull=never --format docker --network host \
       --ignorefile "$SRC/docker/$image.Dockerfile.dockerignore" -f "$SRC/docker/$image.Dockerfile" \
-      -t "wsfleet/$image:latest" "$SRC" > "$WORK/build-$image.log" 2>&1; then
+      -t "wsfleet/$image:latest" "$SRC"; then
     tail -40 "$WORK/build-$image.log"; log "FAIL: building $image"; exit 1
   fi
   log "built wsfleet/$image ($(pm image inspect --format '{{.Size}}' "wsfleet/$image:latest" | numfmt --to=si)B)"
@@ -240,7 +254,7 @@ PUMP_PID=$!
 
 log "compose up (THREADS=$THREADS per worker, DURATION=${DURATION}s)"
 set +e
-timeout 300 "${COMPOSE[@]}" up --no-build --no-color --exit-code-from controller > "$WORK/compose.log" 2>&1
+step "$WORK/compose.log" timeout 300 "${COMPOSE[@]}" up --no-build --no-color --exit-code-from controller
 compose_status=$?
 set -e
 "${COMPOSE[@]}" ps -a > "$WORK/compose-ps.txt" 2>&1 || true
