@@ -97,22 +97,43 @@ static struct {
   size_t len, cap;
 } out;
 
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user) {
-  (void)flags;
-  (void)user;
+/* Room for len more bytes in out; NULL when out of memory. */
+static uint8_t *out_reserve(size_t len) {
   if (out.len + len > out.cap) {
     size_t cap = out.cap ? out.cap : 64 * 1024;
     while (cap < out.len + len)
       cap *= 2;
     uint8_t *p = realloc(out.data, cap);
-    if (!p) {
-      wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-      return -1;
-    }
+    if (!p)
+      return NULL;
     out.data = p;
     out.cap = cap;
   }
-  memcpy(out.data + out.len, data, len);
+  return out.data + out.len;
+}
+
+/* Writes out's bytes to the transport and empties it. */
+static int out_write(wsf_ws *ws) {
+  size_t len = out.len;
+  out.len = 0;
+  int rv = len ? wsf_transport_write(ws->transport, out.data, len) : 0;
+  if (out.cap > (1u << 20)) { /* a huge message passed: don't keep its buffer */
+    free(out.data);
+    out.data = NULL;
+    out.cap = 0;
+  }
+  return rv;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user) {
+  (void)flags;
+  (void)user;
+  uint8_t *dst = out_reserve(len);
+  if (!dst) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  memcpy(dst, data, len);
   out.len += len;
   return (ssize_t)len;
 }
@@ -272,14 +293,7 @@ static void release_if_at_rest(wsf_ws *ws) {
 static int flush(wsf_ws *ws) {
   out.len = 0;
   int rv = wslay_event_send(ws->ctx);
-  size_t len = out.len;
-  out.len = 0;
-  int wrv = len ? wsf_transport_write(ws->transport, out.data, len) : 0;
-  if (out.cap > (1u << 20)) { /* a huge message passed: don't keep its buffer */
-    free(out.data);
-    out.data = NULL;
-    out.cap = 0;
-  }
+  int wrv = out_write(ws);
   if (rv != 0 || wrv != 0) {
     ws->failed = 1;
     return -1;
@@ -289,6 +303,178 @@ static int flush(wsf_ws *ws) {
     ws->close_code_sent = wslay_event_get_status_code_sent(ws->ctx);
   }
   return 0;
+}
+
+/* ---- at rest, without wslay ---------------------------------------------
+ * Heartbeats and request/reply traffic mostly meet a session at rest, where
+ * building a wslay context (8.6 KiB, zeroed) for one small frame would cost
+ * more than the frame. Frames that need no state are handled here instead:
+ * sends of whole messages, and received chunks made only of complete,
+ * unfragmented, well-formed data, ping and pong frames. Anything else (a
+ * close, a fragment, a split frame, a doubtful byte) goes to wslay, which
+ * then has the whole chunk and the last word on its validity. */
+
+/* One whole frame into out: header, masking key (client side), payload. */
+static int write_frame(wsf_ws *ws, int opcode, bool rsv1, const uint8_t *data, size_t len) {
+  uint8_t *h = out_reserve(14 + len);
+  if (!h)
+    return -1;
+  size_t n = 0;
+  h[n++] = (uint8_t)(0x80 | (rsv1 ? 0x40 : 0) | opcode);
+  uint8_t mask_bit = ws->server ? 0 : 0x80;
+  if (len < 126) {
+    h[n++] = (uint8_t)(mask_bit | len);
+  } else if (len <= 0xffff) {
+    h[n++] = mask_bit | 126;
+    h[n++] = (uint8_t)(len >> 8);
+    h[n++] = (uint8_t)len;
+  } else {
+    h[n++] = mask_bit | 127;
+    for (int i = 7; i >= 0; i--)
+      h[n++] = (uint8_t)((uint64_t)len >> (8 * i));
+  }
+  if (ws->server) {
+    if (len)
+      memcpy(h + n, data, len);
+  } else {
+    uint8_t key[4];
+    if (wsf_random(key, sizeof key) != 0)
+      return -1;
+    memcpy(h + n, key, 4);
+    n += 4;
+    for (size_t i = 0; i < len; i++)
+      h[n + i] = data[i] ^ key[i & 3];
+  }
+  out.len += n + len;
+  return 0;
+}
+
+/* The frames of a received chunk, if it is made only of frames the fast path
+ * takes; returns how many, 0 when wslay must see the chunk. */
+typedef struct fast_frame {
+  uint8_t opcode;
+  const uint8_t *payload, *mask;
+  size_t len;
+} fast_frame;
+
+#define FAST_MAX_FRAMES 64
+
+static size_t fast_parse(const wsf_ws *ws, const uint8_t *p, size_t len, fast_frame *frames) {
+  size_t n = 0, i = 0;
+  while (i < len) {
+    if (n == FAST_MAX_FRAMES || len - i < 2)
+      return 0;
+    uint8_t b0 = p[i], b1 = p[i + 1];
+    uint8_t opcode = b0 & 0x0f;
+    bool masked = b1 & 0x80;
+    if ((b0 & 0xf0) != 0x80 || masked != (bool)ws->server) /* FIN, no RSV, masked only towards a server */
+      return 0;
+    if (opcode != WSF_WS_TEXT && opcode != WSF_WS_BINARY && opcode != WSF_WS_PING && opcode != WSF_WS_PONG)
+      return 0;
+    size_t hdr = 2;
+    uint64_t plen = b1 & 0x7f;
+    if (plen == 126) {
+      if (len - i < 4)
+        return 0;
+      plen = (uint64_t)p[i + 2] << 8 | p[i + 3];
+      hdr = 4;
+      if (plen < 126)
+        return 0;
+    } else if (plen == 127) {
+      if (len - i < 10)
+        return 0;
+      plen = 0;
+      for (int b = 0; b < 8; b++)
+        plen = plen << 8 | p[i + 2 + b];
+      hdr = 10;
+      if (plen <= 0xffff || (plen >> 63))
+        return 0;
+    }
+    if ((opcode & 0x8) && plen > 125)
+      return 0;
+    if (plen > ws->max_message_bytes)
+      return 0;
+    const uint8_t *mask = masked ? p + i + hdr : NULL;
+    hdr += masked ? 4 : 0;
+    if (len - i < hdr || len - i - hdr < plen)
+      return 0;
+    frames[n].opcode = opcode;
+    frames[n].payload = p + i + hdr;
+    frames[n].mask = mask;
+    frames[n].len = (size_t)plen;
+    if (opcode == WSF_WS_TEXT && !mask && !utf8_valid(frames[n].payload, frames[n].len))
+      return 0;
+    n++;
+    i += hdr + (size_t)plen;
+  }
+  return n;
+}
+
+/* Delivers what fast_parse accepted, answering pings as wslay would. */
+static void fast_deliver(wsf_ws *ws, const fast_frame *frames, size_t n) {
+  static uint8_t *unmasked;
+  static size_t unmasked_cap;
+  ws->in_callback = 1;
+  for (size_t f = 0; f < n && !ws->failed; f++) {
+    const uint8_t *data = frames[f].payload;
+    size_t len = frames[f].len;
+    if (frames[f].mask) { /* server side: unmask into a scratch buffer */
+      if (len > unmasked_cap) {
+        uint8_t *p = realloc(unmasked, len);
+        if (!p) {
+          ws->failed = 1;
+          break;
+        }
+        unmasked = p;
+        unmasked_cap = len;
+      }
+      for (size_t i = 0; i < len; i++)
+        unmasked[i] = data[i] ^ frames[f].mask[i & 3];
+      data = unmasked;
+    }
+    switch (frames[f].opcode) {
+    case WSF_WS_TEXT:
+    case WSF_WS_BINARY:
+      if (ws->cb->on_message)
+        ws->cb->on_message(ws, frames[f].opcode, data, len);
+      break;
+    case WSF_WS_PING:
+      if (!ws->close_sent) { /* the pong wslay would have queued */
+        out.len = 0;
+        if (write_frame(ws, WSF_WS_PONG, false, data, len) != 0 || out_write(ws) != 0)
+          ws->failed = 1;
+      }
+      if (ws->cb->on_ping)
+        ws->cb->on_ping(ws, data, len);
+      break;
+    case WSF_WS_PONG:
+      if (ws->cb->on_pong)
+        ws->cb->on_pong(ws, data, len);
+      break;
+    }
+  }
+  ws->in_callback = 0;
+  if (unmasked_cap > (1u << 20)) {
+    free(unmasked);
+    unmasked = NULL;
+    unmasked_cap = 0;
+  }
+}
+
+/* A masked text frame can only be checked once unmasked. */
+static bool fast_text_valid(const fast_frame *frames, size_t n) {
+  static uint8_t buf[4096];
+  for (size_t f = 0; f < n; f++) {
+    if (frames[f].opcode != WSF_WS_TEXT || !frames[f].mask)
+      continue;
+    if (frames[f].len > sizeof buf)
+      return false; /* long masked text: wslay validates it */
+    for (size_t i = 0; i < frames[f].len; i++)
+      buf[i] = frames[f].payload[i] ^ frames[f].mask[i & 3];
+    if (!utf8_valid(buf, frames[f].len))
+      return false;
+  }
+  return true;
 }
 
 void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message_bytes,
@@ -324,6 +510,14 @@ const wsf_deflate_counters *wsf_ws_deflate_counters(const wsf_ws *ws) {
 int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
   if (ws->failed)
     return -1;
+  if (!ws->ctx && !ws->deflate && !ws->scan_hdr_len && !ws->scan_payload_left && !ws->scan_fragmented) {
+    fast_frame frames[FAST_MAX_FRAMES];
+    size_t n = fast_parse(ws, data, len, frames);
+    if (n && fast_text_valid(frames, n)) {
+      fast_deliver(ws, frames, n);
+      return ws->failed ? -1 : 0;
+    }
+  }
   if (ensure_ctx(ws) != 0) {
     ws->failed = 1;
     return -1;
@@ -363,6 +557,15 @@ int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
 int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
   if (ws->failed || ws->close_sent)
     return -1;
+  if (!ws->ctx && !ws->deflate && (opcode != WSF_WS_PING && opcode != WSF_WS_PONG ? true : len <= 125)) {
+    /* at rest nothing is queued in wslay, so a direct write keeps the order */
+    out.len = 0;
+    if (write_frame(ws, opcode, false, data, len) != 0 || out_write(ws) != 0) {
+      ws->failed = 1;
+      return -1;
+    }
+    return 0;
+  }
   if (ensure_ctx(ws) != 0)
     return -1;
   struct wslay_event_msg msg = {(uint8_t)opcode, data, len};
