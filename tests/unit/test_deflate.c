@@ -8,14 +8,13 @@
  * holds no zlib memory between messages. Every loop run has a watchdog. */
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <uv.h>
 #include <zlib.h>
 
 #include "deflate.h"
 #include "testlib.h"
-#include "transport.h"
 #include "util.h"
 #include "ws.h"
+#include "wspair.h"
 
 /* ======================= negotiation ======================= */
 
@@ -243,247 +242,11 @@ static void test_client_and_server_agree_on_every_combination(void) {
 
 /* ======================= sessions over loopback ======================= */
 
-#define MAX_MSGS 64
-
-typedef struct stored {
-  int opcode;
-  uint8_t *data;
-  size_t len;
-} stored;
-
-typedef struct peer {
-  wsf_transport t;
-  wsf_ws ws;
-  bool raw; /* collect bytes instead of feeding the session */
-  uint8_t *rx;
-  size_t rx_len, rx_cap;
-  stored msgs[MAX_MSGS];
-  int n_msgs;
-  int pings;
-  int protocol_errors;
-  uint16_t protocol_error_code;
-  bool connected, closed;
-} peer;
-
-static uv_loop_t loop;
-static uv_tcp_t listener;
-static bool listener_closed;
-static peer client, server;
-static bool server_raw;
-
-static peer *peer_of(wsf_ws *ws) { return wsf_container_of(ws, peer, ws); }
-
-static void on_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
-  peer *p = peer_of(ws);
-  if (p->n_msgs == MAX_MSGS)
-    return;
-  stored *s = &p->msgs[p->n_msgs++];
-  s->opcode = opcode;
-  s->len = len;
-  s->data = malloc(len + 1);
-  if (len)
-    memcpy(s->data, data, len);
-}
-
-static void on_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
-  (void)data;
-  (void)len;
-  peer_of(ws)->pings++;
-}
-
-static void on_protocol_error(wsf_ws *ws, uint16_t code) {
-  peer *p = peer_of(ws);
-  p->protocol_errors++;
-  p->protocol_error_code = code;
-}
-
-static const wsf_ws_callbacks ws_cbs = {on_message, on_ping, NULL, NULL, on_protocol_error};
-
-static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
-  peer *p = wsf_container_of(t, peer, t);
-  if (p->raw) {
-    if (p->rx_len + len > p->rx_cap) {
-      p->rx_cap = (p->rx_len + len) * 2;
-      p->rx = realloc(p->rx, p->rx_cap);
-    }
-    memcpy(p->rx + p->rx_len, data, len);
-    p->rx_len += len;
-    return;
-  }
-  wsf_ws_feed(&p->ws, data, len);
-}
-
-static void on_connect(wsf_transport *t, int status) {
-  peer *p = wsf_container_of(t, peer, t);
-  CHECK(status == 0);
-  p->connected = status == 0;
-  CHECK(wsf_transport_read_start(t) == 0);
-}
-
-static void on_end(wsf_transport *t, wsf_end_cause cause, const char *detail) {
-  (void)t;
-  (void)cause;
-  (void)detail;
-}
-
-static void on_closed(wsf_transport *t) { wsf_container_of(t, peer, t)->closed = true; }
-
-static const wsf_transport_callbacks transport_cbs = {on_connect, NULL, on_data, on_end, on_closed};
-
-static void on_connection(uv_stream_t *l, int status) {
-  CHECK(status == 0);
-  CHECK(wsf_transport_init(l->loop, &server.t, &transport_cbs) == 0);
-  CHECK(uv_accept(l, (uv_stream_t *)&server.t.tcp) == 0);
-  CHECK(wsf_transport_read_start(&server.t) == 0);
-  server.raw = server_raw;
-  server.connected = true;
-}
-
-static bool watchdog_fired;
-static void on_watchdog(uv_timer_t *h) {
-  watchdog_fired = true;
-  uv_stop(h->loop);
-}
-
-static bool run_until(bool (*cond)(void), uint64_t timeout_ms) {
-  uv_timer_t watchdog;
-  uv_timer_init(&loop, &watchdog);
-  uv_timer_start(&watchdog, on_watchdog, timeout_ms, 0);
-  watchdog_fired = false;
-  while (!cond() && !watchdog_fired)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&watchdog, NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
-  return cond();
-}
-
-static bool both_connected(void) { return client.connected && server.connected; }
+/* The pair, its peers and the wire helpers are in wspair.h. */
 
 static wsf_deflate_params params(int cbits, int sbits, bool cnct, bool snct) {
   wsf_deflate_params p = {(uint8_t)cbits, (uint8_t)sbits, cnct, snct, -1, 8};
   return p;
-}
-
-/* A connected pair with deflate on both sessions (p may be NULL: no deflate);
- * raw_side is NULL, &client or &server. */
-static void pair_open(peer *raw_side, uint64_t max, const wsf_deflate_params *p) {
-  memset(&client, 0, sizeof client);
-  memset(&server, 0, sizeof server);
-  CHECK(uv_loop_init(&loop) == 0);
-  uv_tcp_init(&loop, &listener);
-  listener_closed = false;
-  struct sockaddr_in addr;
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  CHECK(uv_tcp_bind(&listener, (const struct sockaddr *)&addr, 0) == 0);
-  CHECK(uv_listen((uv_stream_t *)&listener, 8, on_connection) == 0);
-  int namelen = sizeof addr;
-  uv_tcp_getsockname(&listener, (struct sockaddr *)&addr, &namelen);
-  server_raw = raw_side == &server;
-  client.raw = raw_side == &client;
-  CHECK(wsf_transport_init(&loop, &client.t, &transport_cbs) == 0);
-  CHECK(wsf_transport_connect(&client.t, (const struct sockaddr *)&addr) == 0);
-  CHECK(run_until(both_connected, 5000));
-  wsf_ws_init(&client.ws, &client.t, false, max, &ws_cbs);
-  wsf_ws_init(&server.ws, &server.t, true, max, &ws_cbs);
-  if (p) {
-    CHECK(wsf_ws_enable_deflate(&client.ws, p) == 0);
-    CHECK(wsf_ws_enable_deflate(&server.ws, p) == 0);
-    CHECK(wsf_ws_deflate_counters(&client.ws) != NULL);
-  }
-}
-
-static bool all_closed(void) { return client.closed && server.closed && listener_closed; }
-static void on_listener_closed(uv_handle_t *h) {
-  (void)h;
-  listener_closed = true;
-}
-
-static void pair_close(void) {
-  wsf_ws_free(&client.ws);
-  wsf_ws_free(&server.ws);
-  CHECK(client.ws.deflate == NULL && server.ws.deflate == NULL);
-  wsf_transport_close(&client.t, false);
-  if (server.connected)
-    wsf_transport_close(&server.t, false);
-  else
-    server.closed = true;
-  uv_close((uv_handle_t *)&listener, on_listener_closed);
-  CHECK(run_until(all_closed, 5000));
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK(uv_loop_close(&loop) == 0);
-  peer *ps[2] = {&client, &server};
-  for (int i = 0; i < 2; i++) {
-    for (int k = 0; k < ps[i]->n_msgs; k++)
-      free(ps[i]->msgs[k].data);
-    free(ps[i]->rx);
-  }
-}
-
-static bool stored_is(const stored *s, int opcode, const void *data, size_t len) {
-  return s->opcode == opcode && s->len == len && (len == 0 || memcmp(s->data, data, len) == 0);
-}
-
-/* ---- frames on the wire ---- */
-
-/* One unmasked frame (server to client) with RSV1 as asked; out has room for len + 14. */
-static size_t frame(uint8_t *out, bool fin, bool rsv1, int opcode, const void *payload, size_t len) {
-  size_t n = 0;
-  out[n++] = (uint8_t)((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode);
-  if (len < 126) {
-    out[n++] = (uint8_t)len;
-  } else if (len <= 0xffff) {
-    out[n++] = 126;
-    out[n++] = (uint8_t)(len >> 8);
-    out[n++] = (uint8_t)len;
-  } else {
-    out[n++] = 127;
-    for (int i = 7; i >= 0; i--)
-      out[n++] = (uint8_t)((uint64_t)len >> (8 * i));
-  }
-  if (len)
-    memcpy(out + n, payload, len);
-  return n + len;
-}
-
-/* The first close frame's code among the frames the raw side collected
- * (frames are walked by their headers; masked ones from a client too). */
-static bool raw_close_code(const peer *p, uint16_t *code) {
-  size_t off = 0;
-  while (p->rx_len - off >= 2) {
-    const uint8_t *h = p->rx + off;
-    size_t len = h[1] & 0x7f, n = 2;
-    if (len == 126) {
-      if (p->rx_len - off < 4)
-        return false;
-      len = (size_t)h[2] << 8 | h[3];
-      n = 4;
-    } else if (len == 127) {
-      if (p->rx_len - off < 10)
-        return false;
-      len = 0;
-      for (int i = 0; i < 8; i++)
-        len = len << 8 | h[2 + i];
-      n = 10;
-    }
-    uint8_t key[4] = {0};
-    if (h[1] & 0x80) {
-      memcpy(key, h + n, 4);
-      n += 4;
-    }
-    if (p->rx_len - off < n + len)
-      return false;
-    if ((h[0] & 0x0f) == WSF_WS_CLOSE && len >= 2) {
-      *code = (uint16_t)((h[n] ^ key[0]) << 8 | (h[n + 1] ^ key[1]));
-      return true;
-    }
-    off += n + len;
-  }
-  return false;
-}
-
-static bool server_raw_has_close(void) {
-  uint16_t code;
-  return raw_close_code(&server, &code);
 }
 
 /* ---- an independent RFC 7692 encoder: zlib directly ---- */
@@ -579,7 +342,7 @@ static void test_round_trip_each_parameter_combination(void) {
         wsf_deflate_params p = params(cbits[a], sbits[b], nct & 1, nct & 2);
         p.level = (int8_t)levels[(a + b + nct) % 4].level;
         p.mem_level = (uint8_t)levels[(a + b + nct) % 4].mem_level;
-        pair_open(NULL, 1 << 20, &p);
+        pair_open(NULL, 1 << 20, 1 << 20, &p);
         combos++;
         /* The same text twice (context takeover makes the second tiny), an
          * empty message, random binary and a big text; each way. */
@@ -635,7 +398,7 @@ static void test_round_trip_each_parameter_combination(void) {
 /* Frames on the wire: data frames carry RSV1, control frames never do. */
 static void test_data_frames_carry_rsv1_and_control_frames_do_not(void) {
   wsf_deflate_params p = params(15, 15, false, false);
-  pair_open(&server, 1 << 20, &p);
+  pair_open(&server, 1 << 20, 1 << 20, &p);
   CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"hello hello hello", 17) == 0);
   CHECK(wsf_ws_send(&client.ws, WSF_WS_PING, (const uint8_t *)"ping ping ping", 14) == 0);
   CHECK(wsf_ws_close(&client.ws, 1000, "bye bye bye", 11) == 0);
@@ -663,13 +426,13 @@ static void test_context_takeover_must_match_the_sender(void) {
   size_t second = zp.len - first;
   CHECK(second < first / 10); /* mostly one back-reference */
   uint8_t *stream = malloc(zp.len + 64);
-  size_t len = frame(stream, true, true, WSF_WS_TEXT, zp.out, first);
-  len += frame(stream + len, true, true, WSF_WS_TEXT, zp.out + first, second);
+  size_t len = frame(stream, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, zp.out, first);
+  len += frame(stream + len, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, zp.out + first, second);
 
   for (int reset = 0; reset < 2; reset++) {
     /* reset: the client agreed server_no_context_takeover, so it drops its history. */
     wsf_deflate_params p = params(15, 15, false, reset);
-    pair_open(&server, 1 << 20, &p);
+    pair_open(&server, 1 << 20, 1 << 20, &p);
     wsf_ws_feed(&client.ws, stream, len);
     if (!reset) {
       CHECK(client.n_msgs == 2 && client.protocol_errors == 0);
@@ -691,7 +454,7 @@ static void test_context_takeover_must_match_the_sender(void) {
    * copies compress alike. */
   for (int nct = 0; nct < 2; nct++) {
     wsf_deflate_params p = params(15, 15, nct, false);
-    pair_open(NULL, 1 << 20, &p);
+    pair_open(NULL, 1 << 20, 1 << 20, &p);
     const wsf_deflate_counters *c = wsf_ws_deflate_counters(&client.ws);
     CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, text, sizeof text) == 0);
     uint64_t one = c->bytes_out_compressed;
@@ -722,28 +485,28 @@ static void test_compressed_bomb_is_1009_with_bounded_memory(void) {
     zpeer_put(&zp, zeros, 1 << 20, i == 63);
   CHECK(zp.len < MAX);
   uint8_t *f = malloc(zp.len + 14);
-  size_t n = frame(f, true, true, WSF_WS_BINARY, zp.out, zp.len);
+  size_t n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_BINARY, zp.out, zp.len);
 
   /* Exactly the limit inflated is fine; one byte more is not. */
   wsf_deflate_params p = params(15, 15, false, false);
-  pair_open(&server, MAX, &p);
+  pair_open(&server, MAX, MAX, &p);
   zpeer at;
   zcompress(&at, zeros, MAX);
   uint8_t g[1024];
-  size_t gn = frame(g, true, true, WSF_WS_BINARY, at.out, at.len);
+  size_t gn = frame(g, FRAME_FIN | FRAME_RSV1, WSF_WS_BINARY, at.out, at.len);
   CHECK(gn < sizeof g);
   CHECK(wsf_ws_feed(&client.ws, g, gn) == 0);
   CHECK(client.n_msgs == 1 && stored_is(&client.msgs[0], WSF_WS_BINARY, zeros, MAX));
   zpeer_free(&at);
   zcompress(&at, zeros, MAX + 1);
-  gn = frame(g, true, true, WSF_WS_BINARY, at.out, at.len);
+  gn = frame(g, FRAME_FIN | FRAME_RSV1, WSF_WS_BINARY, at.out, at.len);
   CHECK(wsf_ws_feed(&client.ws, g, gn) == -1);
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1009 && client.n_msgs == 1);
   CHECK_STR(wsf_ws_deflate_failure(&client.ws), "inflated message over max_message_bytes");
   zpeer_free(&at);
   pair_close();
 
-  pair_open(&server, MAX, &p);
+  pair_open(&server, MAX, MAX, &p);
   long before = max_rss_kb();
   CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
   long grew = max_rss_kb() - before;
@@ -768,19 +531,19 @@ static void test_invalid_utf8_inside_compressed_text_is_1007(void) {
   uint8_t f[256];
   wsf_deflate_params p = params(15, 15, false, false);
   /* As binary the same bytes are fine. */
-  pair_open(&server, 1 << 20, &p);
+  pair_open(&server, 1 << 20, 1 << 20, &p);
   zcompress(&zp, bad, sizeof bad);
-  size_t n = frame(f, true, true, WSF_WS_BINARY, zp.out, zp.len);
+  size_t n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_BINARY, zp.out, zp.len);
   CHECK(wsf_ws_feed(&client.ws, f, n) == 0);
   CHECK(client.n_msgs == 1 && stored_is(&client.msgs[0], WSF_WS_BINARY, bad, sizeof bad));
   const char *good = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
   zpeer good_z;
   zcompress(&good_z, good, strlen(good));
-  n = frame(f, true, true, WSF_WS_TEXT, good_z.out, good_z.len);
+  n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, good_z.out, good_z.len);
   CHECK(wsf_ws_feed(&client.ws, f, n) == 0);
   CHECK(client.n_msgs == 2 && stored_is(&client.msgs[1], WSF_WS_TEXT, good, strlen(good)));
   zpeer_free(&good_z);
-  n = frame(f, true, true, WSF_WS_TEXT, zp.out, zp.len);
+  n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, zp.out, zp.len);
   CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1007 && client.n_msgs == 2);
   CHECK_STR(wsf_ws_deflate_failure(&client.ws), "invalid UTF-8 in a compressed text message");
@@ -790,9 +553,9 @@ static void test_invalid_utf8_inside_compressed_text_is_1007(void) {
   zpeer_free(&zp);
   pair_close();
   for (size_t i = 0; i < WSF_ARRAY_LEN(also_bad); i++) {
-    pair_open(&server, 1 << 20, &p);
+    pair_open(&server, 1 << 20, 1 << 20, &p);
     zcompress(&zp, also_bad[i], strlen(also_bad[i]));
-    n = frame(f, true, true, WSF_WS_TEXT, zp.out, zp.len);
+    n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, zp.out, zp.len);
     CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
     CHECK(client.protocol_error_code == 1007 && client.n_msgs == 0);
     zpeer_free(&zp);
@@ -805,8 +568,8 @@ static void test_corrupt_compressed_data_is_1007(void) {
   wsf_deflate_params p = params(15, 15, false, false);
   uint8_t f[256];
   const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x12, 0x34};
-  pair_open(&server, 1 << 20, &p);
-  size_t n = frame(f, true, true, WSF_WS_BINARY, garbage, sizeof garbage);
+  pair_open(&server, 1 << 20, 1 << 20, &p);
+  size_t n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_BINARY, garbage, sizeof garbage);
   CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
   CHECK(client.protocol_error_code == 1007 && client.n_msgs == 0);
   CHECK_STR(wsf_ws_deflate_failure(&client.ws), "bad DEFLATE data");
@@ -817,8 +580,8 @@ static void test_corrupt_compressed_data_is_1007(void) {
   fill_text(text, sizeof text, 5);
   zpeer zp;
   zcompress(&zp, text, sizeof text);
-  pair_open(&server, 1 << 20, &p);
-  n = frame(f, true, true, WSF_WS_TEXT, zp.out, zp.len / 2);
+  pair_open(&server, 1 << 20, 1 << 20, &p);
+  n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, zp.out, zp.len / 2);
   CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
   CHECK(client.protocol_error_code == 1007 && client.n_msgs == 0);
   pair_close();
@@ -836,14 +599,14 @@ static void test_fragmented_compressed_message(void) {
   zcompress(&zp, text, sizeof text);
   size_t cut1 = zp.len / 3, cut2 = 2 * zp.len / 3;
   uint8_t *stream = malloc(zp.len + 64);
-  size_t len = frame(stream, false, true, WSF_WS_TEXT, zp.out, cut1);
-  len += frame(stream + len, true, false, WSF_WS_PING, "p", 1);
+  size_t len = frame(stream, FRAME_RSV1, WSF_WS_TEXT, zp.out, cut1);
+  len += frame(stream + len, FRAME_FIN, WSF_WS_PING, "p", 1);
   size_t mid = len;
-  len += frame(stream + len, false, false, 0, zp.out + cut1, cut2 - cut1);
-  len += frame(stream + len, true, false, 0, zp.out + cut2, zp.len - cut2);
+  len += frame(stream + len, 0, 0, zp.out + cut1, cut2 - cut1);
+  len += frame(stream + len, FRAME_FIN, 0, zp.out + cut2, zp.len - cut2);
 
   wsf_deflate_params p = params(15, 15, true, true);
-  pair_open(&server, 1 << 20, &p);
+  pair_open(&server, 1 << 20, 1 << 20, &p);
   CHECK(wsf_ws_feed(&client.ws, stream, mid) == 0);
   CHECK(client.ws.ctx != NULL && client.n_msgs == 0 && client.pings == 1);
   CHECK(wsf_ws_feed(&client.ws, stream + mid, len - mid) == 0);
@@ -879,18 +642,20 @@ static void test_misplaced_reserved_bits_are_1002(void) {
     bool deflate;
   } cases[4];
   size_t k = 0;
-  cases[k].len = frame(cases[k].bytes, false, false, WSF_WS_TEXT, "a", 1);
-  cases[k].len += frame(cases[k].bytes + cases[k].len, true, true, 0, "b", 1); /* RSV1 on a continuation */
+  cases[k].len = frame(cases[k].bytes, 0, WSF_WS_TEXT, "a", 1);
+  /* RSV1 on a continuation */
+  cases[k].len += frame(cases[k].bytes + cases[k].len, FRAME_FIN | FRAME_RSV1, 0, "b", 1);
   cases[k++].deflate = true;
-  cases[k].len = frame(cases[k].bytes, true, true, WSF_WS_PING, "", 0); /* RSV1 on a control frame */
+  /* RSV1 on a control frame */
+  cases[k].len = frame(cases[k].bytes, FRAME_FIN | FRAME_RSV1, WSF_WS_PING, "", 0);
   cases[k++].deflate = true;
-  cases[k].len = frame(cases[k].bytes, true, false, WSF_WS_TEXT, "x", 1);
+  cases[k].len = frame(cases[k].bytes, FRAME_FIN, WSF_WS_TEXT, "x", 1);
   cases[k].bytes[0] |= 0x20; /* RSV2 */
   cases[k++].deflate = true;
-  cases[k].len = frame(cases[k].bytes, true, true, WSF_WS_TEXT, zp.out, zp.len); /* not agreed */
+  cases[k].len = frame(cases[k].bytes, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, zp.out, zp.len); /* not agreed */
   cases[k++].deflate = false;
   for (size_t i = 0; i < k; i++) {
-    pair_open(&server, 1 << 20, cases[i].deflate ? &p : NULL);
+    pair_open(&server, 1 << 20, 1 << 20, cases[i].deflate ? &p : NULL);
     CHECK(wsf_ws_feed(&client.ws, cases[i].bytes, cases[i].len) == -1);
     CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1002 && client.n_msgs == 0);
     CHECK(wsf_ws_deflate_failure(&client.ws) == NULL);
@@ -899,11 +664,11 @@ static void test_misplaced_reserved_bits_are_1002(void) {
     CHECK(raw_close_code(&server, &code) && code == 1002);
     pair_close();
   }
-  pair_open(&server, 1 << 20, &p);
+  pair_open(&server, 1 << 20, 1 << 20, &p);
   uint8_t f[64];
-  size_t n = frame(f, true, false, WSF_WS_TEXT, "plain", 5);
+  size_t n = frame(f, FRAME_FIN, WSF_WS_TEXT, "plain", 5);
   CHECK(wsf_ws_feed(&client.ws, f, n) == 0);
-  n = frame(f, true, true, WSF_WS_TEXT, zp.out, zp.len);
+  n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, zp.out, zp.len);
   CHECK(wsf_ws_feed(&client.ws, f, n) == 0);
   CHECK(client.n_msgs == 2 && stored_is(&client.msgs[0], WSF_WS_TEXT, "plain", 5) &&
         stored_is(&client.msgs[1], WSF_WS_TEXT, "abc", 3));
@@ -918,7 +683,7 @@ static void test_misplaced_reserved_bits_are_1002(void) {
  * an empty payload, as Python's websockets sends mid-stream, reads as empty. */
 static void test_empty_compressed_messages(void) {
   wsf_deflate_params p = params(15, 15, false, false);
-  pair_open(&server, 1 << 20, &p);
+  pair_open(&server, 1 << 20, 1 << 20, &p);
   const wsf_deflate_counters *c = wsf_ws_deflate_counters(&client.ws);
   for (int i = 0; i < 3; i++) {
     uint64_t before = c->bytes_out_compressed;
@@ -946,7 +711,7 @@ static void test_idle_session_memory_by_context_takeover(void) {
   for (size_t i = 0; i < WSF_ARRAY_LEN(cases); i++) {
     wsf_deflate_params p = params(cases[i].bits, cases[i].bits, cases[i].nct, cases[i].nct);
     p.mem_level = (uint8_t)cases[i].mem_level;
-    pair_open(NULL, 1 << 20, &p);
+    pair_open(NULL, 1 << 20, 1 << 20, &p);
     CHECK(wsf_deflate_zlib_bytes(client.ws.deflate) == 0); /* nothing before first use */
     CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, text, sizeof text) == 0);
     CHECK(wsf_ws_send(&server.ws, WSF_WS_TEXT, text, sizeof text) == 0);

@@ -5,300 +5,12 @@
  *
  * The memory guarantee is asserted throughout: the wslay context exists
  * mid-frame and mid-fragmented-message, and is gone once the session is at
- * rest. Every loop run is bounded by a watchdog. */
+ * rest. The pair and its wire helpers are in wspair.h. */
 #include <stdlib.h>
-#include <uv.h>
 
 #include "testlib.h"
-#include "transport.h"
-#include "util.h"
 #include "ws.h"
-
-#define MAX_MSGS 256
-
-typedef struct stored {
-  int opcode;
-  uint8_t *data;
-  size_t len;
-} stored;
-
-typedef struct peer {
-  wsf_transport t;
-  wsf_ws ws;
-  bool raw; /* collect bytes instead of feeding the session */
-  uint8_t *rx;
-  size_t rx_len, rx_cap;
-  stored msgs[MAX_MSGS];
-  int n_msgs;
-  int pings, pongs;
-  uint8_t ping_data[125], pong_data[125];
-  size_t ping_len, pong_len;
-  int close_frames;
-  uint16_t close_code;
-  char close_reason[128];
-  int protocol_errors;
-  uint16_t protocol_error_code;
-  int feed_failures;
-  bool connected, ended, closed;
-} peer;
-
-static uv_loop_t loop;
-static uv_tcp_t listener;
-static bool listener_closed;
-static peer client, server;
-static bool server_raw;
-
-/* ---- session callbacks ---- */
-
-static peer *peer_of(wsf_ws *ws) { return wsf_container_of(ws, peer, ws); }
-
-static void on_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
-  peer *p = peer_of(ws);
-  if (p->n_msgs == MAX_MSGS)
-    return;
-  stored *s = &p->msgs[p->n_msgs++];
-  s->opcode = opcode;
-  s->len = len;
-  s->data = malloc(len + 1);
-  if (len)
-    memcpy(s->data, data, len);
-}
-
-static void on_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
-  peer *p = peer_of(ws);
-  p->pings++;
-  p->ping_len = len;
-  if (len)
-    memcpy(p->ping_data, data, len);
-}
-
-static void on_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
-  peer *p = peer_of(ws);
-  p->pongs++;
-  p->pong_len = len;
-  if (len)
-    memcpy(p->pong_data, data, len);
-}
-
-static void on_close_frame(wsf_ws *ws, uint16_t code, const uint8_t *reason, size_t reason_len) {
-  peer *p = peer_of(ws);
-  p->close_frames++;
-  p->close_code = code;
-  if (reason_len >= sizeof p->close_reason)
-    reason_len = sizeof p->close_reason - 1;
-  memcpy(p->close_reason, reason ? (const char *)reason : "", reason_len);
-  p->close_reason[reason_len] = 0;
-}
-
-static void on_protocol_error(wsf_ws *ws, uint16_t code) {
-  peer *p = peer_of(ws);
-  p->protocol_errors++;
-  p->protocol_error_code = code;
-}
-
-static const wsf_ws_callbacks ws_cbs = {on_message, on_ping, on_pong, on_close_frame, on_protocol_error};
-
-/* ---- transport callbacks ---- */
-
-static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
-  peer *p = wsf_container_of(t, peer, t);
-  if (p->raw) {
-    if (p->rx_len + len > p->rx_cap) {
-      p->rx_cap = (p->rx_len + len) * 2;
-      p->rx = realloc(p->rx, p->rx_cap);
-    }
-    memcpy(p->rx + p->rx_len, data, len);
-    p->rx_len += len;
-    return;
-  }
-  if (wsf_ws_feed(&p->ws, data, len) != 0)
-    p->feed_failures++;
-}
-
-static void on_connect(wsf_transport *t, int status) {
-  peer *p = wsf_container_of(t, peer, t);
-  CHECK(status == 0);
-  p->connected = status == 0;
-  CHECK(wsf_transport_read_start(t) == 0);
-}
-
-static void on_end(wsf_transport *t, wsf_end_cause cause, const char *detail) {
-  (void)cause;
-  (void)detail;
-  wsf_container_of(t, peer, t)->ended = true;
-}
-
-static void on_closed(wsf_transport *t) { wsf_container_of(t, peer, t)->closed = true; }
-
-static const wsf_transport_callbacks transport_cbs = {on_connect, NULL, on_data, on_end, on_closed};
-
-static void on_connection(uv_stream_t *l, int status) {
-  CHECK(status == 0);
-  CHECK(wsf_transport_init(l->loop, &server.t, &transport_cbs) == 0);
-  CHECK(uv_accept(l, (uv_stream_t *)&server.t.tcp) == 0);
-  CHECK(wsf_transport_read_start(&server.t) == 0);
-  server.raw = server_raw;
-  server.connected = true;
-}
-
-/* ---- loop helpers ---- */
-
-static bool watchdog_fired;
-static void on_watchdog(uv_timer_t *h) {
-  watchdog_fired = true;
-  uv_stop(h->loop);
-}
-
-/* Runs the loop until cond() holds or timeout_ms passes; says which. */
-static bool run_until(bool (*cond)(void), uint64_t timeout_ms) {
-  uv_timer_t watchdog;
-  uv_timer_init(&loop, &watchdog);
-  uv_timer_start(&watchdog, on_watchdog, timeout_ms, 0);
-  watchdog_fired = false;
-  while (!cond() && !watchdog_fired)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&watchdog, NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
-  return cond();
-}
-
-static bool both_connected(void) { return client.connected && server.connected; }
-
-/* A connected pair; raw_side is NULL, &client or &server. */
-static void pair_open(peer *raw_side, uint64_t client_max, uint64_t server_max) {
-  memset(&client, 0, sizeof client);
-  memset(&server, 0, sizeof server);
-  CHECK(uv_loop_init(&loop) == 0);
-  uv_tcp_init(&loop, &listener);
-  listener_closed = false;
-  struct sockaddr_in addr;
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  CHECK(uv_tcp_bind(&listener, (const struct sockaddr *)&addr, 0) == 0);
-  CHECK(uv_listen((uv_stream_t *)&listener, 8, on_connection) == 0);
-  int namelen = sizeof addr;
-  uv_tcp_getsockname(&listener, (struct sockaddr *)&addr, &namelen);
-
-  server_raw = raw_side == &server;
-  client.raw = raw_side == &client;
-  CHECK(wsf_transport_init(&loop, &client.t, &transport_cbs) == 0);
-  CHECK(wsf_transport_connect(&client.t, (const struct sockaddr *)&addr) == 0);
-  CHECK(run_until(both_connected, 5000));
-  wsf_ws_init(&client.ws, &client.t, false, client_max, &ws_cbs);
-  wsf_ws_init(&server.ws, &server.t, true, server_max, &ws_cbs);
-}
-
-static bool all_closed(void) { return client.closed && server.closed && listener_closed; }
-static void on_listener_closed(uv_handle_t *h) {
-  (void)h;
-  listener_closed = true;
-}
-
-static void pair_close(void) {
-  wsf_ws_free(&client.ws);
-  wsf_ws_free(&server.ws);
-  wsf_transport_close(&client.t, false);
-  if (server.connected)
-    wsf_transport_close(&server.t, false);
-  else
-    server.closed = true;
-  uv_close((uv_handle_t *)&listener, on_listener_closed);
-  CHECK(run_until(all_closed, 5000));
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK(uv_loop_close(&loop) == 0);
-  peer *ps[2] = {&client, &server};
-  for (int i = 0; i < 2; i++) {
-    for (int k = 0; k < ps[i]->n_msgs; k++)
-      free(ps[i]->msgs[k].data);
-    free(ps[i]->rx);
-  }
-}
-
-/* ---- frames on the wire ---- */
-
-static const uint8_t mask_key[4] = {0x37, 0xfa, 0x21, 0x3d};
-
-/* Writes one frame into out (room for len + 14); returns its size. */
-static size_t frame(uint8_t *out, bool fin, int opcode, bool masked, const void *payload, size_t len) {
-  size_t n = 0;
-  out[n++] = (uint8_t)((fin ? 0x80 : 0) | opcode);
-  uint8_t m = masked ? 0x80 : 0;
-  if (len < 126) {
-    out[n++] = (uint8_t)(m | len);
-  } else if (len <= 0xffff) {
-    out[n++] = m | 126;
-    out[n++] = (uint8_t)(len >> 8);
-    out[n++] = (uint8_t)len;
-  } else {
-    out[n++] = m | 127;
-    for (int i = 7; i >= 0; i--)
-      out[n++] = (uint8_t)((uint64_t)len >> (8 * i));
-  }
-  if (masked) {
-    memcpy(out + n, mask_key, 4);
-    n += 4;
-  }
-  for (size_t i = 0; i < len; i++)
-    out[n + i] = ((const uint8_t *)payload)[i] ^ (masked ? mask_key[i % 4] : 0);
-  return n + len;
-}
-
-typedef struct parsed {
-  bool fin, masked;
-  int opcode;
-  uint8_t payload[256];
-  size_t len;
-} parsed;
-
-/* Parses the frame at buf (unmasking it); returns its size, 0 if incomplete. */
-static size_t parse_frame(const uint8_t *buf, size_t have, parsed *f) {
-  if (have < 2)
-    return 0;
-  f->fin = buf[0] & 0x80;
-  f->opcode = buf[0] & 0x0f;
-  f->masked = buf[1] & 0x80;
-  size_t len = buf[1] & 0x7f, n = 2;
-  if (len >= 126)
-    return 0; /* only small control frames are parsed here */
-  uint8_t key[4] = {0};
-  if (f->masked) {
-    if (have < n + 4)
-      return 0;
-    memcpy(key, buf + n, 4);
-    n += 4;
-  }
-  if (have < n + len)
-    return 0;
-  for (size_t i = 0; i < len; i++)
-    f->payload[i] = buf[n + i] ^ key[i % 4];
-  f->len = len;
-  return n + len;
-}
-
-/* The raw side's bytes as frames: finds the first with the given opcode. */
-static bool raw_has_frame(const peer *p, int opcode, parsed *out) {
-  size_t off = 0;
-  parsed f;
-  for (size_t n; (n = parse_frame(p->rx + off, p->rx_len - off, &f)) > 0; off += n) {
-    if (f.opcode == opcode) {
-      *out = f;
-      return true;
-    }
-  }
-  return false;
-}
-
-static bool raw_close_code(const peer *p, uint16_t *code) {
-  parsed f;
-  if (!raw_has_frame(p, WSF_WS_CLOSE, &f) || f.len < 2)
-    return false;
-  *code = (uint16_t)(f.payload[0] << 8 | f.payload[1]);
-  return true;
-}
-
-static bool server_raw_has_close(void) {
-  parsed f;
-  return raw_has_frame(&server, WSF_WS_CLOSE, &f);
-}
+#include "wspair.h"
 
 static bool server_raw_has_pong(void) {
   parsed f;
@@ -310,10 +22,6 @@ static bool client_raw_has_close(void) {
   return raw_has_frame(&client, WSF_WS_CLOSE, &f);
 }
 
-static bool stored_is(const stored *s, int opcode, const void *data, size_t len) {
-  return s->opcode == opcode && s->len == len && memcmp(s->data, data, len) == 0;
-}
-
 /* ---- tests over the wire, both ends are sessions ---- */
 
 static bool server_has_1(void) { return server.n_msgs >= 1; }
@@ -322,7 +30,7 @@ static bool client_has_1(void) { return client.n_msgs >= 1; }
 static bool client_has_2(void) { return client.n_msgs >= 2; }
 
 static void test_text_and_binary_messages_both_ways(void) {
-  pair_open(NULL, 1 << 20, 1 << 20);
+  pair_open(NULL, 1 << 20, 1 << 20, NULL);
   CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"hello server", 12) == 0);
   CHECK(client.ws.ctx == NULL); /* written out: nothing in flight */
   CHECK(run_until(server_has_1, 5000));
@@ -361,7 +69,7 @@ static void test_text_and_binary_messages_both_ways(void) {
 static bool server_has_pong(void) { return server.pongs >= 1; }
 
 static void test_ping_is_answered_with_pong(void) {
-  pair_open(NULL, 1 << 20, 1 << 20);
+  pair_open(NULL, 1 << 20, 1 << 20, NULL);
   CHECK(wsf_ws_send(&server.ws, WSF_WS_PING, (const uint8_t *)"are you there", 13) == 0);
   CHECK(run_until(server_has_pong, 5000));
   CHECK(client.pings == 1 && client.ping_len == 13 && memcmp(client.ping_data, "are you there", 13) == 0);
@@ -374,7 +82,7 @@ static void test_ping_is_answered_with_pong(void) {
 static bool both_close_frames(void) { return client.close_frames && server.close_frames; }
 
 static void test_close_handshake_client_initiated(void) {
-  pair_open(NULL, 1 << 20, 1 << 20);
+  pair_open(NULL, 1 << 20, 1 << 20, NULL);
   CHECK(wsf_ws_close(&client.ws, 1000, "bye", 3) == 0);
   CHECK(client.ws.close_sent && !wsf_ws_close_done(&client.ws));
   CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"late", 4) == -1);
@@ -391,7 +99,7 @@ static void test_close_handshake_client_initiated(void) {
 }
 
 static void test_close_handshake_server_initiated(void) {
-  pair_open(NULL, 1 << 20, 1 << 20);
+  pair_open(NULL, 1 << 20, 1 << 20, NULL);
   const char *reason = "server going away";
   CHECK(wsf_ws_close(&server.ws, 4001, reason, strlen(reason)) == 0);
   CHECK(run_until(both_close_frames, 5000));
@@ -408,7 +116,7 @@ static bool client_protocol_error(void) { return client.protocol_errors > 0; }
 static bool server_has_close_frame(void) { return server.close_frames > 0; }
 
 static void test_invalid_utf8_text_is_1007(void) {
-  pair_open(NULL, 1 << 20, 1 << 20);
+  pair_open(NULL, 1 << 20, 1 << 20, NULL);
   const uint8_t bad[] = {'o', 'k', 0xc3, 0x28}; /* 0xc3 needs a continuation byte */
   CHECK(wsf_ws_send(&server.ws, WSF_WS_TEXT, bad, sizeof bad) == 0);
   CHECK(run_until(client_protocol_error, 5000));
@@ -421,7 +129,7 @@ static void test_invalid_utf8_text_is_1007(void) {
 }
 
 static void test_message_over_max_is_1009(void) {
-  pair_open(NULL, 1000, 1 << 20);
+  pair_open(NULL, 1000, 1 << 20, NULL);
   uint8_t data[1001];
   memset(data, 'x', sizeof data);
   CHECK(wsf_ws_send(&server.ws, WSF_WS_TEXT, data, 1000) == 0); /* exactly the limit: fine */
@@ -453,7 +161,7 @@ static int feed_in_pieces(wsf_ws *ws, const uint8_t *data, size_t len, const siz
 }
 
 static void test_context_exists_only_mid_frame(void) {
-  pair_open(&server, 1 << 20, 1 << 20);
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
   CHECK(client.ws.ctx == NULL);
   uint8_t payload[70000];
   for (size_t i = 0; i < sizeof payload; i++)
@@ -462,7 +170,7 @@ static void test_context_exists_only_mid_frame(void) {
   size_t lens[] = {0, 5, 125, 126, 300, 65535, 65536, 70000};
   uint8_t *buf = malloc(sizeof payload + 14);
   for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
-    size_t n = frame(buf, true, WSF_WS_TEXT, false, payload, lens[k]);
+    size_t n = frame(buf, FRAME_FIN, WSF_WS_TEXT, payload, lens[k]);
     int mid_ok = 1;
     for (size_t i = 0; i + 1 < n; i++) {
       CHECK(wsf_ws_feed(&client.ws, buf + i, 1) == 0);
@@ -486,7 +194,7 @@ static void test_context_exists_only_mid_frame(void) {
 /* Many frames in one stream, cut at random points: the context is NULL
  * exactly when the cut falls on a frame boundary. */
 static void test_random_splits_keep_messages_and_rest_state(void) {
-  pair_open(&server, 1 << 20, 1 << 20);
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
   enum { N = 60 };
   size_t cap = 0;
   size_t msg_len[N];
@@ -502,7 +210,7 @@ static void test_random_splits_keep_messages_and_rest_state(void) {
   for (int i = 0; i < N; i++) {
     for (size_t k = 0; k < msg_len[i]; k++)
       payload[k] = (uint8_t)(i + k);
-    len += frame(stream + len, true, WSF_WS_BINARY, false, payload, msg_len[i]);
+    len += frame(stream + len, FRAME_FIN, WSF_WS_BINARY, payload, msg_len[i]);
     boundary[i] = len;
   }
   size_t off = 0;
@@ -534,15 +242,15 @@ static void test_random_splits_keep_messages_and_rest_state(void) {
 }
 
 static void test_fragmented_message_with_interleaved_control_frames(void) {
-  pair_open(&server, 1 << 20, 1 << 20);
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
   uint8_t f[6][64];
   size_t n[6];
-  n[0] = frame(f[0], false, WSF_WS_TEXT, false, "Hel", 3);
-  n[1] = frame(f[1], true, WSF_WS_PING, false, "p1", 2);
-  n[2] = frame(f[2], false, 0, false, "lo, ", 4);
-  n[3] = frame(f[3], true, WSF_WS_PONG, false, "x", 1);
-  n[4] = frame(f[4], false, 0, false, "", 0);
-  n[5] = frame(f[5], true, 0, false, "world", 5);
+  n[0] = frame(f[0], 0, WSF_WS_TEXT, "Hel", 3);
+  n[1] = frame(f[1], FRAME_FIN, WSF_WS_PING, "p1", 2);
+  n[2] = frame(f[2], 0, 0, "lo, ", 4);
+  n[3] = frame(f[3], FRAME_FIN, WSF_WS_PONG, "x", 1);
+  n[4] = frame(f[4], 0, 0, "", 0);
+  n[5] = frame(f[5], FRAME_FIN, 0, "world", 5);
   for (int i = 0; i < 5; i++) {
     CHECK(wsf_ws_feed(&client.ws, f[i], n[i]) == 0);
     CHECK(client.ws.ctx != NULL); /* the message is still open */
@@ -565,10 +273,10 @@ static void test_fragmented_message_with_interleaved_control_frames(void) {
    * then the same bytes dribbled in 3-byte pieces. */
   uint8_t stream[256];
   size_t len = 0;
-  len += frame(stream + len, false, WSF_WS_BINARY, false, "\x00\x01", 2);
-  len += frame(stream + len, true, WSF_WS_PING, false, "", 0);
-  len += frame(stream + len, false, 0, false, "\xff", 1);
-  len += frame(stream + len, true, 0, false, "\x02", 1);
+  len += frame(stream + len, 0, WSF_WS_BINARY, "\x00\x01", 2);
+  len += frame(stream + len, FRAME_FIN, WSF_WS_PING, "", 0);
+  len += frame(stream + len, 0, 0, "\xff", 1);
+  len += frame(stream + len, FRAME_FIN, 0, "\x02", 1);
   CHECK(wsf_ws_feed(&client.ws, stream, len) == 0);
   CHECK(client.n_msgs == 2 && stored_is(&client.msgs[1], WSF_WS_BINARY, "\x00\x01\xff\x02", 4));
   CHECK(client.ws.ctx == NULL);
@@ -582,9 +290,9 @@ static void test_fragmented_message_with_interleaved_control_frames(void) {
 }
 
 static void test_close_frame_without_code_reads_1005_and_is_answered(void) {
-  pair_open(&server, 1 << 20, 1 << 20);
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
   uint8_t f[16];
-  size_t n = frame(f, true, WSF_WS_CLOSE, false, "", 0);
+  size_t n = frame(f, FRAME_FIN, WSF_WS_CLOSE, "", 0);
   CHECK(wsf_ws_feed(&client.ws, f, n) == 0);
   CHECK(client.close_frames == 1 && client.close_code == 1005 && client.close_reason[0] == 0);
   CHECK(client.protocol_errors == 0);
@@ -597,14 +305,14 @@ static void test_close_frame_without_code_reads_1005_and_is_answered(void) {
 }
 
 static void test_masked_frame_from_server_is_1002(void) {
-  pair_open(&server, 1 << 20, 1 << 20);
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
   uint8_t f[32];
-  size_t n = frame(f, true, WSF_WS_TEXT, true, "masked", 6);
+  size_t n = frame(f, FRAME_FIN | FRAME_MASK, WSF_WS_TEXT, "masked", 6);
   CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1002);
   CHECK(client.n_msgs == 0);
   /* A failed session stays failed and quiet. */
-  n = frame(f, true, WSF_WS_TEXT, false, "later", 5);
+  n = frame(f, FRAME_FIN, WSF_WS_TEXT, "later", 5);
   CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
   CHECK(client.protocol_errors == 1 && client.n_msgs == 0);
   CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"x", 1) == -1);
@@ -615,13 +323,13 @@ static void test_masked_frame_from_server_is_1002(void) {
 }
 
 static void test_unmasked_frame_from_client_is_1002(void) {
-  pair_open(&client, 1 << 20, 1 << 20);
+  pair_open(&client, 1 << 20, 1 << 20, NULL);
   uint8_t f[32];
-  size_t n = frame(f, true, WSF_WS_TEXT, true, "fine", 4);
+  size_t n = frame(f, FRAME_FIN | FRAME_MASK, WSF_WS_TEXT, "fine", 4);
   CHECK(wsf_ws_feed(&server.ws, f, n) == 0);
   CHECK(server.n_msgs == 1 && stored_is(&server.msgs[0], WSF_WS_TEXT, "fine", 4));
   CHECK(server.ws.ctx == NULL);
-  n = frame(f, true, WSF_WS_TEXT, false, "bare", 4);
+  n = frame(f, FRAME_FIN, WSF_WS_TEXT, "bare", 4);
   CHECK(wsf_ws_feed(&server.ws, f, n) == -1);
   CHECK(server.protocol_errors == 1 && server.protocol_error_code == 1002);
   CHECK(run_until(client_raw_has_close, 5000));
@@ -633,19 +341,19 @@ static void test_unmasked_frame_from_client_is_1002(void) {
 }
 
 static void test_invalid_utf8_in_a_later_fragment_is_1007(void) {
-  pair_open(&server, 1 << 20, 1 << 20);
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
   uint8_t stream[64];
   size_t len = 0;
-  len += frame(stream + len, false, WSF_WS_TEXT, false, "caf", 3);
-  len += frame(stream + len, false, 0, false, "\xc3", 1); /* split code point: fine so far */
+  len += frame(stream + len, 0, WSF_WS_TEXT, "caf", 3);
+  len += frame(stream + len, 0, 0, "\xc3", 1); /* split code point: fine so far */
   size_t valid_len = len;
-  len += frame(stream + len, true, 0, false, "\xa9!", 2);
+  len += frame(stream + len, FRAME_FIN, 0, "\xa9!", 2);
   CHECK(wsf_ws_feed(&client.ws, stream, len) == 0);
   CHECK(client.n_msgs == 1 && stored_is(&client.msgs[0], WSF_WS_TEXT, "caf\xc3\xa9!", 6));
 
   /* Same prefix, but the code point is never completed. */
   len = valid_len;
-  len += frame(stream + len, true, 0, false, "(", 1);
+  len += frame(stream + len, FRAME_FIN, 0, "(", 1);
   CHECK(wsf_ws_feed(&client.ws, stream, len) == -1);
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1007);
   CHECK(client.n_msgs == 1);
@@ -656,13 +364,13 @@ static void test_invalid_utf8_in_a_later_fragment_is_1007(void) {
 }
 
 static void test_fragmented_message_over_max_is_1009(void) {
-  pair_open(&server, 1000, 1 << 20);
+  pair_open(&server, 1000, 1 << 20, NULL);
   uint8_t part[600];
   memset(part, 'y', sizeof part);
   uint8_t f[700];
-  size_t n = frame(f, false, WSF_WS_BINARY, false, part, sizeof part);
+  size_t n = frame(f, 0, WSF_WS_BINARY, part, sizeof part);
   CHECK(wsf_ws_feed(&client.ws, f, n) == 0); /* 600 of 1000: fine */
-  n = frame(f, true, 0, false, part, sizeof part);
+  n = frame(f, FRAME_FIN, 0, part, sizeof part);
   CHECK(wsf_ws_feed(&client.ws, f, n) == -1); /* 1200 in total */
   CHECK(client.protocol_error_code == 1009 && client.n_msgs == 0);
   CHECK(run_until(server_raw_has_close, 5000));
@@ -685,7 +393,7 @@ static void test_broken_frames_are_1002(void) {
       {{0x01, 0x00}, 2}, /* text fragment ... */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    pair_open(&server, 1 << 20, 1 << 20);
+    pair_open(&server, 1 << 20, 1 << 20, NULL);
     int rv = wsf_ws_feed(&client.ws, cases[i].bytes, cases[i].len);
     if (i == 4) { /* ... followed by a new text frame instead of a continuation */
       CHECK(rv == 0 && client.ws.ctx != NULL);
@@ -717,7 +425,7 @@ static void test_frame_layer_violations_are_1002(void) {
       {{0x82, 0x7f, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01}, 10}, /* length with bit 63 */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    pair_open(&server, 1 << 20, 1 << 20);
+    pair_open(&server, 1 << 20, 1 << 20, NULL);
     CHECK(wsf_ws_feed(&client.ws, cases[i].bytes, cases[i].len) == -1);
     CHECK(client.protocol_errors == 1);
     CHECK(client.pings == 0 && client.n_msgs == 0);
