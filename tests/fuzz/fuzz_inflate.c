@@ -18,22 +18,15 @@
  *  3. Fed whole or in random pieces, the session reports the same events,
  *     its wslay context is gone at rest, and with no context takeover it
  *     holds no zlib memory between messages.
- * Writes go to a transport on /dev/null (see fuzz_ws.c). */
-#include <fcntl.h>
+ * Writes go to a transport on /dev/null (see wsfuzz.h). */
 #include <stdlib.h>
 #include <string.h>
-#include <uv.h>
 
 #include "deflate.h"
 #include "transport.h"
 #include "util.h"
 #include "ws.h"
-
-#define REQUIRE(c)                                                                                      \
-  do {                                                                                                  \
-    if (!(c))                                                                                           \
-      abort();                                                                                          \
-  } while (0)
+#include "wsfuzz.h"
 
 #define MAX_MSGS 64
 
@@ -176,28 +169,6 @@ static void on_protocol_error(wsf_ws *ws, uint16_t code) {
 }
 
 static const wsf_ws_callbacks callbacks = {on_message, on_ping, NULL, NULL, on_protocol_error};
-
-static uv_loop_t *loop;
-static wsf_transport sink;
-static const wsf_transport_callbacks sink_cbs;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  loop = uv_default_loop();
-  REQUIRE(wsf_transport_init(loop, &sink, &sink_cbs) == 0);
-  int fd = open("/dev/null", O_WRONLY);
-  REQUIRE(fd >= 0);
-  REQUIRE(uv_tcp_open(&sink.tcp, fd) == 0);
-  return 0;
-}
-
-static uint32_t next_rand(uint32_t *state) {
-  *state ^= *state << 13;
-  *state ^= *state >> 17;
-  *state ^= *state << 5;
-  return *state;
-}
 
 static size_t put_frame(uint8_t *out, bool fin, bool rsv1, int opcode, bool masked, const uint8_t *p, size_t len) {
   static const uint8_t key[4] = {0x11, 0x7e, 0xa5, 0x03};

@@ -15,23 +15,15 @@
  * therefore start a feed exactly at the first close frame and do not split
  * it (wslay stops reading after a close frame, so only the first matters).
  *
- * Writes (pongs, close frames, sends) go to a transport opened on /dev/null:
- * a writable stream whose writes always succeed, so the sessions keep going
- * past their first reply instead of failing on a dead socket. */
-#include <fcntl.h>
+ * Writes (pongs, close frames, sends) go to a transport on /dev/null, so the
+ * sessions keep going past their first reply (see wsfuzz.h). */
 #include <stdlib.h>
 #include <string.h>
-#include <uv.h>
 
 #include "transport.h"
 #include "util.h"
 #include "ws.h"
-
-#define REQUIRE(c)                                                                                      \
-  do {                                                                                                  \
-    if (!(c))                                                                                           \
-      abort();                                                                                          \
-  } while (0)
+#include "wsfuzz.h"
 
 typedef struct session {
   wsf_ws ws;
@@ -78,29 +70,6 @@ static void on_protocol_error(wsf_ws *ws, uint16_t code) {
 }
 
 static const wsf_ws_callbacks callbacks = {on_message, on_ping, on_pong, on_close_frame, on_protocol_error};
-
-static uv_loop_t *loop;
-static wsf_transport sink;
-static const wsf_transport_callbacks sink_cbs;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  loop = uv_default_loop();
-  REQUIRE(wsf_transport_init(loop, &sink, &sink_cbs) == 0);
-  int fd = open("/dev/null", O_WRONLY);
-  REQUIRE(fd >= 0);
-  REQUIRE(uv_tcp_open(&sink.tcp, fd) == 0);
-  REQUIRE(uv_is_writable((uv_stream_t *)&sink.tcp));
-  return 0;
-}
-
-static uint32_t next_rand(uint32_t *state) {
-  *state ^= *state << 13;
-  *state ^= *state >> 17;
-  *state ^= *state << 5;
-  return *state;
-}
 
 /* Offset of the first close frame's header, or len: walks frame headers only. */
 static size_t first_close(const uint8_t *d, size_t len) {
