@@ -256,7 +256,14 @@ static void count_close(wsf_daemon *d, const wsf_close_record *r, bool was_open)
     d->stats.closed_total++;
   else
     d->stats.failed_total++;
-  d->stats.closes_by_code[r->code < WSF_ARRAY_LEN(d->stats.closes_by_code) ? r->code : 0]++;
+  wsf_stats *s = &d->stats;
+  uint16_t idx = r->code < WSF_ARRAY_LEN(s->closes_by_code) ? r->code : 0;
+  if (s->closes_by_code[idx]++ == 0) { /* a code not seen before: keep the list sorted */
+    uint16_t i = s->n_codes_seen++;
+    for (; i > 0 && s->codes_seen[i - 1] > idx; i--)
+      s->codes_seen[i] = s->codes_seen[i - 1];
+    s->codes_seen[i] = idx;
+  }
   d->stats.closes_by_cause[r->cause]++;
 }
 

@@ -68,6 +68,9 @@ typedef struct wsf_stats {
   uint64_t heartbeats_sent;
   uint64_t closes_by_cause[WSF_CAUSE_COUNT];
   uint64_t closes_by_code[5000]; /* index = close code (1000..4999), others in [0] */
+  uint16_t codes_seen[5000];     /* the indexes above that are non-zero, ascending: stats and
+                                    metrics walk these, not all 5,000 */
+  uint16_t n_codes_seen;
   wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_tls, hs_upgrade, hs_total;
 } wsf_stats;
 

@@ -211,11 +211,10 @@ static void render(wsf_daemon *d, buf *b) {
 
   family(b, "wsfleet_closes_by_code_total", "counter",
          "Ended connections (closed or failed) by close code; 1006 when no close frame; 0 = outside 0..4999.");
-  for (size_t i = 0; i < WSF_ARRAY_LEN(s->closes_by_code); i++)
-    if (s->closes_by_code[i]) {
-      snprintf(label, sizeof label, "code=\"%zu\"", i);
-      sample(b, "wsfleet_closes_by_code_total", label, s->closes_by_code[i]);
-    }
+  for (uint16_t i = 0; i < s->n_codes_seen; i++) {
+    snprintf(label, sizeof label, "code=\"%u\"", s->codes_seen[i]);
+    sample(b, "wsfleet_closes_by_code_total", label, s->closes_by_code[s->codes_seen[i]]);
+  }
   family(b, "wsfleet_closes_by_cause_total", "counter",
          "Ended connections (closed or failed) by low-level cause (PROTOCOL.md close causes).");
   closes_by_cause(b, s);

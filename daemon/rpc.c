@@ -152,19 +152,15 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   kv_uint(pk, "reused_total", s->reused_total);
   kv_uint(pk, "failed_total", s->failed_total);
   kv_uint(pk, "closed_total", s->closed_total);
-  size_t n = 0;
-  for (size_t i = 0; i < WSF_ARRAY_LEN(s->closes_by_code); i++)
-    n += s->closes_by_code[i] != 0;
   wsf_pack_key(pk, "closes_by_code");
-  msgpack_pack_map(pk, n);
-  for (size_t i = 0; i < WSF_ARRAY_LEN(s->closes_by_code); i++)
-    if (s->closes_by_code[i]) {
-      char code[8];
-      snprintf(code, sizeof code, "%zu", i);
-      wsf_pack_str(pk, code);
-      msgpack_pack_uint64(pk, s->closes_by_code[i]);
-    }
-  n = 0;
+  msgpack_pack_map(pk, s->n_codes_seen);
+  for (uint16_t i = 0; i < s->n_codes_seen; i++) {
+    char code[8];
+    snprintf(code, sizeof code, "%u", s->codes_seen[i]);
+    wsf_pack_str(pk, code);
+    msgpack_pack_uint64(pk, s->closes_by_code[s->codes_seen[i]]);
+  }
+  size_t n = 0;
   for (int i = 0; i < WSF_CAUSE_COUNT; i++)
     n += s->closes_by_cause[i] != 0;
   wsf_pack_key(pk, "closes_by_cause");
