@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "deflate.h"
 #include "registry.h"
 #include "timer.h"
 
@@ -63,8 +64,7 @@ enum { WSF_CAUSE_COUNT = 20 };
 typedef struct wsf_stats {
   uint64_t opened_total, reused_total, failed_total, closed_total;
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out, inbox_dropped;
-  /* permessage-deflate sessions: payload bytes on the wire and as the application sees them */
-  uint64_t deflate_in_compressed, deflate_in, deflate_out_compressed, deflate_out;
+  wsf_deflate_counters deflate; /* permessage-deflate sessions, all together */
   uint64_t heartbeats_sent;
   uint64_t closes_by_cause[WSF_CAUSE_COUNT];
   uint64_t closes_by_code[5000]; /* index = close code (1000..4999), others in [0] */

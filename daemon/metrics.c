@@ -245,10 +245,11 @@ static void render(wsf_daemon *d, buf *b) {
   sample(b, "wsfleet_message_bytes_total", "direction=\"out\"", s->bytes_out);
   family(b, "wsfleet_deflate_bytes_total", "counter",
          "Payload bytes of permessage-deflate sessions, on the wire (compressed) and as the application sees them.");
-  sample(b, "wsfleet_deflate_bytes_total", "direction=\"in\",form=\"compressed\"", s->deflate_in_compressed);
-  sample(b, "wsfleet_deflate_bytes_total", "direction=\"in\",form=\"uncompressed\"", s->deflate_in);
-  sample(b, "wsfleet_deflate_bytes_total", "direction=\"out\",form=\"compressed\"", s->deflate_out_compressed);
-  sample(b, "wsfleet_deflate_bytes_total", "direction=\"out\",form=\"uncompressed\"", s->deflate_out);
+  const wsf_deflate_counters *dc = &s->deflate;
+  sample(b, "wsfleet_deflate_bytes_total", "direction=\"in\",form=\"compressed\"", dc->bytes_in_compressed);
+  sample(b, "wsfleet_deflate_bytes_total", "direction=\"in\",form=\"uncompressed\"", dc->bytes_in);
+  sample(b, "wsfleet_deflate_bytes_total", "direction=\"out\",form=\"compressed\"", dc->bytes_out_compressed);
+  sample(b, "wsfleet_deflate_bytes_total", "direction=\"out\",form=\"uncompressed\"", dc->bytes_out);
   family(b, "wsfleet_inbox_dropped_messages_total", "counter",
          "Received messages dropped because an inbox was full (stats inbox_dropped).");
   sample(b, "wsfleet_inbox_dropped_messages_total", NULL, s->inbox_dropped);

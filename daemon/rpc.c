@@ -133,6 +133,14 @@ void wsf_rpc_pack_timings(msgpack_packer *pk, const wsf_timings *t) {
   kv_uint(pk, "total_us", t->total_us);
 }
 
+/* The four byte counts of permessage-deflate (the caller packs the map header). */
+static void kv_deflate_counts(msgpack_packer *pk, const wsf_deflate_counters *c) {
+  kv_uint(pk, "bytes_in_compressed", c->bytes_in_compressed);
+  kv_uint(pk, "bytes_in", c->bytes_in);
+  kv_uint(pk, "bytes_out_compressed", c->bytes_out_compressed);
+  kv_uint(pk, "bytes_out", c->bytes_out);
+}
+
 static void pack_hist_summary(msgpack_packer *pk, const wsf_hist *h) {
   msgpack_pack_map(pk, 4);
   kv_uint(pk, "count", h->total);
@@ -177,10 +185,7 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   kv_uint(pk, "inbox_dropped", s->inbox_dropped);
   wsf_pack_key(pk, "deflate");
   msgpack_pack_map(pk, 4);
-  kv_uint(pk, "bytes_in_compressed", s->deflate_in_compressed);
-  kv_uint(pk, "bytes_in", s->deflate_in);
-  kv_uint(pk, "bytes_out_compressed", s->deflate_out_compressed);
-  kv_uint(pk, "bytes_out", s->deflate_out);
+  kv_deflate_counts(pk, &s->deflate);
   kv_uint(pk, "control_clients", d->control_clients);
   kv_uint(pk, "heartbeats_sent", s->heartbeats_sent);
   wsf_pack_key(pk, "heartbeat_late_us");
@@ -1028,14 +1033,10 @@ static void do_status(req_ctx *r) {
   kv_str(pk, "state", wsf_conn_state_name(c->state));
   wsf_pack_key(pk, "deflate");
   if (c->deflate) {
-    const wsf_deflate_counters *dc = &c->deflate->seen;
     msgpack_pack_map(pk, 5);
     wsf_pack_key(pk, "agreed");
     pack_deflate_params(pk, &c->deflate->agreed);
-    kv_uint(pk, "bytes_in_compressed", dc->bytes_in_compressed);
-    kv_uint(pk, "bytes_in", dc->bytes_in);
-    kv_uint(pk, "bytes_out_compressed", dc->bytes_out_compressed);
-    kv_uint(pk, "bytes_out", dc->bytes_out);
+    kv_deflate_counts(pk, &c->deflate->seen);
   } else {
     msgpack_pack_nil(pk);
   }

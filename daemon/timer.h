@@ -17,6 +17,7 @@ struct wsf_timer {
   uint64_t due_us;     /* monotonic, wsf_now_us() clock */
   wsf_timer_cb cb;
   uint32_t heap_index; /* 0 = not scheduled; otherwise index + 1 */
+  uint32_t early_us;   /* may fire this much before due_us, with a wake-up that is due anyway */
 };
 
 typedef struct wsf_timers {
@@ -29,7 +30,7 @@ typedef struct wsf_timers {
 int wsf_timers_init(uv_loop_t *loop, wsf_timers *timers);
 void wsf_timers_close(wsf_timers *timers); /* uv_close on the handle; entries are dropped */
 
-void wsf_timer_init(wsf_timer *timer, wsf_timer_cb cb);
+void wsf_timer_init(wsf_timer *timer, wsf_timer_cb cb); /* early_us 0 */
 /* (Re)schedule at an absolute due time. Returns 0 or -1 (out of memory). */
 int wsf_timer_start_at(wsf_timers *timers, wsf_timer *timer, uint64_t due_us);
 int wsf_timer_start(wsf_timers *timers, wsf_timer *timer, uint64_t delay_us);
