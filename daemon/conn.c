@@ -44,18 +44,30 @@ typedef struct wsf_handshake {
 #define LINGER_US (1000 * 1000)
 
 static const char *const cause_names[] = {
-    [WSF_CAUSE_NONE] = "none", [WSF_CAUSE_SERVER_CLOSE] = "server_close",
-    [WSF_CAUSE_LOCAL_CLOSE] = "local_close", [WSF_CAUSE_EOF] = "eof", [WSF_CAUSE_RESET] = "reset",
-    [WSF_CAUSE_TLS_ALERT] = "tls_alert", [WSF_CAUSE_TLS_CLOSE_NOTIFY] = "tls_close_notify",
-    [WSF_CAUSE_TLS_ERROR] = "tls_error", [WSF_CAUSE_PONG_TIMEOUT] = "pong_timeout",
-    [WSF_CAUSE_PROTOCOL_ERROR] = "protocol_error", [WSF_CAUSE_MESSAGE_TOO_BIG] = "message_too_big",
-    [WSF_CAUSE_INVALID_UTF8] = "invalid_utf8", [WSF_CAUSE_TIMEOUT] = "timeout",
-    [WSF_CAUSE_SHUTDOWN] = "shutdown", [WSF_CAUSE_DAEMON_RESET] = "daemon_reset",
-    [WSF_CAUSE_IO_ERROR] = "io_error", [WSF_CAUSE_HANDSHAKE_FAILED] = "handshake_failed",
-    [WSF_CAUSE_DNS_ERROR] = "dns_error", [WSF_CAUSE_CONNECT_ERROR] = "connect_error",
+    [WSF_CAUSE_NONE] = "none",
+    [WSF_CAUSE_SERVER_CLOSE] = "server_close",
+    [WSF_CAUSE_LOCAL_CLOSE] = "local_close",
+    [WSF_CAUSE_EOF] = "eof",
+    [WSF_CAUSE_RESET] = "reset",
+    [WSF_CAUSE_TLS_ALERT] = "tls_alert",
+    [WSF_CAUSE_TLS_CLOSE_NOTIFY] = "tls_close_notify",
+    [WSF_CAUSE_TLS_ERROR] = "tls_error",
+    [WSF_CAUSE_PONG_TIMEOUT] = "pong_timeout",
+    [WSF_CAUSE_PROTOCOL_ERROR] = "protocol_error",
+    [WSF_CAUSE_MESSAGE_TOO_BIG] = "message_too_big",
+    [WSF_CAUSE_INVALID_UTF8] = "invalid_utf8",
+    [WSF_CAUSE_TIMEOUT] = "timeout",
+    [WSF_CAUSE_SHUTDOWN] = "shutdown",
+    [WSF_CAUSE_DAEMON_RESET] = "daemon_reset",
+    [WSF_CAUSE_IO_ERROR] = "io_error",
+    [WSF_CAUSE_HANDSHAKE_FAILED] = "handshake_failed",
+    [WSF_CAUSE_DNS_ERROR] = "dns_error",
+    [WSF_CAUSE_CONNECT_ERROR] = "connect_error",
 };
 
-const char *wsf_cause_name(wsf_cause c) { return (unsigned)c < WSF_ARRAY_LEN(cause_names) ? cause_names[c] : "none"; }
+const char *wsf_cause_name(wsf_cause c) {
+  return (unsigned)c < WSF_ARRAY_LEN(cause_names) ? cause_names[c] : "none";
+}
 
 const char *wsf_conn_state_name(wsf_conn_state s) {
   static const char *const names[] = {"connecting", "open", "closing", "closed"};
@@ -69,11 +81,20 @@ const char *wsf_initiator_name(int initiator) {
 
 const char *wsf_err_code(wsf_err e) {
   static const char *const codes[] = {
-      [WSF_OK] = "ok", [WSF_E_BAD_REQUEST] = "bad_request", [WSF_E_NO_SUCH_CONN] = "no_such_conn",
-      [WSF_E_CONN_EXISTS] = "conn_exists", [WSF_E_CONN_CLOSED] = "conn_closed", [WSF_E_TIMEOUT] = "timeout",
-      [WSF_E_DNS] = "dns_error", [WSF_E_CONNECT] = "connect_error", [WSF_E_TLS] = "tls_error",
-      [WSF_E_HANDSHAKE] = "handshake_failed", [WSF_E_PROTOCOL] = "protocol_error",
-      [WSF_E_LIMIT] = "limit_exceeded", [WSF_E_SHUTTING_DOWN] = "shutting_down", [WSF_E_INTERNAL] = "internal",
+      [WSF_OK] = "ok",
+      [WSF_E_BAD_REQUEST] = "bad_request",
+      [WSF_E_NO_SUCH_CONN] = "no_such_conn",
+      [WSF_E_CONN_EXISTS] = "conn_exists",
+      [WSF_E_CONN_CLOSED] = "conn_closed",
+      [WSF_E_TIMEOUT] = "timeout",
+      [WSF_E_DNS] = "dns_error",
+      [WSF_E_CONNECT] = "connect_error",
+      [WSF_E_TLS] = "tls_error",
+      [WSF_E_HANDSHAKE] = "handshake_failed",
+      [WSF_E_PROTOCOL] = "protocol_error",
+      [WSF_E_LIMIT] = "limit_exceeded",
+      [WSF_E_SHUTTING_DOWN] = "shutting_down",
+      [WSF_E_INTERNAL] = "internal",
   };
   return codes[e];
 }
@@ -83,10 +104,16 @@ const char *wsf_ka_mode_name(int mode) {
   return names[mode];
 }
 
-static wsf_conn *conn_of_transport(wsf_transport *t) { return wsf_container_of(t, wsf_conn, transport); }
-static wsf_conn *conn_of_ws(wsf_ws *ws) { return wsf_container_of(ws, wsf_conn, ws); }
+static wsf_conn *conn_of_transport(wsf_transport *t) {
+  return wsf_container_of(t, wsf_conn, transport);
+}
+static wsf_conn *conn_of_ws(wsf_ws *ws) {
+  return wsf_container_of(ws, wsf_conn, ws);
+}
 
-static uint64_t since(uint64_t now, uint64_t then) { return then == WSF_NEVER ? WSF_NEVER : now - then; }
+static uint64_t since(uint64_t now, uint64_t then) {
+  return then == WSF_NEVER ? WSF_NEVER : now - then;
+}
 
 /* ---- keepalive interning ------------------------------------------------ */
 
@@ -95,7 +122,8 @@ static bool keepalive_equal(const wsf_keepalive *a, const wsf_keepalive *b) {
          a->pong_timeout_ms == b->pong_timeout_ms && a->payload_len == b->payload_len &&
          (a->payload_len == 0 || memcmp(a->payload, b->payload, a->payload_len) == 0) &&
          a->reply_contains_len == b->reply_contains_len &&
-         (a->reply_contains_len == 0 || memcmp(a->reply_contains, b->reply_contains, a->reply_contains_len) == 0);
+         (a->reply_contains_len == 0 ||
+          memcmp(a->reply_contains, b->reply_contains, a->reply_contains_len) == 0);
 }
 
 wsf_keepalive *wsf_keepalive_intern(wsf_daemon *d, const wsf_keepalive *tmpl) {
@@ -107,8 +135,10 @@ wsf_keepalive *wsf_keepalive_intern(wsf_daemon *d, const wsf_keepalive *tmpl) {
   wsf_keepalive *k = wsf_xcalloc(1, sizeof *k);
   *k = *tmpl;
   k->refs = 1;
-  k->payload = tmpl->payload_len ? (uint8_t *)wsf_xstrndup((const char *)tmpl->payload, tmpl->payload_len) : NULL;
-  k->reply_contains = tmpl->reply_contains_len ? wsf_xstrndup(tmpl->reply_contains, tmpl->reply_contains_len) : NULL;
+  k->payload =
+      tmpl->payload_len ? (uint8_t *)wsf_xstrndup((const char *)tmpl->payload, tmpl->payload_len) : NULL;
+  k->reply_contains =
+      tmpl->reply_contains_len ? wsf_xstrndup(tmpl->reply_contains, tmpl->reply_contains_len) : NULL;
   k->next = d->keepalives;
   d->keepalives = k;
   return k;
@@ -194,10 +224,14 @@ static void complete_waits(wsf_conn *c, unsigned kinds_mask, wsf_err err) {
 
 static uint32_t *state_counter(wsf_daemon *d, wsf_conn_state s) {
   switch (s) {
-  case WSF_CONN_CONNECTING: return &d->n_connecting;
-  case WSF_CONN_OPEN: return &d->n_open;
-  case WSF_CONN_CLOSING: return &d->n_closing;
-  default: return &d->n_closed;
+  case WSF_CONN_CONNECTING:
+    return &d->n_connecting;
+  case WSF_CONN_OPEN:
+    return &d->n_open;
+  case WSF_CONN_CLOSING:
+    return &d->n_closing;
+  default:
+    return &d->n_closed;
   }
 }
 
@@ -211,25 +245,44 @@ static void set_state(wsf_conn *c, wsf_conn_state s) {
 
 static const char *cause_words(wsf_cause cause) {
   switch (cause) {
-  case WSF_CAUSE_SERVER_CLOSE: return "closed by the server";
-  case WSF_CAUSE_LOCAL_CLOSE: return "closed by the client";
-  case WSF_CAUSE_EOF: return "dropped by peer (TCP FIN, no close frame)";
-  case WSF_CAUSE_RESET: return "reset by peer";
-  case WSF_CAUSE_TLS_ALERT: return "TLS alert from peer";
-  case WSF_CAUSE_TLS_CLOSE_NOTIFY: return "TLS close_notify without a close frame";
-  case WSF_CAUSE_TLS_ERROR: return "TLS error";
-  case WSF_CAUSE_PONG_TIMEOUT: return "no pong in time";
-  case WSF_CAUSE_PROTOCOL_ERROR: return "protocol error by the server";
-  case WSF_CAUSE_MESSAGE_TOO_BIG: return "message too big";
-  case WSF_CAUSE_INVALID_UTF8: return "invalid UTF-8 from the server";
-  case WSF_CAUSE_TIMEOUT: return "close handshake timed out";
-  case WSF_CAUSE_SHUTDOWN: return "daemon shutting down";
-  case WSF_CAUSE_DAEMON_RESET: return "reset by the reset command";
-  case WSF_CAUSE_IO_ERROR: return "I/O error";
-  case WSF_CAUSE_HANDSHAKE_FAILED: return "handshake failed";
-  case WSF_CAUSE_DNS_ERROR: return "DNS lookup failed";
-  case WSF_CAUSE_CONNECT_ERROR: return "TCP connect failed";
-  default: return "ended";
+  case WSF_CAUSE_SERVER_CLOSE:
+    return "closed by the server";
+  case WSF_CAUSE_LOCAL_CLOSE:
+    return "closed by the client";
+  case WSF_CAUSE_EOF:
+    return "dropped by peer (TCP FIN, no close frame)";
+  case WSF_CAUSE_RESET:
+    return "reset by peer";
+  case WSF_CAUSE_TLS_ALERT:
+    return "TLS alert from peer";
+  case WSF_CAUSE_TLS_CLOSE_NOTIFY:
+    return "TLS close_notify without a close frame";
+  case WSF_CAUSE_TLS_ERROR:
+    return "TLS error";
+  case WSF_CAUSE_PONG_TIMEOUT:
+    return "no pong in time";
+  case WSF_CAUSE_PROTOCOL_ERROR:
+    return "protocol error by the server";
+  case WSF_CAUSE_MESSAGE_TOO_BIG:
+    return "message too big";
+  case WSF_CAUSE_INVALID_UTF8:
+    return "invalid UTF-8 from the server";
+  case WSF_CAUSE_TIMEOUT:
+    return "close handshake timed out";
+  case WSF_CAUSE_SHUTDOWN:
+    return "daemon shutting down";
+  case WSF_CAUSE_DAEMON_RESET:
+    return "reset by the reset command";
+  case WSF_CAUSE_IO_ERROR:
+    return "I/O error";
+  case WSF_CAUSE_HANDSHAKE_FAILED:
+    return "handshake failed";
+  case WSF_CAUSE_DNS_ERROR:
+    return "DNS lookup failed";
+  case WSF_CAUSE_CONNECT_ERROR:
+    return "TCP connect failed";
+  default:
+    return "ended";
   }
 }
 
@@ -468,7 +521,9 @@ static uint64_t ka_interval_us(const wsf_keepalive *ka) {
   return interval - jitter + wsf_random_below(2 * jitter + 1);
 }
 
-static void note_sent(wsf_conn *c, uint64_t now) { c->last_sent_us = now; }
+static void note_sent(wsf_conn *c, uint64_t now) {
+  c->last_sent_us = now;
+}
 
 /* Adds what the session's deflate counters gained since last time to the
  * daemon's totals (after each message either way). */
@@ -522,7 +577,8 @@ static void on_heartbeat(wsf_timer *t) {
       wsf_timer_start(&d->timers, &c->pong_timer, (uint64_t)ka->pong_timeout_ms * 1000);
     }
   } else {
-    rv = wsf_ws_send(&c->ws, ka->mode == WSF_KA_TEXT ? WSF_WS_TEXT : WSF_WS_BINARY, ka->payload, ka->payload_len);
+    rv = wsf_ws_send(&c->ws, ka->mode == WSF_KA_TEXT ? WSF_WS_TEXT : WSF_WS_BINARY, ka->payload,
+                     ka->payload_len);
     if (rv == 0) {
       c->msgs_out++;
       c->bytes_out += ka->payload_len;
@@ -567,7 +623,8 @@ static bool is_heartbeat_reply(const wsf_conn *c, int opcode, const uint8_t *dat
 }
 
 static bool wait_accepts(const wsf_wait *w, const wsf_msg *m) {
-  return w->kind == WSF_WAIT_RECV && m->seq >= w->min_seq && wsf_match_test(&w->match, (const char *)m->data, m->len);
+  return w->kind == WSF_WAIT_RECV && m->seq >= w->min_seq &&
+         wsf_match_test(&w->match, (const char *)m->data, m->len);
 }
 
 static void on_ws_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
@@ -655,7 +712,7 @@ static void on_ws_close_frame(wsf_ws *ws, uint16_t code, const uint8_t *reason, 
 
 static void on_ws_protocol_error(wsf_ws *ws, uint16_t code) {
   wsf_conn *c = conn_of_ws(ws);
-  wsf_cause cause = code == 1009 ? WSF_CAUSE_MESSAGE_TOO_BIG
+  wsf_cause cause = code == 1009   ? WSF_CAUSE_MESSAGE_TOO_BIG
                     : code == 1007 ? WSF_CAUSE_INVALID_UTF8
                                    : WSF_CAUSE_PROTOCOL_ERROR;
   char detail[160];
@@ -735,12 +792,18 @@ static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
 
 static wsf_cause end_cause(wsf_end_cause e) {
   switch (e) {
-  case WSF_END_EOF: return WSF_CAUSE_EOF;
-  case WSF_END_RESET: return WSF_CAUSE_RESET;
-  case WSF_END_TLS_ALERT: return WSF_CAUSE_TLS_ALERT;
-  case WSF_END_TLS_CLOSE_NOTIFY: return WSF_CAUSE_TLS_CLOSE_NOTIFY;
-  case WSF_END_TLS_ERROR: return WSF_CAUSE_TLS_ERROR;
-  default: return WSF_CAUSE_IO_ERROR;
+  case WSF_END_EOF:
+    return WSF_CAUSE_EOF;
+  case WSF_END_RESET:
+    return WSF_CAUSE_RESET;
+  case WSF_END_TLS_ALERT:
+    return WSF_CAUSE_TLS_ALERT;
+  case WSF_END_TLS_CLOSE_NOTIFY:
+    return WSF_CAUSE_TLS_CLOSE_NOTIFY;
+  case WSF_END_TLS_ERROR:
+    return WSF_CAUSE_TLS_ERROR;
+  default:
+    return WSF_CAUSE_IO_ERROR;
   }
 }
 
@@ -756,11 +819,12 @@ static void on_end(wsf_transport *t, wsf_end_cause e, const char *detail) {
     }
     {
       char msg[200];
-      snprintf(msg, sizeof msg, "connection ended during the %s phase (%s%s%s)", c->hs ? c->hs->phase : "handshake",
-               wsf_end_cause_name(e), detail ? ": " : "", detail ? detail : "");
+      snprintf(msg, sizeof msg, "connection ended during the %s phase (%s%s%s)",
+               c->hs ? c->hs->phase : "handshake", wsf_end_cause_name(e), detail ? ": " : "",
+               detail ? detail : "");
       bool tls_failure = e == WSF_END_TLS_ALERT || e == WSF_END_TLS_ERROR;
-      fail_open(c, tls_failure ? WSF_E_TLS : WSF_E_HANDSHAKE, tls_failure ? WSF_CAUSE_TLS_ERROR : WSF_CAUSE_HANDSHAKE_FAILED,
-                msg, 0, NULL, 0);
+      fail_open(c, tls_failure ? WSF_E_TLS : WSF_E_HANDSHAKE,
+                tls_failure ? WSF_CAUSE_TLS_ERROR : WSF_CAUSE_HANDSHAKE_FAILED, msg, 0, NULL, 0);
     }
     break;
   case WSF_CONN_OPEN:
@@ -904,7 +968,8 @@ static void hist_timings(wsf_daemon *d, const wsf_timings *t) {
   wsf_hist_add(&d->stats.hs_total, t->total_us);
 }
 
-static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len, const wsf_deflate_params *deflate) {
+static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
+                        const wsf_deflate_params *deflate) {
   wsf_daemon *d = c->d;
   wsf_handshake *hs = c->hs;
   uint64_t now = wsf_now_us();
@@ -963,7 +1028,8 @@ static void handshake_data(wsf_conn *c, const uint8_t *data, size_t len) {
       snprintf(msg, sizeof msg, "server answered HTTP %d instead of 101", hs->resp.status);
     else
       snprintf(msg, sizeof msg, "%s", hs->resp.error ? hs->resp.error : "bad upgrade response");
-    fail_open(c, WSF_E_HANDSHAKE, WSF_CAUSE_HANDSHAKE_FAILED, msg, hs->resp.status, hs->resp.body, hs->resp.body_len);
+    fail_open(c, WSF_E_HANDSHAKE, WSF_CAUSE_HANDSHAKE_FAILED, msg, hs->resp.status, hs->resp.body,
+              hs->resp.body_len);
     return;
   }
   default: {
@@ -1072,7 +1138,9 @@ void wsf_conns_init(wsf_daemon *d) {
   d->rate_tokens = 1;
 }
 
-wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len) { return wsf_registry_get(&d->conns, name, len); }
+wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len) {
+  return wsf_registry_get(&d->conns, name, len);
+}
 
 static void open_error(wsf_daemon *d, wsf_wait *w, wsf_err err, const char *message) {
   /* Errors before a connection exists complete with conn == NULL. */
@@ -1303,7 +1371,8 @@ void wsf_conn_close(wsf_conn *c, wsf_wait *w, uint16_t code, const char *reason,
     w->done(w, WSF_OK, NULL);
     return;
   case WSF_CONN_CONNECTING:
-    fail_open(c, WSF_E_CONN_CLOSED, WSF_CAUSE_LOCAL_CLOSE, "closed by the client during the handshake", 0, NULL, 0);
+    fail_open(c, WSF_E_CONN_CLOSED, WSF_CAUSE_LOCAL_CLOSE, "closed by the client during the handshake", 0,
+              NULL, 0);
     w->done(w, WSF_OK, NULL);
     return;
   case WSF_CONN_OPEN:
@@ -1330,8 +1399,8 @@ void wsf_conn_close(wsf_conn *c, wsf_wait *w, uint16_t code, const char *reason,
  * short linger for the server's answer. */
 static void end_now(wsf_conn *c, uint16_t code, const char *reason, wsf_cause cause) {
   if (c->state == WSF_CONN_CONNECTING) {
-    fail_open(c, WSF_E_CONN_CLOSED, cause, cause == WSF_CAUSE_SHUTDOWN ? "daemon shutting down" : "reset",
-              0, NULL, 0);
+    fail_open(c, WSF_E_CONN_CLOSED, cause, cause == WSF_CAUSE_SHUTDOWN ? "daemon shutting down" : "reset", 0,
+              NULL, 0);
     return;
   }
   if (c->state == WSF_CONN_OPEN)

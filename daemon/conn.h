@@ -19,16 +19,35 @@
 #include "transport.h"
 #include "ws.h"
 
-typedef enum wsf_conn_state { WSF_CONN_CONNECTING, WSF_CONN_OPEN, WSF_CONN_CLOSING, WSF_CONN_CLOSED } wsf_conn_state;
+typedef enum wsf_conn_state {
+  WSF_CONN_CONNECTING,
+  WSF_CONN_OPEN,
+  WSF_CONN_CLOSING,
+  WSF_CONN_CLOSED
+} wsf_conn_state;
 const char *wsf_conn_state_name(wsf_conn_state s);
 
 /* Close causes (PROTOCOL.md §7); names by wsf_cause_name(). */
 typedef enum wsf_cause {
-  WSF_CAUSE_NONE, WSF_CAUSE_SERVER_CLOSE, WSF_CAUSE_LOCAL_CLOSE, WSF_CAUSE_EOF, WSF_CAUSE_RESET,
-  WSF_CAUSE_TLS_ALERT, WSF_CAUSE_TLS_CLOSE_NOTIFY, WSF_CAUSE_TLS_ERROR, WSF_CAUSE_PONG_TIMEOUT,
-  WSF_CAUSE_PROTOCOL_ERROR, WSF_CAUSE_MESSAGE_TOO_BIG, WSF_CAUSE_INVALID_UTF8, WSF_CAUSE_TIMEOUT,
-  WSF_CAUSE_SHUTDOWN, WSF_CAUSE_DAEMON_RESET, WSF_CAUSE_IO_ERROR, WSF_CAUSE_HANDSHAKE_FAILED,
-  WSF_CAUSE_DNS_ERROR, WSF_CAUSE_CONNECT_ERROR,
+  WSF_CAUSE_NONE,
+  WSF_CAUSE_SERVER_CLOSE,
+  WSF_CAUSE_LOCAL_CLOSE,
+  WSF_CAUSE_EOF,
+  WSF_CAUSE_RESET,
+  WSF_CAUSE_TLS_ALERT,
+  WSF_CAUSE_TLS_CLOSE_NOTIFY,
+  WSF_CAUSE_TLS_ERROR,
+  WSF_CAUSE_PONG_TIMEOUT,
+  WSF_CAUSE_PROTOCOL_ERROR,
+  WSF_CAUSE_MESSAGE_TOO_BIG,
+  WSF_CAUSE_INVALID_UTF8,
+  WSF_CAUSE_TIMEOUT,
+  WSF_CAUSE_SHUTDOWN,
+  WSF_CAUSE_DAEMON_RESET,
+  WSF_CAUSE_IO_ERROR,
+  WSF_CAUSE_HANDSHAKE_FAILED,
+  WSF_CAUSE_DNS_ERROR,
+  WSF_CAUSE_CONNECT_ERROR,
 } wsf_cause;
 const char *wsf_cause_name(wsf_cause c);
 
@@ -57,11 +76,16 @@ typedef struct wsf_timings {
 
 /* What an open asks for. Strings point into the request and are copied. */
 typedef struct wsf_open_params {
-  const char *name; size_t name_len;
-  const char *url; size_t url_len;
-  const char **header_names, **header_values; size_t *header_name_lens, *header_value_lens;
+  const char *name;
+  size_t name_len;
+  const char *url;
+  size_t url_len;
+  const char **header_names, **header_values;
+  size_t *header_name_lens, *header_value_lens;
   size_t n_headers;
-  const char **subprotocols; size_t *subprotocol_lens; size_t n_subprotocols;
+  const char **subprotocols;
+  size_t *subprotocol_lens;
+  size_t n_subprotocols;
   bool reuse;
   uint32_t connect_timeout_ms;
   uint64_t max_message_bytes;
@@ -75,8 +99,19 @@ typedef struct wsf_open_params {
 
 /* Error codes a wait can complete with (PROTOCOL.md §8). */
 typedef enum wsf_err {
-  WSF_OK, WSF_E_BAD_REQUEST, WSF_E_NO_SUCH_CONN, WSF_E_CONN_EXISTS, WSF_E_CONN_CLOSED, WSF_E_TIMEOUT,
-  WSF_E_DNS, WSF_E_CONNECT, WSF_E_TLS, WSF_E_HANDSHAKE, WSF_E_PROTOCOL, WSF_E_LIMIT, WSF_E_SHUTTING_DOWN,
+  WSF_OK,
+  WSF_E_BAD_REQUEST,
+  WSF_E_NO_SUCH_CONN,
+  WSF_E_CONN_EXISTS,
+  WSF_E_CONN_CLOSED,
+  WSF_E_TIMEOUT,
+  WSF_E_DNS,
+  WSF_E_CONNECT,
+  WSF_E_TLS,
+  WSF_E_HANDSHAKE,
+  WSF_E_PROTOCOL,
+  WSF_E_LIMIT,
+  WSF_E_SHUTTING_DOWN,
   WSF_E_INTERNAL,
 } wsf_err;
 const char *wsf_err_code(wsf_err e);
@@ -94,14 +129,14 @@ struct wsf_wait {
   wsf_wait_cb done;
   wsf_timer timer;
   uint8_t kind;
-  bool linked;           /* in its connection's list: it will complete later */
+  bool linked; /* in its connection's list: it will complete later */
   bool discard_unmatched;
-  bool reused;           /* open: completed by an existing connection */
-  uint32_t discarded;    /* recv: messages dropped for discard_unmatched */
-  uint64_t min_seq;      /* recv: only messages with seq >= this (request) */
+  bool reused;        /* open: completed by an existing connection */
+  uint32_t discarded; /* recv: messages dropped for discard_unmatched */
+  uint64_t min_seq;   /* recv: only messages with seq >= this (request) */
   uint64_t started_us;
-  uint64_t rtt_us;       /* ping: result */
-  wsf_match match;       /* recv criteria (owned) */
+  uint64_t rtt_us; /* ping: result */
+  wsf_match match; /* recv criteria (owned) */
   uint8_t ping_payload[125];
   uint8_t ping_len;
   const char *error_phase;   /* open timeout: which phase */
@@ -139,10 +174,10 @@ struct wsf_conn {
   uint16_t n_resp_headers;
   const char *tls_version, *tls_cipher;
   bool tls_verified;
-  struct wsf_conn_deflate {         /* only when permessage-deflate was agreed */
+  struct wsf_conn_deflate { /* only when permessage-deflate was agreed */
     wsf_deflate_params agreed;
-    wsf_deflate_counters seen;      /* the session's counters as last added to stats (kept after close) */
-  } *deflate;
+    wsf_deflate_counters seen; /* the session's counters as last added to stats (kept after close) */
+  } * deflate;
   /* activity */
   uint64_t started_us, opened_us, opened_at_ms;
   uint64_t last_sent_us, last_recv_us, last_ping_us, last_pong_us; /* WSF_NEVER = never */

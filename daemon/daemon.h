@@ -30,21 +30,21 @@ typedef struct wsf_keepalive {
 
 typedef struct wsf_config {
   const char *socket_path;
-  const char *control_tcp;   /* "127.0.0.1:PORT" or NULL */
+  const char *control_tcp; /* "127.0.0.1:PORT" or NULL */
   const char *token_file;
   const char *events_path;
-  const char *metrics_addr;  /* "127.0.0.1:PORT" or NULL */
+  const char *metrics_addr; /* "127.0.0.1:PORT" or NULL */
   uint32_t max_connections;
   size_t max_request_bytes;
   uint64_t max_message_bytes;
   uint32_t inbox_max_messages;
   size_t inbox_max_bytes;
   uint32_t max_name_bytes;
-  uint32_t max_handshakes;   /* 0 = unlimited */
-  double connect_rate;       /* opens per second, 0 = unlimited */
+  uint32_t max_handshakes; /* 0 = unlimited */
+  double connect_rate;     /* opens per second, 0 = unlimited */
   uint32_t connect_timeout_ms;
   uint32_t shutdown_timeout_ms;
-  wsf_keepalive keepalive;   /* defaults for open */
+  wsf_keepalive keepalive; /* defaults for open */
   bool tls_verify;
   const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_ciphers;
 } wsf_config;

@@ -22,7 +22,7 @@ typedef struct span {
 typedef struct ext_param {
   span name;
   bool has_value;
-  bool value_ok;           /* fit in value[] after unquoting */
+  bool value_ok; /* fit in value[] after unquoting */
   char value[MAX_VALUE + 1];
 } ext_param;
 
@@ -50,7 +50,9 @@ static span token(const char **p) {
   return s;
 }
 
-static bool span_is(span s, const char *word) { return s.n == strlen(word) && strncasecmp(s.p, word, s.n) == 0; }
+static bool span_is(span s, const char *word) {
+  return s.n == strlen(word) && strncasecmp(s.p, word, s.n) == 0;
+}
 
 /* Parses one extension at *p. Returns 1 (parsed), 0 (end of the list) or -1
  * with why set. */
@@ -174,8 +176,8 @@ static int read_pmd(const ext *e, bool offer, pmd *out, char *error) {
     while (k < P_COUNT && !span_is(ep->name, param_names[k]))
       k++;
     if (k == P_COUNT) {
-      say(error, "permessage-deflate %s has unknown parameter '%.*s'", what, (int)(ep->name.n > 40 ? 40 : ep->name.n),
-          ep->name.p);
+      say(error, "permessage-deflate %s has unknown parameter '%.*s'", what,
+          (int)(ep->name.n > 40 ? 40 : ep->name.n), ep->name.p);
       return -1;
     }
     if (seen[k]) {
@@ -222,7 +224,9 @@ static int build(char *buf, const char *name, const pmd *m) {
   return n;
 }
 
-static bool bits_ok(int b) { return b == 0 || (b >= 8 && b <= 15); }
+static bool bits_ok(int b) {
+  return b == 0 || (b >= 8 && b <= 15);
+}
 
 wsf_deflate_options wsf_deflate_options_default(void) {
   wsf_deflate_options o = {0};
@@ -247,7 +251,8 @@ static void params_from(const wsf_deflate_options *o, wsf_deflate_params *p) {
   p->mem_level = (uint8_t)(o->mem_level ? o->mem_level : 8);
 }
 
-int wsf_deflate_client_offer(const wsf_deflate_options *o, char offer[WSF_DEFLATE_OFFER_LEN], const char **error) {
+int wsf_deflate_client_offer(const wsf_deflate_options *o, char offer[WSF_DEFLATE_OFFER_LEN],
+                             const char **error) {
   offer[0] = 0;
   const char *why = wsf_deflate_options_check(o);
   if (why) {
@@ -261,8 +266,8 @@ int wsf_deflate_client_offer(const wsf_deflate_options *o, char offer[WSF_DEFLAT
   return build(offer, PMD, &m);
 }
 
-int wsf_deflate_client_check_answer(const wsf_deflate_options *o, const char *answer, wsf_deflate_params *agreed,
-                                    char error[WSF_DEFLATE_ERROR_LEN]) {
+int wsf_deflate_client_check_answer(const wsf_deflate_options *o, const char *answer,
+                                    wsf_deflate_params *agreed, char error[WSF_DEFLATE_ERROR_LEN]) {
   error[0] = 0;
   const char *p = answer ? answer : "";
   bool found = false;
@@ -272,8 +277,8 @@ int wsf_deflate_client_check_answer(const wsf_deflate_options *o, const char *an
   int rv;
   while ((rv = parse_ext(&p, &e, &why)) == 1) {
     if (!o->enabled || !span_is(e.name, PMD)) {
-      say(error, "server accepted extension '%.*s', which was not offered", (int)(e.name.n > 40 ? 40 : e.name.n),
-          e.name.p);
+      say(error, "server accepted extension '%.*s', which was not offered",
+          (int)(e.name.n > 40 ? 40 : e.name.n), e.name.p);
       return -1;
     }
     if (found) {
@@ -323,7 +328,9 @@ int wsf_deflate_client_check_answer(const wsf_deflate_options *o, const char *an
   return 1;
 }
 
-static int min_bits(int a, int b) { return !a ? b : !b ? a : a < b ? a : b; }
+static int min_bits(int a, int b) {
+  return !a ? b : !b ? a : a < b ? a : b;
+}
 
 int wsf_deflate_server_answer(const wsf_deflate_options *cfg, const char *offers, wsf_deflate_params *agreed,
                               char answer[WSF_DEFLATE_OFFER_LEN], char error[WSF_DEFLATE_ERROR_LEN]) {
@@ -522,7 +529,8 @@ static bool rx_takeover(const wsf_deflate *d) {
 
 static const uint8_t sync_tail[4] = {0x00, 0x00, 0xff, 0xff};
 
-int wsf_deflate_compress(wsf_deflate *d, const uint8_t *in, size_t len, const uint8_t **out, size_t *out_len) {
+int wsf_deflate_compress(wsf_deflate *d, const uint8_t *in, size_t len, const uint8_t **out,
+                         size_t *out_len) {
   trim(&tx_buf);
   if (tx_open(d) != 0 || reserve(&tx_buf, len / 2 + 64) != 0)
     return WSF_DEFLATE_NOMEM;
@@ -569,7 +577,9 @@ int wsf_deflate_compress(wsf_deflate *d, const uint8_t *in, size_t len, const ui
   return WSF_DEFLATE_OK;
 }
 
-void wsf_deflate_discard_compressor(wsf_deflate *d) { tx_close(d); }
+void wsf_deflate_discard_compressor(wsf_deflate *d) {
+  tx_close(d);
+}
 
 /* Inflates what is in z->next_in into rx_buf from *have on, never past max. */
 static int inflate_some(wsf_deflate *d, uint64_t max, size_t *have) {
@@ -615,7 +625,7 @@ int wsf_deflate_decompress(wsf_deflate *d, const uint8_t *in, size_t len, uint64
   trim(&rx_buf);
   if (max > SIZE_MAX / 2)
     max = SIZE_MAX / 2; /* room for max + 1 below */
-  if (len == 0) { /* some senders (Python's websockets) send an empty message so */
+  if (len == 0) {       /* some senders (Python's websockets) send an empty message so */
     *out = rx_buf.data;
     *out_len = 0;
     return WSF_DEFLATE_OK;
@@ -660,10 +670,18 @@ int wsf_deflate_decompress(wsf_deflate *d, const uint8_t *in, size_t len, uint64
   return WSF_DEFLATE_OK;
 }
 
-wsf_deflate_counters *wsf_deflate_counters_of(wsf_deflate *d) { return &d->counters; }
-const wsf_deflate_params *wsf_deflate_params_of(const wsf_deflate *d) { return &d->p; }
-size_t wsf_deflate_zlib_bytes(const wsf_deflate *d) { return d->zlib_bytes; }
-size_t wsf_deflate_shared_bytes(void) { return tx_buf.cap + rx_buf.cap; }
+wsf_deflate_counters *wsf_deflate_counters_of(wsf_deflate *d) {
+  return &d->counters;
+}
+const wsf_deflate_params *wsf_deflate_params_of(const wsf_deflate *d) {
+  return &d->p;
+}
+size_t wsf_deflate_zlib_bytes(const wsf_deflate *d) {
+  return d->zlib_bytes;
+}
+size_t wsf_deflate_shared_bytes(void) {
+  return tx_buf.cap + rx_buf.cap;
+}
 
 void wsf_deflate_trim_buffers(void) {
   trim(&tx_buf);

@@ -81,9 +81,8 @@ int wsf_deflate_client_check_answer(const wsf_deflate_options *o, const char *an
  * Returns 1: answer (the header value to send) and *agreed set;
  *         0: nothing accepted (no offer, or each one declined: why in error,
  *            when there was an offer); answer without the extension. */
-int wsf_deflate_server_answer(const wsf_deflate_options *cfg, const char *offers,
-                              wsf_deflate_params *agreed, char answer[WSF_DEFLATE_OFFER_LEN],
-                              char error[WSF_DEFLATE_ERROR_LEN]);
+int wsf_deflate_server_answer(const wsf_deflate_options *cfg, const char *offers, wsf_deflate_params *agreed,
+                              char answer[WSF_DEFLATE_OFFER_LEN], char error[WSF_DEFLATE_ERROR_LEN]);
 
 /* ---- per-session state ---- */
 

@@ -24,42 +24,54 @@
 
 static bool is_tchar(unsigned char c) {
   /* RFC 7230 token characters. */
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    return true;
   return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
 static bool is_token(const char *s) {
-  if (!s || !*s) return false;
+  if (!s || !*s)
+    return false;
   for (; *s; s++)
-    if (!is_tchar((unsigned char)*s)) return false;
+    if (!is_tchar((unsigned char)*s))
+      return false;
   return true;
 }
 
 /* A header value that cannot end the line early: visible ASCII, SP, HTAB and
  * obs-text; no CR, LF, NUL or other control bytes. */
 static bool is_safe_value(const char *s) {
-  if (!s) return false;
+  if (!s)
+    return false;
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+      return false;
   }
   return true;
 }
 
-static bool is_ows(char c) { return c == ' ' || c == '\t'; }
+static bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
 
 /* Does a comma-separated header value hold this token (ASCII case-insensitive)? */
 static bool list_has_token(const char *list, const char *token) {
-  if (!list) return false;
+  if (!list)
+    return false;
   size_t tl = strlen(token);
   const char *p = list;
   while (*p) {
-    while (is_ows(*p) || *p == ',') p++;
+    while (is_ows(*p) || *p == ',')
+      p++;
     const char *start = p;
-    while (*p && *p != ',') p++;
+    while (*p && *p != ',')
+      p++;
     const char *end = p;
-    while (end > start && is_ows(end[-1])) end--;
-    if ((size_t)(end - start) == tl && strncasecmp(start, token, tl) == 0) return true;
+    while (end > start && is_ows(end[-1]))
+      end--;
+    if ((size_t)(end - start) == tl && strncasecmp(start, token, tl) == 0)
+      return true;
   }
   return false;
 }
@@ -67,12 +79,14 @@ static bool list_has_token(const char *list, const char *token) {
 /* Sec-WebSocket-Key: base64 that decodes to exactly 16 bytes, i.e. 22
  * alphabet characters and "==". Unused low bits are not policed. */
 static bool key_is_valid(const char *key) {
-  if (!key || strlen(key) != WSF_KEY_LEN) return false;
+  if (!key || strlen(key) != WSF_KEY_LEN)
+    return false;
   for (int i = 0; i < 22; i++) {
     unsigned char c = (unsigned char)key[i];
-    bool b64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '+' || c == '/';
-    if (!b64) return false;
+    bool b64 =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+    if (!b64)
+      return false;
   }
   return key[22] == '=' && key[23] == '=';
 }
@@ -86,10 +100,12 @@ typedef struct sbuf {
 } sbuf;
 
 static void sb_add(sbuf *b, const char *s, size_t n) {
-  if (b->failed) return;
+  if (b->failed)
+    return;
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1) cap *= 2;
+    while (cap < b->len + n + 1)
+      cap *= 2;
     char *np = realloc(b->p, cap);
     if (!np) {
       b->failed = true;
@@ -103,7 +119,9 @@ static void sb_add(sbuf *b, const char *s, size_t n) {
   b->p[b->len] = '\0';
 }
 
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+static void sb_str(sbuf *b, const char *s) {
+  sb_add(b, s, strlen(s));
+}
 
 static void sb_header(sbuf *b, const char *name, const char *value) {
   sb_str(b, name);
@@ -117,7 +135,8 @@ static char *sb_finish(sbuf *b, size_t *len) {
     free(b->p);
     return NULL;
   }
-  if (len) *len = b->len;
+  if (len)
+    *len = b->len;
   return b->p;
 }
 
@@ -125,7 +144,8 @@ static char *sb_finish(sbuf *b, size_t *len) {
 
 int wsf_handshake_make_key(char key[WSF_KEY_LEN + 1]) {
   unsigned char raw[16];
-  if (RAND_bytes(raw, sizeof raw) != 1) return -1;
+  if (RAND_bytes(raw, sizeof raw) != 1)
+    return -1;
   EVP_EncodeBlock((unsigned char *)key, raw, sizeof raw);
   return 0;
 }
@@ -152,8 +172,8 @@ void wsf_handshake_accept_for(const char *key, size_t key_len, char accept[WSF_A
 /* Headers the handshake itself writes, or that would change how the request is
  * framed: a caller's copy would duplicate or contradict ours. */
 static const char *reserved_header_error(const char *name) {
-  static const char *const own[] = {"host", "upgrade", "connection", "sec-websocket-key",
-                                    "sec-websocket-version", "sec-websocket-accept"};
+  static const char *const own[] = {
+      "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-accept"};
   for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
     if (strcasecmp(name, own[i]) == 0)
       return "extra header may not be Host, Upgrade, Connection or Sec-WebSocket-Key/Version/Accept";
@@ -167,18 +187,20 @@ static const char *reserved_header_error(const char *name) {
 }
 
 static bool resource_is_valid(const char *res) {
-  if (res[0] != '/') return false;
+  if (res[0] != '/')
+    return false;
   for (const unsigned char *p = (const unsigned char *)res; *p; p++)
-    if (*p <= 0x20 || *p >= 0x7f) return false;
+    if (*p <= 0x20 || *p >= 0x7f)
+      return false;
   return true;
 }
 
-char *wsf_handshake_build_request(const wsf_url *url, const char *key,
-                                  const wsf_header *extra, size_t n_extra,
-                                  const char *const *subprotocols, size_t n_subprotocols,
+char *wsf_handshake_build_request(const wsf_url *url, const char *key, const wsf_header *extra,
+                                  size_t n_extra, const char *const *subprotocols, size_t n_subprotocols,
                                   const char *extensions, size_t *len, const char **error) {
   const char *dummy;
-  if (!error) error = &dummy;
+  if (!error)
+    error = &dummy;
   *error = NULL;
   if (!url || !resource_is_valid(url->resource) || url->host[0] == '\0') {
     *error = "URL is not a parsed ws:// or wss:// URL";
@@ -238,16 +260,20 @@ char *wsf_handshake_build_request(const wsf_url *url, const char *key,
   if (n_subprotocols > 0) {
     sb_str(&b, "Sec-WebSocket-Protocol: ");
     for (size_t i = 0; i < n_subprotocols; i++) {
-      if (i) sb_add(&b, ", ", 2);
+      if (i)
+        sb_add(&b, ", ", 2);
       sb_str(&b, subprotocols[i]);
     }
     sb_add(&b, "\r\n", 2);
   }
-  if (extensions) sb_header(&b, "Sec-WebSocket-Extensions", extensions);
-  for (size_t i = 0; i < n_extra; i++) sb_header(&b, extra[i].name, extra[i].value);
+  if (extensions)
+    sb_header(&b, "Sec-WebSocket-Extensions", extensions);
+  for (size_t i = 0; i < n_extra; i++)
+    sb_header(&b, extra[i].name, extra[i].value);
   sb_add(&b, "\r\n", 2);
   char *out = sb_finish(&b, len);
-  if (!out) *error = "out of memory";
+  if (!out)
+    *error = "out of memory";
   return out;
 }
 
@@ -264,7 +290,8 @@ typedef struct hdr_sink {
 
 static int append(char **buf, size_t *len, const char *at, size_t n) {
   char *p = realloc(*buf, *len + n + 1);
-  if (!p) return -1;
+  if (!p)
+    return -1;
   memcpy(p + *len, at, n);
   *len += n;
   p[*len] = '\0';
@@ -298,21 +325,28 @@ static int header_store(hdr_sink *s) {
     return -1;
   }
   for (char *p = name; *p; p++)
-    if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    if (*p >= 'A' && *p <= 'Z')
+      *p = (char)(*p - 'A' + 'a');
   if (!value) {
     value = calloc(1, 1);
-    if (!value) goto oom;
+    if (!value)
+      goto oom;
   }
-  while (vlen > 0 && is_ows(value[vlen - 1])) value[--vlen] = '\0';
+  while (vlen > 0 && is_ows(value[vlen - 1]))
+    value[--vlen] = '\0';
   size_t lead = 0;
-  while (lead < vlen && is_ows(value[lead])) lead++;
-  if (lead) memmove(value, value + lead, vlen - lead + 1), vlen -= lead;
+  while (lead < vlen && is_ows(value[lead]))
+    lead++;
+  if (lead)
+    memmove(value, value + lead, vlen - lead + 1), vlen -= lead;
 
   for (size_t i = 0; i < *s->n_headers; i++) {
-    if (strcmp(s->headers[i].name, name) != 0) continue;
+    if (strcmp(s->headers[i].name, name) != 0)
+      continue;
     size_t old = strlen(s->headers[i].value);
     char *joined = realloc(s->headers[i].value, old + 2 + vlen + 1);
-    if (!joined) goto oom_value;
+    if (!joined)
+      goto oom_value;
     memcpy(joined + old, ", ", 2);
     memcpy(joined + old + 2, value, vlen + 1);
     s->headers[i].value = joined;
@@ -323,7 +357,8 @@ static int header_store(hdr_sink *s) {
     return 0;
   }
   if (*s->n_headers >= WSF_MAX_HEADERS) {
-    if (value != *s->cur_value) free(value);
+    if (value != *s->cur_value)
+      free(value);
     *s->error = "more than 64 distinct header fields";
     return -1;
   }
@@ -334,7 +369,8 @@ static int header_store(hdr_sink *s) {
   *s->cur_name_len = *s->cur_value_len = 0;
   return 0;
 oom_value:
-  if (value != *s->cur_value) free(value);
+  if (value != *s->cur_value)
+    free(value);
 oom:
   *s->error = "out of memory";
   return -1;
@@ -342,7 +378,8 @@ oom:
 
 static const char *find_header(const wsf_header *h, size_t n, const char *lower_name) {
   for (size_t i = 0; i < n; i++)
-    if (strcmp(h[i].name, lower_name) == 0) return h[i].value;
+    if (strcmp(h[i].name, lower_name) == 0)
+      return h[i].value;
   return NULL;
 }
 
@@ -352,25 +389,34 @@ static const char *llhttp_words(llhttp_errno_t e, bool response) {
   case HPE_INVALID_CONSTANT:
   case HPE_INVALID_VERSION:
     return response ? "not an HTTP/1.x response (bad status line)" : "not an HTTP/1.x request";
-  case HPE_INVALID_METHOD: return "bad HTTP method";
-  case HPE_INVALID_URL: return "bad request target";
-  case HPE_INVALID_STATUS: return "bad HTTP status code";
-  case HPE_INVALID_HEADER_TOKEN: return "invalid character in an HTTP header";
+  case HPE_INVALID_METHOD:
+    return "bad HTTP method";
+  case HPE_INVALID_URL:
+    return "bad request target";
+  case HPE_INVALID_STATUS:
+    return "bad HTTP status code";
+  case HPE_INVALID_HEADER_TOKEN:
+    return "invalid character in an HTTP header";
   case HPE_INVALID_CONTENT_LENGTH:
   case HPE_UNEXPECTED_CONTENT_LENGTH:
   case HPE_INVALID_TRANSFER_ENCODING:
-  case HPE_INVALID_CHUNK_SIZE: return "bad HTTP body framing";
-  case HPE_INVALID_EOF_STATE: return "connection closed in the middle of the HTTP message";
-  default: return response ? "malformed HTTP response" : "malformed HTTP request";
+  case HPE_INVALID_CHUNK_SIZE:
+    return "bad HTTP body framing";
+  case HPE_INVALID_EOF_STATE:
+    return "connection closed in the middle of the HTTP message";
+  default:
+    return response ? "malformed HTTP response" : "malformed HTTP request";
   }
 }
 
 /* ---- client: the server's answer ---- */
 
-static wsf_hs_response *resp_of(llhttp_t *p) { return p->data; }
+static wsf_hs_response *resp_of(llhttp_t *p) {
+  return p->data;
+}
 
 static hdr_sink resp_sink(wsf_hs_response *r) {
-  return (hdr_sink){r->headers, &r->n_headers, &r->cur_name, &r->cur_value,
+  return (hdr_sink){r->headers,       &r->n_headers,     &r->cur_name, &r->cur_value,
                     &r->cur_name_len, &r->cur_value_len, &r->in_value, &r->error};
 }
 
@@ -409,19 +455,24 @@ static int resp_on_header_value_complete(llhttp_t *p) {
 /* The checks of RFC 6455 §4.1 on a 101; returns the reason it fails, or NULL. */
 static const char *check_101(wsf_hs_response *r) {
   const char *upgrade = wsf_hs_response_header(r, "upgrade");
-  if (!upgrade) return "101 without an Upgrade header";
-  if (strcasecmp(upgrade, "websocket") != 0) return "101 with an Upgrade header that is not websocket";
+  if (!upgrade)
+    return "101 without an Upgrade header";
+  if (strcasecmp(upgrade, "websocket") != 0)
+    return "101 with an Upgrade header that is not websocket";
   if (!list_has_token(wsf_hs_response_header(r, "connection"), "upgrade"))
     return "101 without Connection: upgrade";
   const char *accept = wsf_hs_response_header(r, "sec-websocket-accept");
-  if (!accept) return "101 without Sec-WebSocket-Accept";
-  if (strcmp(accept, r->expected_accept) != 0) return "Sec-WebSocket-Accept does not match the key sent";
+  if (!accept)
+    return "101 without Sec-WebSocket-Accept";
+  if (strcmp(accept, r->expected_accept) != 0)
+    return "Sec-WebSocket-Accept does not match the key sent";
   const char *proto = wsf_hs_response_header(r, "sec-websocket-protocol");
   if (proto) {
     bool offered = false;
     for (size_t i = 0; i < r->n_offered && !offered; i++)
       offered = strcmp(proto, r->offered_subprotocols[i]) == 0;
-    if (!offered) return "server chose a subprotocol that was not offered";
+    if (!offered)
+      return "server chose a subprotocol that was not offered";
     r->subprotocol = proto;
   }
   r->extensions = wsf_hs_response_header(r, "sec-websocket-extensions");
@@ -456,10 +507,12 @@ static int resp_on_headers_complete(llhttp_t *p) {
 
 static int resp_on_body(llhttp_t *p, const char *at, size_t n) {
   wsf_hs_response *r = resp_of(p);
-  if (!r->headers_complete) return 0; /* a body on an interim 1xx: not the answer */
+  if (!r->headers_complete)
+    return 0; /* a body on an interim 1xx: not the answer */
   if (!r->body) {
     r->body = malloc(WSF_BODY_KEEP + 1);
-    if (!r->body) return 0; /* the body is only diagnostics */
+    if (!r->body)
+      return 0; /* the body is only diagnostics */
   }
   size_t room = WSF_BODY_KEEP - r->body_len;
   size_t take = n < room ? n : room;
@@ -475,13 +528,14 @@ static int resp_on_body(llhttp_t *p, const char *at, size_t n) {
 
 static int resp_on_message_complete(llhttp_t *p) {
   wsf_hs_response *r = resp_of(p);
-  if (!r->headers_complete) return 0; /* an interim 1xx ended */
+  if (!r->headers_complete)
+    return 0; /* an interim 1xx ended */
   r->message_complete = true;
   return r->status == 101 ? 0 : HPE_PAUSED;
 }
 
-void wsf_hs_response_init(wsf_hs_response *r, const char *key,
-                          const char *const *offered_subprotocols, size_t n_offered) {
+void wsf_hs_response_init(wsf_hs_response *r, const char *key, const char *const *offered_subprotocols,
+                          size_t n_offered) {
   memset(r, 0, sizeof *r);
   llhttp_settings_init(&r->settings);
   r->settings.on_message_begin = resp_on_message_begin;
@@ -500,26 +554,33 @@ void wsf_hs_response_init(wsf_hs_response *r, const char *key,
 
 /* The outcome once message_complete is set (or an error is). */
 static wsf_hs_result resp_result(const wsf_hs_response *r) {
-  if (r->error && !r->headers_complete) return WSF_HS_ERROR;
-  if (!r->message_complete) return WSF_HS_NEED_MORE;
+  if (r->error && !r->headers_complete)
+    return WSF_HS_ERROR;
+  if (!r->message_complete)
+    return WSF_HS_NEED_MORE;
   return r->error ? WSF_HS_REJECTED : WSF_HS_DONE;
 }
 
 wsf_hs_result wsf_hs_response_feed(wsf_hs_response *r, const uint8_t *data, size_t len, size_t *consumed) {
   size_t off = 0;
-  if (consumed) *consumed = 0;
-  if (r->message_complete || (r->error && !r->headers_complete)) return resp_result(r);
+  if (consumed)
+    *consumed = 0;
+  if (r->message_complete || (r->error && !r->headers_complete))
+    return resp_result(r);
   while (off < len) {
     /* Until the header block ends, hand llhttp no more than the limit allows,
      * so an endless header is refused after WSF_MAX_HEADER_BLOCK bytes. */
     size_t n = len - off;
     bool in_headers = !r->headers_complete;
-    if (in_headers && n > WSF_MAX_HEADER_BLOCK - r->header_bytes) n = WSF_MAX_HEADER_BLOCK - r->header_bytes;
+    if (in_headers && n > WSF_MAX_HEADER_BLOCK - r->header_bytes)
+      n = WSF_MAX_HEADER_BLOCK - r->header_bytes;
     const char *start = (const char *)data + off;
     llhttp_errno_t e = llhttp_execute(&r->parser, start, n);
     size_t used = n;
-    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) used = (size_t)(llhttp_get_error_pos(&r->parser) - start);
-    if (in_headers) r->header_bytes += used;
+    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE)
+      used = (size_t)(llhttp_get_error_pos(&r->parser) - start);
+    if (in_headers)
+      r->header_bytes += used;
     off += used;
     if (e == HPE_OK) {
       if (!r->headers_complete && r->header_bytes >= WSF_MAX_HEADER_BLOCK) {
@@ -536,18 +597,21 @@ wsf_hs_result wsf_hs_response_feed(wsf_hs_response *r, const uint8_t *data, size
      * A broken body after a non-101 status still leaves that status as the
      * answer. */
     if (!r->headers_complete) {
-      if (!r->error) r->error = llhttp_words(e, true);
+      if (!r->error)
+        r->error = llhttp_words(e, true);
     } else {
       r->message_complete = true;
     }
     break;
   }
-  if (consumed) *consumed = off;
+  if (consumed)
+    *consumed = off;
   return resp_result(r);
 }
 
 wsf_hs_result wsf_hs_response_eof(wsf_hs_response *r) {
-  if (r->message_complete || (r->error && !r->headers_complete)) return resp_result(r);
+  if (r->message_complete || (r->error && !r->headers_complete))
+    return resp_result(r);
   if (!r->headers_complete) {
     r->error = r->header_bytes == 0 ? "connection closed before any HTTP response"
                                     : "connection closed in the middle of the HTTP response headers";
@@ -575,10 +639,12 @@ void wsf_hs_response_free(wsf_hs_response *r) {
 
 /* ---- server: the client's request ---- */
 
-static wsf_hs_request *req_of(llhttp_t *p) { return p->data; }
+static wsf_hs_request *req_of(llhttp_t *p) {
+  return p->data;
+}
 
 static hdr_sink req_sink(wsf_hs_request *r) {
-  return (hdr_sink){r->headers, &r->n_headers, &r->cur_name, &r->cur_value,
+  return (hdr_sink){r->headers,       &r->n_headers,     &r->cur_name, &r->cur_value,
                     &r->cur_name_len, &r->cur_value_len, &r->in_value, &r->error};
 }
 
@@ -620,16 +686,21 @@ static int req_on_header_value_complete(llhttp_t *p) {
 /* RFC 6455 §4.2.1, in the order a client author would fix things. */
 static const char *check_request(wsf_hs_request *r) {
   llhttp_t *p = &r->parser;
-  if (llhttp_get_method(p) != HTTP_GET) return "method must be GET";
-  if (llhttp_get_http_major(p) != 1 || llhttp_get_http_minor(p) < 1) return "HTTP/1.1 required";
-  if (!r->url || r->url[0] != '/') return "request target must be a path";
-  if (!wsf_hs_request_header(r, "host")) return "missing Host header";
+  if (llhttp_get_method(p) != HTTP_GET)
+    return "method must be GET";
+  if (llhttp_get_http_major(p) != 1 || llhttp_get_http_minor(p) < 1)
+    return "HTTP/1.1 required";
+  if (!r->url || r->url[0] != '/')
+    return "request target must be a path";
+  if (!wsf_hs_request_header(r, "host"))
+    return "missing Host header";
   if (!list_has_token(wsf_hs_request_header(r, "upgrade"), "websocket"))
     return "Upgrade header must be websocket";
   if (!list_has_token(wsf_hs_request_header(r, "connection"), "upgrade"))
     return "Connection header must contain upgrade";
   const char *version = wsf_hs_request_header(r, "sec-websocket-version");
-  if (!version || strcmp(version, "13") != 0) return "unsupported Sec-WebSocket-Version (only 13)";
+  if (!version || strcmp(version, "13") != 0)
+    return "unsupported Sec-WebSocket-Version (only 13)";
   if (!key_is_valid(wsf_hs_request_header(r, "sec-websocket-key")))
     return "Sec-WebSocket-Key must be base64 of 16 bytes";
   if ((p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)) || p->content_length > 0)
@@ -657,26 +728,33 @@ void wsf_hs_request_init(wsf_hs_request *r) {
 }
 
 static wsf_hs_result req_result(const wsf_hs_request *r) {
-  if (r->error) return r->headers_complete ? WSF_HS_REJECTED : WSF_HS_ERROR;
+  if (r->error)
+    return r->headers_complete ? WSF_HS_REJECTED : WSF_HS_ERROR;
   return r->headers_complete ? WSF_HS_DONE : WSF_HS_NEED_MORE;
 }
 
 wsf_hs_result wsf_hs_request_feed(wsf_hs_request *r, const uint8_t *data, size_t len, size_t *consumed) {
-  if (consumed) *consumed = 0;
-  if (r->headers_complete || r->error) return req_result(r);
+  if (consumed)
+    *consumed = 0;
+  if (r->headers_complete || r->error)
+    return req_result(r);
   size_t n = len;
-  if (n > WSF_MAX_HEADER_BLOCK - r->header_bytes) n = WSF_MAX_HEADER_BLOCK - r->header_bytes;
-  if (n == 0) return req_result(r);
+  if (n > WSF_MAX_HEADER_BLOCK - r->header_bytes)
+    n = WSF_MAX_HEADER_BLOCK - r->header_bytes;
+  if (n == 0)
+    return req_result(r);
   const char *start = (const char *)data;
   llhttp_errno_t e = llhttp_execute(&r->parser, start, n);
   size_t used = n;
-  if (e == HPE_PAUSED_UPGRADE) used = (size_t)(llhttp_get_error_pos(&r->parser) - start);
+  if (e == HPE_PAUSED_UPGRADE)
+    used = (size_t)(llhttp_get_error_pos(&r->parser) - start);
   r->header_bytes += used;
   if (e == HPE_OK && r->header_bytes >= WSF_MAX_HEADER_BLOCK)
     r->error = "request header block larger than 16 KiB";
   else if (e != HPE_OK && e != HPE_PAUSED_UPGRADE && !r->error)
     r->error = llhttp_words(e, false);
-  if (consumed) *consumed = used;
+  if (consumed)
+    *consumed = used;
   return req_result(r);
 }
 
@@ -694,12 +772,15 @@ void wsf_hs_request_free(wsf_hs_request *r) {
 
 /* ---- server answers ---- */
 
-char *wsf_handshake_build_101(const wsf_hs_request *r, const char *subprotocol,
-                              const char *extensions, size_t *len) {
+char *wsf_handshake_build_101(const wsf_hs_request *r, const char *subprotocol, const char *extensions,
+                              size_t *len) {
   const char *key = wsf_hs_request_header(r, "sec-websocket-key");
-  if (!key_is_valid(key)) return NULL;
-  if (subprotocol && !is_token(subprotocol)) return NULL;
-  if (extensions && !is_safe_value(extensions)) return NULL;
+  if (!key_is_valid(key))
+    return NULL;
+  if (subprotocol && !is_token(subprotocol))
+    return NULL;
+  if (extensions && !is_safe_value(extensions))
+    return NULL;
   char accept[WSF_ACCEPT_LEN + 1];
   wsf_handshake_accept_for(key, strlen(key), accept);
   sbuf b = {0};
@@ -707,16 +788,21 @@ char *wsf_handshake_build_101(const wsf_hs_request *r, const char *subprotocol,
   sb_header(&b, "Upgrade", "websocket");
   sb_header(&b, "Connection", "Upgrade");
   sb_header(&b, "Sec-WebSocket-Accept", accept);
-  if (subprotocol) sb_header(&b, "Sec-WebSocket-Protocol", subprotocol);
-  if (extensions && *extensions) sb_header(&b, "Sec-WebSocket-Extensions", extensions);
+  if (subprotocol)
+    sb_header(&b, "Sec-WebSocket-Protocol", subprotocol);
+  if (extensions && *extensions)
+    sb_header(&b, "Sec-WebSocket-Extensions", extensions);
   sb_add(&b, "\r\n", 2);
   return sb_finish(&b, len);
 }
 
 char *wsf_handshake_build_error(int status, const char *reason, const char *body, size_t *len) {
-  if (status < 100 || status > 999) status = 500;
-  if (!reason || !*reason || !is_safe_value(reason)) reason = "Error";
-  if (!body) body = "";
+  if (status < 100 || status > 999)
+    status = 500;
+  if (!reason || !*reason || !is_safe_value(reason))
+    reason = "Error";
+  if (!body)
+    body = "";
   size_t body_len = strlen(body);
   char line[64];
   sbuf b = {0};
@@ -729,7 +815,8 @@ char *wsf_handshake_build_error(int status, const char *reason, const char *body
   sb_header(&b, "Content-Length", line);
   sb_header(&b, "Connection", "close");
   /* RFC 6455 §4.4: a 426 names the versions the server speaks. */
-  if (status == 426) sb_header(&b, "Sec-WebSocket-Version", "13");
+  if (status == 426)
+    sb_header(&b, "Sec-WebSocket-Version", "13");
   sb_add(&b, "\r\n", 2);
   sb_add(&b, body, body_len);
   return sb_finish(&b, len);

@@ -20,7 +20,7 @@
 #define WSF_BODY_KEEP 512 /* bytes of a non-101 body kept for the error */
 
 typedef struct wsf_header {
-  char *name;  /* lower-cased */
+  char *name; /* lower-cased */
   char *value;
 } wsf_header;
 
@@ -32,9 +32,8 @@ void wsf_handshake_accept_for(const char *key, size_t key_len, char accept[WSF_A
 /* Client request. extra: caller's headers (any of Host, Upgrade, Connection,
  * Sec-WebSocket-Key, Sec-WebSocket-Version among them is an error: *error set).
  * Returns a malloc'd NUL-terminated request, or NULL. */
-char *wsf_handshake_build_request(const wsf_url *url, const char *key,
-                                  const wsf_header *extra, size_t n_extra,
-                                  const char *const *subprotocols, size_t n_subprotocols,
+char *wsf_handshake_build_request(const wsf_url *url, const char *key, const wsf_header *extra,
+                                  size_t n_extra, const char *const *subprotocols, size_t n_subprotocols,
                                   const char *extensions, /* Sec-WebSocket-Extensions offer or NULL */
                                   size_t *len, const char **error);
 
@@ -52,24 +51,26 @@ typedef struct wsf_hs_response {
   char expected_accept[WSF_ACCEPT_LEN + 1];
   const char *const *offered_subprotocols;
   size_t n_offered;
-  int status;                       /* HTTP status once headers are complete */
+  int status; /* HTTP status once headers are complete */
   wsf_header headers[WSF_MAX_HEADERS];
   size_t n_headers;
-  size_t header_bytes;              /* for the size limit */
-  char *body;                       /* first WSF_BODY_KEEP bytes of a non-101 body */
+  size_t header_bytes; /* for the size limit */
+  char *body;          /* first WSF_BODY_KEEP bytes of a non-101 body */
   size_t body_len;
-  const char *subprotocol;          /* points into headers, or NULL */
-  const char *extensions;           /* Sec-WebSocket-Extensions value, or NULL */
-  const char *error;                /* static words when REJECTED or ERROR */
+  const char *subprotocol; /* points into headers, or NULL */
+  const char *extensions;  /* Sec-WebSocket-Extensions value, or NULL */
+  const char *error;       /* static words when REJECTED or ERROR */
   bool headers_complete, message_complete;
   /* parser scratch */
-  char *cur_name; size_t cur_name_len;
-  char *cur_value; size_t cur_value_len;
+  char *cur_name;
+  size_t cur_name_len;
+  char *cur_value;
+  size_t cur_value_len;
   bool in_value;
 } wsf_hs_response;
 
-void wsf_hs_response_init(wsf_hs_response *r, const char *key,
-                          const char *const *offered_subprotocols, size_t n_offered);
+void wsf_hs_response_init(wsf_hs_response *r, const char *key, const char *const *offered_subprotocols,
+                          size_t n_offered);
 /* Feeds bytes; *consumed tells how many belong to the HTTP answer (the rest,
  * after WSF_HS_DONE, are WebSocket frames). For a non-101 answer the parser
  * waits for the body (up to WSF_BODY_KEEP bytes, or the end of the message)
@@ -84,15 +85,17 @@ void wsf_hs_response_free(wsf_hs_response *r);
 typedef struct wsf_hs_request {
   llhttp_t parser;
   llhttp_settings_t settings;
-  char *url;                 /* request target */
+  char *url; /* request target */
   size_t url_len;
   wsf_header headers[WSF_MAX_HEADERS];
   size_t n_headers;
   size_t header_bytes;
   const char *error;
   bool headers_complete;
-  char *cur_name; size_t cur_name_len;
-  char *cur_value; size_t cur_value_len;
+  char *cur_name;
+  size_t cur_name_len;
+  char *cur_value;
+  size_t cur_value_len;
   bool in_value;
 } wsf_hs_request;
 
@@ -106,8 +109,8 @@ void wsf_hs_request_free(wsf_hs_request *r);
 
 /* The server's 101 for a validated request, choosing subprotocol (may be NULL)
  * and extensions (may be NULL). Returns a malloc'd string. */
-char *wsf_handshake_build_101(const wsf_hs_request *r, const char *subprotocol,
-                              const char *extensions, size_t *len);
+char *wsf_handshake_build_101(const wsf_hs_request *r, const char *subprotocol, const char *extensions,
+                              size_t *len);
 /* A plain HTTP error answer, e.g. 503 with a short body. Returns a malloc'd string. */
 char *wsf_handshake_build_error(int status, const char *reason, const char *body, size_t *len);
 

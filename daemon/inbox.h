@@ -12,8 +12,8 @@ typedef struct wsf_msg {
   uint64_t arrived_us; /* wsf_now_us() */
   uint64_t seq;        /* per connection, increasing */
   size_t len;
-  uint8_t opcode;      /* 1 text, 2 binary */
-  uint8_t data[];      /* len bytes, plus a NUL so text can be matched as a C string */
+  uint8_t opcode; /* 1 text, 2 binary */
+  uint8_t data[]; /* len bytes, plus a NUL so text can be matched as a C string */
 } wsf_msg;
 
 typedef struct wsf_inbox {

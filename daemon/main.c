@@ -78,11 +78,34 @@ static char *default_socket_path(void) {
 }
 
 enum {
-  OPT_SOCKET = 256, OPT_CONTROL_TCP, OPT_TOKEN_FILE, OPT_EVENTS, OPT_METRICS, OPT_MAX_CONNECTIONS,
-  OPT_MAX_REQUEST_BYTES, OPT_MAX_MESSAGE_BYTES, OPT_INBOX_MAX_MESSAGES, OPT_INBOX_MAX_BYTES, OPT_MAX_NAME_BYTES,
-  OPT_MAX_HANDSHAKES, OPT_CONNECT_RATE, OPT_CONNECT_TIMEOUT, OPT_SHUTDOWN_TIMEOUT, OPT_KA_MODE, OPT_KA_INTERVAL,
-  OPT_KA_JITTER, OPT_KA_PAYLOAD, OPT_PONG_TIMEOUT, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CIPHERS,
-  OPT_TLS_INSECURE, OPT_LOG_LEVEL, OPT_VERSION, OPT_HELP,
+  OPT_SOCKET = 256,
+  OPT_CONTROL_TCP,
+  OPT_TOKEN_FILE,
+  OPT_EVENTS,
+  OPT_METRICS,
+  OPT_MAX_CONNECTIONS,
+  OPT_MAX_REQUEST_BYTES,
+  OPT_MAX_MESSAGE_BYTES,
+  OPT_INBOX_MAX_MESSAGES,
+  OPT_INBOX_MAX_BYTES,
+  OPT_MAX_NAME_BYTES,
+  OPT_MAX_HANDSHAKES,
+  OPT_CONNECT_RATE,
+  OPT_CONNECT_TIMEOUT,
+  OPT_SHUTDOWN_TIMEOUT,
+  OPT_KA_MODE,
+  OPT_KA_INTERVAL,
+  OPT_KA_JITTER,
+  OPT_KA_PAYLOAD,
+  OPT_PONG_TIMEOUT,
+  OPT_TLS_CA,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY,
+  OPT_TLS_CIPHERS,
+  OPT_TLS_INSECURE,
+  OPT_LOG_LEVEL,
+  OPT_VERSION,
+  OPT_HELP,
 };
 
 static const struct option options[] = {
@@ -125,7 +148,8 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
     bool numeric = opt >= OPT_MAX_CONNECTIONS && opt <= OPT_PONG_TIMEOUT && opt != OPT_CONNECT_RATE &&
                    opt != OPT_KA_MODE && opt != OPT_KA_PAYLOAD;
     if (numeric && parse_u64(optarg, &v) != 0) {
-      fprintf(stderr, "wsfleetd: --%s wants a non-negative integer, got '%s'\n", options[opt - 256].name, optarg);
+      fprintf(stderr, "wsfleetd: --%s wants a non-negative integer, got '%s'\n", options[opt - 256].name,
+              optarg);
       return -1;
     }
     if (numeric && v > UINT32_MAX && opt != OPT_MAX_MESSAGE_BYTES && opt != OPT_INBOX_MAX_BYTES &&
@@ -134,18 +158,42 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       return -1;
     }
     switch (opt) {
-    case OPT_SOCKET: cfg->socket_path = optarg; break;
-    case OPT_CONTROL_TCP: cfg->control_tcp = optarg; break;
-    case OPT_TOKEN_FILE: cfg->token_file = optarg; break;
-    case OPT_EVENTS: cfg->events_path = optarg; break;
-    case OPT_METRICS: cfg->metrics_addr = optarg; break;
-    case OPT_MAX_CONNECTIONS: cfg->max_connections = (uint32_t)v; break;
-    case OPT_MAX_REQUEST_BYTES: cfg->max_request_bytes = v; break;
-    case OPT_MAX_MESSAGE_BYTES: cfg->max_message_bytes = v; break;
-    case OPT_INBOX_MAX_MESSAGES: cfg->inbox_max_messages = (uint32_t)v; break;
-    case OPT_INBOX_MAX_BYTES: cfg->inbox_max_bytes = v; break;
-    case OPT_MAX_NAME_BYTES: cfg->max_name_bytes = (uint32_t)v; break;
-    case OPT_MAX_HANDSHAKES: cfg->max_handshakes = (uint32_t)v; break;
+    case OPT_SOCKET:
+      cfg->socket_path = optarg;
+      break;
+    case OPT_CONTROL_TCP:
+      cfg->control_tcp = optarg;
+      break;
+    case OPT_TOKEN_FILE:
+      cfg->token_file = optarg;
+      break;
+    case OPT_EVENTS:
+      cfg->events_path = optarg;
+      break;
+    case OPT_METRICS:
+      cfg->metrics_addr = optarg;
+      break;
+    case OPT_MAX_CONNECTIONS:
+      cfg->max_connections = (uint32_t)v;
+      break;
+    case OPT_MAX_REQUEST_BYTES:
+      cfg->max_request_bytes = v;
+      break;
+    case OPT_MAX_MESSAGE_BYTES:
+      cfg->max_message_bytes = v;
+      break;
+    case OPT_INBOX_MAX_MESSAGES:
+      cfg->inbox_max_messages = (uint32_t)v;
+      break;
+    case OPT_INBOX_MAX_BYTES:
+      cfg->inbox_max_bytes = v;
+      break;
+    case OPT_MAX_NAME_BYTES:
+      cfg->max_name_bytes = (uint32_t)v;
+      break;
+    case OPT_MAX_HANDSHAKES:
+      cfg->max_handshakes = (uint32_t)v;
+      break;
     case OPT_CONNECT_RATE: {
       char *end;
       double r = strtod(optarg, &end);
@@ -156,8 +204,12 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       cfg->connect_rate = r;
       break;
     }
-    case OPT_CONNECT_TIMEOUT: cfg->connect_timeout_ms = (uint32_t)v; break;
-    case OPT_SHUTDOWN_TIMEOUT: cfg->shutdown_timeout_ms = (uint32_t)v; break;
+    case OPT_CONNECT_TIMEOUT:
+      cfg->connect_timeout_ms = (uint32_t)v;
+      break;
+    case OPT_SHUTDOWN_TIMEOUT:
+      cfg->shutdown_timeout_ms = (uint32_t)v;
+      break;
     case OPT_KA_MODE: {
       int found = -1;
       for (int i = 0; i < 4; i++)
@@ -170,7 +222,9 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       cfg->keepalive.mode = (uint8_t)found;
       break;
     }
-    case OPT_KA_INTERVAL: cfg->keepalive.interval_ms = (uint32_t)v; break;
+    case OPT_KA_INTERVAL:
+      cfg->keepalive.interval_ms = (uint32_t)v;
+      break;
     case OPT_KA_JITTER:
       cfg->keepalive.jitter_ms = (uint32_t)v;
       jitter_given = true;
@@ -179,21 +233,39 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       cfg->keepalive.payload = (uint8_t *)optarg;
       cfg->keepalive.payload_len = strlen(optarg);
       break;
-    case OPT_PONG_TIMEOUT: cfg->keepalive.pong_timeout_ms = (uint32_t)v; break;
-    case OPT_TLS_CA: cfg->tls_ca_file = optarg; break;
-    case OPT_TLS_CERT: cfg->tls_cert_file = optarg; break;
-    case OPT_TLS_KEY: cfg->tls_key_file = optarg; break;
-    case OPT_TLS_CIPHERS: cfg->tls_ciphers = optarg; break;
-    case OPT_TLS_INSECURE: cfg->tls_verify = false; break;
+    case OPT_PONG_TIMEOUT:
+      cfg->keepalive.pong_timeout_ms = (uint32_t)v;
+      break;
+    case OPT_TLS_CA:
+      cfg->tls_ca_file = optarg;
+      break;
+    case OPT_TLS_CERT:
+      cfg->tls_cert_file = optarg;
+      break;
+    case OPT_TLS_KEY:
+      cfg->tls_key_file = optarg;
+      break;
+    case OPT_TLS_CIPHERS:
+      cfg->tls_ciphers = optarg;
+      break;
+    case OPT_TLS_INSECURE:
+      cfg->tls_verify = false;
+      break;
     case OPT_LOG_LEVEL:
       if ((wsf_log_level = wsf_log_level_parse(optarg)) < 0) {
         fprintf(stderr, "wsfleetd: --log-level is error, warn, info or debug\n");
         return -1;
       }
       break;
-    case OPT_VERSION: printf("wsfleetd %s\n", WSF_VERSION); exit(0);
-    case OPT_HELP: usage(stdout); exit(0);
-    default: usage(stderr); return -1;
+    case OPT_VERSION:
+      printf("wsfleetd %s\n", WSF_VERSION);
+      exit(0);
+    case OPT_HELP:
+      usage(stdout);
+      exit(0);
+    default:
+      usage(stderr);
+      return -1;
     }
   }
   if (optind < argc) {
@@ -205,8 +277,10 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
     cfg->max_request_bytes = cfg->max_message_bytes + (64 << 10);
   if (!jitter_given)
     cfg->keepalive.jitter_ms = cfg->keepalive.interval_ms / 10;
-  if ((cfg->keepalive.mode == WSF_KA_TEXT || cfg->keepalive.mode == WSF_KA_BINARY) && !cfg->keepalive.payload_len) {
-    fprintf(stderr, "wsfleetd: --keepalive-mode %s needs --keepalive-payload\n", wsf_ka_mode_name(cfg->keepalive.mode));
+  if ((cfg->keepalive.mode == WSF_KA_TEXT || cfg->keepalive.mode == WSF_KA_BINARY) &&
+      !cfg->keepalive.payload_len) {
+    fprintf(stderr, "wsfleetd: --keepalive-mode %s needs --keepalive-payload\n",
+            wsf_ka_mode_name(cfg->keepalive.mode));
     return -1;
   }
   if (cfg->keepalive.mode == WSF_KA_PING && cfg->keepalive.payload_len > 125) {

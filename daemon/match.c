@@ -75,7 +75,9 @@ void wsf_match_free(wsf_match *m) {
   memset(m, 0, sizeof *m);
 }
 
-bool wsf_match_empty(const wsf_match *m) { return !m->contains && !m->regex && !m->json_field; }
+bool wsf_match_empty(const wsf_match *m) {
+  return !m->contains && !m->regex && !m->json_field;
+}
 
 bool wsf_match_test(const wsf_match *m, const char *data, size_t len) {
   if (m->contains && m->contains_len && !memmem(data, len, m->contains, m->contains_len))
@@ -125,8 +127,12 @@ static void skip_ws(jscan *s) {
     s->p++;
 }
 
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-static bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+static bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+static bool is_hex(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 /* At '"': moves past the closing quote; start and len span the raw contents. */
 static bool scan_string(jscan *s, const char **start, size_t *len) {

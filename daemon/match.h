@@ -7,20 +7,18 @@
 #include <stddef.h>
 
 typedef struct wsf_match {
-  char *contains;      /* NULL = any */
+  char *contains; /* NULL = any */
   size_t contains_len;
-  regex_t *regex;      /* NULL = any */
-  char *json_field;    /* dotted path, NULL = any */
-  char *json_value;    /* NULL with json_field set: the field only has to exist */
+  regex_t *regex;   /* NULL = any */
+  char *json_field; /* dotted path, NULL = any */
+  char *json_value; /* NULL with json_field set: the field only has to exist */
 } wsf_match;
 
 /* Compiles the criteria (copies every string). Returns 0, or -1 with words
  * in err (e.g. the regcomp message for a bad regex). */
-int wsf_match_init(wsf_match *m, const char *contains, size_t contains_len,
-                   const char *regex, size_t regex_len,
-                   const char *json_field, size_t json_field_len,
-                   const char *json_value, size_t json_value_len,
-                   char *err, size_t errlen);
+int wsf_match_init(wsf_match *m, const char *contains, size_t contains_len, const char *regex,
+                   size_t regex_len, const char *json_field, size_t json_field_len, const char *json_value,
+                   size_t json_value_len, char *err, size_t errlen);
 void wsf_match_free(wsf_match *m);
 bool wsf_match_empty(const wsf_match *m);
 /* Binary-safe: data need not be NUL-terminated and may hold NUL bytes. */

@@ -26,8 +26,8 @@
 
 enum {
   MAX_CLIENTS = 64,
-  MAX_HEAD_BYTES = 8192,       /* request line + headers */
-  MAX_PATH_BYTES = 256,        /* longer paths are not /metrics anyway */
+  MAX_HEAD_BYTES = 8192,         /* request line + headers */
+  MAX_PATH_BYTES = 256,          /* longer paths are not /metrics anyway */
   CLIENT_DEADLINE_US = 10000000, /* a whole exchange, slow or idle clients included */
   READ_CHUNK = 4096,
 };
@@ -36,9 +36,9 @@ typedef struct mclient mclient;
 typedef struct wsf_metrics {
   wsf_daemon *d;
   uv_tcp_t listener;
-  bool listening;       /* uv_tcp_init done: the listener needs closing */
-  bool stopped;         /* wsf_metrics_stop ran; free when pending reaches 0 */
-  uint32_t pending;     /* our close callbacks not yet run */
+  bool listening;   /* uv_tcp_init done: the listener needs closing */
+  bool stopped;     /* wsf_metrics_stop ran; free when pending reaches 0 */
+  uint32_t pending; /* our close callbacks not yet run */
   uint32_t n_clients;
   mclient *clients;
   llhttp_settings_t settings;
@@ -122,7 +122,8 @@ static void family(buf *b, const char *name, const char *type, const char *help)
 }
 
 static void sample(buf *b, const char *name, const char *labels, uint64_t v) {
-  buf_printf(b, "%s%s%s%s %" PRIu64 "\n", name, labels ? "{" : "", labels ? labels : "", labels ? "}" : "", v);
+  buf_printf(b, "%s%s%s%s %" PRIu64 "\n", name, labels ? "{" : "", labels ? labels : "", labels ? "}" : "",
+             v);
 }
 
 /* wsf_hist bucket b holds values up to 2^(b/4) µs. Every 4th bucket is a
@@ -145,8 +146,8 @@ static void histogram(buf *b, const char *name, const char *label, const wsf_his
   }
   buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, label, sep, h->total);
   if (*label)
-    buf_printf(b, "%s_sum{%s} %s\n%s_count{%s} %" PRIu64 "\n", name, label, secs(s, sizeof s, h->sum_us), name,
-               label, h->total);
+    buf_printf(b, "%s_sum{%s} %s\n%s_count{%s} %" PRIu64 "\n", name, label, secs(s, sizeof s, h->sum_us),
+               name, label, h->total);
   else
     buf_printf(b, "%s_sum %s\n%s_count %" PRIu64 "\n", name, secs(s, sizeof s, h->sum_us), name, h->total);
 }
@@ -197,7 +198,8 @@ static void render(wsf_daemon *d, buf *b) {
   family(b, "wsfleet_handshakes_in_flight", "gauge", "Opening handshakes admitted and not yet finished.");
   sample(b, "wsfleet_handshakes_in_flight", NULL, d->handshakes_in_flight);
 
-  family(b, "wsfleet_connections_opened_total", "counter", "Connections that reached open (stats opened_total).");
+  family(b, "wsfleet_connections_opened_total", "counter",
+         "Connections that reached open (stats opened_total).");
   sample(b, "wsfleet_connections_opened_total", NULL, s->opened_total);
   family(b, "wsfleet_connections_reused_total", "counter",
          "Opens answered by an existing connection of that name (stats reused_total).");
@@ -209,8 +211,9 @@ static void render(wsf_daemon *d, buf *b) {
          "Connections that ended after reaching open (stats closed_total).");
   sample(b, "wsfleet_connections_closed_total", NULL, s->closed_total);
 
-  family(b, "wsfleet_closes_by_code_total", "counter",
-         "Ended connections (closed or failed) by close code; 1006 when no close frame; 0 = outside 0..4999.");
+  family(
+      b, "wsfleet_closes_by_code_total", "counter",
+      "Ended connections (closed or failed) by close code; 1006 when no close frame; 0 = outside 0..4999.");
   for (uint16_t i = 0; i < s->n_codes_seen; i++) {
     snprintf(label, sizeof label, "code=\"%u\"", s->codes_seen[i]);
     sample(b, "wsfleet_closes_by_code_total", label, s->closes_by_code[s->codes_seen[i]]);
@@ -229,7 +232,8 @@ static void render(wsf_daemon *d, buf *b) {
          "Whole opens, from the open request to open, admission queueing included.");
   histogram(b, "wsfleet_handshake_seconds", NULL, &s->hs_total);
 
-  family(b, "wsfleet_ping_rtt_seconds", "histogram", "Round-trip time of answered pings (keepalive and ping method).");
+  family(b, "wsfleet_ping_rtt_seconds", "histogram",
+         "Round-trip time of answered pings (keepalive and ping method).");
   histogram(b, "wsfleet_ping_rtt_seconds", NULL, &s->ping_rtt);
   family(b, "wsfleet_heartbeat_lateness_seconds", "histogram",
          "How late each keepalive heartbeat left relative to its schedule.");
@@ -240,11 +244,13 @@ static void render(wsf_daemon *d, buf *b) {
   family(b, "wsfleet_messages_total", "counter", "WebSocket data messages by direction.");
   sample(b, "wsfleet_messages_total", "direction=\"in\"", s->msgs_in);
   sample(b, "wsfleet_messages_total", "direction=\"out\"", s->msgs_out);
-  family(b, "wsfleet_message_bytes_total", "counter", "Payload bytes of WebSocket data messages by direction.");
+  family(b, "wsfleet_message_bytes_total", "counter",
+         "Payload bytes of WebSocket data messages by direction.");
   sample(b, "wsfleet_message_bytes_total", "direction=\"in\"", s->bytes_in);
   sample(b, "wsfleet_message_bytes_total", "direction=\"out\"", s->bytes_out);
   family(b, "wsfleet_deflate_bytes_total", "counter",
-         "Payload bytes of permessage-deflate sessions, on the wire (compressed) and as the application sees them.");
+         "Payload bytes of permessage-deflate sessions, on the wire (compressed) and as the application sees "
+         "them.");
   const wsf_deflate_counters *dc = &s->deflate;
   sample(b, "wsfleet_deflate_bytes_total", "direction=\"in\",form=\"compressed\"", dc->bytes_in_compressed);
   sample(b, "wsfleet_deflate_bytes_total", "direction=\"in\",form=\"uncompressed\"", dc->bytes_in);
@@ -328,8 +334,9 @@ static void respond(mclient *c, int status, const char *reason, const char *extr
   c->state = M_WRITING;
   char head[256];
   int n = snprintf(head, sizeof head,
-                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n", status,
-                   reason, status == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8",
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+                   status, reason,
+                   status == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8",
                    body_len, extra_headers ? extra_headers : "");
   size_t len = (size_t)n + (head_only ? 0 : body_len);
   c->response = malloc(len);
@@ -453,7 +460,8 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   if (m->n_clients > MAX_CLIENTS) {
     /* A fresh socket's send buffer is empty, so this cannot block or be short. */
-    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    static const char busy[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
     uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     client_close(c);
@@ -477,13 +485,13 @@ static void on_listener_closed(uv_handle_t *h) {
 int wsf_metrics_start(wsf_daemon *d, const char *addr) {
   struct sockaddr_storage sa;
   if (wsf_parse_addr_port(addr, &sa) != 0) {
-    wsf_log(WSF_LOG_ERROR, "--metrics wants a loopback ADDR:PORT such as 127.0.0.1:9464 or [::1]:9464, got '%s'",
-            addr);
+    wsf_log(WSF_LOG_ERROR,
+            "--metrics wants a loopback ADDR:PORT such as 127.0.0.1:9464 or [::1]:9464, got '%s'", addr);
     return -1;
   }
   if (!wsf_addr_is_loopback(&sa)) {
-    wsf_log(WSF_LOG_ERROR, "--metrics %s: refused, metrics bind only to loopback addresses (127.0.0.0/8, ::1)",
-            addr);
+    wsf_log(WSF_LOG_ERROR,
+            "--metrics %s: refused, metrics bind only to loopback addresses (127.0.0.0/8, ::1)", addr);
     return -1;
   }
   wsf_metrics *m = d->metrics;

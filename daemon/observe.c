@@ -24,7 +24,9 @@ static int bucket_of(uint64_t us) {
   return b < WSF_HIST_BUCKETS ? b : WSF_HIST_BUCKETS - 1;
 }
 
-double wsf_hist_bucket_upper_us(int bucket) { return pow(2.0, bucket / 4.0); }
+double wsf_hist_bucket_upper_us(int bucket) {
+  return pow(2.0, bucket / 4.0);
+}
 
 void wsf_hist_add(wsf_hist *h, uint64_t us) {
   h->counts[bucket_of(us)]++;
@@ -57,11 +59,21 @@ static void json_str(FILE *f, const char *s, size_t len) {
   for (size_t i = 0; i < len; i++) {
     unsigned char ch = (unsigned char)s[i];
     switch (ch) {
-    case '"': fputs("\\\"", f); break;
-    case '\\': fputs("\\\\", f); break;
-    case '\n': fputs("\\n", f); break;
-    case '\r': fputs("\\r", f); break;
-    case '\t': fputs("\\t", f); break;
+    case '"':
+      fputs("\\\"", f);
+      break;
+    case '\\':
+      fputs("\\\\", f);
+      break;
+    case '\n':
+      fputs("\\n", f);
+      break;
+    case '\r':
+      fputs("\\r", f);
+      break;
+    case '\t':
+      fputs("\\t", f);
+      break;
     default:
       if (ch < 0x20)
         fprintf(f, "\\u%04x", ch);
@@ -110,8 +122,9 @@ static void json_record(FILE *f, const wsf_close_record *r) {
 }
 
 static void json_timings(FILE *f, const wsf_timings *t) {
-  fprintf(f, "{\"queued_us\":%llu,\"dns_us\":%llu,\"connect_us\":%llu,\"tls_us\":%llu,\"upgrade_us\":%llu,"
-             "\"total_us\":%llu}",
+  fprintf(f,
+          "{\"queued_us\":%llu,\"dns_us\":%llu,\"connect_us\":%llu,\"tls_us\":%llu,\"upgrade_us\":%llu,"
+          "\"total_us\":%llu}",
           (unsigned long long)t->queued_us, (unsigned long long)t->dns_us, (unsigned long long)t->connect_us,
           (unsigned long long)t->tls_us, (unsigned long long)t->upgrade_us, (unsigned long long)t->total_us);
 }
@@ -148,9 +161,10 @@ int wsf_observe_init(wsf_daemon *d) {
     FILE *e = event_begin(d, "start");
     fprintf(e, ",\"pid\":%d", (int)getpid());
     json_kstr(e, "version", WSF_VERSION);
-    fprintf(e, ",\"config\":{\"max_connections\":%u,\"max_message_bytes\":%llu,\"inbox_max_messages\":%u,"
-               "\"inbox_max_bytes\":%zu,\"max_handshakes\":%u,\"connect_rate\":%g,\"connect_timeout_ms\":%u,"
-               "\"keepalive\":{\"mode\":\"%s\",\"interval_ms\":%u,\"jitter_ms\":%u,\"pong_timeout_ms\":%u}}",
+    fprintf(e,
+            ",\"config\":{\"max_connections\":%u,\"max_message_bytes\":%llu,\"inbox_max_messages\":%u,"
+            "\"inbox_max_bytes\":%zu,\"max_handshakes\":%u,\"connect_rate\":%g,\"connect_timeout_ms\":%u,"
+            "\"keepalive\":{\"mode\":\"%s\",\"interval_ms\":%u,\"jitter_ms\":%u,\"pong_timeout_ms\":%u}}",
             cfg->max_connections, (unsigned long long)cfg->max_message_bytes, cfg->inbox_max_messages,
             cfg->inbox_max_bytes, cfg->max_handshakes, cfg->connect_rate, cfg->connect_timeout_ms,
             wsf_ka_mode_name(cfg->keepalive.mode), cfg->keepalive.interval_ms, cfg->keepalive.jitter_ms,
@@ -228,18 +242,22 @@ void wsf_observe_stop(wsf_daemon *d) {
   if (!f)
     return;
   const wsf_stats *s = &d->stats;
-  fprintf(f, ",\"stats\":{\"open\":%u,\"connecting\":%u,\"closing\":%u,\"closed\":%u,\"opened_total\":%llu,"
-             "\"reused_total\":%llu,\"failed_total\":%llu,\"closed_total\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,"
-             "\"bytes_in\":%llu,\"bytes_out\":%llu,\"inbox_dropped\":%llu,\"heartbeats_sent\":%llu,\"closes_by_cause\":{",
-          d->n_open, d->n_connecting, d->n_closing, d->n_closed, (unsigned long long)s->opened_total,
-          (unsigned long long)s->reused_total, (unsigned long long)s->failed_total,
-          (unsigned long long)s->closed_total, (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
-          (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out, (unsigned long long)s->inbox_dropped,
-          (unsigned long long)s->heartbeats_sent);
+  fprintf(
+      f,
+      ",\"stats\":{\"open\":%u,\"connecting\":%u,\"closing\":%u,\"closed\":%u,\"opened_total\":%llu,"
+      "\"reused_total\":%llu,\"failed_total\":%llu,\"closed_total\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,"
+      "\"bytes_in\":%llu,\"bytes_out\":%llu,\"inbox_dropped\":%llu,\"heartbeats_sent\":%llu,\"closes_by_"
+      "cause\":{",
+      d->n_open, d->n_connecting, d->n_closing, d->n_closed, (unsigned long long)s->opened_total,
+      (unsigned long long)s->reused_total, (unsigned long long)s->failed_total,
+      (unsigned long long)s->closed_total, (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
+      (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out, (unsigned long long)s->inbox_dropped,
+      (unsigned long long)s->heartbeats_sent);
   const char *sep = "";
   for (int i = 0; i < WSF_CAUSE_COUNT; i++)
     if (s->closes_by_cause[i]) {
-      fprintf(f, "%s\"%s\":%llu", sep, wsf_cause_name((wsf_cause)i), (unsigned long long)s->closes_by_cause[i]);
+      fprintf(f, "%s\"%s\":%llu", sep, wsf_cause_name((wsf_cause)i),
+              (unsigned long long)s->closes_by_cause[i]);
       sep = ",";
     }
   fputs("}}", f);

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *key_of(const void *item) { return *(char *const *)item; }
+static const char *key_of(const void *item) {
+  return *(char *const *)item;
+}
 
 /* FNV-1a: short names, no adversary that benefits from collisions here
  * beyond slowing its own control socket. */
@@ -16,7 +18,9 @@ static uint64_t hash_name(const char *s, size_t len) {
   return h | 1; /* never 0: 0 marks an empty slot in hashes */
 }
 
-void wsf_registry_init(wsf_registry *r) { memset(r, 0, sizeof *r); }
+void wsf_registry_init(wsf_registry *r) {
+  memset(r, 0, sizeof *r);
+}
 
 void wsf_registry_free(wsf_registry *r) {
   free(r->slots);

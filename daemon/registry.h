@@ -7,9 +7,9 @@
 #include <stdint.h>
 
 typedef struct wsf_registry {
-  void **slots;        /* each item starts with its name pointer: see wsf_registry_key */
+  void **slots; /* each item starts with its name pointer: see wsf_registry_key */
   uint64_t *hashes;
-  size_t capacity;     /* power of two */
+  size_t capacity; /* power of two */
   size_t count;
 } wsf_registry;
 

@@ -34,7 +34,7 @@ typedef struct wsf_ctl {
   bool closed, is_tcp, authed, in_read, dirty;
   struct wsf_ctl *next, *prev;
   struct wsf_ctl *next_dirty; /* packed output waiting for this loop turn's flush */
-  struct pending *pendings; /* requests that wait: cancelled when the client goes */
+  struct pending *pendings;   /* requests that wait: cancelled when the client goes */
 } wsf_ctl;
 
 typedef struct wsf_rpc {
@@ -67,7 +67,8 @@ typedef struct pending {
 static const char *const event_names[] = {"open", "close", "handshake_failed", "drop"};
 
 static const char *const method_names[] = {
-    "hello", "open", "send", "recv", "request", "ping", "close", "status", "list", "stats", "reset", "subscribe",
+    "hello", "open",   "send", "recv",  "request", "ping",
+    "close", "status", "list", "stats", "reset",   "subscribe",
 };
 
 /* ---- packing helpers ---------------------------------------------------- */
@@ -247,7 +248,8 @@ static void ctl_flush(wsf_ctl *ctl) {
   size_t rest = ctl->out.size - off;
   if (rest) {
     if (ctl->write_pending + rest > MAX_CTL_WRITE_PENDING) {
-      wsf_log(WSF_LOG_WARN, "control client reads too slowly (%zu bytes pending): closing it", ctl->write_pending);
+      wsf_log(WSF_LOG_WARN, "control client reads too slowly (%zu bytes pending): closing it",
+              ctl->write_pending);
       ctl->out.size = 0;
       ctl_close(ctl);
       return;
@@ -314,7 +316,8 @@ static void send_error_limit(wsf_ctl *ctl, uint32_t msgid, const char *limit, co
 }
 
 static void send_conn_closed(wsf_ctl *ctl, uint32_t msgid, const wsf_conn *c) {
-  wsf_pack_error_begin(&ctl->pk, msgid, "conn_closed", c->record ? c->record->summary : "connection closed", 2);
+  wsf_pack_error_begin(&ctl->pk, msgid, "conn_closed", c->record ? c->record->summary : "connection closed",
+                       2);
   kv_str(&ctl->pk, "conn", c->name);
   wsf_pack_key(&ctl->pk, "record");
   if (c->record)
@@ -518,8 +521,8 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
     if (err == WSF_OK) {
       pack_open_result(pk, p->msgid, c, w->reused);
     } else if (!c) {
-      wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err), w->error_message ? w->error_message : "open failed",
-                           1 + (err == WSF_E_LIMIT));
+      wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err),
+                           w->error_message ? w->error_message : "open failed", 1 + (err == WSF_E_LIMIT));
       kv_str(pk, "conn", p->conn_name);
       if (err == WSF_E_LIMIT)
         kv_str(pk, "limit", "max_connections");
@@ -623,8 +626,8 @@ static bool parse_deflate(req_ctx *r, const msgpack_object *m, wsf_deflate_optio
     return true;
   o->enabled = true; /* a deflate map turns it on unless enabled says otherwise */
   uint32_t server_bits = 0, level = UINT32_MAX, mem_level = 0;
-  if (!get_bool(r, m, "enabled", &o->enabled) || !get_bool(r, m, "client_no_context_takeover",
-                                                          &o->client_no_context_takeover) ||
+  if (!get_bool(r, m, "enabled", &o->enabled) ||
+      !get_bool(r, m, "client_no_context_takeover", &o->client_no_context_takeover) ||
       !get_bool(r, m, "server_no_context_takeover", &o->server_no_context_takeover) ||
       !get_u32(r, m, "server_max_window_bits", &server_bits) || !get_u32(r, m, "level", &level) ||
       !get_u32(r, m, "mem_level", &mem_level))
@@ -678,7 +681,8 @@ static void do_open(req_ctx *r) {
   const msgpack_object *headers = NULL, *subprotocols = NULL, *inbox = NULL, *keepalive = NULL, *tls = NULL,
                        *deflate = NULL;
   uint64_t max_msg = p.max_message_bytes, inbox_bytes = p.inbox_max_bytes;
-  if (!get_bool(r, r->params, "reuse", &p.reuse) || !get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
+  if (!get_bool(r, r->params, "reuse", &p.reuse) ||
+      !get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
       !get_uint(r, r->params, "max_message_bytes", &max_msg, cfg->max_message_bytes) ||
       !get_map(r, r->params, "headers", &headers) || !get_map(r, r->params, "inbox", &inbox) ||
       !get_map(r, r->params, "keepalive", &keepalive) || !get_map(r, r->params, "tls", &tls) ||
@@ -866,8 +870,8 @@ static bool parse_match(req_ctx *r, wsf_wait *w) {
   if (value && !field)
     return bad(r, "field '%s' needs json_field", "json_value");
   char err[200];
-  if (wsf_match_init(&w->match, contains, contains_len, regex, regex_len, field, field_len, value, value_len, err,
-                     sizeof err) != 0) {
+  if (wsf_match_init(&w->match, contains, contains_len, regex, regex_len, field, field_len, value, value_len,
+                     err, sizeof err) != 0) {
     send_error(r->ctl, r->msgid, "bad_request", err);
     return false;
   }
@@ -1131,7 +1135,8 @@ static void do_reset(req_ctx *r) {
     return;
   }
   char reason_buf[124];
-  snprintf(reason_buf, sizeof reason_buf, "%.*s", (int)(reason_len > 123 ? 123 : reason_len), reason ? reason : "");
+  snprintf(reason_buf, sizeof reason_buf, "%.*s", (int)(reason_len > 123 ? 123 : reason_len),
+           reason ? reason : "");
   uint32_t forgotten = 0;
   uint32_t closed = wsf_conns_reset(r->d, (uint16_t)code, reason_buf, &forgotten);
   wsf_pack_result_header(&r->ctl->pk, r->msgid);
@@ -1152,7 +1157,8 @@ static void do_subscribe(req_ctx *r) {
     const msgpack_object *o = &events->via.array.ptr[i];
     int found = -1;
     for (size_t e = 0; o->type == MSGPACK_OBJECT_STR && e < WSF_ARRAY_LEN(event_names); e++)
-      if (strlen(event_names[e]) == o->via.str.size && memcmp(event_names[e], o->via.str.ptr, o->via.str.size) == 0)
+      if (strlen(event_names[e]) == o->via.str.size &&
+          memcmp(event_names[e], o->via.str.ptr, o->via.str.size) == 0)
         found = (int)e;
     if (found < 0) {
       bad(r, "unknown event in '%s' (open, close, handshake_failed, drop)", "events");
@@ -1225,9 +1231,9 @@ static const struct {
   const char *name;
   handler fn;
 } handlers[] = {
-    {"hello", do_hello},   {"open", do_open},     {"send", do_send},   {"recv", do_recv},
+    {"hello", do_hello},     {"open", do_open},   {"send", do_send},   {"recv", do_recv},
     {"request", do_request}, {"ping", do_ping},   {"close", do_close}, {"status", do_status},
-    {"list", do_list},     {"stats", do_stats},   {"reset", do_reset}, {"subscribe", do_subscribe},
+    {"list", do_list},       {"stats", do_stats}, {"reset", do_reset}, {"subscribe", do_subscribe},
 };
 
 static void dispatch(wsf_ctl *ctl, const wsf_rpc_request *req) {
@@ -1236,11 +1242,13 @@ static void dispatch(wsf_ctl *ctl, const wsf_rpc_request *req) {
     const char *token;
     size_t len;
     wsf_rpc *rpc = ctl->d->rpc;
-    if (wsf_rpc_method_is(req, "hello") && wsf_field_str(req->params, "token", &token, &len) == WSF_FIELD_OK &&
-        len == 64 && CRYPTO_memcmp(token, rpc->token, 64) == 0) {
+    if (wsf_rpc_method_is(req, "hello") &&
+        wsf_field_str(req->params, "token", &token, &len) == WSF_FIELD_OK && len == 64 &&
+        CRYPTO_memcmp(token, rpc->token, 64) == 0) {
       ctl->authed = true;
     } else {
-      send_error(ctl, req->msgid, "unauthorized", "the first request on TCP must be hello with the right token");
+      send_error(ctl, req->msgid, "unauthorized",
+                 "the first request on TCP must be hello with the right token");
       ctl_flush(ctl);
       ctl_close(ctl);
       return;
@@ -1257,7 +1265,8 @@ static void dispatch(wsf_ctl *ctl, const wsf_rpc_request *req) {
     }
   }
   char msg[200];
-  snprintf(msg, sizeof msg, "unknown method '%.*s'", (int)(req->method_len > 100 ? 100 : req->method_len), req->method);
+  snprintf(msg, sizeof msg, "unknown method '%.*s'", (int)(req->method_len > 100 ? 100 : req->method_len),
+           req->method);
   wsf_pack_error_begin(&ctl->pk, req->msgid, "unknown_method", msg, 1);
   wsf_pack_key(&ctl->pk, "method");
   msgpack_pack_str_with_body(&ctl->pk, req->method, req->method_len);
@@ -1363,7 +1372,8 @@ static void accept_client(uv_stream_t *server, bool is_tcp) {
     rpc->clients->prev = ctl;
   rpc->clients = ctl;
   d->control_clients++;
-  if (!ctl->dec || uv_accept(server, &ctl->h.stream) != 0 || uv_read_start(&ctl->h.stream, ctl_alloc, on_ctl_read) != 0)
+  if (!ctl->dec || uv_accept(server, &ctl->h.stream) != 0 ||
+      uv_read_start(&ctl->h.stream, ctl_alloc, on_ctl_read) != 0)
     ctl_close(ctl);
 }
 
@@ -1480,7 +1490,8 @@ int wsf_rpc_start(wsf_daemon *d) {
   if (d->cfg.control_tcp) {
     struct sockaddr_storage addr;
     if (wsf_parse_addr_port(d->cfg.control_tcp, &addr) != 0) {
-      wsf_log(WSF_LOG_ERROR, "--control-tcp wants a loopback ADDR:PORT such as 127.0.0.1:7411 or [::1]:7411, got '%s'",
+      wsf_log(WSF_LOG_ERROR,
+              "--control-tcp wants a loopback ADDR:PORT such as 127.0.0.1:7411 or [::1]:7411, got '%s'",
               d->cfg.control_tcp);
       return -1;
     }

@@ -14,7 +14,7 @@ typedef struct wsf_timer wsf_timer;
 typedef void (*wsf_timer_cb)(wsf_timer *timer);
 
 struct wsf_timer {
-  uint64_t due_us;     /* monotonic, wsf_now_us() clock */
+  uint64_t due_us; /* monotonic, wsf_now_us() clock */
   wsf_timer_cb cb;
   uint32_t heap_index; /* 0 = not scheduled; otherwise index + 1 */
   uint32_t early_us;   /* may fire this much before due_us, with a wake-up that is due anyway */
@@ -35,6 +35,8 @@ void wsf_timer_init(wsf_timer *timer, wsf_timer_cb cb); /* early_us 0 */
 int wsf_timer_start_at(wsf_timers *timers, wsf_timer *timer, uint64_t due_us);
 int wsf_timer_start(wsf_timers *timers, wsf_timer *timer, uint64_t delay_us);
 void wsf_timer_stop(wsf_timers *timers, wsf_timer *timer);
-static inline bool wsf_timer_active(const wsf_timer *timer) { return timer->heap_index != 0; }
+static inline bool wsf_timer_active(const wsf_timer *timer) {
+  return timer->heap_index != 0;
+}
 
 #endif

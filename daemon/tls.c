@@ -34,8 +34,8 @@ struct wsf_tls_session {
   SSL *ssl;
   const uint8_t *in; /* ciphertext of the current socket read, not yet consumed */
   size_t in_len;
-  int io_error;      /* libuv error of the last failed raw write */
-  uint8_t alert;     /* last alert received other than close_notify */
+  int io_error;  /* libuv error of the last failed raw write */
+  uint8_t alert; /* last alert received other than close_notify */
   uint8_t alert_received : 1;
   uint8_t handshake_done : 1;
   uint8_t verified : 1;
@@ -93,7 +93,8 @@ static int bio_create(BIO *bio) {
 static BIO_METHOD *get_bio_method(void) {
   if (!bio_method) {
     bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "wsf-uv");
-    if (!bio_method) return NULL;
+    if (!bio_method)
+      return NULL;
     BIO_meth_set_write(bio_method, bio_write);
     BIO_meth_set_read(bio_method, bio_read);
     BIO_meth_set_ctrl(bio_method, bio_ctrl);
@@ -108,44 +109,49 @@ static BIO_METHOD *get_bio_method(void) {
 static const char *openssl_reason(void) {
   static char buf[256];
   unsigned long e = ERR_peek_error();
-  if (!e) return "unknown error";
+  if (!e)
+    return "unknown error";
   const char *r = ERR_reason_error_string(e);
-  if (r) return r;
+  if (r)
+    return r;
   ERR_error_string_n(e, buf, sizeof(buf));
   return buf;
 }
 
 static void info_cb(const SSL *ssl, int where, int ret) {
   /* SSL_CB_READ_ALERT shares its SSL_CB_ALERT bit with SSL_CB_WRITE_ALERT. */
-  if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT) return;
+  if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT)
+    return;
   wsf_tls_session *s = SSL_get_app_data(ssl);
-  if (!s || (ret & 0xff) == SSL_AD_CLOSE_NOTIFY) return;
+  if (!s || (ret & 0xff) == SSL_AD_CLOSE_NOTIFY)
+    return;
   s->alert = (uint8_t)(ret & 0xff);
   s->alert_received = 1;
 }
 
-static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                       const unsigned char *in, unsigned int inlen, void *arg) {
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg) {
   (void)ssl;
   (void)arg;
-  if (SSL_select_next_proto((unsigned char **)out, outlen, alpn_http11, sizeof(alpn_http11) - 1,
-                            in, inlen) == OPENSSL_NPN_NEGOTIATED)
+  if (SSL_select_next_proto((unsigned char **)out, outlen, alpn_http11, sizeof(alpn_http11) - 1, in, inlen) ==
+      OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_OK;
   return SSL_TLSEXT_ERR_NOACK;
 }
 
-#define CTX_FAIL(...)                      \
-  do {                                     \
-    snprintf(err, errlen, __VA_ARGS__);    \
-    SSL_CTX_free(ctx);                     \
-    ERR_clear_error();                     \
-    return NULL;                           \
+#define CTX_FAIL(...)                                                                                        \
+  do {                                                                                                       \
+    snprintf(err, errlen, __VA_ARGS__);                                                                      \
+    SSL_CTX_free(ctx);                                                                                       \
+    ERR_clear_error();                                                                                       \
+    return NULL;                                                                                             \
   } while (0)
 
 static SSL_CTX *new_ctx(const wsf_tls_options *o, char *err, size_t errlen) {
   ERR_clear_error();
   SSL_CTX *ctx = SSL_CTX_new(TLS_method());
-  if (!ctx) CTX_FAIL("cannot create TLS context: %s", openssl_reason());
+  if (!ctx)
+    CTX_FAIL("cannot create TLS context: %s", openssl_reason());
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
@@ -168,14 +174,16 @@ static SSL_CTX *new_ctx(const wsf_tls_options *o, char *err, size_t errlen) {
     CTX_FAIL("key_file given without cert_file");
   }
   if (o->server) {
-    if (!o->cert_file) CTX_FAIL("a TLS server needs cert_file");
+    if (!o->cert_file)
+      CTX_FAIL("a TLS server needs cert_file");
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     if (o->client_ca_file) {
       if (SSL_CTX_load_verify_locations(ctx, o->client_ca_file, NULL) != 1)
         CTX_FAIL("cannot read client CA file %s: %s", o->client_ca_file, openssl_reason());
       STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->client_ca_file);
-      if (names) SSL_CTX_set_client_CA_list(ctx, names);
+      if (names)
+        SSL_CTX_set_client_CA_list(ctx, names);
       SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
   } else {
@@ -184,8 +192,7 @@ static SSL_CTX *new_ctx(const wsf_tls_options *o, char *err, size_t errlen) {
       int ok = o->ca_file ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL)
                           : SSL_CTX_set_default_verify_paths(ctx);
       if (ok != 1)
-        CTX_FAIL("cannot read CA file %s: %s", o->ca_file ? o->ca_file : "(system store)",
-                 openssl_reason());
+        CTX_FAIL("cannot read CA file %s: %s", o->ca_file ? o->ca_file : "(system store)", openssl_reason());
       SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     } else {
       SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
@@ -210,13 +217,15 @@ static const char *dup_or_null(const char *s) {
 
 wsf_tls_config *wsf_tls_config_get(const wsf_tls_options *opts, char *err, size_t errlen) {
   for (wsf_tls_config *c = configs; c; c = c->next)
-    if (options_eq(&c->opts, opts)) return c;
+    if (options_eq(&c->opts, opts))
+      return c;
   if (!get_bio_method()) {
     snprintf(err, errlen, "cannot create BIO method");
     return NULL;
   }
   SSL_CTX *ctx = new_ctx(opts, err, errlen);
-  if (!ctx) return NULL;
+  if (!ctx)
+    return NULL;
   wsf_tls_config *c = wsf_xcalloc(1, sizeof(*c));
   c->ctx = ctx;
   c->opts = *opts;
@@ -262,17 +271,21 @@ static int set_peer_name(SSL *ssl, const char *name, bool verify) {
     name++;
     n -= 2;
   }
-  if (n == 0 || n >= sizeof(host)) return UV_EINVAL;
+  if (n == 0 || n >= sizeof(host))
+    return UV_EINVAL;
   memcpy(host, name, n);
   host[n] = 0;
   if (is_ip_literal(host)) {
-    if (verify && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1) return UV_EINVAL;
+    if (verify && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1)
+      return UV_EINVAL;
     return 0;
   }
-  if (SSL_set_tlsext_host_name(ssl, host) != 1) return UV_EINVAL;
+  if (SSL_set_tlsext_host_name(ssl, host) != 1)
+    return UV_EINVAL;
   if (verify) {
     SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if (SSL_set1_host(ssl, host) != 1) return UV_EINVAL;
+    if (SSL_set1_host(ssl, host) != 1)
+      return UV_EINVAL;
   }
   return 0;
 }
@@ -299,10 +312,12 @@ static const char *failure_words(wsf_tls_session *s, int ssl_error) {
 
 static void handshake_failed(wsf_transport *t, const char *detail) {
   t->tls->failed = 1;
-  if (t->ended || t->closing) return;
+  if (t->ended || t->closing)
+    return;
   t->ended = 1; /* on_tls_done(ok=false) is the one word on this stream's end */
   uv_read_stop((uv_stream_t *)&t->tcp);
-  if (t->cb->on_tls_done) t->cb->on_tls_done(t, false, detail);
+  if (t->cb->on_tls_done)
+    t->cb->on_tls_done(t, false, detail);
 }
 
 /* One handshake step: 1 done, 0 waiting for the peer, -1 failed (*detail says why). */
@@ -318,7 +333,8 @@ static int handshake_step(wsf_transport *t, const char **detail) {
     return 1;
   }
   int e = SSL_get_error(s->ssl, r);
-  if (e == SSL_ERROR_WANT_READ) return 0;
+  if (e == SSL_ERROR_WANT_READ)
+    return 0;
   s->failed = 1;
   *detail = failure_words(s, e);
   return -1;
@@ -327,9 +343,12 @@ static int handshake_step(wsf_transport *t, const char **detail) {
 /* OpenSSL 3.0 names most alerts; these TLS 1.3 ones it calls "unknown". */
 static const char *alert_name(uint8_t alert) {
   switch (alert) {
-  case 86: return "inappropriate fallback";
-  case 109: return "missing extension";
-  case 116: return "certificate required";
+  case 86:
+    return "inappropriate fallback";
+  case 109:
+    return "missing extension";
+  case 116:
+    return "certificate required";
   }
   return SSL_alert_desc_string_long(alert);
 }
@@ -350,11 +369,11 @@ static void session_ended(wsf_transport *t, int ssl_error) {
   }
 }
 
-int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool server,
-                          const char *server_name) {
+int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool server, const char *server_name) {
   ERR_clear_error();
   SSL *ssl = SSL_new(cfg->ctx);
-  if (!ssl) return UV_ENOMEM;
+  if (!ssl)
+    return UV_ENOMEM;
   BIO *bio = BIO_new(bio_method);
   if (!bio) {
     SSL_free(ssl);
@@ -373,7 +392,8 @@ int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool serv
   SSL_set_connect_state(ssl);
   if (server_name && *server_name) {
     int r = set_peer_name(ssl, server_name, cfg->opts.verify);
-    if (r < 0) return r;
+    if (r < 0)
+      return r;
   }
   const char *detail;
   if (handshake_step(t, &detail) < 0) { /* sending the ClientHello failed */
@@ -397,7 +417,8 @@ bool wsf_tls_handshake_done(const wsf_transport *t) {
  * leaves its 16 KiB buffer behind on an otherwise idle connection. This
  * frees whatever is free-able; OpenSSL refuses while a record is partial. */
 static void release_buffers(wsf_tls_session *s) {
-  if (!s->failed) SSL_free_buffers(s->ssl);
+  if (!s->failed)
+    SSL_free_buffers(s->ssl);
 }
 
 void wsf_tls_on_ciphertext(wsf_transport *t, const uint8_t *data, size_t len) {
@@ -419,11 +440,13 @@ void wsf_tls_on_ciphertext(wsf_transport *t, const uint8_t *data, size_t len) {
     s->io_error = 0;
     int n = SSL_read(s->ssl, plain_buf, sizeof(plain_buf));
     if (n > 0) {
-      if (t->cb->on_data) t->cb->on_data(t, plain_buf, (size_t)n);
+      if (t->cb->on_data)
+        t->cb->on_data(t, plain_buf, (size_t)n);
       continue;
     }
     int e = SSL_get_error(s->ssl, n);
-    if (e != SSL_ERROR_WANT_READ) session_ended(t, e);
+    if (e != SSL_ERROR_WANT_READ)
+      session_ended(t, e);
     break;
   }
   s->in = NULL;
@@ -447,8 +470,10 @@ void wsf_tls_on_socket_end(wsf_transport *t, int uv_status) {
 
 int wsf_tls_write(wsf_transport *t, const uint8_t *data, size_t len) {
   wsf_tls_session *s = t->tls;
-  if (!s->handshake_done) return UV_ENOTCONN;
-  if (s->shutdown_sent || s->failed) return UV_EPIPE;
+  if (!s->handshake_done)
+    return UV_ENOTCONN;
+  if (s->shutdown_sent || s->failed)
+    return UV_EPIPE;
   while (len > 0) {
     int chunk = len > INT_MAX ? INT_MAX : (int)len;
     ERR_clear_error();
@@ -467,7 +492,8 @@ int wsf_tls_write(wsf_transport *t, const uint8_t *data, size_t len) {
 
 void wsf_tls_shutdown(wsf_transport *t) {
   wsf_tls_session *s = t->tls;
-  if (!s->handshake_done || s->shutdown_sent || s->failed) return;
+  if (!s->handshake_done || s->shutdown_sent || s->failed)
+    return;
   s->shutdown_sent = 1;
   ERR_clear_error();
   SSL_shutdown(s->ssl); /* queues close_notify; we do not wait for the peer's */

@@ -13,12 +13,12 @@
 typedef struct wsf_tls_config wsf_tls_config;
 
 typedef struct wsf_tls_options {
-  bool server;             /* server side (mock gateway) */
-  bool verify;             /* client: verify the peer certificate and host name (default true) */
-  const char *ca_file;     /* client: trust anchors; NULL = system store */
-  const char *cert_file;   /* client certificate, or server certificate */
+  bool server;           /* server side (mock gateway) */
+  bool verify;           /* client: verify the peer certificate and host name (default true) */
+  const char *ca_file;   /* client: trust anchors; NULL = system store */
+  const char *cert_file; /* client certificate, or server certificate */
   const char *key_file;
-  const char *ciphers;     /* OpenSSL cipher list (TLS 1.2); NULL = default */
+  const char *ciphers;        /* OpenSSL cipher list (TLS 1.2); NULL = default */
   const char *client_ca_file; /* server: require and verify client certificates from this CA */
 } wsf_tls_options;
 

@@ -31,19 +31,27 @@ typedef struct write_block {
 
 const char *wsf_end_cause_name(wsf_end_cause cause) {
   switch (cause) {
-  case WSF_END_EOF: return "eof";
-  case WSF_END_RESET: return "reset";
-  case WSF_END_TLS_ALERT: return "tls_alert";
-  case WSF_END_TLS_CLOSE_NOTIFY: return "tls_close_notify";
-  case WSF_END_TLS_ERROR: return "tls_error";
-  case WSF_END_IO_ERROR: return "io_error";
+  case WSF_END_EOF:
+    return "eof";
+  case WSF_END_RESET:
+    return "reset";
+  case WSF_END_TLS_ALERT:
+    return "tls_alert";
+  case WSF_END_TLS_CLOSE_NOTIFY:
+    return "tls_close_notify";
+  case WSF_END_TLS_ERROR:
+    return "tls_error";
+  case WSF_END_IO_ERROR:
+    return "io_error";
   }
   return "unknown";
 }
 
 wsf_end_cause wsf_transport_cause_of(int uv_status) {
-  if (uv_status == UV_EOF) return WSF_END_EOF;
-  if (uv_status == UV_ECONNRESET || uv_status == UV_EPIPE) return WSF_END_RESET;
+  if (uv_status == UV_EOF)
+    return WSF_END_EOF;
+  if (uv_status == UV_ECONNRESET || uv_status == UV_EPIPE)
+    return WSF_END_RESET;
   return WSF_END_IO_ERROR;
 }
 
@@ -64,12 +72,15 @@ static void on_connect(uv_connect_t *req, int status) {
   wsf_transport *t = req->data;
   free(req);
   t->connect_req = NULL;
-  if (t->closing) return; /* status is UV_ECANCELED: the owner no longer cares */
-  if (t->cb->on_connect) t->cb->on_connect(t, status);
+  if (t->closing)
+    return; /* status is UV_ECANCELED: the owner no longer cares */
+  if (t->cb->on_connect)
+    t->cb->on_connect(t, status);
 }
 
 int wsf_transport_connect(wsf_transport *t, const struct sockaddr *addr) {
-  if (t->closing || t->connect_req) return UV_EINVAL;
+  if (t->closing || t->connect_req)
+    return UV_EINVAL;
   uv_connect_t *req = wsf_xmalloc(sizeof(*req));
   req->data = t;
   int r = uv_tcp_connect(req, &t->tcp, addr, on_connect);
@@ -82,25 +93,30 @@ int wsf_transport_connect(wsf_transport *t, const struct sockaddr *addr) {
 }
 
 int wsf_transport_start_tls_client(wsf_transport *t, const wsf_tls_config *cfg, const char *server_name) {
-  if (t->closing || t->ended || t->tls || !cfg) return UV_EINVAL;
+  if (t->closing || t->ended || t->tls || !cfg)
+    return UV_EINVAL;
   return wsf_tls_session_start(t, cfg, false, server_name);
 }
 
 int wsf_transport_start_tls_server(wsf_transport *t, const wsf_tls_config *cfg) {
-  if (t->closing || t->ended || t->tls || !cfg) return UV_EINVAL;
+  if (t->closing || t->ended || t->tls || !cfg)
+    return UV_EINVAL;
   return wsf_tls_session_start(t, cfg, true, NULL);
 }
 
 void wsf_transport_end(wsf_transport *t, wsf_end_cause cause, const char *detail) {
-  if (t->ended || t->closing) return;
+  if (t->ended || t->closing)
+    return;
   t->ended = 1;
   uv_read_stop((uv_stream_t *)&t->tcp);
-  if (t->cb->on_end) t->cb->on_end(t, cause, detail);
+  if (t->cb->on_end)
+    t->cb->on_end(t, cause, detail);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   wsf_transport *t = wsf_container_of(stream, wsf_transport, tcp);
-  if (nread == 0 || t->closing || t->ended) return;
+  if (nread == 0 || t->closing || t->ended)
+    return;
   if (nread < 0) {
     if (t->tls) {
       wsf_tls_on_socket_end(t, (int)nread);
@@ -117,17 +133,22 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
 }
 
 int wsf_transport_read_start(wsf_transport *t) {
-  if (t->closing || t->ended) return UV_EINVAL;
-  if (t->reading) return 0;
+  if (t->closing || t->ended)
+    return UV_EINVAL;
+  if (t->reading)
+    return 0;
   int r = uv_read_start((uv_stream_t *)&t->tcp, wsf_transport_alloc_cb, on_read);
-  if (r == 0) t->reading = 1;
+  if (r == 0)
+    t->reading = 1;
   return r;
 }
 
 void wsf_transport_read_stop(wsf_transport *t) {
-  if (!t->reading) return;
+  if (!t->reading)
+    return;
   t->reading = 0;
-  if (!t->closing) uv_read_stop((uv_stream_t *)&t->tcp);
+  if (!t->closing)
+    uv_read_stop((uv_stream_t *)&t->tcp);
 }
 
 static void on_write(uv_write_t *req, int status) {
@@ -141,8 +162,10 @@ static void on_write(uv_write_t *req, int status) {
 
 int wsf_transport_write_raw(wsf_transport *t, const uint8_t *data, size_t len) {
   uv_stream_t *stream = (uv_stream_t *)&t->tcp;
-  if (t->closing || !uv_is_writable(stream)) return UV_EPIPE;
-  if (len > UINT32_MAX) return UV_E2BIG; /* uv_buf_t.len is 32-bit on some systems */
+  if (t->closing || !uv_is_writable(stream))
+    return UV_EPIPE;
+  if (len > UINT32_MAX)
+    return UV_E2BIG; /* uv_buf_t.len is 32-bit on some systems */
   size_t done = 0;
   /* Only try the socket directly when nothing is queued ahead of us. */
   if (t->write_pending_bytes == 0 && !t->connect_req) {
@@ -154,7 +177,8 @@ int wsf_transport_write_raw(wsf_transport *t, const uint8_t *data, size_t len) {
       return n;
     }
   }
-  if (done == len) return 0;
+  if (done == len)
+    return 0;
   size_t rest = len - done;
   write_block *w = wsf_xmalloc(sizeof(*w) + rest);
   w->len = rest;
@@ -171,9 +195,12 @@ int wsf_transport_write_raw(wsf_transport *t, const uint8_t *data, size_t len) {
 }
 
 int wsf_transport_write(wsf_transport *t, const uint8_t *data, size_t len) {
-  if (t->closing || t->ended) return UV_EPIPE;
-  if (len == 0) return 0;
-  if (t->tls) return wsf_tls_write(t, data, len);
+  if (t->closing || t->ended)
+    return UV_EPIPE;
+  if (len == 0)
+    return 0;
+  if (t->tls)
+    return wsf_tls_write(t, data, len);
   return wsf_transport_write_raw(t, data, len);
 }
 
@@ -183,13 +210,17 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 }
 
 void wsf_transport_shutdown(wsf_transport *t) {
-  if (t->closing) return;
-  if (t->tls) wsf_tls_shutdown(t);
+  if (t->closing)
+    return;
+  if (t->tls)
+    wsf_tls_shutdown(t);
   uv_stream_t *stream = (uv_stream_t *)&t->tcp;
-  if (!uv_is_writable(stream)) return; /* not connected, or already shut */
+  if (!uv_is_writable(stream))
+    return; /* not connected, or already shut */
   uv_shutdown_t *req = wsf_xmalloc(sizeof(*req));
   /* libuv sends the FIN after the queued writes are flushed. */
-  if (uv_shutdown(req, stream, on_shutdown) < 0) free(req);
+  if (uv_shutdown(req, stream, on_shutdown) < 0)
+    free(req);
 }
 
 static void on_close(uv_handle_t *handle) {
@@ -198,20 +229,24 @@ static void on_close(uv_handle_t *handle) {
     wsf_tls_session_free(t->tls);
     t->tls = NULL;
   }
-  if (t->cb->on_closed) t->cb->on_closed(t);
+  if (t->cb->on_closed)
+    t->cb->on_closed(t);
 }
 
 void wsf_transport_close(wsf_transport *t, bool abort) {
-  if (t->closing) return;
+  if (t->closing)
+    return;
   t->closing = 1;
   t->reading = 0;
-  if (abort && uv_tcp_close_reset(&t->tcp, on_close) == 0) return;
+  if (abort && uv_tcp_close_reset(&t->tcp, on_close) == 0)
+    return;
   if (abort) {
     /* uv_tcp_close_reset refuses while a shutdown is pending; a zero linger
      * makes close(2) send the RST all the same. No socket: nothing to reset. */
     uv_os_fd_t fd;
     struct linger l = {1, 0};
-    if (uv_fileno((uv_handle_t *)&t->tcp, &fd) == 0) setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    if (uv_fileno((uv_handle_t *)&t->tcp, &fd) == 0)
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
   }
   uv_close((uv_handle_t *)&t->tcp, on_close);
 }

@@ -7,10 +7,10 @@
 #include <stdint.h>
 
 typedef struct wsf_url {
-  bool tls;            /* wss */
-  char host[256];      /* without brackets for IPv6 literals, e.g. "::1" */
-  bool host_is_ipv6;   /* written as [..] in the URL */
-  uint16_t port;       /* explicit, or 80 / 443 */
+  bool tls;          /* wss */
+  char host[256];    /* without brackets for IPv6 literals, e.g. "::1" */
+  bool host_is_ipv6; /* written as [..] in the URL */
+  uint16_t port;     /* explicit, or 80 / 443 */
   bool port_explicit;
   char resource[4096]; /* path and query, at least "/"; no fragment */
 } wsf_url;

@@ -13,7 +13,9 @@
 
 int wsf_log_level = WSF_LOG_INFO;
 
-uint64_t wsf_now_us(void) { return uv_hrtime() / 1000; }
+uint64_t wsf_now_us(void) {
+  return uv_hrtime() / 1000;
+}
 
 uint64_t wsf_wall_ms(void) {
   struct timespec ts;

@@ -203,7 +203,8 @@ static void on_data_message(wsf_ws *ws, const struct wslay_event_on_msg_recv_arg
     /* wslay refuses RSV1 on continuation and control frames (1002), so rsv
      * here is the first frame's, and the whole message is compressed. */
     if (arg->rsv & WSLAY_RSV1_BIT) {
-      int rv = wsf_deflate_decompress(ws->deflate, arg->msg, arg->msg_length, ws->max_message_bytes, &data, &len);
+      int rv =
+          wsf_deflate_decompress(ws->deflate, arg->msg, arg->msg_length, ws->max_message_bytes, &data, &len);
       if (rv != WSF_DEFLATE_OK) {
         ws->deflate_failure = rv == WSF_DEFLATE_TOO_BIG   ? DEFLATE_FAIL_TOO_BIG
                               : rv == WSF_DEFLATE_CORRUPT ? DEFLATE_FAIL_CORRUPT
@@ -227,7 +228,8 @@ static void on_data_message(wsf_ws *ws, const struct wslay_event_on_msg_recv_arg
     wsf_deflate_trim_buffers();
 }
 
-static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user) {
+static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *user) {
   (void)ctx;
   wsf_ws *ws = user;
   switch (arg->opcode) {
@@ -618,4 +620,6 @@ const char *wsf_ws_deflate_failure(const wsf_ws *ws) {
   return NULL;
 }
 
-bool wsf_ws_close_done(const wsf_ws *ws) { return ws->close_sent && ws->close_received; }
+bool wsf_ws_close_done(const wsf_ws *ws) {
+  return ws->close_sent && ws->close_received;
+}

@@ -24,7 +24,13 @@
 
 typedef struct wsf_ws wsf_ws;
 
-enum wsf_ws_opcode { WSF_WS_TEXT = 1, WSF_WS_BINARY = 2, WSF_WS_CLOSE = 8, WSF_WS_PING = 9, WSF_WS_PONG = 10 };
+enum wsf_ws_opcode {
+  WSF_WS_TEXT = 1,
+  WSF_WS_BINARY = 2,
+  WSF_WS_CLOSE = 8,
+  WSF_WS_PING = 9,
+  WSF_WS_PONG = 10
+};
 
 typedef struct wsf_ws_callbacks {
   /* A complete data message (fragments reassembled, inflated, text already UTF-8 checked). */
@@ -49,7 +55,7 @@ struct wsf_ws {
   uint8_t server : 1;
   uint8_t close_sent : 1;
   uint8_t close_received : 1;
-  uint8_t failed : 1;   /* protocol error: no more frames are processed */
+  uint8_t failed : 1; /* protocol error: no more frames are processed */
   uint8_t in_callback : 1;
   uint8_t deflate_failure : 2; /* why a compressed message failed the session (see ws.c) */
   /* frame-boundary scanner over received bytes (see ws.c) */

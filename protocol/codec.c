@@ -52,34 +52,107 @@ enum scan_result { SCAN_OK = 0, SCAN_MALFORMED = -1, SCAN_TOO_LARGE = -2 };
 
 /* Applies one header byte: returns SCAN_MALFORMED for 0xc1 (never used in msgpack). */
 static int scan_header(struct scanner *s, uint8_t b) {
-  if (b <= 0x7f || b >= 0xe0) return SCAN_OK; /* fixints */
-  if (b <= 0x8f) { s->items += 2u * (b & 0x0fu); return SCAN_OK; }
-  if (b <= 0x9f) { s->items += b & 0x0fu; return SCAN_OK; }
-  if (b <= 0xbf) { s->skip = b & 0x1fu; return SCAN_OK; }
+  if (b <= 0x7f || b >= 0xe0)
+    return SCAN_OK; /* fixints */
+  if (b <= 0x8f) {
+    s->items += 2u * (b & 0x0fu);
+    return SCAN_OK;
+  }
+  if (b <= 0x9f) {
+    s->items += b & 0x0fu;
+    return SCAN_OK;
+  }
+  if (b <= 0xbf) {
+    s->skip = b & 0x1fu;
+    return SCAN_OK;
+  }
   switch (b) {
-  case 0xc0: case 0xc2: case 0xc3: return SCAN_OK;
-  case 0xc1: return SCAN_MALFORMED;
-  case 0xc4: case 0xd9: s->len_need = 1; s->len_kind = HDR_LEN_BYTES; break;
-  case 0xc5: case 0xda: s->len_need = 2; s->len_kind = HDR_LEN_BYTES; break;
-  case 0xc6: case 0xdb: s->len_need = 4; s->len_kind = HDR_LEN_BYTES; break;
-  case 0xc7: s->len_need = 1; s->len_kind = HDR_LEN_EXT; break;
-  case 0xc8: s->len_need = 2; s->len_kind = HDR_LEN_EXT; break;
-  case 0xc9: s->len_need = 4; s->len_kind = HDR_LEN_EXT; break;
-  case 0xca: s->skip = 4; return SCAN_OK;
-  case 0xcb: s->skip = 8; return SCAN_OK;
-  case 0xcc: case 0xd0: s->skip = 1; return SCAN_OK;
-  case 0xcd: case 0xd1: s->skip = 2; return SCAN_OK;
-  case 0xce: case 0xd2: s->skip = 4; return SCAN_OK;
-  case 0xcf: case 0xd3: s->skip = 8; return SCAN_OK;
-  case 0xd4: s->skip = 2; return SCAN_OK; /* fixext: type byte + 1, 2, 4, 8, 16 */
-  case 0xd5: s->skip = 3; return SCAN_OK;
-  case 0xd6: s->skip = 5; return SCAN_OK;
-  case 0xd7: s->skip = 9; return SCAN_OK;
-  case 0xd8: s->skip = 17; return SCAN_OK;
-  case 0xdc: s->len_need = 2; s->len_kind = HDR_LEN_ARRAY; break;
-  case 0xdd: s->len_need = 4; s->len_kind = HDR_LEN_ARRAY; break;
-  case 0xde: s->len_need = 2; s->len_kind = HDR_LEN_MAP; break;
-  default:   s->len_need = 4; s->len_kind = HDR_LEN_MAP; break; /* 0xdf */
+  case 0xc0:
+  case 0xc2:
+  case 0xc3:
+    return SCAN_OK;
+  case 0xc1:
+    return SCAN_MALFORMED;
+  case 0xc4:
+  case 0xd9:
+    s->len_need = 1;
+    s->len_kind = HDR_LEN_BYTES;
+    break;
+  case 0xc5:
+  case 0xda:
+    s->len_need = 2;
+    s->len_kind = HDR_LEN_BYTES;
+    break;
+  case 0xc6:
+  case 0xdb:
+    s->len_need = 4;
+    s->len_kind = HDR_LEN_BYTES;
+    break;
+  case 0xc7:
+    s->len_need = 1;
+    s->len_kind = HDR_LEN_EXT;
+    break;
+  case 0xc8:
+    s->len_need = 2;
+    s->len_kind = HDR_LEN_EXT;
+    break;
+  case 0xc9:
+    s->len_need = 4;
+    s->len_kind = HDR_LEN_EXT;
+    break;
+  case 0xca:
+    s->skip = 4;
+    return SCAN_OK;
+  case 0xcb:
+    s->skip = 8;
+    return SCAN_OK;
+  case 0xcc:
+  case 0xd0:
+    s->skip = 1;
+    return SCAN_OK;
+  case 0xcd:
+  case 0xd1:
+    s->skip = 2;
+    return SCAN_OK;
+  case 0xce:
+  case 0xd2:
+    s->skip = 4;
+    return SCAN_OK;
+  case 0xcf:
+  case 0xd3:
+    s->skip = 8;
+    return SCAN_OK;
+  case 0xd4:
+    s->skip = 2;
+    return SCAN_OK; /* fixext: type byte + 1, 2, 4, 8, 16 */
+  case 0xd5:
+    s->skip = 3;
+    return SCAN_OK;
+  case 0xd6:
+    s->skip = 5;
+    return SCAN_OK;
+  case 0xd7:
+    s->skip = 9;
+    return SCAN_OK;
+  case 0xd8:
+    s->skip = 17;
+    return SCAN_OK;
+  case 0xdc:
+    s->len_need = 2;
+    s->len_kind = HDR_LEN_ARRAY;
+    break;
+  case 0xdd:
+    s->len_need = 4;
+    s->len_kind = HDR_LEN_ARRAY;
+    break;
+  case 0xde:
+    s->len_need = 2;
+    s->len_kind = HDR_LEN_MAP;
+    break;
+  default:
+    s->len_need = 4;
+    s->len_kind = HDR_LEN_MAP;
+    break; /* 0xdf */
   }
   s->len = 0;
   return SCAN_OK;
@@ -87,18 +160,25 @@ static int scan_header(struct scanner *s, uint8_t b) {
 
 static void scan_len_done(struct scanner *s) {
   switch (s->len_kind) {
-  case HDR_LEN_BYTES: s->skip = s->len; break;
-  case HDR_LEN_EXT: s->skip = (uint64_t)s->len + 1; break;
-  case HDR_LEN_ARRAY: s->items += s->len; break;
-  default: s->items += 2 * (uint64_t)s->len; break;
+  case HDR_LEN_BYTES:
+    s->skip = s->len;
+    break;
+  case HDR_LEN_EXT:
+    s->skip = (uint64_t)s->len + 1;
+    break;
+  case HDR_LEN_ARRAY:
+    s->items += s->len;
+    break;
+  default:
+    s->items += 2 * (uint64_t)s->len;
+    break;
   }
 }
 
 /* Scans n bytes. Counts complete messages in *complete and sets *used to the
  * bytes taken (all of them unless a message is found malformed or too large:
  * then the scan stops there and the rest is of no use). */
-static int scan(struct scanner *s, const uint8_t *p, size_t n, uint64_t max,
-                size_t *complete, size_t *used) {
+static int scan(struct scanner *s, const uint8_t *p, size_t n, uint64_t max, size_t *complete, size_t *used) {
   const uint8_t *start = p, *end = p + n;
   int rc = SCAN_OK;
   *complete = 0;
@@ -111,7 +191,8 @@ static int scan(struct scanner *s, const uint8_t *p, size_t n, uint64_t max,
     } else if (s->len_need) {
       s->len = (s->len << 8) | *p++;
       s->msg_bytes++;
-      if (--s->len_need == 0) scan_len_done(s);
+      if (--s->len_need == 0)
+        scan_len_done(s);
     } else {
       if (!s->in_msg) {
         s->in_msg = true;
@@ -120,7 +201,8 @@ static int scan(struct scanner *s, const uint8_t *p, size_t n, uint64_t max,
       }
       s->items--;
       s->msg_bytes++;
-      if ((rc = scan_header(s, *p++)) != SCAN_OK) break;
+      if ((rc = scan_header(s, *p++)) != SCAN_OK)
+        break;
     }
     /* Every object still due takes at least one byte. */
     if (s->msg_bytes + s->skip + s->len_need + s->items > max) {
@@ -138,7 +220,8 @@ static int scan(struct scanner *s, const uint8_t *p, size_t n, uint64_t max,
 
 wsf_rpc_decoder *wsf_rpc_decoder_new(size_t max_request_bytes) {
   wsf_rpc_decoder *dec = calloc(1, sizeof(*dec));
-  if (!dec) return NULL;
+  if (!dec)
+    return NULL;
   if (!msgpack_unpacker_init(&dec->mpac, DECODER_BUFFER_BYTES)) {
     free(dec);
     return NULL;
@@ -148,7 +231,8 @@ wsf_rpc_decoder *wsf_rpc_decoder_new(size_t max_request_bytes) {
 }
 
 void wsf_rpc_decoder_free(wsf_rpc_decoder *dec) {
-  if (!dec) return;
+  if (!dec)
+    return;
   /* Zones of requests not yet released keep the buffer alive (refcounted). */
   msgpack_unpacker_destroy(&dec->mpac);
   free(dec);
@@ -158,7 +242,8 @@ void wsf_rpc_decoder_free(wsf_rpc_decoder *dec) {
  * read, and buffering them would let a peer grow memory without bound. Bytes of
  * complete messages before the bad one stay, so next() still returns those. */
 int wsf_rpc_decoder_feed(wsf_rpc_decoder *dec, const char *buf, size_t len) {
-  if (dec->poison) return dec->poison == WSF_RPC_TOO_LARGE ? WSF_RPC_TOO_LARGE : 0;
+  if (dec->poison)
+    return dec->poison == WSF_RPC_TOO_LARGE ? WSF_RPC_TOO_LARGE : 0;
   size_t complete, used;
   int rc = scan(&dec->scan, (const uint8_t *)buf, len, dec->max_request_bytes, &complete, &used);
   if (used) {
@@ -171,7 +256,8 @@ int wsf_rpc_decoder_feed(wsf_rpc_decoder *dec, const char *buf, size_t len) {
     msgpack_unpacker_buffer_consumed(&dec->mpac, used);
   }
   dec->ready += complete;
-  if (rc == SCAN_MALFORMED) dec->poison = WSF_RPC_MALFORMED;
+  if (rc == SCAN_MALFORMED)
+    dec->poison = WSF_RPC_MALFORMED;
   if (rc == SCAN_TOO_LARGE) {
     dec->poison = WSF_RPC_TOO_LARGE;
     return WSF_RPC_TOO_LARGE;
@@ -196,30 +282,35 @@ static int invalid(wsf_rpc_request *req, const char *reason) {
 /* Checks the envelope [0, msgid, method, params] and fills req. The msgid is
  * taken as soon as it can be read so a bad_request answer can carry it. */
 static int validate(const msgpack_object *o, wsf_rpc_request *req) {
-  if (o->type != MSGPACK_OBJECT_ARRAY) return invalid(req, "message is not an array");
+  if (o->type != MSGPACK_OBJECT_ARRAY)
+    return invalid(req, "message is not an array");
   const msgpack_object *e = o->via.array.ptr;
   uint32_t n = o->via.array.size;
   if (n == 0 || e[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
     return invalid(req, "message type (first element) is not an unsigned integer");
   uint64_t type = e[0].via.u64;
-  if (n >= 2 && type != 2 && e[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-      e[1].via.u64 <= UINT32_MAX) {
+  if (n >= 2 && type != 2 && e[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER && e[1].via.u64 <= UINT32_MAX) {
     req->msgid = (uint32_t)e[1].via.u64;
     req->has_msgid = true;
   }
-  if (type == 1) return invalid(req, "message type 1 (response) is not accepted from a client");
-  if (type == 2) return invalid(req, "message type 2 (notification) is not accepted from a client");
-  if (type != 0) return invalid(req, "unknown message type (a request has type 0)");
-  if (n != 4) return invalid(req, "a request is an array of 4 elements [0, msgid, method, params]");
+  if (type == 1)
+    return invalid(req, "message type 1 (response) is not accepted from a client");
+  if (type == 2)
+    return invalid(req, "message type 2 (notification) is not accepted from a client");
+  if (type != 0)
+    return invalid(req, "unknown message type (a request has type 0)");
+  if (n != 4)
+    return invalid(req, "a request is an array of 4 elements [0, msgid, method, params]");
   if (!req->has_msgid) {
-    return invalid(req, e[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER
-                            ? "msgid is not below 2^32"
-                            : "msgid is not an unsigned integer");
+    return invalid(req, e[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER ? "msgid is not below 2^32"
+                                                                     : "msgid is not an unsigned integer");
   }
-  if (e[2].type != MSGPACK_OBJECT_STR) return invalid(req, "method is not a str");
+  if (e[2].type != MSGPACK_OBJECT_STR)
+    return invalid(req, "method is not a str");
   req->method = str_ptr(&e[2]);
   req->method_len = e[2].via.str.size;
-  if (e[3].type != MSGPACK_OBJECT_ARRAY) return invalid(req, "params is not an array");
+  if (e[3].type != MSGPACK_OBJECT_ARRAY)
+    return invalid(req, "params is not an array");
   if (e[3].via.array.size > 1)
     return invalid(req, "params array has more than one element (expected [] or [{...}])");
   if (e[3].via.array.size == 0) {
@@ -227,7 +318,8 @@ static int validate(const msgpack_object *o, wsf_rpc_request *req) {
     return WSF_RPC_REQUEST;
   }
   const msgpack_object *m = &e[3].via.array.ptr[0];
-  if (m->type != MSGPACK_OBJECT_MAP) return invalid(req, "params element is not a map");
+  if (m->type != MSGPACK_OBJECT_MAP)
+    return invalid(req, "params element is not a map");
   for (uint32_t i = 0; i < m->via.map.size; i++)
     if (m->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR)
       return invalid(req, "params map has a key that is not a str");
@@ -243,14 +335,16 @@ static size_t message_length(const char *p, size_t avail) {
     size_t complete, used;
     scan(&s, (const uint8_t *)p + off, 1, UINT64_MAX, &complete, &used);
     off += used;
-    if (complete) break;
+    if (complete)
+      break;
   }
   return off;
 }
 
 int wsf_rpc_decoder_next(wsf_rpc_decoder *dec, wsf_rpc_request *req) {
   memset(req, 0, sizeof(*req));
-  if (dec->ready == 0) return dec->poison ? dec->poison : WSF_RPC_NEED_MORE;
+  if (dec->ready == 0)
+    return dec->poison ? dec->poison : WSF_RPC_NEED_MORE;
   dec->ready--;
 
   msgpack_unpacked u;
@@ -262,7 +356,8 @@ int wsf_rpc_decoder_next(wsf_rpc_decoder *dec, wsf_rpc_request *req) {
      * memory. The message is well-formed, so skip it and keep the connection. */
     size_t len = message_length(dec->mpac.buffer + start, dec->mpac.used - start);
     msgpack_unpacker_reset(&dec->mpac);
-    if (dec->mpac.z) msgpack_unpacker_reset_zone(&dec->mpac); /* msgpack-c >= 4 makes zones lazily */
+    if (dec->mpac.z)
+      msgpack_unpacker_reset_zone(&dec->mpac); /* msgpack-c >= 4 makes zones lazily */
     dec->mpac.off = start + len;
     req->invalid_reason = "request nested deeper than 32 levels (or out of memory)";
     return WSF_RPC_INVALID;
@@ -278,7 +373,8 @@ int wsf_rpc_decoder_next(wsf_rpc_decoder *dec, wsf_rpc_request *req) {
 }
 
 void wsf_rpc_request_release(wsf_rpc_request *req) {
-  if (req->zone) msgpack_zone_free(req->zone);
+  if (req->zone)
+    msgpack_zone_free(req->zone);
   memset(req, 0, sizeof(*req));
 }
 
@@ -291,7 +387,8 @@ bool wsf_rpc_method_is(const wsf_rpc_request *req, const char *name) {
  * preset a default and ignore WSF_FIELD_ABSENT. */
 
 const msgpack_object *wsf_field(const msgpack_object *map, const char *key) {
-  if (!map || map->type != MSGPACK_OBJECT_MAP) return NULL;
+  if (!map || map->type != MSGPACK_OBJECT_MAP)
+    return NULL;
   size_t n = strlen(key);
   const msgpack_object_kv *kv = map->via.map.ptr;
   for (uint32_t i = 0; i < map->via.map.size; i++) {
@@ -311,17 +408,19 @@ static const msgpack_object *present(const msgpack_object *map, const char *key)
 
 int wsf_field_str(const msgpack_object *map, const char *key, const char **s, size_t *len) {
   const msgpack_object *v = present(map, key);
-  if (!v) return WSF_FIELD_ABSENT;
-  if (v->type != MSGPACK_OBJECT_STR) return WSF_FIELD_WRONG_TYPE;
+  if (!v)
+    return WSF_FIELD_ABSENT;
+  if (v->type != MSGPACK_OBJECT_STR)
+    return WSF_FIELD_WRONG_TYPE;
   *s = str_ptr(v);
   *len = v->via.str.size;
   return WSF_FIELD_OK;
 }
 
-int wsf_field_bytes(const msgpack_object *map, const char *key, const char **p, size_t *len,
-                    bool *is_bin) {
+int wsf_field_bytes(const msgpack_object *map, const char *key, const char **p, size_t *len, bool *is_bin) {
   const msgpack_object *v = present(map, key);
-  if (!v) return WSF_FIELD_ABSENT;
+  if (!v)
+    return WSF_FIELD_ABSENT;
   if (v->type == MSGPACK_OBJECT_STR) {
     *p = str_ptr(v);
     *len = v->via.str.size;
@@ -338,18 +437,22 @@ int wsf_field_bytes(const msgpack_object *map, const char *key, const char **p, 
 
 int wsf_field_uint(const msgpack_object *map, const char *key, uint64_t *out) {
   const msgpack_object *v = present(map, key);
-  if (!v) return WSF_FIELD_ABSENT;
+  if (!v)
+    return WSF_FIELD_ABSENT;
   /* msgpack-c types every non-negative integer as POSITIVE_INTEGER, whatever
    * its encoding (int8 5 included), so negatives are the only ints left out. */
-  if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) return WSF_FIELD_WRONG_TYPE;
+  if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    return WSF_FIELD_WRONG_TYPE;
   *out = v->via.u64;
   return WSF_FIELD_OK;
 }
 
 int wsf_field_bool(const msgpack_object *map, const char *key, bool *out) {
   const msgpack_object *v = present(map, key);
-  if (!v) return WSF_FIELD_ABSENT;
-  if (v->type != MSGPACK_OBJECT_BOOLEAN) return WSF_FIELD_WRONG_TYPE;
+  if (!v)
+    return WSF_FIELD_ABSENT;
+  if (v->type != MSGPACK_OBJECT_BOOLEAN)
+    return WSF_FIELD_WRONG_TYPE;
   *out = v->via.boolean;
   return WSF_FIELD_OK;
 }
@@ -357,8 +460,10 @@ int wsf_field_bool(const msgpack_object *map, const char *key, bool *out) {
 static int field_of_type(const msgpack_object *map, const char *key, msgpack_object_type t,
                          const msgpack_object **out) {
   const msgpack_object *v = present(map, key);
-  if (!v) return WSF_FIELD_ABSENT;
-  if (v->type != t) return WSF_FIELD_WRONG_TYPE;
+  if (!v)
+    return WSF_FIELD_ABSENT;
+  if (v->type != t)
+    return WSF_FIELD_WRONG_TYPE;
   *out = v;
   return WSF_FIELD_OK;
 }
@@ -380,7 +485,9 @@ void wsf_pack_str(msgpack_packer *pk, const char *s) {
   msgpack_pack_str_body(pk, s, n);
 }
 
-void wsf_pack_key(msgpack_packer *pk, const char *key) { wsf_pack_str(pk, key); }
+void wsf_pack_key(msgpack_packer *pk, const char *key) {
+  wsf_pack_str(pk, key);
+}
 
 void wsf_pack_result_header(msgpack_packer *pk, uint32_t msgid) {
   msgpack_pack_array(pk, 4);
@@ -389,8 +496,8 @@ void wsf_pack_result_header(msgpack_packer *pk, uint32_t msgid) {
   msgpack_pack_nil(pk);
 }
 
-void wsf_pack_error_begin(msgpack_packer *pk, uint32_t msgid, const char *code,
-                          const char *message, size_t n_details) {
+void wsf_pack_error_begin(msgpack_packer *pk, uint32_t msgid, const char *code, const char *message,
+                          size_t n_details) {
   msgpack_pack_array(pk, 4);
   msgpack_pack_uint8(pk, 1);
   msgpack_pack_uint32(pk, msgid);
@@ -401,7 +508,9 @@ void wsf_pack_error_begin(msgpack_packer *pk, uint32_t msgid, const char *code,
   wsf_pack_str(pk, message);
 }
 
-void wsf_pack_error_end(msgpack_packer *pk) { msgpack_pack_nil(pk); }
+void wsf_pack_error_end(msgpack_packer *pk) {
+  msgpack_pack_nil(pk);
+}
 
 void wsf_pack_notification_header(msgpack_packer *pk, const char *method) {
   msgpack_pack_array(pk, 3);

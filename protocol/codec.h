@@ -12,12 +12,12 @@
 
 /* Result of wsf_rpc_decoder_next(). */
 enum wsf_rpc_status {
-  WSF_RPC_NEED_MORE = 0,   /* no complete message buffered */
-  WSF_RPC_REQUEST = 1,     /* *req holds a valid request */
-  WSF_RPC_INVALID = 2,     /* a complete msgpack object that is not a valid request:
-                              answer bad_request (req->msgid if req->has_msgid), keep going */
-  WSF_RPC_MALFORMED = -1,  /* bytes are not msgpack: framing lost, close the connection */
-  WSF_RPC_TOO_LARGE = -2,  /* a message exceeds max_request_bytes: close the connection */
+  WSF_RPC_NEED_MORE = 0,  /* no complete message buffered */
+  WSF_RPC_REQUEST = 1,    /* *req holds a valid request */
+  WSF_RPC_INVALID = 2,    /* a complete msgpack object that is not a valid request:
+                             answer bad_request (req->msgid if req->has_msgid), keep going */
+  WSF_RPC_MALFORMED = -1, /* bytes are not msgpack: framing lost, close the connection */
+  WSF_RPC_TOO_LARGE = -2, /* a message exceeds max_request_bytes: close the connection */
 };
 
 typedef struct wsf_rpc_decoder wsf_rpc_decoder;
@@ -70,14 +70,14 @@ int wsf_field_array(const msgpack_object *map, const char *key, const msgpack_ob
 
 /* Encoding. The daemon packs results with msgpack_packer directly; these
  * helpers fix the envelope so every response has the same shape. */
-void wsf_pack_str(msgpack_packer *pk, const char *s);     /* NUL-terminated */
-void wsf_pack_key(msgpack_packer *pk, const char *key);   /* same as wsf_pack_str, reads better in maps */
+void wsf_pack_str(msgpack_packer *pk, const char *s);   /* NUL-terminated */
+void wsf_pack_key(msgpack_packer *pk, const char *key); /* same as wsf_pack_str, reads better in maps */
 /* [1, msgid, nil, <caller packs the result map next>] */
 void wsf_pack_result_header(msgpack_packer *pk, uint32_t msgid);
 /* [1, msgid, {code, message, <caller packs n_details more key/value pairs>}, nil]
  * The caller packs exactly n_details key/value pairs, then calls wsf_pack_error_end(). */
-void wsf_pack_error_begin(msgpack_packer *pk, uint32_t msgid, const char *code,
-                          const char *message, size_t n_details);
+void wsf_pack_error_begin(msgpack_packer *pk, uint32_t msgid, const char *code, const char *message,
+                          size_t n_details);
 void wsf_pack_error_end(msgpack_packer *pk);
 /* [2, method, [<caller packs the one params map next>]] */
 void wsf_pack_notification_header(msgpack_packer *pk, const char *method);

@@ -58,24 +58,43 @@ int main(int argc, char **argv) {
   double seconds = 3, warmup = 0.5;
   int daemon_pid = 0;
   static const struct option opts[] = {
-      {"socket", 1, 0, 's'}, {"method", 1, 0, 'm'}, {"conn", 1, 0, 'c'},   {"connections", 1, 0, 'k'},
-      {"depth", 1, 0, 'd'},  {"seconds", 1, 0, 't'}, {"warmup", 1, 0, 'w'}, {"daemon-pid", 1, 0, 'p'},
-      {0, 0, 0, 0}};
+      {"socket", 1, 0, 's'},      {"method", 1, 0, 'm'},     {"conn", 1, 0, 'c'},
+      {"connections", 1, 0, 'k'}, {"depth", 1, 0, 'd'},      {"seconds", 1, 0, 't'},
+      {"warmup", 1, 0, 'w'},      {"daemon-pid", 1, 0, 'p'}, {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
-    case 's': socket_path = optarg; break;
-    case 'm': method = optarg; break;
-    case 'c': conn_name = optarg; break;
-    case 'k': k_count = (unsigned)atoi(optarg); break;
-    case 'd': depth = (unsigned)atoi(optarg); break;
-    case 't': seconds = atof(optarg); break;
-    case 'w': warmup = atof(optarg); break;
-    case 'p': daemon_pid = atoi(optarg); break;
-    default: usage(); return 2;
+    case 's':
+      socket_path = optarg;
+      break;
+    case 'm':
+      method = optarg;
+      break;
+    case 'c':
+      conn_name = optarg;
+      break;
+    case 'k':
+      k_count = (unsigned)atoi(optarg);
+      break;
+    case 'd':
+      depth = (unsigned)atoi(optarg);
+      break;
+    case 't':
+      seconds = atof(optarg);
+      break;
+    case 'w':
+      warmup = atof(optarg);
+      break;
+    case 'p':
+      daemon_pid = atoi(optarg);
+      break;
+    default:
+      usage();
+      return 2;
     }
   }
-  if (!socket_path || k_count < 1 || k_count > 64 || depth < 1 || depth > 4096 || seconds <= 0 || warmup < 0) {
+  if (!socket_path || k_count < 1 || k_count > 64 || depth < 1 || depth > 4096 || seconds <= 0 ||
+      warmup < 0) {
     usage();
     return 2;
   }
@@ -199,13 +218,14 @@ int main(int argc, char **argv) {
 
   double secs = (double)measured_ns / 1e9;
   uint64_t p50 = bc_quantile(rtt, n_samples, 0.50), p99 = bc_quantile(rtt, n_samples, 0.99);
-  double d_cpu = (d_ticks0 >= 0 && d_ticks1 >= 0) ? (double)(d_ticks1 - d_ticks0) / bc_ticks_per_second() : -1;
+  double d_cpu =
+      (d_ticks0 >= 0 && d_ticks1 >= 0) ? (double)(d_ticks1 - d_ticks0) / bc_ticks_per_second() : -1;
   printf("{\"method\":\"%s\",\"connections\":%u,\"depth\":%u,\"requests\":%llu,\"seconds\":%.3f,"
          "\"rps\":%.0f,\"rtt_p50_us\":%.1f,\"rtt_p99_us\":%.1f,\"client_cpu_s\":%.3f,\"daemon_cpu_s\":%.2f,"
          "\"errors\":%llu,\"first_error\":\"%s\",\"unmatched\":%llu}\n",
-         method, k_count, depth, (unsigned long long)done_in_window, secs, secs > 0 ? done_in_window / secs : 0,
-         p50 / 1e3, p99 / 1e3, c_cpu1 - c_cpu0, d_cpu, (unsigned long long)errors, first_error,
-         (unsigned long long)unknown);
+         method, k_count, depth, (unsigned long long)done_in_window, secs,
+         secs > 0 ? done_in_window / secs : 0, p50 / 1e3, p99 / 1e3, c_cpu1 - c_cpu0, d_cpu,
+         (unsigned long long)errors, first_error, (unsigned long long)unknown);
   if (errors || unknown || !done_in_window)
     rc = 1;
   for (unsigned i = 0; i < k_count; i++) {

@@ -54,21 +54,41 @@ int main(int argc, char **argv) {
   const char *socket_path = NULL, *prefix = NULL;
   unsigned n = 0, k_count = 1;
   uint64_t w_start = 0, w_end = 0;
-  static const struct option opts[] = {{"socket", 1, 0, 's'},          {"prefix", 1, 0, 'p'},
-                                       {"n", 1, 0, 'n'},               {"size", 1, 0, 'b'},
-                                       {"control", 1, 0, 'k'},         {"window-start-ms", 1, 0, 'a'},
-                                       {"window-end-ms", 1, 0, 'e'},   {0, 0, 0, 0}};
+  static const struct option opts[] = {{"socket", 1, 0, 's'},
+                                       {"prefix", 1, 0, 'p'},
+                                       {"n", 1, 0, 'n'},
+                                       {"size", 1, 0, 'b'},
+                                       {"control", 1, 0, 'k'},
+                                       {"window-start-ms", 1, 0, 'a'},
+                                       {"window-end-ms", 1, 0, 'e'},
+                                       {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
-    case 's': socket_path = optarg; break;
-    case 'p': prefix = optarg; break;
-    case 'n': n = (unsigned)atoi(optarg); break;
-    case 'b': size = (size_t)atol(optarg); break;
-    case 'k': k_count = (unsigned)atoi(optarg); break;
-    case 'a': w_start = strtoull(optarg, NULL, 10); break;
-    case 'e': w_end = strtoull(optarg, NULL, 10); break;
-    default: usage(); return 2;
+    case 's':
+      socket_path = optarg;
+      break;
+    case 'p':
+      prefix = optarg;
+      break;
+    case 'n':
+      n = (unsigned)atoi(optarg);
+      break;
+    case 'b':
+      size = (size_t)atol(optarg);
+      break;
+    case 'k':
+      k_count = (unsigned)atoi(optarg);
+      break;
+    case 'a':
+      w_start = strtoull(optarg, NULL, 10);
+      break;
+    case 'e':
+      w_end = strtoull(optarg, NULL, 10);
+      break;
+    default:
+      usage();
+      return 2;
     }
   }
   if (!socket_path || !prefix || n < 1 || n > MAX_CONNS - 1 || k_count < 1 || k_count > 64 || size < 8 ||
@@ -192,7 +212,8 @@ int main(int argc, char **argv) {
 
   double secs = (double)(w_end - w_start) / 1e3;
   uint64_t p50 = bc_quantile(rtt, n_samples, 0.50), p99 = bc_quantile(rtt, n_samples, 0.99);
-  printf("{\"client\":\"wsfleet\",\"conns\":%u,\"control\":%u,\"size\":%zu,\"round_trips\":%llu,\"seconds\":%.3f,"
+  printf("{\"client\":\"wsfleet\",\"conns\":%u,\"control\":%u,\"size\":%zu,\"round_trips\":%llu,\"seconds\":%"
+         ".3f,"
          "\"rps\":%.0f,\"rtt_p50_us\":%.1f,\"rtt_p99_us\":%.1f,\"ready_at_ms\":%llu,\"window_start_ms\":%llu,"
          "\"total\":%llu,\"errors\":%llu,\"first_error\":\"%s\",\"wrong_echo\":%llu,\"unmatched\":%llu}\n",
          n, k_count, size, (unsigned long long)in_window, secs, in_window / secs, p50 / 1e3, p99 / 1e3,

@@ -45,7 +45,9 @@ void bc_close(bc_conn *c) {
   msgpack_sbuffer_destroy(&c->out);
 }
 
-void bc_pack_str(msgpack_packer *pk, const char *s) { bc_pack_strn(pk, s, strlen(s)); }
+void bc_pack_str(msgpack_packer *pk, const char *s) {
+  bc_pack_strn(pk, s, strlen(s));
+}
 
 void bc_pack_strn(msgpack_packer *pk, const char *s, size_t len) {
   msgpack_pack_str(pk, len);
@@ -87,7 +89,8 @@ long bc_read(bc_conn *c) {
   return (long)n;
 }
 
-int bc_next_response(bc_conn *c, uint32_t *msgid, const msgpack_object **error, const msgpack_object **result) {
+int bc_next_response(bc_conn *c, uint32_t *msgid, const msgpack_object **error,
+                     const msgpack_object **result) {
   for (;;) {
     msgpack_unpack_return rv = msgpack_unpacker_next(&c->up, &c->msg);
     if (rv == MSGPACK_UNPACK_CONTINUE)
@@ -147,7 +150,8 @@ void bc_sleep_until_epoch_ms(uint64_t at_ms) {
   uint64_t now = bc_epoch_ms();
   if (at_ms <= now)
     return;
-  struct timespec ts = {.tv_sec = (time_t)((at_ms - now) / 1000), .tv_nsec = (long)((at_ms - now) % 1000) * 1000000};
+  struct timespec ts = {.tv_sec = (time_t)((at_ms - now) / 1000),
+                        .tv_nsec = (long)((at_ms - now) % 1000) * 1000000};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
 }
@@ -166,13 +170,16 @@ long long bc_proc_cpu_ticks(int pid) {
   if (!p)
     return -1;
   unsigned long long utime = 0, stime = 0;
-  /* after ')': state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
+  /* after ')': state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14)
+   * stime(15) */
   if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     return -1;
   return (long long)(utime + stime);
 }
 
-double bc_ticks_per_second(void) { return (double)sysconf(_SC_CLK_TCK); }
+double bc_ticks_per_second(void) {
+  return (double)sysconf(_SC_CLK_TCK);
+}
 
 double bc_self_cpu_seconds(void) {
   struct rusage ru;

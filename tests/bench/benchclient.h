@@ -35,15 +35,16 @@ long bc_read(bc_conn *c);
  * (NULL on success) and *result pointing into c->msg until the next call;
  * 0 when more bytes are needed; -1 when the daemon sent something that is not
  * a response (a notification is skipped). */
-int bc_next_response(bc_conn *c, uint32_t *msgid, const msgpack_object **error, const msgpack_object **result);
+int bc_next_response(bc_conn *c, uint32_t *msgid, const msgpack_object **error,
+                     const msgpack_object **result);
 
 /* Looks up a str-keyed field of a map; NULL when absent. */
 const msgpack_object *bc_field(const msgpack_object *map, const char *key);
 /* The error's "code" as text for messages ("?" when absent). */
 void bc_error_code(const msgpack_object *error, char *buf, size_t size);
 
-uint64_t bc_now_ns(void);     /* CLOCK_MONOTONIC */
-uint64_t bc_epoch_ms(void);   /* CLOCK_REALTIME, to share windows with other processes */
+uint64_t bc_now_ns(void);   /* CLOCK_MONOTONIC */
+uint64_t bc_epoch_ms(void); /* CLOCK_REALTIME, to share windows with other processes */
 void bc_sleep_until_epoch_ms(uint64_t at_ms);
 /* utime + stime of a process in clock ticks (sysconf(_SC_CLK_TCK)); -1 if gone. */
 long long bc_proc_cpu_ticks(int pid);

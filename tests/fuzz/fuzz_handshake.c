@@ -16,14 +16,16 @@
 
 #define KEY "dGhlIHNhbXBsZSBub25jZQ=="
 
-#define REQUIRE(c) \
-  do {             \
-    if (!(c)) abort(); \
+#define REQUIRE(c)                                                                                           \
+  do {                                                                                                       \
+    if (!(c))                                                                                                \
+      abort();                                                                                               \
   } while (0)
 
 static const char *const offer[] = {"chat", "superchat"};
 
-static wsf_hs_result response_run(const uint8_t *d, size_t n, size_t cut, size_t *consumed, wsf_hs_response *r) {
+static wsf_hs_result response_run(const uint8_t *d, size_t n, size_t cut, size_t *consumed,
+                                  wsf_hs_response *r) {
   wsf_hs_response_init(r, KEY, offer, 2);
   size_t u1 = 0, u2 = 0;
   wsf_hs_result res = wsf_hs_response_feed(r, d, cut, &u1);
@@ -41,10 +43,14 @@ static wsf_hs_result response_run(const uint8_t *d, size_t n, size_t cut, size_t
   }
   REQUIRE(r->body_len <= WSF_BODY_KEEP);
   REQUIRE(r->n_headers <= WSF_MAX_HEADERS);
-  if (res == WSF_HS_DONE) REQUIRE(r->status == 101 && r->error == NULL);
-  if (res == WSF_HS_REJECTED) REQUIRE(r->error != NULL && r->status >= 100);
-  if (res == WSF_HS_ERROR) REQUIRE(r->error != NULL);
-  if (r->subprotocol) REQUIRE(strcmp(r->subprotocol, "chat") == 0 || strcmp(r->subprotocol, "superchat") == 0);
+  if (res == WSF_HS_DONE)
+    REQUIRE(r->status == 101 && r->error == NULL);
+  if (res == WSF_HS_REJECTED)
+    REQUIRE(r->error != NULL && r->status >= 100);
+  if (res == WSF_HS_ERROR)
+    REQUIRE(r->error != NULL);
+  if (r->subprotocol)
+    REQUIRE(strcmp(r->subprotocol, "chat") == 0 || strcmp(r->subprotocol, "superchat") == 0);
   return res;
 }
 
@@ -54,8 +60,10 @@ static void fuzz_response(const uint8_t *d, size_t n, size_t cut) {
   wsf_hs_result ra = response_run(d, n, n, &ca, &a);
   wsf_hs_result rb = response_run(d, n, cut, &cb, &b);
   REQUIRE(ra == rb);
-  if (ra == WSF_HS_DONE) REQUIRE(ca == cb);
-  if (ra != WSF_HS_ERROR) REQUIRE(a.status == b.status);
+  if (ra == WSF_HS_DONE)
+    REQUIRE(ca == cb);
+  if (ra != WSF_HS_ERROR)
+    REQUIRE(a.status == b.status);
   wsf_hs_response_free(&a);
   wsf_hs_response_free(&b);
 }
@@ -115,13 +123,16 @@ static void fuzz_build(const uint8_t *d, size_t n) {
     REQUIRE(r.n_headers == 7); /* six of ours and the caller's one */
     const char *got = NULL;
     for (size_t i = 0; i < r.n_headers; i++)
-      if (strcasecmp(r.headers[i].name, h.name) == 0) got = r.headers[i].value;
+      if (strcasecmp(r.headers[i].name, h.name) == 0)
+        got = r.headers[i].value;
     REQUIRE(got != NULL);
     /* The value reads back as sent, less surrounding blanks. */
     const char *v = h.value;
     size_t vl = strlen(v);
-    while (*v == ' ' || *v == '\t') v++, vl--;
-    while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+    while (*v == ' ' || *v == '\t')
+      v++, vl--;
+    while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+      vl--;
     REQUIRE(strlen(got) == vl && memcmp(got, v, vl) == 0);
     wsf_hs_request_free(&r);
     free(req);
@@ -132,7 +143,8 @@ static void fuzz_build(const uint8_t *d, size_t n) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 1) return 0;
+  if (size < 1)
+    return 0;
   size_t n = size - 1;
   const uint8_t *d = data + 1;
   size_t cut = n ? (size_t)data[0] * 257u % (n + 1) : 0;

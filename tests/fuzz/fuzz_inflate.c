@@ -88,7 +88,8 @@ typedef struct expected {
   uint16_t close_code; /* 0: every message passed */
 } expected;
 
-static void decode_alone(const wsf_deflate_params *p, uint64_t max, int opcode, const msg *m, int n, expected *e) {
+static void decode_alone(const wsf_deflate_params *p, uint64_t max, int opcode, const msg *m, int n,
+                         expected *e) {
   wsf_deflate *d = wsf_deflate_new(p, false);
   REQUIRE(d);
   memset(e, 0, sizeof *e);
@@ -170,7 +171,8 @@ static void on_protocol_error(wsf_ws *ws, uint16_t code) {
 
 static const wsf_ws_callbacks callbacks = {on_message, on_ping, NULL, NULL, on_protocol_error};
 
-static size_t put_frame(uint8_t *out, bool fin, bool rsv1, int opcode, bool masked, const uint8_t *p, size_t len) {
+static size_t put_frame(uint8_t *out, bool fin, bool rsv1, int opcode, bool masked, const uint8_t *p,
+                        size_t len) {
   static const uint8_t key[4] = {0x11, 0x7e, 0xa5, 0x03};
   size_t n = 0;
   out[n++] = (uint8_t)((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode);
@@ -191,8 +193,8 @@ static size_t put_frame(uint8_t *out, bool fin, bool rsv1, int opcode, bool mask
   return n + len;
 }
 
-static void run_session(session *s, const wsf_deflate_params *p, bool server, uint64_t max, const uint8_t *stream,
-                        size_t len, bool pieces, uint32_t seed) {
+static void run_session(session *s, const wsf_deflate_params *p, bool server, uint64_t max,
+                        const uint8_t *stream, size_t len, bool pieces, uint32_t seed) {
   memset(s, 0, sizeof *s);
   s->events = 0xcbf29ce484222325ull;
   wsf_ws_init(&s->ws, &sink, server, max, &callbacks);

@@ -11,10 +11,10 @@
 
 #include "match.h"
 
-#define REQUIRE(c)                                                                                      \
-  do {                                                                                                  \
-    if (!(c))                                                                                           \
-      abort();                                                                                          \
+#define REQUIRE(c)                                                                                           \
+  do {                                                                                                       \
+    if (!(c))                                                                                                \
+      abort();                                                                                               \
   } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -10,9 +10,10 @@
 
 #define KEY "dGhlIHNhbXBsZSBub25jZQ=="
 
-#define REQUIRE(c) \
-  do {             \
-    if (!(c)) abort(); \
+#define REQUIRE(c)                                                                                           \
+  do {                                                                                                       \
+    if (!(c))                                                                                                \
+      abort();                                                                                               \
   } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -12,10 +12,10 @@
 #include "transport.h"
 
 /* Any broken property aborts, so libFuzzer keeps the input as a crash. */
-#define REQUIRE(c)                                                                                      \
-  do {                                                                                                  \
-    if (!(c))                                                                                           \
-      abort();                                                                                          \
+#define REQUIRE(c)                                                                                           \
+  do {                                                                                                       \
+    if (!(c))                                                                                                \
+      abort();                                                                                               \
   } while (0)
 
 /* xorshift32: piece sizes and split points derived from the input, so a

@@ -31,7 +31,8 @@ static void send_fmt(mgw_session *s, size_t hint, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(buf, cap, fmt, ap);
   va_end(ap);
-  if (n > 0 && (size_t)n < cap) mgw_session_send_text(s, buf, (size_t)n);
+  if (n > 0 && (size_t)n < cap)
+    mgw_session_send_text(s, buf, (size_t)n);
   free(buf);
 }
 
@@ -51,7 +52,8 @@ static bool string_field(const uint8_t *data, size_t len, const char *path, cons
 /* The guest's text: "message" as a string, or "message": {"text": "..."};
  * "" when there is none. */
 static void message_text(const uint8_t *data, size_t len, const char **text, size_t *text_len) {
-  if (!string_field(data, len, "message", text, text_len) && !string_field(data, len, "message.text", text, text_len)) {
+  if (!string_field(data, len, "message", text, text_len) &&
+      !string_field(data, len, "message.text", text, text_len)) {
     *text = "";
     *text_len = 0;
   }
@@ -70,12 +72,14 @@ static void on_reply_timer(wsf_timer *timer) {
   mgw_reply *r = wsf_container_of(timer, mgw_reply, timer);
   mgw_session *s = r->s;
   remove_reply(s, r);
-  if (mgw_session_send_text(s, r->text, r->len) == 0) s->gw->c.agent_replies++;
+  if (mgw_session_send_text(s, r->text, r->len) == 0)
+    s->gw->c.agent_replies++;
   free(r);
 }
 
 static void schedule_agent_reply(mgw_session *s, const char *raw, size_t raw_len) {
-  if (s->n_replies >= MAX_PENDING_REPLIES) return;
+  if (s->n_replies >= MAX_PENDING_REPLIES)
+    return;
   static const char fmt[] =
       "{\"type\":\"message\",\"class\":\"StructuredMessage\",\"code\":200,"
       "\"body\":{\"direction\":\"Outbound\",\"type\":\"Text\",\"text\":\"agent reply to: %.*s\"}}";
@@ -108,13 +112,15 @@ void mgw_chat_session_free(mgw_session *s) {
 /* A fixed window per session: simple, and what "N messages per T" means. */
 static bool rate_limited(mgw_session *s) {
   const mgw_config *cfg = &s->gw->cfg;
-  if (!cfg->rate_limit) return false;
+  if (!cfg->rate_limit)
+    return false;
   uint64_t now = wsf_now_us();
   if (now - s->rate_window_us >= cfg->rate_window_us) {
     s->rate_window_us = now;
     s->rate_count = 0;
   }
-  if (++s->rate_count <= cfg->rate_limit) return false;
+  if (++s->rate_count <= cfg->rate_limit)
+    return false;
   s->gw->c.rate_limited++;
   uint64_t retry_ms = (s->rate_window_us + cfg->rate_window_us - now + 999) / 1000;
   send_fmt(s, 32,
@@ -134,13 +140,15 @@ void mgw_chat_on_message(mgw_session *s, int opcode, const uint8_t *data, size_t
     }
     return;
   }
-  if (rate_limited(s)) return;
+  if (rate_limited(s))
+    return;
   if (opcode != WSF_WS_TEXT) {
     send_error(s, 400, "BadRequest", "binary frames are not part of the chat protocol");
     return;
   }
   size_t lead = 0;
-  while (lead < len && (data[lead] == ' ' || data[lead] == '\t' || data[lead] == '\n' || data[lead] == '\r')) lead++;
+  while (lead < len && (data[lead] == ' ' || data[lead] == '\t' || data[lead] == '\n' || data[lead] == '\r'))
+    lead++;
   if (lead == len || data[lead] != '{' || !wsf_json_valid((const char *)data, len)) {
     send_error(s, 400, "BadRequest", "not a JSON object");
     return;

@@ -27,7 +27,8 @@ int mgw_gateway_start(mgw_gateway *gw, uv_loop_t *loop, int *bound_port, char *e
   if (gw->cfg.tls_cert) {
     wsf_tls_options o = {.server = true, .cert_file = gw->cfg.tls_cert, .key_file = gw->cfg.tls_key};
     gw->tls = wsf_tls_config_get(&o, err, errlen);
-    if (!gw->tls) return -1;
+    if (!gw->tls)
+      return -1;
   }
   union {
     struct sockaddr sa;
@@ -37,14 +38,16 @@ int mgw_gateway_start(mgw_gateway *gw, uv_loop_t *loop, int *bound_port, char *e
   } addr;
   int rc = strchr(gw->cfg.host, ':') ? uv_ip6_addr(gw->cfg.host, gw->cfg.port, &addr.in6)
                                      : uv_ip4_addr(gw->cfg.host, gw->cfg.port, &addr.in4);
-  if (rc == 0) rc = uv_tcp_init(loop, &gw->listener);
+  if (rc == 0)
+    rc = uv_tcp_init(loop, &gw->listener);
   if (rc != 0) {
     snprintf(err, errlen, "bad address %s: %s", gw->cfg.host, uv_strerror(rc));
     return -1;
   }
   gw->listener.data = gw;
   rc = uv_tcp_bind(&gw->listener, &addr.sa, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&gw->listener, 4096, on_connection);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&gw->listener, 4096, on_connection);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on %s:%d: %s", gw->cfg.host, gw->cfg.port, uv_strerror(rc));
     return -1;
@@ -61,9 +64,11 @@ int mgw_gateway_start(mgw_gateway *gw, uv_loop_t *loop, int *bound_port, char *e
 
 /* Closes the listener and aborts every session; the loop then runs dry. */
 void mgw_gateway_stop(mgw_gateway *gw) {
-  if (gw->stopping) return;
+  if (gw->stopping)
+    return;
   gw->stopping = true;
-  if (!uv_is_closing((uv_handle_t *)&gw->listener)) uv_close((uv_handle_t *)&gw->listener, NULL);
+  if (!uv_is_closing((uv_handle_t *)&gw->listener))
+    uv_close((uv_handle_t *)&gw->listener, NULL);
   for (mgw_session *s = gw->sessions, *next; s; s = next) {
     next = s->next;
     mgw_session_abort(s);
@@ -72,9 +77,11 @@ void mgw_gateway_stop(mgw_gateway *gw) {
 }
 
 static void overload_update(mgw_gateway *gw) {
-  if (!gw->cfg.overload_above) return;
+  if (!gw->cfg.overload_above)
+    return;
   bool want = gw->open_count > gw->cfg.overload_above;
-  if (want == gw->overloaded) return;
+  if (want == gw->overloaded)
+    return;
   gw->overloaded = want;
   if (want) {
     gw->c.overload_engaged++;
@@ -95,7 +102,8 @@ static void overload_update(mgw_gateway *gw) {
 void mgw_gateway_session_opened(mgw_gateway *gw, mgw_session *s) {
   (void)s;
   gw->open_count++;
-  if (gw->open_count > gw->c.max_open) gw->c.max_open = gw->open_count;
+  if (gw->open_count > gw->c.max_open)
+    gw->c.max_open = gw->open_count;
   overload_update(gw);
 }
 
@@ -107,28 +115,28 @@ void mgw_gateway_session_left(mgw_gateway *gw, mgw_session *s) {
 
 void mgw_gateway_stats_json(const mgw_gateway *gw, char *buf, size_t buflen) {
   const mgw_counters *c = &gw->c;
-  snprintf(buf, buflen,
-           "{\"event\":\"stats\",\"uptime_s\":%.3f,\"time_scale\":%g,\"open\":%u,\"max_open\":%u,"
-           "\"overloaded\":%s,\"accepted\":%llu,\"handshakes\":%llu,\"rejected_bad_request\":%llu,"
-           "\"rejected_cap\":%llu,\"cap_events\":%llu,\"tls_failures\":%llu,"
-           "\"client_close_frames\":%llu,\"client_eofs\":%llu,\"client_resets\":%llu,\"protocol_errors\":%llu,"
-           "\"drops\":{\"idle\":%llu,\"idle_overload\":%llu,\"heartbeat\":%llu},"
-           "\"overload_engaged\":%llu,\"overload_disengaged\":%llu,"
-           "\"msgs_in\":%llu,\"msgs_out\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-           "\"pings_in\":%llu,\"pongs_in\":%llu,\"pings_out\":%llu,"
-           "\"rate_limited\":%llu,\"bad_requests\":%llu,\"agent_replies\":%llu}",
-           (wsf_now_us() - gw->started_us) / 1e6, gw->cfg.time_scale, gw->open_count, c->max_open,
-           gw->overloaded ? "true" : "false", (unsigned long long)c->accepted,
-           (unsigned long long)c->handshakes, (unsigned long long)c->rejected_bad_request,
-           (unsigned long long)c->rejected_cap, (unsigned long long)c->cap_events,
-           (unsigned long long)c->tls_failures, (unsigned long long)c->client_close_frames,
-           (unsigned long long)c->client_eofs, (unsigned long long)c->client_resets,
-           (unsigned long long)c->protocol_errors, (unsigned long long)c->drops_idle,
-           (unsigned long long)c->drops_idle_overload, (unsigned long long)c->drops_heartbeat,
-           (unsigned long long)c->overload_engaged, (unsigned long long)c->overload_disengaged,
-           (unsigned long long)c->msgs_in, (unsigned long long)c->msgs_out,
-           (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-           (unsigned long long)c->pings_in, (unsigned long long)c->pongs_in,
-           (unsigned long long)c->pings_out, (unsigned long long)c->rate_limited,
-           (unsigned long long)c->bad_requests, (unsigned long long)c->agent_replies);
+  snprintf(
+      buf, buflen,
+      "{\"event\":\"stats\",\"uptime_s\":%.3f,\"time_scale\":%g,\"open\":%u,\"max_open\":%u,"
+      "\"overloaded\":%s,\"accepted\":%llu,\"handshakes\":%llu,\"rejected_bad_request\":%llu,"
+      "\"rejected_cap\":%llu,\"cap_events\":%llu,\"tls_failures\":%llu,"
+      "\"client_close_frames\":%llu,\"client_eofs\":%llu,\"client_resets\":%llu,\"protocol_errors\":%llu,"
+      "\"drops\":{\"idle\":%llu,\"idle_overload\":%llu,\"heartbeat\":%llu},"
+      "\"overload_engaged\":%llu,\"overload_disengaged\":%llu,"
+      "\"msgs_in\":%llu,\"msgs_out\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+      "\"pings_in\":%llu,\"pongs_in\":%llu,\"pings_out\":%llu,"
+      "\"rate_limited\":%llu,\"bad_requests\":%llu,\"agent_replies\":%llu}",
+      (wsf_now_us() - gw->started_us) / 1e6, gw->cfg.time_scale, gw->open_count, c->max_open,
+      gw->overloaded ? "true" : "false", (unsigned long long)c->accepted, (unsigned long long)c->handshakes,
+      (unsigned long long)c->rejected_bad_request, (unsigned long long)c->rejected_cap,
+      (unsigned long long)c->cap_events, (unsigned long long)c->tls_failures,
+      (unsigned long long)c->client_close_frames, (unsigned long long)c->client_eofs,
+      (unsigned long long)c->client_resets, (unsigned long long)c->protocol_errors,
+      (unsigned long long)c->drops_idle, (unsigned long long)c->drops_idle_overload,
+      (unsigned long long)c->drops_heartbeat, (unsigned long long)c->overload_engaged,
+      (unsigned long long)c->overload_disengaged, (unsigned long long)c->msgs_in,
+      (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+      (unsigned long long)c->pings_in, (unsigned long long)c->pongs_in, (unsigned long long)c->pings_out,
+      (unsigned long long)c->rate_limited, (unsigned long long)c->bad_requests,
+      (unsigned long long)c->agent_replies);
 }

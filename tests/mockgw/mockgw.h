@@ -19,9 +19,18 @@
 #include "ws.h"
 
 typedef enum mgw_activity { MGW_ACTIVITY_ANY, MGW_ACTIVITY_DATA } mgw_activity;
-typedef enum mgw_drop_style { MGW_DROP_RST, MGW_DROP_FIN, MGW_DROP_SILENT, MGW_DROP_CLOSE_FRAME } mgw_drop_style;
+typedef enum mgw_drop_style {
+  MGW_DROP_RST,
+  MGW_DROP_FIN,
+  MGW_DROP_SILENT,
+  MGW_DROP_CLOSE_FRAME
+} mgw_drop_style;
 typedef enum mgw_cap_mode { MGW_CAP_503, MGW_CAP_EVENT } mgw_cap_mode;
-typedef enum mgw_drop_reason { MGW_REASON_IDLE, MGW_REASON_IDLE_OVERLOAD, MGW_REASON_HEARTBEAT } mgw_drop_reason;
+typedef enum mgw_drop_reason {
+  MGW_REASON_IDLE,
+  MGW_REASON_IDLE_OVERLOAD,
+  MGW_REASON_HEARTBEAT
+} mgw_drop_reason;
 
 /* Durations are in microseconds and already multiplied by time_scale;
  * 0 means "off" unless said otherwise. */
@@ -42,7 +51,7 @@ typedef struct mgw_config {
   uint64_t server_ping_us;
   const char *tls_cert, *tls_key;
   bool echo;
-  bool deflate; /* accept permessage-deflate offers (RFC 7692) */
+  bool deflate;        /* accept permessage-deflate offers (RFC 7692) */
   uint32_t rate_limit; /* messages per rate window; 0 = unlimited */
   uint64_t rate_window_us;
   uint64_t agent_delay_us;
@@ -77,12 +86,12 @@ typedef struct mgw_session {
   wsf_ws ws;
   mgw_gateway *gw;
   struct mgw_session *prev, *next;
-  wsf_hs_request *hs;    /* only while reading the request */
-  uint8_t *early;        /* bytes after the request, kept across a handshake delay */
+  wsf_hs_request *hs; /* only while reading the request */
+  uint8_t *early;     /* bytes after the request, kept across a handshake delay */
   size_t early_len;
-  mgw_reply *replies;    /* pending agent replies */
-  wsf_timer policy;      /* idle / heartbeat deadline (lazy, see policy.c) */
-  wsf_timer aux;         /* request timeout, handshake delay, server ping, or linger */
+  mgw_reply *replies; /* pending agent replies */
+  wsf_timer policy;   /* idle / heartbeat deadline (lazy, see policy.c) */
+  wsf_timer aux;      /* request timeout, handshake delay, server ping, or linger */
   uint64_t id;
   uint64_t accepted_us, opened_us;
   uint64_t last_frame_us;     /* any frame from the client */
@@ -93,10 +102,10 @@ typedef struct mgw_session {
   uint32_t n_replies;
   uint64_t ping_seq;
   mgw_state state;
-  uint8_t ws_ready : 1;  /* wsf_ws_init done */
-  uint8_t shut : 1;      /* wsf_transport_shutdown done; aux is the linger bound */
-  uint8_t closing : 1;   /* wsf_transport_close called */
-  uint8_t silent : 1;    /* dropped silently: no answer to anything */
+  uint8_t ws_ready : 1; /* wsf_ws_init done */
+  uint8_t shut : 1;     /* wsf_transport_shutdown done; aux is the linger bound */
+  uint8_t closing : 1;  /* wsf_transport_close called */
+  uint8_t silent : 1;   /* dropped silently: no answer to anything */
 } mgw_session;
 
 struct mgw_gateway {

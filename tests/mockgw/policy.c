@@ -11,7 +11,8 @@
 #include "util.h"
 
 uint64_t mgw_policy_idle_timeout(const mgw_gateway *gw) {
-  if (gw->overloaded) return gw->cfg.overload_idle_timeout_us;
+  if (gw->overloaded)
+    return gw->cfg.overload_idle_timeout_us;
   return gw->cfg.idle_timeout_us;
 }
 
@@ -20,17 +21,20 @@ static uint64_t deadline(const mgw_session *s) {
   const mgw_config *cfg = &s->gw->cfg;
   uint64_t due = UINT64_MAX;
   uint64_t idle = mgw_policy_idle_timeout(s->gw);
-  if (idle) due = s->last_activity_us + idle;
+  if (idle)
+    due = s->last_activity_us + idle;
   if (cfg->require_heartbeat_us) {
     uint64_t hb = s->last_heartbeat_us + cfg->require_heartbeat_us;
-    if (hb < due) due = hb;
+    if (hb < due)
+      due = hb;
   }
   return due;
 }
 
 static void on_policy_timer(wsf_timer *timer) {
   mgw_session *s = wsf_container_of(timer, mgw_session, policy);
-  if (s->state != MGW_S_OPEN) return;
+  if (s->state != MGW_S_OPEN)
+    return;
   mgw_gateway *gw = s->gw;
   uint64_t now = wsf_now_us();
   uint64_t idle = mgw_policy_idle_timeout(gw);
@@ -43,7 +47,8 @@ static void on_policy_timer(wsf_timer *timer) {
     return;
   }
   uint64_t due = deadline(s);
-  if (due != UINT64_MAX) wsf_timer_start_at(&gw->timers, &s->policy, due);
+  if (due != UINT64_MAX)
+    wsf_timer_start_at(&gw->timers, &s->policy, due);
 }
 
 void mgw_policy_session_open(mgw_session *s) {
@@ -51,28 +56,36 @@ void mgw_policy_session_open(mgw_session *s) {
   s->last_activity_us = s->last_heartbeat_us = s->opened_us = now;
   wsf_timer_init(&s->policy, on_policy_timer);
   uint64_t due = deadline(s);
-  if (due != UINT64_MAX) wsf_timer_start_at(&s->gw->timers, &s->policy, due);
+  if (due != UINT64_MAX)
+    wsf_timer_start_at(&s->gw->timers, &s->policy, due);
 }
 
 void mgw_policy_note_frame(mgw_session *s, int opcode) {
   uint64_t now = wsf_now_us();
   s->last_frame_us = now;
   bool data = opcode == WSF_WS_TEXT || opcode == WSF_WS_BINARY;
-  if (data || s->gw->cfg.activity == MGW_ACTIVITY_ANY) s->last_activity_us = now;
-  if (opcode == WSF_WS_PING) s->last_heartbeat_us = now;
+  if (data || s->gw->cfg.activity == MGW_ACTIVITY_ANY)
+    s->last_activity_us = now;
+  if (opcode == WSF_WS_PING)
+    s->last_heartbeat_us = now;
 }
 
-void mgw_policy_note_heartbeat(mgw_session *s) { s->last_heartbeat_us = wsf_now_us(); }
+void mgw_policy_note_heartbeat(mgw_session *s) {
+  s->last_heartbeat_us = wsf_now_us();
+}
 
 void mgw_policy_engage(mgw_gateway *gw) {
   uint64_t now = wsf_now_us();
   for (mgw_session *s = gw->sessions; s; s = s->next) {
-    if (s->state != MGW_S_OPEN) continue;
+    if (s->state != MGW_S_OPEN)
+      continue;
     uint64_t due = deadline(s);
-    if (due == UINT64_MAX) continue;
+    if (due == UINT64_MAX)
+      continue;
     /* Overdue sessions fire on the next timer pass, one at a time, so each
      * drop re-checks whether overload still holds. */
-    if (due < now) due = now;
+    if (due < now)
+      due = now;
     if (!wsf_timer_active(&s->policy) || due < s->policy.due_us)
       wsf_timer_start_at(&gw->timers, &s->policy, due);
   }

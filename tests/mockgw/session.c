@@ -18,19 +18,26 @@
 
 static const char *reason_name(mgw_drop_reason r) {
   switch (r) {
-  case MGW_REASON_IDLE: return "idle";
-  case MGW_REASON_IDLE_OVERLOAD: return "idle_overload";
-  case MGW_REASON_HEARTBEAT: return "heartbeat";
+  case MGW_REASON_IDLE:
+    return "idle";
+  case MGW_REASON_IDLE_OVERLOAD:
+    return "idle_overload";
+  case MGW_REASON_HEARTBEAT:
+    return "heartbeat";
   }
   return "?";
 }
 
 static const char *style_name(mgw_drop_style d) {
   switch (d) {
-  case MGW_DROP_RST: return "rst";
-  case MGW_DROP_FIN: return "fin";
-  case MGW_DROP_SILENT: return "silent";
-  case MGW_DROP_CLOSE_FRAME: return "close-frame";
+  case MGW_DROP_RST:
+    return "rst";
+  case MGW_DROP_FIN:
+    return "fin";
+  case MGW_DROP_SILENT:
+    return "silent";
+  case MGW_DROP_CLOSE_FRAME:
+    return "close-frame";
   }
   return "?";
 }
@@ -43,16 +50,19 @@ static void leave_open(mgw_session *s, mgw_state next) {
   bool was_open = s->state == MGW_S_OPEN;
   s->state = next;
   wsf_timer_stop(&s->gw->timers, &s->policy);
-  if (was_open) mgw_gateway_session_left(s->gw, s);
+  if (was_open)
+    mgw_gateway_session_left(s->gw, s);
 }
 
 /* Reset the connection now. Also used at exit, so it leaves no timer behind. */
 void mgw_session_abort(mgw_session *s) {
-  if (s->state == MGW_S_OPEN) leave_open(s, MGW_S_CLOSING);
+  if (s->state == MGW_S_OPEN)
+    leave_open(s, MGW_S_CLOSING);
   wsf_timer_stop(&s->gw->timers, &s->aux);
   wsf_timer_stop(&s->gw->timers, &s->policy);
   mgw_chat_session_free(s);
-  if (s->closing) return;
+  if (s->closing)
+    return;
   s->closing = 1;
   wsf_transport_close(&s->t, true);
 }
@@ -75,8 +85,10 @@ static void write_http_and_finish(mgw_session *s, char *resp, size_t len) {
 }
 
 int mgw_session_send_text(mgw_session *s, const char *text, size_t len) {
-  if (s->state != MGW_S_OPEN || s->silent) return -1;
-  if (wsf_ws_send(&s->ws, WSF_WS_TEXT, (const uint8_t *)text, len) != 0) return -1;
+  if (s->state != MGW_S_OPEN || s->silent)
+    return -1;
+  if (wsf_ws_send(&s->ws, WSF_WS_TEXT, (const uint8_t *)text, len) != 0)
+    return -1;
   s->gw->c.msgs_out++;
   s->gw->c.bytes_out += len;
   return 0;
@@ -86,7 +98,8 @@ int mgw_session_send_text(mgw_session *s, const char *text, size_t len) {
 
 static void ws_on_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
   mgw_session *s = wsf_container_of(ws, mgw_session, ws);
-  if (s->state != MGW_S_OPEN) return;
+  if (s->state != MGW_S_OPEN)
+    return;
   mgw_policy_note_frame(s, opcode);
   s->gw->c.msgs_in++;
   s->gw->c.bytes_in += len;
@@ -96,7 +109,8 @@ static void ws_on_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t le
 static void ws_on_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
   (void)data, (void)len;
   mgw_session *s = wsf_container_of(ws, mgw_session, ws);
-  if (s->state != MGW_S_OPEN) return;
+  if (s->state != MGW_S_OPEN)
+    return;
   s->gw->c.pings_in++;
   mgw_policy_note_frame(s, WSF_WS_PING);
 }
@@ -104,7 +118,8 @@ static void ws_on_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
 static void ws_on_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
   (void)data, (void)len;
   mgw_session *s = wsf_container_of(ws, mgw_session, ws);
-  if (s->state != MGW_S_OPEN) return;
+  if (s->state != MGW_S_OPEN)
+    return;
   s->gw->c.pongs_in++;
   mgw_policy_note_frame(s, WSF_WS_PONG);
 }
@@ -117,14 +132,16 @@ static void ws_on_close_frame(wsf_ws *ws, uint16_t code, const uint8_t *reason, 
     leave_open(s, MGW_S_CLOSING);
   }
   /* Our answer is queued by ws; after it the server closes TCP first (RFC 6455 §7.1.1). */
-  if (s->state == MGW_S_CLOSING || s->state == MGW_S_DROPPED) finish_soon(s);
+  if (s->state == MGW_S_CLOSING || s->state == MGW_S_DROPPED)
+    finish_soon(s);
 }
 
 static void ws_on_protocol_error(wsf_ws *ws, uint16_t code) {
   (void)code;
   mgw_session *s = wsf_container_of(ws, mgw_session, ws);
   s->gw->c.protocol_errors++;
-  if (s->state == MGW_S_OPEN) leave_open(s, MGW_S_CLOSING);
+  if (s->state == MGW_S_OPEN)
+    leave_open(s, MGW_S_CLOSING);
   finish_soon(s);
 }
 
@@ -138,16 +155,18 @@ static const wsf_ws_callbacks ws_cb = {
 
 /* ---- upgrade ---- */
 
-static const char cap_event[] =
-    "{\"type\":\"message\",\"class\":\"ConnectionClosedEvent\",\"code\":200,"
-    "\"body\":{\"reason\":\"session limit reached\"}}";
+static const char cap_event[] = "{\"type\":\"message\",\"class\":\"ConnectionClosedEvent\",\"code\":200,"
+                                "\"body\":{\"reason\":\"session limit reached\"}}";
 
 static void feed_frames(mgw_session *s, const uint8_t *data, size_t len) {
-  if (len == 0 || s->closing) return;
-  if (s->silent || !s->ws_ready) return;
+  if (len == 0 || s->closing)
+    return;
+  if (s->silent || !s->ws_ready)
+    return;
   /* A dropped session with a FIN or RST behind it answers nothing more; one
    * that sent a close frame still reads the client's close reply. */
-  if (s->state == MGW_S_DROPPED && s->gw->cfg.drop != MGW_DROP_CLOSE_FRAME) return;
+  if (s->state == MGW_S_DROPPED && s->gw->cfg.drop != MGW_DROP_CLOSE_FRAME)
+    return;
   wsf_ws_feed(&s->ws, data, len);
 }
 
@@ -209,7 +228,8 @@ static void accept_upgrade(mgw_session *s, const uint8_t *extra, size_t extra_le
   /* Counted after the 101 is written, so a client sees its own upgrade
    * before any drop this session's arrival may trigger. */
   mgw_gateway_session_opened(gw, s);
-  if (cfg->server_ping_us) aux_start(s, cfg->server_ping_us);
+  if (cfg->server_ping_us)
+    aux_start(s, cfg->server_ping_us);
   feed_frames(s, extra, extra_len);
 }
 
@@ -217,7 +237,8 @@ static void accept_upgrade(mgw_session *s, const uint8_t *extra, size_t extra_le
 
 static void on_aux(wsf_timer *timer) {
   mgw_session *s = wsf_container_of(timer, mgw_session, aux);
-  if (s->closing) return;
+  if (s->closing)
+    return;
   switch (s->state) {
   case MGW_S_HANDSHAKE:
     mgw_session_abort(s);
@@ -235,7 +256,8 @@ static void on_aux(wsf_timer *timer) {
     uint8_t payload[8];
     uint64_t seq = ++s->ping_seq;
     memcpy(payload, &seq, sizeof payload);
-    if (wsf_ws_send(&s->ws, WSF_WS_PING, payload, sizeof payload) == 0) s->gw->c.pings_out++;
+    if (wsf_ws_send(&s->ws, WSF_WS_PING, payload, sizeof payload) == 0)
+      s->gw->c.pings_out++;
     aux_start(s, s->gw->cfg.server_ping_us);
     return;
   }
@@ -256,21 +278,25 @@ static void on_aux(wsf_timer *timer) {
 
 static void on_tls_done(wsf_transport *t, bool ok, const char *detail) {
   mgw_session *s = wsf_container_of(t, mgw_session, t);
-  if (ok) return;
+  if (ok)
+    return;
   s->gw->c.tls_failures++;
-  if (!s->gw->cfg.quiet) fprintf(stderr, "mockgw tls_failure session=%llu detail=%s\n",
-                                 (unsigned long long)s->id, detail ? detail : "");
+  if (!s->gw->cfg.quiet)
+    fprintf(stderr, "mockgw tls_failure session=%llu detail=%s\n", (unsigned long long)s->id,
+            detail ? detail : "");
   mgw_session_abort(s);
 }
 
 static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
   mgw_session *s = wsf_container_of(t, mgw_session, t);
-  if (s->closing) return;
+  if (s->closing)
+    return;
   switch (s->state) {
   case MGW_S_HANDSHAKE: {
     size_t consumed = 0;
     wsf_hs_result r = wsf_hs_request_feed(s->hs, data, len, &consumed);
-    if (r == WSF_HS_NEED_MORE) return;
+    if (r == WSF_HS_NEED_MORE)
+      return;
     if (r != WSF_HS_DONE) {
       s->gw->c.rejected_bad_request++;
       const char *why = s->hs->error ? s->hs->error : "bad request";
@@ -284,7 +310,8 @@ static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
       write_http_and_finish(s, resp, rlen);
       return;
     }
-    if (consumed > len) consumed = len;
+    if (consumed > len)
+      consumed = len;
     wsf_timer_stop(&s->gw->timers, &s->aux);
     if (s->gw->cfg.handshake_delay_us) {
       s->state = MGW_S_DELAYED;
@@ -306,7 +333,8 @@ static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
       return;
     }
     s->early = realloc(s->early, s->early_len + len);
-    if (!s->early) abort();
+    if (!s->early)
+      abort();
     memcpy(s->early + s->early_len, data, len);
     s->early_len += len;
     return;
@@ -323,8 +351,10 @@ static void on_end(wsf_transport *t, wsf_end_cause cause, const char *detail) {
   (void)detail;
   mgw_session *s = wsf_container_of(t, mgw_session, t);
   if (s->state == MGW_S_OPEN) {
-    if (cause == WSF_END_RESET) s->gw->c.client_resets++;
-    else s->gw->c.client_eofs++;
+    if (cause == WSF_END_RESET)
+      s->gw->c.client_resets++;
+    else
+      s->gw->c.client_eofs++;
     leave_open(s, MGW_S_CLOSING);
   }
   if (!s->closing) {
@@ -337,19 +367,24 @@ static void on_end(wsf_transport *t, wsf_end_cause cause, const char *detail) {
 static void on_closed(wsf_transport *t) {
   mgw_session *s = wsf_container_of(t, mgw_session, t);
   mgw_gateway *gw = s->gw;
-  if (s->state == MGW_S_OPEN) leave_open(s, MGW_S_CLOSING);
+  if (s->state == MGW_S_OPEN)
+    leave_open(s, MGW_S_CLOSING);
   wsf_timer_stop(&gw->timers, &s->aux);
   wsf_timer_stop(&gw->timers, &s->policy);
   mgw_chat_session_free(s);
-  if (s->ws_ready) wsf_ws_free(&s->ws);
+  if (s->ws_ready)
+    wsf_ws_free(&s->ws);
   if (s->hs) {
     wsf_hs_request_free(s->hs);
     free(s->hs);
   }
   free(s->early);
-  if (s->prev) s->prev->next = s->next;
-  else gw->sessions = s->next;
-  if (s->next) s->next->prev = s->prev;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    gw->sessions = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
   gw->n_sessions--;
   free(s);
 }
@@ -374,7 +409,8 @@ void mgw_session_accept(mgw_gateway *gw) {
     return;
   }
   s->next = gw->sessions;
-  if (gw->sessions) gw->sessions->prev = s;
+  if (gw->sessions)
+    gw->sessions->prev = s;
   gw->sessions = s;
   gw->n_sessions++;
   if (uv_accept((uv_stream_t *)&gw->listener, (uv_stream_t *)&s->t.tcp) != 0) {
@@ -409,9 +445,15 @@ void mgw_session_drop(mgw_session *s, mgw_drop_reason reason) {
   double quiet = (now - (reason == MGW_REASON_HEARTBEAT ? s->last_heartbeat_us : s->last_activity_us)) / 1e6;
   double scale = cfg->time_scale;
   switch (reason) {
-  case MGW_REASON_IDLE: gw->c.drops_idle++; break;
-  case MGW_REASON_IDLE_OVERLOAD: gw->c.drops_idle_overload++; break;
-  case MGW_REASON_HEARTBEAT: gw->c.drops_heartbeat++; break;
+  case MGW_REASON_IDLE:
+    gw->c.drops_idle++;
+    break;
+  case MGW_REASON_IDLE_OVERLOAD:
+    gw->c.drops_idle_overload++;
+    break;
+  case MGW_REASON_HEARTBEAT:
+    gw->c.drops_heartbeat++;
+    break;
   }
   if (!cfg->quiet)
     fprintf(stderr,

@@ -29,8 +29,10 @@ static size_t n_vecs;
 static size_t limit; /* @max_request_bytes */
 
 static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
   return -1;
 }
 
@@ -38,7 +40,8 @@ static int hexval(int c) {
 static uint8_t *unhex(const char *h, size_t *len) {
   size_t n = strlen(h) / 2;
   uint8_t *b = malloc(n + 1);
-  for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(hexval(h[2 * i]) << 4 | hexval(h[2 * i + 1]));
+  for (size_t i = 0; i < n; i++)
+    b[i] = (uint8_t)(hexval(h[2 * i]) << 4 | hexval(h[2 * i + 1]));
   *len = n;
   return b;
 }
@@ -58,8 +61,10 @@ static void load_vectors(void) {
   size_t cap = 0;
   ssize_t got;
   while ((got = getline(&line, &cap, f)) > 0) {
-    if (line[got - 1] == '\n') line[--got] = '\0';
-    if (line[0] == '#' || line[0] == '\0') continue;
+    if (line[got - 1] == '\n')
+      line[--got] = '\0';
+    if (line[0] == '#' || line[0] == '\0')
+      continue;
     if (strncmp(line, "@max_request_bytes\t", 19) == 0) {
       limit = strtoul(line + 19, NULL, 10);
       continue;
@@ -67,7 +72,8 @@ static void load_vectors(void) {
     char *col[7];
     char *p = line;
     int n = 0;
-    for (; n < 7 && p; n++) col[n] = strsep(&p, "\t");
+    for (; n < 7 && p; n++)
+      col[n] = strsep(&p, "\t");
     if (n != 7 || n_vecs == sizeof(vecs) / sizeof(vecs[0])) {
       fprintf(stderr, "bad vectors.tsv line: %s\n", line);
       exit(1);
@@ -92,7 +98,8 @@ static void load_vectors(void) {
 
 static size_t count_kind(const char *kind) {
   size_t n = 0;
-  for (size_t i = 0; i < n_vecs; i++) n += strcmp(vecs[i].kind, kind) == 0;
+  for (size_t i = 0; i < n_vecs; i++)
+    n += strcmp(vecs[i].kind, kind) == 0;
   return n;
 }
 
@@ -110,15 +117,24 @@ static bool same_bytes(const char *p, size_t n, const char *hex) {
 static bool obj_matches(const msgpack_object *o, const char *spec) {
   const char *val = spec[1] == ':' ? spec + 2 : "";
   switch (spec[0]) {
-  case 's': return o->type == MSGPACK_OBJECT_STR && same_bytes(o->via.str.ptr, o->via.str.size, val);
-  case 'b': return o->type == MSGPACK_OBJECT_BIN && same_bytes(o->via.bin.ptr, o->via.bin.size, val);
-  case 'u': return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 == strtoull(val, NULL, 10);
-  case 'i': return o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 == strtoll(val, NULL, 10);
-  case 't': return o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
-  case 'f': return o->type == MSGPACK_OBJECT_BOOLEAN && !o->via.boolean;
-  case 'n': return o->type == MSGPACK_OBJECT_NIL;
-  case 'm': return o->type == MSGPACK_OBJECT_MAP && o->via.map.size == strtoul(val, NULL, 10);
-  case 'a': return o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == strtoul(val, NULL, 10);
+  case 's':
+    return o->type == MSGPACK_OBJECT_STR && same_bytes(o->via.str.ptr, o->via.str.size, val);
+  case 'b':
+    return o->type == MSGPACK_OBJECT_BIN && same_bytes(o->via.bin.ptr, o->via.bin.size, val);
+  case 'u':
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 == strtoull(val, NULL, 10);
+  case 'i':
+    return o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 == strtoll(val, NULL, 10);
+  case 't':
+    return o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
+  case 'f':
+    return o->type == MSGPACK_OBJECT_BOOLEAN && !o->via.boolean;
+  case 'n':
+    return o->type == MSGPACK_OBJECT_NIL;
+  case 'm':
+    return o->type == MSGPACK_OBJECT_MAP && o->via.map.size == strtoul(val, NULL, 10);
+  case 'a':
+    return o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == strtoul(val, NULL, 10);
   }
   return false;
 }
@@ -139,16 +155,22 @@ static bool accessor_matches(const msgpack_object *map, const char *key, const c
   case 'b':
     return wsf_field_bytes(map, key, &p, &len, &is_bin) == WSF_FIELD_OK && is_bin &&
            same_bytes(p, len, val) && wsf_field_str(map, key, &s, &len) == WSF_FIELD_WRONG_TYPE;
-  case 'u': return wsf_field_uint(map, key, &u) == WSF_FIELD_OK && u == strtoull(val, NULL, 10);
-  case 'i': return wsf_field_uint(map, key, &u) == WSF_FIELD_WRONG_TYPE;
-  case 't': return wsf_field_bool(map, key, &b) == WSF_FIELD_OK && b;
-  case 'f': return wsf_field_bool(map, key, &b) == WSF_FIELD_OK && !b;
+  case 'u':
+    return wsf_field_uint(map, key, &u) == WSF_FIELD_OK && u == strtoull(val, NULL, 10);
+  case 'i':
+    return wsf_field_uint(map, key, &u) == WSF_FIELD_WRONG_TYPE;
+  case 't':
+    return wsf_field_bool(map, key, &b) == WSF_FIELD_OK && b;
+  case 'f':
+    return wsf_field_bool(map, key, &b) == WSF_FIELD_OK && !b;
   case 'n':
     return wsf_field_str(map, key, &s, &len) == WSF_FIELD_ABSENT &&
            wsf_field_uint(map, key, &u) == WSF_FIELD_ABSENT &&
            wsf_field_map(map, key, &o) == WSF_FIELD_ABSENT && wsf_field(map, key) != NULL;
-  case 'm': return wsf_field_map(map, key, &o) == WSF_FIELD_OK && obj_matches(o, spec);
-  case 'a': return wsf_field_array(map, key, &o) == WSF_FIELD_OK && obj_matches(o, spec);
+  case 'm':
+    return wsf_field_map(map, key, &o) == WSF_FIELD_OK && obj_matches(o, spec);
+  case 'a':
+    return wsf_field_array(map, key, &o) == WSF_FIELD_OK && obj_matches(o, spec);
   }
   return false;
 }
@@ -160,7 +182,8 @@ static bool fields_match(const msgpack_object *root, const char *fields, const c
   size_t top = 0;
   char *copy = strdup(fields), *rest = copy, *entry;
   while ((entry = strsep(&rest, " ")) != NULL) {
-    if (!*entry) continue;
+    if (!*entry)
+      continue;
     char *eq = strchr(entry, '=');
     *eq = '\0';
     const char *spec = eq + 1;
@@ -168,8 +191,10 @@ static bool fields_match(const msgpack_object *root, const char *fields, const c
     char *path = entry, *seg;
     top += strchr(entry, '.') == NULL;
     while ((seg = strsep(&path, ".")) != NULL) {
-      if (o) parent = o;
-      if (!parent) break;
+      if (o)
+        parent = o;
+      if (!parent)
+        break;
       if (parent->type == MSGPACK_OBJECT_MAP) {
         o = wsf_field(parent, seg);
         if (!path && !accessor_matches(parent, seg, spec)) {
@@ -204,9 +229,9 @@ struct outcome {
   int status;
   bool has_msgid;
   uint32_t msgid;
-  bool fields_ok;     /* for REQUEST: method and params match the vector */
-  bool reason_ok;     /* for INVALID: words given, no params */
-  size_t fed_at;      /* bytes fed when the status came out */
+  bool fields_ok;      /* for REQUEST: method and params match the vector */
+  bool reason_ok;      /* for INVALID: words given, no params */
+  size_t fed_at;       /* bytes fed when the status came out */
   const struct vec *v; /* the vector expected here (pipelines), or NULL */
 };
 
@@ -228,14 +253,15 @@ static bool request_matches(const wsf_rpc_request *req, const struct vec *v) {
 
 /* Decodes data fed in chunks chosen by how; the expected vector of the k-th
  * message is expect[k] (may be NULL). Stops at the first error status. */
-static size_t decode(const uint8_t *data, size_t n, enum split how, size_t max,
-                     const struct vec **expect, struct outcome *out, size_t cap) {
+static size_t decode(const uint8_t *data, size_t n, enum split how, size_t max, const struct vec **expect,
+                     struct outcome *out, size_t cap) {
   wsf_rpc_decoder *dec = wsf_rpc_decoder_new(max);
   size_t n_out = 0, fed = 0;
   bool stop = false;
   while (!stop && fed < n) {
     size_t chunk = how == SPLIT_WHOLE ? n - fed : how == SPLIT_BYTES ? 1 : 1 + rng() % 97;
-    if (chunk > n - fed) chunk = n - fed;
+    if (chunk > n - fed)
+      chunk = n - fed;
     int frc = wsf_rpc_decoder_feed(dec, (const char *)data + fed, chunk);
     fed += chunk;
     for (;;) {
@@ -248,9 +274,10 @@ static size_t decode(const uint8_t *data, size_t n, enum split how, size_t max,
       }
       if (n_out < cap) {
         const struct vec *v = expect ? expect[n_out] : NULL;
-        out[n_out] = (struct outcome){.status = rc, .has_msgid = req.has_msgid,
-                                      .msgid = req.msgid, .fed_at = fed, .v = v};
-        if (rc == WSF_RPC_REQUEST) out[n_out].fields_ok = request_matches(&req, v);
+        out[n_out] = (struct outcome){
+            .status = rc, .has_msgid = req.has_msgid, .msgid = req.msgid, .fed_at = fed, .v = v};
+        if (rc == WSF_RPC_REQUEST)
+          out[n_out].fields_ok = request_matches(&req, v);
         if (rc == WSF_RPC_INVALID)
           out[n_out].reason_ok = req.invalid_reason && *req.invalid_reason && !req.params;
         n_out++;
@@ -277,8 +304,10 @@ static bool outcome_fits(const struct vec *v, const struct outcome *o) {
     return o->status == WSF_RPC_INVALID && o->reason_ok && o->has_msgid == want_id &&
            (!want_id || o->msgid == v->msgid);
   }
-  if (strcmp(v->kind, "malformed") == 0) return o->status == WSF_RPC_MALFORMED;
-  if (strcmp(v->kind, "too_large") == 0) return o->status == WSF_RPC_TOO_LARGE;
+  if (strcmp(v->kind, "malformed") == 0)
+    return o->status == WSF_RPC_MALFORMED;
+  if (strcmp(v->kind, "too_large") == 0)
+    return o->status == WSF_RPC_TOO_LARGE;
   return false;
 }
 
@@ -294,8 +323,8 @@ static void every_vector_decodes_alone_in_any_split(void) {
         size_t n = decode(v->bytes, v->len, how, limit, expect, out, 4);
         bool ok = n == 1 && outcome_fits(v, &out[0]);
         if (!ok)
-          fprintf(stderr, "vector %s (%s, %s): %zu outcomes, first status %d\n", v->name, v->kind,
-                  modes[how], n, n ? out[0].status : 0);
+          fprintf(stderr, "vector %s (%s, %s): %zu outcomes, first status %d\n", v->name, v->kind, modes[how],
+                  n, n ? out[0].status : 0);
         CHECK(ok);
       }
     }
@@ -309,7 +338,8 @@ static void every_vector_decodes_alone_in_any_split(void) {
 static void too_large_is_refused_before_the_limit_is_buffered(void) {
   for (size_t i = 0; i < n_vecs; i++) {
     const struct vec *v = &vecs[i];
-    if (strcmp(v->kind, "too_large") != 0) continue;
+    if (strcmp(v->kind, "too_large") != 0)
+      continue;
     struct outcome out[2];
     size_t n = decode(v->bytes, v->len, SPLIT_BYTES, limit, NULL, out, 2);
     CHECK(n == 1 && out[0].status == WSF_RPC_TOO_LARGE);
@@ -318,7 +348,8 @@ static void too_large_is_refused_before_the_limit_is_buffered(void) {
   /* [0, 62, "send", [{"conn": "vu-1", "data": <str32 of 1 MiB>}]]: refused at
    * the last length byte, 16 bytes of payload before the end of the vector. */
   for (size_t i = 0; i < n_vecs; i++) {
-    if (strcmp(vecs[i].name, "str32_header_1mib") != 0) continue;
+    if (strcmp(vecs[i].name, "str32_header_1mib") != 0)
+      continue;
     struct outcome out[2];
     size_t n = decode(vecs[i].bytes, vecs[i].len, SPLIT_BYTES, limit, NULL, out, 2);
     CHECK(n == 1 && out[0].fed_at == vecs[i].len - 16);
@@ -329,7 +360,9 @@ static void limit_counts_the_whole_message_exactly(void) {
   /* A send request of exactly max bytes passes; one byte more is refused. */
   for (size_t extra = 0; extra <= 1; extra++) {
     uint8_t msg[300];
-    const char head[] = "\x94\x00\x01\xa4send\x91\x82\xa4" "conn\xa4vu-1\xa4" "data\xd9";
+    const char head[] = "\x94\x00\x01\xa4send\x91\x82\xa4"
+                        "conn\xa4vu-1\xa4"
+                        "data\xd9";
     size_t h = sizeof(head) - 1, body = 200;
     memcpy(msg, head, h);
     msg[h] = (uint8_t)body;
@@ -357,7 +390,8 @@ static void response_envelopes_pack_byte_exact(void) {
   for (size_t i = 0; i < n_vecs; i++) {
     const struct vec *v = &vecs[i];
     bool is_resp = strcmp(v->kind, "response") == 0, is_note = strcmp(v->kind, "notification") == 0;
-    if (!is_resp && !is_note) continue;
+    if (!is_resp && !is_note)
+      continue;
     /* The body (result map, error details, params map) comes from the vector;
      * the envelope around it from the packer under test. */
     msgpack_unpacked u;
@@ -396,9 +430,11 @@ static void response_envelopes_pack_byte_exact(void) {
     }
     msgpack_sbuffer_write(&sb, (const char *)v->bytes + body_from, body_to - body_from);
     tail_at = sb.size;
-    if (is_resp && *v->code) wsf_pack_error_end(&pk);
+    if (is_resp && *v->code)
+      wsf_pack_error_end(&pk);
     ok = ok && tail_at == body_to && sb.size == v->len && memcmp(sb.data, v->bytes, v->len) == 0;
-    if (!ok) fprintf(stderr, "vector %s: packed envelope differs\n", v->name);
+    if (!ok)
+      fprintf(stderr, "vector %s: packed envelope differs\n", v->name);
     CHECK(ok);
     CHECK(fields_match(body, v->fields, v->name));
     checked++;
@@ -439,7 +475,8 @@ static void pipelined_stream_decodes_in_order(void) {
     rng_state = 12345 + how;
     size_t n = decode(stream, len, how, limit, expect, out, k + 2);
     size_t bad = 0;
-    for (size_t i = 0; i < n && i < k; i++) bad += !outcome_fits(expect[i], &out[i]);
+    for (size_t i = 0; i < n && i < k; i++)
+      bad += !outcome_fits(expect[i], &out[i]);
     CHECK(n == k + 1);
     CHECK(bad == 0);
     CHECK(n == k + 1 && out[k].status == WSF_RPC_MALFORMED);
@@ -451,7 +488,8 @@ static void pipelined_stream_decodes_in_order(void) {
 
 static const struct vec *find_vec(const char *name) {
   for (size_t i = 0; i < n_vecs; i++)
-    if (strcmp(vecs[i].name, name) == 0) return &vecs[i];
+    if (strcmp(vecs[i].name, name) == 0)
+      return &vecs[i];
   fprintf(stderr, "no vector %s\n", name);
   exit(1);
 }
@@ -459,8 +497,7 @@ static const struct vec *find_vec(const char *name) {
 /* Requests that precede an oversized one in the same read are still answered;
  * then TOO_LARGE, sticky, and later bytes are refused. */
 static void requests_before_an_oversized_one_still_decode(void) {
-  const struct vec *a = find_vec("send_text"), *b = find_vec("status"),
-                   *big = find_vec("send_2000_bytes");
+  const struct vec *a = find_vec("send_text"), *b = find_vec("status"), *big = find_vec("send_2000_bytes");
   size_t len = a->len + b->len + big->len;
   uint8_t *buf = malloc(len);
   memcpy(buf, a->bytes, a->len);
@@ -497,7 +534,8 @@ static void held_requests_outlive_later_reads_and_the_decoder(void) {
       CHECK(wsf_rpc_decoder_feed(dec, (const char *)v->bytes, cut) == 0);
       CHECK(wsf_rpc_decoder_feed(dec, (const char *)v->bytes + cut, v->len - cut) == 0);
     }
-    while (n < HELD && wsf_rpc_decoder_next(dec, &held[n]) == WSF_RPC_REQUEST) n++;
+    while (n < HELD && wsf_rpc_decoder_next(dec, &held[n]) == WSF_RPC_REQUEST)
+      n++;
     /* Release some of the older ones, out of order. */
     if (n > 10 && rng() % 4 == 0) {
       size_t i = rng() % n;
@@ -510,7 +548,8 @@ static void held_requests_outlive_later_reads_and_the_decoder(void) {
   wsf_rpc_decoder_free(dec);
   size_t bad = 0;
   for (size_t i = HELD; i-- > 0;) {
-    if (!held[i].zone) continue;
+    if (!held[i].zone)
+      continue;
     bad += !request_matches(&held[i], v);
     wsf_rpc_request_release(&held[i]);
   }
@@ -525,10 +564,12 @@ static void nesting_beyond_32_levels_is_invalid_and_the_stream_goes_on(void) {
     /* [0, 9, "open", [{"a": [[...]]}]]: 3 containers, then depth-3 nested arrays. */
     uint8_t buf[128];
     size_t n = 0;
-    const char head[] = "\x94\x00\x09\xa4open\x91\x81\xa1" "a";
+    const char head[] = "\x94\x00\x09\xa4open\x91\x81\xa1"
+                        "a";
     memcpy(buf, head, sizeof(head) - 1);
     n = sizeof(head) - 1;
-    for (int d = 3; d < depth; d++) buf[n++] = d + 1 < depth ? 0x91 : 0x90;
+    for (int d = 3; d < depth; d++)
+      buf[n++] = d + 1 < depth ? 0x91 : 0x90;
     const struct vec *next = find_vec("status");
     memcpy(buf + n, next->bytes, next->len);
     wsf_rpc_decoder *dec = wsf_rpc_decoder_new(limit);
@@ -552,29 +593,54 @@ static void every_msgpack_encoding_frames_like_msgpack_c(void) {
     const char *key, *hex;
     char expect; /* u: uint 5, i: negative int, s: str "hi", b: bin, a/m: one element, x: other */
   } vals[] = {
-      {"f32", "ca3f800000", 'x'}, {"f64", "cb3ff0000000000000", 'x'},
-      {"u8", "cc05", 'u'}, {"u16", "cd0005", 'u'}, {"u32", "ce00000005", 'u'},
-      {"u64", "cf0000000000000005", 'u'}, {"fix", "05", 'u'},
-      {"i8", "d0fb", 'i'}, {"i16", "d1fffb", 'i'}, {"i32", "d2fffffffb", 'i'},
-      {"i64", "d3fffffffffffffffb", 'i'}, {"nfix", "fb", 'i'},
-      {"fe1", "d401aa", 'x'}, {"fe2", "d501aabb", 'x'}, {"fe4", "d601aabbccdd", 'x'},
+      {"f32", "ca3f800000", 'x'},
+      {"f64", "cb3ff0000000000000", 'x'},
+      {"u8", "cc05", 'u'},
+      {"u16", "cd0005", 'u'},
+      {"u32", "ce00000005", 'u'},
+      {"u64", "cf0000000000000005", 'u'},
+      {"fix", "05", 'u'},
+      {"i8", "d0fb", 'i'},
+      {"i16", "d1fffb", 'i'},
+      {"i32", "d2fffffffb", 'i'},
+      {"i64", "d3fffffffffffffffb", 'i'},
+      {"nfix", "fb", 'i'},
+      {"fe1", "d401aa", 'x'},
+      {"fe2", "d501aabb", 'x'},
+      {"fe4", "d601aabbccdd", 'x'},
       {"fe8", "d7010102030405060708", 'x'},
       {"fe16", "d801000102030405060708090a0b0c0d0e0f", 'x'},
-      {"e8", "c70301aabbcc", 'x'}, {"e16", "c8000301aabbcc", 'x'},
-      {"e32", "c90000000301aabbcc", 'x'}, {"e0", "c70001", 'x'},
-      {"s8", "d9026869", 's'}, {"s16", "da00026869", 's'}, {"s32", "db000000026869", 's'},
+      {"e8", "c70301aabbcc", 'x'},
+      {"e16", "c8000301aabbcc", 'x'},
+      {"e32", "c90000000301aabbcc", 'x'},
+      {"e0", "c70001", 'x'},
+      {"s8", "d9026869", 's'},
+      {"s16", "da00026869", 's'},
+      {"s32", "db000000026869", 's'},
       {"fs", "a26869", 's'},
-      {"b8", "c4026869", 'b'}, {"b16", "c500026869", 'b'}, {"b32", "c6000000026869", 'b'},
-      {"a16", "dc000105", 'a'}, {"a32", "dd0000000105", 'a'}, {"fa", "9105", 'a'},
-      {"m16", "de0001a16b05", 'm'}, {"m32", "df00000001a16b05", 'm'}, {"fm", "81a16b05", 'm'},
-      {"nil", "c0", 'x'}, {"f", "c2", 'x'}, {"t", "c3", 'x'},
+      {"b8", "c4026869", 'b'},
+      {"b16", "c500026869", 'b'},
+      {"b32", "c6000000026869", 'b'},
+      {"a16", "dc000105", 'a'},
+      {"a32", "dd0000000105", 'a'},
+      {"fa", "9105", 'a'},
+      {"m16", "de0001a16b05", 'm'},
+      {"m32", "df00000001a16b05", 'm'},
+      {"fm", "81a16b05", 'm'},
+      {"nil", "c0", 'x'},
+      {"f", "c2", 'x'},
+      {"t", "c3", 'x'},
   };
   enum { N = sizeof(vals) / sizeof(vals[0]) };
   char hex[2048];
-  int h = snprintf(hex, sizeof hex, "940007a474797065" "91de%04x", (unsigned)N);
+  int h = snprintf(hex, sizeof hex,
+                   "940007a474797065"
+                   "91de%04x",
+                   (unsigned)N);
   for (size_t i = 0; i < N; i++) {
     h += snprintf(hex + h, sizeof hex - h, "%02x", (unsigned)(0xa0 | strlen(vals[i].key)));
-    for (const char *k = vals[i].key; *k; k++) h += snprintf(hex + h, sizeof hex - h, "%02x", *k);
+    for (const char *k = vals[i].key; *k; k++)
+      h += snprintf(hex + h, sizeof hex - h, "%02x", *k);
     h += snprintf(hex + h, sizeof hex - h, "%s", vals[i].hex);
   }
   size_t len;
@@ -605,19 +671,29 @@ static void every_msgpack_encoding_frames_like_msgpack_c(void) {
     uint64_t u = 0;
     const msgpack_object *o;
     switch (vals[i].expect) {
-    case 'u': CHECK(wsf_field_uint(req.params, key, &u) == WSF_FIELD_OK && u == 5); break;
-    case 'i': CHECK(wsf_field_uint(req.params, key, &u) == WSF_FIELD_WRONG_TYPE); break;
+    case 'u':
+      CHECK(wsf_field_uint(req.params, key, &u) == WSF_FIELD_OK && u == 5);
+      break;
+    case 'i':
+      CHECK(wsf_field_uint(req.params, key, &u) == WSF_FIELD_WRONG_TYPE);
+      break;
     case 's':
       CHECK(wsf_field_str(req.params, key, &s, &slen) == WSF_FIELD_OK && slen == 2 &&
             memcmp(s, "hi", 2) == 0);
       break;
     case 'b':
-      CHECK(wsf_field_bytes(req.params, key, &s, &slen, &is_bin) == WSF_FIELD_OK && is_bin &&
-            slen == 2 && memcmp(s, "hi", 2) == 0);
+      CHECK(wsf_field_bytes(req.params, key, &s, &slen, &is_bin) == WSF_FIELD_OK && is_bin && slen == 2 &&
+            memcmp(s, "hi", 2) == 0);
       break;
-    case 'a': CHECK(wsf_field_array(req.params, key, &o) == WSF_FIELD_OK && o->via.array.size == 1); break;
-    case 'm': CHECK(wsf_field_map(req.params, key, &o) == WSF_FIELD_OK && o->via.map.size == 1); break;
-    default: CHECK(wsf_field(req.params, key) != NULL); break;
+    case 'a':
+      CHECK(wsf_field_array(req.params, key, &o) == WSF_FIELD_OK && o->via.array.size == 1);
+      break;
+    case 'm':
+      CHECK(wsf_field_map(req.params, key, &o) == WSF_FIELD_OK && o->via.map.size == 1);
+      break;
+    default:
+      CHECK(wsf_field(req.params, key) != NULL);
+      break;
     }
   }
   const msgpack_object *e = wsf_field(req.params, "fe16");
@@ -648,19 +724,34 @@ static void field_accessors_report_absent_ok_and_wrong_type(void) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
   msgpack_pack_map(&pk, 13);
-  wsf_pack_key(&pk, "s"); wsf_pack_str(&pk, "abc");
-  wsf_pack_key(&pk, "b"); msgpack_pack_bin(&pk, 2); msgpack_pack_bin_body(&pk, "\x00\xff", 2);
-  wsf_pack_key(&pk, "u"); msgpack_pack_uint64(&pk, UINT64_MAX);
-  wsf_pack_key(&pk, "i8"); msgpack_pack_str(&pk, 0); /* replaced below by raw int8 5 */
-  wsf_pack_key(&pk, "neg"); msgpack_pack_int(&pk, -1);
-  wsf_pack_key(&pk, "d"); msgpack_pack_double(&pk, 1.0);
-  wsf_pack_key(&pk, "t"); msgpack_pack_true(&pk);
-  wsf_pack_key(&pk, "nil"); msgpack_pack_nil(&pk);
-  wsf_pack_key(&pk, "m"); msgpack_pack_map(&pk, 0);
-  wsf_pack_key(&pk, "a"); msgpack_pack_array(&pk, 1); msgpack_pack_int(&pk, 1);
-  msgpack_pack_int(&pk, 1); wsf_pack_str(&pk, "int key"); /* a non-str key is skipped */
-  wsf_pack_key(&pk, "1"); wsf_pack_str(&pk, "str key");
-  wsf_pack_key(&pk, "s"); wsf_pack_str(&pk, "second"); /* duplicate: the first wins */
+  wsf_pack_key(&pk, "s");
+  wsf_pack_str(&pk, "abc");
+  wsf_pack_key(&pk, "b");
+  msgpack_pack_bin(&pk, 2);
+  msgpack_pack_bin_body(&pk, "\x00\xff", 2);
+  wsf_pack_key(&pk, "u");
+  msgpack_pack_uint64(&pk, UINT64_MAX);
+  wsf_pack_key(&pk, "i8");
+  msgpack_pack_str(&pk, 0); /* replaced below by raw int8 5 */
+  wsf_pack_key(&pk, "neg");
+  msgpack_pack_int(&pk, -1);
+  wsf_pack_key(&pk, "d");
+  msgpack_pack_double(&pk, 1.0);
+  wsf_pack_key(&pk, "t");
+  msgpack_pack_true(&pk);
+  wsf_pack_key(&pk, "nil");
+  msgpack_pack_nil(&pk);
+  wsf_pack_key(&pk, "m");
+  msgpack_pack_map(&pk, 0);
+  wsf_pack_key(&pk, "a");
+  msgpack_pack_array(&pk, 1);
+  msgpack_pack_int(&pk, 1);
+  msgpack_pack_int(&pk, 1);
+  wsf_pack_str(&pk, "int key"); /* a non-str key is skipped */
+  wsf_pack_key(&pk, "1");
+  wsf_pack_str(&pk, "str key");
+  wsf_pack_key(&pk, "s");
+  wsf_pack_str(&pk, "second"); /* duplicate: the first wins */
   /* msgpack-c packs 5 as a fixint; put an int8-encoded 5 (0xd0 0x05) in place
    * of the empty str (0xa0) to check that any encoding of a positive int reads. */
   char *hole = memchr(sb.data, 0xa0, sb.size);
@@ -737,8 +828,8 @@ static void empty_str_and_bin_read_as_non_null(void) {
   bool is_bin = false;
   CHECK(wsf_field_str(req.params, "r", &s, &len) == WSF_FIELD_OK && s != NULL && len == 0);
   s = NULL;
-  CHECK(wsf_field_bytes(req.params, "b", &s, &len, &is_bin) == WSF_FIELD_OK && s != NULL &&
-        len == 0 && is_bin);
+  CHECK(wsf_field_bytes(req.params, "b", &s, &len, &is_bin) == WSF_FIELD_OK && s != NULL && len == 0 &&
+        is_bin);
   wsf_rpc_request_release(&req);
   wsf_rpc_decoder_free(dec);
 }
@@ -767,7 +858,8 @@ static void decode_throughput_of_pipelined_send_requests(void) {
   const struct vec *v = find_vec("send_text");
   size_t per = 65536 / v->len, chunk = per * v->len;
   char *buf = malloc(chunk);
-  for (size_t i = 0; i < per; i++) memcpy(buf + i * v->len, v->bytes, v->len);
+  for (size_t i = 0; i < per; i++)
+    memcpy(buf + i * v->len, v->bytes, v->len);
   wsf_rpc_decoder *dec = wsf_rpc_decoder_new(1 << 20);
   size_t decoded = 0, bad = 0;
   double t0 = now_s();
@@ -787,8 +879,8 @@ static void decode_throughput_of_pipelined_send_requests(void) {
   }
   double dt = now_s() - t0;
   CHECK(bad == 0);
-  printf("# decode throughput: %zu send requests (%zu bytes each) in %.3f s = %.0f requests/s\n",
-         decoded, v->len, dt, decoded / dt);
+  printf("# decode throughput: %zu send requests (%zu bytes each) in %.3f s = %.0f requests/s\n", decoded,
+         v->len, dt, decoded / dt);
   wsf_rpc_decoder_free(dec);
   free(buf);
 }

@@ -49,7 +49,7 @@ static void test_offer_lists_the_chosen_parameters(void) {
 
   struct {
     int cbits, sbits, level, mem_level;
-  } bad[] = {{7, 0, -1, 0}, {16, 0, -1, 0}, {0, 7, -1, 0}, {0, 16, -1, 0}, {0, -1, -1, 0},
+  } bad[] = {{7, 0, -1, 0}, {16, 0, -1, 0}, {0, 7, -1, 0},  {0, 16, -1, 0}, {0, -1, -1, 0},
              {0, 0, 10, 0}, {0, 0, -2, 0},  {0, 0, -1, 10}, {0, 0, -1, -1}};
   for (size_t i = 0; i < WSF_ARRAY_LEN(bad); i++) {
     o = opts(bad[i].cbits, bad[i].sbits, false, false);
@@ -82,11 +82,12 @@ static void test_answer_gives_the_agreed_parameters(void) {
   CHECK(answer(&o, "permessage-deflate; client_max_window_bits=10; server_max_window_bits=12", &p, err) == 1);
   CHECK(params_are(&p, 10, 12, false, false));
   /* Quoted values, odd spacing and case, empty list elements. */
-  CHECK(answer(&o, " , Permessage-Deflate ;client_max_window_bits = \"9\" ;\tSERVER_MAX_WINDOW_BITS=8,", &p, err) ==
-        1);
+  CHECK(answer(&o, " , Permessage-Deflate ;client_max_window_bits = \"9\" ;\tSERVER_MAX_WINDOW_BITS=8,", &p,
+               err) == 1);
   CHECK(params_are(&p, 9, 8, false, false));
   /* A server may always add server_no_context_takeover and client_no_context_takeover. */
-  CHECK(answer(&o, "permessage-deflate; server_no_context_takeover; client_no_context_takeover", &p, err) == 1);
+  CHECK(answer(&o, "permessage-deflate; server_no_context_takeover; client_no_context_takeover", &p, err) ==
+        1);
   CHECK(params_are(&p, 15, 15, true, true));
   /* What the client offered for itself holds even if the answer leaves it out. */
   o = opts(11, 0, true, false);
@@ -94,8 +95,9 @@ static void test_answer_gives_the_agreed_parameters(void) {
   CHECK(params_are(&p, 11, 15, true, false));
   CHECK(p.level == -1 && p.mem_level == 8); /* defaults */
   o = opts(11, 10, false, true);
-  CHECK(answer(&o, "permessage-deflate; server_max_window_bits=9; client_max_window_bits=8; "
-                   "server_no_context_takeover",
+  CHECK(answer(&o,
+               "permessage-deflate; server_max_window_bits=9; client_max_window_bits=8; "
+               "server_no_context_takeover",
                &p, err) == 1);
   CHECK(params_are(&p, 8, 9, false, true));
 }
@@ -117,7 +119,8 @@ static void test_bad_answers_fail_with_a_reason(void) {
     const char *answer;
     const char *reason; /* a piece of the error message */
   } cases[] = {
-      {opts(0, 0, false, false), "x-webkit-deflate-frame", "extension 'x-webkit-deflate-frame', which was not offered"},
+      {opts(0, 0, false, false), "x-webkit-deflate-frame",
+       "extension 'x-webkit-deflate-frame', which was not offered"},
       {opts(0, 0, false, false), "permessage-deflate, foo", "extension 'foo', which was not offered"},
       {wsf_deflate_options_default(), "permessage-deflate", "which was not offered"},
       {opts(0, 0, false, false), "permessage-deflate, permessage-deflate", "twice"},
@@ -126,20 +129,25 @@ static void test_bad_answers_fail_with_a_reason(void) {
        "repeats parameter server_no_context_takeover"},
       {opts(0, 9, false, false), "permessage-deflate; server_max_window_bits=9; server_max_window_bits=9",
        "repeats parameter server_max_window_bits"},
-      {opts(0, 0, false, false), "permessage-deflate; server_max_window_bits=16", "server_max_window_bits=16; it must be 8 to 15"},
+      {opts(0, 0, false, false), "permessage-deflate; server_max_window_bits=16",
+       "server_max_window_bits=16; it must be 8 to 15"},
       {opts(0, 0, false, false), "permessage-deflate; server_max_window_bits=7", "must be 8 to 15"},
       {opts(0, 0, false, false), "permessage-deflate; server_max_window_bits=010", "must be 8 to 15"},
       {opts(0, 0, false, false), "permessage-deflate; server_max_window_bits=+9", "must be 8 to 15"},
       {opts(0, 0, false, false), "permessage-deflate; server_max_window_bits=\"1 0\"", "must be 8 to 15"},
-      {opts(0, 0, false, false), "permessage-deflate; server_max_window_bits", "server_max_window_bits without a value"},
-      {opts(-1, 0, false, false), "permessage-deflate; client_max_window_bits", "client_max_window_bits without a value"},
+      {opts(0, 0, false, false), "permessage-deflate; server_max_window_bits",
+       "server_max_window_bits without a value"},
+      {opts(-1, 0, false, false), "permessage-deflate; client_max_window_bits",
+       "client_max_window_bits without a value"},
       {opts(0, 0, false, false), "permessage-deflate; server_no_context_takeover=1", "takes none"},
       {opts(0, 0, false, false), "permessage-deflate; client_max_window_bits=10",
        "client_max_window_bits=10, which was not offered"},
       {opts(10, 0, false, false), "permessage-deflate; client_max_window_bits=12", "above the offered 10"},
-      {opts(0, 10, false, false), "permessage-deflate", "did not accept the offered server_max_window_bits=10"},
+      {opts(0, 10, false, false), "permessage-deflate",
+       "did not accept the offered server_max_window_bits=10"},
       {opts(0, 10, false, false), "permessage-deflate; server_max_window_bits=11", "above the offered 10"},
-      {opts(0, 0, false, true), "permessage-deflate", "did not accept the offered server_no_context_takeover"},
+      {opts(0, 0, false, true), "permessage-deflate",
+       "did not accept the offered server_no_context_takeover"},
       {opts(0, 0, false, false), "permessage-deflate;", "malformed"},
       {opts(0, 0, false, false), "permessage-deflate; =3", "malformed"},
       {opts(0, 0, false, false), "permessage-deflate; client_max_window_bits=\"10", "malformed"},
@@ -167,10 +175,11 @@ static void test_server_answers_the_first_acceptable_offer(void) {
   CHECK_STR(ans, "permessage-deflate");
   CHECK(params_are(&p, 15, 15, false, false));
   /* Bad offers are declined (RFC 7692 §5), the next one is taken. */
-  CHECK(wsf_deflate_server_answer(&cfg,
-                                  "x-other, permessage-deflate; foo=1, permessage-deflate; server_max_window_bits=20, "
-                                  "permessage-deflate; server_max_window_bits=10; client_no_context_takeover",
-                                  &p, ans, err) == 1);
+  CHECK(wsf_deflate_server_answer(
+            &cfg,
+            "x-other, permessage-deflate; foo=1, permessage-deflate; server_max_window_bits=20, "
+            "permessage-deflate; server_max_window_bits=10; client_no_context_takeover",
+            &p, ans, err) == 1);
   CHECK_STR(ans, "permessage-deflate; client_no_context_takeover; server_max_window_bits=10");
   CHECK(params_are(&p, 15, 10, true, false));
   CHECK(wsf_deflate_server_answer(&cfg, "permessage-deflate; foo=1", &p, ans, err) == 0);
@@ -189,7 +198,8 @@ static void test_server_answers_the_first_acceptable_offer(void) {
   CHECK_STR(ans, "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
                  "server_max_window_bits=12; client_max_window_bits=10");
   CHECK(params_are(&p, 10, 12, true, true));
-  CHECK(wsf_deflate_server_answer(&cfg, "permessage-deflate; client_max_window_bits=9; server_max_window_bits=14",
+  CHECK(wsf_deflate_server_answer(&cfg,
+                                  "permessage-deflate; client_max_window_bits=9; server_max_window_bits=14",
                                   &p, ans, err) == 1);
   CHECK(params_are(&p, 9, 12, true, true));
   /* A client that does not allow client_max_window_bits keeps its 15. */
@@ -223,7 +233,8 @@ static void test_client_and_server_agree_on_every_combination(void) {
             }
             int rv = wsf_deflate_client_check_answer(&o, ans, &pc, err);
             CHECK(rv == 1);
-            if (rv == 1 && memcmp(&ps, &pc, 4) == 0 && pc.client_no_context_takeover == ps.client_no_context_takeover)
+            if (rv == 1 && memcmp(&ps, &pc, 4) == 0 &&
+                pc.client_no_context_takeover == ps.client_no_context_takeover)
               agreed++;
             else
               fprintf(stderr, "  offer [%s] answer [%s] -> %d %s\n", offer, ans, rv, err);
@@ -295,16 +306,24 @@ static void zcompress(zpeer *p, const void *in, size_t len) {
 
 /* ---- tests ---- */
 
-static bool server_has(int n) { return server.n_msgs >= n; }
-static bool client_has(int n) { return client.n_msgs >= n; }
+static bool server_has(int n) {
+  return server.n_msgs >= n;
+}
+static bool client_has(int n) {
+  return client.n_msgs >= n;
+}
 static int want;
-static bool server_has_want(void) { return server_has(want); }
-static bool client_has_want(void) { return client_has(want); }
+static bool server_has_want(void) {
+  return server_has(want);
+}
+static bool client_has_want(void) {
+  return client_has(want);
+}
 
 /* Text that compresses well, and bytes that do not. */
 static void fill_text(uint8_t *buf, size_t len, unsigned seed) {
-  static const char *words[] = {"{\"action\":\"echo\",", "\"user\":", "\"session\":", "42,", "\"ok\"}", " ",
-                                "caf\xc3\xa9 ", "\xe2\x82\xac"};
+  static const char *words[] = {"{\"action\":\"echo\",", "\"user\":",   "\"session\":", "42,", "\"ok\"}", " ",
+                                "caf\xc3\xa9 ",          "\xe2\x82\xac"};
   size_t n = 0;
   while (n < len) {
     const char *w = words[(seed = seed * 1103515245u + 12345u) >> 16 & 7];
@@ -364,13 +383,14 @@ static void test_round_trip_each_parameter_combination(void) {
         CHECK(run_until(server_has_want, 5000) && run_until(client_has_want, 5000));
         bool ok = server.n_msgs == n && client.n_msgs == n;
         for (int i = 0; ok && i < n; i++)
-          ok = stored_is(&server.msgs[i], m[i].op, m[i].d, m[i].n) && stored_is(&client.msgs[i], m[i].op, m[i].d, m[i].n);
+          ok = stored_is(&server.msgs[i], m[i].op, m[i].d, m[i].n) &&
+               stored_is(&client.msgs[i], m[i].op, m[i].d, m[i].n);
         CHECK(ok);
         CHECK(client.protocol_errors == 0 && server.protocol_errors == 0);
         if (!ok)
-          fprintf(stderr, "  c%d s%d nct%d level %d/%d: client got %d (error %u), server got %d (error %u)\n", cbits[a],
-                  sbits[b], nct, p.level, p.mem_level, client.n_msgs, client.protocol_error_code, server.n_msgs,
-                  server.protocol_error_code);
+          fprintf(stderr, "  c%d s%d nct%d level %d/%d: client got %d (error %u), server got %d (error %u)\n",
+                  cbits[a], sbits[b], nct, p.level, p.mem_level, client.n_msgs, client.protocol_error_code,
+                  server.n_msgs, server.protocol_error_code);
         CHECK(client.ws.ctx == NULL && server.ws.ctx == NULL);
         /* Without context takeover a direction's streams are gone between messages. */
         bool client_tx_kept = !p.client_no_context_takeover, server_tx_kept = !p.server_no_context_takeover;
@@ -380,7 +400,8 @@ static void test_round_trip_each_parameter_combination(void) {
         const wsf_deflate_counters *cc = wsf_ws_deflate_counters(&client.ws);
         const wsf_deflate_counters *sc = wsf_ws_deflate_counters(&server.ws);
         size_t total = 2 * mid_len + mid_len + big_len;
-        CHECK(cc->bytes_out == total && sc->bytes_in == total && sc->bytes_out == total && cc->bytes_in == total);
+        CHECK(cc->bytes_out == total && sc->bytes_in == total && sc->bytes_out == total &&
+              cc->bytes_in == total);
         CHECK(cc->bytes_out_compressed == sc->bytes_in_compressed);
         CHECK(sc->bytes_out_compressed == cc->bytes_in_compressed);
         if (p.level != 0)
@@ -721,7 +742,8 @@ static void test_idle_session_memory_by_context_takeover(void) {
     CHECK(held[i] == wsf_deflate_zlib_bytes(server.ws.deflate));
     pair_close();
   }
-  size_t w15 = ((size_t)1 << 17) + ((size_t)1 << 17) + ((size_t)1 << 15); /* deflate window+hash, inflate window */
+  size_t w15 =
+      ((size_t)1 << 17) + ((size_t)1 << 17) + ((size_t)1 << 15); /* deflate window+hash, inflate window */
   size_t w10 = ((size_t)1 << 12) + ((size_t)1 << 10) + ((size_t)1 << 10);
   CHECK(held[0] == 0);
   CHECK(held[1] >= w15 && held[1] < w15 + 64 * 1024);

@@ -30,21 +30,24 @@ typedef struct fed {
 static fed feed_response(wsf_hs_response *r, const char *s, size_t len, size_t step) {
   fed f = {WSF_HS_NEED_MORE, 0, 0};
   size_t off = 0;
-  if (step == 0) step = len ? len : 1;
+  if (step == 0)
+    step = len ? len : 1;
   while (off < len) {
     size_t n = len - off < step ? len - off : step;
     size_t used = 99999;
     f.res = wsf_hs_response_feed(r, (const uint8_t *)s + off, n, &used);
     CHECK(used <= n);
     f.consumed += used;
-    if (f.res != WSF_HS_NEED_MORE) break;
+    if (f.res != WSF_HS_NEED_MORE)
+      break;
     CHECK(used == n); /* while more is needed, everything given is HTTP */
     off += n;
   }
   return f;
 }
 
-static wsf_hs_result parse_whole(wsf_hs_response *r, const char *s, const char *const *offer, size_t n_offer) {
+static wsf_hs_result parse_whole(wsf_hs_response *r, const char *s, const char *const *offer,
+                                 size_t n_offer) {
   wsf_hs_response_init(r, RFC_KEY, offer, n_offer);
   return feed_response(r, s, strlen(s), 0).res;
 }
@@ -74,7 +77,8 @@ static void keys_are_24_base64_chars_of_16_random_bytes(void) {
 static wsf_url url_of(const char *s) {
   wsf_url u;
   const char *err = NULL;
-  if (wsf_url_parse(s, strlen(s), &u, &err) != 0) fprintf(stderr, "bad test url %s: %s\n", s, err);
+  if (wsf_url_parse(s, strlen(s), &u, &err) != 0)
+    fprintf(stderr, "bad test url %s: %s\n", s, err);
   return u;
 }
 
@@ -84,7 +88,8 @@ static void request_has_the_rfc_headers_in_order(void) {
   const char *err = NULL;
   char *req = wsf_handshake_build_request(&u, RFC_KEY, NULL, 0, NULL, 0, NULL, &len, &err);
   CHECK(req != NULL && err == NULL);
-  if (!req) return;
+  if (!req)
+    return;
   CHECK_STR(req, "GET /chat?room=1 HTTP/1.1\r\n"
                  "Host: example.com:8080\r\n"
                  "Upgrade: websocket\r\n"
@@ -105,7 +110,8 @@ static void request_carries_subprotocols_extensions_and_extra_headers(void) {
   char *req = wsf_handshake_build_request(&u, RFC_KEY, extra, 2, protos, 2,
                                           "permessage-deflate; client_max_window_bits", &len, &err);
   CHECK(req != NULL);
-  if (!req) return;
+  if (!req)
+    return;
   CHECK(strstr(req, "GET /s HTTP/1.1\r\nHost: [::1]\r\n") == req);
   CHECK(strstr(req, "\r\nSec-WebSocket-Protocol: chat, superchat\r\n") != NULL);
   CHECK(strstr(req, "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n") != NULL);
@@ -133,7 +139,8 @@ static void check_build_refused(const wsf_header *extra, size_t n_extra, const c
   char *req = wsf_handshake_build_request(&u, RFC_KEY, extra, n_extra, protos, n_protos, ext, &len, &err);
   CHECK(req == NULL);
   CHECK(err != NULL && strstr(err, words) != NULL);
-  if (req || !err || !strstr(err, words)) fprintf(stderr, "  wanted '%s', got '%s'\n", words, err ? err : "(none)");
+  if (req || !err || !strstr(err, words))
+    fprintf(stderr, "  wanted '%s', got '%s'\n", words, err ? err : "(none)");
   free(req);
 }
 
@@ -170,8 +177,13 @@ static void header_injection_is_refused(void) {
 }
 
 static void reserved_headers_are_refused_in_any_case(void) {
-  static const char *const names[] = {"Host", "host", "UPGRADE", "Connection", "sec-websocket-key",
-                                      "Sec-WebSocket-Version", "SEC-WEBSOCKET-ACCEPT"};
+  static const char *const names[] = {"Host",
+                                      "host",
+                                      "UPGRADE",
+                                      "Connection",
+                                      "sec-websocket-key",
+                                      "Sec-WebSocket-Version",
+                                      "SEC-WEBSOCKET-ACCEPT"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     wsf_header h[] = {{"X-Fine", "1"}, {(char *)names[i], "x"}};
     check_build_refused(h, 2, NULL, 0, NULL, "may not be Host, Upgrade, Connection");
@@ -196,7 +208,8 @@ static void request_needs_a_valid_key(void) {
   CHECK(wsf_handshake_build_request(&u, "short==", NULL, 0, NULL, 0, NULL, &len, &err) == NULL);
   CHECK(err && strstr(err, "Sec-WebSocket-Key"));
   err = NULL;
-  CHECK(wsf_handshake_build_request(&u, "dGhlIHNhbXBsZSBub25jZQ\r\n", NULL, 0, NULL, 0, NULL, &len, &err) == NULL);
+  CHECK(wsf_handshake_build_request(&u, "dGhlIHNhbXBsZSBub25jZQ\r\n", NULL, 0, NULL, 0, NULL, &len, &err) ==
+        NULL);
   CHECK(err && strstr(err, "Sec-WebSocket-Key"));
 }
 
@@ -234,7 +247,8 @@ static void valid_101_is_done_however_it_is_split(void) {
     wsf_hs_response_init(&r, RFC_KEY, NULL, 0);
     size_t u1 = 0, u2 = 0;
     wsf_hs_result a = wsf_hs_response_feed(&r, (const uint8_t *)ok_101, cut, &u1);
-    wsf_hs_result b = a == WSF_HS_NEED_MORE ? wsf_hs_response_feed(&r, (const uint8_t *)ok_101 + cut, len - cut, &u2) : a;
+    wsf_hs_result b =
+        a == WSF_HS_NEED_MORE ? wsf_hs_response_feed(&r, (const uint8_t *)ok_101 + cut, len - cut, &u2) : a;
     CHECK(b == WSF_HS_DONE);
     CHECK(u1 + u2 == len);
     wsf_hs_response_free(&r);
@@ -255,10 +269,12 @@ static void frames_after_101_are_not_consumed(void) {
     size_t u1 = 0, u2 = 0;
     wsf_hs_result a = wsf_hs_response_feed(&r, (const uint8_t *)buf, cut, &u1);
     wsf_hs_result b = a;
-    if (a == WSF_HS_NEED_MORE) b = wsf_hs_response_feed(&r, (const uint8_t *)buf + cut, total - cut, &u2);
+    if (a == WSF_HS_NEED_MORE)
+      b = wsf_hs_response_feed(&r, (const uint8_t *)buf + cut, total - cut, &u2);
     CHECK(b == WSF_HS_DONE);
     CHECK(u1 + u2 == hlen);
-    if (cut >= hlen) CHECK(a == WSF_HS_DONE && u1 == hlen);
+    if (cut >= hlen)
+      CHECK(a == WSF_HS_DONE && u1 == hlen);
     /* A late feed after DONE takes nothing either. */
     size_t u3 = 7;
     CHECK(wsf_hs_response_feed(&r, (const uint8_t *)frame, flen, &u3) == WSF_HS_DONE && u3 == 0);
@@ -276,34 +292,42 @@ static void connection_may_list_upgrade_among_tokens(void) {
   fed f = feed_response(&r, resp, strlen(resp), 0);
   CHECK(f.res == WSF_HS_DONE && f.consumed == strlen(resp) - 7);
   wsf_hs_response_free(&r);
-  CHECK(parse_whole(&r, "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: upgraded\r\n"
-                        "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n", NULL, 0) == WSF_HS_REJECTED);
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: upgraded\r\n"
+                    "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
+                    NULL, 0) == WSF_HS_REJECTED);
   CHECK(r.error && strstr(r.error, "Connection: upgrade"));
   wsf_hs_response_free(&r);
 }
 
 static void wrong_accept_is_rejected(void) {
   wsf_hs_response r;
-  CHECK(parse_whole(&r, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: AAAAMLBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n", NULL, 0) == WSF_HS_REJECTED);
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: AAAAMLBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                    NULL, 0) == WSF_HS_REJECTED);
   CHECK(r.error && strstr(r.error, "Sec-WebSocket-Accept does not match"));
   CHECK(r.status == 101);
   wsf_hs_response_free(&r);
-  CHECK(parse_whole(&r, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
                     NULL, 0) == WSF_HS_REJECTED);
   CHECK(r.error && strstr(r.error, "without Sec-WebSocket-Accept"));
   wsf_hs_response_free(&r);
   /* The same accept twice is joined into "a, a": not a match. */
-  CHECK(parse_whole(&r, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
                     NULL, 0) == WSF_HS_REJECTED);
   wsf_hs_response_free(&r);
 }
 
 static void missing_or_wrong_upgrade_is_rejected(void) {
   wsf_hs_response r;
-  CHECK(parse_whole(&r, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n", NULL, 0) == WSF_HS_REJECTED);
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
+                    NULL, 0) == WSF_HS_REJECTED);
   CHECK(r.error && strstr(r.error, "without an Upgrade header"));
   wsf_hs_response_free(&r);
   /* Even then the header block ends the HTTP part: frames behind it are not
@@ -313,38 +337,47 @@ static void missing_or_wrong_upgrade_is_rejected(void) {
   fed f = feed_response(&r, resp, strlen(resp), 0);
   CHECK(f.res == WSF_HS_REJECTED && f.consumed == strlen(resp) - 7);
   wsf_hs_response_free(&r);
-  CHECK(parse_whole(&r, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n", NULL, 0) == WSF_HS_REJECTED);
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
+                    NULL, 0) == WSF_HS_REJECTED);
   CHECK(r.error && strstr(r.error, "not websocket"));
   wsf_hs_response_free(&r);
-  CHECK(parse_whole(&r, "HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n", NULL, 0) == WSF_HS_REJECTED);
+  CHECK(parse_whole(&r,
+                    "HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
+                    NULL, 0) == WSF_HS_REJECTED);
   wsf_hs_response_free(&r);
 }
 
 static void subprotocol_must_be_one_offered(void) {
   const char *offer[] = {"chat", "superchat"};
   wsf_hs_response r;
-  CHECK(parse_whole(&r, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Protocol: superchat\r\n"
-                        "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n", offer, 2) == WSF_HS_DONE);
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Protocol: superchat\r\n"
+                    "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+                    offer, 2) == WSF_HS_DONE);
   CHECK(r.subprotocol && strcmp(r.subprotocol, "superchat") == 0);
   CHECK(r.extensions && strcmp(r.extensions, "permessage-deflate") == 0);
   wsf_hs_response_free(&r);
 
-  CHECK(parse_whole(&r, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n",
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n",
                     offer, 2) == WSF_HS_REJECTED);
   CHECK(r.error && strcmp(r.error, "server chose a subprotocol that was not offered") == 0);
   wsf_hs_response_free(&r);
   /* Two answers at once is not one choice. */
-  CHECK(parse_whole(&r, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Protocol: chat, superchat\r\n\r\n",
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Protocol: chat, superchat\r\n\r\n",
                     offer, 2) == WSF_HS_REJECTED);
   wsf_hs_response_free(&r);
   /* Offering none and getting one. */
-  CHECK(parse_whole(&r, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
                     NULL, 0) == WSF_HS_REJECTED);
   CHECK(r.error && strstr(r.error, "not offered"));
   wsf_hs_response_free(&r);
@@ -356,9 +389,11 @@ static void subprotocol_must_be_one_offered(void) {
 
 static void headers_are_lower_cased_trimmed_and_joined(void) {
   wsf_hs_response r;
-  CHECK(parse_whole(&r, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept:   " RFC_ACCEPT "  \r\nX-Trace: a\r\nSet-Cookie: s=1\r\n"
-                        "x-trace: b\r\nX-Empty:\r\n\r\n", NULL, 0) == WSF_HS_DONE);
+  CHECK(parse_whole(&r,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept:   " RFC_ACCEPT "  \r\nX-Trace: a\r\nSet-Cookie: s=1\r\n"
+                    "x-trace: b\r\nX-Empty:\r\n\r\n",
+                    NULL, 0) == WSF_HS_DONE);
   CHECK_STR(wsf_hs_response_header(&r, "x-trace"), "a, b");
   CHECK_STR(wsf_hs_response_header(&r, "set-cookie"), "s=1");
   CHECK_STR(wsf_hs_response_header(&r, "x-empty"), "");
@@ -388,7 +423,8 @@ static void check_non_101(const char *resp, size_t step, int status, const char 
 }
 
 static void non_101_keeps_status_and_body(void) {
-  const char *cl = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nno token: go";
+  const char *cl =
+      "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nno token: go";
   const char *chunked = "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n"
                         "5\r\nover \r\n6\r\nloaded\r\n0\r\n\r\n";
   const char *close_delimited = "HTTP/1.0 400 Bad Request\r\nServer: x\r\n\r\nbad upgrade";
@@ -477,7 +513,8 @@ static void oversized_header_block_is_an_error(void) {
 static void too_many_headers_is_an_error(void) {
   char resp[8192];
   size_t n = (size_t)sprintf(resp, "HTTP/1.1 101 Switching Protocols\r\n");
-  for (int i = 0; i < WSF_MAX_HEADERS + 1; i++) n += (size_t)sprintf(resp + n, "X-%d: v\r\n", i);
+  for (int i = 0; i < WSF_MAX_HEADERS + 1; i++)
+    n += (size_t)sprintf(resp + n, "X-%d: v\r\n", i);
   strcpy(resp + n, "\r\n");
   wsf_hs_response r;
   CHECK(parse_whole(&r, resp, NULL, 0) == WSF_HS_ERROR);
@@ -485,7 +522,8 @@ static void too_many_headers_is_an_error(void) {
   wsf_hs_response_free(&r);
   /* Repeats of one name count once. */
   n = (size_t)sprintf(resp, "HTTP/1.1 403 No\r\nContent-Length: 0\r\n");
-  for (int i = 0; i < 200; i++) n += (size_t)sprintf(resp + n, "Via: %d\r\n", i);
+  for (int i = 0; i < 200; i++)
+    n += (size_t)sprintf(resp + n, "Via: %d\r\n", i);
   strcpy(resp + n, "\r\n");
   CHECK(parse_whole(&r, resp, NULL, 0) == WSF_HS_REJECTED);
   CHECK(r.status == 403);
@@ -540,7 +578,8 @@ static void server_accepts_the_rfc_request_however_split(void) {
     wsf_hs_request_init(&r);
     size_t u1 = 0, u2 = 0;
     wsf_hs_result a = wsf_hs_request_feed(&r, (const uint8_t *)buf, cut, &u1);
-    wsf_hs_result b = a == WSF_HS_NEED_MORE ? wsf_hs_request_feed(&r, (const uint8_t *)buf + cut, len + 2 - cut, &u2) : a;
+    wsf_hs_result b =
+        a == WSF_HS_NEED_MORE ? wsf_hs_request_feed(&r, (const uint8_t *)buf + cut, len + 2 - cut, &u2) : a;
     CHECK(b == WSF_HS_DONE);
     CHECK(u1 + u2 == len);
     CHECK(r.error == NULL);
@@ -565,37 +604,49 @@ static void check_request_rejected(const char *req, const char *words) {
 #define HDRS_NO_KEY "Host: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
 
 static void server_rejects_invalid_upgrades_with_words(void) {
-  check_request_rejected("POST / HTTP/1.1\r\n" HDRS_NO_KEY "Sec-WebSocket-Key: " RFC_KEY "\r\n\r\n", "method must be GET");
-  check_request_rejected("GET / HTTP/1.0\r\n" HDRS_NO_KEY "Sec-WebSocket-Key: " RFC_KEY "\r\n\r\n", "HTTP/1.1");
+  check_request_rejected("POST / HTTP/1.1\r\n" HDRS_NO_KEY "Sec-WebSocket-Key: " RFC_KEY "\r\n\r\n",
+                         "method must be GET");
+  check_request_rejected("GET / HTTP/1.0\r\n" HDRS_NO_KEY "Sec-WebSocket-Key: " RFC_KEY "\r\n\r\n",
+                         "HTTP/1.1");
   check_request_rejected("GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n", "missing Host");
+                         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n",
+                         "missing Host");
   check_request_rejected("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n", "Upgrade header");
+                         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n",
+                         "Upgrade header");
   check_request_rejected("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n", "Upgrade header");
+                         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n",
+                         "Upgrade header");
   check_request_rejected("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
-                         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n", "Connection header");
+                         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n",
+                         "Connection header");
   check_request_rejected("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n", "Sec-WebSocket-Version");
+                         "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n",
+                         "Sec-WebSocket-Version");
   check_request_rejected("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Key: " RFC_KEY "\r\n\r\n", "Sec-WebSocket-Version");
+                         "Sec-WebSocket-Key: " RFC_KEY "\r\n\r\n",
+                         "Sec-WebSocket-Version");
   check_request_rejected("GET / HTTP/1.1\r\n" HDRS_NO_KEY "\r\n", "Sec-WebSocket-Key");
   /* 15 bytes, 17 bytes, and not base64. */
   check_request_rejected("GET / HTTP/1.1\r\n" HDRS_NO_KEY "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA\r\n\r\n",
                          "Sec-WebSocket-Key");
-  check_request_rejected("GET / HTTP/1.1\r\n" HDRS_NO_KEY "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+  check_request_rejected("GET / HTTP/1.1\r\n" HDRS_NO_KEY
+                         "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
                          "Sec-WebSocket-Key");
-  check_request_rejected("GET / HTTP/1.1\r\n" HDRS_NO_KEY "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA*A==\r\n\r\n",
+  check_request_rejected("GET / HTTP/1.1\r\n" HDRS_NO_KEY
+                         "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA*A==\r\n\r\n",
                          "Sec-WebSocket-Key");
-  check_request_rejected("GET / HTTP/1.1\r\n" HDRS_NO_KEY "Sec-WebSocket-Key: " RFC_KEY "\r\nContent-Length: 3\r\n\r\nabc",
+  check_request_rejected("GET / HTTP/1.1\r\n" HDRS_NO_KEY "Sec-WebSocket-Key: " RFC_KEY
+                         "\r\nContent-Length: 3\r\n\r\nabc",
                          "must not have a body");
   check_request_rejected("GET http://h/ HTTP/1.1\r\n" HDRS_NO_KEY "Sec-WebSocket-Key: " RFC_KEY "\r\n\r\n",
                          "request target");
 }
 
 static void server_accepts_token_lists_in_upgrade_and_connection(void) {
-  const char *req = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: foo, WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
-                    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n";
+  const char *req =
+      "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: foo, WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " RFC_KEY "\r\n\r\n";
   wsf_hs_request r;
   wsf_hs_request_init(&r);
   size_t used;

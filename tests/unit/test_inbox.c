@@ -8,7 +8,8 @@
 static uint64_t next_seq;
 
 static wsf_msg *msg(const char *text) {
-  return wsf_msg_new(1, (const uint8_t *)text, strlen(text), ++next_seq, 1000 + next_seq);
+  uint64_t seq = ++next_seq;
+  return wsf_msg_new(1, (const uint8_t *)text, strlen(text), seq, 1000 + seq);
 }
 
 /* Walks the list and checks it against count, bytes and tail. */
@@ -82,8 +83,8 @@ static void test_overflow_by_count_drops_oldest(void) {
 static void test_overflow_by_bytes_drops_as_many_as_needed(void) {
   wsf_inbox in;
   wsf_inbox_init(&in, 1000, 10);
-  CHECK(wsf_inbox_push(&in, msg("aaa")) == 0); /* 3 */
-  CHECK(wsf_inbox_push(&in, msg("bbb")) == 0); /* 6 */
+  CHECK(wsf_inbox_push(&in, msg("aaa")) == 0);  /* 3 */
+  CHECK(wsf_inbox_push(&in, msg("bbb")) == 0);  /* 6 */
   CHECK(wsf_inbox_push(&in, msg("cccc")) == 0); /* 10: exactly at the limit */
   CHECK(in.bytes == 10);
   /* 7 more bytes: 17 -> drop aaa (14) -> drop bbb (11) -> drop cccc (7). */

@@ -8,11 +8,13 @@
 /* Criteria from C strings; NULL = not given. */
 static int init(wsf_match *m, const char *contains, const char *regex, const char *field, const char *value,
                 char *err, size_t errlen) {
-  return wsf_match_init(m, contains, contains ? strlen(contains) : 0, regex, regex ? strlen(regex) : 0,
-                        field, field ? strlen(field) : 0, value, value ? strlen(value) : 0, err, errlen);
+  return wsf_match_init(m, contains, contains ? strlen(contains) : 0, regex, regex ? strlen(regex) : 0, field,
+                        field ? strlen(field) : 0, value, value ? strlen(value) : 0, err, errlen);
 }
 
-static bool test_str(const wsf_match *m, const char *s) { return wsf_match_test(m, s, strlen(s)); }
+static bool test_str(const wsf_match *m, const char *s) {
+  return wsf_match_test(m, s, strlen(s));
+}
 
 /* The value of path in json as a fresh string, or NULL when it does not match. */
 static char *field(const char *json, const char *path, bool *is_string) {
@@ -178,9 +180,9 @@ static void test_criteria_combine_with_and(void) {
   wsf_match m;
   CHECK(init(&m, "EUR", "px\":[0-9]+", "type", "trade", NULL, 0) == 0);
   CHECK(test_str(&m, "{\"type\":\"trade\",\"sym\":\"EURUSD\",\"px\":12}"));
-  CHECK(!test_str(&m, "{\"type\":\"trade\",\"sym\":\"GBPUSD\",\"px\":12}"));  /* contains fails */
+  CHECK(!test_str(&m, "{\"type\":\"trade\",\"sym\":\"GBPUSD\",\"px\":12}"));    /* contains fails */
   CHECK(!test_str(&m, "{\"type\":\"trade\",\"sym\":\"EURUSD\",\"px\":\"x\"}")); /* regex fails */
-  CHECK(!test_str(&m, "{\"type\":\"quote\",\"sym\":\"EURUSD\",\"px\":12}"));  /* json fails */
+  CHECK(!test_str(&m, "{\"type\":\"quote\",\"sym\":\"EURUSD\",\"px\":12}"));    /* json fails */
   wsf_match_free(&m);
 
   CHECK(init(&m, "a", "b", NULL, NULL, NULL, 0) == 0);
@@ -339,7 +341,8 @@ static void test_json_field_in_match_handles_nul_bytes(void) {
 
 static void test_json_valid_accepts_documents_and_refuses_garbage(void) {
   static const char *const valid[] = {"{}", " {\"a\":[1,2,{\"b\":null}]} ", "\"x\"", "-1.5e3", "true", "[]"};
-  static const char *const invalid[] = {"", "{", "{\"a\":}", "[1,]", "{\"a\":1} x", "nul", "\"\\q\"", "{'a':1}"};
+  static const char *const invalid[] = {"",    "{",       "{\"a\":}", "[1,]", "{\"a\":1} x",
+                                        "nul", "\"\\q\"", "{'a':1}"};
   for (size_t i = 0; i < sizeof valid / sizeof *valid; i++)
     CHECK(wsf_json_valid(valid[i], strlen(valid[i])));
   for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++)

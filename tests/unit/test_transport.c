@@ -18,8 +18,8 @@
 typedef struct peer {
   wsf_transport t;
   bool server;
-  bool echo;          /* write back whatever arrives */
-  bool close_on_data; /* close from inside on_data */
+  bool echo;                 /* write back whatever arrives */
+  bool close_on_data;        /* close from inside on_data */
   const wsf_tls_config *tls; /* client: start TLS after connect */
   const char *server_name;
   bool connect_called;
@@ -52,8 +52,10 @@ static void on_connect(wsf_transport *t, int status) {
   peer *p = wsf_container_of(t, peer, t);
   p->connect_called = true;
   p->connect_status = status;
-  if (status < 0) return;
-  if (p->tls) CHECK(wsf_transport_start_tls_client(t, p->tls, p->server_name) == 0);
+  if (status < 0)
+    return;
+  if (p->tls)
+    CHECK(wsf_transport_start_tls_client(t, p->tls, p->server_name) == 0);
   CHECK(wsf_transport_read_start(t) == 0);
 }
 
@@ -73,8 +75,10 @@ static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
   }
   memcpy(p->rx + p->rx_len, data, len);
   p->rx_len += len;
-  if (p->echo) CHECK(wsf_transport_write(t, data, len) == 0);
-  if (p->close_on_data) wsf_transport_close(t, false);
+  if (p->echo)
+    CHECK(wsf_transport_write(t, data, len) == 0);
+  if (p->close_on_data)
+    wsf_transport_close(t, false);
 }
 
 static void on_end(wsf_transport *t, wsf_end_cause cause, const char *detail) {
@@ -100,7 +104,8 @@ static const wsf_transport_callbacks callbacks = {
 /* ---- harness ---- */
 
 static peer *peer_new(bool server) {
-  if (n_peers == MAX_PEERS) abort();
+  if (n_peers == MAX_PEERS)
+    abort();
   peer *p = calloc(1, sizeof(*p));
   p->server = server;
   CHECK(wsf_transport_init(loop, &p->t, &callbacks) == 0);
@@ -113,26 +118,31 @@ static void on_connection(uv_stream_t *l, int status) {
   peer *p = peer_new(true);
   p->echo = server_echo;
   CHECK(uv_accept(l, (uv_stream_t *)&p->t.tcp) == 0);
-  if (server_tls) CHECK(wsf_transport_start_tls_server(&p->t, server_tls) == 0);
-  if (server_reads) CHECK(wsf_transport_read_start(&p->t) == 0);
+  if (server_tls)
+    CHECK(wsf_transport_start_tls_server(&p->t, server_tls) == 0);
+  if (server_reads)
+    CHECK(wsf_transport_read_start(&p->t) == 0);
 }
 
 static uint64_t deadline;
 static bool step(void) {
-  if (uv_now(loop) > deadline) return false;
+  if (uv_now(loop) > deadline)
+    return false;
   uv_run(loop, UV_RUN_ONCE);
   return true;
 }
 /* Runs the loop until cond holds or ms pass (the tick timer bounds each turn). */
-#define WAIT_FOR(cond, ms)                    \
-  do {                                        \
-    uv_update_time(loop);                     \
-    deadline = uv_now(loop) + (ms);           \
-    while (!(cond) && step()) {               \
-    }                                         \
+#define WAIT_FOR(cond, ms)                                                                                   \
+  do {                                                                                                       \
+    uv_update_time(loop);                                                                                    \
+    deadline = uv_now(loop) + (ms);                                                                          \
+    while (!(cond) && step()) {                                                                              \
+    }                                                                                                        \
   } while (0)
 
-static void on_tick(uv_timer_t *t) { (void)t; }
+static void on_tick(uv_timer_t *t) {
+  (void)t;
+}
 
 static peer *client_new(const wsf_tls_config *tls, const char *server_name) {
   peer *p = peer_new(false);
@@ -145,20 +155,23 @@ static peer *client_new(const wsf_tls_config *tls, const char *server_name) {
 /* The server peer accepted most recently (the test's peer of a client). */
 static peer *last_server(void) {
   for (int i = n_peers - 1; i >= 0; i--)
-    if (peers[i]->server) return peers[i];
+    if (peers[i]->server)
+      return peers[i];
   return NULL;
 }
 
 static bool all_closed(void) {
   for (int i = 0; i < n_peers; i++)
-    if (!peers[i]->closed) return false;
+    if (!peers[i]->closed)
+      return false;
   return true;
 }
 
 /* Ends a test: closes every peer, waits for on_closed, frees, resets the listener setup. */
 static void teardown(void) {
   for (int i = 0; i < n_peers; i++)
-    if (!peers[i]->t.closing) wsf_transport_close(&peers[i]->t, false);
+    if (!peers[i]->t.closing)
+      wsf_transport_close(&peers[i]->t, false);
   WAIT_FOR(all_closed(), 5000);
   CHECK(all_closed());
   for (int i = 0; i < n_peers; i++) {
@@ -173,7 +186,8 @@ static void teardown(void) {
 }
 
 static void fill_pattern(uint8_t *buf, size_t len) {
-  for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)(i * 31 + (i >> 13));
+  for (size_t i = 0; i < len; i++)
+    buf[i] = (uint8_t)(i * 31 + (i >> 13));
 }
 
 /* ---- plain TCP ---- */
@@ -205,7 +219,10 @@ static void large_write_queues_then_drains(const wsf_tls_config *client_tls, con
     WAIT_FOR(c->connect_called && last_server(), 5000);
   }
   peer *s = last_server();
-  if (!s) { teardown(); return; }
+  if (!s) {
+    teardown();
+    return;
+  }
   if (srv_tls) {
     WAIT_FOR(s->tls_done, 5000);
     wsf_transport_read_stop(&s->t);
@@ -225,7 +242,9 @@ static void large_write_queues_then_drains(const wsf_tls_config *client_tls, con
   teardown();
 }
 
-static void test_plain_large_write_queues_then_drains(void) { large_write_queues_then_drains(NULL, NULL); }
+static void test_plain_large_write_queues_then_drains(void) {
+  large_write_queues_then_drains(NULL, NULL);
+}
 
 static void test_plain_fin_is_eof_at_peer(void) {
   peer *c = client_new(NULL, NULL);
@@ -296,7 +315,7 @@ static void test_close_with_queued_writes_releases_them(void) {
   uint8_t *data = calloc(1, N);
   CHECK(wsf_transport_write(&c->t, data, N) == 0);
   CHECK(c->t.write_pending_bytes > 0);
-  wsf_transport_shutdown(&c->t); /* FIN waits behind the queue */
+  wsf_transport_shutdown(&c->t);    /* FIN waits behind the queue */
   wsf_transport_close(&c->t, true); /* abort with a shutdown pending */
   WAIT_FOR(c->closed, 5000);
   CHECK(c->closed && c->t.write_pending_bytes == 0);
@@ -326,26 +345,31 @@ static const char *cert_path(const char *name) {
 
 static bool make_certs(void) {
   strcpy(cert_dir, "/tmp/wsf-transport-XXXXXX");
-  if (!mkdtemp(cert_dir)) return false;
+  if (!mkdtemp(cert_dir))
+    return false;
   char cmd[4096];
   /* EC P-256 keys: quick to make, small in memory. -days -1 gives a
    * certificate whose notAfter is already past. */
-  snprintf(cmd, sizeof(cmd),
-           "set -e; cd %s; exec 2>openssl.log >&2\n"
-           "key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out $1.key; }\n"
-           "sign() { openssl req -new -key $1.key -subj \"/CN=$2\" -out $1.csr;"
-           " printf \"$3\" > $1.ext;"
-           " openssl x509 -req -in $1.csr -CA $4.pem -CAkey $4.key -CAcreateserial -days $5 -sha256 -extfile $1.ext -out $1.pem; }\n"
-           "for ca in ca other_ca; do key $ca; openssl req -x509 -new -key $ca.key -subj \"/CN=wsfleet $ca\" -days 3650"
-           " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out $ca.pem; done\n"
-           "for c in server expired other unknown client; do key $c; done\n"
-           "SAN='subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\\nextendedKeyUsage=serverAuth\\n'\n"
-           "sign server localhost \"$SAN\" ca 30\n"
-           "sign expired localhost \"$SAN\" ca -1\n"
-           "sign unknown localhost \"$SAN\" other_ca 30\n"
-           "sign other other.example 'subjectAltName=DNS:other.example\\nextendedKeyUsage=serverAuth\\n' ca 30\n"
-           "sign client 'wsfleet client' 'extendedKeyUsage=clientAuth\\n' ca 30\n",
-           cert_dir);
+  snprintf(
+      cmd, sizeof(cmd),
+      "set -e; cd %s; exec 2>openssl.log >&2\n"
+      "key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out $1.key; }\n"
+      "sign() { openssl req -new -key $1.key -subj \"/CN=$2\" -out $1.csr;"
+      " printf \"$3\" > $1.ext;"
+      " openssl x509 -req -in $1.csr -CA $4.pem -CAkey $4.key -CAcreateserial -days $5 -sha256 -extfile "
+      "$1.ext -out $1.pem; }\n"
+      "for ca in ca other_ca; do key $ca; openssl req -x509 -new -key $ca.key -subj \"/CN=wsfleet $ca\" "
+      "-days 3650"
+      " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out "
+      "$ca.pem; done\n"
+      "for c in server expired other unknown client; do key $c; done\n"
+      "SAN='subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\\nextendedKeyUsage=serverAuth\\n'\n"
+      "sign server localhost \"$SAN\" ca 30\n"
+      "sign expired localhost \"$SAN\" ca -1\n"
+      "sign unknown localhost \"$SAN\" other_ca 30\n"
+      "sign other other.example 'subjectAltName=DNS:other.example\\nextendedKeyUsage=serverAuth\\n' ca 30\n"
+      "sign client 'wsfleet client' 'extendedKeyUsage=clientAuth\\n' ca 30\n",
+      cert_dir);
   int r = system(cmd);
   if (r != 0) {
     fprintf(stderr, "certificate generation failed (see %s/openssl.log)\n", cert_dir);
@@ -363,7 +387,8 @@ static const wsf_tls_config *tls_server_cfg(const char *name, const char *client
                        .key_file = cert_path(key),
                        .client_ca_file = client_ca ? cert_path(client_ca) : NULL};
   wsf_tls_config *c = wsf_tls_config_get(&o, err, sizeof(err));
-  if (!c) fprintf(stderr, "server config: %s\n", err);
+  if (!c)
+    fprintf(stderr, "server config: %s\n", err);
   CHECK(c != NULL);
   return c;
 }
@@ -379,7 +404,8 @@ static const wsf_tls_config *tls_client_cfg(bool verify, const char *ca, const c
     o.key_file = cert_path(key);
   }
   wsf_tls_config *c = wsf_tls_config_get(&o, err, sizeof(err));
-  if (!c) fprintf(stderr, "client config: %s\n", err);
+  if (!c)
+    fprintf(stderr, "client config: %s\n", err);
   CHECK(c != NULL);
   return c;
 }
@@ -533,7 +559,8 @@ static void tls_peer_gone_during_handshake(bool read_first, const char *detail) 
   server_echo = false;
   peer *c = client_new(tls_client_cfg(true, "ca.pem", NULL), "localhost");
   WAIT_FOR(c->connect_called && last_server() && (!read_first || last_server()->rx_len > 0), 5000);
-  if (last_server()) wsf_transport_close(&last_server()->t, false);
+  if (last_server())
+    wsf_transport_close(&last_server()->t, false);
   WAIT_FOR(c->tls_done, 5000);
   CHECK(c->tls_done && !c->tls_ok && c->end_count == 0);
   CHECK_STR(c->tls_detail, detail);
@@ -561,11 +588,13 @@ static void test_tls_config_shared_for_equal_options(void) {
   CHECK(ca != NULL);
   CHECK(wsf_tls_config_get(&b, err, sizeof(err)) == ca);
   CHECK(wsf_tls_config_get(&d, err, sizeof(err)) != ca);
-  wsf_tls_options bad = {.server = true, .cert_file = cert_path("server.pem"), .key_file = "/nonexistent/key.pem"};
+  wsf_tls_options bad = {
+      .server = true, .cert_file = cert_path("server.pem"), .key_file = "/nonexistent/key.pem"};
   err[0] = 0;
   CHECK(wsf_tls_config_get(&bad, err, sizeof(err)) == NULL);
   CHECK(strstr(err, "cannot read key file /nonexistent/key.pem") != NULL);
-  wsf_tls_options mismatch = {.server = true, .cert_file = cert_path("server.pem"), .key_file = cert_path("client.key")};
+  wsf_tls_options mismatch = {
+      .server = true, .cert_file = cert_path("server.pem"), .key_file = cert_path("client.key")};
   CHECK(wsf_tls_config_get(&mismatch, err, sizeof(err)) == NULL);
   CHECK(strstr(err, "does not match") != NULL);
 }
@@ -577,11 +606,16 @@ static void test_tls_config_shared_for_equal_options(void) {
  * kept, a pair would hold over 64 KiB more. */
 static int count_peers(peer **ps, int n, bool (*pred)(const peer *)) {
   int k = 0;
-  for (int i = 0; i < n; i++) k += pred(ps[i]);
+  for (int i = 0; i < n; i++)
+    k += pred(ps[i]);
   return k;
 }
-static bool handshake_over(const peer *p) { return p->tls_done; }
-static bool got_echo(const peer *p) { return p->rx_len == 9; }
+static bool handshake_over(const peer *p) {
+  return p->tls_done;
+}
+static bool got_echo(const peer *p) {
+  return p->rx_len == 9;
+}
 
 static void test_tls_idle_sessions_hold_no_buffers(void) {
   enum { PAIRS = 100 };
@@ -589,10 +623,12 @@ static void test_tls_idle_sessions_hold_no_buffers(void) {
   server_tls = tls_server_cfg("server", NULL);
   peer *cs[PAIRS];
   size_t before = mallinfo2().uordblks;
-  for (int i = 0; i < PAIRS; i++) cs[i] = client_new(cfg, "localhost");
+  for (int i = 0; i < PAIRS; i++)
+    cs[i] = client_new(cfg, "localhost");
   WAIT_FOR(count_peers(cs, PAIRS, handshake_over) == PAIRS, 20000);
   for (int i = 0; i < PAIRS; i++)
-    if (cs[i]->tls_ok) CHECK(wsf_transport_write(&cs[i]->t, (const uint8_t *)"idle soon", 9) == 0);
+    if (cs[i]->tls_ok)
+      CHECK(wsf_transport_write(&cs[i]->t, (const uint8_t *)"idle soon", 9) == 0);
   WAIT_FOR(count_peers(cs, PAIRS, got_echo) == PAIRS, 20000);
   CHECK(count_peers(cs, PAIRS, got_echo) == PAIRS);
   size_t after = mallinfo2().uordblks;
@@ -648,7 +684,8 @@ int main(void) {
   if (cert_dir[0]) {
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", cert_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", cert_dir);
+    if (system(cmd) != 0)
+      fprintf(stderr, "could not remove %s\n", cert_dir);
   }
 
   wsf_tls_config_free_all();

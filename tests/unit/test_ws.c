@@ -24,10 +24,18 @@ static bool client_raw_has_close(void) {
 
 /* ---- tests over the wire, both ends are sessions ---- */
 
-static bool server_has_1(void) { return server.n_msgs >= 1; }
-static bool server_has_2(void) { return server.n_msgs >= 2; }
-static bool client_has_1(void) { return client.n_msgs >= 1; }
-static bool client_has_2(void) { return client.n_msgs >= 2; }
+static bool server_has_1(void) {
+  return server.n_msgs >= 1;
+}
+static bool server_has_2(void) {
+  return server.n_msgs >= 2;
+}
+static bool client_has_1(void) {
+  return client.n_msgs >= 1;
+}
+static bool client_has_2(void) {
+  return client.n_msgs >= 2;
+}
 
 static void test_text_and_binary_messages_both_ways(void) {
   pair_open(NULL, 1 << 20, 1 << 20, NULL);
@@ -66,7 +74,9 @@ static void test_text_and_binary_messages_both_ways(void) {
   pair_close();
 }
 
-static bool server_has_pong(void) { return server.pongs >= 1; }
+static bool server_has_pong(void) {
+  return server.pongs >= 1;
+}
 
 static void test_ping_is_answered_with_pong(void) {
   pair_open(NULL, 1 << 20, 1 << 20, NULL);
@@ -79,7 +89,9 @@ static void test_ping_is_answered_with_pong(void) {
   pair_close();
 }
 
-static bool both_close_frames(void) { return client.close_frames && server.close_frames; }
+static bool both_close_frames(void) {
+  return client.close_frames && server.close_frames;
+}
 
 static void test_close_handshake_client_initiated(void) {
   pair_open(NULL, 1 << 20, 1 << 20, NULL);
@@ -112,8 +124,12 @@ static void test_close_handshake_server_initiated(void) {
   pair_close();
 }
 
-static bool client_protocol_error(void) { return client.protocol_errors > 0; }
-static bool server_has_close_frame(void) { return server.close_frames > 0; }
+static bool client_protocol_error(void) {
+  return client.protocol_errors > 0;
+}
+static bool server_has_close_frame(void) {
+  return server.close_frames > 0;
+}
 
 static void test_invalid_utf8_text_is_1007(void) {
   pair_open(NULL, 1 << 20, 1 << 20, NULL);
@@ -419,9 +435,9 @@ static void test_frame_layer_violations_are_1002(void) {
     uint8_t bytes[10];
     size_t len;
   } cases[] = {
-      {{0x09, 0x00}, 2},                                           /* ping without FIN */
-      {{0x89, 0x7e, 0x00, 0x7e}, 4},                               /* ping of 126 bytes */
-      {{0x82, 0x7e, 0x00, 0x05}, 4},                               /* 16-bit length for 5 bytes */
+      {{0x09, 0x00}, 2},                                                  /* ping without FIN */
+      {{0x89, 0x7e, 0x00, 0x7e}, 4},                                      /* ping of 126 bytes */
+      {{0x82, 0x7e, 0x00, 0x05}, 4},                                      /* 16-bit length for 5 bytes */
       {{0x82, 0x7f, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01}, 10}, /* length with bit 63 */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

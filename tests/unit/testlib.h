@@ -9,13 +9,13 @@
 extern int wsf_test_failures;
 extern int wsf_test_checks;
 
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    wsf_test_checks++;                                                              \
-    if (!(cond)) {                                                                  \
-      wsf_test_failures++;                                                          \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-    }                                                                               \
+#define CHECK(cond)                                                                                          \
+  do {                                                                                                       \
+    wsf_test_checks++;                                                                                       \
+    if (!(cond)) {                                                                                           \
+      wsf_test_failures++;                                                                                   \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                               \
+    }                                                                                                        \
   } while (0)
 
 #define CHECK_STR(a, b) CHECK(strcmp((a), (b)) == 0)

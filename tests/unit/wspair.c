@@ -15,7 +15,9 @@ static bool server_raw; /* the server peer is accepted inside the loop: its raw 
 
 /* ---- session callbacks: record everything ---- */
 
-static peer *peer_of(wsf_ws *ws) { return wsf_container_of(ws, peer, ws); }
+static peer *peer_of(wsf_ws *ws) {
+  return wsf_container_of(ws, peer, ws);
+}
 
 static void on_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
   peer *p = peer_of(ws);
@@ -93,7 +95,9 @@ static void on_end(wsf_transport *t, wsf_end_cause cause, const char *detail) {
   wsf_container_of(t, peer, t)->ended = true;
 }
 
-static void on_closed(wsf_transport *t) { wsf_container_of(t, peer, t)->closed = true; }
+static void on_closed(wsf_transport *t) {
+  wsf_container_of(t, peer, t)->closed = true;
+}
 
 static const wsf_transport_callbacks transport_cbs = {on_connect, NULL, on_data, on_end, on_closed};
 
@@ -126,7 +130,9 @@ bool run_until(bool (*cond)(void), uint64_t timeout_ms) {
   return cond();
 }
 
-static bool both_connected(void) { return client.connected && server.connected; }
+static bool both_connected(void) {
+  return client.connected && server.connected;
+}
 
 void pair_open(peer *raw_side, uint64_t client_max, uint64_t server_max, const wsf_deflate_params *deflate) {
   memset(&client, 0, sizeof client);
@@ -155,7 +161,9 @@ void pair_open(peer *raw_side, uint64_t client_max, uint64_t server_max, const w
   }
 }
 
-static bool all_closed(void) { return client.closed && server.closed && listener_closed; }
+static bool all_closed(void) {
+  return client.closed && server.closed && listener_closed;
+}
 static void on_listener_closed(uv_handle_t *h) {
   (void)h;
   listener_closed = true;
