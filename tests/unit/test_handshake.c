@@ -486,6 +486,9 @@ static void interim_1xx_before_101_is_skipped(void) {
 static void oversized_header_block_is_an_error(void) {
   size_t big = WSF_MAX_HEADER_BLOCK + 100;
   char *resp = malloc(big + 64);
+  CHECK(resp != NULL);
+  if (!resp)
+    return;
   int n = sprintf(resp, "HTTP/1.1 101 Switching Protocols\r\nX-Big: ");
   memset(resp + n, 'a', big - (size_t)n);
   memcpy(resp + big, "\r\n\r\n", 5);
