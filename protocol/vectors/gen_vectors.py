@@ -150,6 +150,11 @@ request("open_keepalive_ping", "open with protocol-ping keepalive, bin payload, 
                           "pong_timeout_ms": 10000},
             "tls": {"verify": False},
         })
+request("open_deflate", "open offering permessage-deflate without context takeover", 8, "open", {
+    "conn": "vu-9", "url": "ws://127.0.0.1:8080/chat",
+    "deflate": {"enabled": True, "client_no_context_takeover": True, "server_no_context_takeover": True,
+                "client_max_window_bits": True, "level": 6},
+})
 request("open_unicode_name", "open with a non-ASCII connection name", 6, "open",
         {"conn": "vu-\u00fc-\u2713", "url": "ws://localhost/"})
 request("send_text", "send a text message (str data); the typical hot-path request", 7,
@@ -216,6 +221,14 @@ response("open_ok", "open result with timings, headers and tls", 4, result={
                 "sec-websocket-protocol": "chat.v2"},
     "timings": TIMINGS,
     "tls": {"version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "verified": True}})
+response("open_deflate_ok", "open result with the permessage-deflate parameters agreed", 8, result={
+    "conn": "vu-9", "reused": False,
+    "deflate": {"client_max_window_bits": 15, "server_max_window_bits": 15,
+                "client_no_context_takeover": True, "server_no_context_takeover": True},
+    "status": 101, "subprotocol": None,
+    "headers": {"sec-websocket-extensions": "permessage-deflate; server_no_context_takeover; "
+                                            "client_no_context_takeover"},
+    "timings": TIMINGS, "tls": None})
 response("open_reused", "open that returned a live connection (ws://: tls nil)", 3, result={
     "conn": "vu-1", "reused": True, "status": 101, "subprotocol": None, "headers": {},
     "timings": dict(TIMINGS, tls_us=0, total_us=1320), "tls": None})
