@@ -32,15 +32,25 @@ static bool header_violates(const uint8_t *h, uint64_t payload) {
 
 /* Tracks frame boundaries over data; returns how many bytes wslay may see:
  * all of them, or those before the last byte of a header that breaks the
- * framing rules (ws->scan_violation is then set). */
-static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len) {
-  size_t i = 0;
+ * framing rules (ws->scan_violation is then set), or those before a close
+ * frame that is not complete yet (*hold_from; the scanner is then left at the
+ * boundary before it). wslay 1.1.1 checks a close reason's UTF-8 from byte 2
+ * of every chunk it reads, so a close frame split mid-character would read as
+ * invalid (1007): it is given to wslay only whole. */
+static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_from) {
+  size_t i = 0, frame_start = SIZE_MAX;
+  bool in_close = false;
+  *hold_from = len;
   while (i < len) {
     if (ws->scan_payload_left > 0) {
       size_t n = len - i < ws->scan_payload_left ? len - i : (size_t)ws->scan_payload_left;
       ws->scan_payload_left -= n;
       i += n;
       continue;
+    }
+    if (ws->scan_hdr_len == 0) {
+      frame_start = i;
+      in_close = (data[i] & 0x0f) == WSF_WS_CLOSE;
     }
     ws->scan_hdr[ws->scan_hdr_len++] = data[i++];
     /* wslay judges a control frame on its first two bytes, before any extended length */
@@ -69,6 +79,12 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len) {
       ws->scan_fragmented = !fin;
     ws->scan_payload_left = payload;
     ws->scan_hdr_len = 0;
+  }
+  if (in_close && frame_start != SIZE_MAX && (ws->scan_hdr_len || ws->scan_payload_left)) {
+    *hold_from = frame_start;
+    ws->scan_hdr_len = 0;
+    ws->scan_payload_left = 0;
+    return frame_start;
   }
   return len;
 }
@@ -489,6 +505,9 @@ void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message
 }
 
 void wsf_ws_free(wsf_ws *ws) {
+  free(ws->held);
+  ws->held = NULL;
+  ws->held_len = 0;
   if (ws->ctx) {
     wslay_event_context_free(ws->ctx);
     ws->ctx = NULL;
@@ -509,9 +528,35 @@ const wsf_deflate_counters *wsf_ws_deflate_counters(const wsf_ws *ws) {
   return ws->deflate ? wsf_deflate_counters_of(ws->deflate) : NULL;
 }
 
+static int feed(wsf_ws *ws, const uint8_t *data, size_t len);
+
 int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
+  if (!ws->held_len)
+    return feed(ws, data, len);
+  /* A close frame held back last time: it goes first, with what follows it. */
+  uint8_t *joined = malloc(ws->held_len + len);
+  if (!joined) {
+    ws->failed = 1;
+    return -1;
+  }
+  memcpy(joined, ws->held, ws->held_len);
+  memcpy(joined + ws->held_len, data, len);
+  size_t joined_len = ws->held_len + len;
+  free(ws->held);
+  ws->held = NULL;
+  ws->held_len = 0;
+  int rv = feed(ws, joined, joined_len);
+  free(joined);
+  return rv;
+}
+
+static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
   if (ws->failed)
     return -1;
+  /* After the peer's close frame nothing more is read (wslay has stopped
+   * reading too); after a framing violation the frame boundaries are lost. */
+  if (ws->close_received || ws->scan_violation)
+    return 0;
   if (!ws->ctx && !ws->deflate && !ws->scan_hdr_len && !ws->scan_payload_left && !ws->scan_fragmented) {
     fast_frame frames[FAST_MAX_FRAMES];
     size_t n = fast_parse(ws, data, len, frames);
@@ -524,8 +569,18 @@ int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     ws->failed = 1;
     return -1;
   }
+  size_t hold_from;
   ws->feed_data = data;
-  ws->feed_len = scan(ws, data, len);
+  ws->feed_len = scan(ws, data, len, &hold_from);
+  if (hold_from < len) { /* at most a header and 125 bytes of payload */
+    ws->held = malloc(len - hold_from);
+    if (!ws->held) {
+      ws->failed = 1;
+      return -1;
+    }
+    memcpy(ws->held, data + hold_from, len - hold_from);
+    ws->held_len = (uint8_t)(len - hold_from);
+  }
   ws->in_callback = 1;
   int rv = wslay_event_recv(ws->ctx);
   ws->in_callback = 0;

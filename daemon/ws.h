@@ -68,6 +68,8 @@ struct wsf_ws {
   uint16_t close_code_received;
   const uint8_t *feed_data; /* bytes being fed to wslay during wsf_ws_feed */
   size_t feed_len;
+  uint8_t *held; /* the start of a close frame that has not fully arrived (see ws.c) */
+  uint8_t held_len;
 };
 
 void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message_bytes,

@@ -320,6 +320,30 @@ static void test_close_frame_without_code_reads_1005_and_is_answered(void) {
   pair_close();
 }
 
+/* wslay 1.1.1 checks a close reason's UTF-8 per chunk it reads: ws.c must
+ * hand it a close frame whole, however the bytes arrive. */
+static void test_close_frame_split_anywhere_keeps_its_code_and_reason(void) {
+  static const char payload[] = "\x0f\xa0" "caf\xc3\xa9 ferm\xc3\xa9"; /* 4000, "café fermé" */
+  const size_t payload_len = sizeof payload - 1;
+  uint8_t f[64], text[16];
+  size_t t = frame(text, FRAME_FIN, WSF_WS_TEXT, "before", 6);
+  memcpy(f, text, t);
+  size_t n = t + frame(f + t, FRAME_FIN, WSF_WS_CLOSE, payload, payload_len);
+  for (size_t cut = 1; cut < n; cut++) {
+    pair_open(&server, 1 << 20, 1 << 20, NULL);
+    CHECK(wsf_ws_feed(&client.ws, f, cut) == 0);
+    CHECK(client.close_frames == 0);
+    CHECK(client.n_msgs == (cut >= t ? 1 : 0));
+    CHECK(wsf_ws_feed(&client.ws, f + cut, n - cut) == 0);
+    CHECK(client.protocol_errors == 0);
+    CHECK(client.n_msgs == 1 && stored_is(&client.msgs[0], WSF_WS_TEXT, "before", 6));
+    CHECK(client.close_frames == 1 && client.close_code == 4000);
+    CHECK_STR(client.close_reason, "caf\xc3\xa9 ferm\xc3\xa9");
+    CHECK(client.ws.held == NULL && client.ws.held_len == 0);
+    pair_close();
+  }
+}
+
 static void test_masked_frame_from_server_is_1002(void) {
   pair_open(&server, 1 << 20, 1 << 20, NULL);
   uint8_t f[32];
@@ -467,6 +491,7 @@ int main(void) {
   RUN(test_random_splits_keep_messages_and_rest_state);
   RUN(test_fragmented_message_with_interleaved_control_frames);
   RUN(test_close_frame_without_code_reads_1005_and_is_answered);
+  RUN(test_close_frame_split_anywhere_keeps_its_code_and_reason);
   RUN(test_masked_frame_from_server_is_1002);
   RUN(test_unmasked_frame_from_client_is_1002);
   RUN(test_invalid_utf8_in_a_later_fragment_is_1007);
