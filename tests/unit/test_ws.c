@@ -323,7 +323,8 @@ static void test_close_frame_without_code_reads_1005_and_is_answered(void) {
 /* wslay 1.1.1 checks a close reason's UTF-8 per chunk it reads: ws.c must
  * hand it a close frame whole, however the bytes arrive. */
 static void test_close_frame_split_anywhere_keeps_its_code_and_reason(void) {
-  static const char payload[] = "\x0f\xa0" "caf\xc3\xa9 ferm\xc3\xa9"; /* 4000, "café fermé" */
+  static const char payload[] = "\x0f\xa0"
+                                "caf\xc3\xa9 ferm\xc3\xa9"; /* 4000, "café fermé" */
   const size_t payload_len = sizeof payload - 1;
   uint8_t f[64], text[16];
   size_t t = frame(text, FRAME_FIN, WSF_WS_TEXT, "before", 6);
