@@ -17,14 +17,38 @@ import java.nio.channels.SocketChannel;
  * <p>One reader thread and any number of writers (serialised by the caller) use it at once.
  */
 public abstract class ControlTransport implements Closeable {
-  public abstract InputStream in();
+  private final String name;
+  private final boolean needsToken;
+  private InputStream in;
+  private OutputStream out;
 
-  public abstract OutputStream out();
+  /** The subclass sets the streams with {@link #streams} before the transport is used. */
+  ControlTransport(String name, boolean needsToken) {
+    this.name = name;
+    this.needsToken = needsToken;
+  }
+
+  final void streams(InputStream in, OutputStream out) {
+    this.in = in;
+    this.out = out;
+  }
+
+  public final InputStream in() {
+    return in;
+  }
+
+  public final OutputStream out() {
+    return out;
+  }
 
   /** True when the first request must carry the token (PROTOCOL.md §1). */
-  public abstract boolean needsToken();
+  public final boolean needsToken() {
+    return needsToken;
+  }
 
-  public abstract String describe();
+  public final String describe() {
+    return name;
+  }
 
   /** Whether this JVM can open Unix sockets (Java 16+: {@code java.net.UnixDomainSocketAddress}). */
   public static boolean unixSupported() {
@@ -81,14 +105,11 @@ public abstract class ControlTransport implements Closeable {
    */
   static final class ChannelTransport extends ControlTransport {
     private final SocketChannel ch;
-    private final String name;
-    private final InputStream in;
-    private final OutputStream out;
 
     ChannelTransport(SocketChannel ch, String name) {
+      super(name, false);
       this.ch = ch;
-      this.name = name;
-      this.in = new InputStream() {
+      InputStream in = new InputStream() {
         @Override
         public int read() throws IOException {
           byte[] one = new byte[1];
@@ -104,7 +125,7 @@ public abstract class ControlTransport implements Closeable {
           return ChannelTransport.this.ch.read(ByteBuffer.wrap(b, off, len));
         }
       };
-      this.out = new OutputStream() {
+      OutputStream out = new OutputStream() {
         @Override
         public void write(int b) throws IOException {
           write(new byte[] {(byte) b}, 0, 1);
@@ -118,26 +139,7 @@ public abstract class ControlTransport implements Closeable {
           }
         }
       };
-    }
-
-    @Override
-    public InputStream in() {
-      return in;
-    }
-
-    @Override
-    public OutputStream out() {
-      return out;
-    }
-
-    @Override
-    public boolean needsToken() {
-      return false;
-    }
-
-    @Override
-    public String describe() {
-      return name;
+      streams(in, out);
     }
 
     @Override
@@ -148,35 +150,11 @@ public abstract class ControlTransport implements Closeable {
 
   static final class SocketTransport extends ControlTransport {
     private final Socket s;
-    private final String name;
-    private final InputStream in;
-    private final OutputStream out;
 
     SocketTransport(Socket s, String name) throws IOException {
+      super(name, true);
       this.s = s;
-      this.name = name;
-      this.in = s.getInputStream();
-      this.out = s.getOutputStream();
-    }
-
-    @Override
-    public InputStream in() {
-      return in;
-    }
-
-    @Override
-    public OutputStream out() {
-      return out;
-    }
-
-    @Override
-    public boolean needsToken() {
-      return true;
-    }
-
-    @Override
-    public String describe() {
-      return name;
+      streams(s.getInputStream(), s.getOutputStream());
     }
 
     @Override
