@@ -1,7 +1,8 @@
 """Runs the mock gateway for Python tests: `with MockGw("--idle-timeout", "1") as gw: gw.url`.
 
-The binary: $WSF_MOCKGW (set by meson), else $WSF_BUILD_DIR/tests/mockgw/mockgw, else
-build/tests/mockgw/mockgw in the source tree. The process is always killed on exit.
+The binary is found as `wsfleet repro` finds it (wsfleet_tools/programs.py): $WSF_MOCKGW (set by
+meson), else $WSF_BUILD_DIR/tests/mockgw/mockgw, else build/tests/mockgw/mockgw in the source tree,
+else an installed wsfleet-mockgw. The process is always killed on exit.
     gw.url          ws://127.0.0.1:PORT/ (wss:// with --tls)
     gw.stats()      the counters now (SIGUSR1 -> one JSON line on stdout)
     gw.drops()      the per-drop log lines parsed into dicts (key=value fields; numbers converted)
@@ -12,18 +13,20 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("WSF_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
+if os.path.join(SOURCE_DIR, "daemon", "cli") not in sys.path:
+    sys.path.append(os.path.join(SOURCE_DIR, "daemon", "cli"))
+
+from wsfleet_tools import programs  # noqa: E402
 
 
 def mockgw_binary():
-    if os.environ.get("WSF_MOCKGW"):
-        return os.environ["WSF_MOCKGW"]
-    build = os.environ.get("WSF_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
-    return os.path.join(build, "tests", "mockgw", "mockgw")
+    return programs.find("mockgw") or os.path.join(SOURCE_DIR, "build", "tests", "mockgw", "mockgw")
 
 
 def _parse_kv(line):

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 
-from . import report
+from . import programs, report
 from .client import Client, RpcError
 
 HEARTBEAT_TEXT = "wsfleet-heartbeat"
@@ -105,27 +105,7 @@ def make_phases(opts, names):
     return out
 
 
-# ---- finding and running the programs ---------------------------------------------------------
-
-def _source_dir():
-    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
-
-
-def find_program(explicit, env_name, build_rel, name):
-    if explicit:
-        return explicit
-    if os.environ.get(env_name):
-        return os.environ[env_name]
-    builds = []
-    if os.environ.get("WSF_BUILD_DIR"):
-        builds.append(os.environ["WSF_BUILD_DIR"])
-    builds.append(os.path.join(_source_dir(), "build"))
-    for b in builds:
-        p = os.path.join(b, build_rel)
-        if os.access(p, os.X_OK):
-            return p
-    return shutil.which(name)
-
+# ---- running the programs ---------------------------------------------------------------------
 
 class Proc:
     """A child process with its output in files; always killed by close()."""
@@ -584,11 +564,11 @@ def main(argv, out=None, err=None):
     if a.get("help"):
         out.write(__doc__)
         return 0
-    mockgw_path = find_program(a["mockgw"], "WSF_MOCKGW", os.path.join("tests", "mockgw", "mockgw"), "mockgw")
-    daemon_path = find_program(a["daemon"], "WSFLEETD", os.path.join("daemon", "wsfleetd"), "wsfleetd")
-    for what, p in (("mock gateway (tests/mockgw/mockgw)", mockgw_path), ("wsfleetd", daemon_path)):
+    mockgw_path = programs.find("mockgw", a["mockgw"])
+    daemon_path = programs.find("wsfleetd", a["daemon"])
+    for name, p in (("mockgw", mockgw_path), ("wsfleetd", daemon_path)):
         if not p or not os.access(p, os.X_OK):
-            err.write("wsfleet repro: cannot find the %s; build it (ninja -C build) or pass its path\n" % what)
+            err.write("wsfleet repro: %s\n" % (programs.not_found(name) if not p else "%s is not executable" % p))
             return 2
 
     workdir = tempfile.mkdtemp(prefix="wsfleet-repro-")
@@ -611,7 +591,7 @@ def main(argv, out=None, err=None):
             ab["quiet_survived"] = {"silence_s": by["A"]["driver"]["max_quiet_survived_s"], "open": opts["low"]}
             ab["verdict"] = report.verdict(ab)
         ok = all(r["ok"] for r in results)
-        extra = {}
+        extra = {"programs": {"wsfleetd": daemon_path, "mockgw": mockgw_path}}
         if a["events"]:
             shutil.copyfile(daemon.events, a["events"])
             extra["events"] = a["events"]
