@@ -93,6 +93,16 @@ def test_installed_repro_without_the_programs_says_what_it_cannot_find(staged, t
     assert "cannot find wsfleet-mockgw" in r.stderr and "meson install" in r.stderr, r.stderr
 
 
+def test_a_wrong_program_setting_is_reported_not_bypassed(staged, tmp_path):
+    """$WSF_MOCKGW names the gateway to use: when nothing is there, repro says so rather than
+    quietly running the installed one beside it."""
+    env = dict(clean_env(tmp_path), WSF_MOCKGW=str(tmp_path / "no-such-gateway"))
+    r = subprocess.run([os.path.join(staged, "wsfleet"), "repro", "--json"], cwd=str(tmp_path), env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and not r.stdout, (r.returncode, r.stdout, r.stderr)
+    assert "no-such-gateway is not executable" in r.stderr, r.stderr
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
     """A venv (with the system's msgpack, setuptools and wheel) into which `pip install` put a copy of

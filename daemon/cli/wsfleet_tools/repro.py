@@ -34,6 +34,7 @@ The programs: --daemon and --mockgw, else $WSFLEETD and $WSF_MOCKGW, else the bu
 """
 
 
+import argparse
 import json
 import os
 import shutil
@@ -50,49 +51,45 @@ USAGE = ("usage: wsfleet repro [--time-scale F | --real-time] [--phases A,B,C,D]
          "                     [--drop fin|rst] [--low N] [--high N]\n")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors become ValueError, so main() words them and returns 2 (a caller's process is
+    not exited from inside a library call)."""
+
+    def error(self, message):
+        raise ValueError(message)
+
+
+def build_parser():
+    """The options of `wsfleet repro` (--help prints the module docstring instead of argparse's)."""
+    p = _Parser(prog="wsfleet repro", add_help=False, allow_abbrev=False)
+    p.add_argument("-h", "--help", action="store_true")
+    p.add_argument("--json", action="store_true")
+    # --real-time and --time-scale set the same value: the last one given wins.
+    p.add_argument("--time-scale", "--scale", dest="time_scale", type=float, default=DEFAULTS["time_scale"])
+    p.add_argument("--real-time", dest="time_scale", action="store_const", const=1.0)
+    p.add_argument("--duration", type=float, default=DEFAULTS["duration"])
+    p.add_argument("--drop", default=DEFAULTS["drop"])
+    p.add_argument("--low", type=int, default=DEFAULTS["low"])
+    p.add_argument("--high", type=int, default=DEFAULTS["high"])
+    p.add_argument("--phases", default="A,B,C,D")
+    for name in ("html", "events", "keep", "mockgw", "daemon"):
+        p.add_argument("--" + name)
+    return p
+
+
 def parse_args(argv):
-    opts = dict(DEFAULTS)
-    a = {"phases": "A,B,C,D", "json": False, "html": None, "events": None, "keep": None,
-         "mockgw": None, "daemon": None}
-    i = 0
-    while i < len(argv):
-        k = argv[i]
-        def val():
-            if i + 1 >= len(argv):
-                raise ValueError("%s needs a value" % k)
-            return argv[i + 1]
-        if k in ("-h", "--help"):
-            a["help"] = True
-        elif k == "--json":
-            a["json"] = True
-        elif k == "--real-time":
-            opts["time_scale"] = 1.0
-        elif k in ("--time-scale", "--scale"):
-            opts["time_scale"] = float(val())
-            if not 0 < opts["time_scale"] <= 10:
-                raise ValueError("time scale must be in (0, 10]")
-            i += 1
-        elif k == "--duration":
-            opts["duration"] = float(val())
-            if opts["duration"] <= 0:
-                raise ValueError("duration must be > 0")
-            i += 1
-        elif k == "--drop":
-            opts["drop"] = val()
-            if opts["drop"] not in ("fin", "rst"):
-                raise ValueError("--drop is fin or rst (the report is about drops without a close frame)")
-            i += 1
-        elif k in ("--low", "--high"):
-            opts[k[2:]] = int(val())
-            i += 1
-        elif k in ("--phases", "--html", "--events", "--keep", "--mockgw", "--daemon"):
-            a[k[2:]] = val()
-            i += 1
-        else:
-            raise ValueError("unknown argument %s" % k)
-        i += 1
+    """Returns (opts: the scenario's numbers, DEFAULTS overridden; a: everything else)."""
+    ns = build_parser().parse_args(argv)
+    opts = dict(DEFAULTS, time_scale=ns.time_scale, duration=ns.duration, drop=ns.drop, low=ns.low, high=ns.high)
+    if not 0 < opts["time_scale"] <= 10:
+        raise ValueError("time scale must be in (0, 10]")
+    if opts["duration"] <= 0:
+        raise ValueError("duration must be > 0")
+    if opts["drop"] not in ("fin", "rst"):
+        raise ValueError("--drop is fin or rst (the report is about drops without a close frame)")
     if not (0 < opts["low"] <= opts["overload_above"] < opts["high"]):
         raise ValueError("need --low ≤ %d < --high" % opts["overload_above"])
+    a = {k: getattr(ns, k) for k in ("help", "json", "phases", "html", "events", "keep", "mockgw", "daemon")}
     return opts, a
 
 
