@@ -1,4 +1,4 @@
-"""wsfleet repro: the 150-vs-155-session reproduction of the 1006 report (shared seed), against the
+"""wsfleet repro: the 150-vs-155-session reproduction of the 1006 drops the README describes, against the
 mock gateway (tests/mockgw), time-scaled to run in about a minute.
 
     wsfleet repro [--time-scale F | --real-time] [--phases A,B,C,D] [--duration S] [--json]
