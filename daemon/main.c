@@ -36,6 +36,9 @@ static void usage(FILE *f) {
         "  --metrics ADDR:PORT        Prometheus metrics on loopback HTTP\n"
         "  --max-connections N        (19000)\n"
         "  --max-request-bytes N      control request size limit (max-message-bytes + 65536)\n"
+        "  --max-control-clients N    control clients at once, Unix and TCP (64)\n"
+        "  --max-control-output-bytes N  responses a control client has not read; it is closed\n"
+        "                             above (64 MiB or 2 x max-request-bytes, at least max-request-bytes)\n"
         "  --max-message-bytes N      incoming message size limit, 1009 above (16777216)\n"
         "  --inbox-max-messages N     per connection (1000)\n"
         "  --inbox-max-bytes N        per connection (1048576)\n"
@@ -91,6 +94,8 @@ enum {
   OPT_METRICS,
   OPT_MAX_CONNECTIONS,
   OPT_MAX_REQUEST_BYTES,
+  OPT_MAX_CONTROL_CLIENTS,
+  OPT_MAX_CONTROL_OUTPUT,
   OPT_MAX_MESSAGE_BYTES,
   OPT_INBOX_MAX_MESSAGES,
   OPT_INBOX_MAX_BYTES,
@@ -123,6 +128,8 @@ static const struct option options[] = {
     {"metrics", required_argument, 0, OPT_METRICS},
     {"max-connections", required_argument, 0, OPT_MAX_CONNECTIONS},
     {"max-request-bytes", required_argument, 0, OPT_MAX_REQUEST_BYTES},
+    {"max-control-clients", required_argument, 0, OPT_MAX_CONTROL_CLIENTS},
+    {"max-control-output-bytes", required_argument, 0, OPT_MAX_CONTROL_OUTPUT},
     {"max-message-bytes", required_argument, 0, OPT_MAX_MESSAGE_BYTES},
     {"inbox-max-messages", required_argument, 0, OPT_INBOX_MAX_MESSAGES},
     {"inbox-max-bytes", required_argument, 0, OPT_INBOX_MAX_BYTES},
@@ -161,7 +168,7 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
       return -1;
     }
     if (numeric && v > UINT32_MAX && opt != OPT_MAX_MESSAGE_BYTES && opt != OPT_INBOX_MAX_BYTES &&
-        opt != OPT_MAX_REQUEST_BYTES) {
+        opt != OPT_MAX_REQUEST_BYTES && opt != OPT_MAX_CONTROL_OUTPUT) {
       fprintf(stderr, "wsfleetd: --%s is too large\n", options[opt - 256].name);
       return -1;
     }
@@ -186,6 +193,12 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
       break;
     case OPT_MAX_REQUEST_BYTES:
       cfg->max_request_bytes = v;
+      break;
+    case OPT_MAX_CONTROL_CLIENTS:
+      cfg->max_control_clients = (uint32_t)v;
+      break;
+    case OPT_MAX_CONTROL_OUTPUT:
+      cfg->max_control_output_bytes = v;
       break;
     case OPT_MAX_MESSAGE_BYTES:
       cfg->max_message_bytes = v;
@@ -304,7 +317,16 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
     fprintf(stderr, "wsfleetd: a ping payload is at most 125 bytes\n");
     return -1;
   }
-  if (cfg->max_connections == 0 || cfg->max_request_bytes < 64 || cfg->max_name_bytes == 0) {
+  if (!cfg->max_control_output_bytes) /* room for two replies of the largest message */
+    cfg->max_control_output_bytes =
+        cfg->max_request_bytes * 2 > (64u << 20) ? cfg->max_request_bytes * 2 : 64u << 20;
+  if (cfg->max_control_output_bytes < cfg->max_request_bytes) {
+    fprintf(stderr, "wsfleetd: --max-control-output-bytes must hold a reply as large as a request (%zu)\n",
+            cfg->max_request_bytes);
+    return -1;
+  }
+  if (cfg->max_connections == 0 || cfg->max_request_bytes < 64 || cfg->max_name_bytes == 0 ||
+      cfg->max_control_clients == 0) {
     fprintf(stderr, "wsfleetd: limits must be positive (max-request-bytes at least 64)\n");
     return -1;
   }
@@ -411,6 +433,7 @@ int main(int argc, char **argv) {
   wsf_config *cfg = &d->cfg;
   cfg->max_connections = 19000;
   cfg->max_message_bytes = 16 << 20;
+  cfg->max_control_clients = 64;
   cfg->inbox_max_messages = 1000;
   cfg->inbox_max_bytes = 1 << 20;
   cfg->max_name_bytes = 256;
