@@ -1579,12 +1579,34 @@ static void on_tcp_connection(uv_stream_t *server, int status) {
 
 /* ---- listening ------------------------------------------------------------------------ */
 
+static bool is_hex64(const char *s, size_t len) {
+  if (len == 65 && s[64] == '\n') /* written by hand with a final newline */
+    len = 64;
+  if (len != 64)
+    return false;
+  for (size_t i = 0; i < 64; i++)
+    if (!strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
+      return false;
+  return true;
+}
+
+/* An existing token file must be ours, closed to others and hold the token:
+ * one another user planted, or could read, would hand them the TCP control. */
 static int load_or_create_token(wsf_rpc *rpc, const char *path) {
-  int fd = open(path, O_RDONLY);
-  if (fd >= 0) {
-    ssize_t n = read(fd, rpc->token, 64);
-    close(fd);
-    if (n != 64) {
+  char err[512];
+  char *data;
+  size_t len;
+  struct stat st;
+  if (lstat(path, &st) == 0 || errno != ENOENT) {
+    if (wsf_read_regular_file(path, 65, true, &data, &len, err, sizeof err) != 0) {
+      wsf_log(WSF_LOG_ERROR, "token file %s", err);
+      return -1;
+    }
+    bool ok = is_hex64(data, len);
+    if (ok)
+      memcpy(rpc->token, data, 64);
+    free(data);
+    if (!ok) {
       wsf_log(WSF_LOG_ERROR, "token file %s must hold 64 hex characters", path);
       return -1;
     }
@@ -1596,7 +1618,7 @@ static int load_or_create_token(wsf_rpc *rpc, const char *path) {
     return -1;
   for (int i = 0; i < 32; i++)
     snprintf(rpc->token + 2 * i, 3, "%02x", raw[i]);
-  fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0 || write(fd, rpc->token, 64) != 64) {
     wsf_log(WSF_LOG_ERROR, "cannot write token file %s: %s", path, strerror(errno));
     if (fd >= 0)
@@ -1623,7 +1645,7 @@ static bool socket_is_live(const char *path) {
 /* The socket's directory is private (0700, ours): the socket's own mode is
  * not honoured by every system, the directory's is. */
 static int prepare_socket_dir(const char *socket_path) {
-  char dir[4096];
+  char dir[4096], err[4200];
   snprintf(dir, sizeof dir, "%s", socket_path);
   char *slash = strrchr(dir, '/');
   if (!slash || slash == dir)
@@ -1633,13 +1655,8 @@ static int prepare_socket_dir(const char *socket_path) {
     wsf_log(WSF_LOG_ERROR, "cannot create %s: %s", dir, strerror(errno));
     return -1;
   }
-  struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    wsf_log(WSF_LOG_ERROR, "%s is not a directory", dir);
-    return -1;
-  }
-  if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-    wsf_log(WSF_LOG_ERROR, "%s must be owned by this user and not accessible to others (chmod 700)", dir);
+  if (wsf_check_private_dir(dir, err, sizeof err) != 0) {
+    wsf_log(WSF_LOG_ERROR, "%s", err);
     return -1;
   }
   return 0;
