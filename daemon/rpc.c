@@ -825,7 +825,9 @@ static void do_open(req_ctx *r) {
       !get_cstr(r, tls, "ciphers", &tls_strs[4]))
     goto out;
   p.tls_ca_file = tls_strs[0] ? tls_strs[0] : cfg->tls_ca_file;
-  p.tls_server_name = tls_strs[1];
+  /* "" means the URL host, as absent does: it used to switch the name check
+   * off while the result still said verified. */
+  p.tls_server_name = tls_strs[1] && *tls_strs[1] ? tls_strs[1] : NULL;
   p.tls_cert_file = tls_strs[2] ? tls_strs[2] : cfg->tls_cert_file;
   p.tls_key_file = tls_strs[3] ? tls_strs[3] : cfg->tls_key_file;
   p.tls_ciphers = tls_strs[4] ? tls_strs[4] : cfg->tls_ciphers;
