@@ -393,7 +393,7 @@ static void send_no_such_conn(wsf_ctl *ctl, uint32_t msgid, const char *name, si
   snprintf(msg, sizeof msg, "no connection named '%.*s'", (int)(len > 200 ? 200 : len), name);
   wsf_pack_error_begin(&ctl->pk, msgid, "no_such_conn", msg, 1);
   wsf_pack_key(&ctl->pk, "conn");
-  msgpack_pack_str_with_body(&ctl->pk, name, len);
+  wsf_pack_text(&ctl->pk, name, len);
   wsf_pack_error_end(&ctl->pk);
   ctl_done_packing(ctl);
 }
@@ -626,7 +626,7 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
         kv_uint(pk, "http_status", f ? (uint64_t)f->http_status : 0);
         wsf_pack_key(pk, "body");
         if (f && f->body)
-          msgpack_pack_str_with_body(pk, f->body, f->body_len);
+          wsf_pack_text(pk, f->body, f->body_len);
         else
           wsf_pack_str(pk, "");
       }
@@ -749,6 +749,13 @@ static void do_open(req_ctx *r) {
   }
   if (p.name_len > cfg->max_name_bytes) {
     send_error_limit(r->ctl, r->msgid, "max_name_bytes", "connection name too long");
+    return;
+  }
+  /* Names go to the event log, the metrics and C strings: a NUL would cut
+   * them short there (two names would look the same), and invalid UTF-8
+   * could not be sent back as str. */
+  if (memchr(p.name, '\0', p.name_len) || !wsf_utf8_valid(p.name, p.name_len)) {
+    bad(r, "field '%s' must be UTF-8 text without NUL bytes", "conn");
     return;
   }
   if (wsf_field_str(r->params, "url", &p.url, &p.url_len) != WSF_FIELD_OK) {
@@ -1337,7 +1344,7 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
       kv_str(pk, "message", f->message);
       kv_uint(pk, "http_status", (uint64_t)f->http_status);
       wsf_pack_key(pk, "body");
-      msgpack_pack_str_with_body(pk, f->body ? f->body : "", f->body ? f->body_len : 0);
+      wsf_pack_text(pk, f->body ? f->body : "", f->body ? f->body_len : 0);
     }
     ctl_done_packing(ctl);
   }
@@ -1404,7 +1411,7 @@ static void dispatch(wsf_ctl *ctl, const wsf_rpc_request *req) {
            req->method);
   wsf_pack_error_begin(&ctl->pk, req->msgid, "unknown_method", msg, 1);
   wsf_pack_key(&ctl->pk, "method");
-  msgpack_pack_str_with_body(&ctl->pk, req->method, req->method_len);
+  wsf_pack_text(&ctl->pk, req->method, req->method_len);
   wsf_pack_error_end(&ctl->pk);
   ctl_done_packing(ctl);
 }

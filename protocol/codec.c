@@ -503,10 +503,75 @@ int wsf_field_array(const msgpack_object *map, const char *key, const msgpack_ob
 /* Encoding: msgpack-c packs every integer in its shortest form, as the
  * vectors (python msgpack) do, so envelopes compare byte for byte. */
 
+/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 if there is none. */
+static size_t utf8_seq(const uint8_t *p, size_t avail) {
+  uint8_t b = p[0];
+  if (b < 0x80)
+    return 1;
+  size_t n;
+  uint8_t lo = 0x80, hi = 0xbf; /* range of the second byte */
+  if (b >= 0xc2 && b <= 0xdf)
+    n = 2;
+  else if (b >= 0xe0 && b <= 0xef) {
+    n = 3;
+    if (b == 0xe0)
+      lo = 0xa0; /* no overlongs */
+    else if (b == 0xed)
+      hi = 0x9f; /* no surrogates */
+  } else if (b >= 0xf0 && b <= 0xf4) {
+    n = 4;
+    if (b == 0xf0)
+      lo = 0x90;
+    else if (b == 0xf4)
+      hi = 0x8f; /* at most U+10FFFF */
+  } else
+    return 0;
+  if (avail < n || p[1] < lo || p[1] > hi)
+    return 0;
+  for (size_t i = 2; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+  return n;
+}
+
+bool wsf_utf8_valid(const char *s, size_t len) {
+  const uint8_t *p = (const uint8_t *)s;
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_seq(p + i, len - i);
+    if (!n)
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+void wsf_pack_text(msgpack_packer *pk, const char *s, size_t len) {
+  if (wsf_utf8_valid(s, len)) {
+    msgpack_pack_str(pk, len);
+    msgpack_pack_str_body(pk, s, len);
+    return;
+  }
+  static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+  const uint8_t *p = (const uint8_t *)s;
+  size_t out = 0;
+  for (size_t i = 0; i < len;) { /* one U+FFFD per invalid byte */
+    size_t n = utf8_seq(p + i, len - i);
+    out += n ? n : 3;
+    i += n ? n : 1;
+  }
+  msgpack_pack_str(pk, out);
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_seq(p + i, len - i);
+    if (n)
+      msgpack_pack_str_body(pk, s + i, n);
+    else
+      msgpack_pack_str_body(pk, replacement, 3);
+    i += n ? n : 1;
+  }
+}
+
 void wsf_pack_str(msgpack_packer *pk, const char *s) {
-  size_t n = strlen(s);
-  msgpack_pack_str(pk, n);
-  msgpack_pack_str_body(pk, s, n);
+  wsf_pack_text(pk, s, strlen(s));
 }
 
 void wsf_pack_key(msgpack_packer *pk, const char *key) {

@@ -84,7 +84,14 @@ int wsf_field_array(const msgpack_object *map, const char *key, const msgpack_ob
 
 /* Encoding. The daemon packs results with msgpack_packer directly; these
  * helpers fix the envelope so every response has the same shape. */
-void wsf_pack_str(msgpack_packer *pk, const char *s);   /* NUL-terminated */
+/* Text the daemon did not write itself (a close reason, a handshake body or a
+ * header from a server) may be any bytes; a msgpack str must be UTF-8. These
+ * pack it as str with each invalid sequence replaced by U+FFFD (PROTOCOL.md
+ * §3), so a client's strict decoder never rejects a response. */
+void wsf_pack_str(msgpack_packer *pk, const char *s); /* NUL-terminated */
+void wsf_pack_text(msgpack_packer *pk, const char *s, size_t len);
+/* Whole and well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+bool wsf_utf8_valid(const char *s, size_t len);
 void wsf_pack_key(msgpack_packer *pk, const char *key); /* same as wsf_pack_str, reads better in maps */
 /* [1, msgid, nil, <caller packs the result map next>] */
 void wsf_pack_result_header(msgpack_packer *pk, uint32_t msgid);

@@ -586,6 +586,51 @@ static void object_count_is_bounded_before_msgpack_c_builds_them(void) {
   free(msg);
 }
 
+#define WSF_ARRAY_LEN_T(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Server text packed as str: valid UTF-8 passes byte for byte, each invalid
+ * byte becomes U+FFFD, and the result is always valid UTF-8. */
+static void server_text_is_packed_as_valid_utf8(void) {
+  static const struct {
+    const char *in;
+    size_t len;
+    const char *out;
+    size_t out_len;
+  } cases[] = {
+#define R "\xef\xbf\xbd" /* U+FFFD */
+      {"plain", 5, "plain", 5},
+      {"gr\xc3\xbc\xc3\x9f", 6, "gr\xc3\xbc\xc3\x9f", 6},
+      {"\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80", 4},
+      {"a\xff"
+       "b",
+       3, "a" R "b", 5},
+      {"\xc0\xaf", 2, R R, 6},              /* overlong */
+      {"\xed\xa0\x80", 3, R R R, 9},        /* surrogate */
+      {"\xf4\x90\x80\x80", 4, R R R R, 12}, /* above U+10FFFF */
+      {"cut \xe2\x82", 6, "cut " R R, 10},
+      {"nul\0ok", 6, "nul\0ok", 6},
+#undef R
+  };
+  for (size_t i = 0; i < WSF_ARRAY_LEN_T(cases); i++) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    wsf_pack_text(&pk, cases[i].in, cases[i].len);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    CHECK(msgpack_unpack_next(&u, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS);
+    size_t want = cases[i].out_len;
+    CHECK(u.data.type == MSGPACK_OBJECT_STR && u.data.via.str.size == want &&
+          memcmp(u.data.via.str.ptr, cases[i].out, want) == 0);
+    CHECK(wsf_utf8_valid(u.data.via.str.ptr, u.data.via.str.size));
+    CHECK(wsf_utf8_valid(cases[i].in, cases[i].len) ==
+          (want == cases[i].len && memcmp(cases[i].in, cases[i].out, want) == 0));
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+  }
+}
+
 /* Responses go out of order, so requests are held and released in any order
  * while the decoder keeps reading (and moves or replaces its buffer). */
 static void held_requests_outlive_later_reads_and_the_decoder(void) {
@@ -963,6 +1008,7 @@ int main(void) {
   RUN(pipelined_stream_decodes_in_order);
   RUN(requests_before_an_oversized_one_still_decode);
   RUN(object_count_is_bounded_before_msgpack_c_builds_them);
+  RUN(server_text_is_packed_as_valid_utf8);
   RUN(held_requests_outlive_later_reads_and_the_decoder);
   RUN(nesting_beyond_32_levels_is_invalid_and_the_stream_goes_on);
   RUN(every_msgpack_encoding_frames_like_msgpack_c);
