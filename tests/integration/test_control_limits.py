@@ -4,7 +4,6 @@ waits are bounded; a `list` larger than a page is paged. Each limit is named in 
 counted in `stats.control_limits`; beside each attacker a legitimate client and a WebSocket keep
 working, and the daemon's memory is measured."""
 
-import os
 import signal
 import socket
 import time
@@ -13,7 +12,7 @@ import msgpack
 import pytest
 
 from test_fault_server import Bystander, fd_count
-from wsf_fixtures import Client, Daemon, RawServer, RpcError, closed_port, wait_until
+from wsf_fixtures import Client, Daemon, RawServer, closed_port, daemon_is_sanitized, wait_until
 
 
 def limits_hit(ctl):
@@ -142,7 +141,8 @@ def test_a_client_that_pipelines_without_reading_is_closed_at_its_output_limit(d
     assert wait_until(lambda: limits_hit(ctl)["max_control_output_bytes"] == 1, 5), limits_hit(ctl)
     assert wait_until(lambda: ctl.call("stats")["control_clients"] == 1, 3)
     s.close()
-    assert daemon.rss_kb() - rss0 < 8 * 1024
+    # ASan's quarantine keeps freed memory resident: there only the bound's order of magnitude holds.
+    assert daemon.rss_kb() - rss0 < (64 if daemon_is_sanitized() else 8) * 1024
     assert "max_control_output_bytes" in daemon.log()
     by.check()
 

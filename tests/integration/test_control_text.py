@@ -9,7 +9,6 @@ import msgpack
 import pytest
 
 from test_fault_server import ScriptedServer, read_request, response_101
-from wsf_fixtures import RpcError
 
 
 def strict_call(daemon, method, params):
