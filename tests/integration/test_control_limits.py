@@ -11,33 +11,13 @@ import time
 import msgpack
 import pytest
 
+from test_fault_control import read_messages
 from test_fault_server import Bystander, fd_count
 from wsf_fixtures import Client, Daemon, RawServer, closed_port, daemon_is_sanitized, wait_until
 
 
 def limits_hit(ctl):
     return ctl.call("stats")["control_limits"]
-
-
-def read_all(sock, timeout):
-    """(messages, closed): everything the daemon sends until it closes or `timeout` passes."""
-    u = msgpack.Unpacker(raw=False)
-    out, deadline = [], time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return out, False
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            return out, False
-        except ConnectionResetError:
-            return out, True
-        if not chunk:
-            return out, True
-        u.feed(chunk)
-        out.extend(u)
 
 
 @pytest.fixture
@@ -73,7 +53,7 @@ def test_unauthenticated_tcp_clients_are_bounded_in_bytes_count_and_time(tcp_dae
         else:
             s.sendall(b"\x94\x00\x01\xa5hello")  # and nothing more
         attackers.append(s)
-    msgs, closed = read_all(attackers[0], 3)
+    msgs, closed = read_messages(attackers[0], 3)
     assert closed and msgs[0][2]["limit"] == "preauth_request_bytes", msgs
 
     # The one with the token still gets in, and works, while they hold on.
@@ -90,9 +70,9 @@ def test_unauthenticated_tcp_clients_are_bounded_in_bytes_count_and_time(tcp_dae
     assert hits["max_unauthenticated"] == 29 + 1 - 16, hits
 
     # The oldest idle ones were told why; the rest are closed at the deadline (5 s), also told why.
-    msgs, closed = read_all(attackers[1], 1)
+    msgs, closed = read_messages(attackers[1], 1)
     assert closed and msgs[0][2]["limit"] == "max_unauthenticated", msgs
-    msgs, closed = read_all(attackers[-1], 5 - (time.monotonic() - t0) + 3)
+    msgs, closed = read_messages(attackers[-1], 5 - (time.monotonic() - t0) + 3)
     assert closed and msgs[0][2]["code"] == "limit_exceeded" and msgs[0][2]["limit"] == "auth_timeout_ms", msgs
     assert wait_until(lambda: limits_hit(ctl)["auth_timeout_ms"] == 16 - 1, 3), limits_hit(ctl)
     for s in attackers:
@@ -111,7 +91,7 @@ def test_control_clients_beyond_the_limit_are_told_and_closed(daemon, ctl, echo)
         c.call("hello")
     s = socket.socket(socket.AF_UNIX)
     s.connect(daemon.socket)
-    msgs, closed = read_all(s, 3)
+    msgs, closed = read_messages(s, 3)
     s.close()
     assert closed and msgs[0][2]["code"] == "limit_exceeded" and msgs[0][2]["limit"] == "max_control_clients", msgs
     assert ctl.call("stats")["control_clients"] == 4 and limits_hit(ctl)["max_control_clients"] == 1
