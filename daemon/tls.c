@@ -506,6 +506,7 @@ int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool serv
   t->tls = s; /* from here on freed with the transport */
   if (server) {
     SSL_set_accept_state(ssl);
+    s->name_checked = 1; /* a client certificate is checked by its chain alone */
     return 0;
   }
   SSL_set_connect_state(ssl);
