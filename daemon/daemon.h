@@ -36,6 +36,8 @@ typedef struct wsf_config {
   const char *metrics_addr; /* "127.0.0.1:PORT" or NULL */
   uint32_t max_connections;
   size_t max_request_bytes;
+  uint32_t max_control_clients;    /* Unix and TCP together */
+  size_t max_control_output_bytes; /* per control client: responses it has not read yet */
   uint64_t max_message_bytes;
   uint32_t inbox_max_messages;
   size_t inbox_max_bytes;

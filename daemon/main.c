@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -17,7 +18,9 @@
 
 typedef struct wsf_main {
   wsf_daemon d;
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sighup;
+  uv_pipe_t lifeline; /* --lifeline-fd: the parent's end going away shuts us down */
+  int lifeline_fd;    /* -1 = none */
   uv_timer_t shutdown_timer;
   uv_timer_t drain_poll;
   uint64_t shutdown_started_us;
@@ -33,6 +36,9 @@ static void usage(FILE *f) {
         "  --metrics ADDR:PORT        Prometheus metrics on loopback HTTP\n"
         "  --max-connections N        (19000)\n"
         "  --max-request-bytes N      control request size limit (max-message-bytes + 65536)\n"
+        "  --max-control-clients N    control clients at once, Unix and TCP (64)\n"
+        "  --max-control-output-bytes N  responses a control client has not read; it is closed\n"
+        "                             above (64 MiB or 2 x max-request-bytes, at least max-request-bytes)\n"
         "  --max-message-bytes N      incoming message size limit, 1009 above (16777216)\n"
         "  --inbox-max-messages N     per connection (1000)\n"
         "  --inbox-max-bytes N        per connection (1048576)\n"
@@ -51,6 +57,9 @@ static void usage(FILE *f) {
         "  --tls-key-file FILE\n"
         "  --tls-ciphers LIST\n"
         "  --tls-insecure             do not verify servers (tests only)\n"
+        "  --lifeline-fd N            shut down (as on SIGTERM) when fd N, a pipe or socket the\n"
+        "                             parent holds the other end of, reaches EOF or fails:\n"
+        "                             the daemon dies with its parent, kill -9 included\n"
         "  --log-level LEVEL          error|warn|info|debug (info)\n"
         "  --version, --help\n",
         f);
@@ -85,6 +94,8 @@ enum {
   OPT_METRICS,
   OPT_MAX_CONNECTIONS,
   OPT_MAX_REQUEST_BYTES,
+  OPT_MAX_CONTROL_CLIENTS,
+  OPT_MAX_CONTROL_OUTPUT,
   OPT_MAX_MESSAGE_BYTES,
   OPT_INBOX_MAX_MESSAGES,
   OPT_INBOX_MAX_BYTES,
@@ -103,6 +114,7 @@ enum {
   OPT_TLS_KEY,
   OPT_TLS_CIPHERS,
   OPT_TLS_INSECURE,
+  OPT_LIFELINE_FD,
   OPT_LOG_LEVEL,
   OPT_VERSION,
   OPT_HELP,
@@ -116,6 +128,8 @@ static const struct option options[] = {
     {"metrics", required_argument, 0, OPT_METRICS},
     {"max-connections", required_argument, 0, OPT_MAX_CONNECTIONS},
     {"max-request-bytes", required_argument, 0, OPT_MAX_REQUEST_BYTES},
+    {"max-control-clients", required_argument, 0, OPT_MAX_CONTROL_CLIENTS},
+    {"max-control-output-bytes", required_argument, 0, OPT_MAX_CONTROL_OUTPUT},
     {"max-message-bytes", required_argument, 0, OPT_MAX_MESSAGE_BYTES},
     {"inbox-max-messages", required_argument, 0, OPT_INBOX_MAX_MESSAGES},
     {"inbox-max-bytes", required_argument, 0, OPT_INBOX_MAX_BYTES},
@@ -134,13 +148,14 @@ static const struct option options[] = {
     {"tls-key-file", required_argument, 0, OPT_TLS_KEY},
     {"tls-ciphers", required_argument, 0, OPT_TLS_CIPHERS},
     {"tls-insecure", no_argument, 0, OPT_TLS_INSECURE},
+    {"lifeline-fd", required_argument, 0, OPT_LIFELINE_FD},
     {"log-level", required_argument, 0, OPT_LOG_LEVEL},
     {"version", no_argument, 0, OPT_VERSION},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
 
-static int parse_args(int argc, char **argv, wsf_config *cfg) {
+static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) {
   bool jitter_given = false;
   int opt;
   while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -153,7 +168,7 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       return -1;
     }
     if (numeric && v > UINT32_MAX && opt != OPT_MAX_MESSAGE_BYTES && opt != OPT_INBOX_MAX_BYTES &&
-        opt != OPT_MAX_REQUEST_BYTES) {
+        opt != OPT_MAX_REQUEST_BYTES && opt != OPT_MAX_CONTROL_OUTPUT) {
       fprintf(stderr, "wsfleetd: --%s is too large\n", options[opt - 256].name);
       return -1;
     }
@@ -178,6 +193,12 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       break;
     case OPT_MAX_REQUEST_BYTES:
       cfg->max_request_bytes = v;
+      break;
+    case OPT_MAX_CONTROL_CLIENTS:
+      cfg->max_control_clients = (uint32_t)v;
+      break;
+    case OPT_MAX_CONTROL_OUTPUT:
+      cfg->max_control_output_bytes = v;
       break;
     case OPT_MAX_MESSAGE_BYTES:
       cfg->max_message_bytes = v;
@@ -251,6 +272,15 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
     case OPT_TLS_INSECURE:
       cfg->tls_verify = false;
       break;
+    case OPT_LIFELINE_FD: {
+      uint64_t fd;
+      if (parse_u64(optarg, &fd) != 0 || fd > INT32_MAX) {
+        fprintf(stderr, "wsfleetd: --lifeline-fd wants a file descriptor number, got '%s'\n", optarg);
+        return -1;
+      }
+      *lifeline_fd = (int)fd;
+      break;
+    }
     case OPT_LOG_LEVEL:
       if ((wsf_log_level = wsf_log_level_parse(optarg)) < 0) {
         fprintf(stderr, "wsfleetd: --log-level is error, warn, info or debug\n");
@@ -287,7 +317,16 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
     fprintf(stderr, "wsfleetd: a ping payload is at most 125 bytes\n");
     return -1;
   }
-  if (cfg->max_connections == 0 || cfg->max_request_bytes < 64 || cfg->max_name_bytes == 0) {
+  if (!cfg->max_control_output_bytes) /* room for two replies of the largest message */
+    cfg->max_control_output_bytes =
+        cfg->max_request_bytes * 2 > (64u << 20) ? cfg->max_request_bytes * 2 : 64u << 20;
+  if (cfg->max_control_output_bytes < cfg->max_request_bytes) {
+    fprintf(stderr, "wsfleetd: --max-control-output-bytes must hold a reply as large as a request (%zu)\n",
+            cfg->max_request_bytes);
+    return -1;
+  }
+  if (cfg->max_connections == 0 || cfg->max_request_bytes < 64 || cfg->max_name_bytes == 0 ||
+      cfg->max_control_clients == 0) {
     fprintf(stderr, "wsfleetd: limits must be positive (max-request-bytes at least 64)\n");
     return -1;
   }
@@ -322,19 +361,70 @@ static void on_drain_poll(uv_timer_t *t) {
     finish_shutdown(m);
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
-  wsf_main *m = s->data;
+/* SIGTERM, SIGINT, SIGHUP and the lifeline all end the daemon the same way:
+ * close frames with 1001, a bounded wait for the answers, the stop event. */
+static void begin_shutdown(wsf_main *m, const char *why) {
   wsf_daemon *d = &m->d;
   if (d->shutting_down) {
-    wsf_log(WSF_LOG_WARN, "second signal: stopping now");
+    wsf_log(WSF_LOG_WARN, "%s again: stopping now", why);
     finish_shutdown(m);
     return;
   }
   d->shutting_down = true;
   uint32_t left = wsf_conns_shutdown(d);
-  wsf_log(WSF_LOG_INFO, "signal %d: closing %u connections (1001 going away)", signum, left);
+  wsf_log(WSF_LOG_INFO, "%s: closing %u connections (1001 going away)", why, left);
   uv_timer_start(&m->shutdown_timer, on_shutdown_timeout, d->cfg.shutdown_timeout_ms, 0);
   uv_timer_start(&m->drain_poll, on_drain_poll, 0, 10);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  char why[32];
+  snprintf(why, sizeof why, "signal %d", signum);
+  begin_shutdown(s->data, why);
+}
+
+static void lifeline_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  static char sink[256]; /* whatever the parent writes is ignored */
+  *buf = uv_buf_init(sink, sizeof sink);
+}
+
+static void on_lifeline_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  if (nread >= 0 || nread == UV_EAGAIN)
+    return;
+  wsf_main *m = s->data;
+  uv_read_stop(s);
+  wsf_log(WSF_LOG_INFO, "lifeline fd %d: %s", m->lifeline_fd,
+          nread == UV_EOF ? "parent gone (EOF)" : uv_strerror((int)nread));
+  if (!m->d.shutting_down)
+    begin_shutdown(m, "lifeline closed");
+}
+
+/* The lifeline is a pipe or socket: a regular file or a terminal never
+ * reports its holder going away, so those are refused at start. */
+static int start_lifeline(wsf_main *m) {
+  struct stat st;
+  int fd = m->lifeline_fd;
+  if (fstat(fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+    wsf_log(WSF_LOG_ERROR, "--lifeline-fd %d is not an open pipe or socket", fd);
+    return -1;
+  }
+  int rv = uv_pipe_init(m->d.loop, &m->lifeline, 0);
+  if (rv == 0)
+    rv = uv_pipe_open(&m->lifeline, fd);
+  if (rv == 0) {
+    m->lifeline.data = m;
+    rv = uv_read_start((uv_stream_t *)&m->lifeline, lifeline_alloc, on_lifeline_read);
+  }
+  if (rv != 0) {
+    wsf_log(WSF_LOG_ERROR, "--lifeline-fd %d: %s", fd, uv_strerror(rv));
+    return -1;
+  }
+  /* It must not keep the loop alive on its own (shutdown ends with uv_stop anyway). */
+  uv_unref((uv_handle_t *)&m->lifeline);
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -343,6 +433,7 @@ int main(int argc, char **argv) {
   wsf_config *cfg = &d->cfg;
   cfg->max_connections = 19000;
   cfg->max_message_bytes = 16 << 20;
+  cfg->max_control_clients = 64;
   cfg->inbox_max_messages = 1000;
   cfg->inbox_max_bytes = 1 << 20;
   cfg->max_name_bytes = 256;
@@ -351,7 +442,8 @@ int main(int argc, char **argv) {
   cfg->keepalive.interval_ms = 25000;
   cfg->keepalive.pong_timeout_ms = 10000;
   cfg->tls_verify = true;
-  if (parse_args(argc, argv, cfg) != 0)
+  m.lifeline_fd = -1;
+  if (parse_args(argc, argv, cfg, &m.lifeline_fd) != 0)
     return 2;
   char *default_path = NULL;
   if (!cfg->socket_path)
@@ -369,18 +461,29 @@ int main(int argc, char **argv) {
   wsf_timers_init(d->loop, &d->timers);
   wsf_conns_init(d);
   int rc = 0;
+  if (m.lifeline_fd >= 0 && start_lifeline(&m) != 0) {
+    rc = 1;
+    goto out;
+  }
   if (wsf_observe_init(d) != 0 || wsf_rpc_start(d) != 0) {
     rc = 1;
     goto out;
   }
-  uv_signal_init(d->loop, &m.sigterm);
-  uv_signal_init(d->loop, &m.sigint);
-  m.sigterm.data = m.sigint.data = &m;
-  uv_signal_start(&m.sigterm, on_signal, SIGTERM);
-  uv_signal_start(&m.sigint, on_signal, SIGINT);
   uv_timer_init(d->loop, &m.shutdown_timer);
   uv_timer_init(d->loop, &m.drain_poll);
   m.shutdown_timer.data = m.drain_poll.data = &m;
+  uv_signal_init(d->loop, &m.sigterm);
+  uv_signal_init(d->loop, &m.sigint);
+  uv_signal_init(d->loop, &m.sighup);
+  m.sigterm.data = m.sigint.data = m.sighup.data = &m;
+  uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&m.sigint, on_signal, SIGINT);
+  /* A closed terminal or session sends SIGHUP, whose default action kills
+   * the daemon without a single close frame: it shuts down as on SIGTERM,
+   * unless it was started ignoring SIGHUP (nohup), which stays so. */
+  struct sigaction hup;
+  if (sigaction(SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN)
+    uv_signal_start(&m.sighup, on_signal, SIGHUP);
   wsf_log(WSF_LOG_INFO, "wsfleetd %s listening on %s (max %u connections)", WSF_VERSION, cfg->socket_path,
           cfg->max_connections);
   printf("ready %s\n", cfg->socket_path);

@@ -29,6 +29,8 @@ enum {
   MAX_HEAD_BYTES = 8192,         /* request line + headers */
   MAX_PATH_BYTES = 256,          /* longer paths are not /metrics anyway */
   CLIENT_DEADLINE_US = 10000000, /* a whole exchange, slow or idle clients included */
+  MAX_BUSY_CLIENTS = 64,         /* over MAX_CLIENTS: being told 503, for at most BUSY_DEADLINE_US */
+  BUSY_DEADLINE_US = 1000000,
   READ_CHUNK = 4096,
 };
 
@@ -458,20 +460,24 @@ static void on_connection(uv_stream_t *server, int status) {
     client_close(c);
     return;
   }
-  if (m->n_clients > MAX_CLIENTS) {
-    /* A fresh socket's send buffer is empty, so this cannot block or be short. */
-    static const char busy[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  /* Far over the bound: let go at once (a reset at worst). */
+  if (m->n_clients > MAX_CLIENTS + MAX_BUSY_CLIENTS) {
     client_close(c);
     return;
   }
   llhttp_init(&c->parser, HTTP_REQUEST, &m->settings);
   c->parser.data = c;
-  if (wsf_timer_start(&m->d->timers, &c->deadline, CLIENT_DEADLINE_US) != 0 ||
-      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+  bool busy = m->n_clients > MAX_CLIENTS;
+  if (wsf_timer_start(&m->d->timers, &c->deadline, busy ? BUSY_DEADLINE_US : CLIENT_DEADLINE_US) != 0 ||
+      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     client_close(c);
+    return;
+  }
+  /* Over the bound: 503 at once, then FIN and drain like any answer. Closing
+   * right after the write reset the connection whenever the scraper's request
+   * had arrived unread, and it saw a reset instead of the 503. */
+  if (busy)
+    respond_text(c, 503, "Service Unavailable", "Retry-After: 1\r\n");
 }
 
 /* ---- start / stop --------------------------------------------------------- */

@@ -150,9 +150,10 @@ static void event_end(FILE *f) {
 int wsf_observe_init(wsf_daemon *d) {
   d->observers = wsf_xcalloc(1, sizeof *d->observers);
   if (d->cfg.events_path) {
-    FILE *f = fopen(d->cfg.events_path, "a");
+    char err[512];
+    FILE *f = wsf_open_private_append(d->cfg.events_path, err, sizeof err); /* 0600, no symlink */
     if (!f) {
-      wsf_log(WSF_LOG_ERROR, "cannot open the event log %s", d->cfg.events_path);
+      wsf_log(WSF_LOG_ERROR, "cannot open the event log: %s", err);
       return -1;
     }
     setvbuf(f, NULL, _IOLBF, 0);

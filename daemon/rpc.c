@@ -30,12 +30,60 @@ typedef struct wsf_ctl {
   msgpack_packer pk;
   size_t write_pending;
   uint32_t refs;
-  uint32_t events; /* subscription bitmask */
+  uint32_t events;         /* subscription bitmask */
+  uint32_t n_pendings;     /* requests waiting (max_waits_per_client) */
+  wsf_timer auth_deadline; /* TCP: the hello with the token must come before it */
   bool closed, is_tcp, authed, in_read, dirty;
   struct wsf_ctl *next, *prev;
   struct wsf_ctl *next_dirty; /* packed output waiting for this loop turn's flush */
   struct pending *pendings;   /* requests that wait: cancelled when the client goes */
 } wsf_ctl;
+
+/* Limits of the control side (PROTOCOL.md §9, "Control-side limits"): each
+ * is named in the error or log line when hit and counted in stats
+ * `control_limits`. */
+#define CTL_LIMITS(X)                                                                                        \
+  X(PREAUTH_REQUEST_BYTES, "preauth_request_bytes")                                                          \
+  X(AUTH_TIMEOUT_MS, "auth_timeout_ms")                                                                      \
+  X(MAX_UNAUTHENTICATED, "max_unauthenticated")                                                              \
+  X(MAX_CONTROL_CLIENTS, "max_control_clients")                                                              \
+  X(MAX_CONTROL_OUTPUT_BYTES, "max_control_output_bytes")                                                    \
+  X(MAX_WAITS_PER_CLIENT, "max_waits_per_client")                                                            \
+  X(MAX_WAITS_PER_CONN, "max_waits_per_conn")                                                                \
+  X(MAX_REQUEST_BYTES, "max_request_bytes")                                                                  \
+  X(MAX_REQUEST_OBJECTS, "max_request_objects")
+
+enum ctl_limit {
+#define X(id, name) CTL_##id,
+  CTL_LIMITS(X)
+#undef X
+      CTL_LIMIT_COUNT
+};
+
+static const char *const ctl_limit_names[] = {
+#define X(id, name) name,
+    CTL_LIMITS(X)
+#undef X
+};
+
+/* Before a TCP client has authenticated it may hold little: a hello with the
+ * token is ~90 bytes and 8 objects. Without these, 30 idle clients each
+ * buffering a 16 MiB request held +480 MB and the descriptors they held kept
+ * WebSockets from opening (issue 14). */
+#define PREAUTH_MAX_REQUEST_BYTES 4096
+#define PREAUTH_MAX_OBJECTS 64
+#define AUTH_TIMEOUT_MS 5000
+#define MAX_UNAUTHENTICATED 16
+/* A pending request costs ~300 bytes (its wait, match and timer): 32,768 per
+ * client is ~10 MB, above the 19,000 opens a client may pipeline. */
+#define MAX_WAITS_PER_CLIENT 32768
+/* recv/request/ping waiting on one connection: each message that arrives is
+ * matched against every recv waiter in turn. A close is never refused. */
+#define MAX_WAITS_PER_CONN 64
+/* One list reply at most (or a quarter of max_control_output_bytes if less):
+ * the rest is paged with `offset` (list used to pack everything, and a reply
+ * over 64 MiB dropped its client). */
+#define LIST_REPLY_MAX_BYTES (4u << 20)
 
 typedef struct wsf_rpc {
   uv_prepare_t flusher; /* before the loop blocks: one write per client for all it was sent */
@@ -45,6 +93,8 @@ typedef struct wsf_rpc {
   bool has_unix, has_tcp;
   char token[65];
   wsf_ctl *clients;
+  uint32_t unauthenticated; /* TCP clients that have not sent the token yet */
+  uint64_t limit_hits[CTL_LIMIT_COUNT];
 } wsf_rpc;
 
 enum pending_method { P_OPEN, P_RECV, P_REQUEST, P_PING, P_CLOSE };
@@ -60,9 +110,6 @@ typedef struct pending {
   uint64_t sent_us;
   char *conn_name; /* open: for errors that come before a connection exists */
 } pending;
-
-/* A slow reader may not make the daemon buffer without bound. */
-#define MAX_CTL_WRITE_PENDING (64u << 20)
 
 static const char *const event_names[] = {"open", "close", "handshake_failed", "drop"};
 
@@ -152,7 +199,7 @@ static void pack_hist_summary(msgpack_packer *pk, const wsf_hist *h) {
 
 void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   const wsf_stats *s = &d->stats;
-  msgpack_pack_map(pk, 21);
+  msgpack_pack_map(pk, 22);
   kv_uint(pk, "open", d->n_open);
   kv_uint(pk, "connecting", d->n_connecting);
   kv_uint(pk, "closing", d->n_closing);
@@ -188,6 +235,10 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   msgpack_pack_map(pk, 4);
   kv_deflate_counts(pk, &s->deflate);
   kv_uint(pk, "control_clients", d->control_clients);
+  wsf_pack_key(pk, "control_limits");
+  msgpack_pack_map(pk, CTL_LIMIT_COUNT);
+  for (int i = 0; i < CTL_LIMIT_COUNT; i++)
+    kv_uint(pk, ctl_limit_names[i], d->rpc ? d->rpc->limit_hits[i] : 0);
   kv_uint(pk, "heartbeats_sent", s->heartbeats_sent);
   wsf_pack_key(pk, "heartbeat_late_us");
   pack_hist_summary(pk, &s->heartbeat_late);
@@ -247,9 +298,12 @@ static void ctl_flush(wsf_ctl *ctl) {
   }
   size_t rest = ctl->out.size - off;
   if (rest) {
-    if (ctl->write_pending + rest > MAX_CTL_WRITE_PENDING) {
-      wsf_log(WSF_LOG_WARN, "control client reads too slowly (%zu bytes pending): closing it",
-              ctl->write_pending);
+    if (ctl->write_pending + rest > ctl->d->cfg.max_control_output_bytes) {
+      ctl->d->rpc->limit_hits[CTL_MAX_CONTROL_OUTPUT_BYTES]++;
+      wsf_log(
+          WSF_LOG_WARN,
+          "control client reads too slowly (%zu bytes pending, limit max_control_output_bytes): closing it",
+          ctl->write_pending);
       ctl->out.size = 0;
       ctl_close(ctl);
       return;
@@ -315,6 +369,12 @@ static void send_error_limit(wsf_ctl *ctl, uint32_t msgid, const char *limit, co
   ctl_done_packing(ctl);
 }
 
+/* A control-side limit: counted, then named in the error. */
+static void send_ctl_limit(wsf_ctl *ctl, uint32_t msgid, enum ctl_limit limit, const char *message) {
+  ctl->d->rpc->limit_hits[limit]++;
+  send_error_limit(ctl, msgid, ctl_limit_names[limit], message);
+}
+
 static void send_conn_closed(wsf_ctl *ctl, uint32_t msgid, const wsf_conn *c) {
   wsf_pack_error_begin(&ctl->pk, msgid, "conn_closed", c->record ? c->record->summary : "connection closed",
                        2);
@@ -333,7 +393,7 @@ static void send_no_such_conn(wsf_ctl *ctl, uint32_t msgid, const char *name, si
   snprintf(msg, sizeof msg, "no connection named '%.*s'", (int)(len > 200 ? 200 : len), name);
   wsf_pack_error_begin(&ctl->pk, msgid, "no_such_conn", msg, 1);
   wsf_pack_key(&ctl->pk, "conn");
-  msgpack_pack_str_with_body(&ctl->pk, name, len);
+  wsf_pack_text(&ctl->pk, name, len);
   wsf_pack_error_end(&ctl->pk);
   ctl_done_packing(ctl);
 }
@@ -413,8 +473,25 @@ static wsf_conn *get_conn(req_ctx *r) {
   return c;
 }
 
-/* Binds a pending request to its control client. */
-static pending *pending_new(req_ctx *r, uint8_t method) {
+/* Binds a pending request to its control client, or answers limit_exceeded
+ * and returns NULL when the client or the connection c (NULL for open) has
+ * as many waiting as allowed. */
+static pending *pending_new(req_ctx *r, uint8_t method, const wsf_conn *c) {
+  if (r->ctl->n_pendings >= MAX_WAITS_PER_CLIENT) {
+    send_ctl_limit(r->ctl, r->msgid, CTL_MAX_WAITS_PER_CLIENT,
+                   "this control client has 32768 requests waiting");
+    return NULL;
+  }
+  if (c) {
+    uint32_t n = 0;
+    for (const wsf_wait *w = c->waits_head; w && n < MAX_WAITS_PER_CONN; w = w->next)
+      n += w->kind == WSF_WAIT_RECV || w->kind == WSF_WAIT_PING;
+    if (n >= MAX_WAITS_PER_CONN) {
+      send_ctl_limit(r->ctl, r->msgid, CTL_MAX_WAITS_PER_CONN, "this connection has 64 requests waiting");
+      return NULL;
+    }
+  }
+  r->ctl->n_pendings++;
   pending *p = wsf_xcalloc(1, sizeof *p);
   p->ctl = r->ctl;
   p->msgid = r->msgid;
@@ -431,6 +508,7 @@ static void pending_free(pending *p) {
   wsf_match_free(&p->w.match);
   free(p->conn_name);
   wsf_ctl *ctl = p->ctl;
+  ctl->n_pendings--;
   if (p->prev)
     p->prev->next = p->next;
   else
@@ -453,8 +531,13 @@ static void do_hello(req_ctx *r) {
   kv_uint(pk, "protocol", 1);
   kv_uint(pk, "pid", (uint64_t)getpid());
   wsf_pack_key(pk, "limits");
-  msgpack_pack_map(pk, 6);
+  msgpack_pack_map(pk, 11);
   kv_uint(pk, "max_request_bytes", cfg->max_request_bytes);
+  kv_uint(pk, "max_request_objects", WSF_RPC_DEFAULT_MAX_OBJECTS);
+  kv_uint(pk, "max_control_clients", cfg->max_control_clients);
+  kv_uint(pk, "max_control_output_bytes", cfg->max_control_output_bytes);
+  kv_uint(pk, "max_waits_per_client", MAX_WAITS_PER_CLIENT);
+  kv_uint(pk, "max_waits_per_conn", MAX_WAITS_PER_CONN);
   kv_uint(pk, "max_connections", cfg->max_connections);
   kv_uint(pk, "max_name_bytes", cfg->max_name_bytes);
   kv_uint(pk, "max_message_bytes", cfg->max_message_bytes);
@@ -543,7 +626,7 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
         kv_uint(pk, "http_status", f ? (uint64_t)f->http_status : 0);
         wsf_pack_key(pk, "body");
         if (f && f->body)
-          msgpack_pack_str_with_body(pk, f->body, f->body_len);
+          wsf_pack_text(pk, f->body, f->body_len);
         else
           wsf_pack_str(pk, "");
       }
@@ -668,6 +751,13 @@ static void do_open(req_ctx *r) {
     send_error_limit(r->ctl, r->msgid, "max_name_bytes", "connection name too long");
     return;
   }
+  /* Names go to the event log, the metrics and C strings: a NUL would cut
+   * them short there (two names would look the same), and invalid UTF-8
+   * could not be sent back as str. */
+  if (memchr(p.name, '\0', p.name_len) || !wsf_utf8_valid(p.name, p.name_len)) {
+    bad(r, "field '%s' must be UTF-8 text without NUL bytes", "conn");
+    return;
+  }
   if (wsf_field_str(r->params, "url", &p.url, &p.url_len) != WSF_FIELD_OK) {
     bad(r, "field '%s' (a string) is required", "url");
     return;
@@ -742,7 +832,9 @@ static void do_open(req_ctx *r) {
       !get_cstr(r, tls, "ciphers", &tls_strs[4]))
     goto out;
   p.tls_ca_file = tls_strs[0] ? tls_strs[0] : cfg->tls_ca_file;
-  p.tls_server_name = tls_strs[1];
+  /* "" means the URL host, as absent does: it used to switch the name check
+   * off while the result still said verified. */
+  p.tls_server_name = tls_strs[1] && *tls_strs[1] ? tls_strs[1] : NULL;
   p.tls_cert_file = tls_strs[2] ? tls_strs[2] : cfg->tls_cert_file;
   p.tls_key_file = tls_strs[3] ? tls_strs[3] : cfg->tls_key_file;
   p.tls_ciphers = tls_strs[4] ? tls_strs[4] : cfg->tls_ciphers;
@@ -753,7 +845,9 @@ static void do_open(req_ctx *r) {
   p.subprotocols = subs;
   p.subprotocol_lens = sub_lens;
   p.keepalive = &ka;
-  pending *pr = pending_new(r, P_OPEN);
+  pending *pr = pending_new(r, P_OPEN, NULL);
+  if (!pr)
+    goto out;
   pr->w.done = on_open_done;
   pr->conn_name = wsf_xstrndup(p.name, p.name_len);
   wsf_conn_open(d, &p, &pr->w);
@@ -882,7 +976,9 @@ static void start_recv(req_ctx *r, wsf_conn *c, uint8_t method, const char *data
   uint32_t timeout_ms = 10000;
   if (!get_u32(r, r->params, "timeout_ms", &timeout_ms))
     return;
-  pending *p = pending_new(r, method);
+  pending *p = pending_new(r, method, c);
+  if (!p)
+    return;
   p->w.done = on_recv_done;
   p->timeout_ms = timeout_ms;
   if (!parse_match(r, &p->w)) {
@@ -962,7 +1058,9 @@ static void do_ping(req_ctx *r) {
   }
   if (!get_u32(r, r->params, "timeout_ms", &timeout_ms))
     return;
-  pending *p = pending_new(r, P_PING);
+  pending *p = pending_new(r, P_PING, c);
+  if (!p)
+    return;
   p->w.done = on_ping_done;
   p->timeout_ms = timeout_ms;
   wsf_conn_ping(c, &p->w, (const uint8_t *)data, len, timeout_ms);
@@ -1017,7 +1115,9 @@ static void do_close(req_ctx *r) {
     bad(r, "field '%s' is longer than 123 bytes", "reason");
     return;
   }
-  pending *p = pending_new(r, P_CLOSE);
+  pending *p = pending_new(r, P_CLOSE, NULL); /* a close is always accepted */
+  if (!p)
+    return;
   p->w.done = on_close_done;
   wsf_conn_close(c, &p->w, (uint16_t)code, reason ? reason : "", reason_len, timeout_ms);
 }
@@ -1082,39 +1182,65 @@ static void do_status(req_ctx *r) {
   ctl_done_packing(r->ctl);
 }
 
+static bool state_is(const wsf_conn *c, const char *state, size_t state_len) {
+  const char *name = wsf_conn_state_name(c->state);
+  return !state || (strlen(name) == state_len && memcmp(name, state, state_len) == 0);
+}
+
+/* Pages: `offset` skips that many matching connections (in the registry's
+ * order, stable while no connection is added or forgotten); a page ends at
+ * `limit` entries or LIST_REPLY_MAX_BYTES, and `next_offset` says where the
+ * next one starts (nil after the last). */
 static void do_list(req_ctx *r) {
   const char *state = NULL;
   size_t state_len = 0;
-  uint32_t limit = 10000;
-  if (!get_str(r, r->params, "state", &state, &state_len) || !get_u32(r, r->params, "limit", &limit))
+  uint32_t limit = 10000, offset = 0;
+  if (!get_str(r, r->params, "state", &state, &state_len) || !get_u32(r, r->params, "limit", &limit) ||
+      !get_u32(r, r->params, "offset", &offset))
     return;
   wsf_registry *reg = &r->d->conns;
   uint64_t now = wsf_now_us();
   uint32_t total = 0, listed = 0;
+  bool more = false;
+  size_t page_max = r->d->cfg.max_control_output_bytes / 4;
+  if (page_max > LIST_REPLY_MAX_BYTES)
+    page_max = LIST_REPLY_MAX_BYTES;
+  msgpack_sbuffer page;
+  msgpack_sbuffer_init(&page);
+  msgpack_packer pk_page;
+  msgpack_packer_init(&pk_page, &page, msgpack_sbuffer_write);
   for (size_t i = 0; i < reg->capacity; i++) {
     const wsf_conn *c = reg->slots[i];
-    if (c && (!state || (strlen(wsf_conn_state_name(c->state)) == state_len &&
-                         memcmp(wsf_conn_state_name(c->state), state, state_len) == 0)))
-      total++;
+    if (!c || !state_is(c, state, state_len))
+      continue;
+    total++;
+    if (total <= offset || more)
+      continue;
+    if (listed == limit || page.size >= page_max) {
+      more = true;
+      continue;
+    }
+    listed++;
+    msgpack_pack_map(&pk_page, 4);
+    kv_str(&pk_page, "conn", c->name);
+    kv_str(&pk_page, "state", wsf_conn_state_name(c->state));
+    kv_str(&pk_page, "url", c->url);
+    kv_uint(&pk_page, "age_us", now - (c->counted_open ? c->opened_us : c->started_us));
   }
   msgpack_packer *pk = &r->ctl->pk;
   wsf_pack_result_header(pk, r->msgid);
-  msgpack_pack_map(pk, 2);
+  msgpack_pack_map(pk, 3);
   wsf_pack_key(pk, "conns");
-  msgpack_pack_array(pk, total < limit ? total : limit);
-  for (size_t i = 0; i < reg->capacity && listed < limit; i++) {
-    const wsf_conn *c = reg->slots[i];
-    if (!c || (state && !(strlen(wsf_conn_state_name(c->state)) == state_len &&
-                          memcmp(wsf_conn_state_name(c->state), state, state_len) == 0)))
-      continue;
-    listed++;
-    msgpack_pack_map(pk, 4);
-    kv_str(pk, "conn", c->name);
-    kv_str(pk, "state", wsf_conn_state_name(c->state));
-    kv_str(pk, "url", c->url);
-    kv_uint(pk, "age_us", now - (c->counted_open ? c->opened_us : c->started_us));
-  }
+  msgpack_pack_array(pk, listed);
+  if (page.size)
+    msgpack_sbuffer_write(&r->ctl->out, page.data, page.size);
+  msgpack_sbuffer_destroy(&page);
   kv_uint(pk, "total", total);
+  wsf_pack_key(pk, "next_offset");
+  if (more)
+    msgpack_pack_uint64(pk, (uint64_t)offset + listed);
+  else
+    msgpack_pack_nil(pk);
   ctl_done_packing(r->ctl);
 }
 
@@ -1218,7 +1344,7 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
       kv_str(pk, "message", f->message);
       kv_uint(pk, "http_status", (uint64_t)f->http_status);
       wsf_pack_key(pk, "body");
-      msgpack_pack_str_with_body(pk, f->body ? f->body : "", f->body ? f->body_len : 0);
+      wsf_pack_text(pk, f->body ? f->body : "", f->body ? f->body_len : 0);
     }
     ctl_done_packing(ctl);
   }
@@ -1246,6 +1372,9 @@ static void dispatch(wsf_ctl *ctl, const wsf_rpc_request *req) {
         wsf_field_str(req->params, "token", &token, &len) == WSF_FIELD_OK && len == 64 &&
         CRYPTO_memcmp(token, rpc->token, 64) == 0) {
       ctl->authed = true;
+      rpc->unauthenticated--;
+      wsf_timer_stop(&ctl->d->timers, &ctl->auth_deadline);
+      wsf_rpc_decoder_set_limits(ctl->dec, ctl->d->cfg.max_request_bytes, WSF_RPC_DEFAULT_MAX_OBJECTS);
     } else {
       send_error(ctl, req->msgid, "unauthorized",
                  "the first request on TCP must be hello with the right token");
@@ -1253,6 +1382,19 @@ static void dispatch(wsf_ctl *ctl, const wsf_rpc_request *req) {
       ctl_close(ctl);
       return;
     }
+  }
+  /* Responses this client has not read, packed or queued: a client that
+   * pipelines requests with large replies (list, status) and does not read
+   * goes before it makes the daemon pack without bound. */
+  if (ctl->out.size + ctl->write_pending > ctl->d->cfg.max_control_output_bytes) {
+    ctl->d->rpc->limit_hits[CTL_MAX_CONTROL_OUTPUT_BYTES]++;
+    wsf_log(WSF_LOG_WARN,
+            "control client has %zu bytes of responses unread (limit max_control_output_bytes): "
+            "closing it",
+            ctl->out.size + ctl->write_pending);
+    ctl->out.size = 0;
+    ctl_close(ctl);
+    return;
   }
   for (size_t i = 0; i < WSF_ARRAY_LEN(handlers); i++) {
     if (wsf_rpc_method_is(req, handlers[i].name)) {
@@ -1269,7 +1411,7 @@ static void dispatch(wsf_ctl *ctl, const wsf_rpc_request *req) {
            req->method);
   wsf_pack_error_begin(&ctl->pk, req->msgid, "unknown_method", msg, 1);
   wsf_pack_key(&ctl->pk, "method");
-  msgpack_pack_str_with_body(&ctl->pk, req->method, req->method_len);
+  wsf_pack_text(&ctl->pk, req->method, req->method_len);
   wsf_pack_error_end(&ctl->pk);
   ctl_done_packing(ctl);
 }
@@ -1293,6 +1435,9 @@ static void ctl_close(wsf_ctl *ctl) {
   if (ctl->next)
     ctl->next->prev = ctl->prev;
   ctl->d->control_clients--;
+  if (ctl->is_tcp && !ctl->authed)
+    rpc->unauthenticated--;
+  wsf_timer_stop(&ctl->d->timers, &ctl->auth_deadline);
   /* Its waiting requests go too: a recv nobody will read must not take a
    * message another client could. The one completing right now (if any) is
    * no longer linked and frees itself. */
@@ -1340,9 +1485,15 @@ static void on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       rv = st;
     }
   }
-  if (rv == WSF_RPC_TOO_LARGE)
-    send_error_limit(ctl, 0, "max_request_bytes", "request larger than max_request_bytes; closing");
-  else if (rv == WSF_RPC_MALFORMED)
+  if (rv == WSF_RPC_TOO_LARGE) {
+    const char *hit = wsf_rpc_decoder_limit_hit(ctl->dec);
+    enum ctl_limit limit = hit && strcmp(hit, "max_request_objects") == 0 ? CTL_MAX_REQUEST_OBJECTS
+                           : ctl->is_tcp && !ctl->authed                  ? CTL_PREAUTH_REQUEST_BYTES
+                                                                          : CTL_MAX_REQUEST_BYTES;
+    char msg[160];
+    snprintf(msg, sizeof msg, "request larger than %s; closing", ctl_limit_names[limit]);
+    send_ctl_limit(ctl, 0, limit, msg);
+  } else if (rv == WSF_RPC_MALFORMED)
     send_error(ctl, 0, "bad_request", "bytes are not msgpack; closing");
   ctl->in_read = false;
   ctl_flush(ctl);
@@ -1351,12 +1502,45 @@ static void on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   ctl_unref(ctl);
 }
 
+/* Tells a client which limit it hit, counted, and closes it. */
+static void refuse_client(wsf_ctl *ctl, enum ctl_limit limit, const char *message) {
+  bool was_in_read = ctl->in_read;
+  ctl->in_read = true; /* flushed here, not by the flusher */
+  send_ctl_limit(ctl, 0, limit, message);
+  ctl_flush(ctl);
+  ctl->in_read = was_in_read;
+  ctl_close(ctl);
+}
+
+/* The oldest TCP client that has not authenticated (the list is newest first). */
+static wsf_ctl *oldest_unauthenticated(wsf_rpc *rpc) {
+  wsf_ctl *found = NULL;
+  for (wsf_ctl *c = rpc->clients; c; c = c->next)
+    if (c->is_tcp && !c->authed)
+      found = c;
+  return found;
+}
+
+static void on_auth_deadline(wsf_timer *t) {
+  char msg[96];
+  snprintf(msg, sizeof msg, "no hello with the token within %u ms; closing", AUTH_TIMEOUT_MS);
+  refuse_client(wsf_container_of(t, wsf_ctl, auth_deadline), CTL_AUTH_TIMEOUT_MS, msg);
+}
+
 static void accept_client(uv_stream_t *server, bool is_tcp) {
   wsf_daemon *d = server->data;
+  wsf_rpc *rpc = d->rpc;
+  /* Unauthenticated TCP clients: the oldest makes room for the newest, so
+   * idle connections cannot keep the one with the token out. */
+  if (is_tcp && rpc->unauthenticated >= MAX_UNAUTHENTICATED)
+    refuse_client(oldest_unauthenticated(rpc), CTL_MAX_UNAUTHENTICATED,
+                  "too many TCP clients without the token (max_unauthenticated); closing the oldest");
+  bool refused = d->control_clients >= d->cfg.max_control_clients;
   wsf_ctl *ctl = wsf_xcalloc(1, sizeof *ctl);
   ctl->d = d;
   ctl->is_tcp = is_tcp;
   ctl->refs = 1;
+  wsf_timer_init(&ctl->auth_deadline, on_auth_deadline);
   int rv = is_tcp ? uv_tcp_init(d->loop, &ctl->h.tcp) : uv_pipe_init(d->loop, &ctl->h.pipe, 0);
   if (rv != 0) {
     free(ctl);
@@ -1366,14 +1550,29 @@ static void accept_client(uv_stream_t *server, bool is_tcp) {
   ctl->dec = wsf_rpc_decoder_new(d->cfg.max_request_bytes);
   msgpack_sbuffer_init(&ctl->out);
   msgpack_packer_init(&ctl->pk, &ctl->out, msgpack_sbuffer_write);
-  wsf_rpc *rpc = d->rpc;
   ctl->next = rpc->clients;
   if (rpc->clients)
     rpc->clients->prev = ctl;
   rpc->clients = ctl;
   d->control_clients++;
-  if (!ctl->dec || uv_accept(server, &ctl->h.stream) != 0 ||
-      uv_read_start(&ctl->h.stream, ctl_alloc, on_ctl_read) != 0)
+  if (is_tcp) {
+    rpc->unauthenticated++;
+    if (ctl->dec)
+      wsf_rpc_decoder_set_limits(ctl->dec, PREAUTH_MAX_REQUEST_BYTES, PREAUTH_MAX_OBJECTS);
+  }
+  if (!ctl->dec || uv_accept(server, &ctl->h.stream) != 0) {
+    ctl_close(ctl);
+    return;
+  }
+  /* Over the limit: accepted only to be told so, then closed, so the
+   * backlog does not keep it (and its descriptor) waiting. */
+  if (refused) {
+    refuse_client(ctl, CTL_MAX_CONTROL_CLIENTS, "too many control clients (max_control_clients); closing");
+    return;
+  }
+  if (is_tcp)
+    wsf_timer_start(&d->timers, &ctl->auth_deadline, (uint64_t)AUTH_TIMEOUT_MS * 1000);
+  if (uv_read_start(&ctl->h.stream, ctl_alloc, on_ctl_read) != 0)
     ctl_close(ctl);
 }
 
@@ -1389,12 +1588,34 @@ static void on_tcp_connection(uv_stream_t *server, int status) {
 
 /* ---- listening ------------------------------------------------------------------------ */
 
+static bool is_hex64(const char *s, size_t len) {
+  if (len == 65 && s[64] == '\n') /* written by hand with a final newline */
+    len = 64;
+  if (len != 64)
+    return false;
+  for (size_t i = 0; i < 64; i++)
+    if (!strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
+      return false;
+  return true;
+}
+
+/* An existing token file must be ours, closed to others and hold the token:
+ * one another user planted, or could read, would hand them the TCP control. */
 static int load_or_create_token(wsf_rpc *rpc, const char *path) {
-  int fd = open(path, O_RDONLY);
-  if (fd >= 0) {
-    ssize_t n = read(fd, rpc->token, 64);
-    close(fd);
-    if (n != 64) {
+  char err[512];
+  char *data;
+  size_t len;
+  struct stat st;
+  if (lstat(path, &st) == 0 || errno != ENOENT) {
+    if (wsf_read_regular_file(path, 65, true, &data, &len, err, sizeof err) != 0) {
+      wsf_log(WSF_LOG_ERROR, "token file %s", err);
+      return -1;
+    }
+    bool ok = is_hex64(data, len);
+    if (ok)
+      memcpy(rpc->token, data, 64);
+    free(data);
+    if (!ok) {
       wsf_log(WSF_LOG_ERROR, "token file %s must hold 64 hex characters", path);
       return -1;
     }
@@ -1406,7 +1627,7 @@ static int load_or_create_token(wsf_rpc *rpc, const char *path) {
     return -1;
   for (int i = 0; i < 32; i++)
     snprintf(rpc->token + 2 * i, 3, "%02x", raw[i]);
-  fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0 || write(fd, rpc->token, 64) != 64) {
     wsf_log(WSF_LOG_ERROR, "cannot write token file %s: %s", path, strerror(errno));
     if (fd >= 0)
@@ -1433,7 +1654,7 @@ static bool socket_is_live(const char *path) {
 /* The socket's directory is private (0700, ours): the socket's own mode is
  * not honoured by every system, the directory's is. */
 static int prepare_socket_dir(const char *socket_path) {
-  char dir[4096];
+  char dir[4096], err[4200];
   snprintf(dir, sizeof dir, "%s", socket_path);
   char *slash = strrchr(dir, '/');
   if (!slash || slash == dir)
@@ -1443,13 +1664,8 @@ static int prepare_socket_dir(const char *socket_path) {
     wsf_log(WSF_LOG_ERROR, "cannot create %s: %s", dir, strerror(errno));
     return -1;
   }
-  struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    wsf_log(WSF_LOG_ERROR, "%s is not a directory", dir);
-    return -1;
-  }
-  if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-    wsf_log(WSF_LOG_ERROR, "%s must be owned by this user and not accessible to others (chmod 700)", dir);
+  if (wsf_check_private_dir(dir, err, sizeof err) != 0) {
+    wsf_log(WSF_LOG_ERROR, "%s", err);
     return -1;
   }
   return 0;

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <limits.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 struct wsf_tls_config {
   wsf_tls_config *next;
+  uint32_t refs;        /* holders from wsf_tls_config_get() not yet released */
   wsf_tls_options opts; /* strings owned by the config */
   SSL_CTX *ctx;
 };
@@ -39,7 +41,8 @@ struct wsf_tls_session {
   uint8_t alert_received : 1;
   uint8_t handshake_done : 1;
   uint8_t verified : 1;
-  uint8_t failed : 1; /* a fatal error: OpenSSL forbids SSL_shutdown after it */
+  uint8_t name_checked : 1; /* a host name or IP was set for verification */
+  uint8_t failed : 1;       /* a fatal error: OpenSSL forbids SSL_shutdown after it */
   uint8_t shutdown_sent : 1;
 };
 
@@ -139,6 +142,74 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
   return SSL_TLSEXT_ERR_NOACK;
 }
 
+/* Files named in `open` are read here, on the event loop, once per distinct
+ * option set: each is opened without blocking (a FIFO or a device is refused:
+ * a FIFO used to hang the whole daemon), read whole and parsed from memory. */
+#define TLS_FILE_MAX_BYTES (4u << 20) /* a system CA bundle is ~220 KiB */
+
+/* Never a prompt: OpenSSL's default asks on the terminal for a passphrase,
+ * which blocked the loop. An encrypted key is an error. */
+static int no_passphrase(char *buf, int size, int rwflag, void *userdata) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  (void)userdata;
+  return 0;
+}
+
+static BIO *read_pem_file(const char *path, char *err, size_t errlen) {
+  char *data, why[512];
+  size_t len;
+  if (wsf_read_regular_file(path, TLS_FILE_MAX_BYTES, false, &data, &len, why, sizeof why) != 0) {
+    snprintf(err, errlen, "%s", why);
+    return NULL;
+  }
+  BIO *bio = BIO_new(BIO_s_mem());
+  if (!bio || BIO_write(bio, data, (int)len) != (int)len) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    BIO_free(bio);
+    bio = NULL;
+  }
+  free(data);
+  return bio;
+}
+
+/* The certificate, then the rest of the chain, as SSL_CTX_use_certificate_chain_file does. */
+static int use_chain(SSL_CTX *ctx, BIO *bio) {
+  X509 *leaf = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
+  if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1) {
+    X509_free(leaf);
+    return -1;
+  }
+  X509_free(leaf);
+  SSL_CTX_clear_chain_certs(ctx);
+  X509 *ca;
+  while ((ca = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)))
+    if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+      X509_free(ca);
+      return -1;
+    }
+  ERR_clear_error(); /* the end of the file reads as "no start line" */
+  return 0;
+}
+
+static int load_trust(SSL_CTX *ctx, BIO *bio) {
+  STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read_bio(bio, NULL, no_passphrase, NULL);
+  if (!infos)
+    return -1;
+  X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+  int added = 0;
+  for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+    X509_INFO *info = sk_X509_INFO_value(infos, i);
+    if (info->x509 && X509_STORE_add_cert(store, info->x509) == 1)
+      added++;
+    if (info->crl && X509_STORE_add_crl(store, info->crl) == 1)
+      added++;
+  }
+  sk_X509_INFO_pop_free(infos, X509_INFO_free);
+  return added ? 0 : -1;
+}
+
 #define CTX_FAIL(...)                                                                                        \
   do {                                                                                                       \
     snprintf(err, errlen, __VA_ARGS__);                                                                      \
@@ -157,13 +228,34 @@ static SSL_CTX *new_ctx(const wsf_tls_options *o, char *err, size_t errlen) {
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_info_callback(ctx, info_cb);
+  SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
   if (o->ciphers && !SSL_CTX_set_cipher_list(ctx, o->ciphers))
     CTX_FAIL("invalid cipher list \"%s\": %s", o->ciphers, openssl_reason());
+  char why[600];
+  BIO *bio;
   if (o->cert_file) {
     const char *key = o->key_file ? o->key_file : o->cert_file;
-    if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1)
+    if (!(bio = read_pem_file(o->cert_file, why, sizeof why)))
+      CTX_FAIL("cannot read certificate file %s", why);
+    int rc = use_chain(ctx, bio);
+    BIO_free(bio);
+    if (rc != 0)
       CTX_FAIL("cannot read certificate file %s: %s", o->cert_file, openssl_reason());
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+    if (!(bio = read_pem_file(key, why, sizeof why)))
+      CTX_FAIL("cannot read key file %s", why);
+    char *pem;
+    long pem_len = BIO_get_mem_data(bio, &pem);
+    bool encrypted = pem_len > 0 && memmem(pem, (size_t)pem_len, "ENCRYPTED", 9);
+    EVP_PKEY *pkey = encrypted ? NULL : PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    BIO_free(bio);
+    if (encrypted)
+      CTX_FAIL("key file %s is protected by a passphrase (not supported: decrypt it, e.g. openssl pkey)",
+               key);
+    if (!pkey)
+      CTX_FAIL("cannot read key file %s: %s", key, openssl_reason());
+    rc = SSL_CTX_use_PrivateKey(ctx, pkey);
+    EVP_PKEY_free(pkey);
+    if (rc != 1) {
       if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH)
         CTX_FAIL("key file %s does not match certificate %s", key, o->cert_file);
       CTX_FAIL("cannot read key file %s: %s", key, openssl_reason());
@@ -189,10 +281,16 @@ static SSL_CTX *new_ctx(const wsf_tls_options *o, char *err, size_t errlen) {
   } else {
     SSL_CTX_set_alpn_protos(ctx, alpn_http11, sizeof(alpn_http11) - 1);
     if (o->verify) {
-      int ok = o->ca_file ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL)
-                          : SSL_CTX_set_default_verify_paths(ctx);
-      if (ok != 1)
-        CTX_FAIL("cannot read CA file %s: %s", o->ca_file ? o->ca_file : "(system store)", openssl_reason());
+      if (o->ca_file) {
+        if (!(bio = read_pem_file(o->ca_file, why, sizeof why)))
+          CTX_FAIL("cannot read CA file %s", why);
+        int rc = load_trust(ctx, bio);
+        BIO_free(bio);
+        if (rc != 0)
+          CTX_FAIL("cannot read CA file %s: %s", o->ca_file, openssl_reason());
+      } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        CTX_FAIL("cannot read CA file (system store): %s", openssl_reason());
+      }
       SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     } else {
       SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
@@ -217,8 +315,10 @@ static const char *dup_or_null(const char *s) {
 
 wsf_tls_config *wsf_tls_config_get(const wsf_tls_options *opts, char *err, size_t errlen) {
   for (wsf_tls_config *c = configs; c; c = c->next)
-    if (options_eq(&c->opts, opts))
+    if (options_eq(&c->opts, opts)) {
+      c->refs++;
       return c;
+    }
   if (!get_bio_method()) {
     snprintf(err, errlen, "cannot create BIO method");
     return NULL;
@@ -234,22 +334,38 @@ wsf_tls_config *wsf_tls_config_get(const wsf_tls_options *opts, char *err, size_
   c->opts.key_file = dup_or_null(opts->key_file);
   c->opts.ciphers = dup_or_null(opts->ciphers);
   c->opts.client_ca_file = dup_or_null(opts->client_ca_file);
+  c->refs = 1;
   c->next = configs;
   configs = c;
   return c;
+}
+
+static void config_free(wsf_tls_config *c) {
+  SSL_CTX_free(c->ctx); /* sessions still open keep it alive (OpenSSL counts them) */
+  free((char *)c->opts.ca_file);
+  free((char *)c->opts.cert_file);
+  free((char *)c->opts.key_file);
+  free((char *)c->opts.ciphers);
+  free((char *)c->opts.client_ca_file);
+  free(c);
+}
+
+void wsf_tls_config_release(wsf_tls_config *cfg) {
+  if (!cfg || --cfg->refs > 0)
+    return;
+  for (wsf_tls_config **p = &configs; *p; p = &(*p)->next)
+    if (*p == cfg) {
+      *p = cfg->next;
+      break;
+    }
+  config_free(cfg);
 }
 
 void wsf_tls_config_free_all(void) {
   while (configs) {
     wsf_tls_config *c = configs;
     configs = c->next;
-    SSL_CTX_free(c->ctx);
-    free((char *)c->opts.ca_file);
-    free((char *)c->opts.cert_file);
-    free((char *)c->opts.key_file);
-    free((char *)c->opts.ciphers);
-    free((char *)c->opts.client_ca_file);
-    free(c);
+    config_free(c);
   }
   BIO_meth_free(bio_method);
   bio_method = NULL;
@@ -328,8 +444,11 @@ static int handshake_step(wsf_transport *t, const char **detail) {
   int r = SSL_do_handshake(s->ssl);
   if (r == 1) {
     s->handshake_done = 1;
+    /* verified: the chain AND the name were checked (a chain alone proves
+     * only that some holder of a trusted certificate answered). */
     s->verified = (SSL_get_verify_mode(s->ssl) & SSL_VERIFY_PEER) &&
-                  SSL_get_verify_result(s->ssl) == X509_V_OK && SSL_get0_peer_certificate(s->ssl);
+                  SSL_get_verify_result(s->ssl) == X509_V_OK && SSL_get0_peer_certificate(s->ssl) &&
+                  s->name_checked;
     return 1;
   }
   int e = SSL_get_error(s->ssl, r);
@@ -387,6 +506,7 @@ int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool serv
   t->tls = s; /* from here on freed with the transport */
   if (server) {
     SSL_set_accept_state(ssl);
+    s->name_checked = 1; /* a client certificate is checked by its chain alone */
     return 0;
   }
   SSL_set_connect_state(ssl);
@@ -394,6 +514,7 @@ int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool serv
     int r = set_peer_name(ssl, server_name, cfg->opts.verify);
     if (r < 0)
       return r;
+    s->name_checked = cfg->opts.verify;
   }
   const char *detail;
   if (handshake_step(t, &detail) < 0) { /* sending the ClientHello failed */

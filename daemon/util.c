@@ -1,12 +1,16 @@
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <uv.h>
@@ -136,4 +140,111 @@ bool wsf_addr_is_loopback(const struct sockaddr_storage *a) {
   if (a->ss_family == AF_INET)
     return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
   return a->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
+/* ---- files another user may have planted ------------------------------------ */
+
+int wsf_check_private_dir(const char *dir, char *err, size_t err_len) {
+  struct stat st;
+  /* lstat: a symlink planted where the directory should be (/tmp/wsfleet-$UID
+   * made by another user) is refused, not followed. */
+  if (lstat(dir, &st) != 0) {
+    snprintf(err, err_len, "%s: %s", dir, strerror(errno));
+    return -1;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    snprintf(err, err_len, "%s is a symbolic link, not a directory", dir);
+    return -1;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    snprintf(err, err_len, "%s is not a directory", dir);
+    return -1;
+  }
+  if (st.st_uid != geteuid() || (st.st_mode & 077)) {
+    snprintf(err, err_len, "%s must be owned by this user and not accessible to others (chmod 700)", dir);
+    return -1;
+  }
+  return 0;
+}
+
+/* open() that neither follows a final symlink nor blocks on a FIFO, then
+ * fstat: what was opened is what is checked. */
+static int open_regular(const char *path, int flags, mode_t mode, bool private_only, char *err,
+                        size_t err_len) {
+  int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
+  if (fd < 0) {
+    snprintf(err, err_len, "%s: %s", path,
+             errno == ELOOP   ? "is a symbolic link"
+             : errno == ENXIO ? "is not a regular file (a FIFO nobody reads)"
+                              : strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  const char *why = NULL;
+  if (fstat(fd, &st) != 0)
+    why = strerror(errno);
+  else if (!S_ISREG(st.st_mode))
+    why = "is not a regular file (a FIFO or a device would block the daemon)";
+  else if (private_only && st.st_uid != geteuid())
+    why = "is owned by another user";
+  else if (private_only && (st.st_mode & 077))
+    why = "is readable or writable by others (chmod 600)";
+  if (why) {
+    snprintf(err, err_len, "%s %s", path, why);
+    close(fd);
+    return -1;
+  }
+  /* Regular files never block: reads and writes go back to blocking mode. */
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+int wsf_read_regular_file(const char *path, size_t max_bytes, bool private_only, char **data, size_t *len,
+                          char *err, size_t err_len) {
+  int fd = open_regular(path, O_RDONLY, 0, private_only, err, err_len);
+  if (fd < 0)
+    return -1;
+  char *buf = malloc(max_bytes + 1);
+  size_t n = 0;
+  while (buf && n <= max_bytes) {
+    ssize_t r = read(fd, buf + n, max_bytes + 1 - n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      if (r < 0)
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+      break;
+    }
+    n += (size_t)r;
+    if (n > max_bytes)
+      break;
+  }
+  close(fd);
+  if (!buf || n > max_bytes) {
+    snprintf(err, err_len, "%s is larger than %zu bytes", path, max_bytes);
+    free(buf);
+    return -1;
+  }
+  buf[n] = '\0';
+  *data = buf;
+  *len = n;
+  return 0;
+}
+
+FILE *wsf_open_private_append(const char *path, char *err, size_t err_len) {
+  int fd = open_regular(path, O_WRONLY | O_APPEND | O_CREAT, 0600, false, err, err_len);
+  if (fd < 0)
+    return NULL;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && st.st_uid != geteuid()) {
+    snprintf(err, err_len, "%s is owned by another user", path);
+    close(fd);
+    return NULL;
+  }
+  FILE *f = fdopen(fd, "a");
+  if (!f) {
+    snprintf(err, err_len, "%s: %s", path, strerror(errno));
+    close(fd);
+  }
+  return f;
 }

@@ -5,9 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
-#define wsf_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define wsf_container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define WSF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Monotonic microseconds (uv_hrtime). */
@@ -29,6 +30,21 @@ void wsf_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 int wsf_parse_addr_port(const char *addr, struct sockaddr_storage *out);
 /* 127.0.0.0/8 or ::1: the control and metrics ports bind nowhere else. */
 bool wsf_addr_is_loopback(const struct sockaddr_storage *a);
+
+/* Files a peer or another local user could have planted or swapped. Each
+ * never follows a symlink in the last component and never blocks (a FIFO or a
+ * device is refused, not opened for reading); on failure it returns -1 (or
+ * NULL) with the reason in err. */
+/* A directory that is ours and closed to others (mode & 077 == 0). */
+int wsf_check_private_dir(const char *dir, char *err, size_t err_len);
+/* Reads a regular file of at most max_bytes whole, in one go. private_only:
+ * it must also be owned by this user and unreadable by others (a token).
+ * *data is malloc'd and NUL-terminated (the caller frees it). */
+int wsf_read_regular_file(const char *path, size_t max_bytes, bool private_only, char **data, size_t *len,
+                          char *err, size_t err_len);
+/* Opens path for appending, creating it 0600; an existing file must be a
+ * regular file owned by this user. The caller owns the FILE. */
+FILE *wsf_open_private_append(const char *path, char *err, size_t err_len);
 
 /* Allocation that aborts on failure, for small fixed structures only. */
 void *wsf_xmalloc(size_t n);

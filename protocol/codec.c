@@ -34,6 +34,7 @@ struct scanner {
   uint64_t items;     /* objects still to start in the message in progress */
   uint64_t skip;      /* payload bytes still to pass over */
   uint64_t msg_bytes; /* bytes of the message in progress seen so far */
+  uint64_t objects;   /* objects of the message in progress started so far */
   uint32_t len;       /* length/count being assembled from header bytes */
   uint8_t len_need;   /* header bytes still due for len */
   uint8_t len_kind;   /* enum hdr_kind of len */
@@ -44,11 +45,13 @@ struct wsf_rpc_decoder {
   msgpack_unpacker mpac;
   struct scanner scan;
   size_t max_request_bytes;
-  size_t ready; /* complete messages buffered that next() has not returned */
-  int poison;   /* WSF_RPC_MALFORMED / WSF_RPC_TOO_LARGE once framing is lost, else 0 */
+  size_t max_objects;
+  const char *limit_hit; /* which limit poisoned it */
+  size_t ready;          /* complete messages buffered that next() has not returned */
+  int poison;            /* WSF_RPC_MALFORMED / WSF_RPC_TOO_LARGE once framing is lost, else 0 */
 };
 
-enum scan_result { SCAN_OK = 0, SCAN_MALFORMED = -1, SCAN_TOO_LARGE = -2 };
+enum scan_result { SCAN_OK = 0, SCAN_MALFORMED = -1, SCAN_TOO_LARGE = -2, SCAN_TOO_MANY_OBJECTS = -3 };
 
 /* Applies one header byte: returns SCAN_MALFORMED for 0xc1 (never used in msgpack). */
 static int scan_header(struct scanner *s, uint8_t b) {
@@ -178,7 +181,8 @@ static void scan_len_done(struct scanner *s) {
 /* Scans n bytes. Counts complete messages in *complete and sets *used to the
  * bytes taken (all of them unless a message is found malformed or too large:
  * then the scan stops there and the rest is of no use). */
-static int scan(struct scanner *s, const uint8_t *p, size_t n, uint64_t max, size_t *complete, size_t *used) {
+static int scan(struct scanner *s, const uint8_t *p, size_t n, uint64_t max, uint64_t max_objects,
+                size_t *complete, size_t *used) {
   const uint8_t *start = p, *end = p + n;
   int rc = SCAN_OK;
   *complete = 0;
@@ -198,8 +202,10 @@ static int scan(struct scanner *s, const uint8_t *p, size_t n, uint64_t max, siz
         s->in_msg = true;
         s->items = 1;
         s->msg_bytes = 0;
+        s->objects = 0;
       }
       s->items--;
+      s->objects++;
       s->msg_bytes++;
       if ((rc = scan_header(s, *p++)) != SCAN_OK)
         break;
@@ -207,6 +213,11 @@ static int scan(struct scanner *s, const uint8_t *p, size_t n, uint64_t max, siz
     /* Every object still due takes at least one byte. */
     if (s->msg_bytes + s->skip + s->len_need + s->items > max) {
       rc = SCAN_TOO_LARGE;
+      break;
+    }
+    /* Objects announced by array and map headers count before they arrive. */
+    if (s->objects + s->items > max_objects) {
+      rc = SCAN_TOO_MANY_OBJECTS;
       break;
     }
     if (s->items == 0 && s->skip == 0 && s->len_need == 0) {
@@ -227,7 +238,17 @@ wsf_rpc_decoder *wsf_rpc_decoder_new(size_t max_request_bytes) {
     return NULL;
   }
   dec->max_request_bytes = max_request_bytes;
+  dec->max_objects = WSF_RPC_DEFAULT_MAX_OBJECTS;
   return dec;
+}
+
+void wsf_rpc_decoder_set_limits(wsf_rpc_decoder *dec, size_t max_request_bytes, size_t max_objects) {
+  dec->max_request_bytes = max_request_bytes;
+  dec->max_objects = max_objects;
+}
+
+const char *wsf_rpc_decoder_limit_hit(const wsf_rpc_decoder *dec) {
+  return dec->limit_hit;
 }
 
 void wsf_rpc_decoder_free(wsf_rpc_decoder *dec) {
@@ -245,11 +266,13 @@ int wsf_rpc_decoder_feed(wsf_rpc_decoder *dec, const char *buf, size_t len) {
   if (dec->poison)
     return dec->poison == WSF_RPC_TOO_LARGE ? WSF_RPC_TOO_LARGE : 0;
   size_t complete, used;
-  int rc = scan(&dec->scan, (const uint8_t *)buf, len, dec->max_request_bytes, &complete, &used);
+  int rc =
+      scan(&dec->scan, (const uint8_t *)buf, len, dec->max_request_bytes, dec->max_objects, &complete, &used);
   if (used) {
     if (!msgpack_unpacker_reserve_buffer(&dec->mpac, used)) {
       /* Out of memory: report it as the limit, the caller closes the connection. */
       dec->poison = WSF_RPC_TOO_LARGE;
+      dec->limit_hit = "max_request_bytes";
       return WSF_RPC_TOO_LARGE;
     }
     memcpy(msgpack_unpacker_buffer(&dec->mpac), buf, used);
@@ -258,8 +281,9 @@ int wsf_rpc_decoder_feed(wsf_rpc_decoder *dec, const char *buf, size_t len) {
   dec->ready += complete;
   if (rc == SCAN_MALFORMED)
     dec->poison = WSF_RPC_MALFORMED;
-  if (rc == SCAN_TOO_LARGE) {
+  if (rc == SCAN_TOO_LARGE || rc == SCAN_TOO_MANY_OBJECTS) {
     dec->poison = WSF_RPC_TOO_LARGE;
+    dec->limit_hit = rc == SCAN_TOO_LARGE ? "max_request_bytes" : "max_request_objects";
     return WSF_RPC_TOO_LARGE;
   }
   return 0;
@@ -333,7 +357,7 @@ static size_t message_length(const char *p, size_t avail) {
   size_t off = 0;
   while (off < avail) {
     size_t complete, used;
-    scan(&s, (const uint8_t *)p + off, 1, UINT64_MAX, &complete, &used);
+    scan(&s, (const uint8_t *)p + off, 1, UINT64_MAX, UINT64_MAX, &complete, &used);
     off += used;
     if (complete)
       break;
@@ -479,10 +503,75 @@ int wsf_field_array(const msgpack_object *map, const char *key, const msgpack_ob
 /* Encoding: msgpack-c packs every integer in its shortest form, as the
  * vectors (python msgpack) do, so envelopes compare byte for byte. */
 
+/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 if there is none. */
+static size_t utf8_seq(const uint8_t *p, size_t avail) {
+  uint8_t b = p[0];
+  if (b < 0x80)
+    return 1;
+  size_t n;
+  uint8_t lo = 0x80, hi = 0xbf; /* range of the second byte */
+  if (b >= 0xc2 && b <= 0xdf)
+    n = 2;
+  else if (b >= 0xe0 && b <= 0xef) {
+    n = 3;
+    if (b == 0xe0)
+      lo = 0xa0; /* no overlongs */
+    else if (b == 0xed)
+      hi = 0x9f; /* no surrogates */
+  } else if (b >= 0xf0 && b <= 0xf4) {
+    n = 4;
+    if (b == 0xf0)
+      lo = 0x90;
+    else if (b == 0xf4)
+      hi = 0x8f; /* at most U+10FFFF */
+  } else
+    return 0;
+  if (avail < n || p[1] < lo || p[1] > hi)
+    return 0;
+  for (size_t i = 2; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+  return n;
+}
+
+bool wsf_utf8_valid(const char *s, size_t len) {
+  const uint8_t *p = (const uint8_t *)s;
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_seq(p + i, len - i);
+    if (!n)
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+void wsf_pack_text(msgpack_packer *pk, const char *s, size_t len) {
+  if (wsf_utf8_valid(s, len)) {
+    msgpack_pack_str(pk, len);
+    msgpack_pack_str_body(pk, s, len);
+    return;
+  }
+  static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+  const uint8_t *p = (const uint8_t *)s;
+  size_t out = 0;
+  for (size_t i = 0; i < len;) { /* one U+FFFD per invalid byte */
+    size_t n = utf8_seq(p + i, len - i);
+    out += n ? n : 3;
+    i += n ? n : 1;
+  }
+  msgpack_pack_str(pk, out);
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_seq(p + i, len - i);
+    if (n)
+      msgpack_pack_str_body(pk, s + i, n);
+    else
+      msgpack_pack_str_body(pk, replacement, 3);
+    i += n ? n : 1;
+  }
+}
+
 void wsf_pack_str(msgpack_packer *pk, const char *s) {
-  size_t n = strlen(s);
-  msgpack_pack_str(pk, n);
-  msgpack_pack_str_body(pk, s, n);
+  wsf_pack_text(pk, s, strlen(s));
 }
 
 void wsf_pack_key(msgpack_packer *pk, const char *key) {

@@ -17,7 +17,8 @@ enum wsf_rpc_status {
   WSF_RPC_INVALID = 2,    /* a complete msgpack object that is not a valid request:
                              answer bad_request (req->msgid if req->has_msgid), keep going */
   WSF_RPC_MALFORMED = -1, /* bytes are not msgpack: framing lost, close the connection */
-  WSF_RPC_TOO_LARGE = -2, /* a message exceeds max_request_bytes: close the connection */
+  WSF_RPC_TOO_LARGE = -2, /* a message exceeds max_request_bytes or the object limit
+                             (wsf_rpc_decoder_limit_hit() tells which): close the connection */
 };
 
 typedef struct wsf_rpc_decoder wsf_rpc_decoder;
@@ -34,11 +35,24 @@ typedef struct wsf_rpc_request {
   msgpack_zone *zone;         /* owns params; released by wsf_rpc_request_release() */
 } wsf_rpc_request;
 
+/* Objects (every str, int, nil, array, map key and value...) one request may
+ * hold. msgpack-c builds a 24-byte msgpack_object for each, so without this
+ * bound a 16 MiB request of one-byte nils made the daemon allocate 384 MiB at
+ * once (peak RSS 414 MB measured); 65,536 objects cost at most 1.5 MiB, and a
+ * real request (an open with 64 headers and 32 subprotocols) holds ~300. */
+#define WSF_RPC_DEFAULT_MAX_OBJECTS 65536
+
 wsf_rpc_decoder *wsf_rpc_decoder_new(size_t max_request_bytes);
 void wsf_rpc_decoder_free(wsf_rpc_decoder *dec);
+/* Changes both limits (for the next bytes fed): TCP control starts a client
+ * with small limits and raises them once it authenticates. */
+void wsf_rpc_decoder_set_limits(wsf_rpc_decoder *dec, size_t max_request_bytes, size_t max_objects);
+/* After WSF_RPC_TOO_LARGE: the limit that was hit, "max_request_bytes" or
+ * "max_request_objects" (NULL before). */
+const char *wsf_rpc_decoder_limit_hit(const wsf_rpc_decoder *dec);
 
-/* Buffers len bytes. Returns 0, or WSF_RPC_TOO_LARGE when the bytes buffered
- * for the message in progress exceed max_request_bytes. */
+/* Buffers len bytes. Returns 0, or WSF_RPC_TOO_LARGE when the message in
+ * progress exceeds max_request_bytes or the object limit. */
 int wsf_rpc_decoder_feed(wsf_rpc_decoder *dec, const char *buf, size_t len);
 
 /* Extracts the next message. Call until it returns WSF_RPC_NEED_MORE or < 0.
@@ -70,7 +84,14 @@ int wsf_field_array(const msgpack_object *map, const char *key, const msgpack_ob
 
 /* Encoding. The daemon packs results with msgpack_packer directly; these
  * helpers fix the envelope so every response has the same shape. */
-void wsf_pack_str(msgpack_packer *pk, const char *s);   /* NUL-terminated */
+/* Text the daemon did not write itself (a close reason, a handshake body or a
+ * header from a server) may be any bytes; a msgpack str must be UTF-8. These
+ * pack it as str with each invalid sequence replaced by U+FFFD (PROTOCOL.md
+ * §3), so a client's strict decoder never rejects a response. */
+void wsf_pack_str(msgpack_packer *pk, const char *s); /* NUL-terminated */
+void wsf_pack_text(msgpack_packer *pk, const char *s, size_t len);
+/* Whole and well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+bool wsf_utf8_valid(const char *s, size_t len);
 void wsf_pack_key(msgpack_packer *pk, const char *key); /* same as wsf_pack_str, reads better in maps */
 /* [1, msgid, nil, <caller packs the result map next>] */
 void wsf_pack_result_header(msgpack_packer *pk, uint32_t msgid);

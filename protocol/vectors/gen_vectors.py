@@ -189,6 +189,7 @@ request("close_empty_reason", "close with an empty reason str", 28, "close",
         {"conn": "vu-1", "reason": "", "data": b""})
 request("status", "status of one connection", 20, "status", {"conn": "vu-1"})
 request("list", "list open connections, limited", 21, "list", {"state": "open", "limit": 100})
+request("list_page", "list the page that starts at offset 10000", 29, "list", {"offset": 10000})
 request("stats", "stats with an empty params array", 22, "stats", None)
 request("stats_empty_map", "stats with an empty params map", 23, "stats", {})
 request("reset", "reset with code and reason", 24, "reset", {"code": 1001, "reason": "reset"})
@@ -285,7 +286,10 @@ response("list_ok", "list result", 21, result={
                "age_us": 45000123},
               {"conn": "vu-2", "state": "closed", "url": "ws://127.0.0.1:8080/chat",
                "age_us": 300}],
-    "total": 2})
+    "total": 2, "next_offset": None})
+response("list_paged", "a list page with more to come: next_offset says where", 29, result={
+    "conns": [{"conn": "vu-10001", "state": "open", "url": "ws://127.0.0.1:8080/chat", "age_us": 77}],
+    "total": 10002, "next_offset": 10001})
 response("stats_ok", "stats result with per-code and per-cause maps", 22, result={
     "open": 150, "connecting": 0, "closing": 0, "closed": 5, "opened_total": 155,
     "reused_total": 310, "failed_total": 0, "closed_total": 5,
@@ -303,6 +307,12 @@ response("bad_request_field", "a required field is missing", 20, error={
 response("limit_exceeded_msgid0", "oversized request: msgid 0, then the daemon closes", 0,
          error={"code": "limit_exceeded", "message": "request exceeds max_request_bytes 1048576",
                 "limit": "max_request_bytes"})
+response("limit_exceeded_objects", "a request of more than 65,536 objects: msgid 0, then the daemon closes",
+         0, error={"code": "limit_exceeded", "message": "request larger than max_request_objects; closing",
+                   "limit": "max_request_objects"})
+response("limit_exceeded_waits", "too many requests waiting on one connection", 31, error={
+    "code": "limit_exceeded", "message": "this connection has 64 requests waiting",
+    "limit": "max_waits_per_conn"})
 response("bad_request_malformed", "bytes that are not msgpack: msgid 0, then the daemon closes",
          0, error={"code": "bad_request", "message": "bytes are not msgpack"})
 response("shutting_down", "the daemon is stopping", 4294967295, error={

@@ -235,7 +235,7 @@ def test_declared_size_over_the_limit_is_refused_on_its_header(daemon, ctl, echo
 
 def test_nesting_deeper_than_the_parser_allows_is_refused_not_crashed(daemon, ctl, echo):
     by = Bystander(ctl, echo)
-    depth = 100_000
+    depth = 60_000  # below max_request_objects (65,536): refused for its depth, the stream goes on
     s = raw_connect(daemon)
     s.sendall(b"\x94\x00\x07\xa5stats\x91" + b"\x91" * depth + b"\xc0")
     msgs, closed = read_messages(s, 3)
@@ -246,8 +246,39 @@ def test_nesting_deeper_than_the_parser_allows_is_refused_not_crashed(daemon, ct
     by.check()
 
 
+def test_a_request_of_too_many_objects_is_refused_before_msgpack_c_builds_them(daemon, ctl, echo):
+    """One 16 MiB request of one-byte nils made msgpack-c allocate a 24-byte object each: peak RSS
+    +410 MB (VmHWM 4 MB -> 414 MB measured). Now refused by count as soon as the array header
+    announces more than max_request_objects."""
+    by = Bystander(ctl, echo)
+    hwm0 = vm_hwm_kb(daemon.pid)
+    n = 16 * 1024 * 1024 - 64
+    s = raw_connect(daemon)
+    head = b"\x94\x00\x01\xa5hello\x91\x81\xa1x\xdd" + n.to_bytes(4, "big")
+    s.sendall(head)
+    try:
+        s.sendall(b"\xc0" * n)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # refused at the header: the daemon closed while the nils were still going out
+    msgs, closed = read_messages(s, 5)
+    s.close()
+    assert closed and msgs[0][2]["code"] == "limit_exceeded" and msgs[0][2]["limit"] == "max_request_objects", msgs
+    assert vm_hwm_kb(daemon.pid) - hwm0 < 8 * 1024
+    assert ctl.call("stats")["control_limits"]["max_request_objects"] == 1
+    assert ctl.call("hello")["limits"]["max_request_objects"] == 65536
+    by.check()
+
+
+def vm_hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+
+
 # ---- a thousand control clients at once ----------------------------------------------------------
 
+@pytest.mark.parametrize("daemon_args", [("--max-control-clients", "1001")])
 def test_thousand_control_clients_connecting_at_once_all_get_hello_answered(daemon, ctl, echo):
     by = Bystander(ctl, echo)
     fds = fd_count(daemon.pid)

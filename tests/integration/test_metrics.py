@@ -255,6 +255,19 @@ def test_metrics_clients_are_bounded_and_idle_ones_are_dropped_after_ten_seconds
             with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
                 answer = extra.recv(200)
                 assert status_of(answer) == 503 and extra.recv(100) == b"", answer
+            # A scraper sends its request at once, before the daemon accepts: it still gets the 503
+            # (before: the daemon closed with the request unread, and the scraper saw a reset).
+            for _ in range(20):
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as scraper:
+                    scraper.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                    time.sleep(0.02)
+                    answer = b""
+                    while True:
+                        chunk = scraper.recv(4096)  # ConnectionResetError here was the bug
+                        if not chunk:
+                            break
+                        answer += chunk
+                    assert status_of(answer) == 503, answer
             assert d.client().call("stats")["open"] == 0  # the control socket is not affected
             started = time.monotonic()
             for s in idle:

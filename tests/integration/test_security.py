@@ -438,3 +438,129 @@ def test_tls_insecure_is_reported_as_unverified_and_a_request_can_turn_verificat
         assert ctl.call("open", conn="strict-ca", url=wss.url, tls={"verify": True, "ca_file": certs.ca}
                         )["tls"]["verified"] is True
         assert d.stop() == 0
+
+
+# ---- files and sockets another user could plant (issue 14) -------------------------------------------
+
+def test_a_symlink_where_the_socket_directory_should_be_is_refused_not_followed():
+    """Before: with XDG_RUNTIME_DIR unset the daemon stat()ed /tmp/wsfleet-$UID, so a symlink planted
+    there led it (and its socket) into whatever directory the link named."""
+    with private_tmp() as tmp:
+        target = os.path.join(tmp, "target")
+        os.mkdir(target, 0o700)  # passes every check once the link is followed
+        link = os.path.join(tmp, "wsfleet-link")
+        os.symlink(target, link)
+        status, out = start_refused("--socket", os.path.join(link, "ctl.sock"))
+        assert status not in (0, "still running") and "symbolic link" in out, (status, out)
+        assert os.listdir(target) == []
+
+
+@needs_root
+@pytest.mark.parametrize("how", ["theirs", "open", "symlink"])
+def test_the_client_does_not_connect_to_a_socket_another_user_could_have_planted(how):
+    """Before: the CLI and Client connected to whatever listened at the path, and sent it every
+    open's headers (Authorization, Cookie)."""
+    with private_tmp() as tmp:
+        d = os.path.join(tmp, "wsfleet-planted")
+        os.mkdir(d, 0o755)
+        path = os.path.join(d, "wsfleetd.sock")
+        planted = socket.socket(socket.AF_UNIX)
+        planted.bind(path)
+        planted.listen(4)
+        planted.settimeout(0.3)
+        if how == "theirs":
+            os.chown(d, NOBODY.pw_uid, NOBODY.pw_gid)
+            os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+        elif how == "open":
+            os.chmod(d, 0o777)
+        else:
+            link = os.path.join(tmp, "wsfleet-link")
+            os.symlink(d, link)
+            os.chmod(d, 0o700)
+            path = os.path.join(link, "wsfleetd.sock")
+        with pytest.raises(PermissionError) as e:
+            Client(path, timeout=2)
+        assert "another user" in str(e.value) or "symbolic link" in str(e.value), e.value
+        with pytest.raises(socket.timeout):
+            planted.accept()
+        planted.close()
+        # The CLI says why and connects to nothing either.
+        r = subprocess.run([sys.executable, "-m", "wsfleet_tools.cli", "--socket", path, "stats"],
+                           capture_output=True, timeout=20)
+        assert r.returncode != 0 and (b"another user" in r.stderr or b"symbolic link" in r.stderr), r
+
+
+def _tcp_args(tmp, token_file):
+    return ("--socket", os.path.join(tmp, "s", "ctl.sock"), "--control-tcp", "127.0.0.1:%d" % closed_port(),
+            "--token-file", token_file)
+
+
+@pytest.mark.parametrize("problem", ["readable_by_others", "owned_by_another_user", "bad_content", "short",
+                                     "symlink", "fifo"])
+def test_a_token_file_that_is_not_ours_private_and_a_token_is_refused(problem):
+    """Before: an existing token file was used whatever its owner, mode or content (and a FIFO
+    there hung the daemon at start)."""
+    if problem == "owned_by_another_user" and os.geteuid() != 0:
+        pytest.skip("needs root to give a file to nobody")
+    with private_tmp() as tmp:
+        token_file = os.path.join(tmp, "token")
+        token = "ab" * 32
+        if problem == "fifo":
+            os.mkfifo(token_file, 0o600)
+        elif problem == "symlink":
+            real = os.path.join(tmp, "real")
+            with open(real, "w") as f:
+                f.write(token)
+            os.chmod(real, 0o600)
+            os.symlink(real, token_file)
+        else:
+            with open(token_file, "w") as f:
+                f.write({"bad_content": "zz" * 32, "short": token[:40]}.get(problem, token))
+            os.chmod(token_file, 0o644 if problem == "readable_by_others" else 0o600)
+            if problem == "owned_by_another_user":
+                os.chown(token_file, NOBODY.pw_uid, NOBODY.pw_gid)
+        status, out = start_refused(*_tcp_args(tmp, token_file))
+        assert status not in (0, "still running"), (problem, status, out)
+        assert "token file" in out, out
+        expect = {"readable_by_others": "chmod 600", "owned_by_another_user": "another user",
+                  "bad_content": "64 hex", "short": "64 hex", "symlink": "symbolic link",
+                  "fifo": "not a regular file"}[problem]
+        assert expect in out, out
+
+
+def test_a_private_token_file_of_ours_is_used_with_or_without_a_final_newline(tmp_path):
+    token = "0123456789abcdef" * 4
+    for content in (token, token + "\n"):
+        token_file = tmp_path / "token"
+        token_file.write_text(content)
+        os.chmod(token_file, 0o600)
+        port = closed_port()
+        with Daemon("--control-tcp", "127.0.0.1:%d" % port, "--token-file", str(token_file)) as d:
+            assert wait_until(lambda: ("127.0.0.1", port) in tcp_listeners(d.pid), 5)
+            c = Client(tcp="127.0.0.1:%d" % port, token=token, timeout=5)
+            assert c.call("stats")["control_clients"] == 1
+            c.close()
+        token_file.unlink()
+
+
+def test_the_event_log_is_created_0600_and_never_through_a_symlink_or_fifo():
+    with private_tmp() as tmp:
+        sock = os.path.join(tmp, "s", "ctl.sock")
+        events = os.path.join(tmp, "events.jsonl")
+        # Before: fopen(path, "a") made it 0644 under the usual umask (0666 under umask 0).
+        with daemon_process("--socket", sock, "--events", events, preexec_fn=lambda: os.umask(0)):
+            assert wait_until(lambda: os.path.exists(events), 5)
+            assert stat.S_IMODE(os.stat(events).st_mode) == 0o600
+        # A symlink at the path (someone else's file, or /etc/...) is not followed.
+        victim = os.path.join(tmp, "victim")
+        with open(victim, "w") as f:
+            f.write("untouched\n")
+        link = os.path.join(tmp, "link.jsonl")
+        os.symlink(victim, link)
+        status, out = start_refused("--socket", sock, "--events", link)
+        assert status not in (0, "still running") and "symbolic link" in out, out
+        assert open(victim).read() == "untouched\n"
+        fifo = os.path.join(tmp, "fifo.jsonl")
+        os.mkfifo(fifo, 0o600)
+        status, out = start_refused("--socket", sock, "--events", fifo)
+        assert status not in (0, "still running") and "not a regular file" in out, out

@@ -3,6 +3,7 @@ over https, and a hand-driven Python TLS server for alerts. Certificates come fr
 
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 
@@ -344,3 +345,51 @@ def test_idle_wss_connections_stay_within_the_memory_budget(daemon, ctl, certs):
         per_conn = (daemon.rss_kb() - before) * 1024 / n
         assert ctl.call("status", conn="idle%d" % (n - 1))["state"] == "open"
     assert per_conn <= 24 * 1024, "%.0f bytes of RSS per idle wss connection" % per_conn
+
+
+# ---- what `open` names must not fool verification or block the daemon (issue 14) ---------------------
+
+def test_empty_server_name_means_the_url_host_not_no_name_check(ctl, certs):
+    """Before: server_name "" switched the host-name check off, and the result said verified: true
+    for a certificate of other.example served at localhost."""
+    with py_server(certs, cert="other") as srv:
+        err = open_fails(ctl, "empty-sni", srv.url, tls={"ca_file": certs.ca, "server_name": ""})
+        assert err.code == "tls_error" and "hostname mismatch" in err.message.lower(), err.message
+    with py_server(certs) as srv:
+        res = ctl.call("open", conn="empty-ok", url=srv.url, tls={"ca_file": certs.ca, "server_name": ""})
+        assert res["tls"]["verified"] is True
+        echo_round_trip(ctl, "empty-ok", "named by the URL")
+
+
+def test_a_fifo_named_as_a_tls_file_is_refused_without_blocking_the_daemon(ctl, certs, tmp_path):
+    """Before: the daemon opened and read the FIFO on its event loop and hung, every connection with it."""
+    fifo = str(tmp_path / "ca.fifo")
+    os.mkfifo(fifo)
+    with py_server(certs) as srv:
+        ctl.call("open", conn="alive", url=srv.url, tls={"ca_file": certs.ca})
+        for field in ("ca_file", "cert_file"):
+            tls = {"ca_file": certs.ca, field: fifo}
+            if field == "cert_file":
+                tls["key_file"] = certs.client_key
+            t0 = time.monotonic()
+            err = open_fails(ctl, "fifo-" + field, srv.url, tls=tls)
+            assert time.monotonic() - t0 < 2
+            assert err.code == "tls_error" and "not a regular file" in err.message, err.message
+        err = open_fails(ctl, "dev", srv.url, tls={"ca_file": "/dev/zero"})
+        assert "not a regular file" in err.message, err.message
+        echo_round_trip(ctl, "alive", "the loop never stopped")
+
+
+def test_a_passphrase_protected_key_is_an_error_never_a_prompt(ctl, certs, tmp_path):
+    enc = str(tmp_path / "enc.key")
+    subprocess.run(["openssl", "pkey", "-in", certs.client_key, "-aes256", "-passout", "pass:secret", "-out", enc],
+                   check=True, capture_output=True, timeout=30)
+    with py_server(certs) as srv:
+        t0 = time.monotonic()
+        err = open_fails(ctl, "enc", srv.url, tls={"ca_file": certs.ca, "cert_file": certs.client, "key_file": enc})
+        assert time.monotonic() - t0 < 2
+        assert err.code == "tls_error" and "passphrase" in err.message, err.message
+        # The same key decrypted works.
+        res = ctl.call("open", conn="plain", url=srv.url,
+                       tls={"ca_file": certs.ca, "cert_file": certs.client, "key_file": certs.client_key})
+        assert res["tls"]["verified"] is True

@@ -518,6 +518,119 @@ static void requests_before_an_oversized_one_still_decode(void) {
   free(buf);
 }
 
+/* A request of many small objects is refused by count, before msgpack-c
+ * builds one 24-byte object for each: an array header announcing more than the
+ * limit is refused as soon as its length is read, before any element arrives,
+ * and so is a stream of one-element arrays each announcing a little. A request
+ * at the limit still decodes, and the limits can be raised mid-stream. */
+static void object_count_is_bounded_before_msgpack_c_builds_them(void) {
+  const size_t max_objects = 1000, envelope = 8; /* [0, 1, "hello", [{"x": [...]}]] */
+  uint8_t head[] = {0x94, 0x00, 0x01, 0xa5, 'h', 'e', 'l', 'l', 'o', 0x91, 0x81, 0xa1, 'x', 0xdd, 0, 0, 0, 0};
+  const size_t n_ok = max_objects - envelope;
+  uint8_t *msg = malloc(sizeof head + 4 * max_objects);
+  wsf_rpc_request req;
+  for (int over = 0; over < 3; over++) {
+    /* over 0: exactly at the limit; 1: one nil more; 2: an array32 announcing 2^32-1 */
+    uint32_t declared = over == 2 ? 0xffffffffu : (uint32_t)(n_ok + (size_t)over);
+    head[14] = (uint8_t)(declared >> 24);
+    head[15] = (uint8_t)(declared >> 16);
+    head[16] = (uint8_t)(declared >> 8);
+    head[17] = (uint8_t)declared;
+    memcpy(msg, head, sizeof head);
+    memset(msg + sizeof head, 0xc0, n_ok + 1);
+    wsf_rpc_decoder *dec = wsf_rpc_decoder_new(SIZE_MAX); /* only the object count limits */
+    wsf_rpc_decoder_set_limits(dec, SIZE_MAX, max_objects);
+    CHECK(wsf_rpc_decoder_limit_hit(dec) == NULL);
+    /* The header alone decides. */
+    int rc = wsf_rpc_decoder_feed(dec, (const char *)msg, sizeof head);
+    CHECK(rc == (over ? WSF_RPC_TOO_LARGE : 0));
+    if (over) {
+      CHECK(wsf_rpc_decoder_limit_hit(dec) &&
+            strcmp(wsf_rpc_decoder_limit_hit(dec), "max_request_objects") == 0);
+      CHECK(wsf_rpc_decoder_next(dec, &req) == WSF_RPC_TOO_LARGE);
+    } else {
+      CHECK(wsf_rpc_decoder_feed(dec, (const char *)msg + sizeof head, n_ok) == 0);
+      CHECK(wsf_rpc_decoder_next(dec, &req) == WSF_RPC_REQUEST);
+      wsf_rpc_request_release(&req);
+    }
+    wsf_rpc_decoder_free(dec);
+  }
+  /* Nested one-element arrays: each header announces one object more. */
+  size_t len = sizeof head - 5;
+  memcpy(msg, head, len);
+  for (size_t i = 0; i < max_objects; i++)
+    msg[len++] = 0x91;
+  msg[len++] = 0xc0;
+  wsf_rpc_decoder *dec = wsf_rpc_decoder_new(1 << 20);
+  wsf_rpc_decoder_set_limits(dec, 1 << 20, max_objects);
+  CHECK(wsf_rpc_decoder_feed(dec, (const char *)msg, len) == WSF_RPC_TOO_LARGE);
+  CHECK(strcmp(wsf_rpc_decoder_limit_hit(dec), "max_request_objects") == 0);
+  wsf_rpc_decoder_free(dec);
+  /* A small byte limit (TCP before authentication) stops a message midway;
+   * raised before the limit is reached, the same message passes. */
+  memcpy(msg, head, sizeof head);
+  msg[14] = msg[15] = msg[16] = 0;
+  msg[17] = 100;
+  memset(msg + sizeof head, 0xc0, 100);
+  len = sizeof head + 100;
+  dec = wsf_rpc_decoder_new(64);
+  CHECK(wsf_rpc_decoder_feed(dec, (const char *)msg, 10) == 0); /* before the array header */
+  wsf_rpc_decoder_set_limits(dec, 4096, max_objects);
+  CHECK(wsf_rpc_decoder_feed(dec, (const char *)msg + 10, len - 10) == 0);
+  CHECK(wsf_rpc_decoder_next(dec, &req) == WSF_RPC_REQUEST);
+  wsf_rpc_request_release(&req);
+  wsf_rpc_decoder_set_limits(dec, 64, max_objects);
+  CHECK(wsf_rpc_decoder_feed(dec, (const char *)msg, len) == WSF_RPC_TOO_LARGE);
+  CHECK(strcmp(wsf_rpc_decoder_limit_hit(dec), "max_request_bytes") == 0);
+  wsf_rpc_decoder_free(dec);
+  free(msg);
+}
+
+#define WSF_ARRAY_LEN_T(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Server text packed as str: valid UTF-8 passes byte for byte, each invalid
+ * byte becomes U+FFFD, and the result is always valid UTF-8. */
+static void server_text_is_packed_as_valid_utf8(void) {
+  static const struct {
+    const char *in;
+    size_t len;
+    const char *out;
+    size_t out_len;
+  } cases[] = {
+#define R "\xef\xbf\xbd" /* U+FFFD */
+      {"plain", 5, "plain", 5},
+      {"gr\xc3\xbc\xc3\x9f", 6, "gr\xc3\xbc\xc3\x9f", 6},
+      {"\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80", 4},
+      {"a\xff"
+       "b",
+       3, "a" R "b", 5},
+      {"\xc0\xaf", 2, R R, 6},              /* overlong */
+      {"\xed\xa0\x80", 3, R R R, 9},        /* surrogate */
+      {"\xf4\x90\x80\x80", 4, R R R R, 12}, /* above U+10FFFF */
+      {"cut \xe2\x82", 6, "cut " R R, 10},
+      {"nul\0ok", 6, "nul\0ok", 6},
+#undef R
+  };
+  for (size_t i = 0; i < WSF_ARRAY_LEN_T(cases); i++) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    wsf_pack_text(&pk, cases[i].in, cases[i].len);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    CHECK(msgpack_unpack_next(&u, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS);
+    size_t want = cases[i].out_len;
+    CHECK(u.data.type == MSGPACK_OBJECT_STR && u.data.via.str.size == want &&
+          memcmp(u.data.via.str.ptr, cases[i].out, want) == 0);
+    CHECK(wsf_utf8_valid(u.data.via.str.ptr, u.data.via.str.size));
+    CHECK(wsf_utf8_valid(cases[i].in, cases[i].len) ==
+          (want == cases[i].len && memcmp(cases[i].in, cases[i].out, want) == 0));
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+  }
+}
+
 /* Responses go out of order, so requests are held and released in any order
  * while the decoder keeps reading (and moves or replaces its buffer). */
 static void held_requests_outlive_later_reads_and_the_decoder(void) {
@@ -894,6 +1007,8 @@ int main(void) {
   RUN(response_envelopes_pack_byte_exact);
   RUN(pipelined_stream_decodes_in_order);
   RUN(requests_before_an_oversized_one_still_decode);
+  RUN(object_count_is_bounded_before_msgpack_c_builds_them);
+  RUN(server_text_is_packed_as_valid_utf8);
   RUN(held_requests_outlive_later_reads_and_the_decoder);
   RUN(nesting_beyond_32_levels_is_invalid_and_the_stream_goes_on);
   RUN(every_msgpack_encoding_frames_like_msgpack_c);

@@ -21,11 +21,13 @@ import collections
 import itertools
 import os
 import socket
+import stat
 import time
 
 import msgpack
 
-__all__ = ["Client", "RpcError", "ProtocolViolation", "default_socket_path"]
+__all__ = ["Client", "RpcError", "ProtocolViolation", "UnsafeSocketError", "check_socket_path",
+           "default_socket_path"]
 
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 
@@ -36,6 +38,37 @@ def default_socket_path():
     if runtime:
         return os.path.join(runtime, "wsfleet", "wsfleetd.sock")
     return "/tmp/wsfleet-%d/wsfleetd.sock" % os.getuid()
+
+
+class UnsafeSocketError(PermissionError):
+    """The control socket's directory could have been planted by another user: the client does not
+    connect (it would send them the open requests, Authorization and Cookie headers included)."""
+
+
+def check_socket_path(path):
+    """Raises UnsafeSocketError unless the socket's directory is a real directory (not a symlink)
+    owned by this user (or root) that no one else can write to, and the socket is ours (or root's).
+    The daemon creates its directory 0700 and refuses any other (PROTOCOL.md 1)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        st = os.lstat(directory)
+    except FileNotFoundError:
+        return  # connect() will say so
+    me = os.geteuid()
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeSocketError("%s is a symbolic link, not the daemon's directory" % directory)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeSocketError("%s is not a directory" % directory)
+    if st.st_uid not in (me, 0) or st.st_mode & 0o022:
+        raise UnsafeSocketError("%s is owned by uid %d with mode %o: another user could have put the socket "
+                                "there (the daemon's directory is 0700 and yours)"
+                                % (directory, st.st_uid, stat.S_IMODE(st.st_mode)))
+    try:
+        sst = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(sst.st_mode) or sst.st_uid not in (me, 0):
+        raise UnsafeSocketError("%s is not a socket of this user" % path)
 
 
 class RpcError(Exception):
@@ -85,6 +118,7 @@ class Client:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         else:
             self.path = path or default_socket_path()
+            check_socket_path(self.path)
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
             try:
