@@ -1,5 +1,6 @@
 #include "ws.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wslay/wslay.h>
@@ -30,17 +31,29 @@ static bool header_violates(const uint8_t *h, uint64_t payload) {
   return false;
 }
 
+/* A complete, well-formed close frame found by scan: read by ws.c itself,
+ * not by wslay (see read_close). */
+typedef struct close_frame {
+  const uint8_t *payload; /* NULL: none in the chunk */
+  size_t len;
+  bool masked;
+  uint8_t mask[4];
+} close_frame;
+
 /* Tracks frame boundaries over data; returns how many bytes wslay may see:
  * all of them, or those before the last byte of a header that breaks the
  * framing rules (ws->scan_violation is then set), or those before a close
- * frame that is not complete yet (*hold_from; the scanner is then left at the
- * boundary before it). wslay 1.1.1 checks a close reason's UTF-8 from byte 2
- * of every chunk it reads, so a close frame split mid-character would read as
- * invalid (1007): it is given to wslay only whole. */
-static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_from) {
+ * frame. A close frame that is not complete yet is held (*hold_from; the
+ * scanner is then left at the boundary before it): wslay 1.1.1 checks a close
+ * reason's UTF-8 from byte 2 of every chunk it reads, so a close frame split
+ * mid-character would read as invalid (1007). A complete one with a
+ * well-formed header goes to *close (nothing after it is scanned: nothing
+ * after the peer's close is read). */
+static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_from, close_frame *close) {
   size_t i = 0, frame_start = SIZE_MAX;
   bool in_close = false;
   *hold_from = len;
+  close->payload = NULL;
   while (i < len) {
     if (ws->scan_payload_left > 0) {
       size_t n = len - i < ws->scan_payload_left ? len - i : (size_t)ws->scan_payload_left;
@@ -77,6 +90,16 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_fro
     bool fin = h[0] & 0x80;
     if (opcode < 8) /* data or continuation: control frames may interleave */
       ws->scan_fragmented = !fin;
+    bool masked = h[1] & 0x80;
+    if (opcode == WSF_WS_CLOSE && !(h[0] & 0x70) && masked == (bool)ws->server && len - i >= payload) {
+      close->payload = data + i;
+      close->len = (size_t)payload;
+      close->masked = masked;
+      if (masked)
+        memcpy(close->mask, h + ws->scan_hdr_len - 4, 4);
+      ws->scan_hdr_len = 0;
+      return frame_start;
+    }
     ws->scan_payload_left = payload;
     ws->scan_hdr_len = 0;
   }
@@ -271,6 +294,74 @@ static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     break;
   }
   }
+}
+
+/* ---- close frames, read here -----------------------------------------
+ * wslay 1.1.1 accepts only 1000-1011 and 3000-4999 in a received close frame
+ * and answers anything else with 1002, so a gateway's 1012 Service Restart,
+ * 1013 Try Again Later or 1014 Bad Gateway (IANA-registered, sent by servers
+ * shedding load) would be lost and recorded as our protocol error. A close
+ * frame is short and arrives whole (scan holds it back until then), so ws.c
+ * reads it itself: the code and reason as sent, the echo RFC 6455 §5.5.1
+ * asks for, and 1002 for a code that is invalid on the wire. */
+
+bool wsf_ws_close_code_valid(uint16_t code) {
+  /* RFC 6455 §7.4: 1004-1006 and 1015 are never sent, 1016-2999 are
+   * unassigned, below 1000 and from 5000 on are not used. */
+  return (code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
+         (code >= 3000 && code <= 4999);
+}
+
+/* The peer's close frame (whole, with a well-formed header); wslay has read
+ * everything before it and still reads. */
+static void read_close(wsf_ws *ws, const close_frame *f) {
+  uint8_t p[125];
+  for (size_t i = 0; i < f->len; i++)
+    p[i] = f->masked ? f->payload[i] ^ f->mask[i & 3] : f->payload[i];
+  uint16_t code = f->len >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : 0;
+  uint16_t fail = 0;
+  if (f->len == 1) {
+    ws->bad_close = WSF_WS_BAD_CLOSE_LENGTH;
+    fail = 1002;
+  } else if (f->len >= 2 && !wsf_ws_close_code_valid(code)) {
+    ws->bad_close = WSF_WS_BAD_CLOSE_CODE;
+    ws->bad_close_code = code;
+    fail = 1002;
+  } else if (f->len > 2 && !utf8_valid(p + 2, f->len - 2)) {
+    ws->bad_close = WSF_WS_BAD_CLOSE_REASON;
+    ws->bad_close_code = code;
+    fail = 1007;
+  }
+  wslay_event_shutdown_read(ws->ctx);
+  if (fail) {
+    wslay_event_queue_close(ws->ctx, fail, NULL, 0);
+    return;
+  }
+  ws->close_received = 1;
+  ws->close_code_received = code ? code : 1005;
+  const uint8_t *reason = f->len > 2 ? p + 2 : NULL;
+  size_t reason_len = f->len > 2 ? f->len - 2 : 0;
+  /* The echo carries the code and reason received (none when none came);
+   * after our own close it is not sent (wslay refuses a second close). */
+  if (!ws->close_sent)
+    wslay_event_queue_close(ws->ctx, code, reason, reason_len);
+  if (ws->cb->on_close_frame)
+    ws->cb->on_close_frame(ws, ws->close_code_received, reason, reason_len);
+}
+
+const char *wsf_ws_close_failure(const wsf_ws *ws, char *buf, size_t cap) {
+  switch (ws->bad_close) {
+  case WSF_WS_BAD_CLOSE_LENGTH:
+    snprintf(buf, cap, "the server's close frame had a 1-byte payload");
+    return buf;
+  case WSF_WS_BAD_CLOSE_CODE:
+    snprintf(buf, cap, "the server sent close code %u, which is not allowed on the wire", ws->bad_close_code);
+    return buf;
+  case WSF_WS_BAD_CLOSE_REASON:
+    snprintf(buf, cap, "the server sent close code %u with a reason that is not UTF-8", ws->bad_close_code);
+    return buf;
+  }
+  return NULL;
 }
 
 static const struct wslay_event_callbacks wslay_callbacks = {
@@ -570,8 +661,9 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     return -1;
   }
   size_t hold_from;
+  close_frame close = {0};
   ws->feed_data = data;
-  ws->feed_len = scan(ws, data, len, &hold_from);
+  ws->feed_len = scan(ws, data, len, &hold_from, &close);
   if (hold_from < len) { /* at most a header and 125 bytes of payload */
     ws->held = malloc(len - hold_from);
     if (!ws->held) {
@@ -586,6 +678,11 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
   ws->in_callback = 0;
   ws->feed_data = NULL;
   ws->feed_len = 0;
+  if (close.payload && rv == 0 && wslay_event_get_read_enabled(ws->ctx) && !ws->failed) {
+    ws->in_callback = 1;
+    read_close(ws, &close);
+    ws->in_callback = 0;
+  }
   bool read_stopped = !wslay_event_get_read_enabled(ws->ctx);
   if (ws->scan_violation && !read_stopped && !ws->close_received) {
     wslay_event_queue_close(ws->ctx, 1002, NULL, 0);

@@ -66,6 +66,8 @@ struct wsf_ws {
   uint64_t scan_payload_left;
   uint16_t close_code_sent;
   uint16_t close_code_received;
+  uint8_t bad_close;        /* enum wsf_ws_bad_close: why the peer's close frame failed the session */
+  uint16_t bad_close_code;  /* the code it carried */
   const uint8_t *feed_data; /* bytes being fed to wslay during wsf_ws_feed */
   size_t feed_len;
   uint8_t *held; /* the start of a close frame that has not fully arrived (see ws.c) */
@@ -100,6 +102,22 @@ const wsf_deflate_counters *wsf_ws_deflate_counters(const wsf_ws *ws);
  * max_message_bytes" → 1009, "invalid UTF-8 in a compressed text message"
  * → 1007); NULL otherwise. For the close record's detail. */
 const char *wsf_ws_deflate_failure(const wsf_ws *ws);
+
+/* A close code a peer may send (RFC 6455 §7.4): 1000-1003, 1007-1014,
+ * 3000-4999. A received close frame with any other code fails the session
+ * with 1002, whatever wslay would say (it stops at 1011). */
+bool wsf_ws_close_code_valid(uint16_t code);
+
+enum wsf_ws_bad_close {
+  WSF_WS_BAD_CLOSE_NONE,
+  WSF_WS_BAD_CLOSE_LENGTH, /* a 1-byte payload: 1002 */
+  WSF_WS_BAD_CLOSE_CODE,   /* a code not allowed on the wire: 1002 */
+  WSF_WS_BAD_CLOSE_REASON, /* a reason that is not UTF-8: 1007 */
+};
+/* When the peer's close frame failed the session: why, in words naming the
+ * code it carried (written into buf); NULL otherwise. For the close record's
+ * detail. */
+const char *wsf_ws_close_failure(const wsf_ws *ws, char *buf, size_t cap);
 
 /* Both close frames exchanged. */
 bool wsf_ws_close_done(const wsf_ws *ws);
