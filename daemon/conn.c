@@ -37,6 +37,10 @@ typedef struct wsf_handshake {
   wsf_deflate_options deflate; /* what was offered, to check the answer against */
   uint64_t t_admitted, t_dns, t_connected, t_tls, t_sent;
   const char *phase;
+  /* a failure found while starting a step, delivered from the loop (fail_open_soon) */
+  wsf_err soon_err;
+  wsf_cause soon_cause;
+  char *soon_message;
 } wsf_handshake;
 
 /* How long to wait for the server's TCP close after the close handshake
@@ -391,6 +395,7 @@ static void hs_free(wsf_handshake *hs) {
   free(hs->subprotocols);
   free(hs->request);
   free(hs->server_name);
+  free(hs->soon_message);
   free(hs);
 }
 
@@ -510,6 +515,31 @@ static void fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *mes
   wsf_observe_handshake_failed(c->d, c);
   release_handshake(c);
   close_transport(c, false);
+}
+
+static void on_failure_due(wsf_timer *t) {
+  wsf_conn *c = wsf_container_of(t, wsf_conn, deadline);
+  wsf_handshake *hs = c->hs;
+  fail_open(c, hs->soon_err, hs->soon_cause, hs->soon_message, 0, NULL, 0);
+}
+
+static void deadline_in(wsf_conn *c, wsf_timer_cb cb, uint64_t delay_us);
+
+/* A failure found while starting a handshake step (connect's EMFILE at the fd
+ * limit or EADDRNOTAVAIL when ephemeral ports run out; a resolver that refuses
+ * at once) is delivered from the loop, never from the call that found it:
+ * failing an open admits the next queued one, which may fail the same way at
+ * once, and with --max-handshakes 19,000 queued opens recursed that deep
+ * (fail_open → admit_next → try_connect → fail_open …) until SIGSEGV. The
+ * deadline timer, due now, carries it instead of the connect timeout; the
+ * timer pass runs due entries in a loop, so the queue drains iteratively. */
+static void fail_open_soon(wsf_conn *c, wsf_err err, wsf_cause cause, const char *message) {
+  wsf_handshake *hs = c->hs;
+  hs->soon_err = err;
+  hs->soon_cause = cause;
+  free(hs->soon_message);
+  hs->soon_message = wsf_xstrndup(message, strlen(message));
+  deadline_in(c, on_failure_due, 0);
 }
 
 /* ---- keepalive --------------------------------------------------------------- */
@@ -885,7 +915,7 @@ static void try_connect(wsf_conn *c) {
   if (rv != 0) {
     char msg[320];
     snprintf(msg, sizeof msg, "connect to %s:%u failed: %s", hs->host, hs->port, uv_err_name(rv));
-    fail_open(c, WSF_E_CONNECT, WSF_CAUSE_CONNECT_ERROR, msg, 0, NULL, 0);
+    fail_open_soon(c, WSF_E_CONNECT, WSF_CAUSE_CONNECT_ERROR, msg);
   }
 }
 
@@ -928,7 +958,7 @@ static void start_handshake(wsf_conn *c) {
   if (rv != 0) {
     char msg[320];
     snprintf(msg, sizeof msg, "cannot resolve %s: %s", hs->host, uv_strerror(rv));
-    fail_open(c, WSF_E_DNS, WSF_CAUSE_DNS_ERROR, msg, 0, NULL, 0);
+    fail_open_soon(c, WSF_E_DNS, WSF_CAUSE_DNS_ERROR, msg);
     return;
   }
   hs->gai_pending = true;
