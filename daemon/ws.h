@@ -35,7 +35,9 @@ enum wsf_ws_opcode {
 typedef struct wsf_ws_callbacks {
   /* A complete data message (fragments reassembled, inflated, text already UTF-8 checked). */
   void (*on_message)(wsf_ws *ws, int opcode, const uint8_t *data, size_t len);
-  /* A ping arrived (the pong is already queued) or a pong arrived. May be NULL. */
+  /* A ping arrived (its pong is written, or held while output waits: see
+   * wsf_ws_written; ws->ping_coalesced says it replaced a held one) or a pong
+   * arrived. May be NULL. */
   void (*on_ping)(wsf_ws *ws, const uint8_t *data, size_t len);
   void (*on_pong)(wsf_ws *ws, const uint8_t *data, size_t len);
   /* The peer's close frame arrived (our answer is already queued unless we sent one first).
@@ -70,8 +72,11 @@ struct wsf_ws {
   uint16_t bad_close_code;  /* the code it carried */
   const uint8_t *feed_data; /* bytes being fed to wslay during wsf_ws_feed */
   size_t feed_len;
-  uint8_t *held; /* the start of a close frame that has not fully arrived (see ws.c) */
+  uint8_t *held; /* the start of a close or ping frame that has not fully arrived (see ws.c) */
   uint8_t held_len;
+  uint8_t held_pong_len;
+  uint8_t ping_coalesced : 1; /* the last ping's pong replaced one never sent (for on_ping) */
+  uint8_t *held_pong;         /* the latest ping's payload, answered once a write completes */
 };
 
 void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message_bytes,
@@ -82,6 +87,10 @@ void wsf_ws_free(wsf_ws *ws);
 /* Bytes from the transport (after the upgrade). Returns 0, or -1 when the
  * session failed (on_protocol_error was called). */
 int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len);
+
+/* The transport wrote queued bytes (its on_written): a pong held back while
+ * output waited goes out now. */
+void wsf_ws_written(wsf_ws *ws);
 
 /* Queue a message and write it out. Returns 0 or -1 (closing, or out of memory). */
 int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len);

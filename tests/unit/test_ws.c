@@ -434,6 +434,75 @@ static void test_malformed_close_frames_and_the_answer_to_ours(void) {
   pair_close();
 }
 
+static int raw_pongs(const peer *p, parsed *last) {
+  int n = 0;
+  size_t off = 0, len;
+  parsed f;
+  while ((len = parse_frame(p->rx + off, p->rx_len - off, &f)) > 0) {
+    if (f.opcode == WSF_WS_PONG) {
+      n++;
+      *last = f;
+    }
+    off += len;
+  }
+  return n;
+}
+
+static bool never(void) {
+  return false;
+}
+
+static int want_pongs;
+static bool server_raw_has_pongs(void) {
+  parsed f;
+  return raw_pongs(&server, &f) >= want_pongs;
+}
+
+/* While output waits for the peer, only the latest ping is answered: its
+ * pong is held until a write completes (here the pending byte is faked, as
+ * the transport would show a peer that stopped reading), on both the fast
+ * path (whole pings) and the path through wslay (pings inside a fragmented
+ * message, and a ping split across reads). */
+static void test_pings_while_output_waits_get_one_pong_for_the_latest(void) {
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
+  uint8_t f[64];
+  size_t n = frame(f, FRAME_FIN, WSF_WS_PING, "now", 3);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == 0); /* output empty: answered at once */
+  want_pongs = 1;
+  CHECK(run_until(server_raw_has_pongs, 5000));
+
+  client.t.write_pending_bytes = 1;
+  for (int i = 0; i < 100; i++) {
+    char payload[16];
+    int len = snprintf(payload, sizeof payload, "p%d", i);
+    n = frame(f, FRAME_FIN, WSF_WS_PING, payload, (size_t)len);
+    CHECK(wsf_ws_feed(&client.ws, f, n) == 0);
+    CHECK(client.ws.ping_coalesced == (i > 0));
+  }
+  /* a ping between fragments, and one split across reads */
+  uint8_t stream[64];
+  size_t len = frame(stream, 0, WSF_WS_TEXT, "ab", 2);
+  len += frame(stream + len, FRAME_FIN, WSF_WS_PING, "mid", 3);
+  len += frame(stream + len, FRAME_FIN, 0, "cd", 2);
+  len += frame(stream + len, FRAME_FIN, WSF_WS_PING, "last", 4);
+  CHECK(wsf_ws_feed(&client.ws, stream, len - 3) == 0);
+  CHECK(wsf_ws_feed(&client.ws, stream + len - 3, 3) == 0);
+  CHECK(client.n_msgs == 1 && stored_is(&client.msgs[0], WSF_WS_TEXT, "abcd", 4));
+  CHECK(client.pings == 103);
+  client.t.write_pending_bytes = 0;
+  run_until(never, 100);
+  parsed last;
+  CHECK(raw_pongs(&server, &last) == 1); /* nothing more went out */
+  wsf_ws_written(&client.ws);
+  want_pongs = 2;
+  CHECK(run_until(server_raw_has_pongs, 5000));
+  CHECK(raw_pongs(&server, &last) == 2 && last.len == 4 && memcmp(last.payload, "last", 4) == 0);
+  CHECK(client.ws.held_pong == NULL);
+  wsf_ws_written(&client.ws); /* nothing held: nothing sent */
+  CHECK(client.protocol_errors == 0);
+  pair_close();
+}
+
 static void test_masked_frame_from_server_is_1002(void) {
   pair_open(&server, 1 << 20, 1 << 20, NULL);
   uint8_t f[32];
@@ -584,6 +653,7 @@ int main(void) {
   RUN(test_close_frame_split_anywhere_keeps_its_code_and_reason);
   RUN(test_close_codes_at_every_boundary);
   RUN(test_malformed_close_frames_and_the_answer_to_ours);
+  RUN(test_pings_while_output_waits_get_one_pong_for_the_latest);
   RUN(test_masked_frame_from_server_is_1002);
   RUN(test_unmasked_frame_from_client_is_1002);
   RUN(test_invalid_utf8_in_a_later_fragment_is_1007);
