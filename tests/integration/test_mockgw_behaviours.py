@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 
@@ -14,7 +15,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mockgw"))
 
-from mockgw_runner import MockGw  # noqa: E402
+from mockgw_runner import MockGw, mockgw_binary  # noqa: E402
 from wsf_fixtures import RpcError, wait_state, wait_until  # noqa: E402
 
 QUIET = {"mode": "none"}
@@ -352,3 +353,26 @@ def test_behaviours_combine_and_each_drop_names_its_rule(ctl):
         assert reasons == ["idle", "max_age", "rate_limit"]
         # Needs the close-code fix (h14a) for 1013.
         assert server_close(capped, 1013, "try again later"), capped
+
+
+# ---- command line ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ("--cap-close", "1005"), ("--cap-close", "1015:x"), ("--cap-close", "2999"), ("--cap-close", "5000"),
+    ("--cap-close", ":reason"), ("--rate-limit-close", "4029:" + "r" * 124), ("--restart-close", "abc"),
+    ("--max-sessions-mode", "418"), ("--max-age-drop", "teleport"), ("--reset-share", "0"),
+    ("--reset-share", "1.5"), ("--reset-share", "0.5"), ("--black-hole-above", "0"), ("--max-age", "-1"),
+    ("--handshake-delay-per-open", "soon"), ("--seed", "-3"),
+])
+def test_bad_option_values_are_refused_at_start(args):
+    r = subprocess.run([mockgw_binary(), "--port", "0"] + list(args), capture_output=True, timeout=10)
+    assert r.returncode == 2 and b"mockgw:" in r.stderr and not r.stdout, (args, r)
+
+
+@pytest.mark.parametrize("args", [
+    ("--cap-close", "1014"), ("--cap-close", "3000:x"), ("--rate-limit-close", "4999:" + "r" * 123),
+    ("--restart-close", "1001:going away"), ("--max-age-drop", "silent"), ("--reset-share", "1", "--reset-within", "2"),
+])
+def test_good_option_values_start_the_gateway(args):
+    with MockGw(*args) as gw:
+        assert gw.port > 0
