@@ -753,10 +753,10 @@ static void on_ws_protocol_error(wsf_ws *ws, uint16_t code) {
   wsf_cause cause = code == 1009   ? WSF_CAUSE_MESSAGE_TOO_BIG
                     : code == 1007 ? WSF_CAUSE_INVALID_UTF8
                                    : WSF_CAUSE_PROTOCOL_ERROR;
-  char detail[160], close_why[96];
+  char detail[256], close_why[160];
   const char *why = wsf_ws_deflate_failure(ws);
   if (!why)
-    why = wsf_ws_close_failure(ws, close_why, sizeof close_why);
+    why = wsf_ws_failure_detail(ws, close_why, sizeof close_why);
   snprintf(detail, sizeof detail, "%s%ssent close %u", why ? why : "", why ? "; " : "", code);
   finish(c, code, WSF_BY_CLIENT, false, cause, NULL, 0, detail);
   linger_then_close(c);

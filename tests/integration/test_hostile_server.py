@@ -109,3 +109,25 @@ def test_output_over_the_cap_pauses_reading_then_ends_with_output_stalled(echo):
     assert rss1 - rss0 < MAX_OUTPUT // 1024 + 2 * len(big) // 1024 + RSS_SLACK_KB, (rss0, rss1)
     assert (rec["code"], rec["initiator"], rec["cause"]) == (1006, "client", "output_stalled"), rec
     assert "max_output_bytes %d" % MAX_OUTPUT in rec["detail"], rec
+
+
+def test_tiny_fragments_are_charged_and_end_with_1009(echo):
+    max_msg = 4 << 20
+    with HostileServer("tiny_fragments", frames=2_000_000) as bad, \
+            Daemon("--max-message-bytes", max_msg) as d:
+        ctl = d.client(timeout=60)
+        ctl.call("open", conn="ok", url=echo.url)
+        round_trip(ctl, "ok", "warm up")
+        rss0 = d.rss_kb()
+        try:
+            ctl.call("open", conn="bad", url=bad.url)
+        except RpcError as e:
+            assert e.code == "conn_closed", e
+        rec = wait_state(ctl, "bad", "closed", timeout=30)["record"]
+        rss1 = d.rss_kb()
+        assert round_trip(ctl, "ok", "beside the fragments") < 2.0
+    # 2,000,000 1-byte fragments held ~190 MB in wslay; charged 128 bytes each, the message ends
+    # after ~32,000 of them.
+    assert (rec["code"], rec["initiator"], rec["cause"]) == (1009, "client", "message_too_big"), rec
+    assert "fragmented message over max_message_bytes" in rec["detail"], rec
+    assert rss1 - rss0 < max_msg // 1024 + RSS_SLACK_KB, (rss0, rss1)
