@@ -8,7 +8,9 @@ beside the hostile one keeps round-tripping.
 Figures before these fixes: 32 MB of pings grew the daemon by ~+80 MB (one queued pong per ping);
 heartbeats toward a server that does not read, +320 MB in 5 s; 50 MB of 1-byte fragments, 1.5 GB."""
 
+import asyncio
 import os
+import threading
 import time
 
 import pytest
@@ -131,3 +133,55 @@ def test_tiny_fragments_are_charged_and_end_with_1009(echo):
     assert (rec["code"], rec["initiator"], rec["cause"]) == (1009, "client", "message_too_big"), rec
     assert "fragmented message over max_message_bytes" in rec["detail"], rec
     assert rss1 - rss0 < max_msg // 1024 + RSS_SLACK_KB, (rss0, rss1)
+
+
+class DeflateGreeter:
+    """python3-websockets with permessage-deflate: sends each client one highly compressible message
+    of `size` bytes (a few KB on the wire) right after the upgrade, then reads."""
+
+    def __init__(self, size):
+        self.size = size
+        self._ready = threading.Event()
+
+    async def _handler(self, ws, path=None):
+        await ws.send("z" * self.size)
+        async for _ in ws:
+            pass
+
+    async def _main(self):
+        import websockets
+        self._stop = asyncio.Event()
+        async with websockets.serve(self._handler, "127.0.0.1", 0, max_size=None, ping_interval=None) as server:
+            self.url = "ws://127.0.0.1:%d/" % server.sockets[0].getsockname()[1]
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self):
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._main(),), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def test_inbox_bound_includes_the_newest_message_under_deflate():
+    n, size, inbox_max = 20, 8 << 20, 1 << 20
+    with DeflateGreeter(size) as srv, Daemon("--inbox-max-bytes", inbox_max) as d:
+        ctl = d.client(timeout=60)
+        rss0 = d.rss_kb()
+        for i in range(n):
+            ctl.call("open", conn="z%d" % i, url=srv.url, deflate={})
+        assert wait_until(lambda: ctl.call("stats")["msgs_in"] == n, 30), ctl.call("stats")
+        time.sleep(1.2)  # past the daemon's once-a-second malloc_trim
+        ctl.call("open", conn="trim", url=srv.url, deflate={})
+        rss1 = d.rss_kb()
+        st = ctl.call("status", conn="z0")
+        stats = ctl.call("stats")
+    # Before: each inbox kept its newest message whatever its size: 20 x 8 MiB.
+    assert st["inbox"] == {"messages": 0, "bytes": 0, "dropped": 1}, st["inbox"]
+    assert stats["inbox_dropped"] >= n
+    assert rss1 - rss0 < inbox_max // 1024 * n // 8 + RSS_SLACK_KB, (rss0, rss1)
