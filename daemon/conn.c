@@ -275,6 +275,96 @@ static void count_close(wsf_daemon *d, const wsf_close_record *r, bool was_open)
   d->stats.closes_by_cause[r->cause]++;
 }
 
+/* ---- ended connections: records and inboxes bounded ----------------------
+ * An ended connection keeps its close record and unread messages until its
+ * name is reopened or reset; a plan that uses a new name per iteration grew
+ * the daemon by 131 MB per 100k names that way. Now the oldest records go
+ * beyond --max-records (their names remembered as forgotten, by hash, in a
+ * ring, so status can say so), and beyond --max-closed-inbox-bytes of unread
+ * messages among all ended connections the oldest ones' messages go (counted
+ * as inbox drops): recv after close finds the newest endings' messages. */
+#define FORGOTTEN_RING (1u << 16)
+
+static void forget(wsf_conn *c);
+
+static uint64_t name_hash(const char *name, size_t len) {
+  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (uint8_t)name[i]) * 0x100000001b3ull;
+  return h;
+}
+
+bool wsf_conn_forgotten(const wsf_daemon *d, const char *name, size_t len) {
+  uint64_t h = name_hash(name, len);
+  for (uint32_t i = 0; i < d->forgotten_len; i++)
+    if (d->forgotten[i] == h)
+      return true;
+  return false;
+}
+
+static void closed_link(wsf_conn *c) {
+  wsf_daemon *d = c->d;
+  c->closed_next = NULL;
+  c->closed_prev = d->closed_tail;
+  if (d->closed_tail)
+    d->closed_tail->closed_next = c;
+  else
+    d->closed_head = c;
+  d->closed_tail = c;
+  if (!d->closed_inbox_cursor)
+    d->closed_inbox_cursor = c;
+  d->closed_inbox_bytes += c->inbox.bytes;
+}
+
+static void closed_unlink(wsf_conn *c) {
+  wsf_daemon *d = c->d;
+  if (d->closed_inbox_cursor == c)
+    d->closed_inbox_cursor = c->closed_next;
+  if (c->closed_prev)
+    c->closed_prev->closed_next = c->closed_next;
+  else
+    d->closed_head = c->closed_next;
+  if (c->closed_next)
+    c->closed_next->closed_prev = c->closed_prev;
+  else
+    d->closed_tail = c->closed_prev;
+  c->closed_prev = c->closed_next = NULL;
+  d->closed_inbox_bytes -= c->inbox.bytes;
+}
+
+/* After the inbox of c changed from `before` bytes. */
+static void inbox_changed(wsf_conn *c, size_t before) {
+  if (c->state == WSF_CONN_CLOSED)
+    c->d->closed_inbox_bytes += c->inbox.bytes - before;
+}
+
+static void bound_ended(wsf_daemon *d) {
+  if (d->sweeping)
+    return;
+  while (d->closed_inbox_bytes > d->cfg.max_closed_inbox_bytes && d->closed_inbox_cursor) {
+    wsf_conn *c = d->closed_inbox_cursor;
+    d->closed_inbox_cursor = c->closed_next;
+    if (!c->inbox.count)
+      continue;
+    d->closed_inbox_bytes -= c->inbox.bytes;
+    c->inbox.dropped += c->inbox.count;
+    d->stats.inbox_dropped += c->inbox.count;
+    wsf_inbox_clear(&c->inbox);
+  }
+  uint32_t keep = d->cfg.max_records ? d->cfg.max_records : 1;
+  while (d->n_closed > keep && d->closed_head) {
+    wsf_conn *c = d->closed_head;
+    if (!d->forgotten)
+      d->forgotten = wsf_xcalloc(FORGOTTEN_RING, sizeof *d->forgotten);
+    d->forgotten[d->forgotten_next] = name_hash(c->name, strlen(c->name));
+    d->forgotten_next = (d->forgotten_next + 1) % FORGOTTEN_RING;
+    if (d->forgotten_len < FORGOTTEN_RING)
+      d->forgotten_len++;
+    d->stats.records_forgotten++;
+    forget(c);
+  }
+}
+
 static void stop_timers(wsf_conn *c) {
   wsf_timer_stop(&c->d->timers, &c->ka_timer);
   wsf_timer_stop(&c->d->timers, &c->pong_timer);
@@ -316,9 +406,11 @@ static void finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_ca
   count_close(d, r, was_open);
   if (was_open)
     wsf_observe_closed(d, c);
+  closed_link(c);
   /* Close waits succeed (their answer is the record); everything else learns the end. */
   complete_waits(c, 1u << WSF_WAIT_CLOSE, WSF_OK);
   complete_waits(c, 0, WSF_E_CONN_CLOSED);
+  bound_ended(d);
 }
 
 static void free_record(wsf_close_record *r) {
@@ -424,6 +516,8 @@ static void linger_then_close(wsf_conn *c) {
 /* Removes the connection from the table; frees it now or when its transport closes. */
 static void forget(wsf_conn *c) {
   wsf_daemon *d = c->d;
+  if (c->state == WSF_CONN_CLOSED)
+    closed_unlink(c);
   wsf_registry_remove(&d->conns, c);
   (*state_counter(d, c->state))--;
   release_handshake(c);
@@ -693,7 +787,9 @@ static void on_ws_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t le
     free(m);
     return;
   }
+  size_t before = c->inbox.bytes;
   uint32_t dropped = wsf_inbox_push(&c->inbox, m);
+  inbox_changed(c, before);
   if (dropped) {
     d->stats.inbox_dropped += dropped;
     wsf_observe_drop(d, c);
@@ -1346,13 +1442,16 @@ void wsf_conn_recv(wsf_conn *c, wsf_wait *w, uint32_t timeout_ms) {
   wsf_msg *prev = NULL;
   for (wsf_msg *m = c->inbox.head; m;) {
     wsf_msg *next = m->next;
+    size_t before = c->inbox.bytes;
     if (m->seq >= w->min_seq && wsf_match_test(&w->match, (const char *)m->data, m->len)) {
       wsf_inbox_remove(&c->inbox, prev, m);
+      inbox_changed(c, before);
       w->done(w, WSF_OK, m);
       return;
     }
     if (w->discard_unmatched && m->seq >= w->min_seq) {
       wsf_inbox_remove(&c->inbox, prev, m);
+      inbox_changed(c, before);
       free(m);
       w->discarded++;
     } else {
@@ -1459,6 +1558,7 @@ static void end_now(wsf_conn *c, uint16_t code, const char *reason, wsf_cause ca
 uint32_t wsf_conns_reset(wsf_daemon *d, uint16_t code, const char *reason, uint32_t *forgotten) {
   uint32_t live = 0, names = 0;
   wsf_registry *r = &d->conns;
+  d->sweeping = true; /* finish() must not forget records the loop below still walks */
   /* Collect first: forget() edits the table we walk. */
   wsf_conn **all = wsf_xcalloc(r->count ? r->count : 1, sizeof *all);
   for (size_t i = 0; i < r->capacity; i++)
@@ -1473,6 +1573,8 @@ uint32_t wsf_conns_reset(wsf_daemon *d, uint16_t code, const char *reason, uint3
     forget(c);
   }
   free(all);
+  d->sweeping = false;
+  d->forgotten_len = d->forgotten_next = 0;
   /* Counters start again from zero (the histograms too). */
   memset(&d->stats, 0, sizeof d->stats);
   d->trimmed_us = 0;
@@ -1483,6 +1585,7 @@ uint32_t wsf_conns_reset(wsf_daemon *d, uint16_t code, const char *reason, uint3
 
 uint32_t wsf_conns_shutdown(wsf_daemon *d) {
   wsf_registry *r = &d->conns;
+  d->sweeping = true; /* the walk below must not see the table change */
   for (size_t i = 0; i < r->capacity; i++) {
     wsf_conn *c = r->slots[i];
     if (c && c->state != WSF_CONN_CLOSED)

@@ -180,6 +180,7 @@ struct wsf_conn {
   /* close */
   wsf_close_record *record;
   wsf_conn *admit_next;
+  wsf_conn *closed_prev, *closed_next; /* in the daemon's list of ended connections */
 };
 
 void wsf_conns_init(wsf_daemon *d);
@@ -187,6 +188,9 @@ void wsf_conns_init(wsf_daemon *d);
 /* Starts or joins an open. Completes w (possibly before returning). */
 void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w);
 wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len);
+/* A name not found: was it one whose close record was forgotten over
+ * --max-records (among the last 65,536 forgotten)? */
+bool wsf_conn_forgotten(const wsf_daemon *d, const char *name, size_t len);
 /* Queue a data message. Returns WSF_OK, WSF_E_CONN_CLOSED or WSF_E_LIMIT. */
 wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
 /* Starts a recv wait with w->match etc. filled in by the caller. */

@@ -152,7 +152,7 @@ static void pack_hist_summary(msgpack_packer *pk, const wsf_hist *h) {
 
 void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   const wsf_stats *s = &d->stats;
-  msgpack_pack_map(pk, 22);
+  msgpack_pack_map(pk, 23);
   kv_uint(pk, "open", d->n_open);
   kv_uint(pk, "connecting", d->n_connecting);
   kv_uint(pk, "closing", d->n_closing);
@@ -184,6 +184,7 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   kv_uint(pk, "bytes_in", s->bytes_in);
   kv_uint(pk, "bytes_out", s->bytes_out);
   kv_uint(pk, "inbox_dropped", s->inbox_dropped);
+  kv_uint(pk, "records_forgotten", s->records_forgotten);
   wsf_pack_key(pk, "deflate");
   msgpack_pack_map(pk, 4);
   kv_deflate_counts(pk, &s->deflate);
@@ -337,8 +338,14 @@ static void send_conn_closed(wsf_ctl *ctl, uint32_t msgid, const wsf_conn *c) {
 
 static void send_no_such_conn(wsf_ctl *ctl, uint32_t msgid, const char *name, size_t len) {
   char msg[300];
-  snprintf(msg, sizeof msg, "no connection named '%.*s'", (int)(len > 200 ? 200 : len), name);
-  wsf_pack_error_begin(&ctl->pk, msgid, "no_such_conn", msg, 1);
+  bool forgotten = wsf_conn_forgotten(ctl->d, name, len);
+  snprintf(msg, sizeof msg,
+           forgotten ? "connection '%.*s' ended and its close record was forgotten (over --max-records)"
+                     : "no connection named '%.*s'",
+           (int)(len > 200 ? 200 : len), name);
+  wsf_pack_error_begin(&ctl->pk, msgid, "no_such_conn", msg, 1 + forgotten);
+  if (forgotten)
+    kv_bool(&ctl->pk, "forgotten", true);
   wsf_pack_key(&ctl->pk, "conn");
   msgpack_pack_str_with_body(&ctl->pk, name, len);
   wsf_pack_error_end(&ctl->pk);

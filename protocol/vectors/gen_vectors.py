@@ -264,6 +264,10 @@ response("request_ok", "request result: recv's fields plus bytes and rtt_us", 15
 response("ping_ok", "ping result", 16, result={"rtt_us": 412})
 response("ping_no_such_conn", "ping on an unknown name", 16, error={
     "code": "no_such_conn", "message": "no connection named vu-1", "conn": "vu-1"})
+response("status_forgotten", "status of a name whose close record was forgotten over --max-records", 17,
+         error={"code": "no_such_conn",
+                "message": "connection 'iter-7' ended and its close record was forgotten (over --max-records)",
+                "forgotten": True, "conn": "iter-7"})
 response("close_ok", "clean close started by the client", 18, result={
     "code": 1000, "reason": "done", "initiator": "client", "clean": True,
     "record": CLEAN_RECORD})
