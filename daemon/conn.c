@@ -83,6 +83,7 @@ const char *wsf_err_code(wsf_err e) {
       [WSF_E_BAD_REQUEST] = "bad_request",
       [WSF_E_NO_SUCH_CONN] = "no_such_conn",
       [WSF_E_CONN_EXISTS] = "conn_exists",
+      [WSF_E_URL_MISMATCH] = "url_mismatch",
       [WSF_E_CONN_CLOSED] = "conn_closed",
       [WSF_E_TIMEOUT] = "timeout",
       [WSF_E_DNS] = "dns_error",
@@ -292,6 +293,15 @@ static uint64_t name_hash(const char *name, size_t len) {
   for (size_t i = 0; i < len; i++)
     h = (h ^ (uint8_t)name[i]) * 0x100000001b3ull;
   return h;
+}
+
+char *wsf_conn_url_mismatch_message(const wsf_conn *live, const char *requested_url, size_t len) {
+  static const char fmt[] =
+      "connection '%s' is open to %s, not to %.*s (reuse: \"any\" would return it anyway)";
+  size_t n = sizeof fmt + strlen(live->name) + strlen(live->url) + len;
+  char *msg = wsf_xmalloc(n);
+  snprintf(msg, n, fmt, live->name, live->url, (int)len, requested_url);
+  return msg;
 }
 
 bool wsf_conn_forgotten(const wsf_daemon *d, const char *name, size_t len) {
@@ -1299,8 +1309,19 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   }
   wsf_conn *old = wsf_conn_find(d, p->name, p->name_len);
   if (old && old->state != WSF_CONN_CLOSED) {
-    if (!p->reuse) {
+    if (p->reuse == WSF_REUSE_NEVER) {
       open_error(d, w, WSF_E_CONN_EXISTS, "a live connection of that name exists (reuse is false)");
+      return;
+    }
+    /* A name reused for another URL is a plan mistake (two thread groups
+     * sharing default names): say so rather than hand over a connection to
+     * somewhere else. */
+    if (p->reuse == WSF_REUSE_SAME_URL &&
+        (strlen(old->url) != p->url_len || memcmp(old->url, p->url, p->url_len))) {
+      w->conn = old;
+      w->requested_url = p->url;
+      w->requested_url_len = p->url_len;
+      w->done(w, WSF_E_URL_MISMATCH, NULL);
       return;
     }
     w->reused = true;

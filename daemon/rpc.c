@@ -534,6 +534,15 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
     msgpack_packer *pk = &ctl->pk;
     if (err == WSF_OK) {
       pack_open_result(pk, p->msgid, c, w->reused);
+    } else if (err == WSF_E_URL_MISMATCH) {
+      char *msg = wsf_conn_url_mismatch_message(c, w->requested_url, w->requested_url_len);
+      wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err), msg, 3);
+      kv_str(pk, "conn", c->name);
+      kv_str(pk, "url", c->url);
+      wsf_pack_key(pk, "requested_url");
+      msgpack_pack_str_with_body(pk, w->requested_url, w->requested_url_len);
+      wsf_pack_error_end(pk);
+      free(msg);
     } else if (!c) {
       wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err),
                            w->error_message ? w->error_message : "open failed", 1 + (err == WSF_E_LIMIT));
@@ -686,7 +695,7 @@ static void do_open(req_ctx *r) {
     bad(r, "field '%s' (a string) is required", "url");
     return;
   }
-  p.reuse = true;
+  p.reuse = WSF_REUSE_SAME_URL;
   p.connect_timeout_ms = cfg->connect_timeout_ms;
   p.max_message_bytes = cfg->max_message_bytes;
   p.inbox_max_messages = cfg->inbox_max_messages;
@@ -695,8 +704,15 @@ static void do_open(req_ctx *r) {
   const msgpack_object *headers = NULL, *subprotocols = NULL, *inbox = NULL, *keepalive = NULL, *tls = NULL,
                        *deflate = NULL;
   uint64_t max_msg = p.max_message_bytes, inbox_bytes = p.inbox_max_bytes;
-  if (!get_bool(r, r->params, "reuse", &p.reuse) ||
-      !get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
+  const msgpack_object *reuse = wsf_field(r->params, "reuse");
+  if (reuse && reuse->type == MSGPACK_OBJECT_BOOLEAN)
+    p.reuse = reuse->via.boolean ? WSF_REUSE_SAME_URL : WSF_REUSE_NEVER;
+  else if (reuse && reuse->type == MSGPACK_OBJECT_STR && reuse->via.str.size == 3 &&
+           memcmp(reuse->via.str.ptr, "any", 3) == 0)
+    p.reuse = WSF_REUSE_ANY;
+  else if (reuse && reuse->type != MSGPACK_OBJECT_NIL)
+    return (void)bad(r, "field '%s' must be true, false or \"any\"", "reuse");
+  if (!get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
       !get_uint(r, r->params, "max_message_bytes", &max_msg, cfg->max_message_bytes) ||
       !get_map(r, r->params, "headers", &headers) || !get_map(r, r->params, "inbox", &inbox) ||
       !get_map(r, r->params, "keepalive", &keepalive) || !get_map(r, r->params, "tls", &tls) ||

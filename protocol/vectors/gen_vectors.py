@@ -155,6 +155,8 @@ request("open_deflate", "open offering permessage-deflate without context takeov
     "deflate": {"enabled": True, "client_no_context_takeover": True, "server_no_context_takeover": True,
                 "client_max_window_bits": True, "level": 6},
 })
+request("open_reuse_any", "open that takes a live connection of that name whatever its URL", 9, "open",
+        {"conn": "vu-1", "url": "ws://127.0.0.1:8080/other", "reuse": "any"})
 request("open_unicode_name", "open with a non-ASCII connection name", 6, "open",
         {"conn": "vu-\u00fc-\u2713", "url": "ws://localhost/"})
 request("send_text", "send a text message (str data); the typical hot-path request", 7,
@@ -244,6 +246,11 @@ response("open_connect_error", "TCP connect refused", 3, error={
     "code": "connect_error", "message": "connection refused", "detail": "ECONNREFUSED"})
 response("open_conn_exists", "open with reuse false on a live name", 4, error={
     "code": "conn_exists", "message": "connection vu-42 is open", "conn": "vu-42"})
+response("open_url_mismatch", "open with reuse true on a live name whose URL differs", 4, error={
+    "code": "url_mismatch",
+    "message": "connection 'vu-1' is open to ws://gw.example:8080/a, not to ws://gw.example:8080/b "
+               "(reuse: \"any\" would return it anyway)",
+    "conn": "vu-1", "url": "ws://gw.example:8080/a", "requested_url": "ws://gw.example:8080/b"})
 response("send_ok", "send result", 7, result={"bytes": 35})
 response("send_conn_closed", "send on a connection that ended: conn_closed with its record", 7,
          error={"code": "conn_closed", "message": RECORD["summary"], "record": RECORD})
