@@ -118,7 +118,8 @@ static uint64_t since(uint64_t now, uint64_t then) {
 
 static bool keepalive_equal(const wsf_keepalive *a, const wsf_keepalive *b) {
   return a->mode == b->mode && a->interval_ms == b->interval_ms && a->jitter_ms == b->jitter_ms &&
-         a->pong_timeout_ms == b->pong_timeout_ms && a->payload_len == b->payload_len &&
+         a->pong_timeout_ms == b->pong_timeout_ms && a->reply_timeout_ms == b->reply_timeout_ms &&
+         a->payload_len == b->payload_len &&
          (a->payload_len == 0 || memcmp(a->payload, b->payload, a->payload_len) == 0) &&
          a->reply_contains_len == b->reply_contains_len &&
          (a->reply_contains_len == 0 ||
@@ -675,11 +676,21 @@ static void account_deflate(wsf_conn *c) {
   *seen = *now;
 }
 
+/* The pong timer serves both heartbeat kinds: a ping's pong, or (text and
+ * binary with reply_contains) the application's reply, so a server that
+ * stopped answering is seen without protocol pings. */
 static void on_pong_timeout(wsf_timer *t) {
   wsf_conn *c = wsf_container_of(t, wsf_conn, pong_timer);
-  char detail[64];
-  snprintf(detail, sizeof detail, "no pong within %u ms", c->ka->pong_timeout_ms);
-  finish(c, 1006, WSF_BY_NONE, false, WSF_CAUSE_PONG_TIMEOUT, NULL, 0, detail);
+  char detail[160];
+  if (c->ka->mode == WSF_KA_PING) {
+    snprintf(detail, sizeof detail, "no pong within %u ms", c->ka->pong_timeout_ms);
+    finish(c, 1006, WSF_BY_NONE, false, WSF_CAUSE_PONG_TIMEOUT, NULL, 0, detail);
+  } else {
+    snprintf(detail, sizeof detail, "no heartbeat reply containing \"%.*s\" within %u ms",
+             (int)(c->ka->reply_contains_len > 64 ? 64 : c->ka->reply_contains_len), c->ka->reply_contains,
+             c->ka->reply_timeout_ms);
+    finish(c, 1006, WSF_BY_NONE, false, WSF_CAUSE_REPLY_TIMEOUT, NULL, 0, detail);
+  }
   close_transport(c, false);
 }
 
@@ -723,6 +734,11 @@ static void on_heartbeat(wsf_timer *t) {
       c->bytes_out += ka->payload_len;
       d->stats.msgs_out++;
       d->stats.bytes_out += ka->payload_len;
+      if (ka->reply_contains_len && ka->reply_timeout_ms && !c->ka_ping_outstanding) {
+        c->ka_ping_outstanding = 1; /* a reply is awaited */
+        c->ka_ping_sent_us = now;
+        wsf_timer_start(&d->timers, &c->pong_timer, (uint64_t)ka->reply_timeout_ms * 1000);
+      }
     }
   }
   if (rv == 0) {
@@ -779,6 +795,10 @@ static void on_ws_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t le
   account_deflate(c);
   if (is_heartbeat_reply(c, opcode, data, len)) {
     c->ka_replies++;
+    if (c->ka_ping_outstanding) {
+      c->ka_ping_outstanding = 0;
+      wsf_timer_stop(&d->timers, &c->pong_timer);
+    }
     return;
   }
   wsf_msg *m = wsf_msg_new(opcode, data, len, c->msg_seq++, now);

@@ -147,10 +147,10 @@ struct wsf_conn {
   wsf_daemon *d;
   char *url;
   wsf_conn_state state;
-  uint8_t free_when_closed : 1; /* forgotten (reset/reopen) while the transport was still closing */
-  uint8_t transport_live : 1;   /* between init and on_closed */
-  uint8_t counted_open : 1;     /* reached open: counted in opened_total */
-  uint8_t ka_ping_outstanding : 1;
+  uint8_t free_when_closed : 1;    /* forgotten (reset/reopen) while the transport was still closing */
+  uint8_t transport_live : 1;      /* between init and on_closed */
+  uint8_t counted_open : 1;        /* reached open: counted in opened_total */
+  uint8_t ka_ping_outstanding : 1; /* a ping's pong, or a heartbeat reply (reply_contains), is awaited */
   uint8_t admitted : 1;
   uint8_t tls : 1;
   wsf_transport transport;

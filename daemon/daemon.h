@@ -22,6 +22,7 @@ typedef struct wsf_keepalive {
   uint32_t refs;
   uint8_t mode;
   uint32_t interval_ms, jitter_ms, pong_timeout_ms;
+  uint32_t reply_timeout_ms; /* text/binary with reply_contains: no reply this long ends it (0: never) */
   uint8_t *payload;
   size_t payload_len;
   char *reply_contains;

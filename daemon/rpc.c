@@ -600,9 +600,13 @@ static bool parse_keepalive(req_ctx *r, const msgpack_object *m, wsf_keepalive *
     ka->mode = (uint8_t)found;
   }
   bool jitter_given = wsf_field(m, "jitter_ms") != NULL;
+  bool reply_timeout_given = wsf_field(m, "reply_timeout_ms") != NULL;
   if (!get_u32(r, m, "interval_ms", &ka->interval_ms) || !get_u32(r, m, "jitter_ms", &ka->jitter_ms) ||
-      !get_u32(r, m, "pong_timeout_ms", &ka->pong_timeout_ms))
+      !get_u32(r, m, "pong_timeout_ms", &ka->pong_timeout_ms) ||
+      !get_u32(r, m, "reply_timeout_ms", &ka->reply_timeout_ms))
     return false;
+  if (!reply_timeout_given)
+    ka->reply_timeout_ms = ka->pong_timeout_ms;
   if (!jitter_given && wsf_field(m, "interval_ms"))
     ka->jitter_ms = ka->interval_ms / 10;
   const char *payload;
@@ -1095,11 +1099,12 @@ static void do_status(req_ctx *r) {
   kv_uint(pk, "bytes", c->inbox.bytes);
   kv_uint(pk, "dropped", c->inbox.dropped);
   wsf_pack_key(pk, "keepalive");
-  msgpack_pack_map(pk, 8);
+  msgpack_pack_map(pk, 9);
   kv_str(pk, "mode", wsf_ka_mode_name(c->ka ? c->ka->mode : WSF_KA_NONE));
   kv_uint(pk, "interval_ms", c->ka ? c->ka->interval_ms : 0);
   kv_uint(pk, "jitter_ms", c->ka ? c->ka->jitter_ms : 0);
   kv_uint(pk, "pong_timeout_ms", c->ka ? c->ka->pong_timeout_ms : 0);
+  kv_uint(pk, "reply_timeout_ms", c->ka ? c->ka->reply_timeout_ms : 0);
   kv_uint(pk, "sent", c->ka_sent);
   kv_uint(pk, "replies", c->ka_replies);
   kv_uint(pk, "late_us_max", c->ka_late_max_us);

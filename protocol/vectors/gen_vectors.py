@@ -155,6 +155,11 @@ request("open_deflate", "open offering permessage-deflate without context takeov
     "deflate": {"enabled": True, "client_no_context_takeover": True, "server_no_context_takeover": True,
                 "client_max_window_bits": True, "level": 6},
 })
+request("open_keepalive_reply_deadline", "open with text heartbeats whose replies have a deadline", 10, "open", {
+    "conn": "vu-3", "url": "ws://127.0.0.1:8080/chat",
+    "keepalive": {"mode": "text", "interval_ms": 20000, "payload": '{"type":"ping"}',
+                  "reply_contains": '"type":"pong"', "reply_timeout_ms": 5000},
+})
 request("open_reuse_any", "open that takes a live connection of that name whatever its URL", 9, "open",
         {"conn": "vu-1", "url": "ws://127.0.0.1:8080/other", "reuse": "any"})
 request("open_unicode_name", "open with a non-ASCII connection name", 6, "open",
