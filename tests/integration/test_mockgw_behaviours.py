@@ -255,6 +255,19 @@ def test_black_hole_after_t_answers_nothing_so_only_the_pong_timeout_ends_sessio
         assert stats["drops"]["black_hole"] == 2
 
 
+def test_black_hole_is_seen_by_an_application_heartbeat_reply_deadline_without_pings(ctl):
+    with MockGw("--black-hole-after", "0.5") as gw:
+        ctl.call("open", conn="echo", url=gw.url, keepalive={
+            "mode": "text", "interval_ms": 100, "jitter_ms": 0, "reply_timeout_ms": 300,
+            "payload": json.dumps({"action": "echo", "message": "hb"}), "reply_contains": "\"hb\""})
+        time.sleep(0.3)
+        assert ctl.call("status", conn="echo")["keepalive"]["replies"] >= 1  # answered before the black hole
+        rec = record(ctl, "echo", timeout=5)
+        assert (rec["code"], rec["cause"]) == (1006, "reply_timeout"), rec
+        assert rec["since_sent_us"] < 200_000 and rec["since_recv_us"] >= 300_000
+        assert gw.stats()["drops"]["black_hole"] == 1
+
+
 def test_black_hole_above_n_serves_n_sessions_and_swallows_the_rest(ctl):
     with MockGw("--black-hole-above", "2") as gw:
         for n in ("a", "b", "c"):
