@@ -22,6 +22,7 @@ typedef struct wsf_keepalive {
   uint32_t refs;
   uint8_t mode;
   uint32_t interval_ms, jitter_ms, pong_timeout_ms;
+  uint32_t reply_timeout_ms; /* text/binary with reply_contains: no reply this long ends it (0: never) */
   uint8_t *payload;
   size_t payload_len;
   char *reply_contains;
@@ -33,7 +34,8 @@ typedef struct wsf_config {
   const char *control_tcp; /* "127.0.0.1:PORT" or NULL */
   const char *token_file;
   const char *events_path;
-  const char *metrics_addr; /* "127.0.0.1:PORT" or NULL */
+  uint32_t snapshot_interval_ms; /* event-log snapshots; 0 = none */
+  const char *metrics_addr;      /* "127.0.0.1:PORT" or NULL */
   uint32_t max_connections;
   size_t max_request_bytes;
   uint32_t max_control_clients;    /* Unix and TCP together */
@@ -42,8 +44,12 @@ typedef struct wsf_config {
   uint32_t inbox_max_messages;
   size_t inbox_max_bytes;
   uint32_t max_name_bytes;
-  uint32_t max_handshakes; /* 0 = unlimited */
-  double connect_rate;     /* opens per second, 0 = unlimited */
+  size_t max_output_bytes;       /* per connection: bytes not yet taken by the peer (PROTOCOL.md §9) */
+  uint32_t output_stall_ms;      /* over max_output_bytes this long: cause output_stalled */
+  uint32_t max_records;          /* close records kept, oldest forgotten first (at least 1) */
+  size_t max_closed_inbox_bytes; /* unread messages kept by ended connections, all together */
+  uint32_t max_handshakes;       /* 0 = unlimited */
+  double connect_rate;           /* opens per second, 0 = unlimited */
   uint32_t connect_timeout_ms;
   uint32_t shutdown_timeout_ms;
   wsf_keepalive keepalive; /* defaults for open */
@@ -56,23 +62,29 @@ typedef struct wsf_config {
 typedef struct wsf_hist {
   uint64_t counts[WSF_HIST_BUCKETS];
   uint64_t total, sum_us, max_us;
+  uint64_t interval_max_us; /* since the last event-log snapshot took it (observe.c) */
 } wsf_hist;
 void wsf_hist_add(wsf_hist *h, uint64_t us);
 uint64_t wsf_hist_quantile(const wsf_hist *h, double q);
 double wsf_hist_bucket_upper_us(int bucket);
 
-enum { WSF_CAUSE_COUNT = 20 };
+#include "cause.h" /* WSF_CAUSE_COUNT */
 
 typedef struct wsf_stats {
   uint64_t opened_total, reused_total, failed_total, closed_total;
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out, inbox_dropped;
   wsf_deflate_counters deflate; /* permessage-deflate sessions, all together */
   uint64_t heartbeats_sent;
+  uint64_t heartbeats_skipped; /* output over the high-water mark at the beat */
+  uint64_t pongs_coalesced;    /* pings whose held pong was replaced by a later one */
+  uint64_t reads_paused;       /* times a connection stopped reading: output over its cap */
+  uint64_t records_forgotten;  /* close records dropped, oldest first, over max_records */
   uint64_t closes_by_cause[WSF_CAUSE_COUNT];
   uint64_t closes_by_code[5000]; /* index = close code (1000..4999), others in [0] */
   uint16_t codes_seen[5000];     /* the indexes above that are non-zero, ascending: stats and
                                     metrics walk these, not all 5,000 */
   uint16_t n_codes_seen;
+  wsf_hist loop_lag; /* looplag.c */
   wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_tls, hs_upgrade, hs_total;
 } wsf_stats;
 
@@ -92,6 +104,13 @@ typedef struct wsf_daemon {
   double rate_tokens;
   uint64_t rate_refilled_us;
   wsf_timer admit_timer;
+  /* ended connections, oldest first: their records and inboxes are bounded (conn.c) */
+  wsf_conn *closed_head, *closed_tail;
+  wsf_conn *closed_inbox_cursor; /* those before it hold no unread message */
+  size_t closed_inbox_bytes;
+  uint64_t *forgotten; /* hashes of the names forgotten last (a ring), for no_such_conn */
+  uint32_t forgotten_next, forgotten_len;
+  bool sweeping;       /* reset or shutdown walks every connection: records are not bounded meanwhile */
   uint64_t trimmed_us; /* last malloc_trim */
   bool shutting_down;
   uint32_t control_clients;

@@ -33,6 +33,7 @@ static void usage(FILE *f) {
         "  --control-tcp ADDR:PORT    also accept control clients on loopback TCP (needs --token-file)\n"
         "  --token-file FILE          token for TCP control (created 0600 if missing)\n"
         "  --events FILE              append lifecycle events as JSON lines\n"
+        "  --snapshot-interval-ms N   a snapshot event in the event log every N ms, 0 = none (1000)\n"
         "  --metrics ADDR:PORT        Prometheus metrics on loopback HTTP\n"
         "  --max-connections N        (19000)\n"
         "  --max-request-bytes N      control request size limit (max-message-bytes + 65536)\n"
@@ -43,6 +44,12 @@ static void usage(FILE *f) {
         "  --inbox-max-messages N     per connection (1000)\n"
         "  --inbox-max-bytes N        per connection (1048576)\n"
         "  --max-name-bytes N         (256)\n"
+        "  --max-output-bytes N       per connection, unsent to the peer: send refused and reading\n"
+        "                             paused above it (33554432)\n"
+        "  --output-stall-ms N        over max-output-bytes this long ends it: output_stalled (10000)\n"
+        "  --max-records N            close records kept, oldest forgotten first (50000)\n"
+        "  --max-closed-inbox-bytes N unread messages kept by ended connections, all together,\n"
+        "                             oldest endings' dropped first (67108864)\n"
         "  --max-handshakes N         handshakes in flight, 0 = unlimited (0)\n"
         "  --connect-rate R           new connections per second, 0 = unlimited (0)\n"
         "  --connect-timeout-ms N     whole open: DNS+TCP+TLS+upgrade (10000)\n"
@@ -91,6 +98,7 @@ enum {
   OPT_CONTROL_TCP,
   OPT_TOKEN_FILE,
   OPT_EVENTS,
+  OPT_SNAPSHOT_INTERVAL,
   OPT_METRICS,
   OPT_MAX_CONNECTIONS,
   OPT_MAX_REQUEST_BYTES,
@@ -104,6 +112,10 @@ enum {
   OPT_CONNECT_RATE,
   OPT_CONNECT_TIMEOUT,
   OPT_SHUTDOWN_TIMEOUT,
+  OPT_MAX_OUTPUT_BYTES,
+  OPT_OUTPUT_STALL,
+  OPT_MAX_RECORDS,
+  OPT_MAX_CLOSED_INBOX,
   OPT_KA_MODE,
   OPT_KA_INTERVAL,
   OPT_KA_JITTER,
@@ -125,6 +137,7 @@ static const struct option options[] = {
     {"control-tcp", required_argument, 0, OPT_CONTROL_TCP},
     {"token-file", required_argument, 0, OPT_TOKEN_FILE},
     {"events", required_argument, 0, OPT_EVENTS},
+    {"snapshot-interval-ms", required_argument, 0, OPT_SNAPSHOT_INTERVAL},
     {"metrics", required_argument, 0, OPT_METRICS},
     {"max-connections", required_argument, 0, OPT_MAX_CONNECTIONS},
     {"max-request-bytes", required_argument, 0, OPT_MAX_REQUEST_BYTES},
@@ -138,6 +151,10 @@ static const struct option options[] = {
     {"connect-rate", required_argument, 0, OPT_CONNECT_RATE},
     {"connect-timeout-ms", required_argument, 0, OPT_CONNECT_TIMEOUT},
     {"shutdown-timeout-ms", required_argument, 0, OPT_SHUTDOWN_TIMEOUT},
+    {"max-output-bytes", required_argument, 0, OPT_MAX_OUTPUT_BYTES},
+    {"output-stall-ms", required_argument, 0, OPT_OUTPUT_STALL},
+    {"max-records", required_argument, 0, OPT_MAX_RECORDS},
+    {"max-closed-inbox-bytes", required_argument, 0, OPT_MAX_CLOSED_INBOX},
     {"keepalive-mode", required_argument, 0, OPT_KA_MODE},
     {"keepalive-interval-ms", required_argument, 0, OPT_KA_INTERVAL},
     {"keepalive-jitter-ms", required_argument, 0, OPT_KA_JITTER},
@@ -168,7 +185,8 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
       return -1;
     }
     if (numeric && v > UINT32_MAX && opt != OPT_MAX_MESSAGE_BYTES && opt != OPT_INBOX_MAX_BYTES &&
-        opt != OPT_MAX_REQUEST_BYTES && opt != OPT_MAX_CONTROL_OUTPUT) {
+        opt != OPT_MAX_REQUEST_BYTES && opt != OPT_MAX_CONTROL_OUTPUT && opt != OPT_MAX_OUTPUT_BYTES &&
+        opt != OPT_MAX_CLOSED_INBOX) {
       fprintf(stderr, "wsfleetd: --%s is too large\n", options[opt - 256].name);
       return -1;
     }
@@ -184,6 +202,13 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
       break;
     case OPT_EVENTS:
       cfg->events_path = optarg;
+      break;
+    case OPT_SNAPSHOT_INTERVAL:
+      if (parse_u64(optarg, &v) != 0 || v > UINT32_MAX) {
+        fprintf(stderr, "wsfleetd: --snapshot-interval-ms wants a non-negative integer, got '%s'\n", optarg);
+        return -1;
+      }
+      cfg->snapshot_interval_ms = (uint32_t)v;
       break;
     case OPT_METRICS:
       cfg->metrics_addr = optarg;
@@ -214,6 +239,22 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
       break;
     case OPT_MAX_HANDSHAKES:
       cfg->max_handshakes = (uint32_t)v;
+      break;
+    case OPT_MAX_OUTPUT_BYTES:
+      cfg->max_output_bytes = v;
+      break;
+    case OPT_OUTPUT_STALL:
+      cfg->output_stall_ms = (uint32_t)v;
+      break;
+    case OPT_MAX_RECORDS:
+      if (v == 0) {
+        fprintf(stderr, "wsfleetd: --max-records must be at least 1\n");
+        return -1;
+      }
+      cfg->max_records = (uint32_t)v;
+      break;
+    case OPT_MAX_CLOSED_INBOX:
+      cfg->max_closed_inbox_bytes = v;
       break;
     case OPT_CONNECT_RATE: {
       char *end;
@@ -437,8 +478,14 @@ int main(int argc, char **argv) {
   cfg->inbox_max_messages = 1000;
   cfg->inbox_max_bytes = 1 << 20;
   cfg->max_name_bytes = 256;
+  cfg->max_output_bytes =
+      32 << 20; /* twice the default max_message_bytes: a send of one whole message fits */
+  cfg->output_stall_ms = 10000;
+  cfg->max_records = 50000; /* ~1.3 KB each with their names and buffers: ~65 MB */
+  cfg->max_closed_inbox_bytes = 64 << 20;
   cfg->connect_timeout_ms = 10000;
   cfg->shutdown_timeout_ms = 2000;
+  cfg->snapshot_interval_ms = 1000;
   cfg->keepalive.interval_ms = 25000;
   cfg->keepalive.pong_timeout_ms = 10000;
   cfg->tls_verify = true;
