@@ -1,0 +1,52 @@
+package wsfleet.jmeter.gui;
+
+/**
+ * wsfleet Send: {@code wsfleet.jmeter.SendMessage} as a sampler of its own. Queues one text or binary message.
+ */
+public class SendSampler extends WsfleetTestBean {
+  private static final long serialVersionUID = 1L;
+
+  static final Field[] FIELDS = {
+      new Field("connection", "Connection name"),
+      new Field("message", "Message"),
+      new Field("messageType", "Message type (text|binary; binary as hex)"),
+  };
+
+  private String connection = "";
+  private String message = "";
+  private String messageType = "";
+
+  @Override
+  String delegate() {
+    return "SendMessage";
+  }
+
+  @Override
+  Field[] fields() {
+    return FIELDS;
+  }
+
+  public String getConnection() {
+    return connection;
+  }
+
+  public void setConnection(String v) {
+    connection = v;
+  }
+
+  public String getMessage() {
+    return message;
+  }
+
+  public void setMessage(String v) {
+    message = v;
+  }
+
+  public String getMessageType() {
+    return messageType;
+  }
+
+  public void setMessageType(String v) {
+    messageType = v;
+  }
+}

@@ -1,0 +1,32 @@
+package wsfleet.jmeter.gui;
+
+/**
+ * wsfleet Status: {@code wsfleet.jmeter.ConnectionStatus} as a sampler of its own. Reports a connection's state and close record as JSON.
+ */
+public class StatusSampler extends WsfleetTestBean {
+  private static final long serialVersionUID = 1L;
+
+  static final Field[] FIELDS = {
+      new Field("connection", "Connection name"),
+  };
+
+  private String connection = "";
+
+  @Override
+  String delegate() {
+    return "ConnectionStatus";
+  }
+
+  @Override
+  Field[] fields() {
+    return FIELDS;
+  }
+
+  public String getConnection() {
+    return connection;
+  }
+
+  public void setConnection(String v) {
+    connection = v;
+  }
+}
