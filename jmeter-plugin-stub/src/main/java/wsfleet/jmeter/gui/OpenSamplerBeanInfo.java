@@ -10,7 +10,6 @@ public class OpenSamplerBeanInfo extends WsfleetBeanInfo {
     group("tlsGroup", "tlsVerify", "tlsCaFile", "tlsServerName", "tlsCertFile", "tlsKeyFile", "tlsCiphers");
     group("compressionGroup", "compression", "compressionNoContextTakeover");
     tags("reuse", "true", "false");
-    textArea("headers");
     tags("keepaliveMode", "ping", "text", "binary", "none");
     tags("tlsVerify", "true", "false");
     tags("compression", "true", "false");
