@@ -63,7 +63,7 @@ def run_maven_pipeline(mvn, workdir, daemon, gw, props):
     proj = os.path.join(str(workdir), "maven")
     shutil.copytree(os.path.join(CI, "maven"), proj)
     cmd = [mvn, "-B", "-f", os.path.join(proj, "pom.xml"), "verify", "-Durl=" + gw.url,
-           "-Dwsfleet.socket=" + daemon.socket, "-Dthreads=2", "-Dloops=2"]
+           "-Ddaemon_socket=" + daemon.socket, "-Dthreads=2", "-Dloops=2"]
     cmd += ["-D%s=%s" % kv for kv in props.items()]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           timeout=900)
@@ -113,3 +113,52 @@ def test_maven_pipeline_fails_on_its_error_rate(installed_jar, tmp_path):
     assert not [r for r in rows if r["failureMessage"] == "wsfleet drop"], rows
     assert rc != 0 and "BUILD FAILURE" in out, out[-5000:]
     assert "error-rate" in out[out.index("BUILD FAILURE"):], out[-3000:]
+
+
+def bzt():
+    exe = os.path.join(BZT_VENV, "bin", "bzt")
+    assert os.access(exe, os.X_OK), "bzt missing at %s (.ci/install-deps --test makes that virtualenv)" % exe
+    return exe
+
+
+def run_taurus_pipeline(jmeter, workdir, daemon, gw, props):
+    """bzt on a copy of ci/ (the YAML finds the plan by a relative path), with JMeter = our home."""
+    work = str(workdir)
+    shutil.copytree(CI, os.path.join(work, "ci"))
+    # bzt runs bin/jmeter; the assembled home has only the launcher jar (wsfleet jar in lib/ext)
+    launcher = os.path.join(work, "jmeter")
+    with open(launcher, "w") as f:
+        f.write('#!/bin/sh\nexec java -jar "%s" "$@"\n' % os.path.join(jmeter, "bin", "ApacheJMeter.jar"))
+    os.chmod(launcher, 0o755)
+    cmd = [bzt(), os.path.join(work, "ci", "taurus", "wsfleet.yml"), "-o", "modules.jmeter.path=" + launcher,
+           "-o", "settings.artifacts-dir=" + os.path.join(work, "artifacts"),
+           "-o", "scenarios.wsfleet.properties.url=" + gw.url,
+           "-o", "scenarios.wsfleet.properties.daemon_socket=" + daemon.socket,
+           "-o", "scenarios.wsfleet.properties.threads=2", "-o", "scenarios.wsfleet.properties.loops=2"]
+    for kv in props.items():
+        cmd += ["-o", "scenarios.wsfleet.properties.%s=%s" % kv]
+    env = dict(os.environ, HOME=work)  # bzt keeps its state in ~/.bzt and ~/.bzt-rc
+    proc = subprocess.run(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=600)
+    out = proc.stdout.decode(errors="replace")
+    rows = []
+    for jtl in glob.glob(os.path.join(work, "artifacts", "kpi.jtl")):
+        with open(jtl, newline="") as f:
+            rows += list(csv.DictReader(f))
+    return proc.returncode, out, rows
+
+
+def test_taurus_pipeline_passes_a_clean_run(jmeter, tmp_path):
+    with Daemon() as d, MockGateway(*GATEWAY) as gw:
+        rc, out, rows = run_taurus_pipeline(jmeter, tmp_path, d, gw, CLEAN)
+    assert rc == 0, out[-5000:]
+    assert len(rows) == 2 * 2 * 3 + 1 and all(r["success"] == "true" for r in rows), rows
+
+
+def test_taurus_pipeline_fails_on_1006(jmeter, tmp_path):
+    with Daemon() as d, MockGateway(*GATEWAY) as gw:
+        # drops are not asserted in the plan here: the YAML's criterion on rc1006 alone fails the run
+        rc, out, rows = run_taurus_pipeline(jmeter, tmp_path, d, gw, dict(DROPS, drop_codes="none"))
+    assert len([r for r in rows if r["responseCode"] == "1006"]) == 4, rows
+    assert rc == 3, out[-5000:]  # bzt's exit status for failed criteria
+    assert "wsfleet drop (1006" in out, out[-5000:]
