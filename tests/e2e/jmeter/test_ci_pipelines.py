@@ -162,3 +162,34 @@ def test_taurus_pipeline_fails_on_1006(jmeter, tmp_path):
     assert len([r for r in rows if r["responseCode"] == "1006"]) == 4, rows
     assert rc == 3, out[-5000:]  # bzt's exit status for failed criteria
     assert "wsfleet drop (1006" in out, out[-5000:]
+
+
+def test_plugins_manager_descriptor_describes_the_installed_jar(installed_jar):
+    """The JMeter Plugins Manager descriptor: one plugin whose version is the pom's, whose download is
+    the jar Maven builds, and whose marker and component classes are the ones in that jar (the
+    Add-menu elements, and the Java Request classes its META-INF/services lists)."""
+    import zipfile
+    with open(os.path.join(CI, "jmeter-plugins-manager.json")) as f:
+        repo = json.load(f)
+    assert isinstance(repo, list) and len(repo) == 1
+    plugin = repo[0]
+    for key in ("id", "name", "description", "vendor", "markerClass", "componentClasses", "versions"):
+        assert plugin.get(key), key
+    with open(os.path.join(STUB, "pom.xml")) as f:
+        version = re.search(r"<artifactId>wsfleet-jmeter</artifactId>\s*<version>([^<]+)</version>", f.read()).group(1)
+    assert list(plugin["versions"]) == [version]
+    release = plugin["versions"][version]
+    jar_name = "wsfleet-jmeter-%s.jar" % version
+    assert release["downloadUrl"].endswith("/" + jar_name) and release["libs"] == {}  # msgpack is inside
+    with zipfile.ZipFile(os.path.join(STUB, "target", jar_name)) as jar:
+        names = set(jar.namelist())
+        services = jar.read("META-INF/services/org.apache.jmeter.protocol.java.sampler.JavaSamplerClient").decode().split()
+        manifest = jar.read("META-INF/MANIFEST.MF").decode()
+    assert "JMeter-Skip-Class-Scanning: true" in manifest
+    classes = {n[:-len(".class")].replace("/", ".") for n in names if n.endswith(".class")}
+    assert plugin["markerClass"] in classes
+    assert set(plugin["componentClasses"]) <= classes, set(plugin["componentClasses"]) - classes
+    gui = {c for c in classes if c.startswith("wsfleet.jmeter.gui.") and "$" not in c and
+           (c.endswith("Sampler") or c.endswith("Defaults"))}
+    assert set(plugin["componentClasses"]) == gui | set(services)
+    assert len(gui) == 9 and len(services) == 8
