@@ -26,6 +26,7 @@ from wsf_fixtures import Daemon
 
 STUB = os.path.join(SOURCE_DIR, "jmeter-plugin-stub")
 CI = os.path.join(STUB, "ci")
+JAVA_SAMPLER_SERVICE = "org.apache.jmeter.protocol.java.sampler.JavaSamplerClient"
 BZT_VENV = os.path.join(SOURCE_DIR, "tests", "e2e", ".jmeter", "bzt-venv")
 
 # Sessions kept alive by daemon pings every 100 ms survive a gateway that drops after 400 ms of
@@ -183,13 +184,12 @@ def test_plugins_manager_descriptor_describes_the_installed_jar(installed_jar):
     assert release["downloadUrl"].endswith("/" + jar_name) and release["libs"] == {}  # msgpack is inside
     with zipfile.ZipFile(os.path.join(STUB, "target", jar_name)) as jar:
         names = set(jar.namelist())
-        services = jar.read("META-INF/services/org.apache.jmeter.protocol.java.sampler.JavaSamplerClient").decode().split()
+        services = jar.read("META-INF/services/" + JAVA_SAMPLER_SERVICE).decode().split()
         manifest = jar.read("META-INF/MANIFEST.MF").decode()
     assert "JMeter-Skip-Class-Scanning: true" in manifest
     classes = {n[:-len(".class")].replace("/", ".") for n in names if n.endswith(".class")}
     assert plugin["markerClass"] in classes
     assert set(plugin["componentClasses"]) <= classes, set(plugin["componentClasses"]) - classes
-    gui = {c for c in classes if c.startswith("wsfleet.jmeter.gui.") and "$" not in c and
-           (c.endswith("Sampler") or c.endswith("Defaults"))}
+    gui = {c for c in classes if c + "BeanInfo" in classes}  # the Add-menu elements: TestBeans with a form
     assert set(plugin["componentClasses"]) == gui | set(services)
     assert len(gui) == 9 and len(services) == 8

@@ -1,9 +1,10 @@
 package wsfleet.jmeter.gui;
 
 /**
- * wsfleet Close: {@code wsfleet.jmeter.CloseConnection} as a sampler of its own. Closes a connection with a close frame.
+ * wsfleet Close: {@code wsfleet.jmeter.CloseConnection} as a sampler of its own.
+ * Closes a connection with a close frame.
  */
-public class CloseSampler extends WsfleetTestBean {
+public class CloseSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
@@ -13,7 +14,6 @@ public class CloseSampler extends WsfleetTestBean {
       new Field("closeTimeout", "Close timeout (ms)"),
   };
 
-  private String connection = "";
   private String closeCode = "";
   private String closeReason = "";
   private String closeTimeout = "";
@@ -26,14 +26,6 @@ public class CloseSampler extends WsfleetTestBean {
   @Override
   Field[] fields() {
     return FIELDS;
-  }
-
-  public String getConnection() {
-    return connection;
-  }
-
-  public void setConnection(String v) {
-    connection = v;
   }
 
   public String getCloseCode() {

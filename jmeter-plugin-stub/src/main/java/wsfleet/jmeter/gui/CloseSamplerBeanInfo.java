@@ -1,6 +1,6 @@
 package wsfleet.jmeter.gui;
 
-/** Form of wsfleet Close: groups, order and editors; labels come from CloseSamplerResources. */
+/** Form of wsfleet Close: groups, order and editors (labels: CloseSamplerResources). */
 public class CloseSamplerBeanInfo extends WsfleetBeanInfo {
   public CloseSamplerBeanInfo() {
     super(CloseSampler.class);

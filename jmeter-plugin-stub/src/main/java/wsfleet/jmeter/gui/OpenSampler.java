@@ -1,9 +1,10 @@
 package wsfleet.jmeter.gui;
 
 /**
- * wsfleet Open: {@code wsfleet.jmeter.OpenConnection} as a sampler of its own. Opens a WebSocket held by wsfleetd, or reuses the live one of that name.
+ * wsfleet Open: {@code wsfleet.jmeter.OpenConnection} as a sampler of its own.
+ * Opens a WebSocket held by wsfleetd, or reuses the live one of that name.
  */
-public class OpenSampler extends WsfleetTestBean {
+public class OpenSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
@@ -32,7 +33,6 @@ public class OpenSampler extends WsfleetTestBean {
       new Field("compressionNoContextTakeover", "Compression without context takeover"),
   };
 
-  private String connection = "";
   private String url = "";
   private String reuse = "";
   private String connectTimeout = "";
@@ -70,14 +70,6 @@ public class OpenSampler extends WsfleetTestBean {
   @Override
   Field[] fields() {
     return FIELDS;
-  }
-
-  public String getConnection() {
-    return connection;
-  }
-
-  public void setConnection(String v) {
-    connection = v;
   }
 
   public String getUrl() {

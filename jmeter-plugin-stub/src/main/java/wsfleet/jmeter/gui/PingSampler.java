@@ -1,9 +1,10 @@
 package wsfleet.jmeter.gui;
 
 /**
- * wsfleet Ping: {@code wsfleet.jmeter.Ping} as a sampler of its own. Sends a ping frame and waits for its pong.
+ * wsfleet Ping: {@code wsfleet.jmeter.Ping} as a sampler of its own.
+ * Sends a ping frame and waits for its pong.
  */
-public class PingSampler extends WsfleetTestBean {
+public class PingSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
@@ -12,7 +13,6 @@ public class PingSampler extends WsfleetTestBean {
       new Field("pingTimeout", "Pong timeout (ms)"),
   };
 
-  private String connection = "";
   private String pingPayload = "";
   private String pingTimeout = "";
 
@@ -24,14 +24,6 @@ public class PingSampler extends WsfleetTestBean {
   @Override
   Field[] fields() {
     return FIELDS;
-  }
-
-  public String getConnection() {
-    return connection;
-  }
-
-  public void setConnection(String v) {
-    connection = v;
   }
 
   public String getPingPayload() {

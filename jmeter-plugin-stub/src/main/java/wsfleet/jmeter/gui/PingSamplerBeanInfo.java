@@ -1,6 +1,6 @@
 package wsfleet.jmeter.gui;
 
-/** Form of wsfleet Ping: groups, order and editors; labels come from PingSamplerResources. */
+/** Form of wsfleet Ping: groups, order and editors (labels: PingSamplerResources). */
 public class PingSamplerBeanInfo extends WsfleetBeanInfo {
   public PingSamplerBeanInfo() {
     super(PingSampler.class);

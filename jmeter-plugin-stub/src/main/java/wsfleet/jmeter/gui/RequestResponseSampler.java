@@ -1,9 +1,10 @@
 package wsfleet.jmeter.gui;
 
 /**
- * wsfleet Request-Response: {@code wsfleet.jmeter.RequestResponse} as a sampler of its own. Sends a message, then takes the first matching reply.
+ * wsfleet Request-Response: {@code wsfleet.jmeter.RequestResponse} as a sampler of its own.
+ * Sends a message, then takes the first matching reply.
  */
-public class RequestResponseSampler extends WsfleetTestBean {
+public class RequestResponseSampler extends MatchingSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
@@ -18,15 +19,8 @@ public class RequestResponseSampler extends WsfleetTestBean {
       new Field("discardUnmatched", "Discard unmatched messages"),
   };
 
-  private String connection = "";
   private String message = "";
   private String messageType = "";
-  private String readTimeout = "";
-  private String matchContains = "";
-  private String matchRegex = "";
-  private String matchJsonField = "";
-  private String matchJsonValue = "";
-  private String discardUnmatched = "";
 
   @Override
   String delegate() {
@@ -36,14 +30,6 @@ public class RequestResponseSampler extends WsfleetTestBean {
   @Override
   Field[] fields() {
     return FIELDS;
-  }
-
-  public String getConnection() {
-    return connection;
-  }
-
-  public void setConnection(String v) {
-    connection = v;
   }
 
   public String getMessage() {
@@ -60,53 +46,5 @@ public class RequestResponseSampler extends WsfleetTestBean {
 
   public void setMessageType(String v) {
     messageType = v;
-  }
-
-  public String getReadTimeout() {
-    return readTimeout;
-  }
-
-  public void setReadTimeout(String v) {
-    readTimeout = v;
-  }
-
-  public String getMatchContains() {
-    return matchContains;
-  }
-
-  public void setMatchContains(String v) {
-    matchContains = v;
-  }
-
-  public String getMatchRegex() {
-    return matchRegex;
-  }
-
-  public void setMatchRegex(String v) {
-    matchRegex = v;
-  }
-
-  public String getMatchJsonField() {
-    return matchJsonField;
-  }
-
-  public void setMatchJsonField(String v) {
-    matchJsonField = v;
-  }
-
-  public String getMatchJsonValue() {
-    return matchJsonValue;
-  }
-
-  public void setMatchJsonValue(String v) {
-    matchJsonValue = v;
-  }
-
-  public String getDiscardUnmatched() {
-    return discardUnmatched;
-  }
-
-  public void setDiscardUnmatched(String v) {
-    discardUnmatched = v;
   }
 }

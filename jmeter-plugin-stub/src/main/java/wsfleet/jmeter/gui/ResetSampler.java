@@ -1,7 +1,8 @@
 package wsfleet.jmeter.gui;
 
 /**
- * wsfleet Reset: {@code wsfleet.jmeter.ResetFleet} as a sampler of its own. Closes every connection of the daemon and forgets every name.
+ * wsfleet Reset: {@code wsfleet.jmeter.ResetFleet} as a sampler of its own.
+ * Closes every connection of the daemon and forgets every name.
  */
 public class ResetSampler extends WsfleetTestBean {
   private static final long serialVersionUID = 1L;

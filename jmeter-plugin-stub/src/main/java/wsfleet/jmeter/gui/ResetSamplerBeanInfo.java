@@ -1,6 +1,6 @@
 package wsfleet.jmeter.gui;
 
-/** Form of wsfleet Reset: groups, order and editors; labels come from ResetSamplerResources. */
+/** Form of wsfleet Reset: groups, order and editors (labels: ResetSamplerResources). */
 public class ResetSamplerBeanInfo extends WsfleetBeanInfo {
   public ResetSamplerBeanInfo() {
     super(ResetSampler.class);

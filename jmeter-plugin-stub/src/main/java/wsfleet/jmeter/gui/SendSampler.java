@@ -1,9 +1,10 @@
 package wsfleet.jmeter.gui;
 
 /**
- * wsfleet Send: {@code wsfleet.jmeter.SendMessage} as a sampler of its own. Queues one text or binary message.
+ * wsfleet Send: {@code wsfleet.jmeter.SendMessage} as a sampler of its own.
+ * Queues one text or binary message.
  */
-public class SendSampler extends WsfleetTestBean {
+public class SendSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
@@ -12,7 +13,6 @@ public class SendSampler extends WsfleetTestBean {
       new Field("messageType", "Message type (text|binary; binary as hex)"),
   };
 
-  private String connection = "";
   private String message = "";
   private String messageType = "";
 
@@ -24,14 +24,6 @@ public class SendSampler extends WsfleetTestBean {
   @Override
   Field[] fields() {
     return FIELDS;
-  }
-
-  public String getConnection() {
-    return connection;
-  }
-
-  public void setConnection(String v) {
-    connection = v;
   }
 
   public String getMessage() {

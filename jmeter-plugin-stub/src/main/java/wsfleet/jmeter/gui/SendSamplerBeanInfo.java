@@ -1,6 +1,6 @@
 package wsfleet.jmeter.gui;
 
-/** Form of wsfleet Send: groups, order and editors; labels come from SendSamplerResources. */
+/** Form of wsfleet Send: groups, order and editors (labels: SendSamplerResources). */
 public class SendSamplerBeanInfo extends WsfleetBeanInfo {
   public SendSamplerBeanInfo() {
     super(SendSampler.class);

@@ -1,16 +1,16 @@
 package wsfleet.jmeter.gui;
 
 /**
- * wsfleet Status: {@code wsfleet.jmeter.ConnectionStatus} as a sampler of its own. Reports a connection's state and close record as JSON.
+ * wsfleet Status: {@code wsfleet.jmeter.ConnectionStatus} as a sampler of its own.
+ * Reports a connection's state and close record as JSON.
  */
-public class StatusSampler extends WsfleetTestBean {
+public class StatusSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
       new Field("connection", "Connection name"),
   };
 
-  private String connection = "";
 
   @Override
   String delegate() {
@@ -22,11 +22,4 @@ public class StatusSampler extends WsfleetTestBean {
     return FIELDS;
   }
 
-  public String getConnection() {
-    return connection;
-  }
-
-  public void setConnection(String v) {
-    connection = v;
-  }
 }

@@ -1,6 +1,6 @@
 package wsfleet.jmeter.gui;
 
-/** Form of wsfleet Status: groups, order and editors; labels come from StatusSamplerResources. */
+/** Form of wsfleet Status: groups, order and editors (labels: StatusSamplerResources). */
 public class StatusSamplerBeanInfo extends WsfleetBeanInfo {
   public StatusSamplerBeanInfo() {
     super(StatusSampler.class);

@@ -6,8 +6,10 @@ public class WsfleetDefaultsBeanInfo extends WsfleetBeanInfo {
     super(WsfleetDefaults.class);
     group("daemonGroup", "daemonTransport", "daemonSocket", "daemonTcp", "daemonTokenFile");
     group("connectionGroup", "urlBase", "connectTimeout");
-    group("keepaliveGroup", "keepaliveMode", "keepaliveInterval", "keepaliveJitter", "keepalivePayload", "pongTimeout", "heartbeatReply");
-    group("tlsGroup", "tlsVerify", "tlsCaFile", "tlsServerName", "tlsCertFile", "tlsKeyFile", "tlsCiphers");
+    group("keepaliveGroup",
+        "keepaliveMode", "keepaliveInterval", "keepaliveJitter", "keepalivePayload", "pongTimeout", "heartbeatReply");
+    group("tlsGroup",
+        "tlsVerify", "tlsCaFile", "tlsServerName", "tlsCertFile", "tlsKeyFile", "tlsCiphers");
     group("compressionGroup", "compression", "compressionNoContextTakeover");
     tags("daemonTransport", "auto", "unix", "tcp");
     tags("keepaliveMode", "ping", "text", "binary", "none");
