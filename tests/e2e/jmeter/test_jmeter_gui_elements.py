@@ -49,6 +49,8 @@ def test_gui_built_plan_runs_in_non_gui_jmeter(jmeter, tmp_path):
         gwstats = gw.stop()
     assert run.returncode == 0, run.output
     assert not run.failures(), run.describe() + "\n" + repr(run.failures()[:3])
+    # nothing went wrong quietly either (e.g. TestBeanHelper failing to set a field logs an ERROR)
+    assert not [line for line in run.log().splitlines() if " ERROR " in line], run.log()[-3000:]
     labels = ["open", "configureSession", "ask", "agent reply", "ping", "status", "close"]
     for label in labels:
         assert len(run.by_label(label)) == threads, run.describe()
