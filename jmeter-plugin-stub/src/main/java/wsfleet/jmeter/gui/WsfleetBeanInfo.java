@@ -1,0 +1,37 @@
+package wsfleet.jmeter.gui;
+
+import java.beans.PropertyDescriptor;
+
+import org.apache.jmeter.testbeans.BeanInfoSupport;
+import org.apache.jmeter.testbeans.TestBean;
+import org.apache.jmeter.testbeans.gui.TypeEditor;
+
+/**
+ * Form building shared by the wsfleet elements. Every field is a string that starts empty, and
+ * empty means "not given": the Java Request default, or what a wsfleet Defaults in scope says.
+ * Fields with a fixed vocabulary get a drop-down that still accepts ${expressions}.
+ */
+abstract class WsfleetBeanInfo extends BeanInfoSupport {
+  protected WsfleetBeanInfo(Class<? extends TestBean> bean) {
+    super(bean);
+  }
+
+  /** A titled group of fields, shown in this order. */
+  protected void group(String name, String... keys) {
+    createPropertyGroup(name, keys);
+    for (String k : keys) {
+      PropertyDescriptor p = property(k);
+      p.setValue(NOT_UNDEFINED, Boolean.TRUE);
+      p.setValue(DEFAULT, "");
+      p.setValue(DEFAULT_NOT_SAVED, Boolean.TRUE);
+    }
+  }
+
+  protected void tags(String key, String... tags) {
+    property(key).setValue(TAGS, tags);
+  }
+
+  protected void textArea(String key) {
+    property(key, TypeEditor.TextAreaEditor);
+  }
+}

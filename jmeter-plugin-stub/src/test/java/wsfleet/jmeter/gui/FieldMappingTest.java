@@ -1,0 +1,184 @@
+package wsfleet.jmeter.gui;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.beans.BeanInfo;
+import java.beans.Introspector;
+import java.beans.PropertyDescriptor;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.ResourceBundle;
+import java.util.Set;
+
+import org.apache.jmeter.config.Arguments;
+import org.apache.jmeter.protocol.java.sampler.JavaSamplerClient;
+import org.apache.jmeter.testbeans.gui.GenericTestBeanCustomizer;
+import org.apache.jmeter.testelement.TestElement;
+import org.apache.jmeter.util.JMeterUtils;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The wsfleet test elements against the Java Request classes they delegate to: every field maps
+ * to a parameter the class reads, every field is on the form with a label from the bundle, and
+ * values (own, inherited from wsfleet Defaults, or absent) become the parameters the class gets.
+ */
+class FieldMappingTest {
+  @BeforeAll
+  static void jmeterLocale() {
+    JMeterUtils.setLocale(java.util.Locale.ENGLISH); // what JMeter sets before it reads any form
+  }
+
+  static List<WsfleetTestBean> samplers() {
+    List<WsfleetTestBean> all = new ArrayList<>();
+    all.add(new OpenSampler());
+    all.add(new SendSampler());
+    all.add(new ReceiveSampler());
+    all.add(new RequestResponseSampler());
+    all.add(new PingSampler());
+    all.add(new CloseSampler());
+    all.add(new StatusSampler());
+    all.add(new ResetSampler());
+    return all;
+  }
+
+  @Test
+  void everyFieldIsAParameterOfTheJavaRequestClass() {
+    for (WsfleetTestBean s : samplers()) {
+      JavaSamplerClient c = s.newClient();
+      Set<String> params = c.getDefaultParameters().getArgumentsAsMap().keySet();
+      Set<String> mapped = new LinkedHashSet<>();
+      for (Field f : s.fields()) {
+        assertTrue(params.contains(f.param), s.delegate() + " has no parameter \"" + f.param + "\"");
+        assertTrue(mapped.add(f.param), "two fields map to " + f.param);
+      }
+      // and the other way round: nothing the Java Request form offers is missing from ours
+      assertEquals(params, mapped, s.delegate());
+    }
+  }
+
+  @Test
+  void everyFieldIsOnTheFormWithALabelAndNothingElseIs() throws Exception {
+    List<Class<?>> beans = new ArrayList<>();
+    for (WsfleetTestBean s : samplers()) {
+      beans.add(s.getClass());
+    }
+    beans.add(WsfleetDefaults.class);
+    for (Class<?> bean : beans) {
+      BeanInfo info = Introspector.getBeanInfo(bean);
+      ResourceBundle rb = (ResourceBundle) info.getBeanDescriptor().getValue(GenericTestBeanCustomizer.RESOURCE_BUNDLE);
+      assertNotNull(rb, bean + " has no resource bundle");
+      assertTrue(info.getBeanDescriptor().getDisplayName().startsWith("wsfleet "), bean.getName());
+      Set<String> onForm = new LinkedHashSet<>();
+      for (PropertyDescriptor p : info.getPropertyDescriptors()) {
+        if (p.isHidden() || p.getWriteMethod() == null) { // what TestBeanGUI leaves off the form
+          continue;
+        }
+        String group = (String) p.getValue(GenericTestBeanCustomizer.GROUP);
+        assertNotNull(group, bean.getSimpleName() + "." + p.getName() + " is in no group");
+        assertTrue(rb.containsKey(group + ".displayName"), group);
+        assertTrue(rb.containsKey(p.getName() + ".displayName"), bean.getSimpleName() + "." + p.getName());
+        assertTrue(rb.containsKey(p.getName() + ".shortDescription"), bean.getSimpleName() + "." + p.getName());
+        assertEquals("", p.getValue(GenericTestBeanCustomizer.DEFAULT));
+        onForm.add(p.getName());
+      }
+      if (bean != WsfleetDefaults.class) {
+        Set<String> keys = new LinkedHashSet<>();
+        for (Field f : ((WsfleetTestBean) bean.getDeclaredConstructor().newInstance()).fields()) {
+          keys.add(f.key);
+        }
+        assertEquals(keys, onForm, bean.getSimpleName());
+      }
+    }
+  }
+
+  @Test
+  void emptyFieldsAreLeftToTheJavaRequestDefaults() {
+    OpenSampler open = new OpenSampler();
+    open.setName("open chat");
+    open.setProperty("url", "ws://127.0.0.1:9/chat");
+    open.setProperty("keepaliveInterval", "5000");
+    open.setProperty("headers", "Origin: http://x\nCookie: a=b");
+    Map<String, String> a = open.arguments().getArgumentsAsMap();
+    assertEquals("ws://127.0.0.1:9/chat", a.get("URL"));
+    assertEquals("5000", a.get("Keepalive interval (ms)"));
+    assertEquals("Origin: http://x\nCookie: a=b", a.get("Headers (Name: value | Name: value)"));
+    assertEquals("open chat", a.get(TestElement.NAME));
+    assertFalse(a.containsKey("Connection name"), "an empty name must take the Java Request default");
+    assertEquals(4, a.size(), a.toString());
+  }
+
+  @Test
+  void messagesKeepTheirSpaces() {
+    SendSampler send = new SendSampler();
+    send.setProperty("message", "  two spaces each side  ");
+    assertEquals("  two spaces each side  ", send.arguments().getArgumentsAsMap().get("Message"));
+  }
+
+  /** What JMeter's TestCompiler does with a config element in scope before each sample. */
+  private static void mergeDefaults(WsfleetTestBean sampler, WsfleetDefaults defaults) {
+    sampler.setRunningVersion(true);
+    defaults.setRunningVersion(true);
+    assertTrue(sampler.applies(defaults));
+    sampler.addTestElement(defaults);
+  }
+
+  @Test
+  void emptyFieldsInheritFromWsfleetDefaultsAndOwnValuesWin() {
+    WsfleetDefaults d = new WsfleetDefaults();
+    d.setProperty("urlBase", "ws://gw.test:8080/app/");
+    d.setProperty("keepaliveMode", "text");
+    d.setProperty("keepalivePayload", "{\"action\":\"echo\"}");
+    d.setProperty("keepaliveInterval", "25000");
+    d.setProperty("tlsVerify", "false");
+    d.setProperty("compression", "true");
+    OpenSampler open = new OpenSampler();
+    open.setProperty("url", "chat?room=1");
+    open.setProperty("keepaliveInterval", "1000");
+    mergeDefaults(open, d);
+    Map<String, String> a = open.arguments().getArgumentsAsMap();
+    assertEquals("ws://gw.test:8080/app/chat?room=1", a.get("URL"));
+    assertEquals("text", a.get("Keepalive mode (ping|text|binary|none)"));
+    assertEquals("{\"action\":\"echo\"}", a.get("Keepalive payload (binary as hex)"));
+    assertEquals("1000", a.get("Keepalive interval (ms)"), "the sampler's own value wins");
+    assertEquals("false", a.get("TLS verify certificate"));
+    assertEquals("true", a.get("Compression (permessage-deflate)"));
+
+    // after the sample JMeter takes the merged values back out: the sampler is as it was saved
+    open.recoverRunningVersion();
+    assertEquals("", open.getPropertyAsString("keepaliveMode"));
+    assertEquals("chat?room=1", open.getPropertyAsString("url"));
+  }
+
+  @Test
+  void defaultsReachOnlyTheFieldsOfTheSameKey() {
+    WsfleetDefaults d = new WsfleetDefaults();
+    d.setProperty("pongTimeout", "3000");
+    d.setProperty("connectTimeout", "2000");
+    PingSampler ping = new PingSampler();
+    mergeDefaults(ping, d);
+    // Ping's own timeout is another field: the keepalive's pong timeout does not change it
+    Map<String, String> a = ping.arguments().getArgumentsAsMap();
+    assertFalse(a.containsKey("Pong timeout (ms)"), a.toString());
+  }
+
+  @Test
+  void otherConfigElementsDoNotApply() {
+    assertFalse(new OpenSampler().applies(new Arguments()));
+  }
+
+  @Test
+  void urlsResolveAgainstTheBase() {
+    assertEquals("ws://h:1/a/b", WsfleetDefaults.resolveUrl("ws://h:1/a/", "b"));
+    assertEquals("ws://h:1/b", WsfleetDefaults.resolveUrl("ws://h:1/a/", "/b"));
+    assertEquals("ws://h:1/a/", WsfleetDefaults.resolveUrl("ws://h:1/a/", ""));
+    assertEquals("wss://o:2/", WsfleetDefaults.resolveUrl("ws://h:1/a/", "wss://o:2/"));
+    assertEquals("/b", WsfleetDefaults.resolveUrl("", "/b"));
+    assertEquals("", WsfleetDefaults.resolveUrl("", ""));
+  }
+}
