@@ -31,12 +31,6 @@ static bool header_violates(const uint8_t *h, uint64_t payload) {
   return false;
 }
 
-/* A fragmented message is charged this much per continuation frame against
- * max_message_bytes, beyond its payload: wslay keeps each fragment in three
- * allocations (~96 bytes of heap), so 50 MB of 1-byte fragments held 1.5 GB.
- * Charged, a message's fragments cost at most about max_message_bytes. */
-#define FRAGMENT_CHARGE 128
-
 /* A complete, well-formed close or ping frame found by scan: read by ws.c
  * itself, not by wslay (see read_close and answer_ping). */
 typedef struct control_frame {
@@ -107,7 +101,7 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_fro
         ws->scan_msg_frames = 0;
       }
       ws->scan_msg_frames++;
-      ws->scan_msg_charge += payload + (opcode == 0 ? FRAGMENT_CHARGE : 0);
+      ws->scan_msg_charge += payload + (opcode == 0 ? WSF_WS_FRAGMENT_CHARGE : 0);
       if (opcode == 0 && ws->scan_msg_charge > ws->max_message_bytes) {
         ws->scan_too_big = 1; /* wslay never sees this frame: feed fails the session with 1009 */
         return i - 1;
@@ -383,7 +377,7 @@ const char *wsf_ws_failure_detail(const wsf_ws *ws, char *buf, size_t cap) {
     snprintf(buf, cap,
              "a fragmented message over max_message_bytes after %u frames (%u bytes charged per continuation "
              "frame)",
-             ws->scan_msg_frames, FRAGMENT_CHARGE);
+             ws->scan_msg_frames, WSF_WS_FRAGMENT_CHARGE);
     return buf;
   }
   switch (ws->bad_close) {

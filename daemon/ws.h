@@ -24,6 +24,12 @@
 
 typedef struct wsf_ws wsf_ws;
 
+/* A fragmented message is charged this much per continuation frame against
+ * max_message_bytes, beyond its payload: wslay keeps each fragment in three
+ * allocations (~96 bytes of heap), so 50 MB of 1-byte fragments held 1.5 GB.
+ * Charged, a message's fragments cost at most about max_message_bytes. */
+#define WSF_WS_FRAGMENT_CHARGE 128
+
 enum wsf_ws_opcode {
   WSF_WS_TEXT = 1,
   WSF_WS_BINARY = 2,

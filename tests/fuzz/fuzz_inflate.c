@@ -88,13 +88,14 @@ typedef struct expected {
   uint16_t close_code; /* 0: every message passed */
 } expected;
 
-static void decode_alone(const wsf_deflate_params *p, uint64_t max, int opcode, const msg *m, int n,
-                         expected *e) {
+static void decode_alone(const wsf_deflate_params *p, uint64_t max, int opcode, const msg *m,
+                         const int *frames, int n, expected *e) {
   wsf_deflate *d = wsf_deflate_new(p, false);
   REQUIRE(d);
   memset(e, 0, sizeof *e);
   for (int i = 0; i < n; i++) {
-    if (m[i].len > max) { /* wslay refuses the payload before it is inflated */
+    /* wslay refuses the payload before it is inflated; ws.c charges each continuation frame */
+    if (m[i].len + (uint64_t)(frames[i] - 1) * WSF_WS_FRAGMENT_CHARGE > max) {
       e->close_code = 1009;
       break;
     }
@@ -254,15 +255,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   /* The peer's window and takeover, seen from whichever side we are. */
   wsf_deflate_params p = {(uint8_t)bits, (uint8_t)bits, peer_nct, peer_nct, -1, 8};
+  /* Which messages go as two fragments, and where they are cut. */
+  int frames[MAX_MSGS];
+  size_t cuts[MAX_MSGS];
+  uint32_t state = 0x85ebca6bu ^ seed;
+  for (int i = 0; i < n; i++) {
+    frames[i] = (next_rand(&state) & 3) == 0 && m[i].len >= 2 ? 2 : 1;
+    cuts[i] = frames[i] == 2 ? 1 + next_rand(&state) % (m[i].len - 1) : 0;
+  }
   expected e;
-  decode_alone(&p, max, opcode, m, n, &e);
+  decode_alone(&p, max, opcode, m, frames, n, &e);
 
   uint8_t *stream = malloc(size + (size_t)n * 2 * 8 + 16);
   size_t len = 0;
-  uint32_t state = 0x85ebca6bu ^ seed;
   for (int i = 0; i < n; i++) {
-    if ((next_rand(&state) & 3) == 0 && m[i].len >= 2) {
-      size_t cut = 1 + next_rand(&state) % (m[i].len - 1);
+    if (frames[i] == 2) {
+      size_t cut = cuts[i];
       len += put_frame(stream + len, false, true, opcode, server, m[i].p, cut);
       len += put_frame(stream + len, true, false, 0, server, m[i].p + cut, m[i].len - cut);
     } else {

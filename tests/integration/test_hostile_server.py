@@ -119,6 +119,31 @@ def test_output_over_the_cap_pauses_reading_then_ends_with_output_stalled(echo):
     assert "max_output_bytes %d" % MAX_OUTPUT in rec["detail"], rec
 
 
+def test_reading_resumes_once_the_server_takes_its_bytes():
+    big = "r" * (512 * 1024)
+    with HostileServer("read_later", delay_s=1.5, expect_bytes=2 << 20) as slow, \
+            Daemon("--max-output-bytes", MAX_OUTPUT, "--output-stall-ms", 10000) as d:
+        ctl = d.client(timeout=30)
+        ctl.call("open", conn="slow", url=slow.url)
+        sent = 0
+        for _ in range(16):
+            try:
+                ctl.call("send", conn="slow", data=big)
+                sent += len(big)
+            except RpcError as e:
+                assert e.code == "limit_exceeded", e.as_dict()
+                break
+        assert ctl.call("stats")["output"]["reads_paused"] == 1
+        # The server reads once its delay is over: the output drains, reading resumes and the
+        # message the server then sends arrives.
+        got = ctl.call("recv", conn="slow", timeout_ms=8000)
+        assert got["data"] == "drained"
+        assert slow.wait_for("drained")
+        st = ctl.call("status", conn="slow")
+        assert st["state"] == "open", st
+        ctl.call("send", conn="slow", data="more")  # the cap is free again
+
+
 def test_tiny_fragments_are_charged_and_end_with_1009(echo):
     max_msg = 4 << 20
     with HostileServer("tiny_fragments", frames=2_000_000) as bad, \

@@ -11,6 +11,8 @@ Prints `READY <port>` once listening, then JSON lines:
 Modes (after a correct 101; none of them ever reads again):
   ping_flood       --bytes of pings with 2-byte payloads, as fast as the client takes them
   never_read       nothing: holds the connection without reading (the client's output piles up)
+  read_later       like never_read for --delay-s, then reads (and discards) everything, sending one
+                   text message "drained" once --expect-bytes have arrived
   tiny_fragments   a text message opened and continued by --frames 1-byte continuation frames, never
                    finished
 Exits when stdin reaches EOF (its parent went away) or after --max-seconds.
@@ -51,6 +53,21 @@ def tiny_fragments(sock, cid, count):
     emit(ev="sent", id=cid, bytes=3 * frames, frames=frames)
 
 
+def read_later(sock, cid, delay, expect):
+    time.sleep(delay)
+    got = 0
+    while got < expect:
+        data = sock.recv(1 << 20)
+        if not data:
+            emit(ev="gone", id=cid, error="eof", bytes=got)
+            return
+        got += len(data)
+    emit(ev="drained", id=cid, bytes=got)
+    sock.sendall(frame(1, b"drained"))
+    while sock.recv(1 << 20):  # keep reading: the connection stays healthy
+        pass
+
+
 def serve(sock, cid, args):
     try:
         request, headers, _ = read_request(sock)
@@ -65,6 +82,8 @@ def serve(sock, cid, args):
             ping_flood(sock, cid, args.bytes)
         elif args.mode == "tiny_fragments":
             tiny_fragments(sock, cid, args.frames)
+        elif args.mode == "read_later":
+            read_later(sock, cid, args.delay_s, args.expect_bytes)
         time.sleep(args.max_seconds)  # hold the connection, never read
     except OSError as e:
         emit(ev="gone", id=cid, error=str(e))
@@ -74,7 +93,9 @@ def serve(sock, cid, args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", required=True, choices=["ping_flood", "never_read", "tiny_fragments"])
+    ap.add_argument("--mode", required=True, choices=["ping_flood", "never_read", "tiny_fragments", "read_later"])
+    ap.add_argument("--delay-s", type=float, default=2)
+    ap.add_argument("--expect-bytes", type=int, default=1 << 20)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--bytes", type=int, default=32 << 20)
     ap.add_argument("--frames", type=int, default=1 << 20)
