@@ -450,6 +450,8 @@ static void hs_free(wsf_handshake *hs) {
   free(hs->subprotocols);
   free(hs->request);
   free(hs->server_name);
+  /* The TLS session took its own reference; this one kept the configuration interned until then. */
+  wsf_tls_config_release(hs->tls_config);
   free(hs->soon_message);
   free(hs);
 }

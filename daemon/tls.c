@@ -34,7 +34,8 @@ struct wsf_tls_config {
 
 struct wsf_tls_session {
   SSL *ssl;
-  const uint8_t *in; /* ciphertext of the current socket read, not yet consumed */
+  wsf_tls_config *cfg; /* a reference held for the session's life, so the config outlives it */
+  const uint8_t *in;   /* ciphertext of the current socket read, not yet consumed */
   size_t in_len;
   int io_error;  /* libuv error of the last failed raw write */
   uint8_t alert; /* last alert received other than close_notify */
@@ -488,7 +489,7 @@ static void session_ended(wsf_transport *t, int ssl_error) {
   }
 }
 
-int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool server, const char *server_name) {
+int wsf_tls_session_start(wsf_transport *t, wsf_tls_config *cfg, bool server, const char *server_name) {
   ERR_clear_error();
   SSL *ssl = SSL_new(cfg->ctx);
   if (!ssl)
@@ -502,6 +503,8 @@ int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool serv
   SSL_set_bio(ssl, bio, bio); /* one BIO both ways: SSL takes its one reference */
   wsf_tls_session *s = wsf_xcalloc(1, sizeof(*s));
   s->ssl = ssl;
+  s->cfg = cfg;
+  cfg->refs++;
   SSL_set_app_data(ssl, s);
   t->tls = s; /* from here on freed with the transport */
   if (server) {
@@ -526,6 +529,7 @@ int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool serv
 
 void wsf_tls_session_free(wsf_tls_session *s) {
   SSL_free(s->ssl); /* frees the BIO too */
+  wsf_tls_config_release(s->cfg);
   free(s);
 }
 

@@ -10,7 +10,7 @@
 #include "transport.h"
 
 /* transport.c → tls.c */
-int wsf_tls_session_start(wsf_transport *t, const wsf_tls_config *cfg, bool server, const char *server_name);
+int wsf_tls_session_start(wsf_transport *t, wsf_tls_config *cfg, bool server, const char *server_name);
 void wsf_tls_session_free(wsf_tls_session *s);
 bool wsf_tls_handshake_done(const wsf_transport *t);
 /* Ciphertext read from the socket: drives the handshake, then delivers plaintext. */

@@ -92,13 +92,13 @@ int wsf_transport_connect(wsf_transport *t, const struct sockaddr *addr) {
   return 0;
 }
 
-int wsf_transport_start_tls_client(wsf_transport *t, const wsf_tls_config *cfg, const char *server_name) {
+int wsf_transport_start_tls_client(wsf_transport *t, wsf_tls_config *cfg, const char *server_name) {
   if (t->closing || t->ended || t->tls || !cfg)
     return UV_EINVAL;
   return wsf_tls_session_start(t, cfg, false, server_name);
 }
 
-int wsf_transport_start_tls_server(wsf_transport *t, const wsf_tls_config *cfg) {
+int wsf_transport_start_tls_server(wsf_transport *t, wsf_tls_config *cfg) {
   if (t->closing || t->ended || t->tls || !cfg)
     return UV_EINVAL;
   return wsf_tls_session_start(t, cfg, true, NULL);

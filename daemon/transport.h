@@ -67,10 +67,10 @@ int wsf_transport_connect(wsf_transport *t, const struct sockaddr *addr);
 
 /* Client: after on_connect(0), start TLS as a client; on_tls_done follows.
  * server_name is used for SNI and hostname verification (may be NULL for no SNI). */
-int wsf_transport_start_tls_client(wsf_transport *t, const wsf_tls_config *cfg, const char *server_name);
+int wsf_transport_start_tls_client(wsf_transport *t, wsf_tls_config *cfg, const char *server_name);
 
 /* Server: after uv_accept() into t->tcp, start TLS as a server; on_tls_done follows. */
-int wsf_transport_start_tls_server(wsf_transport *t, const wsf_tls_config *cfg);
+int wsf_transport_start_tls_server(wsf_transport *t, wsf_tls_config *cfg);
 
 /* Start delivering on_data (plain: right away; TLS: also drives the handshake). */
 int wsf_transport_read_start(wsf_transport *t);

@@ -347,6 +347,32 @@ def test_idle_wss_connections_stay_within_the_memory_budget(daemon, ctl, certs):
     assert per_conn <= 24 * 1024, "%.0f bytes of RSS per idle wss connection" % per_conn
 
 
+def test_a_tls_configuration_is_freed_with_its_last_connection(daemon, ctl, certs, tmp_path):
+    """Each distinct TLS option set builds an SSL_CTX (~840 KiB with a store as large as the system's);
+    it lives only while a connection uses it. 40 configurations used one after the other must not pile
+    up, as they did when every one was kept for the daemon's life."""
+    with open(daemon.binary, "rb") as f:
+        if b"__asan_init" in f.read():
+            pytest.skip("a sanitized daemon's memory says nothing about the budget")
+    system_store = "/etc/ssl/certs/ca-certificates.crt"  # from ca-certificates (.ci/install-deps)
+    bundle = tmp_path / "bundle.pem"  # the system store plus the test CA: a realistically large store
+    with open(system_store, "rb") as a, open(certs.ca, "rb") as b:
+        bundle.write_bytes(a.read() + b.read())
+    with py_server(certs) as srv:
+        def use(i):  # a distinct 'ciphers' string is a distinct configuration (TLS 1.3 is unaffected)
+            ctl.call("open", conn="cfg%d" % i, url=srv.url,
+                     tls={"ca_file": str(bundle), "ciphers": "DEFAULT" + ":!NULL" * (i + 1)})
+            echo_round_trip(ctl, "cfg%d" % i, "hello %d" % i)
+            ctl.call("close", conn="cfg%d" % i)
+        for i in range(3):  # warm up the allocator with a few contexts built and freed
+            use(i)
+        before = daemon.rss_kb()
+        for i in range(3, 43):
+            use(i)
+        grown_kb = daemon.rss_kb() - before
+    assert grown_kb < 4 * 1024, "%d KiB kept by 40 closed TLS configurations" % grown_kb
+
+
 # ---- what `open` names must not fool verification or block the daemon (issue 14) ---------------------
 
 def test_empty_server_name_means_the_url_host_not_no_name_check(ctl, certs):

@@ -18,9 +18,9 @@
 typedef struct peer {
   wsf_transport t;
   bool server;
-  bool echo;                 /* write back whatever arrives */
-  bool close_on_data;        /* close from inside on_data */
-  const wsf_tls_config *tls; /* client: start TLS after connect */
+  bool echo;           /* write back whatever arrives */
+  bool close_on_data;  /* close from inside on_data */
+  wsf_tls_config *tls; /* client: start TLS after connect */
   const char *server_name;
   bool connect_called;
   int connect_status;
@@ -41,7 +41,7 @@ static uv_timer_t tick;
 static peer *peers[MAX_PEERS];
 static int n_peers;
 /* How the listener sets up accepted peers. */
-static const wsf_tls_config *server_tls;
+static wsf_tls_config *server_tls;
 static bool server_echo = true;
 static bool server_reads = true;
 static char cert_dir[64];
@@ -144,7 +144,7 @@ static void on_tick(uv_timer_t *t) {
   (void)t;
 }
 
-static peer *client_new(const wsf_tls_config *tls, const char *server_name) {
+static peer *client_new(wsf_tls_config *tls, const char *server_name) {
   peer *p = peer_new(false);
   p->tls = tls;
   p->server_name = server_name;
@@ -206,7 +206,7 @@ static void test_plain_echo_round_trip(void) {
 
 /* The server does not read at first, so the socket buffers fill and the
  * client's bytes queue in the transport; then everything arrives intact. */
-static void large_write_queues_then_drains(const wsf_tls_config *client_tls, const wsf_tls_config *srv_tls) {
+static void large_write_queues_then_drains(wsf_tls_config *client_tls, wsf_tls_config *srv_tls) {
   enum { N = 8 << 20 };
   server_tls = srv_tls;
   server_echo = false;
@@ -427,7 +427,7 @@ static bool make_certs(void) {
   return true;
 }
 
-static const wsf_tls_config *tls_server_cfg(const char *name, const char *client_ca) {
+static wsf_tls_config *tls_server_cfg(const char *name, const char *client_ca) {
   char cert[64], key[64], err[256];
   snprintf(cert, sizeof(cert), "%s.pem", name);
   snprintf(key, sizeof(key), "%s.key", name);
@@ -443,7 +443,7 @@ static const wsf_tls_config *tls_server_cfg(const char *name, const char *client
 }
 
 /* verify with our test CA (ca_file) or, with ca=NULL, the system store. */
-static const wsf_tls_config *tls_client_cfg(bool verify, const char *ca, const char *client_cert) {
+static wsf_tls_config *tls_client_cfg(bool verify, const char *ca, const char *client_cert) {
   char err[256], cert[64], key[64];
   wsf_tls_options o = {.verify = verify, .ca_file = ca ? cert_path(ca) : NULL};
   if (client_cert) {
@@ -460,7 +460,7 @@ static const wsf_tls_config *tls_client_cfg(bool verify, const char *ca, const c
 }
 
 /* Connects a TLS client to a server with the given certificate; waits for both handshakes. */
-static peer *tls_pair(const wsf_tls_config *client, const char *server_name, const char *server_cert,
+static peer *tls_pair(wsf_tls_config *client, const char *server_name, const char *server_cert,
                       const char *client_ca) {
   server_tls = tls_server_cfg(server_cert, client_ca);
   peer *c = client_new(client, server_name);
@@ -668,7 +668,7 @@ static bool got_echo(const peer *p) {
 
 static void test_tls_idle_sessions_hold_no_buffers(void) {
   enum { PAIRS = 100 };
-  const wsf_tls_config *cfg = tls_client_cfg(true, "ca.pem", NULL);
+  wsf_tls_config *cfg = tls_client_cfg(true, "ca.pem", NULL);
   server_tls = tls_server_cfg("server", NULL);
   peer *cs[PAIRS];
   size_t before = mallinfo2().uordblks;
