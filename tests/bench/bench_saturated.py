@@ -9,15 +9,19 @@ kept busy, side by side with the idle case:
            jmeter/wsfleet-sessions.jmx unpaced: --jm-threads threads echo over --jm-sessions other
            sessions through the SAME daemon as fast as the gateway answers, so the JVM (samplers,
            GC, JTL writer) and the daemon's own read/control path compete with the heartbeats
+  opens    (opt-in) the daemon's own bursts: --burst more connections opened all at once (one
+           pipelined batch on a second control connection) during the window
+  large    (opt-in) bench_echo keeps one --large-bytes text message echoing on one more connection
+           during the window: each message is one long turn of the loop
 
-Each condition gets a fresh daemon and gateway: the N opens first (before any heartbeat is due),
-then the load starts, then a hold window of --hold seconds (at least one heartbeat interval, so
+Each condition gets a fresh daemon and gateway: the N opens first, then the load starts, then a hold window of --hold seconds (at least one heartbeat interval, so
 every connection beats in it). Figures, per condition:
 
   - lateness p50/p99 of the heartbeats sent inside the window: the difference of two snapshots of
     the --metrics histogram wsfleet_heartbeat_lateness_seconds (power-of-two buckets, interpolated)
-  - lateness max: `stats.heartbeat_late_us.max` (the daemon's life; the opens end before the first
-    heartbeat is due, so it is the window's max in practice) and the window's top bucket bound
+  - lateness max: `stats.heartbeat_late_us.max` over the daemon's life (the opens and the load's
+    start included: first beats fall anywhere in the first interval), and the window's own max as
+    the upper bound of its highest non-empty histogram bucket ("win max <=")
   - the loop's own lateness `stats.loop_lag_us` (p99/max) when the daemon reports it
   - what the machine does to any process meanwhile: sleep_probe.py (sleeps 5-45 ms at a time and
     reports how late it woke) and the daemon's run-queue wait per wake-up (/proc/PID/schedstat)
@@ -25,7 +29,7 @@ every connection beats in it). Figures, per condition:
 
     bench_saturated.py [--quick] [--n 19000] [--interval-ms 25000] [--hold S]
                        [--conditions idle,cpuhog,jmeter] [--daemon-arg ARG ...]
-                       [--jm-threads 16] [--jm-sessions 64]
+                       [--jm-threads 16] [--jm-sessions 64] [--burst 2000] [--large-bytes 16777216]
 
 --daemon-arg passes an option to every daemon (e.g. --daemon-arg=--nice=-10 to try the scheduling
 priority). Exit status: 0 when every condition ran clean (all N connections open at the end, at
@@ -152,6 +156,61 @@ def jmeter_harness():
     return jh
 
 
+class OpensBurst:
+    """--burst opens sent at once on a second control connection, in a thread, during the window."""
+
+    def __init__(self, args, daemon, gw):
+        self.args, self.daemon, self.gw = args, daemon, gw
+        self.error = None
+
+    def __enter__(self):
+        def run():
+            try:
+                ctl = self.daemon.client(timeout=120)
+                names = ["burst%05d" % i for i in range(self.args.burst)]
+                self.seconds = bl.open_many(ctl, names, self.gw.url, window=len(names), timeout=120,
+                                            keepalive={"mode": "none"})
+            except Exception as e:  # noqa: BLE001 (reported in the row)
+                self.error = "%s: %s" % (type(e).__name__, e)
+        self.thread = threading.Thread(target=run, daemon=True)
+        time.sleep(1.0)  # the window opens first: the burst lands inside it
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.thread.join(timeout=130)
+
+
+class LargeEcho:
+    """bench_echo: one connection echoing --large-bytes messages back to back during the window."""
+
+    def __init__(self, args, daemon, gw):
+        self.args, self.daemon, self.gw = args, daemon, gw
+        self.proc = None
+
+    def __enter__(self):
+        ctl = self.daemon.client(timeout=60)
+        ctl.call("open", conn="large00000", url=self.gw.url)
+        w0 = int(time.time() * 1000) + 500
+        w1 = w0 + int((self.args.hold + 1) * 1000)
+        self.proc = subprocess.Popen([bl.bench_binary("bench_echo"), "--socket", self.daemon.socket, "--prefix",
+                                      "large", "--n", "1", "--size", str(self.args.large_bytes),
+                                      "--window-start-ms", str(w0), "--window-end-ms", str(w1)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        return self
+
+    def result(self):
+        out, err = self.proc.communicate(timeout=60)
+        lines = [l for l in out.decode().splitlines() if l.startswith("{")]
+        return (json.loads(lines[-1]) if lines else {}), self.proc.returncode, err.decode()[-300:]
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 # ---- one condition --------------------------------------------------------------------------------
 
 def hist_max_bound(before, after):
@@ -170,7 +229,8 @@ def hist_max_bound(before, after):
 def run_condition(cond, args, workdir):
     metrics_port = bl.free_port()
     row = {"condition": cond, "n": args.n, "interval_ms": args.interval_ms, "daemon_args": " ".join(args.daemon_arg)}
-    d_args = ["--metrics", "127.0.0.1:%d" % metrics_port, "--max-connections", str(max(args.n + 1000, 19000))]
+    d_args = ["--metrics", "127.0.0.1:%d" % metrics_port,
+              "--max-connections", str(max(args.n + args.burst + 1000, 19000))]
     d_args += args.daemon_arg
     with bl.MockGw("--quiet", "--echo") as gw, bl.Daemon(*d_args, start_timeout=20) as daemon:
         ctl = daemon.client(timeout=60)
@@ -187,6 +247,10 @@ def run_condition(cond, args, workdir):
             load = CpuHog(args.hold + 30)
         elif cond == "jmeter":
             load = JMeter(args, daemon, gw, workdir)
+        elif cond == "opens":
+            load = OpensBurst(args, daemon, gw)
+        elif cond == "large":
+            load = LargeEcho(args, daemon, gw)
         try:
             if load:
                 load.__enter__()
@@ -209,6 +273,15 @@ def run_condition(cond, args, workdir):
             row["load_end"] = bl.loadavg()
             if cond == "jmeter":
                 row["jm_echo_per_s"], row["jm_failed"], row["jm_samples"] = load.summary(w0, w1)
+            elif cond == "opens":
+                load.__exit__(None, None, None)
+                row["burst_error"] = load.error
+                row["burst_rate"] = None if load.error else args.burst / load.seconds
+            elif cond == "large":
+                res, rc, err = load.result()
+                row["large_round_trips"] = res.get("round_trips")
+                if rc != 0 or not res.get("round_trips"):
+                    row["large_error"] = "bench_echo exit %s: %s" % (rc, err.strip())
         finally:
             if load:
                 load.__exit__(None, None, None)
@@ -232,7 +305,9 @@ def run_condition(cond, args, workdir):
     if isinstance(lag, dict):
         row["loop_lag_p99_ms"], row["loop_lag_max_ms"] = lag.get("p99", 0) / 1e3, lag.get("max", 0) / 1e3
     row["broken"] = None
-    if st["open"] < args.n:
+    if row.get("burst_error") or row.get("large_error"):
+        row["broken"] = row.get("burst_error") or row.get("large_error")
+    elif st["open"] < args.n:
         row["broken"] = "%d of %d heartbeat connections open at the end; closes: %r" % (
             st["open"], args.n, st.get("closes_by_cause"))
     elif row["hb_window"] == 0:
@@ -255,6 +330,8 @@ def main():
     ap.add_argument("--daemon-arg", action="append", default=[], help="extra daemon option (repeatable)")
     ap.add_argument("--jm-threads", type=int, help="JMeter threads (default 16; quick 4)")
     ap.add_argument("--jm-sessions", type=int, help="sessions they echo over (default 64; quick 16)")
+    ap.add_argument("--burst", type=int, default=2000, help="opens in the 'opens' condition's burst")
+    ap.add_argument("--large-bytes", type=int, default=16 << 20, help="message size of the 'large' condition")
     ap.add_argument("--jm-rampup", type=int, default=1)
     ap.add_argument("--jm-settle", type=float, default=3.0, help="seconds after the ramp-up before the window")
     args = ap.parse_args()
@@ -266,7 +343,7 @@ def main():
     args.jm_sessions = args.jm_sessions or (16 if q else 64)
     conds = [c for c in args.conditions.split(",") if c]
     for c in conds:
-        if c not in ("idle", "cpuhog", "jmeter"):
+        if c not in ("idle", "cpuhog", "jmeter", "opens", "large"):
             raise SystemExit("unknown condition %r" % c)
     bl.header("bench_saturated: heartbeat lateness at %d connections (%d ms heartbeats), idle vs busy cores"
               % (args.n, args.interval_ms), sys.argv)
@@ -300,7 +377,8 @@ def main():
                     ("loop_lag_p99_ms", "loop lag p99 ms", "%.2f"), ("loop_lag_max_ms", "loop lag max ms", "%.1f"),
                     ("probe_p99_ms", "probe p99 ms", "%.2f"), ("probe_max_ms", "probe max ms", "%.1f"),
                     ("runq_wait_ms", "runq wait ms/wakeup", "%.3f"), ("daemon_cpu_pct", "daemon %cpu", "%.1f"),
-                    ("jm_echo_per_s", "jmeter echo/s", "%.0f"), ("load_end", "load at end", None)])
+                    ("jm_echo_per_s", "jmeter echo/s", "%.0f"), ("burst_rate", "burst opens/s", "%.0f"),
+                    ("large_round_trips", "large echoes", "%d"), ("load_end", "load at end", None)])
     idle = next((r for r in rows if r["condition"] == "idle" and not r.get("broken")), None)
     print()
     for r in rows:
