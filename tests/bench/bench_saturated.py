@@ -14,8 +14,8 @@ kept busy, side by side with the idle case:
   large    (opt-in) bench_echo keeps one --large-bytes text message echoing on one more connection
            during the window: each message is one long turn of the loop
 
-Each condition gets a fresh daemon and gateway: the N opens first, then the load starts, then a hold window of --hold seconds (at least one heartbeat interval, so
-every connection beats in it). Figures, per condition:
+Each condition gets a fresh daemon and gateway: the N opens first, then the load starts, then a
+window of --hold seconds (at least one heartbeat interval, so every connection beats in it). Figures, per condition:
 
   - lateness p50/p99 of the heartbeats sent inside the window: the difference of two snapshots of
     the --metrics histogram wsfleet_heartbeat_lateness_seconds (power-of-two buckets, interpolated)
