@@ -757,7 +757,8 @@ static void test_idle_session_memory_by_context_takeover(void) {
  * every 512 bytes (2.5x the CPU of memLevel 5 per 128 KiB message). Pinned by the rule and by the
  * memory a compressor holds with context takeover: 2^(bits+2) + 2^(memLevel+9) bytes. */
 static void test_default_mem_level_follows_the_window(void) {
-  static const int expect[16] = {[8] = 4, [9] = 5, [10] = 6, [11] = 7, [12] = 8, [13] = 8, [14] = 8, [15] = 8};
+  static const int expect[16] = {
+      [8] = 4, [9] = 5, [10] = 6, [11] = 7, [12] = 8, [13] = 8, [14] = 8, [15] = 8};
   for (int bits = 8; bits <= 15; bits++)
     CHECK(wsf_deflate_mem_level_for_window(bits) == expect[bits]);
   CHECK(wsf_deflate_mem_level_for_window(1) == 1);
