@@ -55,6 +55,7 @@ typedef struct wsf_config {
   wsf_keepalive keepalive; /* defaults for open */
   bool tls_verify;
   const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_ciphers;
+  const char *priority; /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
 } wsf_config;
 
 /* Log-scale histogram (microseconds): 1 µs .. ~1 h in 2^(1/4) steps. */

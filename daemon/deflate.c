@@ -248,7 +248,17 @@ const char *wsf_deflate_options_check(const wsf_deflate_options *o) {
 
 static void params_from(const wsf_deflate_options *o, wsf_deflate_params *p) {
   p->level = (int8_t)o->level;
-  p->mem_level = (uint8_t)(o->mem_level ? o->mem_level : 8);
+  p->mem_level = (uint8_t)o->mem_level; /* 0: from the window, when the compressor starts */
+}
+
+/* zlib slides its window every 2^bits input bytes and then rewrites its whole hash head table,
+ * 2^(memLevel+7) entries: at 9 bits and memLevel 8 that is 32,768 entries every 512 bytes, and
+ * a 128 KiB JSON message took 4.20 ms instead of 1.71 ms at memLevel 5 (output +1.6 %). A table
+ * about 8 times the window (memLevel = bits - 4) measured fastest or within 10 % of it at 9-11
+ * bits, and memLevel 8 is kept from 12 bits up (tests/bench/deflate_memlevel.py, RESULTS.md). */
+int wsf_deflate_mem_level_for_window(int window_bits) {
+  int m = window_bits - 4;
+  return m < 1 ? 1 : m > 8 ? 8 : m;
 }
 
 int wsf_deflate_client_offer(const wsf_deflate_options *o, char offer[WSF_DEFLATE_OFFER_LEN],
@@ -497,7 +507,8 @@ static int tx_open(wsf_deflate *d) {
    * so the output is valid for a peer that inflates with 256 bytes. */
   if (bits < 9)
     bits = 9;
-  if (deflateInit2(z, d->p.level, Z_DEFLATED, -bits, d->p.mem_level, Z_DEFAULT_STRATEGY) != Z_OK) {
+  int mem_level = d->p.mem_level ? d->p.mem_level : wsf_deflate_mem_level_for_window(bits);
+  if (deflateInit2(z, d->p.level, Z_DEFLATED, -bits, mem_level, Z_DEFAULT_STRATEGY) != Z_OK) {
     free(z);
     return -1;
   }

@@ -36,7 +36,7 @@ typedef struct wsf_deflate_options {
   bool client_no_context_takeover;
   bool server_no_context_takeover;
   int level;     /* zlib level 0..9, or -1 for zlib's default (6) */
-  int mem_level; /* zlib memLevel 1..9 (less memory, less speed and ratio), 0 = 8 */
+  int mem_level; /* zlib memLevel 1..9 (less memory, less ratio), 0 = from the window */
 } wsf_deflate_options;
 
 /* Agreed parameters (window bits always 8..15; 15 when not limited), plus
@@ -47,8 +47,11 @@ typedef struct wsf_deflate_params {
   bool client_no_context_takeover;
   bool server_no_context_takeover;
   int8_t level;
-  uint8_t mem_level;
+  uint8_t mem_level; /* 0: wsf_deflate_mem_level_for_window(our window bits) */
 } wsf_deflate_params;
+
+/* The zlib memLevel used when none is set: min(8, window_bits - 4), at least 1. */
+int wsf_deflate_mem_level_for_window(int window_bits);
 
 /* Options with enabled = false, level -1, mem_level 0, nothing else set. */
 wsf_deflate_options wsf_deflate_options_default(void);

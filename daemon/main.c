@@ -1,6 +1,8 @@
 /* wsfleetd: holds WebSocket client connections for load tests and takes
  * commands over a control socket (protocol/PROTOCOL.md). */
+#include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,7 @@ static void usage(FILE *f) {
         "                             parent holds the other end of, reaches EOF or fails:\n"
         "                             the daemon dies with its parent, kill -9 included\n"
         "  --log-level LEVEL          error|warn|info|debug (info)\n"
+        "  --priority nice:N|rr:N|fifo:N  scheduling priority (README: what each needs)\n"
         "  --version, --help\n",
         f);
 }
@@ -128,6 +131,7 @@ enum {
   OPT_TLS_INSECURE,
   OPT_LIFELINE_FD,
   OPT_LOG_LEVEL,
+  OPT_PRIORITY,
   OPT_VERSION,
   OPT_HELP,
 };
@@ -167,6 +171,7 @@ static const struct option options[] = {
     {"tls-insecure", no_argument, 0, OPT_TLS_INSECURE},
     {"lifeline-fd", required_argument, 0, OPT_LIFELINE_FD},
     {"log-level", required_argument, 0, OPT_LOG_LEVEL},
+    {"priority", required_argument, 0, OPT_PRIORITY},
     {"version", no_argument, 0, OPT_VERSION},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
@@ -328,6 +333,9 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
         return -1;
       }
       break;
+    case OPT_PRIORITY:
+      cfg->priority = optarg;
+      break;
     case OPT_VERSION:
       printf("wsfleetd %s\n", WSF_VERSION);
       exit(0);
@@ -369,6 +377,43 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
   if (cfg->max_connections == 0 || cfg->max_request_bytes < 64 || cfg->max_name_bytes == 0 ||
       cfg->max_control_clients == 0) {
     fprintf(stderr, "wsfleetd: limits must be positive (max-request-bytes at least 64)\n");
+    return -1;
+  }
+  return 0;
+}
+
+/* Heartbeats go out on the daemon's clock, so a host whose cores are busy (JMeter's samplers and
+ * GC beside us) makes them late: at nice 0 beside one busy process per core, p99 went from 3.9 to
+ * 44 ms (tests/bench/bench_saturated.py, RESULTS.md). A lower nice value or a real-time policy
+ * lets the loop run as soon as it wakes. rr/fifo keep the policy out of children. */
+static int apply_priority(const char *spec) {
+  char *end;
+  const char *colon = spec ? strchr(spec, ':') : NULL;
+  long n = colon ? strtol(colon + 1, &end, 10) : 0;
+  if (!colon || colon[1] == '\0' || *end) {
+    fprintf(stderr, "wsfleetd: --priority is nice:N (-20..19), rr:N or fifo:N (1..99)\n");
+    return -1;
+  }
+  size_t kind = (size_t)(colon - spec);
+  if (kind == 4 && strncmp(spec, "nice", 4) == 0 && n >= -20 && n <= 19) {
+    if (setpriority(PRIO_PROCESS, 0, (int)n) != 0) {
+      fprintf(stderr, "wsfleetd: --priority %s: %s (below 0 needs root, CAP_SYS_NICE or RLIMIT_NICE)\n", spec,
+              strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
+  int policy = kind == 2 && strncmp(spec, "rr", 2) == 0     ? SCHED_RR
+               : kind == 4 && strncmp(spec, "fifo", 4) == 0 ? SCHED_FIFO
+                                                            : -1;
+  if (policy < 0 || n < 1 || n > 99) {
+    fprintf(stderr, "wsfleetd: --priority is nice:N (-20..19), rr:N or fifo:N (1..99)\n");
+    return -1;
+  }
+  struct sched_param sp = {.sched_priority = (int)n};
+  if (sched_setscheduler(0, policy | SCHED_RESET_ON_FORK, &sp) != 0) {
+    fprintf(stderr, "wsfleetd: --priority %s: %s (needs root, CAP_SYS_NICE or RLIMIT_RTPRIO >= %ld)\n", spec,
+            strerror(errno), n);
     return -1;
   }
   return 0;
@@ -491,6 +536,8 @@ int main(int argc, char **argv) {
   cfg->tls_verify = true;
   m.lifeline_fd = -1;
   if (parse_args(argc, argv, cfg, &m.lifeline_fd) != 0)
+    return 2;
+  if (cfg->priority && apply_priority(cfg->priority) != 0)
     return 2;
   char *default_path = NULL;
   if (!cfg->socket_path)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <wslay/wslay.h>
 
+#include "mask.h"
 #include "util.h"
 
 /* ---- frame-boundary scanner ------------------------------------------
@@ -481,8 +482,7 @@ static int write_frame(wsf_ws *ws, int opcode, bool rsv1, const uint8_t *data, s
       return -1;
     memcpy(h + n, key, 4);
     n += 4;
-    for (size_t i = 0; i < len; i++)
-      h[n + i] = data[i] ^ key[i & 3];
+    wsf_mask(h + n, data, len, key, 0);
   }
   out.len += n + len;
   return 0;
@@ -618,8 +618,7 @@ static void fast_deliver(wsf_ws *ws, const fast_frame *frames, size_t n) {
         unmasked = p;
         unmasked_cap = len;
       }
-      for (size_t i = 0; i < len; i++)
-        unmasked[i] = data[i] ^ frames[f].mask[i & 3];
+      wsf_mask(unmasked, data, len, frames[f].mask, 0);
       data = unmasked;
     }
     switch (frames[f].opcode) {
@@ -655,8 +654,7 @@ static bool fast_text_valid(const fast_frame *frames, size_t n) {
       continue;
     if (frames[f].len > sizeof buf)
       return false; /* long masked text: wslay validates it */
-    for (size_t i = 0; i < frames[f].len; i++)
-      buf[i] = frames[f].payload[i] ^ frames[f].mask[i & 3];
+    wsf_mask(buf, frames[f].payload, frames[f].len, frames[f].mask, 0);
     if (!utf8_valid(buf, frames[f].len))
       return false;
   }

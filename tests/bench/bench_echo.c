@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
     }
   }
   if (!socket_path || !prefix || n < 1 || n > MAX_CONNS - 1 || k_count < 1 || k_count > 64 || size < 8 ||
-      size > 65536 || !w_start || w_end <= w_start) {
+      size > (16u << 20) || !w_start || w_end <= w_start) {
     usage();
     return 2;
   }

@@ -14,7 +14,11 @@ round trips per CPU-second of the client side: for wsfleet the daemon plus its d
 daemon alone), for the peers their whole process. The gateway's CPU is shown too: it is shared.
 
     bench_messages.py [--quick] [--conns 100,1000] [--seconds S] [--size B] [--per-vu V]
-                      [--clients wsfleet,node,k6] [--repeat R]
+                      [--clients wsfleet,node,k6] [--repeat R] [--large 1048576,16777216]
+
+Large messages: after those rows, one connection each echoes a single --large-sized text message at a
+time (1 MiB and 16 MiB by default, 1 MiB in --quick), wsfleet and node `ws` side by side: round trips
+per second and CPU per message (the daemon's limits are raised to fit; 16 MiB is the mock gateway's).
 
 k6 is looked for in $K6, on PATH, then in $(go env GOPATH)/bin (install: go install
 go.k6.io/k6@v1.8.1); without it the k6 rows say so and the run does not fail.
@@ -162,7 +166,11 @@ def main():
     ap.add_argument("--per-vu", type=int, default=10, help="k6: WebSockets per VU")
     ap.add_argument("--clients", default="wsfleet,node,k6")
     ap.add_argument("--repeat", type=int, default=1, help="rounds of all clients (rows are listed each)")
+    ap.add_argument("--large", help="message sizes for the one-connection large-message rows "
+                                    "(default 1048576,16777216; quick 1048576; '' for none)")
     args = ap.parse_args()
+    large = [int(x) for x in (args.large if args.large is not None else
+                              ("1048576" if args.quick else "1048576,16777216")).split(",") if x.strip()]
     conns = [int(x) for x in (args.conns or ("100" if args.quick else "100,1000")).split(",")]
     args.seconds = args.seconds or (1.5 if args.quick else 8.0)
     clients = args.clients.split(",")
@@ -175,22 +183,29 @@ def main():
                                         text=True).stdout.strip())
 
     rows, broken = [], []
-    with bl.MockGw("--echo", "--quiet") as gw, bl.Daemon() as daemon:
+    plan = [(n, args.size) for n in conns] + [(1, size) for size in large]
+    max_msg = max([args.size] + large)
+    with bl.MockGw("--echo", "--quiet") as gw, \
+            bl.Daemon("--max-message-bytes", str(max(max_msg, 16 << 20))) as daemon:
         ctl = daemon.client(timeout=60)
         for rnd in range(args.repeat):
-            for n in conns:
+            for n, size in plan:
+                a = argparse.Namespace(**dict(vars(args), size=size))
                 for client in clients:
+                    if size != args.size and client == "k6":
+                        continue  # the large rows: wsfleet and node `ws`
                     if client == "wsfleet":
-                        row = run_wsfleet(daemon, ctl, gw, n, args, "%d_%d" % (rnd, n))
+                        row = run_wsfleet(daemon, ctl, gw, n, a, "%d_%d_%d" % (rnd, n, size))
                     elif client == "node":
-                        row = run_node(gw, n, args)
+                        row = run_node(gw, n, a)
                     elif client == "k6":
                         if not k6:
                             continue
-                        row = run_k6(k6, gw, n, args)
+                        row = run_k6(k6, gw, n, a)
                     else:
                         raise SystemExit("unknown client %r" % client)
                     row["n"] = n
+                    row["size"] = size
                     why = check(row, n)
                     if why:
                         broken.append("%s n=%d: %s" % (client, n, why))
@@ -209,13 +224,14 @@ def main():
                         row["daemon_per_core"] = (row["round_trips"] / row["daemon_cpu_s"]
                                                   if row["daemon_cpu_s"] else None)
                     rows.append(row)
-                    print("%s %d: %.0f round trips/s" % (client, n, row["rps"]))
+                    print("%s %d x %d B: %.1f round trips/s" % (client, n, size, row["rps"]))
                     sys.stdout.flush()
         if not daemon.alive():
             broken.append("the daemon died:\n" + daemon.log())
 
     print()
-    bl.table(rows, [("client", "client", None), ("n", "conns", "%d"), ("rps", "round trips/s", "%.0f"),
+    bl.table(rows, [("client", "client", None), ("n", "conns", "%d"), ("size", "bytes", "%d"),
+                    ("rps", "round trips/s", "%.1f"),
                     ("client_cpu_pct", "client %cpu", "%.0f"), ("us_per_msg", "µs cpu/msg", "%.2f"),
                     ("per_core", "msgs/s per core", "%.0f"), ("daemon_us_per_msg", "daemon µs/msg", "%.2f"),
                     ("daemon_per_core", "daemon msgs/s/core", "%.0f"), ("gw_cpu_pct", "gw %cpu", "%.0f")])
@@ -223,13 +239,14 @@ def main():
         print("(quick run: sizes and windows too small for the DESIGN.md targets; verdicts are indicative)")
     print()
     summary = []
-    for n in conns:
-        ours = [r for r in rows if r["n"] == n and r["client"] == "wsfleet"]
-        peers = [r for r in rows if r["n"] == n and r["client"] != "wsfleet" and r.get("per_core")]
+    for n, size in plan:
+        ours = [r for r in rows if r["n"] == n and r["size"] == size and r["client"] == "wsfleet"]
+        peers = [r for r in rows if r["n"] == n and r["size"] == size and r["client"] != "wsfleet"
+                 and r.get("per_core")]
         if not ours:
             continue
         o = max(ours, key=lambda r: r["per_core"] or 0)
-        line = {"n": n, "wsfleet_rps": o["rps"], "wsfleet_per_core": o["per_core"],
+        line = {"n": n, "size": size, "wsfleet_rps": o["rps"], "wsfleet_per_core": o["per_core"],
                 "daemon_per_core": o.get("daemon_per_core")}
         for p in peers:
             line["%s_rps" % p["client"]] = p["rps"]
@@ -239,9 +256,9 @@ def main():
             ratio = o["per_core"] / best["per_core"]
             dratio = (o["daemon_per_core"] or 0) / best["per_core"]
             line.update(best_peer=best["client"], ratio=ratio, daemon_ratio=dratio)
-            print("%d conns: wsfleet (daemon+driver) %.0f msgs/s per core vs best peer %s %.0f: x%.2f (%s); "
+            print("%d conns x %d B: wsfleet (daemon+driver) %.0f msgs/s per core vs best peer %s %.0f: x%.2f (%s); "
                   "daemon alone x%.2f; throughput %.0f vs %.0f round trips/s (x%.2f)"
-                  % (n, o["per_core"], best["client"], best["per_core"], ratio, "met" if ratio >= 1 else "MISSED",
+                  % (n, size, o["per_core"], best["client"], best["per_core"], ratio, "met" if ratio >= 1 else "MISSED",
                      dratio, o["rps"], best["rps"], o["rps"] / best["rps"]))
         summary.append(line)
     if broken:

@@ -93,7 +93,7 @@ static void test_answer_gives_the_agreed_parameters(void) {
   o = opts(11, 0, true, false);
   CHECK(answer(&o, "permessage-deflate", &p, err) == 1);
   CHECK(params_are(&p, 11, 15, true, false));
-  CHECK(p.level == -1 && p.mem_level == 8); /* defaults */
+  CHECK(p.level == -1 && p.mem_level == 0); /* defaults: memLevel from the window */
   o = opts(11, 10, false, true);
   CHECK(answer(&o,
                "permessage-deflate; server_max_window_bits=9; client_max_window_bits=8; "
@@ -753,6 +753,37 @@ static void test_idle_session_memory_by_context_takeover(void) {
          held[0], held[1], held[2]);
 }
 
+/* The default memLevel follows the window: at 9 bits, memLevel 8 rewrote a 32,768-entry hash table
+ * every 512 bytes (2.5x the CPU of memLevel 5 per 128 KiB message). Pinned by the rule and by the
+ * memory a compressor holds with context takeover: 2^(bits+2) + 2^(memLevel+9) bytes. */
+static void test_default_mem_level_follows_the_window(void) {
+  static const int expect[16] = {
+      [8] = 4, [9] = 5, [10] = 6, [11] = 7, [12] = 8, [13] = 8, [14] = 8, [15] = 8};
+  for (int bits = 8; bits <= 15; bits++)
+    CHECK(wsf_deflate_mem_level_for_window(bits) == expect[bits]);
+  CHECK(wsf_deflate_mem_level_for_window(1) == 1);
+  uint8_t text[4000];
+  fill_text(text, sizeof text, 22);
+  size_t held[2];
+  for (int i = 0; i < 2; i++) { /* i = 0: default (derived, 5 at 9 bits); i = 1: 8 set explicitly */
+    wsf_deflate_params p = params(9, 9, false, false);
+    p.mem_level = (uint8_t)(i ? 8 : 0);
+    pair_open(NULL, 1 << 20, 1 << 20, &p);
+    CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, text, sizeof text) == 0);
+    want = 1;
+    CHECK(run_until(server_has_want, 5000));
+    CHECK(server.n_msgs == 1 && stored_is(&server.msgs[0], WSF_WS_TEXT, text, sizeof text));
+    held[i] = wsf_deflate_zlib_bytes(client.ws.deflate);
+    pair_close();
+  }
+  size_t inflate9 = (size_t)1 << 9, deflate9 = (size_t)1 << 11;
+  CHECK(held[0] >= deflate9 + ((size_t)1 << 14) &&
+        held[0] < deflate9 + ((size_t)1 << 14) + inflate9 + 24 * 1024);
+  CHECK(held[1] >= deflate9 + ((size_t)1 << 17));
+  printf("# zlib bytes, 9-bit windows with takeover: memLevel from the window %zu, memLevel 8 %zu\n", held[0],
+         held[1]);
+}
+
 int main(void) {
   RUN(test_offer_lists_the_chosen_parameters);
   RUN(test_answer_gives_the_agreed_parameters);
@@ -770,5 +801,6 @@ int main(void) {
   RUN(test_misplaced_reserved_bits_are_1002);
   RUN(test_empty_compressed_messages);
   RUN(test_idle_session_memory_by_context_takeover);
+  RUN(test_default_mem_level_follows_the_window);
   return wsf_test_result();
 }
