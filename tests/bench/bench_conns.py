@@ -28,7 +28,7 @@ With --deflate, every connection negotiates permessage-deflate with the gateway 
 context takeover both ways) and echoes one 1 KiB text message before the hold, so the figures are
 for idle connections that have been active (zlib state allocated where context takeover keeps it).
 
-Targets (DESIGN.md §5): <= 2.5 KiB per idle ws:// connection, <= 24 KiB per idle wss://
+Targets (ARCHITECTURE.md, "Targets"): <= 2.5 KiB per idle ws:// connection, <= 24 KiB per idle wss://
 connection, idle CPU < 2 % of a core and heartbeat lateness p99 <= 10 ms at 19,000.
 """
 
@@ -253,7 +253,7 @@ def main():
                     ("probe_p99_ms", "probe p99 ms", "%.2f"), ("probe_max_ms", "probe max ms", "%.1f"), ("gw_kib_per_conn", "gw KiB/conn", "%.2f"),
                     ("gw_cpu_pct", "gw %cpu", "%.2f")])
     if args.quick:
-        print("(quick run: sizes and windows too small for the DESIGN.md targets; verdicts are indicative)")
+        print("(quick run: sizes and windows too small for the ARCHITECTURE.md targets; verdicts are indicative)")
     print()
     for r in rows:
         if r.get("broken"):

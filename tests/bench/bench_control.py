@@ -5,7 +5,7 @@
 `status` of an open connection (to the mock gateway) is the request: small request, ~440-byte
 response, the call a sampler makes most. `stats` (a larger result built from all counters) is run
 too on one connection. Each configuration runs --repeat times; the run with the median requests/s
-is shown. Targets (DESIGN.md §5): >= 200,000 pipelined requests/s on one connection, median round
+is shown. Targets (ARCHITECTURE.md, "Targets"): >= 200,000 pipelined requests/s on one connection, median round
 trip <= 30 µs.
 
     bench_control.py [--quick] [--seconds S] [--repeat R]
@@ -70,7 +70,7 @@ def main():
         return next((r for r in rows if (r["method"], r["connections"], r["depth"]) == (method, k, d)), None)
 
     if args.quick:
-        print("(quick run: sizes and windows too small for the DESIGN.md targets; verdicts are indicative)")
+        print("(quick run: sizes and windows too small for the ARCHITECTURE.md targets; verdicts are indicative)")
     best1 = max((r["rps"] for r in rows if r["method"] == "status" and r["connections"] == 1), default=0)
     d1 = pick("status", 1, 1)
     summary = {

@@ -26,7 +26,7 @@ the gateway, the daemon and the JVM are separate processes, each holds at most S
 
 Exit status: 0 when every case ran clean (every open and echo succeeded, every session held at the
 gateway), 1 otherwise, 77 (skip) without java. Figures never fail a run.
-Target (DESIGN.md §5): one JVM with 100 threads drives 10,000 sessions through the daemon; the
+Target (ARCHITECTURE.md, "Targets"): one JVM with 100 threads drives 10,000 sessions through the daemon; the
 luminis plugin needs one thread per session for the same.
 """
 

@@ -22,7 +22,7 @@ per second and CPU per message (the daemon's limits are raised to fit; 16 MiB is
 
 k6 is looked for in $K6, on PATH, then in $(go env GOPATH)/bin (install: go install
 go.k6.io/k6@v1.8.1); without it the k6 rows say so and the run does not fail.
-Target (DESIGN.md §5): messages/s per core >= the best peer.
+Target (ARCHITECTURE.md, "Targets"): messages/s per core >= the best peer.
 """
 
 import argparse
@@ -236,7 +236,7 @@ def main():
                     ("per_core", "msgs/s per core", "%.0f"), ("daemon_us_per_msg", "daemon µs/msg", "%.2f"),
                     ("daemon_per_core", "daemon msgs/s/core", "%.0f"), ("gw_cpu_pct", "gw %cpu", "%.0f")])
     if args.quick:
-        print("(quick run: sizes and windows too small for the DESIGN.md targets; verdicts are indicative)")
+        print("(quick run: sizes and windows too small for the ARCHITECTURE.md targets; verdicts are indicative)")
     print()
     summary = []
     for n, size in plan:

@@ -1,4 +1,4 @@
-"""Named connections and explicit reuse (PROTOCOL.md 5 open, DESIGN 3)."""
+"""Named connections and explicit reuse (PROTOCOL.md 5 open; README "Using it from JMeter")."""
 
 import pytest
 

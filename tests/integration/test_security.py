@@ -1,4 +1,4 @@
-"""Who may talk to the daemon and what it trusts (PROTOCOL.md 1; DESIGN.md 3 "Security"): the
+"""Who may talk to the daemon and what it trusts (PROTOCOL.md 1; ARCHITECTURE.md "Trust"): the
 private socket directory, other users, the loopback-only TCP control with its token, the metrics
 port, and TLS verification that stays on unless a request turns it off.
 

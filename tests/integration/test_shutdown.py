@@ -1,4 +1,4 @@
-"""Graceful shutdown with a full house (PROTOCOL.md 7 cause `shutdown`, 10 event log; DESIGN.md 3):
+"""Graceful shutdown with a full house (PROTOCOL.md 7 cause `shutdown`, 10 event log; README "The daemon"):
 SIGTERM with 5,000 connections open to the mock gateway sends each a 1001 close frame, waits a
 bounded time for the answers, answers every waiting request, writes a close event per connection
 and a complete `stop` line, and exits 0."""

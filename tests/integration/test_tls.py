@@ -328,7 +328,7 @@ def test_close_notify_mid_session_is_recorded_as_tls_close_notify(ctl, certs):
 
 
 def test_idle_wss_connections_stay_within_the_memory_budget(daemon, ctl, certs):
-    """DESIGN.md: <= 24 KiB of daemon RSS per idle wss:// connection. node's server sends TLS 1.3
+    """ARCHITECTURE.md "Targets": <= 24 KiB of daemon RSS per idle wss:// connection. node's server sends TLS 1.3
     session tickets after the handshake, which is what once left a 16 KiB read buffer on every
     idle session."""
     with open(daemon.binary, "rb") as f:
