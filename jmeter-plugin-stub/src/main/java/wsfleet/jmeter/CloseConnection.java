@@ -47,8 +47,7 @@ public class CloseConnection extends WsfleetSampler {
     Map<String, Object> rec = r.record();
     res.setResponseData(Json.write(out), "UTF-8");
     res.setResponseCode(String.valueOf(out.get("code")));
-    String summary = rec != null ? summary(rec, "") : "";
-    res.setResponseMessage(summary.isEmpty() ? "closed " + out.get("code") + " " + out.get("reason") : summary);
+    res.setResponseMessage(rec != null ? CloseRecords.stableMessage(rec) : "closed " + out.get("code"));
     // Our own close frame started it: a clean, intended end. Anything else ended before we closed.
     Object cause = rec != null ? rec.get("cause") : null;
     boolean ours = "client".equals(out.get("initiator")) && (cause == null || "local_close".equals(cause));

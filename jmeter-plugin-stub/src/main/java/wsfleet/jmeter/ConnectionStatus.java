@@ -11,8 +11,8 @@ import wsfleet.jmeter.client.Reply;
 
 /**
  * Reports a connection's state as JSON response data (counters, keepalive, close record). Once
- * the connection has ended the response code is the close code and the message the close record's
- * summary; the sample fails unless the plan itself closed it (cause local_close).
+ * the connection has ended the response code is the close code and the message the stable words
+ * for its cause; the sample fails unless the plan itself closed it (cause local_close).
  */
 public class ConnectionStatus extends WsfleetSampler {
   @Override
@@ -41,7 +41,7 @@ public class ConnectionStatus extends WsfleetSampler {
     if ("closed".equals(state) && rec != null) {
       res.setSuccessful("local_close".equals(rec.get("cause")));
       res.setResponseCode(String.valueOf(rec.get("code")));
-      res.setResponseMessage(summary(rec, "closed"));
+      res.setResponseMessage(CloseRecords.stableMessage(rec));
       return;
     }
     StringBuilder msg = new StringBuilder(String.valueOf(state));

@@ -4,6 +4,7 @@ import java.util.Map;
 
 import org.apache.jmeter.config.Arguments;
 import org.apache.jmeter.protocol.java.sampler.JavaSamplerContext;
+import org.apache.jmeter.threads.JMeterContext;
 
 /**
  * Reads a sampler's parameters: trimmed, blank meaning "not given". A parameter the plan does not
@@ -64,18 +65,31 @@ final class Params {
   }
 
   /**
-   * The connection name. A parameter missing from the plan falls back to the default text
-   * unevaluated, so ${__threadNum} is replaced here too.
+   * The connection name; blank means the default, {@link WsfleetSampler#CONN_DEFAULT}, the JMeter
+   * thread's name ("group 1-3": thread group name, group number, thread number), unique per thread
+   * across thread groups. A parameter missing from the plan falls back to the default text
+   * unevaluated, so the thread functions are replaced here.
    */
   String conn() {
     String v = str(WsfleetSampler.CONN);
     if (v == null) {
-      throw new IllegalArgumentException("\"" + WsfleetSampler.CONN + "\" is required");
+      v = WsfleetSampler.CONN_DEFAULT;
+    }
+    if (v.contains("${__threadName}")) {
+      v = v.replace("${__threadName}", threadName());
     }
     if (v.contains("${__threadNum}")) {
       int n = ctx.getJMeterContext() != null ? ctx.getJMeterContext().getThreadNum() + 1 : 1;
       v = v.replace("${__threadNum}", String.valueOf(n));
     }
     return v;
+  }
+
+  private String threadName() {
+    JMeterContext jc = ctx.getJMeterContext();
+    if (jc != null && jc.getThread() != null) {
+      return jc.getThread().getThreadName();
+    }
+    return Thread.currentThread().getName();
   }
 }

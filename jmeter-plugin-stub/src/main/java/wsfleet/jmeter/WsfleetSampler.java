@@ -19,13 +19,20 @@ import wsfleet.jmeter.client.Reply;
  * parameters JMeter's Java Request GUI shows for it.
  *
  * <p>Results: elapsed, connect time and latency come from the daemon's own measurements where it
- * reports them; the response code is the close code when the connection has ended (e.g. 1006, the
- * close record's summary as the message), else the daemon's error code; response data is the
- * message received, so extractors and assertions work as with any sampler.
+ * reports them; the response code is the close code when the connection has ended (e.g. 1006, with
+ * {@link CloseRecords#stableMessage} as the message and the close record as response data), else
+ * the daemon's error code; response data is the message received, so extractors and assertions
+ * work as with any sampler.
  */
 public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
   static final String CONN = "Connection name";
-  static final String CONN_DEFAULT = "vu-${__threadNum}";
+  /**
+   * The JMeter thread's name, e.g. "users 1-3" (thread group name, group number, thread number):
+   * one connection per thread, unique across thread groups, and the same text as the JTL's
+   * threadName column. (Before 0.2 the default was vu-${__threadNum}, numbered per thread group,
+   * so two groups that kept it shared vu-1, vu-2, ...)
+   */
+  static final String CONN_DEFAULT = "${__threadName}";
   static final String READ_TIMEOUT = "Read timeout (ms)";
   static final String MESSAGE = "Message";
   static final String MESSAGE_TYPE = "Message type (text|binary; binary as hex)";
@@ -67,7 +74,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
   public Arguments getDefaultParameters() {
     Arguments a = new Arguments();
     if (hasConn()) {
-      a.addArgument(CONN, CONN_DEFAULT, null, "name of the daemon's connection; any thread may share it");
+      a.addArgument(CONN, CONN_DEFAULT, null, "name of the daemon's connection (blank: this thread's name); threads that give the same name share it");
     }
     addParameters(a);
     return a;
@@ -96,6 +103,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     } catch (IllegalArgumentException e) {
       res.setStampAndTime(startMs, 0);
       fail(res, "bad_parameter", e.getMessage(), null);
+      CloseRecords.exportVariables(null);
       return res;
     }
     res.setSamplerData(method() + " " + Json.write(params));
@@ -105,6 +113,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     } catch (IOException e) {
       res.setStampAndTime(startMs, (System.nanoTime() - t0) / 1_000_000);
       fail(res, "control_error", e.getMessage(), null);
+      CloseRecords.exportVariables(null);
       return res;
     }
     // The local round trip; subclasses replace it with the daemon's figure where there is one.
@@ -117,6 +126,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     } else {
       onError(res, r, params);
     }
+    CloseRecords.exportVariables(r.record());
     return res;
   }
 
@@ -181,11 +191,11 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     res.setResponseMessage(msg.toString());
   }
 
-  /** Error reply: the close code and summary when the connection has ended, else the error code. */
+  /** Error reply: the close code and stable message when the connection has ended, else the error code. */
   static void applyError(SampleResult res, Reply r) {
     Map<String, Object> rec = r.record();
     if (rec != null && rec.get("code") != null) {
-      fail(res, String.valueOf(rec.get("code")), summary(rec, r.errorMessage()), Json.write(r.error()));
+      fail(res, String.valueOf(rec.get("code")), CloseRecords.stableMessage(rec), CloseRecords.data(rec));
     } else {
       StringBuilder msg = new StringBuilder(r.errorMessage());
       Map<String, Object> e = r.error();
@@ -207,11 +217,6 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     res.setResponseCode(code);
     res.setResponseMessage(message);
     res.setResponseData(data == null ? "" : data, "UTF-8");
-  }
-
-  static String summary(Map<String, Object> rec, String fallback) {
-    Object s = rec.get("summary");
-    return s != null ? String.valueOf(s) : fallback;
   }
 
   /** A daemon duration (µs) in JMeter's milliseconds, rounded; -1 when absent. */

@@ -14,6 +14,7 @@ import org.apache.jmeter.config.Arguments;
 import org.apache.jmeter.protocol.java.sampler.JavaSamplerContext;
 import org.apache.jmeter.samplers.SampleResult;
 import org.apache.jmeter.threads.JMeterContextService;
+import org.apache.jmeter.threads.JMeterVariables;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -63,19 +64,58 @@ class SamplersTest {
   }
 
   @Test
-  void theConnectionNameDefaultsToOnePerThread() throws IOException {
+  void theConnectionNameDefaultsToTheThreadNameUniqueAcrossThreadGroups() throws Exception {
     try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
       ControlClient c = d.client();
-      JMeterContextService.getContext().setThreadNum(6);
-      try {
-        SampleResult r = sample(new OpenConnection(), c, "URL", echo.url());
-        assertTrue(r.isSuccessful(), describe(r));
-        assertTrue(r.getSamplerData().contains("\"conn\":\"vu-7\""), r.getSamplerData());
-        assertTrue(sample(new ConnectionStatus(), c, "Connection name", "vu-7").isSuccessful());
-      } finally {
-        JMeterContextService.getContext().setThreadNum(0);
+      // JMeter names each thread "GROUP N-M"; two groups that keep the default never share a name.
+      String[] names = {"users 1-1", "admins 2-1"};
+      SampleResult[] opens = new SampleResult[2];
+      for (int i = 0; i < 2; i++) {
+        final int k = i;
+        Thread t = new Thread(() -> opens[k] = sample(new OpenConnection(), c, "URL", echo.url()), names[i]);
+        t.start();
+        t.join(20_000);
       }
+      for (int i = 0; i < 2; i++) {
+        assertTrue(opens[i].isSuccessful(), describe(opens[i]));
+        assertTrue(opens[i].getResponseMessage().startsWith("Switching Protocols"), describe(opens[i]));
+        assertTrue(opens[i].getSamplerData().contains("\"conn\":\"" + names[i] + "\""), opens[i].getSamplerData());
+      }
+      // a blank name is the default too
+      Thread t = new Thread(() -> opens[0] = sample(new OpenConnection(), c, "Connection name", " ",
+          "URL", echo.url()), names[0]);
+      t.start();
+      t.join(20_000);
+      assertTrue(opens[0].getResponseMessage().startsWith("reused live connection users 1-1"), describe(opens[0]));
     }
+  }
+
+  @Test
+  void reuseTakesTrueFalseOrAnyAndAUrlMismatchNamesBothUrls() {
+    Map<String, Object> e = new HashMap<>();
+    e.put("code", "url_mismatch");
+    e.put("message", "live on another URL");
+    e.put("conn", "users 1-1");
+    e.put("url", "ws://a.example/x");
+    e.put("requested_url", "ws://b.example/y");
+    OpenConnection open = new OpenConnection();
+    SampleResult r = new SampleResult();
+    Map<String, Object> params = new HashMap<>();
+    params.put("conn", "users 1-1");
+    open.onError(r, new wsfleet.jmeter.client.Reply(null, e), params);
+    assertFalse(r.isSuccessful());
+    assertEquals("url_mismatch", r.getResponseCode());
+    assertTrue(r.getResponseMessage().contains("ws://a.example/x") && r.getResponseMessage().contains("ws://b.example/y"),
+        r.getResponseMessage());
+    for (String[] v : new String[][] {{"true", "true"}, {"FALSE", "false"}, {"any", "any"}, {"", "true"}}) {
+      Arguments a = new Arguments();
+      a.addArgument(OpenConnection.REUSE, v[0]);
+      assertEquals(v[1], String.valueOf(OpenConnection.reuse(new Params(new JavaSamplerContext(a),
+          open.getDefaultParameters()))));
+    }
+    ControlClient c = new ControlClient(ClientConfig.from(k -> null));
+    SampleResult bad = sample(open, c, "URL", "ws://x/", OpenConnection.REUSE, "sometimes");
+    assertEquals("bad_parameter", bad.getResponseCode());
   }
 
   @Test
@@ -174,12 +214,34 @@ class SamplersTest {
           OpenConnection.KA_MODE, "none");
       assertTrue(o.isSuccessful(), describe(o));
       Thread.sleep(600);
-      SampleResult p = sample(new Ping(), c, "Connection name", "a");
+      JMeterVariables vars = new JMeterVariables();
+      JMeterContextService.getContext().setVariables(vars);
+      System.setProperty(CloseRecords.VARIABLES_PROPERTY, "ws_");
+      SampleResult p;
+      try {
+        p = sample(new Ping(), c, "Connection name", "a");
+      } finally {
+        System.clearProperty(CloseRecords.VARIABLES_PROPERTY);
+      }
       assertFalse(p.isSuccessful());
       assertEquals("1006", p.getResponseCode(), describe(p));
-      assertTrue(p.getResponseMessage().startsWith("1006"), p.getResponseMessage());
-      assertTrue(p.getResponseMessage().contains("reset"), p.getResponseMessage());
-      assertTrue(data(p).contains("\"cause\":\"reset\""), data(p));
+      // code + cause + fixed words: the same for every drop of this cause, so dashboards group them
+      assertEquals("1006 reset: reset by peer", p.getResponseMessage());
+      // what varies per drop is in the record (response data) and, when asked, in variables
+      assertTrue(data(p).startsWith("{") && data(p).contains("\"cause\":\"reset\""), data(p));
+      assertTrue(data(p).contains("\"summary\":\"1006 reset by peer"), data(p));
+      assertEquals("1006", vars.get("ws_code"));
+      assertEquals("reset", vars.get("ws_cause"));
+      assertTrue(Long.parseLong(vars.get("ws_age_ms")) >= 150, vars.get("ws_age_ms"));
+      assertTrue(vars.get("ws_summary").contains(" open"), vars.get("ws_summary"));
+      assertFalse(vars.get("ws_open_conns").isEmpty());
+      System.setProperty(CloseRecords.VARIABLES_PROPERTY, "ws_");
+      try {
+        assertFalse(sample(new Ping(), c, "Connection name", "never-opened").isSuccessful());
+      } finally {
+        System.clearProperty(CloseRecords.VARIABLES_PROPERTY);
+      }
+      assertEquals("", vars.get("ws_cause"), "a later sample without a record clears the variables");
       SampleResult st = sample(new ConnectionStatus(), c, "Connection name", "a");
       assertFalse(st.isSuccessful());
       assertEquals("1006", st.getResponseCode());

@@ -1,0 +1,70 @@
+"""What a JMeter user expects of the samplers (issue 15), in real JMeter 5.6.3 (non-GUI): error
+messages that group by cause in the HTML dashboard, connection names that do not collide across
+thread groups, the response codes of the README's table, and an auto-started daemon that dies with
+JMeter."""
+
+import json
+import os
+import re
+
+from jmeter_harness import HERE, MockGateway, generate_dashboard, run_plan
+from wsf_fixtures import Daemon
+
+TWO_GROUPS = os.path.join(HERE, "plans", "two-groups.jmx")
+FIN_WORDS = "1006 eof: dropped by peer (TCP FIN, no close frame)"
+RST_WORDS = "1006 reset: reset by peer"
+
+
+def wsfleet_props(daemon, **props):
+    out = {"wsfleet.transport": "unix", "wsfleet.socket": daemon.socket}
+    out.update(props)
+    return out
+
+
+def dashboard_errors(report):
+    """The dashboard's "Errors" table: {"code/message": count}."""
+    js = (report / "content" / "js" / "dashboard.js").read_text()
+    m = re.search(r'createTable\(\$\("#errorsTable"\), (\{.*?\}), function', js, re.S)
+    assert m, js[:2000]
+    table = json.loads(m.group(1))
+    return {item["data"][0]: item["data"][1] for item in table["items"]}
+
+
+def test_drops_of_two_causes_make_two_error_rows_with_the_details_in_variables(jmeter, tmp_path):
+    """12 sessions, 6 dropped by TCP FIN and 6 by TCP RST: every failed sample says code + cause in
+    fixed words, so JMeter's dashboard shows exactly two error rows; the silence and the open count
+    of each drop (its age, the open count) are JTL columns through wsfleet.record_variables and sample_variables."""
+    with Daemon() as d, MockGateway("--idle-timeout", "1", "--drop", "fin") as fin, \
+            MockGateway("--idle-timeout", "1", "--drop", "rst") as rst:
+        run = run_plan(TWO_GROUPS, str(tmp_path), wsfleet_props(
+            d, url_a=fin.url, url_b=rst.url, threads=6, duration=5, think_ms=1500,
+            **{"wsfleet.record_variables": "ws_",
+               "sample_variables": "ws_cause,ws_age_ms,ws_open_conns"}), home=jmeter)
+        conns = sorted(c["conn"] for c in d.client().call("list")["conns"])
+    assert run.returncode == 0, run.output
+    failed = run.failures()
+    assert failed, run.describe()
+    assert {r["label"] for r in failed} == {"ping"}, run.describe()
+    by_group = {"fin users": FIN_WORDS, "rst users": RST_WORDS}
+    for r in failed:
+        group = r["threadName"].rsplit(" ", 1)[0]
+        assert r["responseCode"] == "1006" and r["responseMessage"] == by_group[group], r
+        assert r["ws_cause"] == ("eof" if group == "fin users" else "reset"), r
+        assert int(r["ws_age_ms"]) >= 900, r  # the gateway's 1 s idle timeout (no client frame was sent)
+        assert int(r["ws_open_conns"]) >= 1, r
+    for r in run.rows:
+        if r["success"] == "true":
+            assert r["ws_cause"] == "", r  # a sample without a close record clears the variables
+    assert {r["threadName"].rsplit(" ", 1)[0] for r in failed} == set(by_group), run.describe()
+    # The default connection name is the thread's name: 12 connections, none shared by the groups.
+    assert conns == sorted("%s %d-%d" % (g, n, t) for n, g in ((1, "fin users"), (2, "rst users"))
+                           for t in range(1, 7)), conns
+
+    report = tmp_path / "report"
+    stats = generate_dashboard(run.jtl, str(report), home=jmeter)
+    assert stats["ping"]["errorCount"] == len(failed)
+    errors = dashboard_errors(report)
+    assert errors == {
+        "1006/" + FIN_WORDS: len([r for r in failed if r["threadName"].startswith("fin")]),
+        "1006/" + RST_WORDS: len([r for r in failed if r["threadName"].startswith("rst")]),
+    }, errors
