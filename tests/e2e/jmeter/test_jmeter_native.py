@@ -8,9 +8,10 @@ import os
 import re
 
 from jmeter_harness import HERE, MockGateway, generate_dashboard, run_plan
-from wsf_fixtures import Daemon
+from wsf_fixtures import Daemon, PyServer, RawServer
 
 TWO_GROUPS = os.path.join(HERE, "plans", "two-groups.jmx")
+CODES = os.path.join(HERE, "plans", "codes.jmx")
 FIN_WORDS = "1006 eof: dropped by peer (TCP FIN, no close frame)"
 RST_WORDS = "1006 reset: reset by peer"
 
@@ -68,3 +69,37 @@ def test_drops_of_two_causes_make_two_error_rows_with_the_details_in_variables(j
         "1006/" + FIN_WORDS: len([r for r in failed if r["threadName"].startswith("fin")]),
         "1006/" + RST_WORDS: len([r for r in failed if r["threadName"].startswith("rst")]),
     }, errors
+
+
+# The stub README's response-code table, row by row: label -> (success, code, message prefix).
+CODE_TABLE = {
+    "open refused": ("false", "403", "handshake_failed: HTTP 403"),
+    "open": ("true", "101", "Switching Protocols"),
+    "close": ("true", "1000", "1000 local_close: closed by the client"),
+    "send after close": ("false", "closed_by_plan", "closed_by_plan: the plan closed this connection"),
+    "receive after close": ("false", "closed_by_plan", "closed_by_plan: the plan closed this connection"),
+    "request after close": ("false", "closed_by_plan", "closed_by_plan: the plan closed this connection"),
+    "ping after close": ("false", "closed_by_plan", "closed_by_plan: the plan closed this connection"),
+    "status after close": ("false", "closed_by_plan", "closed_by_plan: the plan closed this connection"),
+    "close again": ("false", "closed_by_plan", "closed_by_plan: the plan closed this connection"),
+    "open dropping": ("true", "101", "Switching Protocols"),
+    "ping after drop": ("false", "1006", RST_WORDS),
+    "close after drop": ("false", "1006", RST_WORDS),
+}
+
+
+def test_response_codes_follow_the_readme_table(jmeter, tmp_path):
+    with Daemon() as d, RawServer("http_status", "--status", "403", "--body", "no entry") as refused, \
+            PyServer("echo") as echo, RawServer("rst", "--delay-ms", "200") as rst:
+        run = run_plan(CODES, str(tmp_path), wsfleet_props(d, url_refused=refused.url, url_echo=echo.url,
+                                                           url_rst=rst.url), home=jmeter)
+    assert run.returncode == 0, run.output
+    for label, (success, code, message) in CODE_TABLE.items():
+        [r] = run.by_label(label)
+        assert (r["success"], r["responseCode"]) == (success, code), r
+        assert r["responseMessage"].startswith(message), r
+        if success == "false":
+            assert r["Latency"] == r["elapsed"], r  # latency is set on failures too
+    # Two threads share "shared": the first close closes it, the second finds it closed by the plan.
+    closes = sorted((r["threadName"], r["success"], r["responseCode"]) for r in run.by_label("close shared"))
+    assert closes == [("closers 2-1", "true", "1000"), ("closers 2-2", "false", "closed_by_plan")], closes

@@ -191,16 +191,27 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     res.setResponseMessage(msg.toString());
   }
 
-  /** Error reply: the close code and stable message when the connection has ended, else the error code. */
+  /** Response code of every sample on a connection the plan itself closed (cause local_close). */
+  static final String CLOSED_BY_PLAN = "closed_by_plan";
+
+  /**
+   * Error reply: a refused upgrade answers with its HTTP status (as JMeter's HTTP sampler would);
+   * an ended connection with its close code (or {@link #CLOSED_BY_PLAN}) and the stable message;
+   * anything else with the daemon's error code.
+   */
   static void applyError(SampleResult res, Reply r) {
+    Map<String, Object> e = r.error();
+    Object status = e.get("http_status");
     Map<String, Object> rec = r.record();
-    if (rec != null && rec.get("code") != null) {
-      fail(res, String.valueOf(rec.get("code")), CloseRecords.stableMessage(rec), CloseRecords.data(rec));
+    if ("handshake_failed".equals(r.errorCode()) && status instanceof Long && (Long) status != 101) {
+      // 101 with a bad accept key or subprotocol is not an HTTP refusal: it keeps handshake_failed.
+      fail(res, String.valueOf(status), "handshake_failed: HTTP " + status + " " + r.errorMessage(), Json.write(e));
+    } else if (rec != null && rec.get("code") != null) {
+      failOnRecord(res, rec);
     } else {
       StringBuilder msg = new StringBuilder(r.errorMessage());
-      Map<String, Object> e = r.error();
-      if (e.get("http_status") != null) {
-        msg.append(" (HTTP ").append(e.get("http_status")).append(')');
+      if (status != null) {
+        msg.append(" (HTTP ").append(status).append(')');
       }
       if (e.get("phase") != null) {
         msg.append(" (phase ").append(e.get("phase")).append(')');
@@ -212,11 +223,23 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     }
   }
 
+  /** A failed sample on an ended connection: the close record as response data. */
+  static void failOnRecord(SampleResult res, Map<String, Object> rec) {
+    if ("local_close".equals(rec.get("cause"))) {
+      fail(res, CLOSED_BY_PLAN, CLOSED_BY_PLAN + ": the plan closed this connection ("
+          + CloseRecords.stableMessage(rec) + ")", CloseRecords.data(rec));
+    } else {
+      fail(res, String.valueOf(rec.get("code")), CloseRecords.stableMessage(rec), CloseRecords.data(rec));
+    }
+  }
+
+  /** A failed sample; its latency is its elapsed time (JMeter reads 0 as "no response"). */
   static void fail(SampleResult res, String code, String message, String data) {
     res.setSuccessful(false);
     res.setResponseCode(code);
     res.setResponseMessage(message);
     res.setResponseData(data == null ? "" : data, "UTF-8");
+    res.setLatency(res.getTime());
   }
 
   /** A daemon duration (µs) in JMeter's milliseconds, rounded; -1 when absent. */

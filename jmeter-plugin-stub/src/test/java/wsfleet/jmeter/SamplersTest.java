@@ -198,8 +198,7 @@ class SamplersTest {
       SampleResult cl = sample(new CloseConnection(), c, "Connection name", "a", CloseConnection.REASON, "bye");
       assertTrue(cl.isSuccessful(), describe(cl));
       assertEquals("1000", cl.getResponseCode());
-      SampleResult after = sample(new ConnectionStatus(), c, "Connection name", "a");
-      assertTrue(after.isSuccessful(), "a connection we closed ourselves is not a failure: " + describe(after));
+      assertEquals("1000 local_close: closed by the client", cl.getResponseMessage());
       SampleResult none = sample(new Ping(), c, "Connection name", "never-opened");
       assertFalse(none.isSuccessful());
       assertEquals("no_such_conn", none.getResponseCode());
@@ -248,6 +247,54 @@ class SamplersTest {
       SampleResult cl = sample(new CloseConnection(), c, "Connection name", "a");
       assertFalse(cl.isSuccessful(), "closing a connection that had already dropped: " + describe(cl));
       assertEquals("1006", cl.getResponseCode());
+    }
+  }
+
+  @Test
+  void everySamplerOnAConnectionThePlanClosedFailsWithClosedByPlan() throws IOException {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
+      ControlClient c = d.client();
+      assertTrue(sample(new OpenConnection(), c, "Connection name", "a", "URL", echo.url()).isSuccessful());
+      SampleResult cl = sample(new CloseConnection(), c, "Connection name", "a");
+      assertTrue(cl.isSuccessful(), describe(cl));
+      SampleResult[] after = {
+          sample(new SendMessage(), c, "Connection name", "a", "Message", "x"),
+          sample(new ReceiveMessage(), c, "Connection name", "a", WsfleetSampler.READ_TIMEOUT, "200"),
+          sample(new ReceiveMessage(), c, "Connection name", "a", WsfleetSampler.READ_TIMEOUT, "200",
+              ReceiveMessage.OPTIONAL, "true"),
+          sample(new RequestResponse(), c, "Connection name", "a", "Message", "x"),
+          sample(new Ping(), c, "Connection name", "a"),
+          sample(new ConnectionStatus(), c, "Connection name", "a"),
+          // a second close: another thread sharing the name, or the same thread twice
+          sample(new CloseConnection(), c, "Connection name", "a"),
+      };
+      for (SampleResult r : after) {
+        assertFalse(r.isSuccessful(), describe(r));
+        assertEquals(WsfleetSampler.CLOSED_BY_PLAN, r.getResponseCode(), describe(r));
+        assertEquals("closed_by_plan: the plan closed this connection (1000 local_close: closed by the client)",
+            r.getResponseMessage());
+        assertTrue(data(r).contains("\"cause\":\"local_close\""), data(r));
+        assertEquals(r.getTime(), r.getLatency());
+      }
+    }
+  }
+
+  @Test
+  void aRefusedUpgradeAnswersWithTheHttpStatus() throws IOException {
+    try (TestDaemon d = new TestDaemon();
+         TestPeer refuse = TestPeer.raw("http_status", "--status", "403", "--body", "no entry");
+         TestPeer badAccept = TestPeer.raw("bad_accept")) {
+      ControlClient c = d.client();
+      SampleResult r = sample(new OpenConnection(), c, "Connection name", "a", "URL", refuse.url());
+      assertFalse(r.isSuccessful());
+      assertEquals("403", r.getResponseCode(), describe(r));
+      assertTrue(r.getResponseMessage().startsWith("handshake_failed: HTTP 403"), r.getResponseMessage());
+      assertTrue(data(r).contains("no entry"), data(r));
+      assertEquals(r.getTime(), r.getLatency());
+      // a 101 with a wrong Sec-WebSocket-Accept is no HTTP refusal
+      SampleResult b = sample(new OpenConnection(), c, "Connection name", "b", "URL", badAccept.url());
+      assertFalse(b.isSuccessful());
+      assertEquals("handshake_failed", b.getResponseCode(), describe(b));
     }
   }
 
