@@ -6,9 +6,11 @@ JMeter."""
 import json
 import os
 import re
+import signal
+import time
 
-from jmeter_harness import HERE, MockGateway, generate_dashboard, run_plan
-from wsf_fixtures import Daemon, PyServer, RawServer
+from jmeter_harness import EXAMPLES, HERE, MockGateway, generate_dashboard, run_plan, start_plan
+from wsf_fixtures import Client, Daemon, PyServer, RawServer, daemon_binary, wait_until
 
 TWO_GROUPS = os.path.join(HERE, "plans", "two-groups.jmx")
 CODES = os.path.join(HERE, "plans", "codes.jmx")
@@ -103,3 +105,58 @@ def test_response_codes_follow_the_readme_table(jmeter, tmp_path):
     # Two threads share "shared": the first close closes it, the second finds it closed by the plan.
     closes = sorted((r["threadName"], r["success"], r["responseCode"]) for r in run.by_label("close shared"))
     assert closes == [("closers 2-1", "true", "1000"), ("closers 2-2", "false", "closed_by_plan")], closes
+
+
+def alive(pid):
+    """Whether pid runs (a zombie nobody reaped yet counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_daemon_jmeter_started_dies_with_jmeter_even_on_sigkill(jmeter, tmp_path):
+    """-Jwsfleet.daemon: kill -9 of JMeter (a CI timeout) runs no shutdown hook; the daemon sees its
+    lifeline pipe close, says 1001 to every server and exits, so no run inherits its connections."""
+    sock = tmp_path / "private" / "wsfleetd.sock"
+    threads = 3
+    daemon_pid = None
+    with PyServer("echo") as srv:
+        jm = start_plan(os.path.join(EXAMPLES, "sessions-155.jmx"), str(tmp_path), {
+            "url": srv.url, "threads": threads, "rampup": 0, "duration": 120, "think_ms": 30000,
+            "think_jitter_ms": 0, "wsfleet.transport": "unix", "wsfleet.socket": str(sock),
+            "wsfleet.daemon": daemon_binary(), "wsfleet.daemon.log": str(tmp_path / "daemon.log")}, home=jmeter)
+        try:
+            assert wait_until(lambda: len(srv.records("connect")) >= threads, 90), \
+                (tmp_path / "run.out").read_text(errors="replace")
+            daemon_pid = Client(str(sock)).call("hello")["pid"]
+            assert alive(daemon_pid)
+            os.kill(jm.pid, signal.SIGKILL)  # JMeter only: the daemon is in its process group
+            jm.wait(timeout=30)
+            gone = wait_until(lambda: not alive(daemon_pid), 15)
+            assert gone, "wsfleetd %d outlived the JMeter that started it" % daemon_pid
+            assert wait_until(lambda: len(srv.records("closed")) >= threads, 10), srv.records()
+        finally:
+            if jm.poll() is None:
+                os.killpg(jm.pid, signal.SIGKILL)
+                jm.wait()
+            if daemon_pid is not None and alive(daemon_pid):
+                os.kill(daemon_pid, signal.SIGKILL)
+        closed = srv.records("closed")
+    assert sorted(r["code"] for r in closed) == [1001] * threads, closed  # going away, not a silent FIN
+    assert not sock.exists() or not _listening(str(sock))
+    log = (tmp_path / "daemon.log").read_text(errors="replace")
+    assert "lifeline" in log, log
+
+
+def _listening(path):
+    import socket as _socket
+    s = _socket.socket(_socket.AF_UNIX)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
