@@ -107,6 +107,30 @@ def test_response_codes_follow_the_readme_table(jmeter, tmp_path):
     assert closes == [("closers 2-1", "true", "1000"), ("closers 2-2", "false", "closed_by_plan")], closes
 
 
+def test_the_drop_monitor_puts_every_drop_in_the_jtl_although_no_thread_touches_it(jmeter, tmp_path):
+    """examples/drop-monitor.jmx: sessions open and then only think; the gateway drops each after
+    1 s of silence. No sampler runs on those connections again, yet the JTL has one failed
+    "wsfleet drops" sample per drop, and the monitor thread ends by itself with the sessions."""
+    threads = 4
+    with Daemon() as d, MockGateway("--idle-timeout", "1", "--drop", "fin") as gw:
+        run = run_plan(os.path.join(EXAMPLES, "drop-monitor.jmx"), str(tmp_path), wsfleet_props(
+            d, url=gw.url, threads=threads, rampup=0, duration=4, think_ms=500, keepalive="none"),
+            timeout=120, home=jmeter)
+        stats = d.client().call("stats")
+    assert run.returncode == 0, run.output
+    assert run.seconds < 60, run.seconds  # the monitor stopped once the sessions had ended
+    assert len(run.by_label("open")) == threads and not run.failures("open"), run.describe()
+    drops = run.by_label("wsfleet drops")
+    assert stats["closes_by_cause"] == {"eof": threads}, stats
+    assert len(drops) == threads, run.describe()
+    for r in drops:
+        assert (r["success"], r["responseCode"], r["responseMessage"]) == ("false", "1006", FIN_WORDS), r
+    assert set(run.rows[i]["label"] for i in range(len(run.rows))) == {"open", "wsfleet drops"}, run.describe()
+    report = tmp_path / "report"
+    generate_dashboard(run.jtl, str(report), home=jmeter)
+    assert dashboard_errors(report) == {"1006/" + FIN_WORDS: threads}
+
+
 def alive(pid):
     """Whether pid runs (a zombie nobody reaped yet counts as gone)."""
     try:
