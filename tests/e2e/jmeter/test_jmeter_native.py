@@ -131,6 +131,23 @@ def test_the_drop_monitor_puts_every_drop_in_the_jtl_although_no_thread_touches_
     assert dashboard_errors(report) == {"1006/" + FIN_WORDS: threads}
 
 
+def test_a_symlinked_socket_directory_is_refused(jmeter, tmp_path):
+    """The stub checks the socket's directory (not a symlink, ours, not group/other writable) before
+    it connects: a daemon reached through a symlinked directory is not talked to."""
+    link = tmp_path / "link"
+    with Daemon() as d, PyServer("echo") as srv:
+        os.symlink(os.path.dirname(d.socket), str(link))
+        run = run_plan(os.path.join(EXAMPLES, "echo.jmx"), str(tmp_path), {
+            "url": srv.url, "threads": 1, "loops": 1, "wsfleet.transport": "unix",
+            "wsfleet.socket": str(link / "wsfleetd.sock")}, home=jmeter)
+        assert d.client().call("stats")["opened_total"] == 0
+    assert run.returncode == 0, run.output
+    assert run.rows and len(run.failures()) == len(run.rows), run.describe()
+    for r in run.rows:
+        assert r["responseCode"] == "control_error", r
+        assert "is a symbolic link" in r["responseMessage"], r
+
+
 def alive(pid):
     """Whether pid runs (a zombie nobody reaped yet counts as gone)."""
     try:
