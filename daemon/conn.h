@@ -27,29 +27,7 @@ typedef enum wsf_conn_state {
 } wsf_conn_state;
 const char *wsf_conn_state_name(wsf_conn_state s);
 
-/* Close causes (PROTOCOL.md §7); names by wsf_cause_name(). */
-typedef enum wsf_cause {
-  WSF_CAUSE_NONE,
-  WSF_CAUSE_SERVER_CLOSE,
-  WSF_CAUSE_LOCAL_CLOSE,
-  WSF_CAUSE_EOF,
-  WSF_CAUSE_RESET,
-  WSF_CAUSE_TLS_ALERT,
-  WSF_CAUSE_TLS_CLOSE_NOTIFY,
-  WSF_CAUSE_TLS_ERROR,
-  WSF_CAUSE_PONG_TIMEOUT,
-  WSF_CAUSE_PROTOCOL_ERROR,
-  WSF_CAUSE_MESSAGE_TOO_BIG,
-  WSF_CAUSE_INVALID_UTF8,
-  WSF_CAUSE_TIMEOUT,
-  WSF_CAUSE_SHUTDOWN,
-  WSF_CAUSE_DAEMON_RESET,
-  WSF_CAUSE_IO_ERROR,
-  WSF_CAUSE_HANDSHAKE_FAILED,
-  WSF_CAUSE_DNS_ERROR,
-  WSF_CAUSE_CONNECT_ERROR,
-} wsf_cause;
-const char *wsf_cause_name(wsf_cause c);
+/* Close causes: cause.h (through daemon.h). */
 
 enum wsf_initiator { WSF_BY_NONE, WSF_BY_CLIENT, WSF_BY_SERVER };
 const char *wsf_initiator_name(int initiator);
@@ -74,6 +52,13 @@ typedef struct wsf_timings {
   uint64_t queued_us, dns_us, connect_us, tls_us, upgrade_us, total_us;
 } wsf_timings;
 
+/* open.reuse: what a live connection of the requested name is good for. */
+enum wsf_reuse {
+  WSF_REUSE_NEVER,    /* false: conn_exists */
+  WSF_REUSE_SAME_URL, /* true (the default): returned when its URL is the one asked for, else url_mismatch */
+  WSF_REUSE_ANY,      /* "any": returned whatever its URL */
+};
+
 /* What an open asks for. Strings point into the request and are copied. */
 typedef struct wsf_open_params {
   const char *name;
@@ -86,7 +71,7 @@ typedef struct wsf_open_params {
   const char **subprotocols;
   size_t *subprotocol_lens;
   size_t n_subprotocols;
-  bool reuse;
+  uint8_t reuse; /* enum wsf_reuse */
   uint32_t connect_timeout_ms;
   uint64_t max_message_bytes;
   uint32_t inbox_max_messages;
@@ -103,6 +88,7 @@ typedef enum wsf_err {
   WSF_E_BAD_REQUEST,
   WSF_E_NO_SUCH_CONN,
   WSF_E_CONN_EXISTS,
+  WSF_E_URL_MISMATCH,
   WSF_E_CONN_CLOSED,
   WSF_E_TIMEOUT,
   WSF_E_DNS,
@@ -141,6 +127,10 @@ struct wsf_wait {
   uint8_t ping_len;
   const char *error_phase;   /* open timeout: which phase */
   const char *error_message; /* open refused before a connection existed (conn is NULL) */
+  /* open failed with url_mismatch (conn is the live one): the URL asked for, valid
+   * only during that completion, which comes before wsf_conn_open returns */
+  const char *requested_url;
+  size_t requested_url_len;
 };
 
 /* Failure details of the last failed open of a connection (for the error response). */
@@ -192,13 +182,17 @@ struct wsf_conn {
   wsf_keepalive *ka;
   wsf_timer ka_timer;
   wsf_timer pong_timer;
-  wsf_timer deadline; /* connect timeout, close handshake timeout, linger */
+  wsf_timer deadline;     /* connect timeout, close handshake timeout, linger */
+  wsf_timer output_timer; /* armed while reading is paused for output over the cap */
+  uint8_t reads_paused : 1;
   uint8_t ka_payload[8];
   uint64_t ka_ping_sent_us;
   uint64_t ka_sent, ka_replies, ka_late_max_us;
+  uint32_t ka_skipped; /* heartbeats not sent: output over the high-water mark */
   /* close */
   wsf_close_record *record;
   wsf_conn *admit_next;
+  wsf_conn *closed_prev, *closed_next; /* in the daemon's list of ended connections */
 };
 
 void wsf_conns_init(wsf_daemon *d);
@@ -206,6 +200,11 @@ void wsf_conns_init(wsf_daemon *d);
 /* Starts or joins an open. Completes w (possibly before returning). */
 void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w);
 wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len);
+/* For url_mismatch: the message naming both URLs (the caller frees it). */
+char *wsf_conn_url_mismatch_message(const wsf_conn *live, const char *requested_url, size_t len);
+/* A name not found: was it one whose close record was forgotten over
+ * --max-records (among the last 65,536 forgotten)? */
+bool wsf_conn_forgotten(const wsf_daemon *d, const char *name, size_t len);
 /* Queue a data message. Returns WSF_OK, WSF_E_CONN_CLOSED or WSF_E_LIMIT. */
 wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
 /* Starts a recv wait with w->match etc. filled in by the caller. */

@@ -152,7 +152,7 @@ static void pack_hist_summary(msgpack_packer *pk, const wsf_hist *h) {
 
 void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   const wsf_stats *s = &d->stats;
-  msgpack_pack_map(pk, 21);
+  msgpack_pack_map(pk, 23);
   kv_uint(pk, "open", d->n_open);
   kv_uint(pk, "connecting", d->n_connecting);
   kv_uint(pk, "closing", d->n_closing);
@@ -184,11 +184,19 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   kv_uint(pk, "bytes_in", s->bytes_in);
   kv_uint(pk, "bytes_out", s->bytes_out);
   kv_uint(pk, "inbox_dropped", s->inbox_dropped);
+  kv_uint(pk, "records_forgotten", s->records_forgotten);
   wsf_pack_key(pk, "deflate");
   msgpack_pack_map(pk, 4);
   kv_deflate_counts(pk, &s->deflate);
   kv_uint(pk, "control_clients", d->control_clients);
   kv_uint(pk, "heartbeats_sent", s->heartbeats_sent);
+  wsf_pack_key(pk, "output");
+  msgpack_pack_map(pk, 5);
+  kv_uint(pk, "max_bytes", d->cfg.max_output_bytes);
+  kv_uint(pk, "stall_ms", d->cfg.output_stall_ms);
+  kv_uint(pk, "heartbeats_skipped", s->heartbeats_skipped);
+  kv_uint(pk, "pongs_coalesced", s->pongs_coalesced);
+  kv_uint(pk, "reads_paused", s->reads_paused);
   wsf_pack_key(pk, "heartbeat_late_us");
   pack_hist_summary(pk, &s->heartbeat_late);
   wsf_pack_key(pk, "ping_rtt_us");
@@ -330,8 +338,14 @@ static void send_conn_closed(wsf_ctl *ctl, uint32_t msgid, const wsf_conn *c) {
 
 static void send_no_such_conn(wsf_ctl *ctl, uint32_t msgid, const char *name, size_t len) {
   char msg[300];
-  snprintf(msg, sizeof msg, "no connection named '%.*s'", (int)(len > 200 ? 200 : len), name);
-  wsf_pack_error_begin(&ctl->pk, msgid, "no_such_conn", msg, 1);
+  bool forgotten = wsf_conn_forgotten(ctl->d, name, len);
+  snprintf(msg, sizeof msg,
+           forgotten ? "connection '%.*s' ended and its close record was forgotten (over --max-records)"
+                     : "no connection named '%.*s'",
+           (int)(len > 200 ? 200 : len), name);
+  wsf_pack_error_begin(&ctl->pk, msgid, "no_such_conn", msg, 1 + forgotten);
+  if (forgotten)
+    kv_bool(&ctl->pk, "forgotten", true);
   wsf_pack_key(&ctl->pk, "conn");
   msgpack_pack_str_with_body(&ctl->pk, name, len);
   wsf_pack_error_end(&ctl->pk);
@@ -520,6 +534,15 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
     msgpack_packer *pk = &ctl->pk;
     if (err == WSF_OK) {
       pack_open_result(pk, p->msgid, c, w->reused);
+    } else if (err == WSF_E_URL_MISMATCH) {
+      char *msg = wsf_conn_url_mismatch_message(c, w->requested_url, w->requested_url_len);
+      wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err), msg, 3);
+      kv_str(pk, "conn", c->name);
+      kv_str(pk, "url", c->url);
+      wsf_pack_key(pk, "requested_url");
+      msgpack_pack_str_with_body(pk, w->requested_url, w->requested_url_len);
+      wsf_pack_error_end(pk);
+      free(msg);
     } else if (!c) {
       wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err),
                            w->error_message ? w->error_message : "open failed", 1 + (err == WSF_E_LIMIT));
@@ -672,7 +695,7 @@ static void do_open(req_ctx *r) {
     bad(r, "field '%s' (a string) is required", "url");
     return;
   }
-  p.reuse = true;
+  p.reuse = WSF_REUSE_SAME_URL;
   p.connect_timeout_ms = cfg->connect_timeout_ms;
   p.max_message_bytes = cfg->max_message_bytes;
   p.inbox_max_messages = cfg->inbox_max_messages;
@@ -681,8 +704,15 @@ static void do_open(req_ctx *r) {
   const msgpack_object *headers = NULL, *subprotocols = NULL, *inbox = NULL, *keepalive = NULL, *tls = NULL,
                        *deflate = NULL;
   uint64_t max_msg = p.max_message_bytes, inbox_bytes = p.inbox_max_bytes;
-  if (!get_bool(r, r->params, "reuse", &p.reuse) ||
-      !get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
+  const msgpack_object *reuse = wsf_field(r->params, "reuse");
+  if (reuse && reuse->type == MSGPACK_OBJECT_BOOLEAN)
+    p.reuse = reuse->via.boolean ? WSF_REUSE_SAME_URL : WSF_REUSE_NEVER;
+  else if (reuse && reuse->type == MSGPACK_OBJECT_STR && reuse->via.str.size == 3 &&
+           memcmp(reuse->via.str.ptr, "any", 3) == 0)
+    p.reuse = WSF_REUSE_ANY;
+  else if (reuse && reuse->type != MSGPACK_OBJECT_NIL)
+    return (void)bad(r, "field '%s' must be true, false or \"any\"", "reuse");
+  if (!get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
       !get_uint(r, r->params, "max_message_bytes", &max_msg, cfg->max_message_bytes) ||
       !get_map(r, r->params, "headers", &headers) || !get_map(r, r->params, "inbox", &inbox) ||
       !get_map(r, r->params, "keepalive", &keepalive) || !get_map(r, r->params, "tls", &tls) ||
@@ -794,7 +824,8 @@ static int get_message(req_ctx *r, const char **data, size_t *len) {
 
 static bool send_failed(req_ctx *r, wsf_conn *c, wsf_err err) {
   if (err == WSF_E_LIMIT)
-    send_error_limit(r->ctl, r->msgid, "send_queue", "the connection's unsent queue is full");
+    send_error_limit(r->ctl, r->msgid, "max_output_bytes",
+                     "the connection's unsent output is over max_output_bytes");
   else
     send_conn_closed(r->ctl, r->msgid, c);
   return false;
@@ -1064,7 +1095,7 @@ static void do_status(req_ctx *r) {
   kv_uint(pk, "bytes", c->inbox.bytes);
   kv_uint(pk, "dropped", c->inbox.dropped);
   wsf_pack_key(pk, "keepalive");
-  msgpack_pack_map(pk, 7);
+  msgpack_pack_map(pk, 8);
   kv_str(pk, "mode", wsf_ka_mode_name(c->ka ? c->ka->mode : WSF_KA_NONE));
   kv_uint(pk, "interval_ms", c->ka ? c->ka->interval_ms : 0);
   kv_uint(pk, "jitter_ms", c->ka ? c->ka->jitter_ms : 0);
@@ -1072,6 +1103,7 @@ static void do_status(req_ctx *r) {
   kv_uint(pk, "sent", c->ka_sent);
   kv_uint(pk, "replies", c->ka_replies);
   kv_uint(pk, "late_us_max", c->ka_late_max_us);
+  kv_uint(pk, "skipped", c->ka_skipped);
   wsf_pack_key(pk, "timings");
   wsf_rpc_pack_timings(pk, &c->timings);
   wsf_pack_key(pk, "record");
