@@ -87,6 +87,9 @@ CODE_TABLE = {
     "open dropping": ("true", "101", "Switching Protocols"),
     "ping after drop": ("false", "1006", RST_WORDS),
     "close after drop": ("false", "1006", RST_WORDS),
+    "open named": ("true", "101", "Switching Protocols"),
+    "open named, other URL": ("false", "url_mismatch", "connection named is live on ws://"),
+    "open named, other URL, reuse any": ("true", "101", "reused live connection named"),
 }
 
 
@@ -102,6 +105,9 @@ def test_response_codes_follow_the_readme_table(jmeter, tmp_path):
         assert r["responseMessage"].startswith(message), r
         if success == "false":
             assert r["Latency"] == r["elapsed"], r  # latency is set on failures too
+    [mismatch] = run.by_label("open named, other URL")
+    assert mismatch["responseMessage"] == "connection named is live on %s, not %sother (\"Reuse live connection\" any " \
+        "would reuse it)" % (echo.url, echo.url), mismatch
     # Two threads share "shared": the first close closes it, the second finds it closed by the plan.
     closes = sorted((r["threadName"], r["success"], r["responseCode"]) for r in run.by_label("close shared"))
     assert closes == [("closers 2-1", "true", "1000"), ("closers 2-2", "false", "closed_by_plan")], closes

@@ -26,7 +26,7 @@ final class CloseRecords {
   static final String[] VARIABLES = {"code", "cause", "initiator", "clean", "detail", "reason", "age_ms",
       "since_sent_ms", "since_recv_ms", "since_pong_ms", "open_conns", "summary"};
 
-  /** PROTOCOL.md §7's causes in the same words as the daemon's summary line. */
+  /** PROTOCOL.md §7's causes in the same words as the daemon's summary line (daemon/cause.h). */
   private static final Map<String, String> WORDS = new HashMap<>();
 
   static {
@@ -48,6 +48,7 @@ final class CloseRecords {
     WORDS.put("handshake_failed", "handshake failed");
     WORDS.put("dns_error", "DNS lookup failed");
     WORDS.put("connect_error", "TCP connect failed");
+    WORDS.put("output_stalled", "the server stopped reading (output over its cap)");
   }
 
   private CloseRecords() {}
