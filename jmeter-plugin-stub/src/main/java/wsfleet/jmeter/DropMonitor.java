@@ -74,7 +74,7 @@ public class DropMonitor extends AbstractJavaSamplerClient {
 
   @Override
   public SampleResult runTest(JavaSamplerContext context) {
-    Params p = new Params(context, getDefaultParameters());
+    Params p = new Params(context, this);
     return next(DropFeed.shared(), p, JMeterContextService.getContext());
   }
 

@@ -1,8 +1,10 @@
 package wsfleet.jmeter;
 
+import java.util.Collections;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
-import org.apache.jmeter.config.Arguments;
+import org.apache.jmeter.protocol.java.sampler.AbstractJavaSamplerClient;
 import org.apache.jmeter.protocol.java.sampler.JavaSamplerContext;
 import org.apache.jmeter.threads.JMeterContext;
 
@@ -11,12 +13,19 @@ import org.apache.jmeter.threads.JMeterContext;
  * list at all takes the default the GUI shows, so a short plan behaves like a full one.
  */
 final class Params {
+  /**
+   * Each sampler class's defaults, built once: getDefaultParameters() makes a JMeter Argument
+   * element per parameter, which per sample was the stub's largest own cost in a JFR profile.
+   */
+  private static final Map<Class<?>, Map<String, String>> DEFAULTS = new ConcurrentHashMap<>();
+
   private final JavaSamplerContext ctx;
   private final Map<String, String> defaults;
 
-  Params(JavaSamplerContext ctx, Arguments defaults) {
+  Params(JavaSamplerContext ctx, AbstractJavaSamplerClient sampler) {
     this.ctx = ctx;
-    this.defaults = defaults.getArgumentsAsMap();
+    this.defaults = DEFAULTS.computeIfAbsent(sampler.getClass(),
+        k -> Collections.unmodifiableMap(sampler.getDefaultParameters().getArgumentsAsMap()));
   }
 
   private String get(String name) {

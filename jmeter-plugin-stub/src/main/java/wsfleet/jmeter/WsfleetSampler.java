@@ -87,7 +87,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
 
   @Override
   public SampleResult runTest(JavaSamplerContext context) {
-    return run(Fleet.client(), new Params(context, getDefaultParameters()));
+    return run(Fleet.client(), new Params(context, this));
   }
 
   /** One sample against the given client (tests call this directly). */

@@ -26,7 +26,7 @@ class DropMonitorTest {
     for (int i = 0; i < kv.length; i += 2) {
       a.addArgument(kv[i], kv[i + 1]);
     }
-    return m.next(feed, new Params(new JavaSamplerContext(a), m.getDefaultParameters()), null);
+    return m.next(feed, new Params(new JavaSamplerContext(a), m), null);
   }
 
   static String data(SampleResult r) {

@@ -32,7 +32,7 @@ class SamplersTest {
     for (int i = 0; i < kv.length; i += 2) {
       a.addArgument(kv[i], kv[i + 1]);
     }
-    return s.run(c, new Params(new JavaSamplerContext(a), s.getDefaultParameters()));
+    return s.run(c, new Params(new JavaSamplerContext(a), s));
   }
 
   static String data(SampleResult r) {
@@ -110,8 +110,7 @@ class SamplersTest {
     for (String[] v : new String[][] {{"true", "true"}, {"FALSE", "false"}, {"any", "any"}, {"", "true"}}) {
       Arguments a = new Arguments();
       a.addArgument(OpenConnection.REUSE, v[0]);
-      assertEquals(v[1], String.valueOf(OpenConnection.reuse(new Params(new JavaSamplerContext(a),
-          open.getDefaultParameters()))));
+      assertEquals(v[1], String.valueOf(OpenConnection.reuse(new Params(new JavaSamplerContext(a), open))));
     }
     ControlClient c = new ControlClient(ClientConfig.from(k -> null));
     SampleResult bad = sample(open, c, "URL", "ws://x/", OpenConnection.REUSE, "sometimes");
