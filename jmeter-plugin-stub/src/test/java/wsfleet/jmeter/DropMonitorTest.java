@@ -5,11 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 
-import org.apache.jmeter.config.Arguments;
-import org.apache.jmeter.protocol.java.sampler.JavaSamplerContext;
 import org.apache.jmeter.samplers.SampleResult;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -22,15 +19,7 @@ import wsfleet.jmeter.testing.TestPeer;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class DropMonitorTest {
   static SampleResult next(DropMonitor m, DropFeed feed, String... kv) {
-    Arguments a = new Arguments();
-    for (int i = 0; i < kv.length; i += 2) {
-      a.addArgument(kv[i], kv[i + 1]);
-    }
-    return m.next(feed, new Params(new JavaSamplerContext(a), m), null);
-  }
-
-  static String data(SampleResult r) {
-    return new String(r.getResponseData(), StandardCharsets.UTF_8);
+    return m.next(feed, SamplersTest.params(m, kv), null);
   }
 
   @Test
@@ -52,17 +41,17 @@ class DropMonitorTest {
       // nobody samples "dropped" again: the monitor alone reports it (the own close is skipped)
       SampleResult r = next(m, feed, DropMonitor.WAIT, "3000");
       assertFalse(r.isIgnore());
-      assertFalse(r.isSuccessful(), data(r));
+      assertFalse(r.isSuccessful(), SamplersTest.data(r));
       assertEquals("1006", r.getResponseCode());
       assertEquals("1006 reset: reset by peer", r.getResponseMessage());
-      assertTrue(data(r).contains("\"conn\":\"dropped\"") && data(r).contains("\"cause\":\"reset\""), data(r));
+      assertTrue(SamplersTest.data(r).contains("\"conn\":\"dropped\"") && SamplersTest.data(r).contains("\"cause\":\"reset\""), SamplersTest.data(r));
       assertTrue(r.getTimeStamp() >= before && r.getTimeStamp() <= System.currentTimeMillis(), "stamped at the drop");
       assertTrue(r.getSamplerData().startsWith("close dropped ws://"), r.getSamplerData());
 
       assertFalse(SamplersTest.sample(new OpenConnection(), c, "Connection name", "refused", "URL", refuse.url())
           .isSuccessful());
       SampleResult h = next(m, feed, DropMonitor.WAIT, "3000");
-      assertEquals("503", h.getResponseCode(), data(h));
+      assertEquals("503", h.getResponseCode(), SamplersTest.data(h));
       assertTrue(h.getResponseMessage().startsWith("handshake_failed: HTTP 503"), h.getResponseMessage());
       assertTrue(next(m, feed, DropMonitor.WAIT, "200").isIgnore());
 
@@ -70,7 +59,7 @@ class DropMonitorTest {
       assertTrue(SamplersTest.sample(new OpenConnection(), c, "Connection name", "own", "URL", echo.url()).isSuccessful());
       assertTrue(SamplersTest.sample(new CloseConnection(), c, "Connection name", "own").isSuccessful());
       SampleResult own = next(m, feed, DropMonitor.WAIT, "3000", DropMonitor.IGNORE, "");
-      assertTrue(own.isSuccessful(), data(own));
+      assertTrue(own.isSuccessful(), SamplersTest.data(own));
       assertEquals("1000", own.getResponseCode());
     }
   }

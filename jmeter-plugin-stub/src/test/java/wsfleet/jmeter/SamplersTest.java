@@ -28,11 +28,16 @@ import wsfleet.jmeter.testing.TestPeer;
 class SamplersTest {
   /** Runs a sampler with only the given parameters set (the rest take the GUI defaults). */
   static SampleResult sample(WsfleetSampler s, ControlClient c, String... kv) {
+    return s.run(c, params(s, kv));
+  }
+
+  /** The sampler's parameters as JMeter gives them: only those named, the rest take the defaults. */
+  static Params params(org.apache.jmeter.protocol.java.sampler.AbstractJavaSamplerClient s, String... kv) {
     Arguments a = new Arguments();
     for (int i = 0; i < kv.length; i += 2) {
       a.addArgument(kv[i], kv[i + 1]);
     }
-    return s.run(c, new Params(new JavaSamplerContext(a), s));
+    return new Params(new JavaSamplerContext(a), s);
   }
 
   static String data(SampleResult r) {
