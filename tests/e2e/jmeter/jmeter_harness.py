@@ -78,8 +78,8 @@ def read_jtl(path):
         return list(csv.DictReader(f))
 
 
-def run_plan(plan, workdir, props, name="run", timeout=300, xml=False, home=None):
-    """Runs `plan` in non-GUI mode with -J properties; returns a Run (never raises on JMeter errors)."""
+def jmeter_command(plan, workdir, props, name="run", xml=False, home=None):
+    """The non-GUI JMeter command for `plan` with -J properties; returns (cmd, jtl, log)."""
     home = home or jmeter_home()
     jtl = os.path.join(workdir, name + (".xml" if xml else ".jtl"))
     log = os.path.join(workdir, name + ".log")
@@ -90,6 +90,23 @@ def run_plan(plan, workdir, props, name="run", timeout=300, xml=False, home=None
                                "jmeter.save.saveservice.samplerData": "true",
                                "jmeter.save.saveservice.responseHeaders": "true"})
     cmd += ["-J%s=%s" % (k, v) for k, v in props.items()]
+    return cmd, jtl, log
+
+
+def start_plan(plan, workdir, props, name="run", home=None):
+    """Starts JMeter on `plan` in its own session and returns the Popen (output to name.out)."""
+    cmd, _, _ = jmeter_command(plan, workdir, props, name=name, home=home)
+    out = open(os.path.join(workdir, name + ".out"), "wb")
+    try:
+        return subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    finally:
+        out.close()
+
+
+def run_plan(plan, workdir, props, name="run", timeout=300, xml=False, home=None):
+    """Runs `plan` in non-GUI mode with -J properties; returns a Run (never raises on JMeter errors)."""
+    cmd, jtl, log = jmeter_command(plan, workdir, props, name=name, xml=xml, home=home)
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -94,13 +94,13 @@ def test_a_1006_run_reads_right_in_the_html_dashboard(jmeter, tmp_path):
     assert failed, run.describe()
     for r in failed:
         assert r["responseCode"] == "1006", r
-        assert r["responseMessage"].startswith("1006 ") and "after the last client frame" in r["responseMessage"], r
+        assert r["responseMessage"] == "1006 eof: dropped by peer (TCP FIN, no close frame)", r
     report = tmp_path / "report"
     stats = generate_dashboard(run.jtl, str(report), home=jmeter)
     assert stats["ping"]["errorCount"] == len(failed)
     assert stats["open"]["errorCount"] == 0 and stats["open"]["sampleCount"] == 3
     errors_js = (report / "content" / "js" / "dashboard.js").read_text()
-    assert "1006/1006 " in errors_js  # "Errors" table: code/message
+    assert "1006/1006 eof: " in errors_js  # "Errors" table: code/message
 
 
 def test_open_reuses_a_live_name_unless_the_run_starts_with_a_reset(jmeter, tmp_path):

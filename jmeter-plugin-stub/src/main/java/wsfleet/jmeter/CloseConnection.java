@@ -11,8 +11,9 @@ import wsfleet.jmeter.client.Reply;
 
 /**
  * Closes a connection with a close frame. The response code is the code the server answered
- * with; the sample fails when the connection had already ended on its own (e.g. 1006), since that
- * is what a plan closing at the end of a session needs to notice.
+ * with; the sample fails when the connection had already ended, on its own (its close code, e.g.
+ * 1006) or by an earlier close of the plan (closed_by_plan, e.g. another thread closed a shared
+ * name), since that is what a plan closing at the end of a session needs to notice.
  */
 public class CloseConnection extends WsfleetSampler {
   static final String CODE = "Close code";
@@ -47,11 +48,21 @@ public class CloseConnection extends WsfleetSampler {
     Map<String, Object> rec = r.record();
     res.setResponseData(Json.write(out), "UTF-8");
     res.setResponseCode(String.valueOf(out.get("code")));
-    String summary = rec != null ? summary(rec, "") : "";
-    res.setResponseMessage(summary.isEmpty() ? "closed " + out.get("code") + " " + out.get("reason") : summary);
-    // Our own close frame started it: a clean, intended end. Anything else ended before we closed.
-    Object cause = rec != null ? rec.get("cause") : null;
-    boolean ours = "client".equals(out.get("initiator")) && (cause == null || "local_close".equals(cause));
-    res.setSuccessful(ours);
+    res.setResponseMessage(rec != null ? CloseRecords.stableMessage(rec) : "closed " + out.get("code"));
+    if (rec == null) {
+      res.setSuccessful(true);
+      return;
+    }
+    // Closing an ended connection returns its old record. The daemon's wall clock and ours are the
+    // same clock: a record that predates this sample was not made by this close.
+    Object at = rec.get("closed_at_ms");
+    boolean before = at instanceof Long && (Long) at < res.getStartTime();
+    boolean ours = "client".equals(out.get("initiator")) && "local_close".equals(rec.get("cause"));
+    if (ours && !before) {
+      res.setSuccessful(true); // our own close frame started it: a clean, intended end
+    } else {
+      failOnRecord(res, rec); // ended on its own (e.g. 1006), or the plan had closed it already
+      res.setResponseData(Json.write(out), "UTF-8");
+    }
   }
 }

@@ -11,8 +11,8 @@ import wsfleet.jmeter.client.Reply;
 
 /**
  * Reports a connection's state as JSON response data (counters, keepalive, close record). Once
- * the connection has ended the response code is the close code and the message the close record's
- * summary; the sample fails unless the plan itself closed it (cause local_close).
+ * the connection has ended the sample fails like any other sampler on it: the close code and the
+ * stable words for its cause, or closed_by_plan when the plan itself closed it.
  */
 public class ConnectionStatus extends WsfleetSampler {
   @Override
@@ -39,9 +39,8 @@ public class ConnectionStatus extends WsfleetSampler {
     Object state = out.get("state");
     Map<String, Object> rec = r.record();
     if ("closed".equals(state) && rec != null) {
-      res.setSuccessful("local_close".equals(rec.get("cause")));
-      res.setResponseCode(String.valueOf(rec.get("code")));
-      res.setResponseMessage(summary(rec, "closed"));
+      failOnRecord(res, rec);
+      res.setResponseData(Json.write(out), "UTF-8"); // the whole status, record included
       return;
     }
     StringBuilder msg = new StringBuilder(String.valueOf(state));

@@ -64,12 +64,8 @@ public final class Fleet {
 
   /** A JMeter property (-J), else a Java system property (-D). */
   static String property(String key) {
-    String v = null;
-    try {
-      v = JMeterUtils.getProperty(key);
-    } catch (RuntimeException e) {
-      // JMeter's properties are not loaded (outside JMeter): fall through
-    }
+    // Outside JMeter its properties are not loaded (getProperty would throw on every call).
+    String v = JMeterUtils.getJMeterProperties() != null ? JMeterUtils.getProperty(key) : null;
     return v != null ? v : System.getProperty(key);
   }
 }

@@ -19,6 +19,7 @@ import wsfleet.jmeter.client.Reply;
  */
 public class OpenConnection extends WsfleetSampler {
   static final String URL = "URL";
+  /** true (reuse a live connection of this name if its URL is the same), false, or any. */
   static final String REUSE = "Reuse live connection";
   static final String CONNECT_TIMEOUT = "Connect timeout (ms)";
   static final String HEADERS = "Headers (Name: value | Name: value)";
@@ -49,7 +50,7 @@ public class OpenConnection extends WsfleetSampler {
   @Override
   protected void addParameters(Arguments a) {
     a.addArgument(URL, "ws://localhost:8080/");
-    a.addArgument(REUSE, "true");
+    a.addArgument(REUSE, "true", null, "true: reuse a live connection of this name to the same URL; false; any: reuse it whatever its URL");
     a.addArgument(CONNECT_TIMEOUT, "10000");
     a.addArgument(HEADERS, "");
     a.addArgument(SUBPROTOCOLS, "");
@@ -100,7 +101,7 @@ public class OpenConnection extends WsfleetSampler {
     if (!subs.isEmpty()) {
       m.put("subprotocols", subs);
     }
-    m.put("reuse", p.bool(REUSE, true));
+    m.put("reuse", reuse(p));
     putNum(m, "connect_timeout_ms", p.num(CONNECT_TIMEOUT));
     putNum(m, "max_message_bytes", p.num(MAX_MESSAGE));
     Map<String, Object> inbox = new LinkedHashMap<>();
@@ -133,6 +134,26 @@ public class OpenConnection extends WsfleetSampler {
       m.put("deflate", deflate);
     }
     return m;
+  }
+
+  /**
+   * open's reuse: true (the default: a live connection of this name is reused when its URL is the
+   * one asked for, else the open fails with url_mismatch), false (a live name is conn_exists), or
+   * "any" (reuse whatever connection has this name).
+   */
+  static Object reuse(Params p) {
+    String v = p.str(REUSE);
+    if (v == null) {
+      return true;
+    }
+    v = v.toLowerCase(Locale.ROOT);
+    if (v.equals("any")) {
+      return "any";
+    }
+    if (v.equals("true") || v.equals("false")) {
+      return Boolean.valueOf(v);
+    }
+    throw new IllegalArgumentException("\"" + REUSE + "\" must be true, false or any, got \"" + v + "\"");
   }
 
   /** The keepalive map, or null to leave the daemon's default (mode left blank). */
@@ -201,6 +222,18 @@ public class OpenConnection extends WsfleetSampler {
   static void putStr(Map<String, Object> m, String k, String v) {
     if (v != null) {
       m.put(k, v);
+    }
+  }
+
+  @Override
+  protected void onError(SampleResult res, Reply r, Map<String, Object> params) {
+    applyError(res, r);
+    if ("url_mismatch".equals(r.errorCode())) {
+      // Both URLs, whatever words the daemon used: the plan reuses a name another group owns.
+      Map<String, Object> e = r.error();
+      res.setResponseMessage("connection " + e.getOrDefault("conn", params.get("conn")) + " is live on "
+          + e.get("url") + ", not " + e.getOrDefault("requested_url", params.get("url")) + " (\"" + REUSE
+          + "\" any would reuse it)");
     }
   }
 

@@ -19,13 +19,20 @@ import wsfleet.jmeter.client.Reply;
  * parameters JMeter's Java Request GUI shows for it.
  *
  * <p>Results: elapsed, connect time and latency come from the daemon's own measurements where it
- * reports them; the response code is the close code when the connection has ended (e.g. 1006, the
- * close record's summary as the message), else the daemon's error code; response data is the
- * message received, so extractors and assertions work as with any sampler.
+ * reports them; the response code is the close code when the connection has ended (e.g. 1006, with
+ * {@link CloseRecords#stableMessage} as the message and the close record as response data), else
+ * the daemon's error code; response data is the message received, so extractors and assertions
+ * work as with any sampler.
  */
 public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
   static final String CONN = "Connection name";
-  static final String CONN_DEFAULT = "vu-${__threadNum}";
+  /**
+   * The JMeter thread's name, e.g. "users 1-3" (thread group name, group number, thread number):
+   * one connection per thread, unique across thread groups, and the same text as the JTL's
+   * threadName column. (Before 0.2 the default was vu-${__threadNum}, numbered per thread group,
+   * so two groups that kept it shared vu-1, vu-2, ...)
+   */
+  static final String CONN_DEFAULT = "${__threadName}";
   static final String READ_TIMEOUT = "Read timeout (ms)";
   static final String MESSAGE = "Message";
   static final String MESSAGE_TYPE = "Message type (text|binary; binary as hex)";
@@ -67,7 +74,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
   public Arguments getDefaultParameters() {
     Arguments a = new Arguments();
     if (hasConn()) {
-      a.addArgument(CONN, CONN_DEFAULT, null, "name of the daemon's connection; any thread may share it");
+      a.addArgument(CONN, CONN_DEFAULT, null, "name of the daemon's connection (blank: this thread's name); threads that give the same name share it");
     }
     addParameters(a);
     return a;
@@ -80,7 +87,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
 
   @Override
   public SampleResult runTest(JavaSamplerContext context) {
-    return run(Fleet.client(), new Params(context, getDefaultParameters()));
+    return run(Fleet.client(), new Params(context, this));
   }
 
   /** One sample against the given client (tests call this directly). */
@@ -96,6 +103,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     } catch (IllegalArgumentException e) {
       res.setStampAndTime(startMs, 0);
       fail(res, "bad_parameter", e.getMessage(), null);
+      CloseRecords.exportVariables(null);
       return res;
     }
     res.setSamplerData(method() + " " + Json.write(params));
@@ -105,6 +113,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     } catch (IOException e) {
       res.setStampAndTime(startMs, (System.nanoTime() - t0) / 1_000_000);
       fail(res, "control_error", e.getMessage(), null);
+      CloseRecords.exportVariables(null);
       return res;
     }
     // The local round trip; subclasses replace it with the daemon's figure where there is one.
@@ -117,6 +126,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     } else {
       onError(res, r, params);
     }
+    CloseRecords.exportVariables(r.record());
     return res;
   }
 
@@ -181,16 +191,27 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     res.setResponseMessage(msg.toString());
   }
 
-  /** Error reply: the close code and summary when the connection has ended, else the error code. */
+  /** Response code of every sample on a connection the plan itself closed (cause local_close). */
+  static final String CLOSED_BY_PLAN = "closed_by_plan";
+
+  /**
+   * Error reply: a refused upgrade answers with its HTTP status (as JMeter's HTTP sampler would);
+   * an ended connection with its close code (or {@link #CLOSED_BY_PLAN}) and the stable message;
+   * anything else with the daemon's error code.
+   */
   static void applyError(SampleResult res, Reply r) {
+    Map<String, Object> e = r.error();
+    Object status = e.get("http_status");
     Map<String, Object> rec = r.record();
-    if (rec != null && rec.get("code") != null) {
-      fail(res, String.valueOf(rec.get("code")), summary(rec, r.errorMessage()), Json.write(r.error()));
+    if ("handshake_failed".equals(r.errorCode()) && status instanceof Long && (Long) status != 101) {
+      // 101 with a bad accept key or subprotocol is not an HTTP refusal: it keeps handshake_failed.
+      fail(res, String.valueOf(status), "handshake_failed: HTTP " + status + " " + r.errorMessage(), Json.write(e));
+    } else if (rec != null && rec.get("code") != null) {
+      failOnRecord(res, rec);
     } else {
       StringBuilder msg = new StringBuilder(r.errorMessage());
-      Map<String, Object> e = r.error();
-      if (e.get("http_status") != null) {
-        msg.append(" (HTTP ").append(e.get("http_status")).append(')');
+      if (status != null) {
+        msg.append(" (HTTP ").append(status).append(')');
       }
       if (e.get("phase") != null) {
         msg.append(" (phase ").append(e.get("phase")).append(')');
@@ -202,16 +223,23 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     }
   }
 
+  /** A failed sample on an ended connection: the close record as response data. */
+  static void failOnRecord(SampleResult res, Map<String, Object> rec) {
+    if ("local_close".equals(rec.get("cause"))) {
+      fail(res, CLOSED_BY_PLAN, CLOSED_BY_PLAN + ": the plan closed this connection ("
+          + CloseRecords.stableMessage(rec) + ")", CloseRecords.data(rec));
+    } else {
+      fail(res, String.valueOf(rec.get("code")), CloseRecords.stableMessage(rec), CloseRecords.data(rec));
+    }
+  }
+
+  /** A failed sample; its latency is its elapsed time (JMeter reads 0 as "no response"). */
   static void fail(SampleResult res, String code, String message, String data) {
     res.setSuccessful(false);
     res.setResponseCode(code);
     res.setResponseMessage(message);
     res.setResponseData(data == null ? "" : data, "UTF-8");
-  }
-
-  static String summary(Map<String, Object> rec, String fallback) {
-    Object s = rec.get("summary");
-    return s != null ? String.valueOf(s) : fallback;
+    res.setLatency(res.getTime());
   }
 
   /** A daemon duration (µs) in JMeter's milliseconds, rounded; -1 when absent. */

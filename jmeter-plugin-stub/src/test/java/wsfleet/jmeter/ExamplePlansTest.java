@@ -11,6 +11,7 @@ import java.util.stream.Stream;
 
 import javax.xml.parsers.DocumentBuilderFactory;
 
+import org.apache.jmeter.protocol.java.sampler.AbstractJavaSamplerClient;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 import org.w3c.dom.Document;
@@ -45,7 +46,7 @@ class ExamplePlansTest {
             names.add(p.getTextContent());
           }
         }
-        WsfleetSampler sampler = (WsfleetSampler) Class.forName(cls).getDeclaredConstructor().newInstance();
+        AbstractJavaSamplerClient sampler = (AbstractJavaSamplerClient) Class.forName(cls).getDeclaredConstructor().newInstance();
         Set<String> known = sampler.getDefaultParameters().getArgumentsAsMap().keySet();
         for (String n : names) {
           assertTrue(known.contains(n), f.getName() + ": " + s.getAttribute("testname") + " (" + cls

@@ -14,6 +14,7 @@ import org.apache.jmeter.config.Arguments;
 import org.apache.jmeter.protocol.java.sampler.JavaSamplerContext;
 import org.apache.jmeter.samplers.SampleResult;
 import org.apache.jmeter.threads.JMeterContextService;
+import org.apache.jmeter.threads.JMeterVariables;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -27,11 +28,16 @@ import wsfleet.jmeter.testing.TestPeer;
 class SamplersTest {
   /** Runs a sampler with only the given parameters set (the rest take the GUI defaults). */
   static SampleResult sample(WsfleetSampler s, ControlClient c, String... kv) {
+    return s.run(c, params(s, kv));
+  }
+
+  /** The sampler's parameters as JMeter gives them: only those named, the rest take the defaults. */
+  static Params params(org.apache.jmeter.protocol.java.sampler.AbstractJavaSamplerClient s, String... kv) {
     Arguments a = new Arguments();
     for (int i = 0; i < kv.length; i += 2) {
       a.addArgument(kv[i], kv[i + 1]);
     }
-    return s.run(c, new Params(new JavaSamplerContext(a), s.getDefaultParameters()));
+    return new Params(new JavaSamplerContext(a), s);
   }
 
   static String data(SampleResult r) {
@@ -63,19 +69,57 @@ class SamplersTest {
   }
 
   @Test
-  void theConnectionNameDefaultsToOnePerThread() throws IOException {
+  void theConnectionNameDefaultsToTheThreadNameUniqueAcrossThreadGroups() throws Exception {
     try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
       ControlClient c = d.client();
-      JMeterContextService.getContext().setThreadNum(6);
-      try {
-        SampleResult r = sample(new OpenConnection(), c, "URL", echo.url());
-        assertTrue(r.isSuccessful(), describe(r));
-        assertTrue(r.getSamplerData().contains("\"conn\":\"vu-7\""), r.getSamplerData());
-        assertTrue(sample(new ConnectionStatus(), c, "Connection name", "vu-7").isSuccessful());
-      } finally {
-        JMeterContextService.getContext().setThreadNum(0);
+      // JMeter names each thread "GROUP N-M"; two groups that keep the default never share a name.
+      String[] names = {"users 1-1", "admins 2-1"};
+      SampleResult[] opens = new SampleResult[2];
+      for (int i = 0; i < 2; i++) {
+        final int k = i;
+        Thread t = new Thread(() -> opens[k] = sample(new OpenConnection(), c, "URL", echo.url()), names[i]);
+        t.start();
+        t.join(20_000);
       }
+      for (int i = 0; i < 2; i++) {
+        assertTrue(opens[i].isSuccessful(), describe(opens[i]));
+        assertTrue(opens[i].getResponseMessage().startsWith("Switching Protocols"), describe(opens[i]));
+        assertTrue(opens[i].getSamplerData().contains("\"conn\":\"" + names[i] + "\""), opens[i].getSamplerData());
+      }
+      // a blank name is the default too
+      Thread t = new Thread(() -> opens[0] = sample(new OpenConnection(), c, "Connection name", " ",
+          "URL", echo.url()), names[0]);
+      t.start();
+      t.join(20_000);
+      assertTrue(opens[0].getResponseMessage().startsWith("reused live connection users 1-1"), describe(opens[0]));
     }
+  }
+
+  @Test
+  void reuseTakesTrueFalseOrAnyAndAUrlMismatchNamesBothUrls() {
+    Map<String, Object> e = new HashMap<>();
+    e.put("code", "url_mismatch");
+    e.put("message", "live on another URL");
+    e.put("conn", "users 1-1");
+    e.put("url", "ws://a.example/x");
+    e.put("requested_url", "ws://b.example/y");
+    OpenConnection open = new OpenConnection();
+    SampleResult r = new SampleResult();
+    Map<String, Object> params = new HashMap<>();
+    params.put("conn", "users 1-1");
+    open.onError(r, new wsfleet.jmeter.client.Reply(null, e), params);
+    assertFalse(r.isSuccessful());
+    assertEquals("url_mismatch", r.getResponseCode());
+    assertTrue(r.getResponseMessage().contains("ws://a.example/x") && r.getResponseMessage().contains("ws://b.example/y"),
+        r.getResponseMessage());
+    for (String[] v : new String[][] {{"true", "true"}, {"FALSE", "false"}, {"any", "any"}, {"", "true"}}) {
+      Arguments a = new Arguments();
+      a.addArgument(OpenConnection.REUSE, v[0]);
+      assertEquals(v[1], String.valueOf(OpenConnection.reuse(new Params(new JavaSamplerContext(a), open))));
+    }
+    ControlClient c = new ControlClient(ClientConfig.from(k -> null));
+    SampleResult bad = sample(open, c, "URL", "ws://x/", OpenConnection.REUSE, "sometimes");
+    assertEquals("bad_parameter", bad.getResponseCode());
   }
 
   @Test
@@ -158,8 +202,7 @@ class SamplersTest {
       SampleResult cl = sample(new CloseConnection(), c, "Connection name", "a", CloseConnection.REASON, "bye");
       assertTrue(cl.isSuccessful(), describe(cl));
       assertEquals("1000", cl.getResponseCode());
-      SampleResult after = sample(new ConnectionStatus(), c, "Connection name", "a");
-      assertTrue(after.isSuccessful(), "a connection we closed ourselves is not a failure: " + describe(after));
+      assertEquals("1000 local_close: closed by the client", cl.getResponseMessage());
       SampleResult none = sample(new Ping(), c, "Connection name", "never-opened");
       assertFalse(none.isSuccessful());
       assertEquals("no_such_conn", none.getResponseCode());
@@ -174,18 +217,88 @@ class SamplersTest {
           OpenConnection.KA_MODE, "none");
       assertTrue(o.isSuccessful(), describe(o));
       Thread.sleep(600);
-      SampleResult p = sample(new Ping(), c, "Connection name", "a");
+      JMeterVariables vars = new JMeterVariables();
+      JMeterContextService.getContext().setVariables(vars);
+      System.setProperty(CloseRecords.VARIABLES_PROPERTY, "ws_");
+      SampleResult p;
+      try {
+        p = sample(new Ping(), c, "Connection name", "a");
+      } finally {
+        System.clearProperty(CloseRecords.VARIABLES_PROPERTY);
+      }
       assertFalse(p.isSuccessful());
       assertEquals("1006", p.getResponseCode(), describe(p));
-      assertTrue(p.getResponseMessage().startsWith("1006"), p.getResponseMessage());
-      assertTrue(p.getResponseMessage().contains("reset"), p.getResponseMessage());
-      assertTrue(data(p).contains("\"cause\":\"reset\""), data(p));
+      // code + cause + fixed words: the same for every drop of this cause, so dashboards group them
+      assertEquals("1006 reset: reset by peer", p.getResponseMessage());
+      // what varies per drop is in the record (response data) and, when asked, in variables
+      assertTrue(data(p).startsWith("{") && data(p).contains("\"cause\":\"reset\""), data(p));
+      assertTrue(data(p).contains("\"summary\":\"1006 reset by peer"), data(p));
+      assertEquals("1006", vars.get("ws_code"));
+      assertEquals("reset", vars.get("ws_cause"));
+      assertTrue(Long.parseLong(vars.get("ws_age_ms")) >= 150, vars.get("ws_age_ms"));
+      assertTrue(vars.get("ws_summary").contains(" open"), vars.get("ws_summary"));
+      assertFalse(vars.get("ws_open_conns").isEmpty());
+      System.setProperty(CloseRecords.VARIABLES_PROPERTY, "ws_");
+      try {
+        assertFalse(sample(new Ping(), c, "Connection name", "never-opened").isSuccessful());
+      } finally {
+        System.clearProperty(CloseRecords.VARIABLES_PROPERTY);
+      }
+      assertEquals("", vars.get("ws_cause"), "a later sample without a record clears the variables");
       SampleResult st = sample(new ConnectionStatus(), c, "Connection name", "a");
       assertFalse(st.isSuccessful());
       assertEquals("1006", st.getResponseCode());
       SampleResult cl = sample(new CloseConnection(), c, "Connection name", "a");
       assertFalse(cl.isSuccessful(), "closing a connection that had already dropped: " + describe(cl));
       assertEquals("1006", cl.getResponseCode());
+    }
+  }
+
+  @Test
+  void everySamplerOnAConnectionThePlanClosedFailsWithClosedByPlan() throws IOException {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
+      ControlClient c = d.client();
+      assertTrue(sample(new OpenConnection(), c, "Connection name", "a", "URL", echo.url()).isSuccessful());
+      SampleResult cl = sample(new CloseConnection(), c, "Connection name", "a");
+      assertTrue(cl.isSuccessful(), describe(cl));
+      SampleResult[] after = {
+          sample(new SendMessage(), c, "Connection name", "a", "Message", "x"),
+          sample(new ReceiveMessage(), c, "Connection name", "a", WsfleetSampler.READ_TIMEOUT, "200"),
+          sample(new ReceiveMessage(), c, "Connection name", "a", WsfleetSampler.READ_TIMEOUT, "200",
+              ReceiveMessage.OPTIONAL, "true"),
+          sample(new RequestResponse(), c, "Connection name", "a", "Message", "x"),
+          sample(new Ping(), c, "Connection name", "a"),
+          sample(new ConnectionStatus(), c, "Connection name", "a"),
+          // a second close: another thread sharing the name, or the same thread twice
+          sample(new CloseConnection(), c, "Connection name", "a"),
+      };
+      for (SampleResult r : after) {
+        assertFalse(r.isSuccessful(), describe(r));
+        assertEquals(WsfleetSampler.CLOSED_BY_PLAN, r.getResponseCode(), describe(r));
+        assertEquals("closed_by_plan: the plan closed this connection (1000 local_close: closed by the client)",
+            r.getResponseMessage());
+        assertTrue(data(r).contains("\"cause\":\"local_close\""), data(r));
+        assertEquals(r.getTime(), r.getLatency());
+      }
+    }
+  }
+
+  @Test
+  void aRefusedUpgradeAnswersWithTheHttpStatus() throws IOException {
+    try (TestDaemon d = new TestDaemon();
+         TestPeer refuse = TestPeer.raw("http_status", "--status", "403", "--body", "no entry");
+         TestPeer badAccept = TestPeer.raw("bad_accept")) {
+      ControlClient c = d.client();
+      SampleResult r = sample(new OpenConnection(), c, "Connection name", "a", "URL", refuse.url());
+      assertFalse(r.isSuccessful());
+      assertEquals("403", r.getResponseCode(), describe(r));
+      assertTrue(r.getResponseMessage().startsWith("handshake_failed: HTTP 403"), r.getResponseMessage());
+      assertTrue(data(r).contains("no entry"), data(r));
+      assertEquals(r.getTime(), r.getLatency());
+      // a 101 with a wrong Sec-WebSocket-Accept is no HTTP refusal
+      SampleResult b = sample(new OpenConnection(), c, "Connection name", "b", "URL", badAccept.url());
+      assertFalse(b.isSuccessful());
+      assertEquals("handshake_failed", b.getResponseCode(), describe(b));
     }
   }
 

@@ -113,6 +113,8 @@ public final class ControlClient implements Closeable {
     ControlTransport t;
     try {
       t = openTransport();
+    } catch (SocketDirectory.Unsafe unsafe) {
+      throw unsafe;
     } catch (IOException first) {
       if (cfg.daemonPath.isEmpty()) {
         throw new ControlException("wsfleetd is not reachable (" + first.getMessage()
@@ -167,6 +169,8 @@ public final class ControlClient implements Closeable {
       }
       try {
         return openTransport();
+      } catch (SocketDirectory.Unsafe unsafe) {
+        throw unsafe;
       } catch (IOException e) {
         last = e;
       }

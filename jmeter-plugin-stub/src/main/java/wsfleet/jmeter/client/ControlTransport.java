@@ -62,9 +62,11 @@ public abstract class ControlTransport implements Closeable {
 
   /**
    * Connects to a Unix socket. The plugin is compiled for Java 8, so the Java 16 API is reached by
-   * reflection: one jar runs on every JVM JMeter 5.6 supports.
+   * reflection: one jar runs on every JVM JMeter 5.6 supports. The socket's directory is checked
+   * first ({@link SocketDirectory}).
    */
   public static ControlTransport unix(String path) throws IOException {
+    SocketDirectory.check(path);
     SocketAddress addr;
     SocketChannel ch;
     try {
