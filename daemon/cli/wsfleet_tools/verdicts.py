@@ -73,11 +73,13 @@ CATALOGUE = {
 }
 
 # Thresholds, each with why.
-SIMULTANEOUS_S = 1.0  # closes within this of each other are "at once" (a restart reaches all in well under 1 s)
+SIMULTANEOUS_GAP_S = 0.25  # closes chained by gaps shorter than this are "at once" (a restart closes its sessions
+#                            back to back: 5 sessions in ~2 ms on loopback; scattered resets leave gaps of seconds)
 RESTART_MIN = 3  # fewer than this at once is chance, not a restart
 NEAR_CONSTANT = 0.10  # spread (max - min) within 10 % of the median: "near-constant" (timers plus one check tick)
 NEAR_CONSTANT_MIN_S = 0.05  # ... and never tighter than scheduling noise
 SILENCE_FLOOR = 0.5  # the shortest silence at drop is at least half the median: the server waits for quiet
+TIMER_MIN_S = 0.5  # an idle timeout or maximum age shorter than this is no policy anyone sets: look elsewhere
 BURST_AFTER_S = 1.0  # a close within 1 s of the client's last message follows it, not a silence
 RATE_MIN_MSGS = 3  # messages sent before a rate-limit close (fewer is no burst)
 CAP_SOON_S = 5.0  # a 1008 within 5 s of the upgrade, before any traffic to speak of, is an admission refusal
@@ -489,12 +491,12 @@ _EXPLAIN = {
 # ---- many at once ---------------------------------------------------------------------------------
 
 def _simultaneous(drops):
-    """Clusters of drops within SIMULTANEOUS_S of each other that took many sessions of scattered ages
+    """Clusters of drops chained by gaps under SIMULTANEOUS_GAP_S that took many sessions of scattered ages
     at once (1001 going away, or TCP ends with no close frame): a restart, not a timer."""
     drops = sorted(drops, key=lambda d: d["at_s"])
     clusters, cur = [], []
     for d in drops:
-        if cur and d["at_s"] - cur[0]["at_s"] > SIMULTANEOUS_S:
+        if cur and d["at_s"] - cur[-1]["at_s"] > SIMULTANEOUS_GAP_S:
             clusters.append(cur)
             cur = []
         cur.append(d)
@@ -505,14 +507,19 @@ def _simultaneous(drops):
         open_before = max((d.get("open_conns") or 0) for d in c)
         many = len(c) >= RESTART_MIN and len(c) >= 0.5 * open_before
         ages_scattered = not near_constant([d.get("age_s") for d in c])
+        # Idle drops of sessions that went quiet one after the other also come back to back; their
+        # silences share a floor, a restart's do not.
+        sil = _stats([d.get("silence_s") for d in c])
+        idle_like = sil is not None and sil["min"] > 0 and sil["min"] >= SILENCE_FLOOR * sil["median"] and \
+            near_constant([d.get("silence_s") for d in c])
         away = [d for d in c if d.get("code") == 1001 and d.get("cause") == "server_close"]
-        if many and ages_scattered and (len(away) >= 0.8 * len(c) or
+        if many and ages_scattered and not idle_like and (len(away) >= 0.8 * len(c) or
                                         all(d.get("cause") in ("eof", "reset") for d in c)):
             how = "server close 1001 (going away)" if away else "TCP %s without a close frame" % "/".join(
                 sorted({"RST" if d.get("cause") == "reset" else "FIN" for d in c}))
             g = _explain_restart(c, how)
-            g["evidence"].append("%d of %d open sessions within %.1f s, ages %s" % (
-                len(c), open_before, SIMULTANEOUS_S, _span([d.get("age_s") for d in c])))
+            g["evidence"].append("%d of %d open sessions within %.2f s, ages %s" % (
+                len(c), open_before, c[-1]["at_s"] - c[0]["at_s"], _span([d.get("age_s") for d in c])))
             groups.append(g)
         else:
             rest += c
@@ -529,8 +536,10 @@ def _span(values, fmt="%.1f"):
 # ---- drops that came with time: idle timeout, max age, resets -----------------------------------
 
 def _signature(d):
+    """Drops that look alike on the wire are judged together: FIN, RST, a close frame, others by cause
+    (a mixed run of max-age RSTs and idle FINs splits here)."""
     if d.get("cause") in ("eof", "reset"):
-        return "tcp"
+        return "tcp " + d["cause"]
     if d.get("cause") == "server_close":
         return "close_frame"
     return d.get("cause") or "?"
@@ -548,7 +557,7 @@ def _timed_groups(drops, s):
 
 def _what(ds, sig):
     n = len(ds)
-    if sig == "tcp":
+    if sig.startswith("tcp"):
         tcp = "/".join(sorted({"FIN" if d["cause"] == "eof" else "RST" for d in ds}))
         what = "1006 drop%s (no close frame: TCP " + tcp + ")"
     elif sig == "close_frame":
@@ -572,7 +581,8 @@ def _timed(ds, sig, s):
                             abs((d.get("age_s") or 0) - (d.get("silence_s") or 0)) <= 0.05 * (d.get("age_s") or 0) + 0.05
                             for d in ds)
     # Maximum age first: a near-constant age whatever the silence.
-    if near_constant(ages) and (silent_since_open or not near_constant(sil)):
+    if near_constant(ages) and min(ages) >= TIMER_MIN_S and (silent_since_open or not near_constant(sil)) \
+            and not _outlived(s, max(ages)):
         age = _stats(ages)
         ev = ["ages at drop %.1f–%.1f s (near-constant)" % (age["min"], age["max"]),
               "client silence at drop %s" % _span(sil)]
@@ -602,9 +612,9 @@ def _timed(ds, sig, s):
                      "the server does not count pings as activity; an application heartbeat (a data message, e.g. "
                      "keepalive mode text with an echo action) avoids it" % (head, _span(ages), smax))
     # A floor of silence before every drop: the server waits for quiet.
-    if smin > 0 and smin >= SILENCE_FLOOR * smed:
+    if smin >= TIMER_MIN_S and smin >= SILENCE_FLOOR * smed:
         return _idle(ds, head, s, smin, opn)
-    if sig == "tcp" and any(d["cause"] == "reset" for d in ds):
+    if sig == "tcp reset":
         return _group("network_reset", ds, [
             "TCP RST at ages %s and client silences %s (scattered)" % (_span(ages), _span(sil))],
             ["no floor of silence (not an idle timeout), no common age (not a maximum age), not all at once "
@@ -616,6 +626,15 @@ def _timed(ds, sig, s):
         "client silence at drop %s, ages %s" % (_span(sil), _span(ages))],
         ["no floor of silence, no common age"],
         sentence="%s came %.1f–%.1f s after the last client frame: not an idle timeout on client frames" % (head, smin, smax))
+
+
+def _outlived(s, age):
+    """Whether some session lived clearly longer than `age` (so `age` is no maximum): a snapshot's
+    quietest session had been open at least that long, or a session closed by the client was older."""
+    longer = age * (1 + NEAR_CONSTANT) + NEAR_CONSTANT_MIN_S
+    return any((sn.get("max_silence_s") or 0) > longer for sn in s.get("snapshots") or ()) or any(
+        c["cause"] in ("local_close", "daemon_reset", "shutdown") and (c.get("age_s") or 0) > longer
+        for c in s.get("close_list", ()))
 
 
 def _idle(ds, head, s, smin, opn):
