@@ -581,12 +581,17 @@ def _timed(ds, sig, s):
                             abs((d.get("age_s") or 0) - (d.get("silence_s") or 0)) <= 0.05 * (d.get("age_s") or 0) + 0.05
                             for d in ds)
     # Maximum age first: a near-constant age whatever the silence.
-    if near_constant(ages) and min(ages) >= TIMER_MIN_S and (silent_since_open or not near_constant(sil)) \
-            and not _outlived(s, max(ages)):
+    # (A near-constant silence much shorter than the age cannot be the timer that fired either.)
+    if near_constant(ages) and min(ages) >= TIMER_MIN_S and not _outlived(s, max(ages)) and (
+            silent_since_open or not near_constant(sil) or smed < 0.5 * _stats(ages)["median"]):
         age = _stats(ages)
         ev = ["ages at drop %.1f–%.1f s (near-constant)" % (age["min"], age["max"]),
               "client silence at drop %s" % _span(sil)]
-        rules = ["the silences vary while the age does not: not an idle timeout"] if not silent_since_open else []
+        rules = ["the silences vary or stay far below the age while the age does not: not an idle timeout"] \
+            if not silent_since_open else []
+        if not silent_since_open and all(not d.get("msgs_out") for d in ds):
+            rules.append("these sessions sent no data message, only pings: an idle timer that counts data "
+                         "only would fire at the same age; an application heartbeat tells them apart")
         if silent_since_open:
             ev.append("these sessions sent nothing since the upgrade, so their silence equals their age")
             rules.append("an idle timeout of %.1f s fits these drops too; a heartbeat run tells them apart "
