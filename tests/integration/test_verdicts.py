@@ -259,3 +259,19 @@ def test_fail_on_codes_and_sides(tmp_path):
     r = subprocess.run([PYTHON, WSFLEET, "report", str(path), "--fail-on", "no_such_code"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "no_such_code" in r.stderr
+
+
+def test_pings_that_do_not_count_versus_pings_that_do(tmp_path):
+    # Both: the client's last frame before each drop was a ping. Silences spread over the ping
+    # interval (the pings did not count) versus all at the timeout (they counted, but came too seldom).
+    spread, tight = Log(), Log()
+    for i, sil in enumerate([4.0, 9.0, 14.0, 19.0, 7.0]):
+        spread.opened(i * 3, "p%d" % i)
+        spread.closed(i * 3 + 45 + i * 5, "p%d" % i, age=45 + i * 5, since_sent=sil, since_ping=sil, msgs_out=3)
+    for i in range(5):
+        tight.opened(i * 3, "t%d" % i)
+        tight.closed(i * 3 + 60 + i * 7, "t%d" % i, age=60 + i * 7, since_sent=45.0 + 0.02 * i,
+                     since_ping=45.0 + 0.02 * i)
+    assert codes(report(spread.write(tmp_path / "spread.jsonl"))) == ["idle_timeout_data_only"]
+    g = group(report(tight.write(tmp_path / "tight.jsonl")), "idle_timeout")
+    assert g["advice"] == "heartbeats every 25 s"

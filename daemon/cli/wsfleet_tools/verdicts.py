@@ -604,10 +604,18 @@ def _timed(ds, sig, s):
                                    " (the sessions were silent since opening, so silence equals age)" if silent_since_open
                                    else " whatever the client silence (%s)" % _span(sil)),
                       figures={"age_s": age})
-    # The client was sending pings (its last frame was a ping), yet the server dropped it.
+    # A floor of silence before every drop: the server waits for quiet. When the client's last frame
+    # was a ping, only a tight floor (the timer and its check tick) says the pings counted; silences
+    # spread over a ping interval say they did not.
+    floor = smin >= TIMER_MIN_S and smin >= SILENCE_FLOOR * smed
     pinged = [d for d in ds if d.get("since_ping_s") is not None and d.get("since_sent_s") is not None
               and d["since_ping_s"] <= d["since_sent_s"] + 0.05]
-    if n and len(pinged) >= 0.9 * n and smax < 0.5 * (_stats(ages)["median"] if ages else 0):
+    pinged_all = n and len(pinged) >= 0.9 * n
+    tight = smax - smin <= max(NEAR_CONSTANT * smed, NEAR_CONSTANT_MIN_S)
+    if floor and (not pinged_all or tight):
+        return _idle(ds, head, s, smin, opn)
+    # The client was sending pings (its last frame was a ping), yet the server dropped it.
+    if pinged_all and smax < 0.5 * (_stats(ages)["median"] if ages else 0):
         return _group("idle_timeout_data_only", ds, [
             "the client's last frame before each drop was a ping, at most %.1f s before" % smax,
             "ages at drop %s" % _span(ages)],
@@ -616,8 +624,7 @@ def _timed(ds, sig, s):
             sentence="%s came %s after opening although the client's last frame, a ping, was at most %.1f s before: "
                      "the server does not count pings as activity; an application heartbeat (a data message, e.g. "
                      "keepalive mode text with an echo action) avoids it" % (head, _span(ages), smax))
-    # A floor of silence before every drop: the server waits for quiet.
-    if smin >= TIMER_MIN_S and smin >= SILENCE_FLOOR * smed:
+    if floor:
         return _idle(ds, head, s, smin, opn)
     if sig == "tcp reset":
         return _group("network_reset", ds, [
