@@ -33,7 +33,8 @@ typedef struct wsf_config {
   const char *control_tcp; /* "127.0.0.1:PORT" or NULL */
   const char *token_file;
   const char *events_path;
-  const char *metrics_addr; /* "127.0.0.1:PORT" or NULL */
+  uint32_t snapshot_interval_ms; /* event-log snapshots; 0 = none */
+  const char *metrics_addr;      /* "127.0.0.1:PORT" or NULL */
   uint32_t max_connections;
   size_t max_request_bytes;
   uint64_t max_message_bytes;
@@ -54,6 +55,7 @@ typedef struct wsf_config {
 typedef struct wsf_hist {
   uint64_t counts[WSF_HIST_BUCKETS];
   uint64_t total, sum_us, max_us;
+  uint64_t interval_max_us; /* since the last event-log snapshot took it (observe.c) */
 } wsf_hist;
 void wsf_hist_add(wsf_hist *h, uint64_t us);
 uint64_t wsf_hist_quantile(const wsf_hist *h, double q);
@@ -71,6 +73,7 @@ typedef struct wsf_stats {
   uint16_t codes_seen[5000];     /* the indexes above that are non-zero, ascending: stats and
                                     metrics walk these, not all 5,000 */
   uint16_t n_codes_seen;
+  wsf_hist loop_lag; /* looplag.c */
   wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_tls, hs_upgrade, hs_total;
 } wsf_stats;
 

@@ -30,6 +30,7 @@ static void usage(FILE *f) {
         "  --control-tcp ADDR:PORT    also accept control clients on loopback TCP (needs --token-file)\n"
         "  --token-file FILE          token for TCP control (created 0600 if missing)\n"
         "  --events FILE              append lifecycle events as JSON lines\n"
+        "  --snapshot-interval-ms N   a snapshot event in the event log every N ms, 0 = none (1000)\n"
         "  --metrics ADDR:PORT        Prometheus metrics on loopback HTTP\n"
         "  --max-connections N        (19000)\n"
         "  --max-request-bytes N      control request size limit (max-message-bytes + 65536)\n"
@@ -82,6 +83,7 @@ enum {
   OPT_CONTROL_TCP,
   OPT_TOKEN_FILE,
   OPT_EVENTS,
+  OPT_SNAPSHOT_INTERVAL,
   OPT_METRICS,
   OPT_MAX_CONNECTIONS,
   OPT_MAX_REQUEST_BYTES,
@@ -113,6 +115,7 @@ static const struct option options[] = {
     {"control-tcp", required_argument, 0, OPT_CONTROL_TCP},
     {"token-file", required_argument, 0, OPT_TOKEN_FILE},
     {"events", required_argument, 0, OPT_EVENTS},
+    {"snapshot-interval-ms", required_argument, 0, OPT_SNAPSHOT_INTERVAL},
     {"metrics", required_argument, 0, OPT_METRICS},
     {"max-connections", required_argument, 0, OPT_MAX_CONNECTIONS},
     {"max-request-bytes", required_argument, 0, OPT_MAX_REQUEST_BYTES},
@@ -169,6 +172,13 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       break;
     case OPT_EVENTS:
       cfg->events_path = optarg;
+      break;
+    case OPT_SNAPSHOT_INTERVAL:
+      if (parse_u64(optarg, &v) != 0 || v > UINT32_MAX) {
+        fprintf(stderr, "wsfleetd: --snapshot-interval-ms wants a non-negative integer, got '%s'\n", optarg);
+        return -1;
+      }
+      cfg->snapshot_interval_ms = (uint32_t)v;
       break;
     case OPT_METRICS:
       cfg->metrics_addr = optarg;
@@ -348,6 +358,7 @@ int main(int argc, char **argv) {
   cfg->max_name_bytes = 256;
   cfg->connect_timeout_ms = 10000;
   cfg->shutdown_timeout_ms = 2000;
+  cfg->snapshot_interval_ms = 1000;
   cfg->keepalive.interval_ms = 25000;
   cfg->keepalive.pong_timeout_ms = 10000;
   cfg->tls_verify = true;

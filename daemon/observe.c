@@ -5,12 +5,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "looplag.h"
 #include "metrics.h"
 #include "rpc.h"
 #include "util.h"
 
 typedef struct wsf_observers {
   FILE *events;
+  wsf_looplag looplag;
+  bool looplag_started;
+  uv_timer_t snapshot_timer; /* only with an event log and a non-zero interval */
+  bool snapshot_started;
+  /* the cumulative figures as the last snapshot saw them */
+  wsf_hist loop_lag_seen, heartbeat_late_seen;
+  uint64_t opened_seen, closed_seen;
 } wsf_observers;
 
 /* ---- histograms ------------------------------------------------------------ */
@@ -34,6 +42,8 @@ void wsf_hist_add(wsf_hist *h, uint64_t us) {
   h->sum_us += us;
   if (us > h->max_us)
     h->max_us = us;
+  if (us > h->interval_max_us)
+    h->interval_max_us = us;
 }
 
 uint64_t wsf_hist_quantile(const wsf_hist *h, double q) {
@@ -147,6 +157,90 @@ static void event_end(FILE *f) {
   fputs("}\n", f);
 }
 
+/* ---- periodic snapshots ------------------------------------------------------ */
+
+/* `reset` zeroes the stats: then the interval counts from zero. The loop-lag
+ * sampler adds 100 samples a second, so its total always falls at a reset
+ * that comes after the first snapshot (in the first interval, *seen is
+ * still zero and the figures since the reset are the interval's anyway). */
+static bool stats_were_reset(const wsf_stats *s, const wsf_observers *o) {
+  return s->loop_lag.total < o->loop_lag_seen.total ||
+         s->heartbeat_late.total < o->heartbeat_late_seen.total || s->opened_total < o->opened_seen ||
+         s->closed_total < o->closed_seen;
+}
+
+/* What a cumulative histogram gained since *seen; then *seen := *cum. The
+ * interval's maximum is exact (wsf_hist_add keeps it until taken here); its
+ * quantiles have the buckets' precision. */
+static void hist_take_interval(wsf_hist *cum, wsf_hist *seen, bool reset, wsf_hist *out) {
+  memset(out, 0, sizeof *out);
+  for (int b = 0; b < WSF_HIST_BUCKETS; b++)
+    out->counts[b] = cum->counts[b] - (reset ? 0 : seen->counts[b]);
+  out->total = cum->total - (reset ? 0 : seen->total);
+  out->max_us = out->total ? cum->interval_max_us : 0;
+  cum->interval_max_us = 0;
+  *seen = *cum;
+}
+
+static void json_kquantiles(FILE *f, const char *key, const wsf_hist *h) {
+  fprintf(f, ",\"%s\":{\"p99\":%llu,\"max\":%llu}", key, (unsigned long long)wsf_hist_quantile(h, 0.99),
+          (unsigned long long)h->max_us);
+}
+
+static unsigned long long counter_take_interval(uint64_t now, uint64_t *seen, bool reset) {
+  uint64_t delta = now - (reset ? 0 : *seen);
+  *seen = now;
+  return (unsigned long long)delta;
+}
+
+/* The longest time since the last frame the client sent (data, heartbeat,
+ * pong or close), among open connections; WSF_NEVER when none is open. A
+ * connection that never sent counts from its open. One pass over the name
+ * table, one cache miss per connection: measured 0.25-0.43 ms at 10,000 open
+ * connections (median 0.28 ms; 0.03 % of a core at one snapshot a second,
+ * and a stall well under the loop's own lateness on a shared host), so no
+ * incremental structure is kept for it. */
+static uint64_t max_silence_us(const wsf_daemon *d, uint64_t now) {
+  const wsf_registry *r = &d->conns;
+  uint64_t longest = WSF_NEVER;
+  for (size_t i = 0; r->slots && i < r->capacity; i++) {
+    const wsf_conn *c = r->slots[i];
+    if (!c || c->state != WSF_CONN_OPEN)
+      continue;
+    uint64_t since = c->last_sent_us == WSF_NEVER ? c->opened_us : c->last_sent_us;
+    uint64_t silence = now > since ? now - since : 0;
+    if (longest == WSF_NEVER || silence > longest)
+      longest = silence;
+  }
+  return longest;
+}
+
+static void on_snapshot(uv_timer_t *t) {
+  wsf_daemon *d = t->data;
+  wsf_observers *o = d->observers;
+  wsf_stats *s = &d->stats;
+  uint64_t silence = max_silence_us(d, wsf_now_us());
+  bool reset = stats_were_reset(s, o);
+  wsf_hist lag, late;
+  hist_take_interval(&s->loop_lag, &o->loop_lag_seen, reset, &lag);
+  hist_take_interval(&s->heartbeat_late, &o->heartbeat_late_seen, reset, &late);
+  FILE *f = event_begin(d, "snapshot");
+  fprintf(f, ",\"open\":%u,\"connecting\":%u,\"closing\":%u", d->n_open, d->n_connecting, d->n_closing);
+  json_kus(f, "max_silence_us", silence);
+  fprintf(f, ",\"opens\":%llu,\"closes\":%llu",
+          counter_take_interval(s->opened_total, &o->opened_seen, reset),
+          counter_take_interval(s->closed_total, &o->closed_seen, reset));
+  json_kquantiles(f, "loop_lag_us", &lag);
+  json_kquantiles(f, "heartbeat_late_us", &late);
+  event_end(f);
+}
+
+static void close_timer(uv_timer_t *t, bool *started) {
+  if (*started && !uv_is_closing((uv_handle_t *)t))
+    uv_close((uv_handle_t *)t, NULL);
+  *started = false;
+}
+
 int wsf_observe_init(wsf_daemon *d) {
   d->observers = wsf_xcalloc(1, sizeof *d->observers);
   if (d->cfg.events_path) {
@@ -164,12 +258,24 @@ int wsf_observe_init(wsf_daemon *d) {
     fprintf(e,
             ",\"config\":{\"max_connections\":%u,\"max_message_bytes\":%llu,\"inbox_max_messages\":%u,"
             "\"inbox_max_bytes\":%zu,\"max_handshakes\":%u,\"connect_rate\":%g,\"connect_timeout_ms\":%u,"
-            "\"keepalive\":{\"mode\":\"%s\",\"interval_ms\":%u,\"jitter_ms\":%u,\"pong_timeout_ms\":%u}}",
+            "\"snapshot_interval_ms\":%u,\"keepalive\":{\"mode\":\"%s\",\"interval_ms\":%u,\"jitter_ms\":%u,"
+            "\"pong_timeout_ms\":%u}}",
             cfg->max_connections, (unsigned long long)cfg->max_message_bytes, cfg->inbox_max_messages,
             cfg->inbox_max_bytes, cfg->max_handshakes, cfg->connect_rate, cfg->connect_timeout_ms,
-            wsf_ka_mode_name(cfg->keepalive.mode), cfg->keepalive.interval_ms, cfg->keepalive.jitter_ms,
-            cfg->keepalive.pong_timeout_ms);
+            cfg->snapshot_interval_ms, wsf_ka_mode_name(cfg->keepalive.mode), cfg->keepalive.interval_ms,
+            cfg->keepalive.jitter_ms, cfg->keepalive.pong_timeout_ms);
     event_end(e);
+  }
+  wsf_observers *o = d->observers;
+  if (wsf_looplag_start(d->loop, &o->looplag, &d->stats.loop_lag) == 0)
+    o->looplag_started = true;
+  if (o->events && d->cfg.snapshot_interval_ms && uv_timer_init(d->loop, &o->snapshot_timer) == 0) {
+    o->snapshot_started = true;
+    o->snapshot_timer.data = d;
+    uv_unref((uv_handle_t *)&o->snapshot_timer);
+    o->loop_lag_seen = d->stats.loop_lag;
+    o->heartbeat_late_seen = d->stats.heartbeat_late;
+    uv_timer_start(&o->snapshot_timer, on_snapshot, d->cfg.snapshot_interval_ms, d->cfg.snapshot_interval_ms);
   }
   if (d->cfg.metrics_addr && wsf_metrics_start(d, d->cfg.metrics_addr) != 0)
     return -1;
@@ -238,6 +344,13 @@ void wsf_observe_drop(wsf_daemon *d, const wsf_conn *c) {
 
 void wsf_observe_stop(wsf_daemon *d) {
   wsf_metrics_stop(d);
+  wsf_observers *o = d->observers;
+  if (o) {
+    close_timer(&o->snapshot_timer, &o->snapshot_started);
+    if (o->looplag_started)
+      wsf_looplag_stop(&o->looplag);
+    o->looplag_started = false;
+  }
   FILE *f = event_begin(d, "stop");
   if (!f)
     return;

@@ -152,7 +152,7 @@ static void pack_hist_summary(msgpack_packer *pk, const wsf_hist *h) {
 
 void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   const wsf_stats *s = &d->stats;
-  msgpack_pack_map(pk, 21);
+  msgpack_pack_map(pk, 22);
   kv_uint(pk, "open", d->n_open);
   kv_uint(pk, "connecting", d->n_connecting);
   kv_uint(pk, "closing", d->n_closing);
@@ -193,6 +193,8 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   pack_hist_summary(pk, &s->heartbeat_late);
   wsf_pack_key(pk, "ping_rtt_us");
   pack_hist_summary(pk, &s->ping_rtt);
+  wsf_pack_key(pk, "loop_lag_us");
+  pack_hist_summary(pk, &s->loop_lag);
   kv_uint(pk, "uptime_us", wsf_now_us() - d->started_us);
 }
 

@@ -152,6 +152,7 @@ def test_scrape_passes_promtool_and_every_counter_equals_the_stats_method():
         text = body.decode()
         assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
         uptime = [before.pop("uptime_us"), after.pop("uptime_us")]
+        lag = [before.pop("loop_lag_us"), after.pop("loop_lag_us")]  # sampled every 10 ms, quiet or not
         assert before == after, "the daemon was not quiet during the scrape"
         s = after
 
@@ -161,6 +162,8 @@ def test_scrape_passes_promtool_and_every_counter_equals_the_stats_method():
         m, types = parse(text)
         check_histograms(m, types)
         assert uptime[0] / 1e6 <= value(m, "wsfleet_uptime_seconds") <= uptime[1] / 1e6
+        assert lag[0]["count"] <= value(m, "wsfleet_loop_lag_seconds_count") <= lag[1]["count"]
+        assert lag[0]["count"] > 0 and types["wsfleet_loop_lag_seconds"] == "histogram"
         for state in ("connecting", "open", "closing", "closed"):
             assert value(m, "wsfleet_connections", state=state) == s[state], state
         assert (s["open"], s["closed"]) == (1, 7)

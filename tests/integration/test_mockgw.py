@@ -93,7 +93,7 @@ def test_overload_shrinks_the_idle_timeout_only_while_above_the_threshold(ctl):
         assert len(alive) == 2 and "q3" in alive
         stats = gw.stats()
         assert stats["overload_engaged"] == 1 and stats["overload_disengaged"] == 1
-        assert stats["drops"] == {"idle": 0, "idle_overload": 1, "heartbeat": 0}
+        assert {k: v for k, v in stats["drops"].items() if v} == {"idle_overload": 1}
         (drop,) = gw.drops()
         assert drop["reason"] == "idle_overload" and drop["open"] == 3 and drop["timeout_s"] == 0.5
 

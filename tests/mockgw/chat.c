@@ -1,8 +1,8 @@
 /* The minimal chat protocol on text frames, the echo mode, and the
- * per-session message rate limit. Replies are built by pasting the raw
- * (still escaped) insides of JSON strings from the request, found by the
- * daemon's validating JSON scanner (match.h), into templates, so nothing is
- * unescaped or re-escaped. */
+ * per-session message rate limit (an in-band 429, or a close). Replies are
+ * built by pasting the raw (still escaped) insides of JSON strings from the
+ * request, found by the daemon's validating JSON scanner (match.h), into
+ * templates, so nothing is unescaped or re-escaped. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +122,11 @@ static bool rate_limited(mgw_session *s) {
   if (++s->rate_count <= cfg->rate_limit)
     return false;
   s->gw->c.rate_limited++;
+  if (cfg->rate_limit_close.code) {
+    /* --rate-limit-close: the session ends instead of getting an answer. */
+    mgw_session_close(s, MGW_REASON_RATE_LIMIT, &cfg->rate_limit_close);
+    return true;
+  }
   uint64_t retry_ms = (s->rate_window_us + cfg->rate_window_us - now + 999) / 1000;
   send_fmt(s, 32,
            "{\"type\":\"response\",\"class\":\"TooManyRequestsErrorMessage\",\"code\":429,"

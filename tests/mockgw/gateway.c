@@ -1,5 +1,6 @@
 /* The listening socket, the session list, the open-session count that drives
- * overload mode, and the counters. */
+ * overload mode, the gateway-wide events (restart, black hole), and the
+ * counters. */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,14 +17,42 @@ static void on_connection(uv_stream_t *server, int status) {
   mgw_session_accept(gw);
 }
 
+/* --restart-at: every open session gets the restart close frame at once;
+ * the gateway keeps accepting (the next instance is already up). */
+static void on_restart(wsf_timer *t) {
+  mgw_gateway *gw = wsf_container_of(t, mgw_gateway, restart_timer);
+  if (!gw->cfg.quiet)
+    fprintf(stderr, "mockgw restart open=%u code=%u\n", gw->open_count, gw->cfg.restart_close.code);
+  for (mgw_session *s = gw->sessions; s; s = s->next)
+    if (s->state == MGW_S_OPEN)
+      mgw_session_close(s, MGW_REASON_RESTART, &gw->cfg.restart_close);
+}
+
+/* --black-hole-after: from now on nothing is answered, sessions and upgrades alike. */
+static void on_black_hole(wsf_timer *t) {
+  mgw_gateway *gw = wsf_container_of(t, mgw_gateway, black_hole_timer);
+  gw->black_hole = true;
+  if (!gw->cfg.quiet)
+    fprintf(stderr, "mockgw black_hole open=%u\n", gw->open_count);
+  for (mgw_session *s = gw->sessions; s; s = s->next)
+    mgw_session_black_hole(s);
+}
+
 int mgw_gateway_start(mgw_gateway *gw, uv_loop_t *loop, int *bound_port, char *err, size_t errlen) {
   gw->loop = loop;
   gw->started_us = wsf_now_us();
   gw->next_id = 1;
+  gw->rng = gw->cfg.seed;
   if (wsf_timers_init(loop, &gw->timers) != 0) {
     snprintf(err, errlen, "cannot start timers");
     return -1;
   }
+  wsf_timer_init(&gw->restart_timer, on_restart);
+  wsf_timer_init(&gw->black_hole_timer, on_black_hole);
+  if (gw->cfg.restart_at_us)
+    wsf_timer_start(&gw->timers, &gw->restart_timer, gw->cfg.restart_at_us);
+  if (gw->cfg.black_hole_after_us)
+    wsf_timer_start(&gw->timers, &gw->black_hole_timer, gw->cfg.black_hole_after_us);
   if (gw->cfg.tls_cert) {
     wsf_tls_options o = {.server = true, .cert_file = gw->cfg.tls_cert, .key_file = gw->cfg.tls_key};
     gw->tls = wsf_tls_config_get(&o, err, errlen);
@@ -115,28 +144,32 @@ void mgw_gateway_session_left(mgw_gateway *gw, mgw_session *s) {
 
 void mgw_gateway_stats_json(const mgw_gateway *gw, char *buf, size_t buflen) {
   const mgw_counters *c = &gw->c;
-  snprintf(
-      buf, buflen,
-      "{\"event\":\"stats\",\"uptime_s\":%.3f,\"time_scale\":%g,\"open\":%u,\"max_open\":%u,"
-      "\"overloaded\":%s,\"accepted\":%llu,\"handshakes\":%llu,\"rejected_bad_request\":%llu,"
-      "\"rejected_cap\":%llu,\"cap_events\":%llu,\"tls_failures\":%llu,"
-      "\"client_close_frames\":%llu,\"client_eofs\":%llu,\"client_resets\":%llu,\"protocol_errors\":%llu,"
-      "\"drops\":{\"idle\":%llu,\"idle_overload\":%llu,\"heartbeat\":%llu},"
-      "\"overload_engaged\":%llu,\"overload_disengaged\":%llu,"
-      "\"msgs_in\":%llu,\"msgs_out\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-      "\"pings_in\":%llu,\"pongs_in\":%llu,\"pings_out\":%llu,"
-      "\"rate_limited\":%llu,\"bad_requests\":%llu,\"agent_replies\":%llu}",
-      (wsf_now_us() - gw->started_us) / 1e6, gw->cfg.time_scale, gw->open_count, c->max_open,
-      gw->overloaded ? "true" : "false", (unsigned long long)c->accepted, (unsigned long long)c->handshakes,
-      (unsigned long long)c->rejected_bad_request, (unsigned long long)c->rejected_cap,
-      (unsigned long long)c->cap_events, (unsigned long long)c->tls_failures,
-      (unsigned long long)c->client_close_frames, (unsigned long long)c->client_eofs,
-      (unsigned long long)c->client_resets, (unsigned long long)c->protocol_errors,
-      (unsigned long long)c->drops_idle, (unsigned long long)c->drops_idle_overload,
-      (unsigned long long)c->drops_heartbeat, (unsigned long long)c->overload_engaged,
-      (unsigned long long)c->overload_disengaged, (unsigned long long)c->msgs_in,
-      (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-      (unsigned long long)c->pings_in, (unsigned long long)c->pongs_in, (unsigned long long)c->pings_out,
-      (unsigned long long)c->rate_limited, (unsigned long long)c->bad_requests,
-      (unsigned long long)c->agent_replies);
+  char drops[512];
+  size_t n = 0;
+  for (int r = 0; r < MGW_REASON_COUNT; r++)
+    n += (size_t)snprintf(drops + n, sizeof drops - n, "%s\"%s\":%llu", r ? "," : "",
+                          mgw_drop_reason_name((mgw_drop_reason)r), (unsigned long long)c->drops[r]);
+  snprintf(buf, buflen,
+           "{\"event\":\"stats\",\"uptime_s\":%.3f,\"time_scale\":%g,\"open\":%u,\"max_open\":%u,"
+           "\"overloaded\":%s,\"black_hole\":%s,\"accepted\":%llu,\"handshakes\":%llu,\"rejected_bad_"
+           "request\":%llu,"
+           "\"rejected_cap\":%llu,\"cap_events\":%llu,\"cap_closes\":%llu,\"black_hole_handshakes\":%llu,"
+           "\"tls_failures\":%llu,\"client_close_frames\":%llu,\"client_eofs\":%llu,\"client_resets\":%llu,"
+           "\"protocol_errors\":%llu,\"drops\":{%s},\"overload_engaged\":%llu,\"overload_disengaged\":%llu,"
+           "\"msgs_in\":%llu,\"msgs_out\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+           "\"pings_in\":%llu,\"pongs_in\":%llu,\"pings_out\":%llu,"
+           "\"rate_limited\":%llu,\"bad_requests\":%llu,\"agent_replies\":%llu}",
+           (wsf_now_us() - gw->started_us) / 1e6, gw->cfg.time_scale, gw->open_count, c->max_open,
+           gw->overloaded ? "true" : "false", gw->black_hole ? "true" : "false",
+           (unsigned long long)c->accepted, (unsigned long long)c->handshakes,
+           (unsigned long long)c->rejected_bad_request, (unsigned long long)c->rejected_cap,
+           (unsigned long long)c->cap_events, (unsigned long long)c->cap_closes,
+           (unsigned long long)c->black_hole_handshakes, (unsigned long long)c->tls_failures,
+           (unsigned long long)c->client_close_frames, (unsigned long long)c->client_eofs,
+           (unsigned long long)c->client_resets, (unsigned long long)c->protocol_errors, drops,
+           (unsigned long long)c->overload_engaged, (unsigned long long)c->overload_disengaged,
+           (unsigned long long)c->msgs_in, (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_in,
+           (unsigned long long)c->bytes_out, (unsigned long long)c->pings_in, (unsigned long long)c->pongs_in,
+           (unsigned long long)c->pings_out, (unsigned long long)c->rate_limited,
+           (unsigned long long)c->bad_requests, (unsigned long long)c->agent_replies);
 }

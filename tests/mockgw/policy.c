@@ -1,4 +1,5 @@
-/* Idle timeout, overload mode and required heartbeat: when a session is dropped.
+/* Idle timeout, overload mode, required heartbeat, maximum session age and
+ * random resets: when a session is dropped.
  *
  * Deadlines are lazy. A frame only stores its arrival time (no heap work on
  * the hot path); the session's one policy timer fires at the deadline that
@@ -28,7 +29,35 @@ static uint64_t deadline(const mgw_session *s) {
     if (hb < due)
       due = hb;
   }
+  if (cfg->max_age_us && s->opened_us + cfg->max_age_us < due)
+    due = s->opened_us + cfg->max_age_us;
+  if (s->reset_at_us && s->reset_at_us < due)
+    due = s->reset_at_us;
   return due;
+}
+
+/* xorshift64*: the same --seed gives the same resets for the same arrivals. */
+static uint64_t next_random(mgw_gateway *gw) {
+  uint64_t x = gw->rng ? gw->rng : 0x9E3779B97F4A7C15ull;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  gw->rng = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* --reset-share F --reset-within T: a share F of sessions, drawn at open, get
+ * an RST at an age uniform in (0, T], whatever they do. */
+static void draw_reset(mgw_session *s) {
+  mgw_gateway *gw = s->gw;
+  const mgw_config *cfg = &gw->cfg;
+  s->reset_at_us = 0;
+  if (!(cfg->reset_share > 0) || !cfg->reset_within_us)
+    return;
+  double u = (next_random(gw) >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
+  if (u >= cfg->reset_share)
+    return;
+  s->reset_at_us = s->opened_us + 1 + next_random(gw) % cfg->reset_within_us;
 }
 
 static void on_policy_timer(wsf_timer *timer) {
@@ -46,6 +75,14 @@ static void on_policy_timer(wsf_timer *timer) {
     mgw_session_drop(s, MGW_REASON_HEARTBEAT);
     return;
   }
+  if (gw->cfg.max_age_us && now >= s->opened_us + gw->cfg.max_age_us) {
+    mgw_session_drop(s, MGW_REASON_MAX_AGE);
+    return;
+  }
+  if (s->reset_at_us && now >= s->reset_at_us) {
+    mgw_session_drop(s, MGW_REASON_RANDOM_RESET);
+    return;
+  }
   uint64_t due = deadline(s);
   if (due != UINT64_MAX)
     wsf_timer_start_at(&gw->timers, &s->policy, due);
@@ -54,6 +91,7 @@ static void on_policy_timer(wsf_timer *timer) {
 void mgw_policy_session_open(mgw_session *s) {
   uint64_t now = wsf_now_us();
   s->last_activity_us = s->last_heartbeat_us = s->opened_us = now;
+  draw_reset(s);
   wsf_timer_init(&s->policy, on_policy_timer);
   uint64_t due = deadline(s);
   if (due != UINT64_MAX)

@@ -16,16 +16,22 @@
 #define REQUEST_TIMEOUT_US (10 * 1000000ull) /* a client that never sends its upgrade */
 #define LINGER_US (5 * 1000000ull)           /* after our FIN or close frame, then RST */
 
-static const char *reason_name(mgw_drop_reason r) {
-  switch (r) {
-  case MGW_REASON_IDLE:
-    return "idle";
-  case MGW_REASON_IDLE_OVERLOAD:
-    return "idle_overload";
-  case MGW_REASON_HEARTBEAT:
-    return "heartbeat";
-  }
-  return "?";
+const char *mgw_drop_reason_name(mgw_drop_reason r) {
+  static const char *const names[] = {
+#define X(id, name, close_reason) #name,
+      MGW_DROP_REASONS(X)
+#undef X
+  };
+  return (unsigned)r < MGW_REASON_COUNT ? names[r] : "?";
+}
+
+static const char *close_reason_of(mgw_drop_reason r) {
+  static const char *const reasons[] = {
+#define X(id, name, close_reason) close_reason,
+      MGW_DROP_REASONS(X)
+#undef X
+  };
+  return (unsigned)r < MGW_REASON_COUNT ? reasons[r] : "";
 }
 
 static const char *style_name(mgw_drop_style d) {
@@ -102,6 +108,7 @@ static void ws_on_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t le
     return;
   mgw_policy_note_frame(s, opcode);
   s->gw->c.msgs_in++;
+  s->msgs_in++;
   s->gw->c.bytes_in += len;
   mgw_chat_on_message(s, opcode, data, len);
 }
@@ -165,23 +172,47 @@ static void feed_frames(mgw_session *s, const uint8_t *data, size_t len) {
     return;
   /* A dropped session with a FIN or RST behind it answers nothing more; one
    * that sent a close frame still reads the client's close reply. */
-  if (s->state == MGW_S_DROPPED && s->gw->cfg.drop != MGW_DROP_CLOSE_FRAME)
+  if (s->state == MGW_S_DROPPED && !s->close_sent)
     return;
   wsf_ws_feed(&s->ws, data, len);
+}
+
+/* An HTTP refusal of the upgrade (503 or 429), with Retry-After when
+ * configured: whole seconds, rounded up from the time-scaled duration. */
+static void refuse_upgrade(mgw_session *s, int status, const char *reason) {
+  const mgw_config *cfg = &s->gw->cfg;
+  size_t len;
+  char *resp = wsf_handshake_build_error(status, reason, "session limit reached\n", &len);
+  if (resp && cfg->retry_after_us) {
+    char header[48];
+    int n = snprintf(header, sizeof header, "Retry-After: %llu\r\n",
+                     (unsigned long long)((cfg->retry_after_us + 999999) / 1000000));
+    const char *eol = strstr(resp, "\r\n"); /* after the status line */
+    size_t at = (size_t)(eol - resp) + 2;
+    char *with = wsf_xmalloc(len + (size_t)n + 1);
+    memcpy(with, resp, at);
+    memcpy(with + at, header, (size_t)n);
+    memcpy(with + at + n, resp + at, len - at + 1);
+    free(resp);
+    resp = with;
+    len += (size_t)n;
+  }
+  wsf_hs_request_free(s->hs);
+  free(s->hs);
+  s->hs = NULL;
+  write_http_and_finish(s, resp, len);
 }
 
 static void accept_upgrade(mgw_session *s, const uint8_t *extra, size_t extra_len) {
   mgw_gateway *gw = s->gw;
   const mgw_config *cfg = &gw->cfg;
   bool over_cap = cfg->max_sessions && gw->open_count >= cfg->max_sessions;
-  if (over_cap && cfg->cap_mode == MGW_CAP_503) {
+  if (over_cap && (cfg->cap_mode == MGW_CAP_503 || cfg->cap_mode == MGW_CAP_429)) {
     gw->c.rejected_cap++;
-    size_t len;
-    char *resp = wsf_handshake_build_error(503, "Service Unavailable", "session limit reached\n", &len);
-    wsf_hs_request_free(s->hs);
-    free(s->hs);
-    s->hs = NULL;
-    write_http_and_finish(s, resp, len);
+    if (cfg->cap_mode == MGW_CAP_503)
+      refuse_upgrade(s, 503, "Service Unavailable");
+    else
+      refuse_upgrade(s, 429, "Too Many Requests");
     return;
   }
   /* permessage-deflate: the first acceptable offer, with zlib's defaults on our side. */
@@ -213,11 +244,17 @@ static void accept_upgrade(mgw_session *s, const uint8_t *extra, size_t extra_le
   s->ws_ready = 1;
   gw->c.handshakes++;
   if (over_cap) {
-    /* Event mode: the upgrade succeeds, then the session is refused in-band. */
-    gw->c.cap_events++;
+    /* Event and close modes: the upgrade succeeds, then the session is
+     * refused in-band, before it is counted as open. */
     s->state = MGW_S_CLOSING;
-    wsf_ws_send(&s->ws, WSF_WS_TEXT, (const uint8_t *)cap_event, sizeof cap_event - 1);
-    wsf_ws_close(&s->ws, 1000, "session limit reached", 21);
+    if (cfg->cap_mode == MGW_CAP_EVENT) {
+      gw->c.cap_events++;
+      wsf_ws_send(&s->ws, WSF_WS_TEXT, (const uint8_t *)cap_event, sizeof cap_event - 1);
+      wsf_ws_close(&s->ws, 1000, "session limit reached", 21);
+    } else {
+      gw->c.cap_closes++;
+      wsf_ws_close(&s->ws, cfg->cap_close.code, cfg->cap_close.reason, strlen(cfg->cap_close.reason));
+    }
     aux_start(s, LINGER_US);
     s->shut = 1;
     return;
@@ -228,6 +265,12 @@ static void accept_upgrade(mgw_session *s, const uint8_t *extra, size_t extra_le
   /* Counted after the 101 is written, so a client sees its own upgrade
    * before any drop this session's arrival may trigger. */
   mgw_gateway_session_opened(gw, s);
+  if (cfg->black_hole_above && gw->open_count > cfg->black_hole_above) {
+    /* Upgraded, then never served: a backend with room for N sessions behind
+     * a proxy that accepts more. */
+    mgw_session_drop(s, MGW_REASON_BLACK_HOLE);
+    return;
+  }
   if (cfg->server_ping_us)
     aux_start(s, cfg->server_ping_us);
   feed_frames(s, extra, extra_len);
@@ -244,6 +287,7 @@ static void on_aux(wsf_timer *timer) {
     mgw_session_abort(s);
     return;
   case MGW_S_DELAYED: {
+    s->gw->delayed_count--;
     uint8_t *early = s->early;
     size_t early_len = s->early_len;
     s->early = NULL;
@@ -289,10 +333,14 @@ static void on_tls_done(wsf_transport *t, bool ok, const char *detail) {
 
 static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
   mgw_session *s = wsf_container_of(t, mgw_session, t);
-  if (s->closing)
-    return;
+  if (s->closing || s->silent)
+    return; /* a black hole reads and discards */
   switch (s->state) {
   case MGW_S_HANDSHAKE: {
+    if (s->gw->black_hole) {
+      mgw_session_black_hole(s);
+      return;
+    }
     size_t consumed = 0;
     wsf_hs_result r = wsf_hs_request_feed(s->hs, data, len, &consumed);
     if (r == WSF_HS_NEED_MORE)
@@ -313,14 +361,18 @@ static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
     if (consumed > len)
       consumed = len;
     wsf_timer_stop(&s->gw->timers, &s->aux);
-    if (s->gw->cfg.handshake_delay_us) {
+    const mgw_config *cfg = &s->gw->cfg;
+    uint64_t delay = cfg->handshake_delay_us + cfg->handshake_delay_per_open_us * s->gw->open_count +
+                     cfg->handshake_delay_per_inflight_us * s->gw->delayed_count;
+    if (delay) {
       s->state = MGW_S_DELAYED;
+      s->gw->delayed_count++;
       if (len > consumed) {
         s->early = wsf_xmalloc(len - consumed);
         memcpy(s->early, data + consumed, len - consumed);
         s->early_len = len - consumed;
       }
-      aux_start(s, s->gw->cfg.handshake_delay_us);
+      aux_start(s, delay);
       return;
     }
     accept_upgrade(s, data + consumed, len - consumed);
@@ -369,6 +421,8 @@ static void on_closed(wsf_transport *t) {
   mgw_gateway *gw = s->gw;
   if (s->state == MGW_S_OPEN)
     leave_open(s, MGW_S_CLOSING);
+  if (s->state == MGW_S_DELAYED)
+    gw->delayed_count--;
   wsf_timer_stop(&gw->timers, &s->aux);
   wsf_timer_stop(&gw->timers, &s->policy);
   mgw_chat_session_free(s);
@@ -435,37 +489,63 @@ void mgw_session_accept(mgw_gateway *gw) {
 
 /* ---- drops ---- */
 
-void mgw_session_drop(mgw_session *s, mgw_drop_reason reason) {
+/* The threshold behind a drop, for the log line (0 when there is none). */
+static uint64_t limit_of(const mgw_gateway *gw, mgw_drop_reason reason) {
+  const mgw_config *cfg = &gw->cfg;
+  switch (reason) {
+  case MGW_REASON_IDLE:
+  case MGW_REASON_IDLE_OVERLOAD:
+    return mgw_policy_idle_timeout(gw);
+  case MGW_REASON_HEARTBEAT:
+    return cfg->require_heartbeat_us;
+  case MGW_REASON_MAX_AGE:
+    return cfg->max_age_us;
+  case MGW_REASON_RATE_LIMIT:
+    return cfg->rate_window_us;
+  default:
+    return 0;
+  }
+}
+
+static mgw_drop_style style_of(const mgw_config *cfg, mgw_drop_reason reason) {
+  switch (reason) {
+  case MGW_REASON_MAX_AGE:
+    return cfg->max_age_drop;
+  case MGW_REASON_BLACK_HOLE:
+    return MGW_DROP_SILENT;
+  case MGW_REASON_RANDOM_RESET:
+    return MGW_DROP_RST;
+  default:
+    return cfg->drop;
+  }
+}
+
+static void end_session(mgw_session *s, mgw_drop_reason reason, mgw_drop_style style,
+                        const mgw_close_spec *close) {
   mgw_gateway *gw = s->gw;
   const mgw_config *cfg = &gw->cfg;
   uint64_t now = wsf_now_us();
   uint32_t open_at_drop = gw->open_count; /* including this session */
-  uint64_t timeout = reason == MGW_REASON_HEARTBEAT ? cfg->require_heartbeat_us : mgw_policy_idle_timeout(gw);
+  uint64_t limit = limit_of(gw, reason);
   double silence = (now - s->last_frame_us) / 1e6;
   double quiet = (now - (reason == MGW_REASON_HEARTBEAT ? s->last_heartbeat_us : s->last_activity_us)) / 1e6;
   double scale = cfg->time_scale;
-  switch (reason) {
-  case MGW_REASON_IDLE:
-    gw->c.drops_idle++;
-    break;
-  case MGW_REASON_IDLE_OVERLOAD:
-    gw->c.drops_idle_overload++;
-    break;
-  case MGW_REASON_HEARTBEAT:
-    gw->c.drops_heartbeat++;
-    break;
-  }
-  if (!cfg->quiet)
+  gw->c.drops[reason]++;
+  if (!cfg->quiet) {
+    char code[16] = "";
+    if (style == MGW_DROP_CLOSE_FRAME)
+      snprintf(code, sizeof code, " code=%u", close->code);
     fprintf(stderr,
-            "mockgw drop session=%llu reason=%s style=%s open=%u age_s=%.3f "
+            "mockgw drop session=%llu reason=%s style=%s%s open=%u age_s=%.3f "
             "silence_s=%.3f silence_unscaled_s=%.2f quiet_s=%.3f quiet_unscaled_s=%.2f "
-            "timeout_s=%.3f timeout_unscaled_s=%.2f\n",
-            (unsigned long long)s->id, reason_name(reason), style_name(cfg->drop), open_at_drop,
-            (now - s->opened_us) / 1e6, silence, silence / scale, quiet, quiet / scale, timeout / 1e6,
-            timeout / 1e6 / scale);
+            "timeout_s=%.3f timeout_unscaled_s=%.2f msgs_in=%llu\n",
+            (unsigned long long)s->id, mgw_drop_reason_name(reason), style_name(style), code, open_at_drop,
+            (now - s->opened_us) / 1e6, silence, silence / scale, quiet, quiet / scale, limit / 1e6,
+            limit / 1e6 / scale, (unsigned long long)s->msgs_in);
+  }
   leave_open(s, MGW_S_DROPPED);
   wsf_timer_stop(&gw->timers, &s->aux);
-  switch (cfg->drop) {
+  switch (style) {
   case MGW_DROP_RST:
     mgw_session_abort(s);
     break;
@@ -480,9 +560,36 @@ void mgw_session_drop(mgw_session *s, mgw_drop_reason reason) {
     s->silent = 1;
     break;
   case MGW_DROP_CLOSE_FRAME:
-    wsf_ws_close(&s->ws, cfg->close_code, "idle timeout", 12);
-    s->shut = 1; /* the client's close reply triggers the FIN (ws_on_close_frame) */
+    wsf_ws_close(&s->ws, close->code, close->reason, strlen(close->reason));
+    s->close_sent = 1; /* the client's close reply is still read, and triggers the FIN */
+    s->shut = 1;
     aux_start(s, LINGER_US);
     break;
+  }
+}
+
+void mgw_session_drop(mgw_session *s, mgw_drop_reason reason) {
+  const mgw_config *cfg = &s->gw->cfg;
+  mgw_close_spec close = {cfg->close_code, close_reason_of(reason)};
+  end_session(s, reason, style_of(cfg, reason), &close);
+}
+
+void mgw_session_close(mgw_session *s, mgw_drop_reason reason, const mgw_close_spec *close) {
+  end_session(s, reason, MGW_DROP_CLOSE_FRAME, close);
+}
+
+/* A black hole swallows a session in any state: nothing is answered, no
+ * timer of ours ends it; only the client can. */
+void mgw_session_black_hole(mgw_session *s) {
+  if (s->closing || s->silent)
+    return;
+  if (s->state == MGW_S_OPEN) {
+    mgw_session_drop(s, MGW_REASON_BLACK_HOLE);
+    return;
+  }
+  if (s->state == MGW_S_HANDSHAKE || s->state == MGW_S_DELAYED) {
+    s->silent = 1;
+    s->gw->c.black_hole_handshakes++;
+    wsf_timer_stop(&s->gw->timers, &s->aux);
   }
 }
