@@ -37,6 +37,10 @@ typedef struct wsf_handshake {
   wsf_deflate_options deflate; /* what was offered, to check the answer against */
   uint64_t t_admitted, t_dns, t_connected, t_tls, t_sent;
   const char *phase;
+  /* a failure found while starting a step, delivered from the loop (fail_open_soon) */
+  wsf_err soon_err;
+  wsf_cause soon_cause;
+  char *soon_message;
 } wsf_handshake;
 
 /* How long to wait for the server's TCP close after the close handshake
@@ -44,29 +48,23 @@ typedef struct wsf_handshake {
 #define LINGER_US (1000 * 1000)
 
 static const char *const cause_names[] = {
-    [WSF_CAUSE_NONE] = "none",
-    [WSF_CAUSE_SERVER_CLOSE] = "server_close",
-    [WSF_CAUSE_LOCAL_CLOSE] = "local_close",
-    [WSF_CAUSE_EOF] = "eof",
-    [WSF_CAUSE_RESET] = "reset",
-    [WSF_CAUSE_TLS_ALERT] = "tls_alert",
-    [WSF_CAUSE_TLS_CLOSE_NOTIFY] = "tls_close_notify",
-    [WSF_CAUSE_TLS_ERROR] = "tls_error",
-    [WSF_CAUSE_PONG_TIMEOUT] = "pong_timeout",
-    [WSF_CAUSE_PROTOCOL_ERROR] = "protocol_error",
-    [WSF_CAUSE_MESSAGE_TOO_BIG] = "message_too_big",
-    [WSF_CAUSE_INVALID_UTF8] = "invalid_utf8",
-    [WSF_CAUSE_TIMEOUT] = "timeout",
-    [WSF_CAUSE_SHUTDOWN] = "shutdown",
-    [WSF_CAUSE_DAEMON_RESET] = "daemon_reset",
-    [WSF_CAUSE_IO_ERROR] = "io_error",
-    [WSF_CAUSE_HANDSHAKE_FAILED] = "handshake_failed",
-    [WSF_CAUSE_DNS_ERROR] = "dns_error",
-    [WSF_CAUSE_CONNECT_ERROR] = "connect_error",
+#define WSF_CAUSE_NAME(id, name, words) [WSF_CAUSE_##id] = name,
+    WSF_CAUSES(WSF_CAUSE_NAME)
+#undef WSF_CAUSE_NAME
+};
+
+static const char *const cause_word_list[] = {
+#define WSF_CAUSE_WORDS(id, name, words) [WSF_CAUSE_##id] = words,
+    WSF_CAUSES(WSF_CAUSE_WORDS)
+#undef WSF_CAUSE_WORDS
 };
 
 const char *wsf_cause_name(wsf_cause c) {
   return (unsigned)c < WSF_ARRAY_LEN(cause_names) ? cause_names[c] : "none";
+}
+
+const char *wsf_cause_words(wsf_cause c) {
+  return (unsigned)c < WSF_ARRAY_LEN(cause_word_list) ? cause_word_list[c] : "ended";
 }
 
 const char *wsf_conn_state_name(wsf_conn_state s) {
@@ -243,52 +241,9 @@ static void set_state(wsf_conn *c, wsf_conn_state s) {
 
 /* ---- close records ------------------------------------------------------- */
 
-static const char *cause_words(wsf_cause cause) {
-  switch (cause) {
-  case WSF_CAUSE_SERVER_CLOSE:
-    return "closed by the server";
-  case WSF_CAUSE_LOCAL_CLOSE:
-    return "closed by the client";
-  case WSF_CAUSE_EOF:
-    return "dropped by peer (TCP FIN, no close frame)";
-  case WSF_CAUSE_RESET:
-    return "reset by peer";
-  case WSF_CAUSE_TLS_ALERT:
-    return "TLS alert from peer";
-  case WSF_CAUSE_TLS_CLOSE_NOTIFY:
-    return "TLS close_notify without a close frame";
-  case WSF_CAUSE_TLS_ERROR:
-    return "TLS error";
-  case WSF_CAUSE_PONG_TIMEOUT:
-    return "no pong in time";
-  case WSF_CAUSE_PROTOCOL_ERROR:
-    return "protocol error by the server";
-  case WSF_CAUSE_MESSAGE_TOO_BIG:
-    return "message too big";
-  case WSF_CAUSE_INVALID_UTF8:
-    return "invalid UTF-8 from the server";
-  case WSF_CAUSE_TIMEOUT:
-    return "close handshake timed out";
-  case WSF_CAUSE_SHUTDOWN:
-    return "daemon shutting down";
-  case WSF_CAUSE_DAEMON_RESET:
-    return "reset by the reset command";
-  case WSF_CAUSE_IO_ERROR:
-    return "I/O error";
-  case WSF_CAUSE_HANDSHAKE_FAILED:
-    return "handshake failed";
-  case WSF_CAUSE_DNS_ERROR:
-    return "DNS lookup failed";
-  case WSF_CAUSE_CONNECT_ERROR:
-    return "TCP connect failed";
-  default:
-    return "ended";
-  }
-}
-
 static char *make_summary(const wsf_close_record *r) {
   char buf[512];
-  int n = snprintf(buf, sizeof buf, "%u %s", r->code, cause_words(r->cause));
+  int n = snprintf(buf, sizeof buf, "%u %s", r->code, wsf_cause_words(r->cause));
   if (r->detail && *r->detail && n < (int)sizeof buf)
     n += snprintf(buf + n, sizeof buf - n, ": %s", r->detail);
   if (r->reason && *r->reason && n < (int)sizeof buf)
@@ -324,6 +279,7 @@ static void stop_timers(wsf_conn *c) {
   wsf_timer_stop(&c->d->timers, &c->ka_timer);
   wsf_timer_stop(&c->d->timers, &c->pong_timer);
   wsf_timer_stop(&c->d->timers, &c->deadline);
+  wsf_timer_stop(&c->d->timers, &c->output_timer);
 }
 
 /* Records how the connection ended and moves it to closed. The transport is
@@ -391,6 +347,7 @@ static void hs_free(wsf_handshake *hs) {
   free(hs->subprotocols);
   free(hs->request);
   free(hs->server_name);
+  free(hs->soon_message);
   free(hs);
 }
 
@@ -512,6 +469,80 @@ static void fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *mes
   close_transport(c, false);
 }
 
+static void on_failure_due(wsf_timer *t) {
+  wsf_conn *c = wsf_container_of(t, wsf_conn, deadline);
+  wsf_handshake *hs = c->hs;
+  fail_open(c, hs->soon_err, hs->soon_cause, hs->soon_message, 0, NULL, 0);
+}
+
+static void deadline_in(wsf_conn *c, wsf_timer_cb cb, uint64_t delay_us);
+
+/* A failure found while starting a handshake step (connect's EMFILE at the fd
+ * limit or EADDRNOTAVAIL when ephemeral ports run out; a resolver that refuses
+ * at once) is delivered from the loop, never from the call that found it:
+ * failing an open admits the next queued one, which may fail the same way at
+ * once, and with --max-handshakes 19,000 queued opens recursed that deep
+ * (fail_open → admit_next → try_connect → fail_open …) until SIGSEGV. The
+ * deadline timer, due now, carries it instead of the connect timeout; the
+ * timer pass runs due entries in a loop, so the queue drains iteratively. */
+static void fail_open_soon(wsf_conn *c, wsf_err err, wsf_cause cause, const char *message) {
+  wsf_handshake *hs = c->hs;
+  hs->soon_err = err;
+  hs->soon_cause = cause;
+  free(hs->soon_message);
+  hs->soon_message = wsf_xstrndup(message, strlen(message));
+  deadline_in(c, on_failure_due, 0);
+}
+
+/* ---- output ------------------------------------------------------------------
+ * One cap per connection on the bytes the peer has not taken yet (every
+ * frame: data, pongs, heartbeats, close), --max-output-bytes. Above it `send`
+ * is refused (limit_exceeded) and reading stops, so a peer that sends and
+ * never reads cannot make us answer it further; if the output stays over the
+ * cap for --output-stall-ms the connection ends with cause output_stalled.
+ * Heartbeats are skipped once OUTPUT_HIGH_WATER bytes wait (a beat queued
+ * behind unread bytes keeps nothing alive; beats toward a server that did
+ * not read grew the daemon by 320 MB in 5 s), and pongs are coalesced in
+ * ws.c. */
+#define OUTPUT_HIGH_WATER (64 * 1024)
+
+static size_t output_pending(const wsf_conn *c) {
+  return c->transport_live ? c->transport.write_pending_bytes : 0;
+}
+
+static void on_output_stalled(wsf_timer *t) {
+  wsf_conn *c = wsf_container_of(t, wsf_conn, output_timer);
+  char detail[160];
+  snprintf(detail, sizeof detail, "%zu bytes unsent for %u ms (max_output_bytes %zu)", output_pending(c),
+           c->d->cfg.output_stall_ms, c->d->cfg.max_output_bytes);
+  finish(c, 1006, WSF_BY_CLIENT, false, WSF_CAUSE_OUTPUT_STALLED, NULL, 0, detail);
+  close_transport(c, true); /* a FIN would wait behind the bytes that do not move */
+}
+
+/* After anything was written: over the cap, reading stops and the stall clock runs. */
+static void check_output(wsf_conn *c) {
+  if (c->reads_paused || output_pending(c) <= c->d->cfg.max_output_bytes || c->state == WSF_CONN_CLOSED)
+    return;
+  c->reads_paused = 1;
+  c->d->stats.reads_paused++;
+  wsf_transport_read_stop(&c->transport);
+  wsf_timer_start(&c->d->timers, &c->output_timer, (uint64_t)c->d->cfg.output_stall_ms * 1000);
+}
+
+/* The peer took bytes: a held pong goes out; back under the cap, reading resumes. */
+static void on_written(wsf_transport *t) {
+  wsf_conn *c = conn_of_transport(t);
+  if (c->state == WSF_CONN_CONNECTING)
+    return;
+  wsf_ws_written(&c->ws);
+  if (c->reads_paused && output_pending(c) <= c->d->cfg.max_output_bytes) {
+    c->reads_paused = 0;
+    wsf_timer_stop(&c->d->timers, &c->output_timer);
+    if (!t->closing && !t->ended)
+      wsf_transport_read_start(t);
+  }
+}
+
 /* ---- keepalive --------------------------------------------------------------- */
 
 static uint64_t ka_interval_us(const wsf_keepalive *ka) {
@@ -561,7 +592,11 @@ static void on_heartbeat(wsf_timer *t) {
   if (c->state != WSF_CONN_OPEN)
     return;
   int rv;
-  if (ka->mode == WSF_KA_PING) {
+  if (output_pending(c) > OUTPUT_HIGH_WATER) {
+    c->ka_skipped++;
+    d->stats.heartbeats_skipped++;
+    rv = -1;
+  } else if (ka->mode == WSF_KA_PING) {
     const uint8_t *payload = ka->payload;
     size_t len = ka->payload_len;
     if (!len) { /* unique payloads let a late pong be told apart */
@@ -591,6 +626,7 @@ static void on_heartbeat(wsf_timer *t) {
     c->ka_sent++;
     d->stats.heartbeats_sent++;
     account_deflate(c);
+    check_output(c);
   }
   if (c->state != WSF_CONN_OPEN) /* the send found the connection gone */
     return;
@@ -670,7 +706,9 @@ static void on_ws_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
   wsf_conn *c = conn_of_ws(ws);
   uint64_t now = wsf_now_us();
   c->last_recv_us = now;
-  c->last_sent_us = now; /* the pong wslay queued */
+  c->last_sent_us = now; /* its pong, written or held */
+  if (ws->ping_coalesced)
+    c->d->stats.pongs_coalesced++;
 }
 
 static void on_ws_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
@@ -715,8 +753,10 @@ static void on_ws_protocol_error(wsf_ws *ws, uint16_t code) {
   wsf_cause cause = code == 1009   ? WSF_CAUSE_MESSAGE_TOO_BIG
                     : code == 1007 ? WSF_CAUSE_INVALID_UTF8
                                    : WSF_CAUSE_PROTOCOL_ERROR;
-  char detail[160];
+  char detail[160], close_why[96];
   const char *why = wsf_ws_deflate_failure(ws);
+  if (!why)
+    why = wsf_ws_close_failure(ws, close_why, sizeof close_why);
   snprintf(detail, sizeof detail, "%s%ssent close %u", why ? why : "", why ? "; " : "", code);
   finish(c, code, WSF_BY_CLIENT, false, cause, NULL, 0, detail);
   linger_then_close(c);
@@ -788,6 +828,7 @@ static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
   }
   if (c->state == WSF_CONN_OPEN || c->state == WSF_CONN_CLOSING || (c->record && !c->ws.failed))
     wsf_ws_feed(&c->ws, data, len);
+  check_output(c);
 }
 
 static wsf_cause end_cause(wsf_end_cause e) {
@@ -859,6 +900,7 @@ static const wsf_transport_callbacks transport_callbacks = {
     .on_data = on_data,
     .on_end = on_end,
     .on_closed = on_closed,
+    .on_written = on_written,
 };
 
 /* ---- the handshake ------------------------------------------------------------------ */
@@ -883,7 +925,7 @@ static void try_connect(wsf_conn *c) {
   if (rv != 0) {
     char msg[320];
     snprintf(msg, sizeof msg, "connect to %s:%u failed: %s", hs->host, hs->port, uv_err_name(rv));
-    fail_open(c, WSF_E_CONNECT, WSF_CAUSE_CONNECT_ERROR, msg, 0, NULL, 0);
+    fail_open_soon(c, WSF_E_CONNECT, WSF_CAUSE_CONNECT_ERROR, msg);
   }
 }
 
@@ -926,7 +968,7 @@ static void start_handshake(wsf_conn *c) {
   if (rv != 0) {
     char msg[320];
     snprintf(msg, sizeof msg, "cannot resolve %s: %s", hs->host, uv_strerror(rv));
-    fail_open(c, WSF_E_DNS, WSF_CAUSE_DNS_ERROR, msg, 0, NULL, 0);
+    fail_open_soon(c, WSF_E_DNS, WSF_CAUSE_DNS_ERROR, msg);
     return;
   }
   hs->gai_pending = true;
@@ -1264,6 +1306,7 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   wsf_timer_init(&c->ka_timer, on_heartbeat);
   wsf_timer_init(&c->pong_timer, on_pong_timeout);
   wsf_timer_init(&c->deadline, on_connect_timeout);
+  wsf_timer_init(&c->output_timer, on_output_stalled);
   if (wsf_registry_put(&d->conns, c) != 0) {
     d->n_connecting--;
     c->hs = NULL;
@@ -1280,10 +1323,11 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
 wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) {
   if (c->state != WSF_CONN_OPEN)
     return WSF_E_CONN_CLOSED;
-  if (c->transport.write_pending_bytes > 2 * c->max_message_bytes)
+  if (output_pending(c) > c->d->cfg.max_output_bytes)
     return WSF_E_LIMIT;
   if (wsf_ws_send(&c->ws, opcode, data, len) != 0)
     return WSF_E_CONN_CLOSED;
+  check_output(c);
   uint64_t now = wsf_now_us();
   note_sent(c, now);
   c->msgs_out++;

@@ -27,29 +27,7 @@ typedef enum wsf_conn_state {
 } wsf_conn_state;
 const char *wsf_conn_state_name(wsf_conn_state s);
 
-/* Close causes (PROTOCOL.md §7); names by wsf_cause_name(). */
-typedef enum wsf_cause {
-  WSF_CAUSE_NONE,
-  WSF_CAUSE_SERVER_CLOSE,
-  WSF_CAUSE_LOCAL_CLOSE,
-  WSF_CAUSE_EOF,
-  WSF_CAUSE_RESET,
-  WSF_CAUSE_TLS_ALERT,
-  WSF_CAUSE_TLS_CLOSE_NOTIFY,
-  WSF_CAUSE_TLS_ERROR,
-  WSF_CAUSE_PONG_TIMEOUT,
-  WSF_CAUSE_PROTOCOL_ERROR,
-  WSF_CAUSE_MESSAGE_TOO_BIG,
-  WSF_CAUSE_INVALID_UTF8,
-  WSF_CAUSE_TIMEOUT,
-  WSF_CAUSE_SHUTDOWN,
-  WSF_CAUSE_DAEMON_RESET,
-  WSF_CAUSE_IO_ERROR,
-  WSF_CAUSE_HANDSHAKE_FAILED,
-  WSF_CAUSE_DNS_ERROR,
-  WSF_CAUSE_CONNECT_ERROR,
-} wsf_cause;
-const char *wsf_cause_name(wsf_cause c);
+/* Close causes: cause.h (through daemon.h). */
 
 enum wsf_initiator { WSF_BY_NONE, WSF_BY_CLIENT, WSF_BY_SERVER };
 const char *wsf_initiator_name(int initiator);
@@ -192,10 +170,13 @@ struct wsf_conn {
   wsf_keepalive *ka;
   wsf_timer ka_timer;
   wsf_timer pong_timer;
-  wsf_timer deadline; /* connect timeout, close handshake timeout, linger */
+  wsf_timer deadline;     /* connect timeout, close handshake timeout, linger */
+  wsf_timer output_timer; /* armed while reading is paused for output over the cap */
+  uint8_t reads_paused : 1;
   uint8_t ka_payload[8];
   uint64_t ka_ping_sent_us;
   uint64_t ka_sent, ka_replies, ka_late_max_us;
+  uint32_t ka_skipped; /* heartbeats not sent: output over the high-water mark */
   /* close */
   wsf_close_record *record;
   wsf_conn *admit_next;

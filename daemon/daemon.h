@@ -41,8 +41,10 @@ typedef struct wsf_config {
   uint32_t inbox_max_messages;
   size_t inbox_max_bytes;
   uint32_t max_name_bytes;
-  uint32_t max_handshakes; /* 0 = unlimited */
-  double connect_rate;     /* opens per second, 0 = unlimited */
+  size_t max_output_bytes;  /* per connection: bytes not yet taken by the peer (PROTOCOL.md §9) */
+  uint32_t output_stall_ms; /* over max_output_bytes this long: cause output_stalled */
+  uint32_t max_handshakes;  /* 0 = unlimited */
+  double connect_rate;      /* opens per second, 0 = unlimited */
   uint32_t connect_timeout_ms;
   uint32_t shutdown_timeout_ms;
   wsf_keepalive keepalive; /* defaults for open */
@@ -61,13 +63,16 @@ void wsf_hist_add(wsf_hist *h, uint64_t us);
 uint64_t wsf_hist_quantile(const wsf_hist *h, double q);
 double wsf_hist_bucket_upper_us(int bucket);
 
-enum { WSF_CAUSE_COUNT = 20 };
+#include "cause.h" /* WSF_CAUSE_COUNT */
 
 typedef struct wsf_stats {
   uint64_t opened_total, reused_total, failed_total, closed_total;
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out, inbox_dropped;
   wsf_deflate_counters deflate; /* permessage-deflate sessions, all together */
   uint64_t heartbeats_sent;
+  uint64_t heartbeats_skipped; /* output over the high-water mark at the beat */
+  uint64_t pongs_coalesced;    /* pings whose held pong was replaced by a later one */
+  uint64_t reads_paused;       /* times a connection stopped reading: output over its cap */
   uint64_t closes_by_cause[WSF_CAUSE_COUNT];
   uint64_t closes_by_code[5000]; /* index = close code (1000..4999), others in [0] */
   uint16_t codes_seen[5000];     /* the indexes above that are non-zero, ascending: stats and

@@ -38,6 +38,9 @@ static void usage(FILE *f) {
         "  --inbox-max-messages N     per connection (1000)\n"
         "  --inbox-max-bytes N        per connection (1048576)\n"
         "  --max-name-bytes N         (256)\n"
+        "  --max-output-bytes N       per connection, unsent to the peer: send refused and reading\n"
+        "                             paused above it (33554432)\n"
+        "  --output-stall-ms N        over max-output-bytes this long ends it: output_stalled (10000)\n"
         "  --max-handshakes N         handshakes in flight, 0 = unlimited (0)\n"
         "  --connect-rate R           new connections per second, 0 = unlimited (0)\n"
         "  --connect-timeout-ms N     whole open: DNS+TCP+TLS+upgrade (10000)\n"
@@ -95,6 +98,8 @@ enum {
   OPT_CONNECT_RATE,
   OPT_CONNECT_TIMEOUT,
   OPT_SHUTDOWN_TIMEOUT,
+  OPT_MAX_OUTPUT_BYTES,
+  OPT_OUTPUT_STALL,
   OPT_KA_MODE,
   OPT_KA_INTERVAL,
   OPT_KA_JITTER,
@@ -127,6 +132,8 @@ static const struct option options[] = {
     {"connect-rate", required_argument, 0, OPT_CONNECT_RATE},
     {"connect-timeout-ms", required_argument, 0, OPT_CONNECT_TIMEOUT},
     {"shutdown-timeout-ms", required_argument, 0, OPT_SHUTDOWN_TIMEOUT},
+    {"max-output-bytes", required_argument, 0, OPT_MAX_OUTPUT_BYTES},
+    {"output-stall-ms", required_argument, 0, OPT_OUTPUT_STALL},
     {"keepalive-mode", required_argument, 0, OPT_KA_MODE},
     {"keepalive-interval-ms", required_argument, 0, OPT_KA_INTERVAL},
     {"keepalive-jitter-ms", required_argument, 0, OPT_KA_JITTER},
@@ -156,7 +163,7 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       return -1;
     }
     if (numeric && v > UINT32_MAX && opt != OPT_MAX_MESSAGE_BYTES && opt != OPT_INBOX_MAX_BYTES &&
-        opt != OPT_MAX_REQUEST_BYTES) {
+        opt != OPT_MAX_REQUEST_BYTES && opt != OPT_MAX_OUTPUT_BYTES) {
       fprintf(stderr, "wsfleetd: --%s is too large\n", options[opt - 256].name);
       return -1;
     }
@@ -203,6 +210,12 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       break;
     case OPT_MAX_HANDSHAKES:
       cfg->max_handshakes = (uint32_t)v;
+      break;
+    case OPT_MAX_OUTPUT_BYTES:
+      cfg->max_output_bytes = v;
+      break;
+    case OPT_OUTPUT_STALL:
+      cfg->output_stall_ms = (uint32_t)v;
       break;
     case OPT_CONNECT_RATE: {
       char *end;
@@ -356,6 +369,9 @@ int main(int argc, char **argv) {
   cfg->inbox_max_messages = 1000;
   cfg->inbox_max_bytes = 1 << 20;
   cfg->max_name_bytes = 256;
+  cfg->max_output_bytes =
+      32 << 20; /* twice the default max_message_bytes: a send of one whole message fits */
+  cfg->output_stall_ms = 10000;
   cfg->connect_timeout_ms = 10000;
   cfg->shutdown_timeout_ms = 2000;
   cfg->snapshot_interval_ms = 1000;

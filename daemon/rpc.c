@@ -189,6 +189,13 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   kv_deflate_counts(pk, &s->deflate);
   kv_uint(pk, "control_clients", d->control_clients);
   kv_uint(pk, "heartbeats_sent", s->heartbeats_sent);
+  wsf_pack_key(pk, "output");
+  msgpack_pack_map(pk, 5);
+  kv_uint(pk, "max_bytes", d->cfg.max_output_bytes);
+  kv_uint(pk, "stall_ms", d->cfg.output_stall_ms);
+  kv_uint(pk, "heartbeats_skipped", s->heartbeats_skipped);
+  kv_uint(pk, "pongs_coalesced", s->pongs_coalesced);
+  kv_uint(pk, "reads_paused", s->reads_paused);
   wsf_pack_key(pk, "heartbeat_late_us");
   pack_hist_summary(pk, &s->heartbeat_late);
   wsf_pack_key(pk, "ping_rtt_us");
@@ -796,7 +803,8 @@ static int get_message(req_ctx *r, const char **data, size_t *len) {
 
 static bool send_failed(req_ctx *r, wsf_conn *c, wsf_err err) {
   if (err == WSF_E_LIMIT)
-    send_error_limit(r->ctl, r->msgid, "send_queue", "the connection's unsent queue is full");
+    send_error_limit(r->ctl, r->msgid, "max_output_bytes",
+                     "the connection's unsent output is over max_output_bytes");
   else
     send_conn_closed(r->ctl, r->msgid, c);
   return false;
@@ -1066,7 +1074,7 @@ static void do_status(req_ctx *r) {
   kv_uint(pk, "bytes", c->inbox.bytes);
   kv_uint(pk, "dropped", c->inbox.dropped);
   wsf_pack_key(pk, "keepalive");
-  msgpack_pack_map(pk, 7);
+  msgpack_pack_map(pk, 8);
   kv_str(pk, "mode", wsf_ka_mode_name(c->ka ? c->ka->mode : WSF_KA_NONE));
   kv_uint(pk, "interval_ms", c->ka ? c->ka->interval_ms : 0);
   kv_uint(pk, "jitter_ms", c->ka ? c->ka->jitter_ms : 0);
@@ -1074,6 +1082,7 @@ static void do_status(req_ctx *r) {
   kv_uint(pk, "sent", c->ka_sent);
   kv_uint(pk, "replies", c->ka_replies);
   kv_uint(pk, "late_us_max", c->ka_late_max_us);
+  kv_uint(pk, "skipped", c->ka_skipped);
   wsf_pack_key(pk, "timings");
   wsf_rpc_pack_timings(pk, &c->timings);
   wsf_pack_key(pk, "record");

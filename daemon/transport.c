@@ -25,7 +25,7 @@ static char read_buf[64 * 1024];
 /* A queued write owns a copy of the bytes libuv could not take at once. */
 typedef struct write_block {
   uv_write_t req;
-  size_t len;
+  size_t len, cap;
   uint8_t data[];
 } write_block;
 
@@ -151,13 +151,53 @@ void wsf_transport_read_stop(wsf_transport *t) {
     uv_read_stop((uv_stream_t *)&t->tcp);
 }
 
+static void on_write(uv_write_t *req, int status);
+
+/* Hands a block to libuv; it is then in flight until on_write. */
+static int submit(wsf_transport *t, write_block *w) {
+  w->req.data = t;
+  uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+  int r = uv_write(&w->req, (uv_stream_t *)&t->tcp, &buf, 1, on_write);
+  if (r < 0)
+    return r;
+  t->write_in_flight = 1;
+  return 0;
+}
+
+/* The backlog goes out as one write once nothing is in flight. */
+static int submit_backlog(wsf_transport *t) {
+  write_block *w = t->backlog;
+  if (!w || t->write_in_flight)
+    return 0;
+  t->backlog = NULL;
+  int r = submit(t, w);
+  if (r < 0) {
+    t->write_pending_bytes -= w->len;
+    free(w);
+  }
+  return r;
+}
+
 static void on_write(uv_write_t *req, int status) {
   write_block *w = wsf_container_of(req, write_block, req);
   wsf_transport *t = req->data;
+  t->write_in_flight = 0;
   t->write_pending_bytes -= w->len;
   free(w);
-  if (status < 0 && status != UV_ECANCELED)
-    wsf_transport_end(t, wsf_transport_cause_of(status), uv_err_name(status));
+  if (status < 0) {
+    if (status != UV_ECANCELED)
+      wsf_transport_end(t, wsf_transport_cause_of(status), uv_err_name(status));
+    return;
+  }
+  if (t->closing)
+    return;
+  int r = submit_backlog(t);
+  if (r < 0) {
+    wsf_transport_end(t, wsf_transport_cause_of(r), uv_err_name(r));
+    return;
+  }
+  if (t->cb->on_written)
+    t->cb->on_written(t);
 }
 
 int wsf_transport_write_raw(wsf_transport *t, const uint8_t *data, size_t len) {
@@ -180,12 +220,33 @@ int wsf_transport_write_raw(wsf_transport *t, const uint8_t *data, size_t len) {
   if (done == len)
     return 0;
   size_t rest = len - done;
+  if (t->write_in_flight) {
+    /* Behind the write in flight: appended to the backlog, which grows by
+     * doubling. A peer that never reads (185 MB of pings answered by 2-byte
+     * pongs cost +530 MB, mostly one uv_write_t per pong) costs the bytes. */
+    write_block *w = t->backlog;
+    size_t need = (w ? w->len : 0) + rest;
+    if (!w || need > w->cap) {
+      size_t cap = w ? w->cap : 4096;
+      while (cap < need)
+        cap *= 2;
+      w = realloc(w, sizeof(*w) + cap);
+      if (!w)
+        return UV_ENOMEM; /* the backlog so far stays queued */
+      if (!t->backlog)
+        w->len = 0;
+      w->cap = cap;
+      t->backlog = w;
+    }
+    memcpy(w->data + w->len, data + done, rest);
+    w->len += rest;
+    t->write_pending_bytes += rest;
+    return 0;
+  }
   write_block *w = wsf_xmalloc(sizeof(*w) + rest);
-  w->len = rest;
-  w->req.data = t;
+  w->len = w->cap = rest;
   memcpy(w->data, data + done, rest);
-  uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)rest);
-  int r = uv_write(&w->req, stream, &buf, 1, on_write);
+  int r = submit(t, w);
   if (r < 0) {
     free(w);
     return r;
@@ -217,6 +278,15 @@ void wsf_transport_shutdown(wsf_transport *t) {
   uv_stream_t *stream = (uv_stream_t *)&t->tcp;
   if (!uv_is_writable(stream))
     return; /* not connected, or already shut */
+  /* libuv sends the FIN after the writes it holds: the backlog must be one of them. */
+  if (t->backlog) {
+    write_block *w = t->backlog;
+    t->backlog = NULL;
+    if (submit(t, w) < 0) {
+      t->write_pending_bytes -= w->len;
+      free(w);
+    }
+  }
   uv_shutdown_t *req = wsf_xmalloc(sizeof(*req));
   /* libuv sends the FIN after the queued writes are flushed. */
   if (uv_shutdown(req, stream, on_shutdown) < 0)
@@ -225,6 +295,11 @@ void wsf_transport_shutdown(wsf_transport *t) {
 
 static void on_close(uv_handle_t *handle) {
   wsf_transport *t = wsf_container_of(handle, wsf_transport, tcp);
+  if (t->backlog) { /* never handed to libuv */
+    t->write_pending_bytes -= t->backlog->len;
+    free(t->backlog);
+    t->backlog = NULL;
+  }
   if (t->tls) {
     wsf_tls_session_free(t->tls);
     t->tls = NULL;

@@ -43,15 +43,19 @@ typedef struct wsf_transport_callbacks {
   void (*on_end)(wsf_transport *t, wsf_end_cause cause, const char *detail);
   /* The handle is closed: the owner may free the memory holding the transport. */
   void (*on_closed)(wsf_transport *t);
+  /* Queued bytes reached the socket: write_pending_bytes went down. May be NULL. */
+  void (*on_written)(wsf_transport *t);
 } wsf_transport_callbacks;
 
 struct wsf_transport {
   uv_tcp_t tcp;
   const wsf_transport_callbacks *cb;
-  wsf_tls_session *tls;       /* NULL for plain TCP */
-  size_t write_pending_bytes; /* handed to libuv, not yet written */
-  uint8_t ended : 1;          /* on_end was delivered */
-  uint8_t closing : 1;        /* wsf_transport_close was called */
+  wsf_tls_session *tls;        /* NULL for plain TCP */
+  size_t write_pending_bytes;  /* accepted, not yet written: in flight in libuv, or in the backlog */
+  struct write_block *backlog; /* bytes that came while a write was in flight (see transport.c) */
+  uint8_t write_in_flight : 1;
+  uint8_t ended : 1;   /* on_end was delivered */
+  uint8_t closing : 1; /* wsf_transport_close was called */
   uint8_t reading : 1;
   uv_connect_t *connect_req; /* only while connecting */
 };
@@ -74,7 +78,10 @@ void wsf_transport_read_stop(wsf_transport *t);
 
 /* Queue plaintext for writing. Never blocks and never fails for lack of
  * buffer: bytes libuv cannot write at once are copied and queued, and
- * write_pending_bytes says how many. Returns 0 or a negative libuv error. */
+ * write_pending_bytes says how many. At most two buffers hold them, one in
+ * flight and one backlog that later writes append to, so queued bytes cost
+ * what they weigh, not a write request each. Returns 0 or a negative libuv
+ * error. */
 int wsf_transport_write(wsf_transport *t, const uint8_t *data, size_t len);
 
 /* Graceful end of our direction: TLS close_notify (if TLS), then TCP FIN

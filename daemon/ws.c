@@ -1,5 +1,6 @@
 #include "ws.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wslay/wslay.h>
@@ -30,17 +31,35 @@ static bool header_violates(const uint8_t *h, uint64_t payload) {
   return false;
 }
 
+/* A complete, well-formed close or ping frame found by scan: read by ws.c
+ * itself, not by wslay (see read_close and answer_ping). */
+typedef struct control_frame {
+  const uint8_t *payload; /* NULL: none in the chunk */
+  size_t len;
+  uint8_t opcode;
+  bool masked;
+  uint8_t mask[4];
+} control_frame;
+
+/* Reads a control frame ws.c handles itself: a close, or a ping. */
+static bool read_here(int opcode) {
+  return opcode == WSF_WS_CLOSE || opcode == WSF_WS_PING;
+}
+
 /* Tracks frame boundaries over data; returns how many bytes wslay may see:
  * all of them, or those before the last byte of a header that breaks the
- * framing rules (ws->scan_violation is then set), or those before a close
- * frame that is not complete yet (*hold_from; the scanner is then left at the
- * boundary before it). wslay 1.1.1 checks a close reason's UTF-8 from byte 2
- * of every chunk it reads, so a close frame split mid-character would read as
- * invalid (1007): it is given to wslay only whole. */
-static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_from) {
+ * framing rules (ws->scan_violation is then set), or those before a close or
+ * ping frame. Such a frame that is not complete yet is held (*hold_from; the
+ * scanner is then left at the boundary before it): wslay 1.1.1 checks a close
+ * reason's UTF-8 from byte 2 of every chunk it reads, so a close frame split
+ * mid-character would read as invalid (1007), and a ping is answered here
+ * (answer_ping). A complete one with a well-formed header goes to *ctl; the
+ * scan stops after it (the caller scans the rest once it is handled). */
+static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_from, control_frame *ctl) {
   size_t i = 0, frame_start = SIZE_MAX;
-  bool in_close = false;
+  bool in_control = false;
   *hold_from = len;
+  ctl->payload = NULL;
   while (i < len) {
     if (ws->scan_payload_left > 0) {
       size_t n = len - i < ws->scan_payload_left ? len - i : (size_t)ws->scan_payload_left;
@@ -50,7 +69,7 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_fro
     }
     if (ws->scan_hdr_len == 0) {
       frame_start = i;
-      in_close = (data[i] & 0x0f) == WSF_WS_CLOSE;
+      in_control = read_here(data[i] & 0x0f);
     }
     ws->scan_hdr[ws->scan_hdr_len++] = data[i++];
     /* wslay judges a control frame on its first two bytes, before any extended length */
@@ -77,10 +96,21 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_fro
     bool fin = h[0] & 0x80;
     if (opcode < 8) /* data or continuation: control frames may interleave */
       ws->scan_fragmented = !fin;
+    bool masked = h[1] & 0x80;
+    if (read_here(opcode) && !(h[0] & 0x70) && masked == (bool)ws->server && len - i >= payload) {
+      ctl->payload = data + i;
+      ctl->len = (size_t)payload;
+      ctl->opcode = (uint8_t)opcode;
+      ctl->masked = masked;
+      if (masked)
+        memcpy(ctl->mask, h + ws->scan_hdr_len - 4, 4);
+      ws->scan_hdr_len = 0;
+      return frame_start;
+    }
     ws->scan_payload_left = payload;
     ws->scan_hdr_len = 0;
   }
-  if (in_close && frame_start != SIZE_MAX && (ws->scan_hdr_len || ws->scan_payload_left)) {
+  if (in_control && frame_start != SIZE_MAX && (ws->scan_hdr_len || ws->scan_payload_left)) {
     *hold_from = frame_start;
     ws->scan_hdr_len = 0;
     ws->scan_payload_left = 0;
@@ -253,7 +283,8 @@ static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
   case WSLAY_BINARY_FRAME:
     on_data_message(ws, arg);
     break;
-  case WSLAY_PING:
+  case WSLAY_PING: /* one ws.c did not read itself (a malformed one fails next): wslay queued its pong */
+    ws->ping_coalesced = 0;
     if (ws->cb->on_ping)
       ws->cb->on_ping(ws, arg->msg, arg->msg_length);
     break;
@@ -271,6 +302,78 @@ static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     break;
   }
   }
+}
+
+/* ---- close frames, read here -----------------------------------------
+ * wslay 1.1.1 accepts only 1000-1011 and 3000-4999 in a received close frame
+ * and answers anything else with 1002, so a gateway's 1012 Service Restart,
+ * 1013 Try Again Later or 1014 Bad Gateway (IANA-registered, sent by servers
+ * shedding load) would be lost and recorded as our protocol error. A close
+ * frame is short and arrives whole (scan holds it back until then), so ws.c
+ * reads it itself: the code and reason as sent, the echo RFC 6455 §5.5.1
+ * asks for, and 1002 for a code that is invalid on the wire. */
+
+bool wsf_ws_close_code_valid(uint16_t code) {
+  /* RFC 6455 §7.4: 1004-1006 and 1015 are never sent, 1016-2999 are
+   * unassigned, below 1000 and from 5000 on are not used. */
+  return (code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
+         (code >= 3000 && code <= 4999);
+}
+
+/* The peer's close frame (whole, with a well-formed header); wslay has read
+ * everything before it and still reads. */
+static void unmask(const control_frame *f, uint8_t *p) {
+  for (size_t i = 0; i < f->len; i++)
+    p[i] = f->masked ? f->payload[i] ^ f->mask[i & 3] : f->payload[i];
+}
+
+static void read_close(wsf_ws *ws, const control_frame *f) {
+  uint8_t p[125];
+  unmask(f, p);
+  uint16_t code = f->len >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : 0;
+  uint16_t fail = 0;
+  if (f->len == 1) {
+    ws->bad_close = WSF_WS_BAD_CLOSE_LENGTH;
+    fail = 1002;
+  } else if (f->len >= 2 && !wsf_ws_close_code_valid(code)) {
+    ws->bad_close = WSF_WS_BAD_CLOSE_CODE;
+    ws->bad_close_code = code;
+    fail = 1002;
+  } else if (f->len > 2 && !utf8_valid(p + 2, f->len - 2)) {
+    ws->bad_close = WSF_WS_BAD_CLOSE_REASON;
+    ws->bad_close_code = code;
+    fail = 1007;
+  }
+  wslay_event_shutdown_read(ws->ctx);
+  if (fail) {
+    wslay_event_queue_close(ws->ctx, fail, NULL, 0);
+    return;
+  }
+  ws->close_received = 1;
+  ws->close_code_received = code ? code : 1005;
+  const uint8_t *reason = f->len > 2 ? p + 2 : NULL;
+  size_t reason_len = f->len > 2 ? f->len - 2 : 0;
+  /* The echo carries the code and reason received (none when none came);
+   * after our own close it is not sent (wslay refuses a second close). */
+  if (!ws->close_sent)
+    wslay_event_queue_close(ws->ctx, code, reason, reason_len);
+  if (ws->cb->on_close_frame)
+    ws->cb->on_close_frame(ws, ws->close_code_received, reason, reason_len);
+}
+
+const char *wsf_ws_close_failure(const wsf_ws *ws, char *buf, size_t cap) {
+  switch (ws->bad_close) {
+  case WSF_WS_BAD_CLOSE_LENGTH:
+    snprintf(buf, cap, "the server's close frame had a 1-byte payload");
+    return buf;
+  case WSF_WS_BAD_CLOSE_CODE:
+    snprintf(buf, cap, "the server sent close code %u, which is not allowed on the wire", ws->bad_close_code);
+    return buf;
+  case WSF_WS_BAD_CLOSE_REASON:
+    snprintf(buf, cap, "the server sent close code %u with a reason that is not UTF-8", ws->bad_close_code);
+    return buf;
+  }
+  return NULL;
 }
 
 static const struct wslay_event_callbacks wslay_callbacks = {
@@ -367,6 +470,57 @@ static int write_frame(wsf_ws *ws, int opcode, bool rsv1, const uint8_t *data, s
   return 0;
 }
 
+/* ---- pongs ---------------------------------------------------------------
+ * A ping is answered at once while the output is empty. While bytes wait
+ * for the peer to read them, only the latest ping is answered (RFC 6455
+ * §5.5.3 allows it): its pong is held here and written when a queued write
+ * completes, so a peer that pings and never reads gets one pong per write it
+ * lets through, not one per ping (one queued pong per ping grew the daemon
+ * by 530 MB under 185 MB of pings). */
+
+static int write_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
+  out.len = 0;
+  if (write_frame(ws, WSF_WS_PONG, false, data, len) != 0 || out_write(ws) != 0) {
+    ws->failed = 1;
+    return -1;
+  }
+  return 0;
+}
+
+static void answer_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
+  ws->ping_coalesced = 0;
+  if (ws->close_sent || ws->failed)
+    return; /* no frame after our close */
+  if (ws->transport->write_pending_bytes == 0 && !ws->held_pong) {
+    write_pong(ws, data, len);
+    return;
+  }
+  if (ws->held_pong)
+    ws->ping_coalesced = 1; /* the pong held so far is never sent */
+  else if (!(ws->held_pong = malloc(125)))
+    return; /* out of memory: this ping goes unanswered */
+  memcpy(ws->held_pong, data, len);
+  ws->held_pong_len = (uint8_t)len;
+}
+
+void wsf_ws_written(wsf_ws *ws) {
+  if (!ws->held_pong)
+    return;
+  uint8_t *p = ws->held_pong;
+  ws->held_pong = NULL;
+  if (!ws->close_sent && !ws->failed)
+    write_pong(ws, p, ws->held_pong_len);
+  free(p);
+}
+
+static void read_ping(wsf_ws *ws, const control_frame *f) {
+  uint8_t p[125];
+  unmask(f, p);
+  answer_ping(ws, p, f->len);
+  if (ws->cb->on_ping)
+    ws->cb->on_ping(ws, p, f->len);
+}
+
 /* The frames of a received chunk, if it is made only of frames the fast path
  * takes; returns how many, 0 when wslay must see the chunk. */
 typedef struct fast_frame {
@@ -457,11 +611,7 @@ static void fast_deliver(wsf_ws *ws, const fast_frame *frames, size_t n) {
         ws->cb->on_message(ws, frames[f].opcode, data, len);
       break;
     case WSF_WS_PING:
-      if (!ws->close_sent) { /* the pong wslay would have queued */
-        out.len = 0;
-        if (write_frame(ws, WSF_WS_PONG, false, data, len) != 0 || out_write(ws) != 0)
-          ws->failed = 1;
-      }
+      answer_ping(ws, data, len);
       if (ws->cb->on_ping)
         ws->cb->on_ping(ws, data, len);
       break;
@@ -508,6 +658,8 @@ void wsf_ws_free(wsf_ws *ws) {
   free(ws->held);
   ws->held = NULL;
   ws->held_len = 0;
+  free(ws->held_pong);
+  ws->held_pong = NULL;
   if (ws->ctx) {
     wslay_event_context_free(ws->ctx);
     ws->ctx = NULL;
@@ -569,23 +721,41 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     ws->failed = 1;
     return -1;
   }
-  size_t hold_from;
-  ws->feed_data = data;
-  ws->feed_len = scan(ws, data, len, &hold_from);
-  if (hold_from < len) { /* at most a header and 125 bytes of payload */
-    ws->held = malloc(len - hold_from);
-    if (!ws->held) {
-      ws->failed = 1;
-      return -1;
+  /* wslay reads the bytes up to each close or ping frame, ws.c reads that
+   * frame, and so on to the end of the chunk (or the close). */
+  int rv = 0;
+  size_t off = 0;
+  for (;;) {
+    size_t hold_from;
+    control_frame ctl;
+    ws->feed_data = data + off;
+    ws->feed_len = scan(ws, data + off, len - off, &hold_from, &ctl);
+    if (hold_from < len - off) { /* at most a header and 125 bytes of payload */
+      ws->held = malloc(len - off - hold_from);
+      if (!ws->held) {
+        ws->failed = 1;
+        return -1;
+      }
+      memcpy(ws->held, data + off + hold_from, len - off - hold_from);
+      ws->held_len = (uint8_t)(len - off - hold_from);
     }
-    memcpy(ws->held, data + hold_from, len - hold_from);
-    ws->held_len = (uint8_t)(len - hold_from);
+    ws->in_callback = 1;
+    rv = wslay_event_recv(ws->ctx);
+    ws->in_callback = 0;
+    ws->feed_data = NULL;
+    ws->feed_len = 0;
+    if (!ctl.payload || rv != 0 || !wslay_event_get_read_enabled(ws->ctx) || ws->failed)
+      break;
+    ws->in_callback = 1;
+    if (ctl.opcode == WSF_WS_CLOSE)
+      read_close(ws, &ctl);
+    else
+      read_ping(ws, &ctl);
+    ws->in_callback = 0;
+    off = (size_t)(ctl.payload - data) + ctl.len;
+    if (ctl.opcode == WSF_WS_CLOSE || ws->failed || off == len)
+      break;
   }
-  ws->in_callback = 1;
-  int rv = wslay_event_recv(ws->ctx);
-  ws->in_callback = 0;
-  ws->feed_data = NULL;
-  ws->feed_len = 0;
   bool read_stopped = !wslay_event_get_read_enabled(ws->ctx);
   if (ws->scan_violation && !read_stopped && !ws->close_received) {
     wslay_event_queue_close(ws->ctx, 1002, NULL, 0);

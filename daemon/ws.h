@@ -35,7 +35,9 @@ enum wsf_ws_opcode {
 typedef struct wsf_ws_callbacks {
   /* A complete data message (fragments reassembled, inflated, text already UTF-8 checked). */
   void (*on_message)(wsf_ws *ws, int opcode, const uint8_t *data, size_t len);
-  /* A ping arrived (the pong is already queued) or a pong arrived. May be NULL. */
+  /* A ping arrived (its pong is written, or held while output waits: see
+   * wsf_ws_written; ws->ping_coalesced says it replaced a held one) or a pong
+   * arrived. May be NULL. */
   void (*on_ping)(wsf_ws *ws, const uint8_t *data, size_t len);
   void (*on_pong)(wsf_ws *ws, const uint8_t *data, size_t len);
   /* The peer's close frame arrived (our answer is already queued unless we sent one first).
@@ -66,10 +68,15 @@ struct wsf_ws {
   uint64_t scan_payload_left;
   uint16_t close_code_sent;
   uint16_t close_code_received;
+  uint8_t bad_close;        /* enum wsf_ws_bad_close: why the peer's close frame failed the session */
+  uint16_t bad_close_code;  /* the code it carried */
   const uint8_t *feed_data; /* bytes being fed to wslay during wsf_ws_feed */
   size_t feed_len;
-  uint8_t *held; /* the start of a close frame that has not fully arrived (see ws.c) */
+  uint8_t *held; /* the start of a close or ping frame that has not fully arrived (see ws.c) */
   uint8_t held_len;
+  uint8_t held_pong_len;
+  uint8_t ping_coalesced : 1; /* the last ping's pong replaced one never sent (for on_ping) */
+  uint8_t *held_pong;         /* the latest ping's payload, answered once a write completes */
 };
 
 void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message_bytes,
@@ -80,6 +87,10 @@ void wsf_ws_free(wsf_ws *ws);
 /* Bytes from the transport (after the upgrade). Returns 0, or -1 when the
  * session failed (on_protocol_error was called). */
 int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len);
+
+/* The transport wrote queued bytes (its on_written): a pong held back while
+ * output waited goes out now. */
+void wsf_ws_written(wsf_ws *ws);
 
 /* Queue a message and write it out. Returns 0 or -1 (closing, or out of memory). */
 int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len);
@@ -100,6 +111,22 @@ const wsf_deflate_counters *wsf_ws_deflate_counters(const wsf_ws *ws);
  * max_message_bytes" → 1009, "invalid UTF-8 in a compressed text message"
  * → 1007); NULL otherwise. For the close record's detail. */
 const char *wsf_ws_deflate_failure(const wsf_ws *ws);
+
+/* A close code a peer may send (RFC 6455 §7.4): 1000-1003, 1007-1014,
+ * 3000-4999. A received close frame with any other code fails the session
+ * with 1002, whatever wslay would say (it stops at 1011). */
+bool wsf_ws_close_code_valid(uint16_t code);
+
+enum wsf_ws_bad_close {
+  WSF_WS_BAD_CLOSE_NONE,
+  WSF_WS_BAD_CLOSE_LENGTH, /* a 1-byte payload: 1002 */
+  WSF_WS_BAD_CLOSE_CODE,   /* a code not allowed on the wire: 1002 */
+  WSF_WS_BAD_CLOSE_REASON, /* a reason that is not UTF-8: 1007 */
+};
+/* When the peer's close frame failed the session: why, in words naming the
+ * code it carried (written into buf); NULL otherwise. For the close record's
+ * detail. */
+const char *wsf_ws_close_failure(const wsf_ws *ws, char *buf, size_t cap);
 
 /* Both close frames exchanged. */
 bool wsf_ws_close_done(const wsf_ws *ws);

@@ -247,9 +247,9 @@ response("open_conn_exists", "open with reuse false on a live name", 4, error={
 response("send_ok", "send result", 7, result={"bytes": 35})
 response("send_conn_closed", "send on a connection that ended: conn_closed with its record", 7,
          error={"code": "conn_closed", "message": RECORD["summary"], "record": RECORD})
-response("send_limit_exceeded", "send queue full", 7, error={
-    "code": "limit_exceeded", "message": "unsent queue exceeds 33554432 bytes",
-    "limit": "send_queue_bytes"})
+response("send_limit_exceeded", "unsent output over max_output_bytes", 7, error={
+    "code": "limit_exceeded", "message": "the connection's unsent output is over max_output_bytes",
+    "limit": "max_output_bytes"})
 response("recv_text", "recv result with a text message", 13, result={
     "type": "text", "data": '{"class":"SessionResponse","body":{"type":"message"}}',
     "waited_us": 1520, "age_us": 35, "inbox": 0, "discarded": 2})

@@ -323,6 +323,55 @@ static void test_close_with_queued_writes_releases_them(void) {
   teardown();
 }
 
+/* A peer that stops reading while small writes keep coming (pongs,
+ * heartbeats): they queue as one backlog, costing their bytes, not a write
+ * request each (100,000 8-byte writes took ~25 MB that way); the bytes
+ * arrive in order, and a FIN asked for meanwhile follows the backlog. */
+static void test_small_writes_behind_a_stalled_peer_cost_their_bytes(void) {
+  enum { BIG = 8 << 20, SMALL = 8, COUNT = 100000, TOTAL = BIG + SMALL * COUNT };
+  server_echo = false;
+  server_reads = false;
+  peer *c = client_new(NULL, NULL);
+  WAIT_FOR(c->connect_called && last_server(), 5000);
+  peer *s = last_server();
+  uint8_t *data = malloc(TOTAL);
+  fill_pattern(data, TOTAL);
+  CHECK(wsf_transport_write(&c->t, data, BIG) == 0);
+  CHECK(c->t.write_pending_bytes > 0 && c->t.write_in_flight);
+  size_t heap_before = mallinfo2().uordblks;
+  for (size_t i = 0; i < COUNT; i++)
+    CHECK(wsf_transport_write(&c->t, data + BIG + i * SMALL, SMALL) == 0);
+  size_t grew = mallinfo2().uordblks - heap_before;
+  CHECK(grew < 2 * SMALL * COUNT); /* the backlog doubles: at most twice the bytes */
+  CHECK(c->t.backlog != NULL && c->t.write_pending_bytes >= SMALL * COUNT);
+  wsf_transport_shutdown(&c->t); /* the backlog goes to libuv ahead of the FIN */
+  CHECK(c->t.backlog == NULL);
+  if (s)
+    CHECK(wsf_transport_read_start(&s->t) == 0);
+  WAIT_FOR(s && s->end_count, 20000);
+  CHECK(s && s->rx_len == TOTAL && memcmp(s->rx, data, TOTAL) == 0);
+  CHECK(s && s->cause == WSF_END_EOF);
+  CHECK(c->t.write_pending_bytes == 0);
+  free(data);
+  teardown();
+}
+
+/* Closing with a backlog that libuv never saw releases it (ASan: no leak). */
+static void test_close_with_a_backlog_releases_it(void) {
+  server_reads = false;
+  peer *c = client_new(NULL, NULL);
+  WAIT_FOR(c->connect_called, 5000);
+  uint8_t *data = calloc(1, 8 << 20);
+  CHECK(wsf_transport_write(&c->t, data, 8 << 20) == 0);
+  CHECK(wsf_transport_write(&c->t, data, 1000) == 0);
+  CHECK(c->t.backlog != NULL);
+  wsf_transport_close(&c->t, false);
+  WAIT_FOR(c->closed, 5000);
+  CHECK(c->closed && c->t.write_pending_bytes == 0 && c->t.backlog == NULL);
+  free(data);
+  teardown();
+}
+
 static void test_close_inside_on_data(void) {
   peer *c = client_new(NULL, NULL);
   c->close_on_data = true;
@@ -661,6 +710,8 @@ int main(void) {
   RUN(test_connect_refused_reported_to_on_connect);
   RUN(test_close_while_connecting_gives_only_on_closed);
   RUN(test_close_with_queued_writes_releases_them);
+  RUN(test_small_writes_behind_a_stalled_peer_cost_their_bytes);
+  RUN(test_close_with_a_backlog_releases_it);
   RUN(test_close_inside_on_data);
 
   bool certs = make_certs();

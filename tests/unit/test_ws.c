@@ -6,7 +6,9 @@
  * The memory guarantee is asserted throughout: the wslay context exists
  * mid-frame and mid-fragmented-message, and is gone once the session is at
  * rest. The pair and its wire helpers are in wspair.h. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "testlib.h"
 #include "ws.h"
@@ -345,6 +347,162 @@ static void test_close_frame_split_anywhere_keeps_its_code_and_reason(void) {
   }
 }
 
+/* Every code a server may send reaches on_close_frame as sent, with its
+ * reason, and is echoed (RFC 6455 §5.5.1); every code invalid on the wire
+ * fails the session with 1002 and is named in the failure. wslay alone stops
+ * at 1011: 1012-1014 are the codes this pins. */
+static void test_close_codes_at_every_boundary(void) {
+  static const uint16_t valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                   1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
+  static const uint16_t invalid[] = {0, 1, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535};
+  for (size_t i = 0; i < sizeof valid / sizeof *valid; i++) {
+    CHECK(wsf_ws_close_code_valid(valid[i]));
+    pair_open(&server, 1 << 20, 1 << 20, NULL);
+    uint8_t payload[16] = {(uint8_t)(valid[i] >> 8), (uint8_t)valid[i]};
+    memcpy(payload + 2, "try later", 9);
+    uint8_t f[32];
+    size_t n = frame(f, FRAME_FIN, WSF_WS_CLOSE, payload, 11);
+    CHECK(wsf_ws_feed(&client.ws, f, n) == 0);
+    CHECK(client.protocol_errors == 0);
+    CHECK(client.close_frames == 1 && client.close_code == valid[i]);
+    CHECK_STR(client.close_reason, "try later");
+    CHECK(wsf_ws_close_done(&client.ws));
+    CHECK(run_until(server_raw_has_close, 5000));
+    parsed echo;
+    CHECK(raw_has_frame(&server, WSF_WS_CLOSE, &echo));
+    CHECK(echo.masked && echo.len == 11 && memcmp(echo.payload, payload, 11) == 0);
+    pair_close();
+  }
+  for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++) {
+    CHECK(!wsf_ws_close_code_valid(invalid[i]));
+    pair_open(&server, 1 << 20, 1 << 20, NULL);
+    uint8_t payload[2] = {(uint8_t)(invalid[i] >> 8), (uint8_t)invalid[i]};
+    uint8_t f[16];
+    size_t n = frame(f, FRAME_FIN, WSF_WS_CLOSE, payload, 2);
+    CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+    CHECK(client.close_frames == 0);
+    CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1002);
+    char buf[96], want[96];
+    snprintf(want, sizeof want, "the server sent close code %u, which is not allowed on the wire",
+             invalid[i]);
+    CHECK_STR(wsf_ws_close_failure(&client.ws, buf, sizeof buf), want);
+    CHECK(run_until(server_raw_has_close, 5000));
+    uint16_t code = 0;
+    CHECK(raw_close_code(&server, &code) && code == 1002);
+    pair_close();
+  }
+}
+
+/* A 1-byte close payload has half a code (1002); a reason that is not UTF-8
+ * is 1007; a close answering ours is not echoed; bytes after a close are
+ * not read. */
+static void test_malformed_close_frames_and_the_answer_to_ours(void) {
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
+  uint8_t f[32];
+  size_t n = frame(f, FRAME_FIN, WSF_WS_CLOSE, "\x03", 1);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+  CHECK(client.protocol_error_code == 1002 && client.close_frames == 0);
+  char buf[96];
+  CHECK(wsf_ws_close_failure(&client.ws, buf, sizeof buf) != NULL);
+  pair_close();
+
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
+  n = frame(f, FRAME_FIN, WSF_WS_CLOSE, "\x0f\xa0\xc3(", 4);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+  CHECK(client.protocol_error_code == 1007 && client.close_frames == 0);
+  CHECK(run_until(server_raw_has_close, 5000));
+  uint16_t code = 0;
+  CHECK(raw_close_code(&server, &code) && code == 1007);
+  pair_close();
+
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
+  CHECK(wsf_ws_close(&client.ws, 1000, "bye", 3) == 0);
+  n = frame(f, FRAME_FIN, WSF_WS_CLOSE, "\x03\xf5", 2); /* 1013 */
+  n += frame(f + n, FRAME_FIN, WSF_WS_TEXT, "after", 5);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == 0);
+  CHECK(client.close_frames == 1 && client.close_code == 1013 && client.n_msgs == 0);
+  CHECK(wsf_ws_close_done(&client.ws) && client.ws.close_code_sent == 1000);
+  CHECK(run_until(server_raw_has_close, 5000));
+  CHECK(raw_close_code(&server, &code) && code == 1000);
+  size_t frames = 0, off = 0;
+  parsed p;
+  while ((n = parse_frame(server.rx + off, server.rx_len - off, &p)) > 0) {
+    frames++;
+    off += n;
+  }
+  CHECK(frames == 1); /* our close, no echo */
+  pair_close();
+}
+
+static int raw_pongs(const peer *p, parsed *last) {
+  int n = 0;
+  size_t off = 0, len;
+  parsed f;
+  while ((len = parse_frame(p->rx + off, p->rx_len - off, &f)) > 0) {
+    if (f.opcode == WSF_WS_PONG) {
+      n++;
+      *last = f;
+    }
+    off += len;
+  }
+  return n;
+}
+
+static bool never(void) {
+  return false;
+}
+
+static int want_pongs;
+static bool server_raw_has_pongs(void) {
+  parsed f;
+  return raw_pongs(&server, &f) >= want_pongs;
+}
+
+/* While output waits for the peer, only the latest ping is answered: its
+ * pong is held until a write completes (here the pending byte is faked, as
+ * the transport would show a peer that stopped reading), on both the fast
+ * path (whole pings) and the path through wslay (pings inside a fragmented
+ * message, and a ping split across reads). */
+static void test_pings_while_output_waits_get_one_pong_for_the_latest(void) {
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
+  uint8_t f[64];
+  size_t n = frame(f, FRAME_FIN, WSF_WS_PING, "now", 3);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == 0); /* output empty: answered at once */
+  want_pongs = 1;
+  CHECK(run_until(server_raw_has_pongs, 5000));
+
+  client.t.write_pending_bytes = 1;
+  for (int i = 0; i < 100; i++) {
+    char payload[16];
+    int len = snprintf(payload, sizeof payload, "p%d", i);
+    n = frame(f, FRAME_FIN, WSF_WS_PING, payload, (size_t)len);
+    CHECK(wsf_ws_feed(&client.ws, f, n) == 0);
+    CHECK(client.ws.ping_coalesced == (i > 0));
+  }
+  /* a ping between fragments, and one split across reads */
+  uint8_t stream[64];
+  size_t len = frame(stream, 0, WSF_WS_TEXT, "ab", 2);
+  len += frame(stream + len, FRAME_FIN, WSF_WS_PING, "mid", 3);
+  len += frame(stream + len, FRAME_FIN, 0, "cd", 2);
+  len += frame(stream + len, FRAME_FIN, WSF_WS_PING, "last", 4);
+  CHECK(wsf_ws_feed(&client.ws, stream, len - 3) == 0);
+  CHECK(wsf_ws_feed(&client.ws, stream + len - 3, 3) == 0);
+  CHECK(client.n_msgs == 1 && stored_is(&client.msgs[0], WSF_WS_TEXT, "abcd", 4));
+  CHECK(client.pings == 103);
+  client.t.write_pending_bytes = 0;
+  run_until(never, 100);
+  parsed last;
+  CHECK(raw_pongs(&server, &last) == 1); /* nothing more went out */
+  wsf_ws_written(&client.ws);
+  want_pongs = 2;
+  CHECK(run_until(server_raw_has_pongs, 5000));
+  CHECK(raw_pongs(&server, &last) == 2 && last.len == 4 && memcmp(last.payload, "last", 4) == 0);
+  CHECK(client.ws.held_pong == NULL);
+  wsf_ws_written(&client.ws); /* nothing held: nothing sent */
+  CHECK(client.protocol_errors == 0);
+  pair_close();
+}
+
 static void test_masked_frame_from_server_is_1002(void) {
   pair_open(&server, 1 << 20, 1 << 20, NULL);
   uint8_t f[32];
@@ -493,6 +651,9 @@ int main(void) {
   RUN(test_fragmented_message_with_interleaved_control_frames);
   RUN(test_close_frame_without_code_reads_1005_and_is_answered);
   RUN(test_close_frame_split_anywhere_keeps_its_code_and_reason);
+  RUN(test_close_codes_at_every_boundary);
+  RUN(test_malformed_close_frames_and_the_answer_to_ours);
+  RUN(test_pings_while_output_waits_get_one_pong_for_the_latest);
   RUN(test_masked_frame_from_server_is_1002);
   RUN(test_unmasked_frame_from_client_is_1002);
   RUN(test_invalid_utf8_in_a_later_fragment_is_1007);

@@ -99,7 +99,7 @@ static void on_closed(wsf_transport *t) {
   wsf_container_of(t, peer, t)->closed = true;
 }
 
-static const wsf_transport_callbacks transport_cbs = {on_connect, NULL, on_data, on_end, on_closed};
+static const wsf_transport_callbacks transport_cbs = {on_connect, NULL, on_data, on_end, on_closed, NULL};
 
 static void on_connection(uv_stream_t *l, int status) {
   CHECK(status == 0);

@@ -17,6 +17,8 @@ Modes (what happens after a correct 101 and --delay-ms, unless said otherwise):
                   every complete text message as one frame
   bad_opcode      send a frame with reserved opcode 0x3 (a protocol error), then record
   close_no_code   send a close frame with an empty payload, then echo close
+  close_code      send a close frame with --close-code (any 16-bit value, valid on the wire or not)
+                  and --close-reason, then record
   bad_accept      answer 101 with a wrong Sec-WebSocket-Accept
   http_status     answer --status with --body instead of 101
   bad_subprotocol answer 101 selecting --subprotocol, whatever the client offered
@@ -182,7 +184,7 @@ class Conn:
     def after_handshake(self, rest):
         a = self.args
         delay = a.delay_ms / 1000.0
-        if a.mode in ("fin", "rst", "close_no_code"):
+        if a.mode in ("fin", "rst", "close_no_code", "close_code"):
             self.record_for(delay, rest)
             rest = b""
             if a.mode == "fin":
@@ -193,6 +195,9 @@ class Conn:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.sock.close()
                 return
+            elif a.mode == "close_code":
+                emit(ev="sending_close", id=self.id, code=a.close_code)
+                self.sock.sendall(frame(8, struct.pack("!H", a.close_code) + a.close_reason.encode()))
             else:
                 emit(ev="sending_close", id=self.id)
                 self.sock.sendall(frame(8, b""))
@@ -244,7 +249,7 @@ class Conn:
 
     def react(self, fin, opcode, payload):
         a = self.args
-        if a.mode in ("silent", "fin", "rst"):
+        if a.mode in ("silent", "fin", "rst", "close_code"):
             return
         if opcode == 8:
             self.sock.sendall(frame(8, payload))
@@ -271,8 +276,8 @@ def watch_stdin():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", required=True, choices=["silent", "fin", "rst", "invalid_utf8", "oversized", "fragmented",
-                                                      "bad_opcode", "close_no_code", "bad_accept", "http_status",
-                                                      "bad_subprotocol"])
+                                                      "bad_opcode", "close_no_code", "close_code", "bad_accept",
+                                                      "http_status", "bad_subprotocol"])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--delay-ms", type=float, default=0)
@@ -282,6 +287,8 @@ def main():
     ap.add_argument("--status-text", default="Forbidden")
     ap.add_argument("--body", default="")
     ap.add_argument("--subprotocol", default="not-offered")
+    ap.add_argument("--close-code", type=int, default=1000)
+    ap.add_argument("--close-reason", default="")
     ap.add_argument("--max-seconds", type=float, default=900)
     args = ap.parse_args()
 
