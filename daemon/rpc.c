@@ -152,7 +152,7 @@ static void pack_hist_summary(msgpack_packer *pk, const wsf_hist *h) {
 
 void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   const wsf_stats *s = &d->stats;
-  msgpack_pack_map(pk, 22);
+  msgpack_pack_map(pk, 23);
   kv_uint(pk, "open", d->n_open);
   kv_uint(pk, "connecting", d->n_connecting);
   kv_uint(pk, "closing", d->n_closing);
