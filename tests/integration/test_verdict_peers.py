@@ -135,8 +135,9 @@ def test_session_cap_by_503(tmp_path):
     assert g["session_cap"]["count"] == 2 and g["session_cap"]["figures"]["cap"] == 2
 
 
-def test_session_cap_by_policy_close_soon_after_open(tmp_path):
-    with Daemon() as d, VerdictPeer("cap_close", cap=2, close_code=1008) as peer:
+@pytest.mark.parametrize("code", [1008, 1013])
+def test_session_cap_by_close_soon_after_open(tmp_path, code):
+    with Daemon() as d, VerdictPeer("cap_close", cap=2, close_code=code) as peer:
         ctl = d.client()
         names = ["p%d" % i for i in range(4)]
         for n in names:
@@ -148,8 +149,9 @@ def test_session_cap_by_policy_close_soon_after_open(tmp_path):
     assert g["session_cap"]["figures"]["cap"] == 2
 
 
-def test_server_restart_closes_many_at_once(tmp_path):
-    with Daemon() as d, VerdictPeer("restart", after=1.2, close_code=1001) as peer:
+@pytest.mark.parametrize("code", [1001, 1012])
+def test_server_restart_closes_many_at_once(tmp_path, code):
+    with Daemon() as d, VerdictPeer("restart", after=1.2, close_code=code) as peer:
         ctl = d.client()
         names = ["g%d" % i for i in range(5)]
         for n in names:

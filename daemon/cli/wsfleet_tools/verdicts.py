@@ -73,7 +73,7 @@ CATALOGUE = {
 }
 
 # Thresholds, each with why.
-SIMULTANEOUS_GAP_S = 0.25  # closes chained by gaps shorter than this are "at once" (a restart closes its sessions
+SIMULTANEOUS_GAP_S = 0.1  # closes chained by gaps shorter than this are "at once" (a restart closes its sessions
 #                            back to back: 5 sessions in ~2 ms on loopback; scattered resets leave gaps of seconds)
 RESTART_MIN = 3  # fewer than this at once is chance, not a restart
 NEAR_CONSTANT = 0.10  # spread (max - min) within 10 % of the median: "near-constant" (timers plus one check tick)
@@ -614,8 +614,11 @@ def _timed(ds, sig, s):
     tight = smax - smin <= max(NEAR_CONSTANT * smed, NEAR_CONSTANT_MIN_S)
     if floor and (not pinged_all or tight):
         return _idle(ds, head, s, smin, opn)
-    # The client was sending pings (its last frame was a ping), yet the server dropped it.
-    if pinged_all and smax < 0.5 * (_stats(ages)["median"] if ages else 0):
+    # The client was sending pings (its last frame was a ping), yet the server dropped it, and never
+    # young: a data-only idle timer fires no earlier than its timeout (resets strike at any age).
+    age = _stats(ages)
+    if pinged_all and age and smax < 0.5 * age["median"] and age["min"] >= TIMER_MIN_S and \
+            age["min"] >= SILENCE_FLOOR * age["median"]:
         return _group("idle_timeout_data_only", ds, [
             "the client's last frame before each drop was a ping, at most %.1f s before" % smax,
             "ages at drop %s" % _span(ages)],
