@@ -50,14 +50,16 @@ def all_closed(ctl, names, timeout):
     return wait_until(lambda: all(ctl.call("status", conn=n)["state"] == "closed" for n in names), timeout)
 
 
-@pytest.mark.parametrize("mode", ["503", "429", "close"])
+@pytest.mark.parametrize("mode", ["503", "429", "close", "close 4008:too many sessions", "close 1008:session limit"])
 def test_session_cap(tmp_path, mode):
     def drive(ctl, url):
         for i in range(5):
             try_open(ctl, "c%d" % i, url, keepalive=QUIET)
         time.sleep(0.3)
 
-    s, g = run(tmp_path, ("--max-sessions", "2", "--max-sessions-mode", mode, "--retry-after", "5"), drive)
+    mode, _, close = mode.partition(" ")
+    cap_close = ("--cap-close", close) if close else ()
+    s, g = run(tmp_path, ("--max-sessions", "2", "--max-sessions-mode", mode, "--retry-after", "5") + cap_close, drive)
     assert list(g) == ["session_cap"], s["groups"]
     assert g["session_cap"]["count"] == 3 and g["session_cap"]["figures"]["cap"] == 2
 

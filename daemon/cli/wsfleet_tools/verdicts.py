@@ -90,9 +90,12 @@ BURST_OPENS_PER_S = 200  # opens attempted in the second before a connect failur
 THROTTLE_FACTOR = 3.0  # upgrade time at the highest concurrency vs the lowest
 THROTTLE_MIN_S = 0.1  # and slower than this in absolute terms
 
-RATE_WORDS = re.compile(r"rate|too many|throttl|slow down|flood", re.I)
-CAP_WORDS = re.compile(r"limit|capacity|too many (sessions|connections)|overload|try again|busy|full", re.I)
-RATE_CODES = {1008, 4008, 4029, 4429}
+# Close reasons and codes as gateways word them. A policy close (1008, 4008) is a rate limit after a
+# burst and an admission refusal right after the upgrade; the reason decides when it names either.
+RATE_WORDS = re.compile(r"rate|too many (messages|requests)|throttl|slow down|flood", re.I)
+CAP_WORDS = re.compile(r"session|connection|capacity|try again|overload|busy|full", re.I)
+RATE_CODES = {4029, 4429}  # "429 Too Many Requests" in the private-use range
+POLICY_CODES = {1008, 4008}
 EXHAUSTION = {"EMFILE": "fd_exhaustion", "ENFILE": "fd_exhaustion", "EADDRNOTAVAIL": "port_exhaustion"}
 PROTOCOL_CAUSES = {"protocol_error", "invalid_utf8"}
 TLS_CAUSES = {"tls_alert", "tls_error", "tls_close_notify"}
@@ -382,11 +385,9 @@ def _explicit_groups(drops):
             key = "client_limit"
         elif server_close and code == 1012:
             key = "server_restart"
-        elif server_close and (code in RATE_CODES and code != 1008 or RATE_WORDS.search(reason)) or (
-                server_close and code == 1008 and msgs >= RATE_MIN_MSGS and sent_before is not None
-                and sent_before <= BURST_AFTER_S):
+        elif server_close and _rate_like(d) and not (_cap_like(d) and msgs <= 1):
             key = "rate_limit"
-        elif server_close and (code == 1013 or code == 1008 and (d.get("age_s") or 0) <= CAP_SOON_S):
+        elif server_close and _cap_like(d):
             key = "session_cap"
         elif server_close and code in (1011, 1014):
             key = "server_error"
@@ -398,6 +399,20 @@ def _explicit_groups(drops):
     for key, items in by.items():
         out.append(_EXPLAIN[key](items))
     return out, rest
+
+
+def _rate_like(d):
+    code, reason, msgs, after = d.get("code"), d.get("reason") or "", d.get("msgs_out") or 0, d.get("since_sent_s")
+    burst = msgs >= RATE_MIN_MSGS and after is not None and after <= BURST_AFTER_S
+    return bool(RATE_WORDS.search(reason)) or code in RATE_CODES or (code in POLICY_CODES and burst)
+
+
+def _cap_like(d):
+    """1013 "try again later", a reason about sessions or capacity, or a policy close right after the
+    upgrade before any traffic to speak of."""
+    code, reason = d.get("code"), d.get("reason") or ""
+    soon = (d.get("age_s") or 0) <= CAP_SOON_S and (d.get("msgs_out") or 0) <= 1
+    return code == 1013 or bool(CAP_WORDS.search(reason)) or (code in POLICY_CODES and soon)
 
 
 def _codes(items):
