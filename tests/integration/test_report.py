@@ -144,6 +144,7 @@ def test_report_html_chart_renders_in_headless_chromium(overload_log, tmp_path):
     assert html.count('class="open-line"') == 1
     assert html.count('class="drop"') == 2
     assert "idle timeout under load" in html.split('id="verdict"')[1]
+    assert html.count('class="group" data-code="idle_timeout_under_load"') == 1
     shot = tmp_path / "report.png"
     subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                     "--user-data-dir=%s" % profile, "--window-size=1000,800", "--screenshot=%s" % shot,

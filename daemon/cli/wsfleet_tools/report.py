@@ -431,6 +431,7 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 .verdict{background:#fff7e0;border-left:4px solid #e0a800;padding:8px 12px}.note{color:#666}</style></head>
 <body><h1>%(title)s</h1>%(scale_note)s
 <div class="verdict" id="verdict"><b>Verdict</b><ul>%(verdict)s</ul></div>
+%(groups)s
 <p>Sessions opened: <b>%(opened)d</b> (peak %(peak)d open at once) · handshake failures: %(failures)d ·
 closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
 <p>Client silence at drop (time since the last client frame): %(sil)s</p>
@@ -442,6 +443,7 @@ closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
 """ % {
         "title": esc(title), "scale_note": scale_note,
         "verdict": "".join("<li>%s</li>" % esc(v) for v in s["verdict"]),
+        "groups": _html_groups(s.get("groups") or []),
         "opened": s["opened"], "peak": s["peak_open"], "failures": s["handshake_failures"],
         "closes": s["closes"], "drops": s["drops"],
         "first": (" · drops began at %.1f s with %s open" % (s["first_drop_at_s"], s["open_at_first_drop"]))
@@ -452,6 +454,22 @@ closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
         if drop_rows else "",
         "extra": extra_html,
     }
+
+
+def _html_groups(groups):
+    """One row per group: code, side, count, span, and the evidence behind it."""
+    if not groups:
+        return ""
+    esc = html.escape
+    rows = "".join(
+        '<tr class="group" data-code="%s"><td><code>%s</code></td><td>%s</td><td>%d</td><td>%s</td><td>%s</td></tr>' % (
+            esc(g["code"]), esc(g["code"]), esc(g["side"]), g["count"],
+            "-" if g["from_s"] is None else "%.1f – %.1f s" % (g["from_s"], g["to_s"]),
+            "<br>".join(esc(e) for e in g["evidence"] + ["rules out: " + r for r in g["rules_out"]]
+                        + ["would confirm: " + g["confirm"]]))
+        for g in groups)
+    return ("<table id=\"groups\"><tr><th>verdict code</th><th>side</th><th>count</th><th>when</th>"
+            "<th>evidence</th></tr>%s</table>" % rows)
 
 
 def public(s):
