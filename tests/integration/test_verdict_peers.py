@@ -2,34 +2,13 @@
 that each play one policy (tests/lib/servers/verdict_peers.py). The tests assert verdict codes and
 the figures behind them, never wording."""
 
-import json
-import os
 import shutil
-import subprocess
 import time
 
 import pytest
 
-from wsf_fixtures import PYTHON, SERVERS_DIR, SOURCE_DIR, Daemon, RpcError, _Peer, wait_until
-
-WSFLEET = os.path.join(SOURCE_DIR, "daemon", "cli", "wsfleet")
-
-
-class VerdictPeer(_Peer):
-    def __init__(self, behaviour, **opts):
-        super().__init__([PYTHON, os.path.join(SERVERS_DIR, "verdict_peers.py"), "--behaviour", behaviour]
-                         + self.flags((), opts))
-
-
-def report(events_path, *args):
-    r = subprocess.run([PYTHON, WSFLEET, "report", events_path, "--json"] + list(args), capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode in (0, 4), r.stderr
-    return json.loads(r.stdout)
-
-
-def codes(summary):
-    return {g["code"]: g for g in summary["groups"]}
+from verdict_fixtures import VerdictPeer, groups_by_code as codes, report_json as report
+from wsf_fixtures import Daemon, RpcError, wait_until
 
 
 def open_quiet(ctl, name, url, **kw):

@@ -275,3 +275,19 @@ def test_pings_that_do_not_count_versus_pings_that_do(tmp_path):
     assert codes(report(spread.write(tmp_path / "spread.jsonl"))) == ["idle_timeout_data_only"]
     g = group(report(tight.write(tmp_path / "tight.jsonl")), "idle_timeout")
     assert g["advice"] == "heartbeats every 25 s"
+
+
+def test_resets_of_pinging_sessions_are_not_a_data_only_timer(tmp_path):
+    # Both: sessions that only ping, each drop right after a ping. A data-only idle timer (45 s)
+    # never ends a session younger than its timeout (ages 45–120 s, as the repro's phase D1); RSTs
+    # from the network strike at any age (0.4–9.6 s here).
+    data_only, resets = Log(), Log()
+    for i, age in enumerate([45.0, 52.0, 70.0, 88.0, 101.0, 110.0, 120.0]):
+        data_only.opened(i, "d%d" % i)
+        data_only.closed(i + age, "d%d" % i, age=age, since_sent=(i * 7) % 25 + 0.2, since_ping=(i * 7) % 25 + 0.2)
+    for i, age in enumerate([0.4, 2.1, 3.3, 5.0, 6.2, 8.8, 9.6]):
+        resets.opened(i * 0.05, "r%d" % i)
+        resets.closed(i * 0.05 + age, "r%d" % i, cause="reset", age=age, since_sent=0.05 + 0.02 * i,
+                      since_ping=0.05 + 0.02 * i)
+    assert codes(report(data_only.write(tmp_path / "d.jsonl"))) == ["idle_timeout_data_only"]
+    assert codes(report(resets.write(tmp_path / "r.jsonl"))) == ["network_reset"]

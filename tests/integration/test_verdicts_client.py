@@ -4,32 +4,21 @@ its heartbeats, so the snapshots' loop lag and heartbeat lateness explain the dr
 exhaustion and connect bursts need tens of thousands of sockets: test_verdicts.py covers them on
 synthetic logs.)"""
 
-import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 
-from wsf_fixtures import PYTHON, SERVERS_DIR, SOURCE_DIR, Daemon, PyServer, RpcError, _Peer, wait_until
-
-WSFLEET = os.path.join(SOURCE_DIR, "daemon", "cli", "wsfleet")
-
-
-class VerdictPeer(_Peer):
-    def __init__(self, behaviour, **opts):
-        super().__init__([PYTHON, os.path.join(SERVERS_DIR, "verdict_peers.py"), "--behaviour", behaviour]
-                         + self.flags((), opts))
+from verdict_fixtures import VerdictPeer, report_json
+from wsf_fixtures import Daemon, PyServer, RpcError, wait_until
 
 
 def report(d, tmp_path):
+    """Stops the daemon; its log's summary, which --fail-on client must flag (exit 4)."""
     d.stop()
     path = tmp_path / "events.jsonl"
     shutil.copyfile(d.events_path, path)
-    r = subprocess.run([PYTHON, WSFLEET, "report", str(path), "--json", "--fail-on", "client"], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode in (0, 4), r.stderr
-    return r.returncode, json.loads(r.stdout)
+    return report_json(path, "--fail-on", "client", rc=(4,))
 
 
 def test_fd_exhaustion_under_a_small_descriptor_limit(tmp_path):
@@ -43,8 +32,7 @@ def test_fd_exhaustion_under_a_small_descriptor_limit(tmp_path):
                 assert "EMFILE" in e.message, e
                 failed += 1
         assert failed >= 20
-        rc, s = report(d, tmp_path)
-    assert rc == 4
+        s = report(d, tmp_path)
     assert [g["code"] for g in s["groups"]] == ["fd_exhaustion"], s["groups"]
     assert s["groups"][0]["count"] == failed and s["groups"][0]["side"] == "client"
 
@@ -66,8 +54,7 @@ def test_a_stalled_client_is_client_overloaded_not_an_idle_timeout(tmp_path):
             os.kill(d.pid, signal.SIGCONT)
         assert wait_until(lambda: all(ctl.call("status", conn=n)["state"] == "closed" for n in names), 5)
         time.sleep(0.5)  # a snapshot after the stall
-        rc, s = report(d, tmp_path)
-    assert rc == 4
+        s = report(d, tmp_path)
     assert [g["code"] for g in s["groups"]] == ["client_overloaded"], s["groups"]
     g = s["groups"][0]
     assert g["count"] == 4 and g["figures"]["loop_lag_max_s"] >= 1.0

@@ -2,10 +2,8 @@
 the real daemon's event log: one test per behaviour, asserting verdict codes and the figures behind
 them, and one mixed run (idle timeout + session cap → two groups)."""
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
@@ -15,9 +13,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mockgw"))
 
 from mockgw_runner import MockGw  # noqa: E402
-from wsf_fixtures import PYTHON, SOURCE_DIR, Daemon, RpcError, wait_until  # noqa: E402
-
-WSFLEET = os.path.join(SOURCE_DIR, "daemon", "cli", "wsfleet")
+from verdict_fixtures import groups_by_code, report_json  # noqa: E402
+from wsf_fixtures import Daemon, RpcError, wait_until  # noqa: E402
 QUIET = {"mode": "none"}
 
 
@@ -32,10 +29,8 @@ def run(tmp_path, gw_args, drive, daemon_args=()):
         d.stop()
         path = tmp_path / "events.jsonl"
         shutil.copyfile(d.events_path, path)
-    r = subprocess.run([PYTHON, WSFLEET, "report", str(path), "--json"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    s = json.loads(r.stdout)
-    return s, {g["code"]: g for g in s["groups"]}
+    s = report_json(path)
+    return s, groups_by_code(s)
 
 
 def try_open(ctl, conn, url, **kw):

@@ -2,19 +2,11 @@
 so far by code (--json frames; the text view is the same map rendered)."""
 
 import json
-import os
 import subprocess
 import time
 
-from wsf_fixtures import PYTHON, SOURCE_DIR, SERVERS_DIR, Daemon, RpcError, _Peer, wait_until
-
-WSFLEET = os.path.join(SOURCE_DIR, "daemon", "cli", "wsfleet")
-
-
-class VerdictPeer(_Peer):
-    def __init__(self, behaviour, **opts):
-        super().__init__([PYTHON, os.path.join(SERVERS_DIR, "verdict_peers.py"), "--behaviour", behaviour]
-                         + self.flags((), opts))
+from verdict_fixtures import WSFLEET, VerdictPeer
+from wsf_fixtures import PYTHON, Daemon, RpcError, wait_until
 
 
 def watch(daemon, *args):

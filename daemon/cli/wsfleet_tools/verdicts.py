@@ -79,6 +79,9 @@ RESTART_MIN = 3  # fewer than this at once is chance, not a restart
 NEAR_CONSTANT = 0.10  # spread (max - min) within 10 % of the median: "near-constant" (timers plus one check tick)
 NEAR_CONSTANT_MIN_S = 0.05  # ... and never tighter than scheduling noise
 SILENCE_FLOOR = 0.5  # the shortest silence at drop is at least half the median: the server waits for quiet
+DATA_ONLY_AGE_FLOOR = 0.3  # a data-only idle timer fires no earlier than its timeout: the youngest drop is
+#                            at least 0.3 of the median age (repro phase D1: 45 s of a 100 s median; uniform
+#                            random resets put the youngest near 0)
 TIMER_MIN_S = 0.5  # an idle timeout or maximum age shorter than this is no policy anyone sets: look elsewhere
 BURST_AFTER_S = 1.0  # a close within 1 s of the client's last message follows it, not a silence
 RATE_MIN_MSGS = 3  # messages sent before a rate-limit close (fewer is no burst)
@@ -633,7 +636,7 @@ def _timed(ds, sig, s):
     # young: a data-only idle timer fires no earlier than its timeout (resets strike at any age).
     age = _stats(ages)
     if pinged_all and age and smax < 0.5 * age["median"] and age["min"] >= TIMER_MIN_S and \
-            age["min"] >= SILENCE_FLOOR * age["median"]:
+            age["min"] >= DATA_ONLY_AGE_FLOOR * age["median"]:
         return _group("idle_timeout_data_only", ds, [
             "the client's last frame before each drop was a ping, at most %.1f s before" % smax,
             "ages at drop %s" % _span(ages)],

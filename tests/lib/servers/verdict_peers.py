@@ -24,8 +24,6 @@ Drops are TCP FIN (`--drop fin`, default) or RST (`--drop rst`); `max_age` and `
 import argparse
 import asyncio
 import http
-import json
-import os
 import socket
 import struct
 import sys
@@ -35,15 +33,11 @@ import time
 import websockets
 from websockets.legacy.server import WebSocketServerProtocol
 
+from py_peer import emit, watch_stdin  # the same READY/JSON-lines conventions
+
 ARGS = None
 OPEN = {}  # id -> protocol
 STATE = {"next_id": 0, "first_open": None}
-
-
-def emit(**rec):
-    rec.setdefault("t", time.monotonic())
-    sys.stdout.write(json.dumps(rec) + "\n")
-    sys.stdout.flush()
 
 
 class Peer(WebSocketServerProtocol):
@@ -154,15 +148,6 @@ async def idle_watch(ws):
         if time.monotonic() - ws.last_rx >= idle_limit():
             drop(ws, ARGS.drop or "fin")
             return
-
-
-def watch_stdin():
-    try:
-        while sys.stdin.buffer.read(4096):
-            pass
-    except OSError:
-        pass
-    os._exit(0)
 
 
 async def main():
