@@ -225,8 +225,7 @@ def _failure_groups(failures, opens, s):
             out.append(_group(key, items, ["%d opens failed with %s" % (len(items), _names(items))],
                               ["the error is raised by this machine's kernel before any packet reaches the server"],
                               advice=CATALOGUE[key][2],
-                              sentence="%d opens failed with %s: %s (client side)" % (
-                                  len(items), _names(items), CATALOGUE[key][1])))
+                              sentence="%d opens failed with %s: %s" % (len(items), _names(items), CATALOGUE[key][1])))
         elif key == "refused":
             out.append(_refusals(items))
         elif key == "connect":
@@ -434,14 +433,16 @@ def _explain_unresponsive(items):
 
 
 def _explain_rate(items):
-    rates = [d["msgs_out"] / d["age_s"] for d in items if d.get("msgs_out") and d.get("age_s")]
+    # A rate over a session of a few milliseconds is noise (6 messages in 0.6 ms read "10,000 per s").
+    rates = [d["msgs_out"] / d["age_s"] for d in items if d.get("msgs_out") and (d.get("age_s") or 0) >= 1.0]
     st = _stats(rates)
     msgs = _stats([d.get("msgs_out") for d in items])
     after = _stats([d.get("since_sent_s") for d in items])
     codes = _codes(items)
     ev = ["server close %s" % codes]
     if msgs:
-        ev.append("%d–%d client messages per session before the close" % (msgs["min"], msgs["max"]))
+        ev.append("%s client messages in the session's %s before the close" % (
+            _span([d.get("msgs_out") for d in items], "%d", ""), _span([d.get("age_s") for d in items], "%.2f")))
     if st:
         ev.append("client message rate over the session %.1f–%.1f per s" % (st["min"], st["max"]))
     if after:
@@ -450,9 +451,10 @@ def _explain_rate(items):
                   ["the close follows client messages within %.0f s: not a silence" % BURST_AFTER_S],
                   advice="send fewer messages per second per session (the limit is below %.1f per s)" % st["min"]
                   if st else "send fewer messages per second per session",
-                  sentence="%d sessions were closed by the server (%s) right after bursts of client messages "
-                           "(%s per s): rate limit" % (len(items), codes, "%.1f–%.1f" % (st["min"], st["max"]) if st else "?"),
-                  figures={"rate_per_s": st, "msgs_out": msgs})
+                  sentence="%d sessions were closed by the server (%s) right after bursts of %s client messages in %s: "
+                           "rate limit" % (len(items), codes, _span([d.get("msgs_out") for d in items], "%d", ""),
+                                           _span([d.get("age_s") for d in items], "%.2f")),
+                  figures={"rate_per_s": st, "msgs_out": msgs, "close_after_s": after})
 
 
 def _explain_cap(items):
@@ -544,11 +546,13 @@ def _simultaneous(drops):
     return groups, rest
 
 
-def _span(values, fmt="%.1f"):
+def _span(values, fmt="%.1f", unit=" s"):
+    """'1.0 s' or '0.2–2.3 s' (one figure when both ends read the same)."""
     st = _stats(values)
     if not st:
         return "-"
-    return (fmt + " s") % st["min"] if st["min"] == st["max"] else (fmt + "–" + fmt + " s") % (st["min"], st["max"])
+    lo, hi = fmt % st["min"], fmt % st["max"]
+    return (lo if lo == hi else lo + "–" + hi) + unit
 
 
 # ---- drops that came with time: idle timeout, max age, resets -----------------------------------
@@ -603,7 +607,7 @@ def _timed(ds, sig, s):
     if near_constant(ages) and min(ages) >= TIMER_MIN_S and not _outlived(s, max(ages)) and (
             silent_since_open or not near_constant(sil) or smed < 0.5 * _stats(ages)["median"]):
         age = _stats(ages)
-        ev = ["ages at drop %.1f–%.1f s (near-constant)" % (age["min"], age["max"]),
+        ev = ["ages at drop %s (near-constant)" % _span(ages),
               "client silence at drop %s" % _span(sil)]
         rules = ["the silences vary or stay far below the age while the age does not: not an idle timeout"] \
             if not silent_since_open else []
@@ -616,9 +620,9 @@ def _timed(ds, sig, s):
                          "(drops at the same age: maximum age)" % age["min"])
         return _group("max_age", ds, ev, rules,
                       advice="reconnect before %.0f s; heartbeats will not help" % age["min"],
-                      sentence="%s came at a near-constant age of %.1f–%.1f s%s: maximum session age; heartbeats "
+                      sentence="%s came at a near-constant age of %s%s: maximum session age; heartbeats "
                                "will not help, reconnect before it" % (
-                                   head, age["min"], age["max"],
+                                   head, _span(ages),
                                    " (the sessions were silent since opening, so silence equals age)" if silent_since_open
                                    else " whatever the client silence (%s)" % _span(sil)),
                       figures={"age_s": age})
@@ -658,7 +662,7 @@ def _timed(ds, sig, s):
     return _group("unexplained_drops", ds, [
         "client silence at drop %s, ages %s" % (_span(sil), _span(ages))],
         ["no floor of silence, no common age"],
-        sentence="%s came %.1f–%.1f s after the last client frame: not an idle timeout on client frames" % (head, smin, smax))
+        sentence="%s came %s after the last client frame: not an idle timeout on client frames" % (head, _span(sil)))
 
 
 def _outlived(s, age):
