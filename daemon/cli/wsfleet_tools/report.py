@@ -207,7 +207,7 @@ def analyze(events, time_scale=1.0):
     s.update(_drop_stats(drops))
     s["drop_table"] = drop_table(drops, span)
     s["groups"] = verdicts.classify(s)
-    s["verdict"] = verdict(s)
+    s["verdict"] = verdict_lines(s, s["groups"])
     return s
 
 
@@ -266,9 +266,12 @@ def verdict(s):
     """Plain-words conclusions, one per group of drops (verdicts.classify), largest first, each ending
     with its code and side. Recomputed from s, so a caller may add evidence (s["quiet_survived"])
     first."""
+    return verdict_lines(s, verdicts.classify(s))
+
+
+def verdict_lines(s, groups):
     if s["opened"] == 0 and s["handshake_failures"] == 0:
         return ["the log holds no connection"]
-    groups = verdicts.classify(s)
     out = ["%s [%s; %s side]" % (g["sentence"], g["code"], g["side"]) for g in groups]
     if not s["drops"]:
         out.append("no drops: all %d closes were asked for by the client, a reset or shutdown" % s["closes"]

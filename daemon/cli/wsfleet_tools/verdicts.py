@@ -9,6 +9,7 @@ The codes are a stable vocabulary (README "Verdict codes"): a CI job gates on th
 `wsfleet report --fail-on`. CATALOGUE declares each once: its side and what would confirm it.
 """
 
+import bisect
 import re
 
 # code: (side, what it means, what would confirm it)
@@ -101,7 +102,6 @@ RATE_CODES = {4029, 4429}  # "429 Too Many Requests" in the private-use range
 POLICY_CODES = {1008, 4008}
 EXHAUSTION = {"EMFILE": "fd_exhaustion", "ENFILE": "fd_exhaustion", "EADDRNOTAVAIL": "port_exhaustion"}
 PROTOCOL_CAUSES = {"protocol_error", "invalid_utf8"}
-TLS_CAUSES = {"tls_alert", "tls_error", "tls_close_notify"}
 
 
 def _stats(values):
@@ -198,9 +198,9 @@ def _merge_same_code(groups):
 
 # ---- failed opens: refusals, exhaustion, bursts -------------------------------------------------
 
-def _attempts_before(t, opens, failures, window=1.0):
-    return sum(1 for it in opens if t - window <= it["at_s"] <= t) + sum(
-        1 for it in failures if t - window <= it["at_s"] <= t)
+def _attempts_before(t, attempt_times, window=1.0):
+    """Opens attempted (opened or failed) in [t - window, t]; attempt_times sorted."""
+    return bisect.bisect_right(attempt_times, t) - bisect.bisect_left(attempt_times, t - window)
 
 
 def _failure_groups(failures, opens, s):
@@ -229,9 +229,11 @@ def _failure_groups(failures, opens, s):
         elif key == "refused":
             out.append(_refusals(items))
         elif key == "connect":
-            rates = [_attempts_before(f["at_s"], opens, failures) for f in items]
-            burst = [f for f, r in zip(items, rates) if r >= BURST_OPENS_PER_S * _scale(s)]
-            rest = [f for f in items if f not in burst]
+            attempts = sorted([it["at_s"] for it in opens] + [it["at_s"] for it in failures])
+            rates = [_attempts_before(f["at_s"], attempts) for f in items]
+            in_burst = [r >= BURST_OPENS_PER_S * _scale(s) for r in rates]
+            burst = [f for f, b in zip(items, in_burst) if b]
+            rest = [f for f, b in zip(items, in_burst) if not b]
             if burst:
                 peak = max(rates)
                 out.append(_group("connect_burst", burst, [
@@ -350,8 +352,10 @@ def _split_client_overloaded(drops, lagging):
     if not lagging:
         return [], drops
     bad, rest = [], []
+    times = sorted(sn["at_s"] for sn in lagging)
     for d in drops:
-        near = any(abs(d["at_s"] - sn["at_s"]) <= LAG_WINDOW_S for sn in lagging)
+        i = bisect.bisect_left(times, d["at_s"] - LAG_WINDOW_S)
+        near = i < len(times) and times[i] <= d["at_s"] + LAG_WINDOW_S
         named = d.get("cause") == "server_close" and d.get("code") not in (1000, 1001)
         (bad if near and not named else rest).append(d)
     return bad, rest
@@ -534,7 +538,7 @@ def _simultaneous(drops):
             near_constant([d.get("silence_s") for d in c])
         away = [d for d in c if d.get("code") == 1001 and d.get("cause") == "server_close"]
         if many and ages_scattered and not idle_like and (len(away) >= 0.8 * len(c) or
-                                        all(d.get("cause") in ("eof", "reset") for d in c)):
+                                        all(d.get("cause") in FIN_CAUSES + ("reset",) for d in c)):
             how = "server close 1001 (going away)" if away else "TCP %s without a close frame" % "/".join(
                 sorted({"RST" if d.get("cause") == "reset" else "FIN" for d in c}))
             g = _explain_restart(c, how)
@@ -557,11 +561,16 @@ def _span(values, fmt="%.1f", unit=" s"):
 
 # ---- drops that came with time: idle timeout, max age, resets -----------------------------------
 
+FIN_CAUSES = ("eof", "tls_close_notify")  # under TLS a FIN comes after close_notify
+
+
 def _signature(d):
     """Drops that look alike on the wire are judged together: FIN, RST, a close frame, others by cause
     (a mixed run of max-age RSTs and idle FINs splits here)."""
-    if d.get("cause") in ("eof", "reset"):
-        return "tcp " + d["cause"]
+    if d.get("cause") in FIN_CAUSES:
+        return "tcp eof"
+    if d.get("cause") == "reset":
+        return "tcp reset"
     if d.get("cause") == "server_close":
         return "close_frame"
     return d.get("cause") or "?"
@@ -580,7 +589,7 @@ def _timed_groups(drops, s):
 def _what(ds, sig):
     n = len(ds)
     if sig.startswith("tcp"):
-        tcp = "/".join(sorted({"FIN" if d["cause"] == "eof" else "RST" for d in ds}))
+        tcp = "/".join(sorted({"FIN" if d["cause"] in FIN_CAUSES else "RST" for d in ds}))
         what = "1006 drop%s (no close frame: TCP " + tcp + ")"
     elif sig == "close_frame":
         what = "server close frame%s (" + _codes(ds).replace("%", "%%") + ")"

@@ -4,14 +4,15 @@
 
 Each refresh shows open/connecting/closing sessions, the opens, drops (by code and cause) and failed
 opens of the interval, heartbeat lateness and loop lag, and the verdict so far: the events seen since
-the watch started, judged by the same rules as `wsfleet report` (verdicts.py). It subscribes to the
-daemon's `open`, `close`, `handshake_failed` (and, when the daemon has them, `snapshot`) events and
-calls `stats` once per refresh. On a terminal the screen is redrawn; otherwise (or with --json, one
+the watch started (the latest 100,000), judged by the same rules as `wsfleet report` (verdicts.py).
+It subscribes to the daemon's `open`, `close`, `handshake_failed` (and, when the daemon offers them,
+`snapshot`) events and calls `stats` once per refresh. On a terminal the screen is redrawn; otherwise (or with --json, one
 JSON object per refresh) refreshes are appended. --count N stops after N refreshes (--once: 1).
 Exit status: 0; 3 when the daemon cannot be reached or goes away.
 """
 
 import argparse
+import collections
 import json
 import socket
 import sys
@@ -34,12 +35,19 @@ def parser():
     return ap
 
 
+# The verdict is recomputed over the events kept, at most this many (the latest): analysing 50,000
+# events takes about 0.5 s of CPU, which a refresh every second can afford at twice that.
+MAX_EVENTS = 100_000
+
+
 class Tally:
     """What the notifications of one interval and of the whole watch add up to."""
 
     def __init__(self):
-        self.events = []  # every lifecycle event since the watch began, as the event log holds them
+        self.events = collections.deque(maxlen=MAX_EVENTS)  # lifecycle events as the event log holds them
         self.interval = self._empty()
+        self.changed = False
+        self.summary = None
 
     @staticmethod
     def _empty():
@@ -51,6 +59,7 @@ class Tally:
             return
         ev = {k: v for k, v in ev.items() if k != "_method"}
         self.events.append(ev)
+        self.changed = True
         iv = self.interval
         if kind == "open":
             iv["opens"] += 1
@@ -70,10 +79,17 @@ class Tally:
         iv, self.interval = self.interval, self._empty()
         return iv
 
+    def analysis(self):
+        """report.analyze over the events kept, recomputed only when new ones came."""
+        if self.changed:
+            self.summary = report.analyze(list(self.events))
+            self.changed = False
+        return self.summary
+
 
 def frame(stats, iv, tally, interval_s, now=None):
     """One refresh as a map (what --json prints and the text view renders)."""
-    s = report.analyze(tally.events) if tally.events else None
+    s = tally.analysis()
     groups = s["groups"] if s else []
     return {
         "at": time.strftime("%H:%M:%S", time.localtime(now or time.time())),
