@@ -83,6 +83,7 @@ const char *wsf_err_code(wsf_err e) {
       [WSF_E_BAD_REQUEST] = "bad_request",
       [WSF_E_NO_SUCH_CONN] = "no_such_conn",
       [WSF_E_CONN_EXISTS] = "conn_exists",
+      [WSF_E_URL_MISMATCH] = "url_mismatch",
       [WSF_E_CONN_CLOSED] = "conn_closed",
       [WSF_E_TIMEOUT] = "timeout",
       [WSF_E_DNS] = "dns_error",
@@ -117,7 +118,8 @@ static uint64_t since(uint64_t now, uint64_t then) {
 
 static bool keepalive_equal(const wsf_keepalive *a, const wsf_keepalive *b) {
   return a->mode == b->mode && a->interval_ms == b->interval_ms && a->jitter_ms == b->jitter_ms &&
-         a->pong_timeout_ms == b->pong_timeout_ms && a->payload_len == b->payload_len &&
+         a->pong_timeout_ms == b->pong_timeout_ms && a->reply_timeout_ms == b->reply_timeout_ms &&
+         a->payload_len == b->payload_len &&
          (a->payload_len == 0 || memcmp(a->payload, b->payload, a->payload_len) == 0) &&
          a->reply_contains_len == b->reply_contains_len &&
          (a->reply_contains_len == 0 ||
@@ -275,6 +277,105 @@ static void count_close(wsf_daemon *d, const wsf_close_record *r, bool was_open)
   d->stats.closes_by_cause[r->cause]++;
 }
 
+/* ---- ended connections: records and inboxes bounded ----------------------
+ * An ended connection keeps its close record and unread messages until its
+ * name is reopened or reset; a plan that uses a new name per iteration grew
+ * the daemon by 131 MB per 100k names that way. Now the oldest records go
+ * beyond --max-records (their names remembered as forgotten, by hash, in a
+ * ring, so status can say so), and beyond --max-closed-inbox-bytes of unread
+ * messages among all ended connections the oldest ones' messages go (counted
+ * as inbox drops): recv after close finds the newest endings' messages. */
+#define FORGOTTEN_RING (1u << 16)
+
+static void forget(wsf_conn *c);
+
+static uint64_t name_hash(const char *name, size_t len) {
+  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (uint8_t)name[i]) * 0x100000001b3ull;
+  return h;
+}
+
+char *wsf_conn_url_mismatch_message(const wsf_conn *live, const char *requested_url, size_t len) {
+  static const char fmt[] =
+      "connection '%s' is open to %s, not to %.*s (reuse: \"any\" would return it anyway)";
+  size_t n = sizeof fmt + strlen(live->name) + strlen(live->url) + len;
+  char *msg = wsf_xmalloc(n);
+  snprintf(msg, n, fmt, live->name, live->url, (int)len, requested_url);
+  return msg;
+}
+
+bool wsf_conn_forgotten(const wsf_daemon *d, const char *name, size_t len) {
+  uint64_t h = name_hash(name, len);
+  for (uint32_t i = 0; i < d->forgotten_len; i++)
+    if (d->forgotten[i] == h)
+      return true;
+  return false;
+}
+
+static void closed_link(wsf_conn *c) {
+  wsf_daemon *d = c->d;
+  c->closed_next = NULL;
+  c->closed_prev = d->closed_tail;
+  if (d->closed_tail)
+    d->closed_tail->closed_next = c;
+  else
+    d->closed_head = c;
+  d->closed_tail = c;
+  if (!d->closed_inbox_cursor)
+    d->closed_inbox_cursor = c;
+  d->closed_inbox_bytes += c->inbox.bytes;
+}
+
+static void closed_unlink(wsf_conn *c) {
+  wsf_daemon *d = c->d;
+  if (d->closed_inbox_cursor == c)
+    d->closed_inbox_cursor = c->closed_next;
+  if (c->closed_prev)
+    c->closed_prev->closed_next = c->closed_next;
+  else
+    d->closed_head = c->closed_next;
+  if (c->closed_next)
+    c->closed_next->closed_prev = c->closed_prev;
+  else
+    d->closed_tail = c->closed_prev;
+  c->closed_prev = c->closed_next = NULL;
+  d->closed_inbox_bytes -= c->inbox.bytes;
+}
+
+/* After the inbox of c changed from `before` bytes. */
+static void inbox_changed(wsf_conn *c, size_t before) {
+  if (c->state == WSF_CONN_CLOSED)
+    c->d->closed_inbox_bytes += c->inbox.bytes - before;
+}
+
+static void bound_ended(wsf_daemon *d) {
+  if (d->sweeping)
+    return;
+  while (d->closed_inbox_bytes > d->cfg.max_closed_inbox_bytes && d->closed_inbox_cursor) {
+    wsf_conn *c = d->closed_inbox_cursor;
+    d->closed_inbox_cursor = c->closed_next;
+    if (!c->inbox.count)
+      continue;
+    d->closed_inbox_bytes -= c->inbox.bytes;
+    c->inbox.dropped += c->inbox.count;
+    d->stats.inbox_dropped += c->inbox.count;
+    wsf_inbox_clear(&c->inbox);
+  }
+  uint32_t keep = d->cfg.max_records ? d->cfg.max_records : 1;
+  while (d->n_closed > keep && d->closed_head) {
+    wsf_conn *c = d->closed_head;
+    if (!d->forgotten)
+      d->forgotten = wsf_xcalloc(FORGOTTEN_RING, sizeof *d->forgotten);
+    d->forgotten[d->forgotten_next] = name_hash(c->name, strlen(c->name));
+    d->forgotten_next = (d->forgotten_next + 1) % FORGOTTEN_RING;
+    if (d->forgotten_len < FORGOTTEN_RING)
+      d->forgotten_len++;
+    d->stats.records_forgotten++;
+    forget(c);
+  }
+}
+
 static void stop_timers(wsf_conn *c) {
   wsf_timer_stop(&c->d->timers, &c->ka_timer);
   wsf_timer_stop(&c->d->timers, &c->pong_timer);
@@ -316,9 +417,11 @@ static void finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_ca
   count_close(d, r, was_open);
   if (was_open)
     wsf_observe_closed(d, c);
+  closed_link(c);
   /* Close waits succeed (their answer is the record); everything else learns the end. */
   complete_waits(c, 1u << WSF_WAIT_CLOSE, WSF_OK);
   complete_waits(c, 0, WSF_E_CONN_CLOSED);
+  bound_ended(d);
 }
 
 static void free_record(wsf_close_record *r) {
@@ -424,6 +527,8 @@ static void linger_then_close(wsf_conn *c) {
 /* Removes the connection from the table; frees it now or when its transport closes. */
 static void forget(wsf_conn *c) {
   wsf_daemon *d = c->d;
+  if (c->state == WSF_CONN_CLOSED)
+    closed_unlink(c);
   wsf_registry_remove(&d->conns, c);
   (*state_counter(d, c->state))--;
   release_handshake(c);
@@ -571,11 +676,21 @@ static void account_deflate(wsf_conn *c) {
   *seen = *now;
 }
 
+/* The pong timer serves both heartbeat kinds: a ping's pong, or (text and
+ * binary with reply_contains) the application's reply, so a server that
+ * stopped answering is seen without protocol pings. */
 static void on_pong_timeout(wsf_timer *t) {
   wsf_conn *c = wsf_container_of(t, wsf_conn, pong_timer);
-  char detail[64];
-  snprintf(detail, sizeof detail, "no pong within %u ms", c->ka->pong_timeout_ms);
-  finish(c, 1006, WSF_BY_NONE, false, WSF_CAUSE_PONG_TIMEOUT, NULL, 0, detail);
+  char detail[160];
+  if (c->ka->mode == WSF_KA_PING) {
+    snprintf(detail, sizeof detail, "no pong within %u ms", c->ka->pong_timeout_ms);
+    finish(c, 1006, WSF_BY_NONE, false, WSF_CAUSE_PONG_TIMEOUT, NULL, 0, detail);
+  } else {
+    snprintf(detail, sizeof detail, "no heartbeat reply containing \"%.*s\" within %u ms",
+             (int)(c->ka->reply_contains_len > 64 ? 64 : c->ka->reply_contains_len), c->ka->reply_contains,
+             c->ka->reply_timeout_ms);
+    finish(c, 1006, WSF_BY_NONE, false, WSF_CAUSE_REPLY_TIMEOUT, NULL, 0, detail);
+  }
   close_transport(c, false);
 }
 
@@ -619,6 +734,11 @@ static void on_heartbeat(wsf_timer *t) {
       c->bytes_out += ka->payload_len;
       d->stats.msgs_out++;
       d->stats.bytes_out += ka->payload_len;
+      if (ka->reply_contains_len && ka->reply_timeout_ms && !c->ka_ping_outstanding) {
+        c->ka_ping_outstanding = 1; /* a reply is awaited */
+        c->ka_ping_sent_us = now;
+        wsf_timer_start(&d->timers, &c->pong_timer, (uint64_t)ka->reply_timeout_ms * 1000);
+      }
     }
   }
   if (rv == 0) {
@@ -675,6 +795,10 @@ static void on_ws_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t le
   account_deflate(c);
   if (is_heartbeat_reply(c, opcode, data, len)) {
     c->ka_replies++;
+    if (c->ka_ping_outstanding) {
+      c->ka_ping_outstanding = 0;
+      wsf_timer_stop(&d->timers, &c->pong_timer);
+    }
     return;
   }
   wsf_msg *m = wsf_msg_new(opcode, data, len, c->msg_seq++, now);
@@ -693,7 +817,9 @@ static void on_ws_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t le
     free(m);
     return;
   }
+  size_t before = c->inbox.bytes;
   uint32_t dropped = wsf_inbox_push(&c->inbox, m);
+  inbox_changed(c, before);
   if (dropped) {
     d->stats.inbox_dropped += dropped;
     wsf_observe_drop(d, c);
@@ -753,10 +879,10 @@ static void on_ws_protocol_error(wsf_ws *ws, uint16_t code) {
   wsf_cause cause = code == 1009   ? WSF_CAUSE_MESSAGE_TOO_BIG
                     : code == 1007 ? WSF_CAUSE_INVALID_UTF8
                                    : WSF_CAUSE_PROTOCOL_ERROR;
-  char detail[160], close_why[96];
+  char detail[256], close_why[160];
   const char *why = wsf_ws_deflate_failure(ws);
   if (!why)
-    why = wsf_ws_close_failure(ws, close_why, sizeof close_why);
+    why = wsf_ws_failure_detail(ws, close_why, sizeof close_why);
   snprintf(detail, sizeof detail, "%s%ssent close %u", why ? why : "", why ? "; " : "", code);
   finish(c, code, WSF_BY_CLIENT, false, cause, NULL, 0, detail);
   linger_then_close(c);
@@ -1203,8 +1329,19 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   }
   wsf_conn *old = wsf_conn_find(d, p->name, p->name_len);
   if (old && old->state != WSF_CONN_CLOSED) {
-    if (!p->reuse) {
+    if (p->reuse == WSF_REUSE_NEVER) {
       open_error(d, w, WSF_E_CONN_EXISTS, "a live connection of that name exists (reuse is false)");
+      return;
+    }
+    /* A name reused for another URL is a plan mistake (two thread groups
+     * sharing default names): say so rather than hand over a connection to
+     * somewhere else. */
+    if (p->reuse == WSF_REUSE_SAME_URL &&
+        (strlen(old->url) != p->url_len || memcmp(old->url, p->url, p->url_len))) {
+      w->conn = old;
+      w->requested_url = p->url;
+      w->requested_url_len = p->url_len;
+      w->done(w, WSF_E_URL_MISMATCH, NULL);
       return;
     }
     w->reused = true;
@@ -1346,13 +1483,16 @@ void wsf_conn_recv(wsf_conn *c, wsf_wait *w, uint32_t timeout_ms) {
   wsf_msg *prev = NULL;
   for (wsf_msg *m = c->inbox.head; m;) {
     wsf_msg *next = m->next;
+    size_t before = c->inbox.bytes;
     if (m->seq >= w->min_seq && wsf_match_test(&w->match, (const char *)m->data, m->len)) {
       wsf_inbox_remove(&c->inbox, prev, m);
+      inbox_changed(c, before);
       w->done(w, WSF_OK, m);
       return;
     }
     if (w->discard_unmatched && m->seq >= w->min_seq) {
       wsf_inbox_remove(&c->inbox, prev, m);
+      inbox_changed(c, before);
       free(m);
       w->discarded++;
     } else {
@@ -1459,6 +1599,7 @@ static void end_now(wsf_conn *c, uint16_t code, const char *reason, wsf_cause ca
 uint32_t wsf_conns_reset(wsf_daemon *d, uint16_t code, const char *reason, uint32_t *forgotten) {
   uint32_t live = 0, names = 0;
   wsf_registry *r = &d->conns;
+  d->sweeping = true; /* finish() must not forget records the loop below still walks */
   /* Collect first: forget() edits the table we walk. */
   wsf_conn **all = wsf_xcalloc(r->count ? r->count : 1, sizeof *all);
   for (size_t i = 0; i < r->capacity; i++)
@@ -1473,6 +1614,8 @@ uint32_t wsf_conns_reset(wsf_daemon *d, uint16_t code, const char *reason, uint3
     forget(c);
   }
   free(all);
+  d->sweeping = false;
+  d->forgotten_len = d->forgotten_next = 0;
   /* Counters start again from zero (the histograms too). */
   memset(&d->stats, 0, sizeof d->stats);
   d->trimmed_us = 0;
@@ -1483,6 +1626,7 @@ uint32_t wsf_conns_reset(wsf_daemon *d, uint16_t code, const char *reason, uint3
 
 uint32_t wsf_conns_shutdown(wsf_daemon *d) {
   wsf_registry *r = &d->conns;
+  d->sweeping = true; /* the walk below must not see the table change */
   for (size_t i = 0; i < r->capacity; i++) {
     wsf_conn *c = r->slots[i];
     if (c && c->state != WSF_CONN_CLOSED)

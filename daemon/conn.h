@@ -52,6 +52,13 @@ typedef struct wsf_timings {
   uint64_t queued_us, dns_us, connect_us, tls_us, upgrade_us, total_us;
 } wsf_timings;
 
+/* open.reuse: what a live connection of the requested name is good for. */
+enum wsf_reuse {
+  WSF_REUSE_NEVER,    /* false: conn_exists */
+  WSF_REUSE_SAME_URL, /* true (the default): returned when its URL is the one asked for, else url_mismatch */
+  WSF_REUSE_ANY,      /* "any": returned whatever its URL */
+};
+
 /* What an open asks for. Strings point into the request and are copied. */
 typedef struct wsf_open_params {
   const char *name;
@@ -64,7 +71,7 @@ typedef struct wsf_open_params {
   const char **subprotocols;
   size_t *subprotocol_lens;
   size_t n_subprotocols;
-  bool reuse;
+  uint8_t reuse; /* enum wsf_reuse */
   uint32_t connect_timeout_ms;
   uint64_t max_message_bytes;
   uint32_t inbox_max_messages;
@@ -81,6 +88,7 @@ typedef enum wsf_err {
   WSF_E_BAD_REQUEST,
   WSF_E_NO_SUCH_CONN,
   WSF_E_CONN_EXISTS,
+  WSF_E_URL_MISMATCH,
   WSF_E_CONN_CLOSED,
   WSF_E_TIMEOUT,
   WSF_E_DNS,
@@ -119,6 +127,10 @@ struct wsf_wait {
   uint8_t ping_len;
   const char *error_phase;   /* open timeout: which phase */
   const char *error_message; /* open refused before a connection existed (conn is NULL) */
+  /* open failed with url_mismatch (conn is the live one): the URL asked for, valid
+   * only during that completion, which comes before wsf_conn_open returns */
+  const char *requested_url;
+  size_t requested_url_len;
 };
 
 /* Failure details of the last failed open of a connection (for the error response). */
@@ -135,10 +147,10 @@ struct wsf_conn {
   wsf_daemon *d;
   char *url;
   wsf_conn_state state;
-  uint8_t free_when_closed : 1; /* forgotten (reset/reopen) while the transport was still closing */
-  uint8_t transport_live : 1;   /* between init and on_closed */
-  uint8_t counted_open : 1;     /* reached open: counted in opened_total */
-  uint8_t ka_ping_outstanding : 1;
+  uint8_t free_when_closed : 1;    /* forgotten (reset/reopen) while the transport was still closing */
+  uint8_t transport_live : 1;      /* between init and on_closed */
+  uint8_t counted_open : 1;        /* reached open: counted in opened_total */
+  uint8_t ka_ping_outstanding : 1; /* a ping's pong, or a heartbeat reply (reply_contains), is awaited */
   uint8_t admitted : 1;
   uint8_t tls : 1;
   wsf_transport transport;
@@ -180,6 +192,7 @@ struct wsf_conn {
   /* close */
   wsf_close_record *record;
   wsf_conn *admit_next;
+  wsf_conn *closed_prev, *closed_next; /* in the daemon's list of ended connections */
 };
 
 void wsf_conns_init(wsf_daemon *d);
@@ -187,6 +200,11 @@ void wsf_conns_init(wsf_daemon *d);
 /* Starts or joins an open. Completes w (possibly before returning). */
 void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w);
 wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len);
+/* For url_mismatch: the message naming both URLs (the caller frees it). */
+char *wsf_conn_url_mismatch_message(const wsf_conn *live, const char *requested_url, size_t len);
+/* A name not found: was it one whose close record was forgotten over
+ * --max-records (among the last 65,536 forgotten)? */
+bool wsf_conn_forgotten(const wsf_daemon *d, const char *name, size_t len);
 /* Queue a data message. Returns WSF_OK, WSF_E_CONN_CLOSED or WSF_E_LIMIT. */
 wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
 /* Starts a recv wait with w->match etc. filled in by the caller. */

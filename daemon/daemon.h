@@ -22,6 +22,7 @@ typedef struct wsf_keepalive {
   uint32_t refs;
   uint8_t mode;
   uint32_t interval_ms, jitter_ms, pong_timeout_ms;
+  uint32_t reply_timeout_ms; /* text/binary with reply_contains: no reply this long ends it (0: never) */
   uint8_t *payload;
   size_t payload_len;
   char *reply_contains;
@@ -41,10 +42,12 @@ typedef struct wsf_config {
   uint32_t inbox_max_messages;
   size_t inbox_max_bytes;
   uint32_t max_name_bytes;
-  size_t max_output_bytes;  /* per connection: bytes not yet taken by the peer (PROTOCOL.md §9) */
-  uint32_t output_stall_ms; /* over max_output_bytes this long: cause output_stalled */
-  uint32_t max_handshakes;  /* 0 = unlimited */
-  double connect_rate;      /* opens per second, 0 = unlimited */
+  size_t max_output_bytes;       /* per connection: bytes not yet taken by the peer (PROTOCOL.md §9) */
+  uint32_t output_stall_ms;      /* over max_output_bytes this long: cause output_stalled */
+  uint32_t max_records;          /* close records kept, oldest forgotten first (at least 1) */
+  size_t max_closed_inbox_bytes; /* unread messages kept by ended connections, all together */
+  uint32_t max_handshakes;       /* 0 = unlimited */
+  double connect_rate;           /* opens per second, 0 = unlimited */
   uint32_t connect_timeout_ms;
   uint32_t shutdown_timeout_ms;
   wsf_keepalive keepalive; /* defaults for open */
@@ -73,6 +76,7 @@ typedef struct wsf_stats {
   uint64_t heartbeats_skipped; /* output over the high-water mark at the beat */
   uint64_t pongs_coalesced;    /* pings whose held pong was replaced by a later one */
   uint64_t reads_paused;       /* times a connection stopped reading: output over its cap */
+  uint64_t records_forgotten;  /* close records dropped, oldest first, over max_records */
   uint64_t closes_by_cause[WSF_CAUSE_COUNT];
   uint64_t closes_by_code[5000]; /* index = close code (1000..4999), others in [0] */
   uint16_t codes_seen[5000];     /* the indexes above that are non-zero, ascending: stats and
@@ -98,6 +102,13 @@ typedef struct wsf_daemon {
   double rate_tokens;
   uint64_t rate_refilled_us;
   wsf_timer admit_timer;
+  /* ended connections, oldest first: their records and inboxes are bounded (conn.c) */
+  wsf_conn *closed_head, *closed_tail;
+  wsf_conn *closed_inbox_cursor; /* those before it hold no unread message */
+  size_t closed_inbox_bytes;
+  uint64_t *forgotten; /* hashes of the names forgotten last (a ring), for no_such_conn */
+  uint32_t forgotten_next, forgotten_len;
+  bool sweeping;       /* reset or shutdown walks every connection: records are not bounded meanwhile */
   uint64_t trimmed_us; /* last malloc_trim */
   bool shutting_down;
   uint32_t control_clients;

@@ -1,5 +1,7 @@
 /* A connection's inbox: received messages that no recv waited for.
- * FIFO, bounded by count and bytes; overflow drops the oldest and counts it. */
+ * FIFO, bounded by count and bytes (the newest message included); overflow
+ * drops the oldest and counts it, a message larger than the byte bound is
+ * dropped itself. */
 #ifndef WSF_INBOX_H
 #define WSF_INBOX_H
 
@@ -27,8 +29,9 @@ typedef struct wsf_inbox {
 
 wsf_msg *wsf_msg_new(int opcode, const uint8_t *data, size_t len, uint64_t seq, uint64_t now_us);
 void wsf_inbox_init(wsf_inbox *in, uint32_t max_messages, size_t max_bytes);
-/* Appends msg; returns how many old messages were dropped to fit (a message
- * larger than max_bytes alone is kept once everything older is dropped). */
+/* Takes msg: appends it, dropping the oldest until both bounds hold, or
+ * drops msg itself (freed) when it cannot fit (len > max_bytes, or
+ * max_messages 0). Returns how many messages were dropped, msg included. */
 uint32_t wsf_inbox_push(wsf_inbox *in, wsf_msg *msg);
 /* Unlinks msg, whose predecessor is prev (NULL for the head). */
 void wsf_inbox_remove(wsf_inbox *in, wsf_msg *prev, wsf_msg *msg);

@@ -41,6 +41,9 @@ static void usage(FILE *f) {
         "  --max-output-bytes N       per connection, unsent to the peer: send refused and reading\n"
         "                             paused above it (33554432)\n"
         "  --output-stall-ms N        over max-output-bytes this long ends it: output_stalled (10000)\n"
+        "  --max-records N            close records kept, oldest forgotten first (50000)\n"
+        "  --max-closed-inbox-bytes N unread messages kept by ended connections, all together,\n"
+        "                             oldest endings' dropped first (67108864)\n"
         "  --max-handshakes N         handshakes in flight, 0 = unlimited (0)\n"
         "  --connect-rate R           new connections per second, 0 = unlimited (0)\n"
         "  --connect-timeout-ms N     whole open: DNS+TCP+TLS+upgrade (10000)\n"
@@ -100,6 +103,8 @@ enum {
   OPT_SHUTDOWN_TIMEOUT,
   OPT_MAX_OUTPUT_BYTES,
   OPT_OUTPUT_STALL,
+  OPT_MAX_RECORDS,
+  OPT_MAX_CLOSED_INBOX,
   OPT_KA_MODE,
   OPT_KA_INTERVAL,
   OPT_KA_JITTER,
@@ -134,6 +139,8 @@ static const struct option options[] = {
     {"shutdown-timeout-ms", required_argument, 0, OPT_SHUTDOWN_TIMEOUT},
     {"max-output-bytes", required_argument, 0, OPT_MAX_OUTPUT_BYTES},
     {"output-stall-ms", required_argument, 0, OPT_OUTPUT_STALL},
+    {"max-records", required_argument, 0, OPT_MAX_RECORDS},
+    {"max-closed-inbox-bytes", required_argument, 0, OPT_MAX_CLOSED_INBOX},
     {"keepalive-mode", required_argument, 0, OPT_KA_MODE},
     {"keepalive-interval-ms", required_argument, 0, OPT_KA_INTERVAL},
     {"keepalive-jitter-ms", required_argument, 0, OPT_KA_JITTER},
@@ -163,7 +170,7 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       return -1;
     }
     if (numeric && v > UINT32_MAX && opt != OPT_MAX_MESSAGE_BYTES && opt != OPT_INBOX_MAX_BYTES &&
-        opt != OPT_MAX_REQUEST_BYTES && opt != OPT_MAX_OUTPUT_BYTES) {
+        opt != OPT_MAX_REQUEST_BYTES && opt != OPT_MAX_OUTPUT_BYTES && opt != OPT_MAX_CLOSED_INBOX) {
       fprintf(stderr, "wsfleetd: --%s is too large\n", options[opt - 256].name);
       return -1;
     }
@@ -216,6 +223,16 @@ static int parse_args(int argc, char **argv, wsf_config *cfg) {
       break;
     case OPT_OUTPUT_STALL:
       cfg->output_stall_ms = (uint32_t)v;
+      break;
+    case OPT_MAX_RECORDS:
+      if (v == 0) {
+        fprintf(stderr, "wsfleetd: --max-records must be at least 1\n");
+        return -1;
+      }
+      cfg->max_records = (uint32_t)v;
+      break;
+    case OPT_MAX_CLOSED_INBOX:
+      cfg->max_closed_inbox_bytes = v;
       break;
     case OPT_CONNECT_RATE: {
       char *end;
@@ -372,6 +389,8 @@ int main(int argc, char **argv) {
   cfg->max_output_bytes =
       32 << 20; /* twice the default max_message_bytes: a send of one whole message fits */
   cfg->output_stall_ms = 10000;
+  cfg->max_records = 50000; /* ~1.3 KB each with their names and buffers: ~65 MB */
+  cfg->max_closed_inbox_bytes = 64 << 20;
   cfg->connect_timeout_ms = 10000;
   cfg->shutdown_timeout_ms = 2000;
   cfg->snapshot_interval_ms = 1000;

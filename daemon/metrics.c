@@ -239,7 +239,7 @@ static void render(wsf_daemon *d, buf *b) {
          "How late each keepalive heartbeat left relative to its schedule.");
   histogram(b, "wsfleet_heartbeat_lateness_seconds", NULL, &s->heartbeat_late);
   family(b, "wsfleet_loop_lag_seconds", "histogram",
-         "How late the daemon's event loop ran a timer it sets every 10 ms (resolution 1 ms).");
+         "How late the daemon's event loop ran a timer it sets every 50 ms (resolution 1 ms).");
   histogram(b, "wsfleet_loop_lag_seconds", NULL, &s->loop_lag);
   family(b, "wsfleet_heartbeats_sent_total", "counter", "Keepalive heartbeats (pings or payloads) sent.");
   sample(b, "wsfleet_heartbeats_sent_total", NULL, s->heartbeats_sent);

@@ -160,7 +160,7 @@ static void event_end(FILE *f) {
 /* ---- periodic snapshots ------------------------------------------------------ */
 
 /* `reset` zeroes the stats: then the interval counts from zero. The loop-lag
- * sampler adds 100 samples a second, so its total always falls at a reset
+ * sampler adds 20 samples a second, so its total always falls at a reset
  * that comes after the first snapshot (in the first interval, *seen is
  * still zero and the figures since the reset are the interval's anyway). */
 static bool stats_were_reset(const wsf_stats *s, const wsf_observers *o) {

@@ -150,9 +150,27 @@ static void pack_hist_summary(msgpack_packer *pk, const wsf_hist *h) {
   kv_uint(pk, "max", h->max_us);
 }
 
-void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
+/* The number of whole msgpack objects in buf. */
+static size_t count_objects(const msgpack_sbuffer *buf) {
+  msgpack_unpacked obj;
+  msgpack_unpacked_init(&obj);
+  size_t off = 0, n = 0;
+  while (msgpack_unpack_next(&obj, buf->data, buf->size, &off) == MSGPACK_UNPACK_SUCCESS)
+    n++;
+  msgpack_unpacked_destroy(&obj);
+  return n;
+}
+
+/* The pairs are packed into a scratch buffer and counted there before the
+ * map header is written: a count kept by hand went wrong when two branches
+ * each added a key and raised it to the same number, which merged silently. */
+void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *out) {
+  msgpack_sbuffer pairs;
+  msgpack_sbuffer_init(&pairs);
+  msgpack_packer scratch;
+  msgpack_packer_init(&scratch, &pairs, msgpack_sbuffer_write);
+  msgpack_packer *pk = &scratch;
   const wsf_stats *s = &d->stats;
-  msgpack_pack_map(pk, 23);
   kv_uint(pk, "open", d->n_open);
   kv_uint(pk, "connecting", d->n_connecting);
   kv_uint(pk, "closing", d->n_closing);
@@ -184,6 +202,7 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   kv_uint(pk, "bytes_in", s->bytes_in);
   kv_uint(pk, "bytes_out", s->bytes_out);
   kv_uint(pk, "inbox_dropped", s->inbox_dropped);
+  kv_uint(pk, "records_forgotten", s->records_forgotten);
   wsf_pack_key(pk, "deflate");
   msgpack_pack_map(pk, 4);
   kv_deflate_counts(pk, &s->deflate);
@@ -203,6 +222,9 @@ void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk) {
   wsf_pack_key(pk, "loop_lag_us");
   pack_hist_summary(pk, &s->loop_lag);
   kv_uint(pk, "uptime_us", wsf_now_us() - d->started_us);
+  msgpack_pack_map(out, count_objects(&pairs) / 2);
+  out->callback(out->data, pairs.data, pairs.size);
+  msgpack_sbuffer_destroy(&pairs);
 }
 
 /* ---- output ------------------------------------------------------------- */
@@ -339,8 +361,14 @@ static void send_conn_closed(wsf_ctl *ctl, uint32_t msgid, const wsf_conn *c) {
 
 static void send_no_such_conn(wsf_ctl *ctl, uint32_t msgid, const char *name, size_t len) {
   char msg[300];
-  snprintf(msg, sizeof msg, "no connection named '%.*s'", (int)(len > 200 ? 200 : len), name);
-  wsf_pack_error_begin(&ctl->pk, msgid, "no_such_conn", msg, 1);
+  bool forgotten = wsf_conn_forgotten(ctl->d, name, len);
+  snprintf(msg, sizeof msg,
+           forgotten ? "connection '%.*s' ended and its close record was forgotten (over --max-records)"
+                     : "no connection named '%.*s'",
+           (int)(len > 200 ? 200 : len), name);
+  wsf_pack_error_begin(&ctl->pk, msgid, "no_such_conn", msg, 1 + forgotten);
+  if (forgotten)
+    kv_bool(&ctl->pk, "forgotten", true);
   wsf_pack_key(&ctl->pk, "conn");
   msgpack_pack_str_with_body(&ctl->pk, name, len);
   wsf_pack_error_end(&ctl->pk);
@@ -529,6 +557,15 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
     msgpack_packer *pk = &ctl->pk;
     if (err == WSF_OK) {
       pack_open_result(pk, p->msgid, c, w->reused);
+    } else if (err == WSF_E_URL_MISMATCH) {
+      char *msg = wsf_conn_url_mismatch_message(c, w->requested_url, w->requested_url_len);
+      wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err), msg, 3);
+      kv_str(pk, "conn", c->name);
+      kv_str(pk, "url", c->url);
+      wsf_pack_key(pk, "requested_url");
+      msgpack_pack_str_with_body(pk, w->requested_url, w->requested_url_len);
+      wsf_pack_error_end(pk);
+      free(msg);
     } else if (!c) {
       wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err),
                            w->error_message ? w->error_message : "open failed", 1 + (err == WSF_E_LIMIT));
@@ -586,9 +623,13 @@ static bool parse_keepalive(req_ctx *r, const msgpack_object *m, wsf_keepalive *
     ka->mode = (uint8_t)found;
   }
   bool jitter_given = wsf_field(m, "jitter_ms") != NULL;
+  bool reply_timeout_given = wsf_field(m, "reply_timeout_ms") != NULL;
   if (!get_u32(r, m, "interval_ms", &ka->interval_ms) || !get_u32(r, m, "jitter_ms", &ka->jitter_ms) ||
-      !get_u32(r, m, "pong_timeout_ms", &ka->pong_timeout_ms))
+      !get_u32(r, m, "pong_timeout_ms", &ka->pong_timeout_ms) ||
+      !get_u32(r, m, "reply_timeout_ms", &ka->reply_timeout_ms))
     return false;
+  if (!reply_timeout_given)
+    ka->reply_timeout_ms = ka->pong_timeout_ms;
   if (!jitter_given && wsf_field(m, "interval_ms"))
     ka->jitter_ms = ka->interval_ms / 10;
   const char *payload;
@@ -681,7 +722,7 @@ static void do_open(req_ctx *r) {
     bad(r, "field '%s' (a string) is required", "url");
     return;
   }
-  p.reuse = true;
+  p.reuse = WSF_REUSE_SAME_URL;
   p.connect_timeout_ms = cfg->connect_timeout_ms;
   p.max_message_bytes = cfg->max_message_bytes;
   p.inbox_max_messages = cfg->inbox_max_messages;
@@ -690,8 +731,15 @@ static void do_open(req_ctx *r) {
   const msgpack_object *headers = NULL, *subprotocols = NULL, *inbox = NULL, *keepalive = NULL, *tls = NULL,
                        *deflate = NULL;
   uint64_t max_msg = p.max_message_bytes, inbox_bytes = p.inbox_max_bytes;
-  if (!get_bool(r, r->params, "reuse", &p.reuse) ||
-      !get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
+  const msgpack_object *reuse = wsf_field(r->params, "reuse");
+  if (reuse && reuse->type == MSGPACK_OBJECT_BOOLEAN)
+    p.reuse = reuse->via.boolean ? WSF_REUSE_SAME_URL : WSF_REUSE_NEVER;
+  else if (reuse && reuse->type == MSGPACK_OBJECT_STR && reuse->via.str.size == 3 &&
+           memcmp(reuse->via.str.ptr, "any", 3) == 0)
+    p.reuse = WSF_REUSE_ANY;
+  else if (reuse && reuse->type != MSGPACK_OBJECT_NIL)
+    return (void)bad(r, "field '%s' must be true, false or \"any\"", "reuse");
+  if (!get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
       !get_uint(r, r->params, "max_message_bytes", &max_msg, cfg->max_message_bytes) ||
       !get_map(r, r->params, "headers", &headers) || !get_map(r, r->params, "inbox", &inbox) ||
       !get_map(r, r->params, "keepalive", &keepalive) || !get_map(r, r->params, "tls", &tls) ||
@@ -1074,11 +1122,12 @@ static void do_status(req_ctx *r) {
   kv_uint(pk, "bytes", c->inbox.bytes);
   kv_uint(pk, "dropped", c->inbox.dropped);
   wsf_pack_key(pk, "keepalive");
-  msgpack_pack_map(pk, 8);
+  msgpack_pack_map(pk, 9);
   kv_str(pk, "mode", wsf_ka_mode_name(c->ka ? c->ka->mode : WSF_KA_NONE));
   kv_uint(pk, "interval_ms", c->ka ? c->ka->interval_ms : 0);
   kv_uint(pk, "jitter_ms", c->ka ? c->ka->jitter_ms : 0);
   kv_uint(pk, "pong_timeout_ms", c->ka ? c->ka->pong_timeout_ms : 0);
+  kv_uint(pk, "reply_timeout_ms", c->ka ? c->ka->reply_timeout_ms : 0);
   kv_uint(pk, "sent", c->ka_sent);
   kv_uint(pk, "replies", c->ka_replies);
   kv_uint(pk, "late_us_max", c->ka_late_max_us);

@@ -31,6 +31,12 @@ static bool header_violates(const uint8_t *h, uint64_t payload) {
   return false;
 }
 
+/* A fragmented message is charged this much per continuation frame against
+ * max_message_bytes, beyond its payload: wslay keeps each fragment in three
+ * allocations (~96 bytes of heap), so 50 MB of 1-byte fragments held 1.5 GB.
+ * Charged, a message's fragments cost at most about max_message_bytes. */
+#define FRAGMENT_CHARGE 128
+
 /* A complete, well-formed close or ping frame found by scan: read by ws.c
  * itself, not by wslay (see read_close and answer_ping). */
 typedef struct control_frame {
@@ -94,8 +100,19 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_fro
     }
     int opcode = h[0] & 0x0f;
     bool fin = h[0] & 0x80;
-    if (opcode < 8) /* data or continuation: control frames may interleave */
+    if (opcode < 8) { /* data or continuation: control frames may interleave */
       ws->scan_fragmented = !fin;
+      if (opcode != 0) {
+        ws->scan_msg_charge = 0;
+        ws->scan_msg_frames = 0;
+      }
+      ws->scan_msg_frames++;
+      ws->scan_msg_charge += payload + (opcode == 0 ? FRAGMENT_CHARGE : 0);
+      if (opcode == 0 && ws->scan_msg_charge > ws->max_message_bytes) {
+        ws->scan_too_big = 1; /* wslay never sees this frame: feed fails the session with 1009 */
+        return i - 1;
+      }
+    }
     bool masked = h[1] & 0x80;
     if (read_here(opcode) && !(h[0] & 0x70) && masked == (bool)ws->server && len - i >= payload) {
       ctl->payload = data + i;
@@ -361,7 +378,14 @@ static void read_close(wsf_ws *ws, const control_frame *f) {
     ws->cb->on_close_frame(ws, ws->close_code_received, reason, reason_len);
 }
 
-const char *wsf_ws_close_failure(const wsf_ws *ws, char *buf, size_t cap) {
+const char *wsf_ws_failure_detail(const wsf_ws *ws, char *buf, size_t cap) {
+  if (ws->scan_too_big) {
+    snprintf(buf, cap,
+             "a fragmented message over max_message_bytes after %u frames (%u bytes charged per continuation "
+             "frame)",
+             ws->scan_msg_frames, FRAGMENT_CHARGE);
+    return buf;
+  }
   switch (ws->bad_close) {
   case WSF_WS_BAD_CLOSE_LENGTH:
     snprintf(buf, cap, "the server's close frame had a 1-byte payload");
@@ -707,7 +731,7 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     return -1;
   /* After the peer's close frame nothing more is read (wslay has stopped
    * reading too); after a framing violation the frame boundaries are lost. */
-  if (ws->close_received || ws->scan_violation)
+  if (ws->close_received || ws->scan_violation || ws->scan_too_big)
     return 0;
   if (!ws->ctx && !ws->deflate && !ws->scan_hdr_len && !ws->scan_payload_left && !ws->scan_fragmented) {
     fast_frame frames[FAST_MAX_FRAMES];
@@ -727,7 +751,7 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
   size_t off = 0;
   for (;;) {
     size_t hold_from;
-    control_frame ctl;
+    control_frame ctl = {0};
     ws->feed_data = data + off;
     ws->feed_len = scan(ws, data + off, len - off, &hold_from, &ctl);
     if (hold_from < len - off) { /* at most a header and 125 bytes of payload */
@@ -757,8 +781,8 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
       break;
   }
   bool read_stopped = !wslay_event_get_read_enabled(ws->ctx);
-  if (ws->scan_violation && !read_stopped && !ws->close_received) {
-    wslay_event_queue_close(ws->ctx, 1002, NULL, 0);
+  if ((ws->scan_violation || ws->scan_too_big) && !read_stopped && !ws->close_received) {
+    wslay_event_queue_close(ws->ctx, ws->scan_too_big ? 1009 : 1002, NULL, 0);
     wslay_event_shutdown_read(ws->ctx);
     read_stopped = true;
   }

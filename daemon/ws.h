@@ -65,6 +65,9 @@ struct wsf_ws {
   uint8_t scan_hdr_len;
   uint8_t scan_fragmented : 1; /* a fragmented data message is open */
   uint8_t scan_violation : 1;  /* a frame header broke the framing rules */
+  uint8_t scan_too_big : 1;    /* a fragmented message went over max_message_bytes as charged (ws.c) */
+  uint32_t scan_msg_frames;    /* frames of the current data message */
+  uint64_t scan_msg_charge;    /* its payload plus a charge per continuation frame */
   uint64_t scan_payload_left;
   uint16_t close_code_sent;
   uint16_t close_code_received;
@@ -123,10 +126,10 @@ enum wsf_ws_bad_close {
   WSF_WS_BAD_CLOSE_CODE,   /* a code not allowed on the wire: 1002 */
   WSF_WS_BAD_CLOSE_REASON, /* a reason that is not UTF-8: 1007 */
 };
-/* When the peer's close frame failed the session: why, in words naming the
- * code it carried (written into buf); NULL otherwise. For the close record's
- * detail. */
-const char *wsf_ws_close_failure(const wsf_ws *ws, char *buf, size_t cap);
+/* When the peer's close frame failed the session (why, naming the code it
+ * carried) or a fragmented message did (how many frames): in words, written
+ * into buf; NULL otherwise. For the close record's detail. */
+const char *wsf_ws_failure_detail(const wsf_ws *ws, char *buf, size_t cap);
 
 /* Both close frames exchanged. */
 bool wsf_ws_close_done(const wsf_ws *ws);

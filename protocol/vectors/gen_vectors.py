@@ -155,6 +155,13 @@ request("open_deflate", "open offering permessage-deflate without context takeov
     "deflate": {"enabled": True, "client_no_context_takeover": True, "server_no_context_takeover": True,
                 "client_max_window_bits": True, "level": 6},
 })
+request("open_keepalive_reply_deadline", "open with text heartbeats whose replies have a deadline", 10, "open", {
+    "conn": "vu-3", "url": "ws://127.0.0.1:8080/chat",
+    "keepalive": {"mode": "text", "interval_ms": 20000, "payload": '{"type":"ping"}',
+                  "reply_contains": '"type":"pong"', "reply_timeout_ms": 5000},
+})
+request("open_reuse_any", "open that takes a live connection of that name whatever its URL", 9, "open",
+        {"conn": "vu-1", "url": "ws://127.0.0.1:8080/other", "reuse": "any"})
 request("open_unicode_name", "open with a non-ASCII connection name", 6, "open",
         {"conn": "vu-\u00fc-\u2713", "url": "ws://localhost/"})
 request("send_text", "send a text message (str data); the typical hot-path request", 7,
@@ -244,6 +251,11 @@ response("open_connect_error", "TCP connect refused", 3, error={
     "code": "connect_error", "message": "connection refused", "detail": "ECONNREFUSED"})
 response("open_conn_exists", "open with reuse false on a live name", 4, error={
     "code": "conn_exists", "message": "connection vu-42 is open", "conn": "vu-42"})
+response("open_url_mismatch", "open with reuse true on a live name whose URL differs", 4, error={
+    "code": "url_mismatch",
+    "message": "connection 'vu-1' is open to ws://gw.example:8080/a, not to ws://gw.example:8080/b "
+               "(reuse: \"any\" would return it anyway)",
+    "conn": "vu-1", "url": "ws://gw.example:8080/a", "requested_url": "ws://gw.example:8080/b"})
 response("send_ok", "send result", 7, result={"bytes": 35})
 response("send_conn_closed", "send on a connection that ended: conn_closed with its record", 7,
          error={"code": "conn_closed", "message": RECORD["summary"], "record": RECORD})
@@ -264,6 +276,10 @@ response("request_ok", "request result: recv's fields plus bytes and rtt_us", 15
 response("ping_ok", "ping result", 16, result={"rtt_us": 412})
 response("ping_no_such_conn", "ping on an unknown name", 16, error={
     "code": "no_such_conn", "message": "no connection named vu-1", "conn": "vu-1"})
+response("status_forgotten", "status of a name whose close record was forgotten over --max-records", 17,
+         error={"code": "no_such_conn",
+                "message": "connection 'iter-7' ended and its close record was forgotten (over --max-records)",
+                "forgotten": True, "conn": "iter-7"})
 response("close_ok", "clean close started by the client", 18, result={
     "code": 1000, "reason": "done", "initiator": "client", "clean": True,
     "record": CLEAN_RECORD})

@@ -89,11 +89,11 @@ def test_a_stalled_loop_shows_as_loop_lag_and_late_heartbeats_in_the_next_snapsh
         after = d.events("snapshot")[len(before):]
         lag = max(s["loop_lag_us"]["max"] for s in after)
         late = max(s["heartbeat_late_us"]["max"] for s in after)
-        # The 10 ms sampler was due near the start of the stall, a 100 ms heartbeat within 100 ms of it.
+        # The 50 ms sampler was due within 50 ms of the stall's start, a 100 ms heartbeat within 100 ms.
         assert 450_000 <= lag < 2_000_000, after
         assert 350_000 <= late < 2_000_000, after
         stats = ctl.call("stats")["loop_lag_us"]
-        assert stats["max"] >= lag and stats["count"] > 100
+        assert stats["max"] >= lag and stats["count"] > 20
         assert stats["p50"] <= stats["p99"] <= stats["max"]
         assert ctl.call("status", conn="beat")["state"] == "open"
         assert d.stop() == 0
@@ -104,8 +104,8 @@ def test_interval_zero_writes_no_snapshot_but_the_loop_lag_is_still_measured():
         ctl = d.client()
         time.sleep(1.0)
         lag = ctl.call("stats")["loop_lag_us"]
-        # One sample per 10 ms timer; a busy shared host delays some, none are skipped.
-        assert set(lag) == {"count", "p50", "p99", "max"} and lag["count"] >= 30
+        # One sample per 50 ms timer (20 in 1 s); a busy shared host delays some, none are skipped.
+        assert set(lag) == {"count", "p50", "p99", "max"} and lag["count"] >= 10
         start = d.events("start")[0]
         assert start["config"]["snapshot_interval_ms"] == 0
         assert d.stop() == 0

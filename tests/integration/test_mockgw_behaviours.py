@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 
@@ -14,7 +15,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mockgw"))
 
-from mockgw_runner import MockGw  # noqa: E402
+from mockgw_runner import MockGw, mockgw_binary  # noqa: E402
 from wsf_fixtures import RpcError, wait_state, wait_until  # noqa: E402
 
 QUIET = {"mode": "none"}
@@ -39,6 +40,12 @@ def record(ctl, conn, timeout=5):
 
 def state(ctl, conn):
     return ctl.call("status", conn=conn)["state"]
+
+
+def gateway_age_us(rec, opened):
+    """The session's age as the gateway counts it: from the 101 it wrote. The daemon's record counts
+    from the 101 it read, up to the open's upgrade time later."""
+    return rec["age_us"] + opened["timings"]["upgrade_us"]
 
 
 def server_close(rec, code, reason):
@@ -140,15 +147,16 @@ def test_no_retry_after_unless_asked():
                                                ("close-frame", 1001, "server_close")])
 def test_max_age_ends_every_session_at_the_same_age_whatever_it_does(ctl, style, code, cause):
     with MockGw("--max-age", "0.6", "--max-age-drop", style) as gw:
-        ctl.call("open", conn="pinging", url=gw.url, keepalive=ping_keepalive(100))
-        ctl.call("open", conn="talking", url=gw.url, keepalive={
-            "mode": "text", "interval_ms": 100, "jitter_ms": 0,
-            "payload": json.dumps({"action": "echo", "message": "hb"}), "reply_contains": "\"hb\""})
-        ctl.call("open", conn="quiet", url=gw.url, keepalive=QUIET)
+        opened = {
+            "pinging": ctl.call("open", conn="pinging", url=gw.url, keepalive=ping_keepalive(100)),
+            "talking": ctl.call("open", conn="talking", url=gw.url, keepalive={
+                "mode": "text", "interval_ms": 100, "jitter_ms": 0,
+                "payload": json.dumps({"action": "echo", "message": "hb"}), "reply_contains": "\"hb\""}),
+            "quiet": ctl.call("open", conn="quiet", url=gw.url, keepalive=QUIET)}
         for conn in ("pinging", "talking", "quiet"):
             rec = record(ctl, conn, timeout=5)
             assert (rec["code"], rec["cause"]) == (code, cause), (conn, rec)
-            assert 600_000 <= rec["age_us"] < 1_200_000, (conn, rec)
+            assert 600_000 <= gateway_age_us(rec, opened[conn]) and rec["age_us"] < 1_200_000, (conn, rec)
             if conn != "quiet":
                 assert rec["since_sent_us"] < 400_000, (conn, rec)  # active to the end
             if style == "close-frame":
@@ -159,9 +167,9 @@ def test_max_age_ends_every_session_at_the_same_age_whatever_it_does(ctl, style,
 
 def test_max_age_follows_the_time_scale_and_the_default_drop_style(ctl):
     with MockGw("--time-scale", "0.1", "--max-age", "5", "--drop", "fin") as gw:
-        ctl.call("open", conn="a", url=gw.url, keepalive=ping_keepalive(100))
+        opened = ctl.call("open", conn="a", url=gw.url, keepalive=ping_keepalive(100))
         rec = record(ctl, "a")
-        assert rec["cause"] == "eof" and 500_000 <= rec["age_us"] < 1_100_000
+        assert rec["cause"] == "eof" and 500_000 <= gateway_age_us(rec, opened) and rec["age_us"] < 1_100_000
         (drop,) = gw.drops()
         assert drop["timeout_unscaled_s"] == 5.0 and drop["style"] == "fin"
 
@@ -247,6 +255,19 @@ def test_black_hole_after_t_answers_nothing_so_only_the_pong_timeout_ends_sessio
         assert stats["drops"]["black_hole"] == 2
 
 
+def test_black_hole_is_seen_by_an_application_heartbeat_reply_deadline_without_pings(ctl):
+    with MockGw("--black-hole-after", "0.5") as gw:
+        ctl.call("open", conn="echo", url=gw.url, keepalive={
+            "mode": "text", "interval_ms": 100, "jitter_ms": 0, "reply_timeout_ms": 300,
+            "payload": json.dumps({"action": "echo", "message": "hb"}), "reply_contains": "\"hb\""})
+        time.sleep(0.3)
+        assert ctl.call("status", conn="echo")["keepalive"]["replies"] >= 1  # answered before the black hole
+        rec = record(ctl, "echo", timeout=5)
+        assert (rec["code"], rec["cause"]) == (1006, "reply_timeout"), rec
+        assert rec["since_sent_us"] < 200_000 and rec["since_recv_us"] >= 300_000
+        assert gw.stats()["drops"]["black_hole"] == 1
+
+
 def test_black_hole_above_n_serves_n_sessions_and_swallows_the_rest(ctl):
     with MockGw("--black-hole-above", "2") as gw:
         for n in ("a", "b", "c"):
@@ -327,8 +348,8 @@ def test_behaviours_combine_and_each_drop_names_its_rule(ctl):
             "--rate-limit", "3", "--rate-window", "10", "--rate-limit-close", "4029",
             "--max-sessions", "3", "--max-sessions-mode", "close")
     with MockGw(*args) as gw:
-        ctl.call("open", conn="idle", url=gw.url, keepalive=QUIET)
-        ctl.call("open", conn="old", url=gw.url, keepalive=ping_keepalive(100))
+        idle = ctl.call("open", conn="idle", url=gw.url, keepalive=QUIET)
+        old = ctl.call("open", conn="old", url=gw.url, keepalive=ping_keepalive(100))
         ctl.call("open", conn="chatty", url=gw.url, keepalive=QUIET)
         capped = open_and_wait_closed(ctl, "capped", gw.url, keepalive=QUIET)
         for i in range(4):
@@ -338,10 +359,33 @@ def test_behaviours_combine_and_each_drop_names_its_rule(ctl):
                 pass
         assert server_close(record(ctl, "chatty"), 4029, "rate limited")
         rec = record(ctl, "idle")
-        assert rec["cause"] == "eof" and rec["since_sent_us"] is None and rec["age_us"] >= 500_000
+        assert rec["cause"] == "eof" and rec["since_sent_us"] is None and gateway_age_us(rec, idle) >= 500_000
         rec = record(ctl, "old", timeout=5)
-        assert rec["cause"] == "reset" and rec["age_us"] >= 1_500_000 and rec["since_sent_us"] < 400_000
+        assert rec["cause"] == "reset" and gateway_age_us(rec, old) >= 1_500_000 and rec["since_sent_us"] < 400_000
         reasons = sorted(d["reason"] for d in gw.drops())
         assert reasons == ["idle", "max_age", "rate_limit"]
         # Needs the close-code fix (h14a) for 1013.
         assert server_close(capped, 1013, "try again later"), capped
+
+
+# ---- command line ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ("--cap-close", "1005"), ("--cap-close", "1015:x"), ("--cap-close", "2999"), ("--cap-close", "5000"),
+    ("--cap-close", ":reason"), ("--rate-limit-close", "4029:" + "r" * 124), ("--restart-close", "abc"),
+    ("--max-sessions-mode", "418"), ("--max-age-drop", "teleport"), ("--reset-share", "0"),
+    ("--reset-share", "1.5"), ("--reset-share", "0.5"), ("--black-hole-above", "0"), ("--max-age", "-1"),
+    ("--handshake-delay-per-open", "soon"), ("--seed", "-3"),
+])
+def test_bad_option_values_are_refused_at_start(args):
+    r = subprocess.run([mockgw_binary(), "--port", "0"] + list(args), capture_output=True, timeout=10)
+    assert r.returncode == 2 and b"mockgw:" in r.stderr and not r.stdout, (args, r)
+
+
+@pytest.mark.parametrize("args", [
+    ("--cap-close", "1014"), ("--cap-close", "3000:x"), ("--rate-limit-close", "4999:" + "r" * 123),
+    ("--restart-close", "1001:going away"), ("--max-age-drop", "silent"), ("--reset-share", "1", "--reset-within", "2"),
+])
+def test_good_option_values_start_the_gateway(args):
+    with MockGw(*args) as gw:
+        assert gw.port > 0

@@ -87,8 +87,9 @@ static bool sendable_close_code(uint64_t code) {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
-/* "CODE" or "CODE:REASON" (reason at most 123 bytes, as a close frame allows). */
-static int parse_close_spec(const char *s, const char *default_reason, mgw_close_spec *out) {
+/* "CODE" or "CODE:REASON" (reason at most 123 bytes, as a close frame
+ * allows); without a reason, *out keeps its default one. */
+static int parse_close_spec(const char *s, mgw_close_spec *out) {
   const char *colon = strchr(s, ':');
   char code[8];
   size_t n = colon ? (size_t)(colon - s) : strlen(s);
@@ -100,7 +101,8 @@ static int parse_close_spec(const char *s, const char *default_reason, mgw_close
   if (parse_uint(code, 4999, &v) || !sendable_close_code(v))
     return -1;
   out->code = (uint16_t)v;
-  out->reason = colon ? colon + 1 : default_reason;
+  if (colon)
+    out->reason = colon + 1;
   return strlen(out->reason) <= 123 ? 0 : -1;
 }
 
@@ -238,6 +240,7 @@ int main(int argc, char **argv) {
   cfg->max_message_bytes = 16u << 20;
   cfg->cap_close = (mgw_close_spec){1013, "try again later"};
   cfg->restart_close = (mgw_close_spec){1012, "service restart"};
+  cfg->rate_limit_close = (mgw_close_spec){0, "rate limited"}; /* code 0: off */
   cfg->seed = 1;
   bool max_age_drop_given = false;
   /* Durations as given (seconds); scaled once all options are read. */
@@ -311,15 +314,15 @@ int main(int argc, char **argv) {
       dur = &reset_within;
       break;
     case OPT_CAP_CLOSE:
-      if (parse_close_spec(optarg, "try again later", &cfg->cap_close))
+      if (parse_close_spec(optarg, &cfg->cap_close))
         return fail(name, optarg);
       break;
     case OPT_RATE_CLOSE:
-      if (parse_close_spec(optarg, "rate limited", &cfg->rate_limit_close))
+      if (parse_close_spec(optarg, &cfg->rate_limit_close))
         return fail(name, optarg);
       break;
     case OPT_RESTART_CLOSE:
-      if (parse_close_spec(optarg, "service restart", &cfg->restart_close))
+      if (parse_close_spec(optarg, &cfg->restart_close))
         return fail(name, optarg);
       break;
     case OPT_MAX_AGE_DROP:

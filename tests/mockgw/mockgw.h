@@ -30,14 +30,16 @@ typedef enum mgw_drop_style {
 typedef enum mgw_cap_mode { MGW_CAP_503, MGW_CAP_429, MGW_CAP_EVENT, MGW_CAP_CLOSE } mgw_cap_mode;
 
 /* Why the gateway ends a session: the name in drop lines and in the
- * counters' "drops" object, and the reason of a close frame. */
+ * counters' "drops" object, and the reason of a close frame when --drop (or
+ * --max-age-drop) is close-frame. Rate limit and restart closes carry their
+ * own CODE[:REASON] options; black holes and random resets send no frame. */
 #define MGW_DROP_REASONS(X)                                                                                  \
   X(IDLE, idle, "idle timeout")                                                                              \
   X(IDLE_OVERLOAD, idle_overload, "idle timeout")                                                            \
-  X(HEARTBEAT, heartbeat, "heartbeat required")                                                              \
+  X(HEARTBEAT, heartbeat, "idle timeout")                                                                    \
   X(MAX_AGE, max_age, "session too old")                                                                     \
-  X(RATE_LIMIT, rate_limit, "rate limited")                                                                  \
-  X(RESTART, restart, "service restart")                                                                     \
+  X(RATE_LIMIT, rate_limit, "")                                                                              \
+  X(RESTART, restart, "")                                                                                    \
   X(BLACK_HOLE, black_hole, "")                                                                              \
   X(RANDOM_RESET, random_reset, "")
 typedef enum mgw_drop_reason {

@@ -100,29 +100,31 @@ static void test_overflow_by_bytes_drops_as_many_as_needed(void) {
   wsf_inbox_clear(&in);
 }
 
-static void test_message_larger_than_max_bytes_is_kept_alone(void) {
+/* The bounds include the newest message: one larger than max_bytes is
+ * dropped itself (counted) and the older ones stay. */
+static void test_message_larger_than_max_bytes_is_dropped_itself(void) {
   wsf_inbox in;
   wsf_inbox_init(&in, 10, 4);
   wsf_inbox_push(&in, msg("ab"));
   wsf_inbox_push(&in, msg("cd"));
-  CHECK(wsf_inbox_push(&in, msg("0123456789")) == 2);
+  CHECK(wsf_inbox_push(&in, msg("0123456789")) == 1);
   check_consistent(&in);
-  CHECK(in.count == 1 && in.bytes == 10);
-  CHECK_STR((const char *)in.head->data, "0123456789");
-  /* The next small one pushes the oversized one out. */
-  CHECK(wsf_inbox_push(&in, msg("x")) == 1);
-  CHECK(in.count == 1 && in.bytes == 1);
+  CHECK(in.count == 2 && in.bytes == 4);
+  CHECK_STR((const char *)in.head->data, "ab");
+  CHECK(in.dropped == 1);
+  /* One that fits exactly pushes the oldest out. */
+  CHECK(wsf_inbox_push(&in, msg("wxyz")) == 2);
+  CHECK(in.count == 1 && in.bytes == 4);
   CHECK(in.dropped == 3);
   wsf_inbox_clear(&in);
 }
 
-static void test_zero_max_messages_keeps_only_the_newest(void) {
+static void test_zero_max_messages_keeps_nothing(void) {
   wsf_inbox in;
   wsf_inbox_init(&in, 0, 100);
-  CHECK(wsf_inbox_push(&in, msg("a")) == 0);
+  CHECK(wsf_inbox_push(&in, msg("a")) == 1);
   CHECK(wsf_inbox_push(&in, msg("b")) == 1);
-  CHECK(in.count == 1);
-  CHECK_STR((const char *)in.head->data, "b");
+  CHECK(in.count == 0 && in.bytes == 0 && in.head == NULL && in.dropped == 2);
   wsf_inbox_clear(&in);
 }
 
@@ -220,7 +222,7 @@ static void test_random_operations_keep_accounting_exact(void) {
       removed++;
     }
     CHECK(in.count <= 50);
-    CHECK(in.bytes <= 4000 || in.count == 1);
+    CHECK(in.bytes <= 4000);
   }
   check_consistent(&in);
   CHECK(pushed == removed + in.dropped + in.count);
@@ -232,8 +234,8 @@ int main(void) {
   RUN(test_push_keeps_fifo_order);
   RUN(test_overflow_by_count_drops_oldest);
   RUN(test_overflow_by_bytes_drops_as_many_as_needed);
-  RUN(test_message_larger_than_max_bytes_is_kept_alone);
-  RUN(test_zero_max_messages_keeps_only_the_newest);
+  RUN(test_message_larger_than_max_bytes_is_dropped_itself);
+  RUN(test_zero_max_messages_keeps_nothing);
   RUN(test_remove_head_middle_and_tail);
   RUN(test_clear_frees_all_and_keeps_drop_count);
   RUN(test_random_operations_keep_accounting_exact);

@@ -385,7 +385,7 @@ static void test_close_codes_at_every_boundary(void) {
     char buf[96], want[96];
     snprintf(want, sizeof want, "the server sent close code %u, which is not allowed on the wire",
              invalid[i]);
-    CHECK_STR(wsf_ws_close_failure(&client.ws, buf, sizeof buf), want);
+    CHECK_STR(wsf_ws_failure_detail(&client.ws, buf, sizeof buf), want);
     CHECK(run_until(server_raw_has_close, 5000));
     uint16_t code = 0;
     CHECK(raw_close_code(&server, &code) && code == 1002);
@@ -403,7 +403,7 @@ static void test_malformed_close_frames_and_the_answer_to_ours(void) {
   CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
   CHECK(client.protocol_error_code == 1002 && client.close_frames == 0);
   char buf[96];
-  CHECK(wsf_ws_close_failure(&client.ws, buf, sizeof buf) != NULL);
+  CHECK(wsf_ws_failure_detail(&client.ws, buf, sizeof buf) != NULL);
   pair_close();
 
   pair_open(&server, 1 << 20, 1 << 20, NULL);
@@ -500,6 +500,43 @@ static void test_pings_while_output_waits_get_one_pong_for_the_latest(void) {
   CHECK(client.ws.held_pong == NULL);
   wsf_ws_written(&client.ws); /* nothing held: nothing sent */
   CHECK(client.protocol_errors == 0);
+  pair_close();
+}
+
+/* A fragmented message is charged 128 bytes per continuation frame beyond
+ * its payload: 1-byte fragments hit max_message_bytes (1009, named) long
+ * before wslay's per-fragment heap (~96 bytes each) adds up; a message in a
+ * few fragments within the limit is delivered, and the charge starts again
+ * with each message. */
+static void test_tiny_fragments_are_charged_against_max_message_bytes(void) {
+  pair_open(&server, 1000, 1 << 20, NULL);
+  uint8_t stream[512];
+  size_t len = frame(stream, 0, WSF_WS_TEXT, "ab", 2);
+  for (int i = 0; i < 3; i++)
+    len += frame(stream + len, 0, 0, "cd", 2);
+  len += frame(stream + len, FRAME_FIN, 0, "!", 1); /* 9 bytes + 4 x 128 charged: fits */
+  CHECK(wsf_ws_feed(&client.ws, stream, len) == 0);
+  CHECK(client.n_msgs == 1 && stored_is(&client.msgs[0], WSF_WS_TEXT, "abcdcdcd!", 9));
+  CHECK(wsf_ws_feed(&client.ws, stream, len) == 0); /* again: the charge restarted */
+  CHECK(client.n_msgs == 2);
+
+  len = frame(stream, 0, WSF_WS_TEXT, "x", 1);
+  CHECK(wsf_ws_feed(&client.ws, stream, len) == 0);
+  int frames = 1, rv = 0;
+  while (rv == 0 && frames < 100) {
+    uint8_t f[8];
+    size_t n = frame(f, 0, 0, "y", 1);
+    rv = wsf_ws_feed(&client.ws, f, n);
+    frames++;
+  }
+  CHECK(rv == -1 && frames == 9); /* 1 + 8 x 129 > 1000 */
+  CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1009);
+  char buf[160];
+  const char *why = wsf_ws_failure_detail(&client.ws, buf, sizeof buf);
+  CHECK(why && strstr(why, "fragmented message over max_message_bytes after 9 frames"));
+  CHECK(run_until(server_raw_has_close, 5000));
+  uint16_t code = 0;
+  CHECK(raw_close_code(&server, &code) && code == 1009);
   pair_close();
 }
 
@@ -654,6 +691,7 @@ int main(void) {
   RUN(test_close_codes_at_every_boundary);
   RUN(test_malformed_close_frames_and_the_answer_to_ours);
   RUN(test_pings_while_output_waits_get_one_pong_for_the_latest);
+  RUN(test_tiny_fragments_are_charged_against_max_message_bytes);
   RUN(test_masked_frame_from_server_is_1002);
   RUN(test_unmasked_frame_from_client_is_1002);
   RUN(test_invalid_utf8_in_a_later_fragment_is_1007);
