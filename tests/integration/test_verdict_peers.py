@@ -143,16 +143,22 @@ def test_server_restart_closes_many_at_once(tmp_path, code):
     assert g["server_restart"]["count"] == 5
 
 
-def test_unresponsive_server_is_a_pong_timeout(tmp_path):
-    with Daemon() as d, VerdictPeer("blackhole", after=0.3) as peer:
+@pytest.mark.parametrize("keepalive,cause", [
+    ({"mode": "ping", "interval_ms": 200, "jitter_ms": 20, "pong_timeout_ms": 400}, "pong_timeout"),
+    # An application heartbeat the server echoes, with a reply deadline: no pings needed.
+    ({"mode": "text", "payload": '{"action":"echo"}', "reply_contains": "echo", "interval_ms": 200,
+      "jitter_ms": 20, "reply_timeout_ms": 400}, "reply_timeout"),
+])
+def test_unresponsive_server(tmp_path, keepalive, cause):
+    with Daemon() as d, VerdictPeer("blackhole", after=0.5) as peer:
         ctl = d.client()
         for n in ("b1", "b2"):
-            open_quiet(ctl, n, peer.url, keepalive={"mode": "ping", "interval_ms": 200, "jitter_ms": 20,
-                                                    "pong_timeout_ms": 400})
+            open_quiet(ctl, n, peer.url, keepalive=keepalive)
         assert wait_until(lambda: closed_count(ctl, ["b1", "b2"]) == 2, 6)
         s = report(finish(d, tmp_path))
     g = codes(s)
     assert list(g) == ["unresponsive_server"], s["groups"]
+    assert s["drops_by_code_cause"] == {"1006 %s" % cause: 2}
 
 
 def test_network_resets_at_scattered_ages(tmp_path):

@@ -174,7 +174,7 @@ def test_connect_burst_versus_steady_connect_failures(tmp_path):
     assert group(s, "connect_burst")["count"] == 5 and group(s, "connect_failed")["count"] == 1
 
 
-def test_close_codes_1012_1013_and_reply_timeout(tmp_path):
+def test_close_codes_1012_1013_reply_timeout_and_output_stalled(tmp_path):
     log = Log()
     for i in range(8):
         log.opened(i * 0.3, "s%d" % i)
@@ -182,13 +182,15 @@ def test_close_codes_1012_1013_and_reply_timeout(tmp_path):
     log.closed(3.2, "capped", code=1013, cause="server_close", reason="try again later", age=0.2, since_sent=0.2)
     log.closed(5, "s0", cause="reply_timeout", code=1006, age=5, since_sent=1, initiator="client")
     log.closed(5.5, "s1", cause="reply_timeout", code=1006, age=5.2, since_sent=1.1, initiator="client")
+    log.opened(5.6, "stalled")
+    log.closed(7.0, "stalled", cause="output_stalled", code=1006, age=1.4, since_sent=0.01, initiator="client")
     for i in range(2, 8):
         log.closed(10 + i * 0.01, "s%d" % i, code=1012, cause="server_close", reason="service restart",
                    age=10 - i * 0.3, since_sent=(i % 3) * 2.0)
     s = report(log.write(tmp_path / "events.jsonl"))
     assert sorted(codes(s)) == ["server_restart", "session_cap", "unresponsive_server"]
     assert group(s, "server_restart")["count"] == 6
-    assert group(s, "unresponsive_server")["count"] == 2
+    assert group(s, "unresponsive_server")["count"] == 3
 
 
 def test_rate_limit_by_1008_without_words(tmp_path):

@@ -102,6 +102,8 @@ RATE_CODES = {4029, 4429}  # "429 Too Many Requests" in the private-use range
 POLICY_CODES = {1008, 4008}
 EXHAUSTION = {"EMFILE": "fd_exhaustion", "ENFILE": "fd_exhaustion", "EADDRNOTAVAIL": "port_exhaustion"}
 PROTOCOL_CAUSES = {"protocol_error", "invalid_utf8"}
+# No pong, no heartbeat reply, or none of our output taken: the server (or the route) went quiet.
+UNRESPONSIVE_CAUSES = {"pong_timeout", "reply_timeout", "output_stalled"}
 
 
 def _stats(values):
@@ -383,7 +385,7 @@ def _explicit_groups(drops):
         sent_before = d.get("since_sent_s")
         msgs = d.get("msgs_out") or 0
         server_close = cause == "server_close"
-        if cause in ("pong_timeout", "reply_timeout"):
+        if cause in UNRESPONSIVE_CAUSES:
             key = "unresponsive_server"
         elif cause in PROTOCOL_CAUSES:
             key = "server_protocol_error"
@@ -429,7 +431,8 @@ def _codes(items):
 def _explain_unresponsive(items):
     causes = _count_words(items, lambda d: d.get("cause"))
     return _group("unresponsive_server", items, [
-        "%d sessions ended because no pong or heartbeat reply came back in time (%s)" % (len(items), causes)],
+        "%d sessions ended because no pong or heartbeat reply came back, or the server took none of our "
+        "output, in time (%s)" % (len(items), causes)],
         ["the server sent no close and no TCP FIN or RST: it went silent, it did not refuse"],
         advice="check the route and the server's health; a shorter pong_timeout_ms finds it sooner",
         sentence="%d connections were declared dead because no reply came back (%s): the server stopped "
