@@ -293,3 +293,29 @@ def test_resets_of_pinging_sessions_are_not_a_data_only_timer(tmp_path):
                       since_ping=0.05 + 0.02 * i)
     assert codes(report(data_only.write(tmp_path / "d.jsonl"))) == ["idle_timeout_data_only"]
     assert codes(report(resets.write(tmp_path / "r.jsonl"))) == ["network_reset"]
+
+
+def test_one_late_straggler_does_not_hide_a_maximum_age(tmp_path):
+    # Timers fire late, never early: five drops at 30.0 s of age and one at 34 s (a busy server).
+    log = Log()
+    for i, age in enumerate([30.0, 30.1, 30.05, 34.0, 30.2, 30.0]):
+        log.opened(i * 2, "m%d" % i)
+        log.closed(i * 2 + age, "m%d" % i, cause="reset", age=age, since_sent=1.0 + i * 2.5)
+    assert codes(report(log.write(tmp_path / "events.jsonl"))) == ["max_age"]
+
+
+def test_a_stray_fin_among_resets_joins_their_verdict(tmp_path):
+    # Five sessions reset at 20 s of age and one that ended with a FIN at the same age: one group.
+    # A FIN at another age stays apart.
+    log = Log()
+    for i in range(5):
+        log.opened(i, "r%d" % i)
+        log.closed(i + 20.0 + 0.01 * i, "r%d" % i, cause="reset", age=20.0 + 0.01 * i, since_sent=1.0 + i * 3)
+    log.opened(6, "fin")
+    log.closed(26.02, "fin", cause="eof", age=20.02, since_sent=7.0)
+    s = report(log.write(tmp_path / "one.jsonl"))
+    assert codes(s) == ["max_age"] and group(s, "max_age")["count"] == 6
+    log.opened(30, "odd")
+    log.closed(33, "odd", cause="eof", age=3.0, since_sent=0.01)
+    s = report(log.write(tmp_path / "two.jsonl"))
+    assert sorted(codes(s)) == ["max_age", "unexplained_drops"] and group(s, "max_age")["count"] == 6

@@ -120,14 +120,10 @@ def test_random_resets_are_the_network(tmp_path):
         assert all_closed(ctl, names, 6)
 
     s, g = run(tmp_path, ("--echo", "--reset-share", "1", "--reset-within", "2.5", "--seed", "5"), drive)
-    # Every RST is the network's. (About one run in three, one of the eight reaches the daemon as a FIN
-    # instead, e.g. 0.17 s after the open with a ping just sent: a lone FIN is no pattern, and the
-    # report says so rather than naming it.)
-    resets = s["drops_by_code_cause"].get("1006 reset", 0)
-    assert resets >= 7 and g["network_reset"]["count"] == resets, s["groups"]
-    assert g["network_reset"]["side"] == "network"
-    assert set(g) <= {"network_reset", "unexplained_drops"}, s["groups"]
-    assert resets + g.get("unexplained_drops", {"count": 0})["count"] == 8
+    # About one run in three, one of the eight reaches the daemon as a FIN instead (e.g. 0.17 s after
+    # the open with a ping just sent); it fits the scattered pattern and joins it.
+    assert list(g) == ["network_reset"], s["groups"]
+    assert g["network_reset"]["count"] == 8 and g["network_reset"]["side"] == "network"
 
 
 def test_handshake_delay_growing_with_load_is_throttling(tmp_path):
