@@ -114,7 +114,7 @@ def render(f):
         "wsfleet watch  %s  open %s  connecting %s  closing %s" % (f["at"], f["open"], f["connecting"], f["closing"]),
         "last %.1f s: %d opens, drops %s, failed opens %s, %d closed by the client" % (
             f["interval_s"], f["opens"], words(f["drops"]), words(f["failed"]), f["closes_asked"]),
-        "heartbeats late: p99 %s, max %s    loop lag: p99 %s, max %s" % (
+        "since the daemon started: heartbeats late p99 %s, max %s; loop lag p99 %s, max %s" % (
             _us(f["heartbeat_late_us"], "p99"), _us(f["heartbeat_late_us"], "max"),
             _us(f["loop_lag_us"], "p99"), _us(f["loop_lag_us"], "max")),
         "verdict so far (%d drops since the watch began):" % f["drops_total"],
