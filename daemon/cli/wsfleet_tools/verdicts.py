@@ -455,7 +455,7 @@ def _explain_rate(items):
     ev = ["server close %s" % codes]
     if msgs:
         ev.append("%s client messages in the session's %s before the close" % (
-            _span([d.get("msgs_out") for d in items], "%d", ""), _span([d.get("age_s") for d in items], "%.2f")))
+            _span([d.get("msgs_out") for d in items], "%d", ""), _span([d.get("age_s") for d in items], "%.3f")))
     if st:
         ev.append("client message rate over the session %.1f–%.1f per s" % (st["min"], st["max"]))
     if after:
@@ -466,7 +466,7 @@ def _explain_rate(items):
                   if st else "send fewer messages per second per session",
                   sentence="%d sessions were closed by the server (%s) right after bursts of %s client messages in %s: "
                            "rate limit" % (len(items), codes, _span([d.get("msgs_out") for d in items], "%d", ""),
-                                           _span([d.get("age_s") for d in items], "%.2f")),
+                                           _span([d.get("age_s") for d in items], "%.3f")),
                   figures={"rate_per_s": st, "msgs_out": msgs, "close_after_s": after})
 
 
