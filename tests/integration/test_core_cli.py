@@ -41,3 +41,17 @@ def test_unreachable_daemon_and_usage_errors_have_their_own_exit_codes(tmp_path)
     run("call", check_rc=2)
     run("frobnicate", check_rc=2)
     run("call", "stats", "novalue", check_rc=2)
+
+
+def test_subcommand_parser_help_and_errors():
+    top = run("--help", check_rc=0).stdout
+    for cmd in ("call", "stats", "status", "list", "report", "repro", "watch"):
+        assert cmd in top
+    assert "--limit" in run("list", "--help", check_rc=0).stdout
+    assert "--fail-on" in run("report", "--help", check_rc=0).stdout
+    assert "--count" in run("watch", "--help", check_rc=0).stdout
+    assert "--limit" in run("list", "--limit", "many", check_rc=2).stderr
+    run("status", check_rc=2)
+    run("status", "a", "b", check_rc=2)
+    run("--timeout", check_rc=2)
+    run(check_rc=2)

@@ -33,7 +33,10 @@ def overload_log(tmp_path_factory):
     """Three quiet sessions under a 3-session overload threshold, then two more: each arrival above
     the threshold costs one quiet session (idle timeout 0.6 s while > 3 are open, else 30 s)."""
     path = tmp_path_factory.mktemp("report") / "events.jsonl"
-    with Daemon() as d, MockGw("--idle-timeout", "30", "--overload-above", "3", "--overload-idle-timeout",
+    running = path.with_name("running.jsonl")
+    # Snapshots every 100 ms: the timeline shows how quiet the sessions were with 3 open, at the
+    # resolution of this 1.2 s scenario.
+    with Daemon("--snapshot-interval-ms", "100") as d, MockGw("--idle-timeout", "30", "--overload-above", "3", "--overload-idle-timeout",
                                "0.6", "--drop", "fin") as gw:
         ctl = d.client()
         quiet = ["q1", "q2", "q3"]
@@ -45,6 +48,7 @@ def overload_log(tmp_path_factory):
         ctl.call("open", conn="late2", url=gw.url, keepalive={"mode": "none"})
         assert wait_until(lambda: sum(closed(ctl, n) for n in quiet) == 2, 3)
         time.sleep(0.3)
+        shutil.copyfile(d.events_path, running)  # the daemon still runs, the survivors are still open
         ctl.call("reset")
         d.stop()
         shutil.copyfile(d.events_path, path)
@@ -73,6 +77,16 @@ def test_report_verdict_names_an_idle_timeout_under_load(overload_log):
     assert "without a client frame while > 3 sessions were open" in verdict
     # The reset found the surviving sessions quieter still, with only 3 open: load, not silence alone.
     assert "idle timeout under load" in verdict
+
+
+def test_report_reads_load_from_the_timeline_alike_running_or_stopped(overload_log):
+    # The same verdict from the log copied while the daemon ran (survivors still open, no reset, no
+    # stop) as from the whole log: the evidence is the snapshots' quiet spells with 3 open.
+    whole = json.loads(wsfleet("report", overload_log, "--json").stdout)
+    running = json.loads(wsfleet("report", overload_log.with_name("running.jsonl"), "--json").stdout)
+    assert whole["verdict_codes"] == running["verdict_codes"] == ["idle_timeout_under_load"]
+    assert [g["figures"]["threshold_open"] for g in running["groups"]] == [3]
+    assert any("with 3 open" in e and "was not dropped" in e for e in running["groups"][0]["evidence"])
 
 
 def test_report_time_scale_reads_durations_in_model_seconds(overload_log):
@@ -130,6 +144,7 @@ def test_report_html_chart_renders_in_headless_chromium(overload_log, tmp_path):
     assert html.count('class="open-line"') == 1
     assert html.count('class="drop"') == 2
     assert "idle timeout under load" in html.split('id="verdict"')[1]
+    assert html.count('class="group" data-code="idle_timeout_under_load"') == 1
     shot = tmp_path / "report.png"
     subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                     "--user-data-dir=%s" % profile, "--window-size=1000,800", "--screenshot=%s" % shot,

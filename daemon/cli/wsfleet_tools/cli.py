@@ -8,13 +8,18 @@
     stats                         the daemon's counters
     status CONN                   one connection's state and close record
     list [--state S] [--limit N]  connection names
-    report ...                    summarise an event log (wsfleet_tools.report)
+    report ...                    summarise an event log and name why sessions ended (wsfleet_tools.report;
+                                  wsfleet report --help)
     repro ...                     run the reproduction (wsfleet_tools.repro)
+    watch [--interval S] [--count N | --once] [--json]
+                                  a live view: open/connecting, opens and drops per interval by cause,
+                                  heartbeat lateness, loop lag, the verdict so far (wsfleet_tools.watch)
 
 Results are printed as indented JSON (binary as {"$bin": "hex"}). An error response prints the
 error map on stderr and exits 1; a usage error exits 2; no daemon to talk to exits 3.
 """
 
+import argparse
 import importlib
 import json
 import sys
@@ -92,23 +97,6 @@ def dump(value, out):
     out.write("\n")
 
 
-def _pop_option(argv, name, takes_value=True):
-    """Removes `--name V` or `--name=V` from the front options of argv; returns V or None."""
-    for i, arg in enumerate(argv):
-        if not arg.startswith("-"):
-            break
-        if arg == name and takes_value:
-            if i + 1 >= len(argv):
-                raise UsageError("%s needs a value" % name)
-            value = argv[i + 1]
-            del argv[i:i + 2]
-            return value
-        if arg.startswith(name + "="):
-            del argv[i]
-            return arg.split("=", 1)[1]
-    return None
-
-
 def connect(opts):
     if opts["tcp"]:
         token = None
@@ -150,54 +138,90 @@ def run_external(name, argv, err):
     return module.main(argv)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so main() returns the exit code."""
+
+    def error(self, message):
+        raise UsageError(message if self.prog == "wsfleet" else "%s: %s" % (self.prog, message))
+
+
+def _call_parser(p):
+    p.add_argument("method")
+    p.add_argument("params", nargs="*", metavar="key=value")
+
+
+def _status_parser(p):
+    p.add_argument("conn")
+
+
+def _list_parser(p):
+    p.add_argument("--state")
+    p.add_argument("--limit", type=int)
+
+
+# The daemon's own commands: name -> (what it does, how its arguments parse). report, repro and
+# watch parse their own arguments (their modules' main).
+COMMANDS = {
+    "call": ("any method", _call_parser),
+    "stats": ("the daemon's counters", lambda p: None),
+    "status": ("one connection's state and close record", _status_parser),
+    "list": ("connection names", _list_parser),
+}
+OWN_PARSER = {"report": "summarise an event log", "repro": "run the reproduction", "watch": "a live view"}
+
+
+def parser():
+    """The global options, then COMMAND and its arguments (parsed by the command's own parser)."""
+    ap = _Parser(prog="wsfleet", add_help=False)
+    ap.add_argument("-h", "--help", action="store_true")
+    ap.add_argument("--socket", metavar="PATH")
+    ap.add_argument("--tcp", metavar="HOST:PORT")
+    ap.add_argument("--token-file", metavar="FILE")
+    ap.add_argument("--timeout", type=float, default=30, metavar="S")
+    ap.add_argument("command", nargs="?", choices=sorted(list(COMMANDS) + list(OWN_PARSER) + ["help"]),
+                    metavar="COMMAND")
+    ap.add_argument("args", nargs=argparse.REMAINDER)
+    return ap
+
+
+def command_parser(name):
+    words, setup = COMMANDS[name]
+    p = _Parser(prog="wsfleet " + name, description=words)
+    setup(p)
+    return p
+
+
 def main(argv=None, out=None, err=None):
     out = out or sys.stdout
     err = err or sys.stderr
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] in ("-h", "--help", "help"):
+        a = parser().parse_args(argv)
+        if a.help or a.command == "help":
             out.write(__doc__)
             return EXIT_OK
-        opts = {
-            "socket": _pop_option(argv, "--socket"),
-            "tcp": _pop_option(argv, "--tcp"),
-            "token_file": _pop_option(argv, "--token-file"),
-            "timeout": float(_pop_option(argv, "--timeout") or 30),
-        }
-        if not argv:
+        if not a.command:
             raise UsageError("no command")
-        if argv[0].startswith("-"):
-            raise UsageError("unknown option %s" % argv[0])
-        cmd, rest = argv[0], argv[1:]
-        if cmd in EXTERNAL:
-            return run_external(cmd, rest, err)
-        if cmd == "call":
-            if not rest:
-                raise UsageError("call needs a METHOD")
-            return run_call(opts, rest[0], parse_params(rest[1:]), out, err)
-        if cmd == "stats":
-            if rest:
-                raise UsageError("stats takes no arguments")
+        opts = {"socket": a.socket, "tcp": a.tcp, "token_file": a.token_file, "timeout": a.timeout}
+        if a.command == "watch":
+            from . import watch  # it takes the connection options too
+            return watch.main(a.args, opts, out, err)
+        if a.command in OWN_PARSER:
+            return run_external(a.command, a.args, err)
+        c = command_parser(a.command).parse_args(a.args)
+        if a.command == "call":
+            return run_call(opts, c.method, parse_params(c.params), out, err)
+        if a.command == "stats":
             return run_call(opts, "stats", {}, out, err)
-        if cmd == "status":
-            if len(rest) != 1:
-                raise UsageError("status needs exactly one CONN")
-            return run_call(opts, "status", {"conn": rest[0]}, out, err)
-        if cmd == "list":
-            params = {}
-            state = _pop_option(rest, "--state")
-            limit = _pop_option(rest, "--limit")
-            if state is not None:
-                params["state"] = state
-            if limit is not None:
-                params["limit"] = int(limit)
-            if rest:
-                raise UsageError("list: unexpected %s" % " ".join(rest))
-            return run_call(opts, "list", params, out, err)
-        raise UsageError("unknown command %r" % cmd)
+        if a.command == "status":
+            return run_call(opts, "status", {"conn": c.conn}, out, err)
+        params = {k: v for k, v in (("state", c.state), ("limit", c.limit)) if v is not None}
+        return run_call(opts, "list", params, out, err)
     except UsageError as e:
         err.write("wsfleet: %s\n(see wsfleet --help)\n" % e)
         return EXIT_USAGE
+    except SystemExit as e:  # a command's --help
+        return EXIT_OK if not e.code else EXIT_USAGE
     except ValueError as e:
         err.write("wsfleet: %s\n" % e)
         return EXIT_USAGE

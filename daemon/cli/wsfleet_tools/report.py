@@ -2,22 +2,26 @@
 person reads in a minute, and optionally a one-page HTML report with a chart.
 
     wsfleet report EVENTS.jsonl [--html FILE] [--json] [--time-scale F] [--since-ms T] [--until-ms T]
+                                [--fail-on CODE,...]
 
 --time-scale F: the log comes from a time-scaled run (e.g. `wsfleet repro`, F = 0.1); durations are
 shown divided by F, in the run's model seconds. --since-ms/--until-ms keep only events whose at_ms
 lies in [since, until).
 
 A "drop" is a connection that ended without the client asking: every close whose cause is not
-local_close (the client closed it), daemon_reset or shutdown.
+local_close (the client closed it), daemon_reset or shutdown. Drops and failed opens are grouped by
+pattern, each group named by a verdict code (verdicts.py, README "Verdict codes").
 """
 
+import argparse
 import html
 import json
 import math
 import sys
 
+from . import verdicts
+
 EXPECTED_CAUSES = {"local_close", "daemon_reset", "shutdown"}
-NO_CLOSE_FRAME_CAUSES = {"eof", "reset"}
 
 
 # ---- loading ----------------------------------------------------------------------------------
@@ -90,16 +94,6 @@ def _nice_step(span, target_rows=10):
     return 10 * mag
 
 
-def _heartbeat_advice(silence_s):
-    """A heartbeat interval comfortably below the silence that was fatal (45 s -> 25 s)."""
-    target = silence_s * 0.6
-    if target >= 10:
-        return max(5, int(target // 5) * 5)
-    if target >= 1:
-        return int(target)
-    return round(target, 2)
-
-
 # ---- analysis ---------------------------------------------------------------------------------
 
 def analyze(events, time_scale=1.0):
@@ -114,7 +108,7 @@ def analyze(events, time_scale=1.0):
     open_names = set()
     timeline = []  # (t_s, open_count)
     peak = 0
-    closes, drops, failures = [], [], []
+    closes, drops, failures, opens, snapshots = [], [], [], [], []
     by_code, by_cause, by_code_cause = {}, {}, {}
     starts = 0
     for ev in events:
@@ -129,10 +123,29 @@ def analyze(events, time_scale=1.0):
             open_names.add(ev.get("conn"))
             timeline.append((t, len(open_names)))
             peak = max(peak, len(open_names))
+            timings = ev.get("timings") if isinstance(ev.get("timings"), dict) else {}
+            opens.append({"at_s": t, "conn": ev.get("conn"),
+                          "open_conns": _num(ev.get("open_conns")) or len(open_names),
+                          "upgrade_s": _us_to_s(timings.get("upgrade_us"), scale),
+                          "connect_s": _us_to_s(timings.get("connect_us"), scale)})
         elif kind == "handshake_failed":
             err = ev.get("error") if isinstance(ev.get("error"), dict) else {}
+            rec = ev.get("record") if isinstance(ev.get("record"), dict) else {}
+            headers = err.get("headers") if isinstance(err.get("headers"), dict) else {}
             failures.append({"at_s": t, "conn": ev.get("conn"), "code": err.get("code"),
-                             "http_status": err.get("http_status"), "message": err.get("message")})
+                             "http_status": err.get("http_status"), "message": err.get("message"),
+                             "cause": rec.get("cause"), "detail": rec.get("detail") or err.get("detail") or "",
+                             "open_conns": _num(rec.get("open_conns")),
+                             "retry_after": err.get("retry_after", headers.get("retry-after"))})
+        elif kind == "snapshot":
+            snapshots.append({"at_s": t, "open": _num(ev.get("open")), "connecting": _num(ev.get("connecting")),
+                              "max_silence_s": _us_to_s(ev.get("max_silence_us"), scale),
+                              "opens": _num(ev.get("opens")), "closes": _num(ev.get("closes")),
+                              "loop_lag_us": ev.get("loop_lag_us") if isinstance(ev.get("loop_lag_us"), dict) else {},
+                              "heartbeat_late_us": ev.get("heartbeat_late_us")
+                              if isinstance(ev.get("heartbeat_late_us"), dict) else {}})
+            if snapshots[-1]["open"] is not None:
+                peak = max(peak, snapshots[-1]["open"])
         elif kind == "close":
             rec = ev.get("record") if isinstance(ev.get("record"), dict) else {}
             if ev.get("conn") in open_names:
@@ -188,10 +201,13 @@ def analyze(events, time_scale=1.0):
         "close_list": closes,
         "timeline": timeline,
         "failure_list": failures,
+        "open_list": opens,
+        "snapshots": snapshots,
     }
     s.update(_drop_stats(drops))
     s["drop_table"] = drop_table(drops, span)
-    s["verdict"] = verdict(s)
+    s["groups"] = verdicts.classify(s)
+    s["verdict"] = verdict_lines(s, s["groups"])
     return s
 
 
@@ -247,101 +263,24 @@ def drop_table(drops, span, target_rows=10):
 # ---- verdict ----------------------------------------------------------------------------------
 
 def verdict(s):
-    """Plain-words conclusions, most important first. Each is a hypothesis the evidence supports,
-    worded so a reader can check it against the numbers above it."""
-    out = []
-    drops = s["drop_list"]
+    """Plain-words conclusions, one per group of drops (verdicts.classify), largest first, each ending
+    with its code and side. Recomputed from s, so a caller may add evidence (s["quiet_survived"])
+    first."""
+    return verdict_lines(s, verdicts.classify(s))
+
+
+def verdict_lines(s, groups):
     if s["opened"] == 0 and s["handshake_failures"] == 0:
         return ["the log holds no connection"]
-    if s["handshake_failures"]:
-        statuses = ", ".join("%s ×%d" % (k, v) for k, v in sorted(s["failures_by_code"].items()))
-        line = "%d handshakes failed (%s)" % (s["handshake_failures"], statuses)
-        if any("503" in k for k in s["failures_by_code"]):
-            line += ": the server refused new sessions (a session cap or overload), not an idle timeout"
-        out.append(line)
-    if not drops:
+    out = ["%s [%s; %s side]" % (g["sentence"], g["code"], g["side"]) for g in groups]
+    if not s["drops"]:
         out.append("no drops: all %d closes were asked for by the client, a reset or shutdown" % s["closes"]
                    if s["closes"] else "no drops: no connection ended during the log")
-        return out
-
-    groups = {}
-    for d in drops:
-        if d["code"] == 1006 and d["cause"] in NO_CLOSE_FRAME_CAUSES:
-            groups.setdefault("tcp", []).append(d)
-        elif d["cause"] == "pong_timeout":
-            groups.setdefault("pong", []).append(d)
-        elif d["cause"] == "server_close":
-            groups.setdefault("close_frame", []).append(d)
-        else:
-            groups.setdefault("other", []).append(d)
-
-    if "tcp" in groups:
-        tcp = "/".join(sorted({"FIN" if d["cause"] == "eof" else "RST" for d in groups["tcp"]}))
-        out.append(_verdict_silence(groups["tcp"], s, "1006 drop%s (no close frame: TCP " + tcp + ")"))
-    if "close_frame" in groups:
-        ds = groups["close_frame"]
-        codes = ", ".join(sorted({"%s %r" % (d["code"], d["reason"]) for d in ds}))
-        out.append(_verdict_silence(ds, s, "server close frame%s (" + codes.replace("%", "%%") + ")"))
-    if "pong" in groups:
-        ds = groups["pong"]
-        out.append("%d connections were declared dead because no pong came back (pong_timeout): the server "
-                   "stopped answering without closing (a silent drop or a black-holed route)" % len(ds))
-    if "other" in groups:
-        ds = groups["other"]
-        kinds = ", ".join("%s ×%d" % (k, v) for k, v in sorted(_count(ds, lambda d: "%s %s" % (d["code"], d["cause"])).items()))
-        out.append("%d other endings: %s (see the close records' detail)" % (len(ds), kinds))
     return out
 
 
-def _verdict_silence(ds, s, what):
-    sil = [d["silence_s"] for d in ds if d["silence_s"] is not None]
-    opn = [d["open_conns"] for d in ds if d["open_conns"] is not None]
-    ages = [d["age_s"] for d in ds if d["age_s"] is not None]
-    n = len(ds)
-    # `what` holds one %s for the plural ending
-    head = "all %d %s" % (n, what % "s") if n > 1 else "the one %s" % (what % "")
-    if not sil:
-        return head + " carry no client-silence time"
-    smin, smax = min(sil), max(sil)
-    low_open = min(opn) if opn else None
-    # "while > N were open" only when the drops all came near the peak: a load threshold, not a drain.
-    load = ""
-    if low_open is not None and s["peak_open"] and low_open >= 0.5 * s["peak_open"] and low_open > 1:
-        load = " while > %d sessions were open" % (low_open - 1)
-    # A floor of silence before every drop: the server waits for quiet.
-    if smin >= 1.0 or (smax > 0 and smin >= 0.5 * smax):
-        line = "%s came after ≥ %.1f s without a client frame%s" % (head, smin, load)
-        hb = _heartbeat_advice(smin)
-        if load and _quiet_survivors(s, low_open, smin):
-            line += (" (with fewer open, sessions quiet that long were not dropped): idle timeout under load; "
-                     "heartbeats every %s s avoid it" % hb)
-        else:
-            line += ": idle timeout; heartbeats every %s s avoid it" % hb
-        return line
-    # The client was sending pings (its last frame was a ping), yet the server dropped it.
-    pinged = [d for d in ds if d["since_ping_s"] is not None and d["since_sent_s"] is not None
-              and d["since_ping_s"] <= d["since_sent_s"] + 0.05]
-    if len(pinged) >= 0.9 * n:
-        age = " %.1f–%.1f s after opening" % (min(ages), max(ages)) if ages else ""
-        return ("%s came%s although the client's last frame, a ping, was at most %.1f s before%s: the server "
-                "does not count pings as activity; an application heartbeat (a data message, e.g. keepalive "
-                "mode text with an echo action) avoids it" % (head, age, smax, load))
-    return "%s came %.1f–%.1f s after the last client frame%s: not an idle timeout on client frames" % (
-        head, smin, smax, load)
-
-
-def _quiet_survivors(s, low_open, silence):
-    """Evidence that the timeout depends on load: s["quiet_survived"] = {silence_s, open} given by the
-    caller (e.g. the repro's own measurement of its clients), or a connection that ended for an expected reason
-    (reset, client close, shutdown) with fewer than low_open sessions open had then already been
-    quiet for at least `silence`, so a quiet spell as long as the fatal one did no harm at lower
-    concurrency."""
-    q = s.get("quiet_survived")
-    if q and q.get("open") is not None and q["open"] < low_open and (q.get("silence_s") or 0) >= silence:
-        return True
-    return any(c["cause"] in EXPECTED_CAUSES and c["open_conns"] is not None and c["open_conns"] < low_open
-               and c["silence_s"] is not None and c["silence_s"] >= silence
-               for c in s.get("close_list", ()))
+def verdict_codes(s):
+    return sorted({g["code"] for g in s["groups"]})
 
 
 # ---- text -------------------------------------------------------------------------------------
@@ -379,7 +318,24 @@ def format_text(s, title=None):
     w("verdict:")
     for v in s["verdict"]:
         w("  - " + v)
+    if s.get("groups"):
+        w("")
+        w(format_groups(s["groups"]))
     return "\n".join(lines)
+
+
+def format_groups(groups):
+    """Each group's code, count, time span, side, and the evidence behind it."""
+    out = []
+    for g in groups:
+        span = "" if g["from_s"] is None else " at %.1f – %.1f s" % (g["from_s"], g["to_s"])
+        out.append("%s (%s side): %d%s" % (g["code"], g["side"], g["count"], span))
+        for e in g["evidence"]:
+            out.append("    evidence: " + e)
+        for r in g["rules_out"]:
+            out.append("    rules out: " + r)
+        out.append("    would confirm: " + g["confirm"])
+    return "\n".join(out)
 
 
 def format_drop_table(rows):
@@ -478,6 +434,7 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 .verdict{background:#fff7e0;border-left:4px solid #e0a800;padding:8px 12px}.note{color:#666}</style></head>
 <body><h1>%(title)s</h1>%(scale_note)s
 <div class="verdict" id="verdict"><b>Verdict</b><ul>%(verdict)s</ul></div>
+%(groups)s
 <p>Sessions opened: <b>%(opened)d</b> (peak %(peak)d open at once) · handshake failures: %(failures)d ·
 closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
 <p>Client silence at drop (time since the last client frame): %(sil)s</p>
@@ -489,6 +446,7 @@ closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
 """ % {
         "title": esc(title), "scale_note": scale_note,
         "verdict": "".join("<li>%s</li>" % esc(v) for v in s["verdict"]),
+        "groups": _html_groups(s.get("groups") or []),
         "opened": s["opened"], "peak": s["peak_open"], "failures": s["handshake_failures"],
         "closes": s["closes"], "drops": s["drops"],
         "first": (" · drops began at %.1f s with %s open" % (s["first_drop_at_s"], s["open_at_first_drop"]))
@@ -501,76 +459,107 @@ closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
     }
 
 
+def _html_groups(groups):
+    """One row per group: code, side, count, span, and the evidence behind it."""
+    if not groups:
+        return ""
+    esc = html.escape
+    rows = "".join(
+        '<tr class="group" data-code="%s"><td><code>%s</code></td><td>%s</td><td>%d</td><td>%s</td><td>%s</td></tr>' % (
+            esc(g["code"]), esc(g["code"]), esc(g["side"]), g["count"],
+            "-" if g["from_s"] is None else "%.1f – %.1f s" % (g["from_s"], g["to_s"]),
+            "<br>".join(esc(e) for e in g["evidence"] + ["rules out: " + r for r in g["rules_out"]]
+                        + ["would confirm: " + g["confirm"]]))
+        for g in groups)
+    return ("<table id=\"groups\"><tr><th>verdict code</th><th>side</th><th>count</th><th>when</th>"
+            "<th>evidence</th></tr>%s</table>" % rows)
+
+
 def public(s):
     """The summary without internal lists that only the chart needs."""
-    return {k: v for k, v in s.items() if k not in ("timeline", "close_list")}
+    out = {k: v for k, v in s.items() if k not in ("timeline", "close_list", "open_list", "groups")}
+    out["groups"] = [verdicts.public_group(g) for g in s["groups"]]
+    out["verdict_codes"] = verdict_codes(s)
+    return out
 
 
 # ---- command line -----------------------------------------------------------------------------
 
-USAGE = "usage: wsfleet report EVENTS.jsonl [--html FILE] [--json] [--time-scale F] [--since-ms T] [--until-ms T]\n"
+EXIT_OK, EXIT_FILE, EXIT_USAGE, EXIT_VERDICT = 0, 1, 2, 4
+
+
+def parser(prog="wsfleet report"):
+    ap = argparse.ArgumentParser(prog=prog, description="Summarise a wsfleetd event log and name why sessions ended.",
+                                 epilog="Exit status: 0, 1 the log cannot be read, 2 usage, 4 a --fail-on verdict was found.")
+    ap.add_argument("events", metavar="EVENTS.jsonl", help="the daemon's --events file (it may still be growing)")
+    ap.add_argument("--html", metavar="FILE", help="also write a one-page HTML report with a chart")
+    ap.add_argument("--json", action="store_true", help="print the summary as JSON (groups with verdict codes)")
+    ap.add_argument("--time-scale", type=_positive, default=1.0, metavar="F",
+                    help="the log comes from a time-scaled run: durations are divided by F")
+    ap.add_argument("--since-ms", type=float, metavar="T", help="keep events with at_ms >= T")
+    ap.add_argument("--until-ms", type=float, metavar="T", help="keep events with at_ms < T")
+    ap.add_argument("--fail-on", type=_codes, default=(), metavar="CODE,...",
+                    help="exit 4 when a group has one of these verdict codes ('any' for any verdict; "
+                         "'client', 'server', 'network' for a side)")
+    return ap
+
+
+def _positive(text):
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return v
+
+
+SIDES = ("client", "server", "network", "unknown")
+
+
+def _codes(text):
+    codes = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in codes if c not in verdicts.CATALOGUE and c not in SIDES and c != "any"]
+    if unknown or not codes:
+        raise argparse.ArgumentTypeError("unknown verdict code %s (known: %s)" % (
+            ", ".join(unknown) or "''", ", ".join(sorted(verdicts.CATALOGUE))))
+    return codes
+
+
+def failing(s, fail_on):
+    """The groups of s that --fail-on names."""
+    return [g for g in s["groups"] if "any" in fail_on or g["code"] in fail_on or g["side"] in fail_on]
 
 
 def main(argv, out=None, err=None):
     out = out or sys.stdout
     err = err or sys.stderr
-    argv = list(argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        (out if argv else err).write(__doc__ if argv else USAGE)
-        return 0 if argv else 2
-    path, html_path, as_json, scale, since, until = None, None, False, 1.0, None, None
     try:
-        i = 0
-        while i < len(argv):
-            a = argv[i]
-            if a == "--html":
-                html_path = argv[i + 1]
-                i += 1
-            elif a == "--json":
-                as_json = True
-            elif a == "--time-scale":
-                scale = float(argv[i + 1])
-                if not scale > 0:
-                    raise ValueError("time scale must be > 0")
-                i += 1
-            elif a == "--since-ms":
-                since = float(argv[i + 1])
-                i += 1
-            elif a == "--until-ms":
-                until = float(argv[i + 1])
-                i += 1
-            elif a.startswith("-"):
-                raise ValueError("unknown option %s" % a)
-            elif path is None:
-                path = a
-            else:
-                raise ValueError("one event log at a time")
-            i += 1
-        if path is None:
-            raise ValueError("no event log given")
-    except (IndexError, ValueError) as e:
-        err.write("wsfleet report: %s\n%s" % (e, USAGE))
-        return 2
+        a = parser().parse_args(list(argv))
+    except SystemExit as e:
+        return EXIT_USAGE if e.code else EXIT_OK
     try:
-        events, bad = load(path)
+        events, bad = load(a.events)
     except OSError as e:
         err.write("wsfleet report: %s\n" % e)
-        return 1
-    s = analyze(window(events, since, until), scale)
+        return EXIT_FILE
+    s = analyze(window(events, a.since_ms, a.until_ms), a.time_scale)
     s["bad_lines"] = bad
-    if html_path:
-        with open(html_path, "w", encoding="utf-8") as f:
-            f.write(to_html(s, title="wsfleet report: %s" % path))
-    if as_json:
+    if a.html:
+        with open(a.html, "w", encoding="utf-8") as f:
+            f.write(to_html(s, title="wsfleet report: %s" % a.events))
+    if a.json:
         json.dump(public(s), out, indent=2, sort_keys=True)
         out.write("\n")
     else:
-        out.write(format_text(s, title="wsfleet report: %s" % path) + "\n")
+        out.write(format_text(s, title="wsfleet report: %s" % a.events) + "\n")
         if bad:
             out.write("(%d lines were not JSON events and were skipped)\n" % bad)
-        if html_path:
-            out.write("HTML report: %s\n" % html_path)
-    return 0
+        if a.html:
+            out.write("HTML report: %s\n" % a.html)
+    hit = failing(s, a.fail_on)
+    if hit:
+        err.write("wsfleet report: --fail-on: %s\n" % ", ".join(
+            "%s (%d)" % (g["code"], g["count"]) for g in hit))
+        return EXIT_VERDICT
+    return EXIT_OK
 
 
 if __name__ == "__main__":
