@@ -53,6 +53,7 @@ def test_155_thread_driven_sessions_drop_with_1006_after_the_overload_timeout(re
     assert b["gateway"]["drops"]["idle_overload"] == b["drops"]
     assert b["gateway"]["drops"]["idle"] == 0
     assert any("under load" in v for v in repro["verdict_ab"])
+    assert repro["verdict_codes_ab"] == ["idle_timeout_under_load"]
 
 
 def test_daemon_ping_keepalive_prevents_the_drops(repro):
@@ -66,6 +67,7 @@ def test_with_data_only_activity_pings_do_not_help_but_an_echo_heartbeat_does(re
     d1, d2 = repro["phases"]["D1"], repro["phases"]["D2"]
     assert d1["activity"] == d2["activity"] == "data"
     assert d1["drops"] > 0 and all(d["code"] == 1006 for d in d1["drop_list"])
+    assert d1["verdict_codes"] == ["idle_timeout_data_only"] and d2["verdict_codes"] == []
     # Dropped although the client had sent a frame (a ping) well inside the idle timeout.
     assert min(d["since_sent_s"] for d in d1["drop_list"]) < repro["options"]["overload_idle_timeout"]
     assert d2["drops"] == 0 and d2["opened"] == 155

@@ -108,11 +108,12 @@ def results_json(results, opts, ab_summary, ok, extra):
             "closes_by_code_cause": s["closes_by_code_cause"], "drops": s["drops"],
             "drops_by_code_cause": s["drops_by_code_cause"], "silence_at_drop_s": s["silence_at_drop_s"],
             "open_at_drop": s["open_at_drop"], "first_drop_at_s": s["first_drop_at_s"],
-            "drop_table": s["drop_table"], "verdict": s["verdict"],
+            "drop_table": s["drop_table"], "verdict": s["verdict"], "verdict_codes": report.verdict_codes(s),
             "drop_list": [drop_json(d, opts["time_scale"]) for d in s["drop_list"]],
             "driver": r["driver"], "gateway": r["gateway"], "gateway_drop_lines": r["gateway_drop_lines"],
         })
     out["verdict_ab"] = ab_summary["verdict"] if ab_summary else None
+    out["verdict_codes_ab"] = report.verdict_codes(ab_summary) if ab_summary else None
     out.update(extra)
     return out
 

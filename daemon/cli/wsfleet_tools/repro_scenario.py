@@ -8,7 +8,7 @@ repro.py's docstring (`wsfleet repro --help`).
 
 import json
 
-from . import report
+from . import report, verdicts
 
 HEARTBEAT_TEXT = "wsfleet-heartbeat"
 HEARTBEAT = json.dumps({"action": "echo", "message": {"type": "Text", "text": HEARTBEAT_TEXT}},
@@ -119,5 +119,6 @@ def summarize_ab(events, by, opts):
     ab = report.analyze(report.window(events, by["A"]["start_ms"], by["B"]["end_ms"]), opts["time_scale"])
     # The driver knows how long its quiet threads lived at the lower count: evidence for "under load".
     ab["quiet_survived"] = {"silence_s": by["A"]["driver"]["max_quiet_survived_s"], "open": opts["low"]}
-    ab["verdict"] = report.verdict(ab)
+    ab["groups"] = verdicts.classify(ab)  # with that evidence in, so --json's codes match the words
+    ab["verdict"] = report.verdict_lines(ab, ab["groups"])
     return ab
