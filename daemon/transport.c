@@ -118,10 +118,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0 || t->closing || t->ended)
     return;
   if (nread < 0) {
+    /* A peer's RST is reported once: when a write took it first (a heartbeat due at that moment),
+     * the read after it sees only end-of-file, yet the connection was reset. */
+    int status = nread == UV_EOF && t->write_took_reset ? UV_ECONNRESET : (int)nread;
     if (t->tls) {
-      wsf_tls_on_socket_end(t, (int)nread);
+      wsf_tls_on_socket_end(t, status);
     } else {
-      wsf_transport_end(t, wsf_transport_cause_of((int)nread), uv_err_name((int)nread));
+      wsf_transport_end(t, wsf_transport_cause_of(status), uv_err_name(status));
     }
     return;
   }
@@ -214,6 +217,7 @@ int wsf_transport_write_raw(wsf_transport *t, const uint8_t *data, size_t len) {
     if (n >= 0) {
       done = (size_t)n;
     } else if (n != UV_EAGAIN) {
+      t->write_took_reset = wsf_transport_cause_of(n) == WSF_END_RESET;
       return n;
     }
   }

@@ -57,7 +57,8 @@ struct wsf_transport {
   uint8_t ended : 1;   /* on_end was delivered */
   uint8_t closing : 1; /* wsf_transport_close was called */
   uint8_t reading : 1;
-  uv_connect_t *connect_req; /* only while connecting */
+  uint8_t write_took_reset : 1; /* a write got the socket's pending ECONNRESET/EPIPE (see on_read) */
+  uv_connect_t *connect_req;    /* only while connecting */
 };
 
 int wsf_transport_init(uv_loop_t *loop, wsf_transport *t, const wsf_transport_callbacks *cb);

@@ -92,8 +92,10 @@ def test_a_stalled_loop_shows_as_loop_lag_and_late_heartbeats_in_the_next_snapsh
         # The 50 ms sampler was due within 50 ms of the stall's start, a 100 ms heartbeat within 100 ms.
         assert 450_000 <= lag < 2_000_000, after
         assert 350_000 <= late < 2_000_000, after
-        stats = ctl.call("stats")["loop_lag_us"]
-        assert stats["max"] >= lag and stats["count"] > 20
+        stats = ctl.call("stats")
+        due = (stats["uptime_us"] - 500_000) // 50_000  # firings due while the daemon ran unstalled
+        stats = stats["loop_lag_us"]
+        assert stats["max"] >= lag and stats["count"] >= due // 2, (stats, due)
         assert stats["p50"] <= stats["p99"] <= stats["max"]
         assert ctl.call("status", conn="beat")["state"] == "open"
         assert d.stop() == 0

@@ -132,7 +132,9 @@ def test_sighup_is_a_shutdown_with_close_frames_not_a_death():
         sock = os.path.join(tmp, "wsfleetd.sock")
         events = os.path.join(tmp, "events.jsonl")
         p = subprocess.Popen([daemon_binary(), "--socket", sock, "--events", events, "--shutdown-timeout-ms",
-                              "500"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                              "500"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             # as from a terminal: a runner under nohup would pass SIGHUP on ignored
+                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
         try:
             assert wait_until(lambda: os.path.exists(sock), 10)
             c = Client(sock)

@@ -45,7 +45,7 @@ def test_idle_timeout_drops_a_quiet_session_after_the_timeout(ctl):
         assert rec["code"] == 1006 and rec["cause"] == "eof" and rec["initiator"] == "none"
         assert 400_000 <= rec["since_sent_us"] < 1_400_000
         assert time.monotonic() - t0 < 2
-        (drop,) = gw.drops()
+        (drop,) = gw.drops(1)
         assert drop["reason"] == "idle" and drop["open"] == 1 and drop["silence_s"] >= 0.4
 
 
@@ -94,7 +94,7 @@ def test_overload_shrinks_the_idle_timeout_only_while_above_the_threshold(ctl):
         stats = gw.stats()
         assert stats["overload_engaged"] == 1 and stats["overload_disengaged"] == 1
         assert {k: v for k, v in stats["drops"].items() if v} == {"idle_overload": 1}
-        (drop,) = gw.drops()
+        (drop,) = gw.drops(1)
         assert drop["reason"] == "idle_overload" and drop["open"] == 3 and drop["timeout_s"] == 0.5
 
 
@@ -123,7 +123,7 @@ def test_require_heartbeat_accepts_pings_or_echo_and_drops_other_traffic(ctl):
         assert rec["code"] == 1006 and rec["cause"] == "eof" and rec["since_sent_us"] < 400_000
         time.sleep(0.5)
         assert [ctl.call("status", conn=n)["state"] for n in ("ping", "echo")] == ["open", "open"]
-        assert [d["reason"] for d in gw.drops()] == ["heartbeat"]
+        assert [d["reason"] for d in gw.drops(1)] == ["heartbeat"]
 
 
 # ---- drop styles -----------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_drop_silent_answers_nothing_so_only_the_pong_timeout_notices(ctl):
         ctl.call("open", conn="a", url=gw.url, keepalive=ping_keepalive(200, pong_timeout_ms=300))
         rec = record(ctl, "a", timeout=5)
         assert rec["cause"] == "pong_timeout" and rec["code"] == 1006
-        assert [d["style"] for d in gw.drops()] == ["silent"]
+        assert [d["style"] for d in gw.drops(1)] == ["silent"]
 
 
 # ---- session cap -----------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def test_time_scale_multiplies_every_duration(ctl):
         ctl.call("send", conn="a", data=json.dumps({"action": "configureSession"}))
         rec = record(ctl, "a", timeout=5)
         assert 500_000 <= rec["since_sent_us"] < 1_500_000
-        (drop,) = gw.drops()
+        (drop,) = gw.drops(1)
         assert drop["timeout_s"] == 0.5 and drop["timeout_unscaled_s"] == 5.0
         assert 5.0 <= drop["silence_unscaled_s"] < 10 and drop["silence_s"] >= 0.5
 

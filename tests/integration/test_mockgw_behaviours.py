@@ -161,7 +161,7 @@ def test_max_age_ends_every_session_at_the_same_age_whatever_it_does(ctl, style,
                 assert rec["since_sent_us"] < 400_000, (conn, rec)  # active to the end
             if style == "close-frame":
                 assert rec["reason"] == "session too old" and rec["initiator"] == "server"
-        drops = gw.drops()
+        drops = gw.drops(3)
         assert [d["reason"] for d in drops] == ["max_age"] * 3 and all(d["timeout_s"] == 0.6 for d in drops)
 
 
@@ -170,7 +170,7 @@ def test_max_age_follows_the_time_scale_and_the_default_drop_style(ctl):
         opened = ctl.call("open", conn="a", url=gw.url, keepalive=ping_keepalive(100))
         rec = record(ctl, "a")
         assert rec["cause"] == "eof" and 500_000 <= gateway_age_us(rec, opened) and rec["age_us"] < 1_100_000
-        (drop,) = gw.drops()
+        (drop,) = gw.drops(1)
         assert drop["timeout_unscaled_s"] == 5.0 and drop["style"] == "fin"
 
 
@@ -189,7 +189,7 @@ def test_rate_limit_close_ends_the_session_after_a_burst(ctl, spec, code, reason
         rec = record(ctl, "a")
         assert server_close(rec, code, reason), rec
         assert rec["msgs_out"] >= 4 and rec["since_sent_us"] < 1_000_000
-        (drop,) = gw.drops()
+        (drop,) = gw.drops(1)
         assert drop["reason"] == "rate_limit" and drop["code"] == code and drop["msgs_in"] == 4
         assert gw.stats()["rate_limited"] == 1
 
@@ -215,7 +215,7 @@ def test_restart_closes_every_session_at_once_with_1012(ctl):
         assert all(server_close(r, 1012, "service restart") for r in recs), recs
         at = [r["closed_at_ms"] for r in recs]
         assert max(at) - min(at) < 200, at
-        assert [d["reason"] for d in gw.drops()] == ["restart"] * 4
+        assert [d["reason"] for d in gw.drops(4)] == ["restart"] * 4
         # The gateway keeps serving after the restart.
         ctl.call("open", conn="after", url=gw.url, keepalive=QUIET)
         time.sleep(0.3)
@@ -278,7 +278,7 @@ def test_black_hole_above_n_serves_n_sessions_and_swallows_the_rest(ctl):
         assert [state(ctl, n) for n in ("a", "b")] == ["open", "open"]
         assert ctl.call("request", conn="a", data=json.dumps({"action": "echo", "message": "x"}),
                         timeout_ms=2000)
-        (drop,) = gw.drops()
+        (drop,) = gw.drops(1)
         assert drop["reason"] == "black_hole" and drop["style"] == "silent" and drop["open"] == 3
 
 
@@ -362,7 +362,7 @@ def test_behaviours_combine_and_each_drop_names_its_rule(ctl):
         assert rec["cause"] == "eof" and rec["since_sent_us"] is None and gateway_age_us(rec, idle) >= 500_000
         rec = record(ctl, "old", timeout=5)
         assert rec["cause"] == "reset" and gateway_age_us(rec, old) >= 1_500_000 and rec["since_sent_us"] < 400_000
-        reasons = sorted(d["reason"] for d in gw.drops())
+        reasons = sorted(d["reason"] for d in gw.drops(3))
         assert reasons == ["idle", "max_age", "rate_limit"]
         # Needs the close-code fix (h14a) for 1013.
         assert server_close(capped, 1013, "try again later"), capped

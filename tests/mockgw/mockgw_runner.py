@@ -127,8 +127,15 @@ class MockGw:
             time.sleep(0.01)
         raise AssertionError("mockgw printed no stats within %ss" % timeout)
 
-    def drops(self):
-        return [_parse_kv(line) for line in self.stderr_lines() if line.startswith("mockgw drop ")]
+    def drops(self, expect=0, timeout=5):
+        """The gateway's drop lines; with `expect`, waits up to `timeout` s for that many: the client can
+        see a drop before this process's reader thread has taken the line the gateway wrote first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [_parse_kv(line) for line in self.stderr_lines() if line.startswith("mockgw drop ")]
+            if len(found) >= expect or time.monotonic() > deadline:
+                return found
+            time.sleep(0.01)
 
     def stop(self, timeout=10):
         self.proc.send_signal(signal.SIGTERM)

@@ -275,6 +275,25 @@ static void test_plain_abort_is_reset_at_peer(void) {
   teardown();
 }
 
+/* A reset the peer sent while we were not reading is found by our next write: that write takes
+ * the socket's pending ECONNRESET, and the read after it would only see end-of-file. So the write
+ * must end the transport as a reset (a pinging session under a max-age RST once read as "eof"). */
+static void test_reset_found_by_a_write_is_a_reset_not_eof(void) {
+  peer *c = client_new(NULL, NULL);
+  WAIT_FOR(c->connect_called && last_server(), 5000);
+  peer *s = last_server();
+  wsf_transport_read_stop(&c->t);
+  wsf_transport_close(&s->t, true);
+  WAIT_FOR(s->closed, 5000);
+  usleep(50 * 1000); /* the RST reaches our socket while nothing reads it */
+  int rv = wsf_transport_write(&c->t, (const uint8_t *)"ping", 4);
+  CHECK(rv == 0 || rv == UV_ECONNRESET || rv == UV_EPIPE);
+  CHECK(wsf_transport_read_start(&c->t) == 0 || c->end_count);
+  WAIT_FOR(c->end_count, 5000);
+  CHECK(c->end_count == 1 && c->cause == WSF_END_RESET);
+  teardown();
+}
+
 static void test_connect_refused_reported_to_on_connect(void) {
   /* Bind a port without listening: connecting to it is refused. */
   uv_tcp_t tmp;
@@ -707,6 +726,7 @@ int main(void) {
   RUN(test_plain_large_write_queues_then_drains);
   RUN(test_plain_fin_is_eof_at_peer);
   RUN(test_plain_abort_is_reset_at_peer);
+  RUN(test_reset_found_by_a_write_is_a_reset_not_eof);
   RUN(test_connect_refused_reported_to_on_connect);
   RUN(test_close_while_connecting_gives_only_on_closed);
   RUN(test_close_with_queued_writes_releases_them);
