@@ -100,7 +100,7 @@ def test_luminis_at_155_loses_sessions_and_cannot_say_why(jmeter, tmp_path):
 def test_wsfleet_at_155_with_daemon_keepalive_drops_nothing(jmeter, tmp_path):
     run, stats, daemon_stats = wsfleet(jmeter, tmp_path, "ping")
     assert stats["max_open"] == 155 and stats["overload_engaged"] >= 1, stats
-    assert stats["drops"] == {"idle": 0, "idle_overload": 0, "heartbeat": 0}, stats
+    assert {"idle", "idle_overload", "heartbeat"} <= set(stats["drops"]) and not any(stats["drops"].values()), stats
     assert not run.failures(), run.describe()
     # the daemon's own pings, beside the threads' ping samplers
     assert daemon_stats["heartbeats_sent"] >= 155 * 3, daemon_stats
