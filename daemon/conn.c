@@ -1407,14 +1407,7 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   wsf_timer_init(&c->pong_timer, on_pong_timeout);
   wsf_timer_init(&c->deadline, on_connect_timeout);
   wsf_timer_init(&c->output_timer, on_output_stalled);
-  if (wsf_registry_put(&d->conns, c) != 0) {
-    d->n_connecting--;
-    c->hs = NULL;
-    hs_free(hs);
-    conn_free(c);
-    open_error(d, w, WSF_E_INTERNAL, "out of memory");
-    return;
-  }
+  wsf_registry_put(&d->conns, c);
   wait_link(c, w);
   deadline_in(c, on_connect_timeout, (uint64_t)p->connect_timeout_ms * 1000);
   enqueue_or_admit(c);
