@@ -95,6 +95,9 @@ public class DropMonitor extends AbstractJavaSamplerClient {
       WsfleetSampler.fail(res, "bad_parameter", e.getMessage(), null);
       return res;
     }
+    // Noted on every call, not only on quiet ones: in a short plan the load threads may run and
+    // end while every call returns an ending, and the monitor would then never see them.
+    sawOtherThreads |= JMeterContextService.getNumberOfThreads() - running.get() > 0;
     long deadline = System.currentTimeMillis() + waitMs;
     try {
       for (long left = waitMs; left > 0; left = deadline - System.currentTimeMillis()) {

@@ -1,5 +1,6 @@
 package wsfleet.jmeter.gui;
 
+
 /**
  * wsfleet Open: {@code wsfleet.jmeter.OpenConnection} as a sampler of its own.
  * Opens a WebSocket held by wsfleetd, or reuses the live one of that name.
