@@ -35,9 +35,9 @@ import wsfleet.jmeter.client.Reply;
  */
 public class DropMonitor extends AbstractJavaSamplerClient {
   private static final Logger log = LoggerFactory.getLogger(DropMonitor.class);
-  static final String WAIT = "Wait for an ending (ms)";
-  static final String IGNORE = "Ignore causes (comma-separated)";
-  static final String STOP = "Stop when the other threads have ended";
+  public static final String WAIT = "Wait for an ending (ms)";
+  public static final String IGNORE = "Ignore causes (comma-separated)";
+  public static final String STOP = "Stop when the other threads have ended";
 
   /** Monitor threads running in this JVM: the threads that are not load. */
   private static final AtomicInteger running = new AtomicInteger();

@@ -1,5 +1,7 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.DropMonitor;
+
 /**
  * wsfleet Drop Monitor: {@code wsfleet.jmeter.DropMonitor} as a sampler of its own. In a thread
  * group of its own (one thread, loop forever) it turns every background ending into a failed sample.
@@ -8,9 +10,9 @@ public class DropMonitorSampler extends WsfleetTestBean {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
-      new Field("waitForEnding", "Wait for an ending (ms)"),
-      new Field("ignoreCauses", "Ignore causes (comma-separated)"),
-      new Field("stopWhenOthersEnded", "Stop when the other threads have ended"),
+      new Field("waitForEnding", DropMonitor.WAIT),
+      new Field("ignoreCauses", DropMonitor.IGNORE),
+      new Field("stopWhenOthersEnded", DropMonitor.STOP),
   };
 
   private String waitForEnding = "";

@@ -1,5 +1,8 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.ReceiveMessage;
+import wsfleet.jmeter.WsfleetSampler;
+
 /**
  * wsfleet Receive: {@code wsfleet.jmeter.ReceiveMessage} as a sampler of its own.
  * Takes the oldest matching message from the inbox.
@@ -8,14 +11,14 @@ public class ReceiveSampler extends MatchingSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
-      new Field("connection", "Connection name"),
-      new Field("readTimeout", "Read timeout (ms)"),
-      new Field("matchContains", "Match substring"),
-      new Field("matchRegex", "Match regex (POSIX extended)"),
-      new Field("matchJsonField", "Match JSON field (dotted path)"),
-      new Field("matchJsonValue", "Match JSON value"),
-      new Field("discardUnmatched", "Discard unmatched messages"),
-      new Field("optional", "Optional read (no message is not an error)"),
+      new Field("connection", WsfleetSampler.CONN),
+      new Field("readTimeout", WsfleetSampler.READ_TIMEOUT),
+      new Field("matchContains", WsfleetSampler.MATCH_CONTAINS),
+      new Field("matchRegex", WsfleetSampler.MATCH_REGEX),
+      new Field("matchJsonField", WsfleetSampler.MATCH_JSON_FIELD),
+      new Field("matchJsonValue", WsfleetSampler.MATCH_JSON_VALUE),
+      new Field("discardUnmatched", WsfleetSampler.DISCARD),
+      new Field("optional", ReceiveMessage.OPTIONAL),
   };
 
   private String optional = "";

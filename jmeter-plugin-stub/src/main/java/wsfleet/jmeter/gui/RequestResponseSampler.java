@@ -1,5 +1,7 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.WsfleetSampler;
+
 /**
  * wsfleet Request-Response: {@code wsfleet.jmeter.RequestResponse} as a sampler of its own.
  * Sends a message, then takes the first matching reply.
@@ -8,15 +10,15 @@ public class RequestResponseSampler extends MatchingSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
-      new Field("connection", "Connection name"),
-      new Field("message", "Message"),
-      new Field("messageType", "Message type (text|binary; binary as hex)"),
-      new Field("readTimeout", "Read timeout (ms)"),
-      new Field("matchContains", "Match substring"),
-      new Field("matchRegex", "Match regex (POSIX extended)"),
-      new Field("matchJsonField", "Match JSON field (dotted path)"),
-      new Field("matchJsonValue", "Match JSON value"),
-      new Field("discardUnmatched", "Discard unmatched messages"),
+      new Field("connection", WsfleetSampler.CONN),
+      new Field("message", WsfleetSampler.MESSAGE),
+      new Field("messageType", WsfleetSampler.MESSAGE_TYPE),
+      new Field("readTimeout", WsfleetSampler.READ_TIMEOUT),
+      new Field("matchContains", WsfleetSampler.MATCH_CONTAINS),
+      new Field("matchRegex", WsfleetSampler.MATCH_REGEX),
+      new Field("matchJsonField", WsfleetSampler.MATCH_JSON_FIELD),
+      new Field("matchJsonValue", WsfleetSampler.MATCH_JSON_VALUE),
+      new Field("discardUnmatched", WsfleetSampler.DISCARD),
   };
 
   private String message = "";

@@ -10,6 +10,9 @@ import org.apache.jmeter.util.JMeterUtils;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import wsfleet.jmeter.CloseRecords;
+import wsfleet.jmeter.client.ClientConfig;
+
 /**
  * wsfleet Defaults (Add → Config Element): values the wsfleet samplers in its scope take when
  * their own field is empty, as HTTP Request Defaults does for HTTP samplers. Its fields carry the
@@ -32,11 +35,11 @@ public class WsfleetDefaults extends ConfigTestElement implements TestBean, Test
    * prefix of the close-record variables, read per sample.
    */
   static final String[][] PROPERTIES = {
-    {"daemonTransport", "wsfleet.transport"},
-    {"daemonSocket", "wsfleet.socket"},
-    {"daemonTcp", "wsfleet.tcp"},
-    {"daemonTokenFile", "wsfleet.token_file"},
-    {"recordVariables", "wsfleet.record_variables"},
+    {"daemonTransport", ClientConfig.TRANSPORT},
+    {"daemonSocket", ClientConfig.SOCKET},
+    {"daemonTcp", ClientConfig.TCP},
+    {"daemonTokenFile", ClientConfig.TOKEN_FILE},
+    {"recordVariables", CloseRecords.VARIABLES_PROPERTY},
   };
 
   private String daemonTransport = "";

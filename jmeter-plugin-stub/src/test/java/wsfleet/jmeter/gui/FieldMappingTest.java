@@ -66,6 +66,42 @@ class FieldMappingTest {
     }
   }
 
+  /**
+   * The keys as saved plans hold them, written out once more on purpose: the samplers and the GUI
+   * elements share one declaration (public constants), and this pins its values.
+   */
+  @Test
+  void theParameterKeysAreTheOnesSavedPlansHold() {
+    String conn = "Connection name";
+    String[] match = {"Read timeout (ms)", "Match substring", "Match regex (POSIX extended)",
+        "Match JSON field (dotted path)", "Match JSON value", "Discard unmatched messages"};
+    Map<String, List<String>> want = new java.util.LinkedHashMap<>();
+    want.put("OpenConnection", java.util.Arrays.asList(conn, "URL", "Reuse live connection", "Connect timeout (ms)",
+        "Headers (Name: value | Name: value)", "Subprotocols (comma-separated)", "Keepalive mode (ping|text|binary|none)",
+        "Keepalive interval (ms)", "Keepalive jitter (ms)", "Keepalive payload (binary as hex)", "Pong timeout (ms)",
+        "Heartbeat reply contains", "Max message bytes", "Inbox max messages", "Inbox max bytes",
+        "TLS verify certificate", "TLS CA file", "TLS server name", "TLS client certificate file",
+        "TLS client key file", "TLS ciphers", "Compression (permessage-deflate)", "Compression without context takeover"));
+    want.put("SendMessage", java.util.Arrays.asList(conn, "Message", "Message type (text|binary; binary as hex)"));
+    List<String> receive = new ArrayList<>(java.util.Arrays.asList(conn));
+    receive.addAll(java.util.Arrays.asList(match));
+    receive.add("Optional read (no message is not an error)");
+    want.put("ReceiveMessage", receive);
+    List<String> rr = new ArrayList<>(java.util.Arrays.asList(conn, "Message", "Message type (text|binary; binary as hex)"));
+    rr.addAll(java.util.Arrays.asList(match));
+    want.put("RequestResponse", rr);
+    want.put("Ping", java.util.Arrays.asList(conn, "Ping payload (up to 125 bytes)", "Pong timeout (ms)"));
+    want.put("CloseConnection", java.util.Arrays.asList(conn, "Close code", "Close reason", "Close timeout (ms)"));
+    want.put("ConnectionStatus", java.util.Arrays.asList(conn));
+    want.put("ResetFleet", java.util.Arrays.asList("Close code", "Close reason"));
+    want.put("DropMonitor", java.util.Arrays.asList("Wait for an ending (ms)", "Ignore causes (comma-separated)",
+        "Stop when the other threads have ended"));
+    for (WsfleetTestBean s : samplers()) {
+      List<String> keys = new ArrayList<>(s.newClient().getDefaultParameters().getArgumentsAsMap().keySet());
+      assertEquals(new LinkedHashSet<>(want.get(s.delegate())), new LinkedHashSet<>(keys), s.delegate());
+    }
+  }
+
   @Test
   void everyFieldIsOnTheFormWithALabelAndNothingElseIs() throws Exception {
     List<Class<?>> beans = new ArrayList<>();
