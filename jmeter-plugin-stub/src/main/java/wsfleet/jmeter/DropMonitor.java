@@ -59,7 +59,7 @@ public class DropMonitor extends AbstractJavaSamplerClient {
   @Override
   public void setupTest(JavaSamplerContext context) {
     running.incrementAndGet();
-    Fleet.resetOnceForRun(JMeterContextService.getTestStartTime());
+    Fleet.beginRun(JMeterContextService.getTestStartTime());
     try {
       DropFeed.shared().ensureSubscribed(); // before the load threads open anything
     } catch (IOException e) {

@@ -85,7 +85,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
 
   @Override
   public void setupTest(JavaSamplerContext context) {
-    Fleet.resetOnceForRun(JMeterContextService.getTestStartTime());
+    Fleet.beginRun(JMeterContextService.getTestStartTime());
   }
 
   @Override
