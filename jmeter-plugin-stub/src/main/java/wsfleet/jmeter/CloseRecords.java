@@ -49,6 +49,7 @@ public final class CloseRecords {
     WORDS.put("dns_error", "DNS lookup failed");
     WORDS.put("connect_error", "TCP connect failed");
     WORDS.put("output_stalled", "the server stopped reading (output over its cap)");
+    WORDS.put("reply_timeout", "no heartbeat reply in time");
   }
 
   private CloseRecords() {}
