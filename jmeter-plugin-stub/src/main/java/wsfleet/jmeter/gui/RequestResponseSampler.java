@@ -9,17 +9,10 @@ import wsfleet.jmeter.WsfleetSampler;
 public class RequestResponseSampler extends MatchingSampler {
   private static final long serialVersionUID = 1L;
 
-  static final Field[] FIELDS = {
-      new Field("connection", WsfleetSampler.CONN),
+  static final Field[] FIELDS = withMatchFields(new Field[] {
       new Field("message", WsfleetSampler.MESSAGE),
       new Field("messageType", WsfleetSampler.MESSAGE_TYPE),
-      new Field("readTimeout", WsfleetSampler.READ_TIMEOUT),
-      new Field("matchContains", WsfleetSampler.MATCH_CONTAINS),
-      new Field("matchRegex", WsfleetSampler.MATCH_REGEX),
-      new Field("matchJsonField", WsfleetSampler.MATCH_JSON_FIELD),
-      new Field("matchJsonValue", WsfleetSampler.MATCH_JSON_VALUE),
-      new Field("discardUnmatched", WsfleetSampler.DISCARD),
-  };
+  });
 
   private String message = "";
   private String messageType = "";
