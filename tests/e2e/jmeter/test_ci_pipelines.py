@@ -192,4 +192,4 @@ def test_plugins_manager_descriptor_describes_the_installed_jar(installed_jar):
     assert set(plugin["componentClasses"]) <= classes, set(plugin["componentClasses"]) - classes
     gui = {c for c in classes if c + "BeanInfo" in classes}  # the Add-menu elements: TestBeans with a form
     assert set(plugin["componentClasses"]) == gui | set(services)
-    assert len(gui) == 9 and len(services) == 8
+    assert len(gui) == 10 and len(services) == 9

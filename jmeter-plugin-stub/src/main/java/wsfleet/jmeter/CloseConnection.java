@@ -16,9 +16,9 @@ import wsfleet.jmeter.client.Reply;
  * name), since that is what a plan closing at the end of a session needs to notice.
  */
 public class CloseConnection extends WsfleetSampler {
-  static final String CODE = "Close code";
-  static final String REASON = "Close reason";
-  static final String TIMEOUT = "Close timeout (ms)";
+  public static final String CODE = "Close code";
+  public static final String REASON = "Close reason";
+  public static final String TIMEOUT = "Close timeout (ms)";
 
   @Override
   protected String method() {

@@ -18,9 +18,9 @@ import wsfleet.jmeter.client.Json;
  * response data (the record as JSON) and, when {@code wsfleet.record_variables} names a prefix, in
  * JMeter variables a plan can save as JTL columns with {@code sample_variables}.
  */
-final class CloseRecords {
+public final class CloseRecords {
   /** JMeter property: the prefix of the close-record variables; unset or blank: none are set. */
-  static final String VARIABLES_PROPERTY = "wsfleet.record_variables";
+  public static final String VARIABLES_PROPERTY = "wsfleet.record_variables";
 
   /** The record fields exported as variables; durations in ms as JMeter users read them. */
   static final String[] VARIABLES = {"code", "cause", "initiator", "clean", "detail", "reason", "age_ms",
@@ -49,6 +49,7 @@ final class CloseRecords {
     WORDS.put("dns_error", "DNS lookup failed");
     WORDS.put("connect_error", "TCP connect failed");
     WORDS.put("output_stalled", "the server stopped reading (output over its cap)");
+    WORDS.put("reply_timeout", "no heartbeat reply in time");
   }
 
   private CloseRecords() {}

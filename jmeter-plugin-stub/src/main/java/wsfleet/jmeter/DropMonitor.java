@@ -35,9 +35,9 @@ import wsfleet.jmeter.client.Reply;
  */
 public class DropMonitor extends AbstractJavaSamplerClient {
   private static final Logger log = LoggerFactory.getLogger(DropMonitor.class);
-  static final String WAIT = "Wait for an ending (ms)";
-  static final String IGNORE = "Ignore causes (comma-separated)";
-  static final String STOP = "Stop when the other threads have ended";
+  public static final String WAIT = "Wait for an ending (ms)";
+  public static final String IGNORE = "Ignore causes (comma-separated)";
+  public static final String STOP = "Stop when the other threads have ended";
 
   /** Monitor threads running in this JVM: the threads that are not load. */
   private static final AtomicInteger running = new AtomicInteger();
@@ -59,7 +59,7 @@ public class DropMonitor extends AbstractJavaSamplerClient {
   @Override
   public void setupTest(JavaSamplerContext context) {
     running.incrementAndGet();
-    Fleet.resetOnceForRun(JMeterContextService.getTestStartTime());
+    Fleet.beginRun(JMeterContextService.getTestStartTime());
     try {
       DropFeed.shared().ensureSubscribed(); // before the load threads open anything
     } catch (IOException e) {
@@ -95,6 +95,9 @@ public class DropMonitor extends AbstractJavaSamplerClient {
       WsfleetSampler.fail(res, "bad_parameter", e.getMessage(), null);
       return res;
     }
+    // Noted on every call, not only on quiet ones: in a short plan the load threads may run and
+    // end while every call returns an ending, and the monitor would then never see them.
+    sawOtherThreads |= JMeterContextService.getNumberOfThreads() - running.get() > 0;
     long deadline = System.currentTimeMillis() + waitMs;
     try {
       for (long left = waitMs; left > 0; left = deadline - System.currentTimeMillis()) {

@@ -18,29 +18,29 @@ import wsfleet.jmeter.client.Reply;
  * measured it.
  */
 public class OpenConnection extends WsfleetSampler {
-  static final String URL = "URL";
+  public static final String URL = "URL";
   /** true (reuse a live connection of this name if its URL is the same), false, or any. */
-  static final String REUSE = "Reuse live connection";
-  static final String CONNECT_TIMEOUT = "Connect timeout (ms)";
-  static final String HEADERS = "Headers (Name: value | Name: value)";
-  static final String SUBPROTOCOLS = "Subprotocols (comma-separated)";
-  static final String KA_MODE = "Keepalive mode (ping|text|binary|none)";
-  static final String KA_INTERVAL = "Keepalive interval (ms)";
-  static final String KA_JITTER = "Keepalive jitter (ms)";
-  static final String KA_PAYLOAD = "Keepalive payload (binary as hex)";
-  static final String PONG_TIMEOUT = "Pong timeout (ms)";
-  static final String KA_REPLY = "Heartbeat reply contains";
-  static final String MAX_MESSAGE = "Max message bytes";
-  static final String INBOX_MESSAGES = "Inbox max messages";
-  static final String INBOX_BYTES = "Inbox max bytes";
-  static final String TLS_VERIFY = "TLS verify certificate";
-  static final String TLS_CA = "TLS CA file";
-  static final String TLS_SERVER_NAME = "TLS server name";
-  static final String TLS_CERT = "TLS client certificate file";
-  static final String TLS_KEY = "TLS client key file";
-  static final String TLS_CIPHERS = "TLS ciphers";
-  static final String DEFLATE = "Compression (permessage-deflate)";
-  static final String DEFLATE_NO_CONTEXT = "Compression without context takeover";
+  public static final String REUSE = "Reuse live connection";
+  public static final String CONNECT_TIMEOUT = "Connect timeout (ms)";
+  public static final String HEADERS = "Headers (Name: value | Name: value)";
+  public static final String SUBPROTOCOLS = "Subprotocols (comma-separated)";
+  public static final String KA_MODE = "Keepalive mode (ping|text|binary|none)";
+  public static final String KA_INTERVAL = "Keepalive interval (ms)";
+  public static final String KA_JITTER = "Keepalive jitter (ms)";
+  public static final String KA_PAYLOAD = "Keepalive payload (binary as hex)";
+  public static final String PONG_TIMEOUT = "Pong timeout (ms)";
+  public static final String KA_REPLY = "Heartbeat reply contains";
+  public static final String MAX_MESSAGE = "Max message bytes";
+  public static final String INBOX_MESSAGES = "Inbox max messages";
+  public static final String INBOX_BYTES = "Inbox max bytes";
+  public static final String TLS_VERIFY = "TLS verify certificate";
+  public static final String TLS_CA = "TLS CA file";
+  public static final String TLS_SERVER_NAME = "TLS server name";
+  public static final String TLS_CERT = "TLS client certificate file";
+  public static final String TLS_KEY = "TLS client key file";
+  public static final String TLS_CIPHERS = "TLS ciphers";
+  public static final String DEFLATE = "Compression (permessage-deflate)";
+  public static final String DEFLATE_NO_CONTEXT = "Compression without context takeover";
 
   @Override
   protected String method() {

@@ -10,8 +10,8 @@ import wsfleet.jmeter.client.Reply;
 
 /** Sends a ping frame and waits for its pong; elapsed is the daemon's round-trip time. */
 public class Ping extends WsfleetSampler {
-  static final String PAYLOAD = "Ping payload (up to 125 bytes)";
-  static final String PONG_TIMEOUT = "Pong timeout (ms)";
+  public static final String PAYLOAD = "Ping payload (up to 125 bytes)";
+  public static final String PONG_TIMEOUT = "Pong timeout (ms)";
 
   @Override
   protected String method() {

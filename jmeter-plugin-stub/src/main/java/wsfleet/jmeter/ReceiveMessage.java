@@ -13,7 +13,7 @@ import wsfleet.jmeter.client.Reply;
  * The message is the response data; elapsed and latency are the daemon's wait.
  */
 public class ReceiveMessage extends WsfleetSampler {
-  static final String OPTIONAL = "Optional read (no message is not an error)";
+  public static final String OPTIONAL = "Optional read (no message is not an error)";
 
   /** This thread's setting for the sample in progress (JMeter gives each thread its own instance). */
   private boolean optional;

@@ -14,8 +14,8 @@ import wsfleet.jmeter.client.Reply;
  * Thread Group (or set wsfleet.reset=true to do this once per run without a sampler).
  */
 public class ResetFleet extends WsfleetSampler {
-  static final String CODE = "Close code";
-  static final String REASON = "Close reason";
+  public static final String CODE = CloseConnection.CODE; // one key, as Close names it
+  public static final String REASON = CloseConnection.REASON;
 
   @Override
   protected String method() {

@@ -25,22 +25,25 @@ import wsfleet.jmeter.client.Reply;
  * work as with any sampler.
  */
 public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
-  static final String CONN = "Connection name";
+  // Parameter keys (public static final String here and in each sampler class): the argument
+  // names saved in Java Request plans, and what the wsfleet.jmeter.gui elements send. Never change
+  // a value: saved plans would lose the parameter silently.
+  public static final String CONN = "Connection name";
   /**
    * The JMeter thread's name, e.g. "users 1-3" (thread group name, group number, thread number):
    * one connection per thread, unique across thread groups, and the same text as the JTL's
    * threadName column. (Before 0.2 the default was vu-${__threadNum}, numbered per thread group,
    * so two groups that kept it shared vu-1, vu-2, ...)
    */
-  static final String CONN_DEFAULT = "${__threadName}";
-  static final String READ_TIMEOUT = "Read timeout (ms)";
-  static final String MESSAGE = "Message";
-  static final String MESSAGE_TYPE = "Message type (text|binary; binary as hex)";
-  static final String MATCH_CONTAINS = "Match substring";
-  static final String MATCH_REGEX = "Match regex (POSIX extended)";
-  static final String MATCH_JSON_FIELD = "Match JSON field (dotted path)";
-  static final String MATCH_JSON_VALUE = "Match JSON value";
-  static final String DISCARD = "Discard unmatched messages";
+  public static final String CONN_DEFAULT = "${__threadName}";
+  public static final String READ_TIMEOUT = "Read timeout (ms)";
+  public static final String MESSAGE = "Message";
+  public static final String MESSAGE_TYPE = "Message type (text|binary; binary as hex)";
+  public static final String MATCH_CONTAINS = "Match substring";
+  public static final String MATCH_REGEX = "Match regex (POSIX extended)";
+  public static final String MATCH_JSON_FIELD = "Match JSON field (dotted path)";
+  public static final String MATCH_JSON_VALUE = "Match JSON value";
+  public static final String DISCARD = "Discard unmatched messages";
 
   /** The daemon method this sampler calls. */
   protected abstract String method();
@@ -82,7 +85,7 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
 
   @Override
   public void setupTest(JavaSamplerContext context) {
-    Fleet.resetOnceForRun(JMeterContextService.getTestStartTime());
+    Fleet.beginRun(JMeterContextService.getTestStartTime());
   }
 
   @Override

@@ -23,6 +23,16 @@ import java.util.function.Function;
 public final class ClientConfig {
   public enum Transport { AUTO, UNIX, TCP }
 
+  /** Property names (-J / -D, and the fields of wsfleet Defaults that set them). */
+  public static final String TRANSPORT = "wsfleet.transport";
+  public static final String SOCKET = "wsfleet.socket";
+  public static final String TCP = "wsfleet.tcp";
+  public static final String TOKEN_FILE = "wsfleet.token_file";
+  public static final String DAEMON = "wsfleet.daemon";
+  public static final String DAEMON_ARGS = "wsfleet.daemon.args";
+  public static final String DAEMON_LOG = "wsfleet.daemon.log";
+  public static final String RESET = "wsfleet.reset";
+
   public final Transport transport;
   public final String socketPath;
   public final String tcpHost;
@@ -34,11 +44,11 @@ public final class ClientConfig {
   public final boolean resetAtStart;
 
   private ClientConfig(Function<String, String> props) {
-    String t = get(props, "wsfleet.transport", "auto").toUpperCase(java.util.Locale.ROOT);
+    String t = get(props, TRANSPORT, "auto").toUpperCase(java.util.Locale.ROOT);
     this.transport = Transport.valueOf(t);
     String dir = defaultDir();
-    this.socketPath = get(props, "wsfleet.socket", dir + "/wsfleetd.sock");
-    String hostPort = get(props, "wsfleet.tcp", "127.0.0.1:7878");
+    this.socketPath = get(props, SOCKET, dir + "/wsfleetd.sock");
+    String hostPort = get(props, TCP, "127.0.0.1:7878");
     int colon = hostPort.lastIndexOf(':');
     if (colon < 0) {
       throw new IllegalArgumentException("wsfleet.tcp must be HOST:PORT, got " + hostPort);
@@ -49,15 +59,25 @@ public final class ClientConfig {
     }
     this.tcpHost = host;
     this.tcpPort = Integer.parseInt(hostPort.substring(colon + 1));
-    this.tokenFile = get(props, "wsfleet.token_file", dir + "/token");
-    this.daemonPath = get(props, "wsfleet.daemon", "");
-    this.daemonArgs = get(props, "wsfleet.daemon.args", "");
-    this.daemonLog = get(props, "wsfleet.daemon.log", "");
-    this.resetAtStart = Boolean.parseBoolean(get(props, "wsfleet.reset", "false"));
+    this.tokenFile = get(props, TOKEN_FILE, dir + "/token");
+    this.daemonPath = get(props, DAEMON, "");
+    this.daemonArgs = get(props, DAEMON_ARGS, "");
+    this.daemonLog = get(props, DAEMON_LOG, "");
+    this.resetAtStart = Boolean.parseBoolean(get(props, RESET, "false"));
   }
 
   public static ClientConfig from(Function<String, String> props) {
     return new ClientConfig(props);
+  }
+
+  /**
+   * Whether a client made from {@code o} reaches the same daemon the same way: every field but
+   * resetAtStart, which is read per run.
+   */
+  public boolean sameDaemon(ClientConfig o) {
+    return transport == o.transport && socketPath.equals(o.socketPath) && tcpHost.equals(o.tcpHost)
+        && tcpPort == o.tcpPort && tokenFile.equals(o.tokenFile) && daemonPath.equals(o.daemonPath)
+        && daemonArgs.equals(o.daemonArgs) && daemonLog.equals(o.daemonLog);
   }
 
   /** The transport actually used: AUTO resolved against this JVM. */

@@ -1,5 +1,8 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.CloseConnection;
+import wsfleet.jmeter.WsfleetSampler;
+
 /**
  * wsfleet Close: {@code wsfleet.jmeter.CloseConnection} as a sampler of its own.
  * Closes a connection with a close frame.
@@ -8,10 +11,10 @@ public class CloseSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
-      new Field("connection", "Connection name"),
-      new Field("closeCode", "Close code"),
-      new Field("closeReason", "Close reason"),
-      new Field("closeTimeout", "Close timeout (ms)"),
+      new Field("connection", WsfleetSampler.CONN),
+      new Field("closeCode", CloseConnection.CODE),
+      new Field("closeReason", CloseConnection.REASON),
+      new Field("closeTimeout", CloseConnection.TIMEOUT),
   };
 
   private String closeCode = "";

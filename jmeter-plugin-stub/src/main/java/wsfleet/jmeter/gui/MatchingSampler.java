@@ -1,5 +1,11 @@
 package wsfleet.jmeter.gui;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import wsfleet.jmeter.WsfleetSampler;
+
 /**
  * A sampler that takes a message from the connection's inbox:
  * which one, and how long to wait.
@@ -7,6 +13,26 @@ package wsfleet.jmeter.gui;
  */
 abstract class MatchingSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
+
+  /** The fields that choose the message, in the order both forms show them. */
+  private static final Field[] MATCH_FIELDS = {
+      new Field("readTimeout", WsfleetSampler.READ_TIMEOUT),
+      new Field("matchContains", WsfleetSampler.MATCH_CONTAINS),
+      new Field("matchRegex", WsfleetSampler.MATCH_REGEX),
+      new Field("matchJsonField", WsfleetSampler.MATCH_JSON_FIELD),
+      new Field("matchJsonValue", WsfleetSampler.MATCH_JSON_VALUE),
+      new Field("discardUnmatched", WsfleetSampler.DISCARD),
+  };
+
+  /** A form's fields: the connection name, {@code before}, the match fields, {@code after}. */
+  static Field[] withMatchFields(Field[] before, Field... after) {
+    List<Field> all = new ArrayList<>();
+    all.add(new Field("connection", WsfleetSampler.CONN));
+    all.addAll(Arrays.asList(before));
+    all.addAll(Arrays.asList(MATCH_FIELDS));
+    all.addAll(Arrays.asList(after));
+    return all.toArray(new Field[0]);
+  }
 
   private String readTimeout = "";
   private String matchContains = "";

@@ -1,5 +1,9 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.OpenConnection;
+import wsfleet.jmeter.WsfleetSampler;
+
+
 /**
  * wsfleet Open: {@code wsfleet.jmeter.OpenConnection} as a sampler of its own.
  * Opens a WebSocket held by wsfleetd, or reuses the live one of that name.
@@ -8,29 +12,29 @@ public class OpenSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
-      new Field("connection", "Connection name"),
-      new Field("url", "URL"),
-      new Field("reuse", "Reuse live connection"),
-      new Field("connectTimeout", "Connect timeout (ms)"),
-      new Field("headers", "Headers (Name: value | Name: value)"),
-      new Field("subprotocols", "Subprotocols (comma-separated)"),
-      new Field("keepaliveMode", "Keepalive mode (ping|text|binary|none)"),
-      new Field("keepaliveInterval", "Keepalive interval (ms)"),
-      new Field("keepaliveJitter", "Keepalive jitter (ms)"),
-      new Field("keepalivePayload", "Keepalive payload (binary as hex)"),
-      new Field("pongTimeout", "Pong timeout (ms)"),
-      new Field("heartbeatReply", "Heartbeat reply contains"),
-      new Field("maxMessageBytes", "Max message bytes"),
-      new Field("inboxMaxMessages", "Inbox max messages"),
-      new Field("inboxMaxBytes", "Inbox max bytes"),
-      new Field("tlsVerify", "TLS verify certificate"),
-      new Field("tlsCaFile", "TLS CA file"),
-      new Field("tlsServerName", "TLS server name"),
-      new Field("tlsCertFile", "TLS client certificate file"),
-      new Field("tlsKeyFile", "TLS client key file"),
-      new Field("tlsCiphers", "TLS ciphers"),
-      new Field("compression", "Compression (permessage-deflate)"),
-      new Field("compressionNoContextTakeover", "Compression without context takeover"),
+      new Field("connection", WsfleetSampler.CONN),
+      new Field("url", OpenConnection.URL),
+      new Field("reuse", OpenConnection.REUSE),
+      new Field("connectTimeout", OpenConnection.CONNECT_TIMEOUT),
+      new Field("headers", OpenConnection.HEADERS),
+      new Field("subprotocols", OpenConnection.SUBPROTOCOLS),
+      new Field("keepaliveMode", OpenConnection.KA_MODE),
+      new Field("keepaliveInterval", OpenConnection.KA_INTERVAL),
+      new Field("keepaliveJitter", OpenConnection.KA_JITTER),
+      new Field("keepalivePayload", OpenConnection.KA_PAYLOAD),
+      new Field("pongTimeout", OpenConnection.PONG_TIMEOUT),
+      new Field("heartbeatReply", OpenConnection.KA_REPLY),
+      new Field("maxMessageBytes", OpenConnection.MAX_MESSAGE),
+      new Field("inboxMaxMessages", OpenConnection.INBOX_MESSAGES),
+      new Field("inboxMaxBytes", OpenConnection.INBOX_BYTES),
+      new Field("tlsVerify", OpenConnection.TLS_VERIFY),
+      new Field("tlsCaFile", OpenConnection.TLS_CA),
+      new Field("tlsServerName", OpenConnection.TLS_SERVER_NAME),
+      new Field("tlsCertFile", OpenConnection.TLS_CERT),
+      new Field("tlsKeyFile", OpenConnection.TLS_KEY),
+      new Field("tlsCiphers", OpenConnection.TLS_CIPHERS),
+      new Field("compression", OpenConnection.DEFLATE),
+      new Field("compressionNoContextTakeover", OpenConnection.DEFLATE_NO_CONTEXT),
   };
 
   private String url = "";

@@ -1,5 +1,8 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.Ping;
+import wsfleet.jmeter.WsfleetSampler;
+
 /**
  * wsfleet Ping: {@code wsfleet.jmeter.Ping} as a sampler of its own.
  * Sends a ping frame and waits for its pong.
@@ -8,9 +11,9 @@ public class PingSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
-      new Field("connection", "Connection name"),
-      new Field("pingPayload", "Ping payload (up to 125 bytes)"),
-      new Field("pingTimeout", "Pong timeout (ms)"),
+      new Field("connection", WsfleetSampler.CONN),
+      new Field("pingPayload", Ping.PAYLOAD),
+      new Field("pingTimeout", Ping.PONG_TIMEOUT),
   };
 
   private String pingPayload = "";

@@ -1,5 +1,7 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.ReceiveMessage;
+
 /**
  * wsfleet Receive: {@code wsfleet.jmeter.ReceiveMessage} as a sampler of its own.
  * Takes the oldest matching message from the inbox.
@@ -7,16 +9,7 @@ package wsfleet.jmeter.gui;
 public class ReceiveSampler extends MatchingSampler {
   private static final long serialVersionUID = 1L;
 
-  static final Field[] FIELDS = {
-      new Field("connection", "Connection name"),
-      new Field("readTimeout", "Read timeout (ms)"),
-      new Field("matchContains", "Match substring"),
-      new Field("matchRegex", "Match regex (POSIX extended)"),
-      new Field("matchJsonField", "Match JSON field (dotted path)"),
-      new Field("matchJsonValue", "Match JSON value"),
-      new Field("discardUnmatched", "Discard unmatched messages"),
-      new Field("optional", "Optional read (no message is not an error)"),
-  };
+  static final Field[] FIELDS = withMatchFields(new Field[0], new Field("optional", ReceiveMessage.OPTIONAL));
 
   private String optional = "";
 

@@ -1,5 +1,7 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.WsfleetSampler;
+
 /**
  * wsfleet Request-Response: {@code wsfleet.jmeter.RequestResponse} as a sampler of its own.
  * Sends a message, then takes the first matching reply.
@@ -7,17 +9,10 @@ package wsfleet.jmeter.gui;
 public class RequestResponseSampler extends MatchingSampler {
   private static final long serialVersionUID = 1L;
 
-  static final Field[] FIELDS = {
-      new Field("connection", "Connection name"),
-      new Field("message", "Message"),
-      new Field("messageType", "Message type (text|binary; binary as hex)"),
-      new Field("readTimeout", "Read timeout (ms)"),
-      new Field("matchContains", "Match substring"),
-      new Field("matchRegex", "Match regex (POSIX extended)"),
-      new Field("matchJsonField", "Match JSON field (dotted path)"),
-      new Field("matchJsonValue", "Match JSON value"),
-      new Field("discardUnmatched", "Discard unmatched messages"),
-  };
+  static final Field[] FIELDS = withMatchFields(new Field[] {
+      new Field("message", WsfleetSampler.MESSAGE),
+      new Field("messageType", WsfleetSampler.MESSAGE_TYPE),
+  });
 
   private String message = "";
   private String messageType = "";

@@ -1,5 +1,7 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.ResetFleet;
+
 /**
  * wsfleet Reset: {@code wsfleet.jmeter.ResetFleet} as a sampler of its own.
  * Closes every connection of the daemon and forgets every name.
@@ -8,8 +10,8 @@ public class ResetSampler extends WsfleetTestBean {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
-      new Field("closeCode", "Close code"),
-      new Field("closeReason", "Close reason"),
+      new Field("closeCode", ResetFleet.CODE),
+      new Field("closeReason", ResetFleet.REASON),
   };
 
   private String closeCode = "";

@@ -1,5 +1,7 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.WsfleetSampler;
+
 /**
  * wsfleet Send: {@code wsfleet.jmeter.SendMessage} as a sampler of its own.
  * Queues one text or binary message.
@@ -8,9 +10,9 @@ public class SendSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
-      new Field("connection", "Connection name"),
-      new Field("message", "Message"),
-      new Field("messageType", "Message type (text|binary; binary as hex)"),
+      new Field("connection", WsfleetSampler.CONN),
+      new Field("message", WsfleetSampler.MESSAGE),
+      new Field("messageType", WsfleetSampler.MESSAGE_TYPE),
   };
 
   private String message = "";

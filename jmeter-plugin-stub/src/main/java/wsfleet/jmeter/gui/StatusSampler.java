@@ -1,5 +1,7 @@
 package wsfleet.jmeter.gui;
 
+import wsfleet.jmeter.WsfleetSampler;
+
 /**
  * wsfleet Status: {@code wsfleet.jmeter.ConnectionStatus} as a sampler of its own.
  * Reports a connection's state and close record as JSON.
@@ -8,7 +10,7 @@ public class StatusSampler extends ConnectionSampler {
   private static final long serialVersionUID = 1L;
 
   static final Field[] FIELDS = {
-      new Field("connection", "Connection name"),
+      new Field("connection", WsfleetSampler.CONN),
   };
 
 

@@ -10,33 +10,43 @@ import org.apache.jmeter.util.JMeterUtils;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import wsfleet.jmeter.CloseRecords;
+import wsfleet.jmeter.client.ClientConfig;
+
 /**
  * wsfleet Defaults (Add → Config Element): values the wsfleet samplers in its scope take when
  * their own field is empty, as HTTP Request Defaults does for HTTP samplers. Its fields carry the
  * same keys as the samplers' fields, so JMeter's config merging fills them in; the URL base is
  * what an Open with an empty URL uses and what a path in its URL is resolved against.
  *
- * <p>The daemon location fields set the wsfleet.* JMeter properties at test start, before any
- * sampler runs; the JVM's control client reads them when it is first made, so in a GUI session
- * they apply from the first run on (put ${__P(wsfleet.socket,...)} in a field to let -J override it).
+ * <p>The daemon location fields and the record-variables prefix set the wsfleet.* JMeter
+ * properties at test start, before any sampler runs. The JVM's control client is made again at the
+ * start of a run whose daemon location differs from its own, so in a GUI session a changed location
+ * applies from the next run on (put ${__P(wsfleet.socket,...)} in a field to let -J override it).
  */
 public class WsfleetDefaults extends ConfigTestElement implements TestBean, TestStateListener {
   private static final long serialVersionUID = 1L;
   private static final Logger log = LoggerFactory.getLogger(WsfleetDefaults.class);
   static final String URL_BASE = "urlBase";
 
-  /** Daemon location field -> the JMeter property the control client reads. */
-  static final String[][] DAEMON_PROPERTIES = {
-    {"daemonTransport", "wsfleet.transport"},
-    {"daemonSocket", "wsfleet.socket"},
-    {"daemonTcp", "wsfleet.tcp"},
-    {"daemonTokenFile", "wsfleet.token_file"},
+  /**
+   * Field -> the JMeter property it sets at test start: the daemon location the control client
+   * reads (a changed location makes a new client at the next run's start, see Fleet), and the
+   * prefix of the close-record variables, read per sample.
+   */
+  static final String[][] PROPERTIES = {
+    {"daemonTransport", ClientConfig.TRANSPORT},
+    {"daemonSocket", ClientConfig.SOCKET},
+    {"daemonTcp", ClientConfig.TCP},
+    {"daemonTokenFile", ClientConfig.TOKEN_FILE},
+    {"recordVariables", CloseRecords.VARIABLES_PROPERTY},
   };
 
   private String daemonTransport = "";
   private String daemonSocket = "";
   private String daemonTcp = "";
   private String daemonTokenFile = "";
+  private String recordVariables = "";
   private String urlBase = "";
   private String connectTimeout = "";
   private String keepaliveMode = "";
@@ -84,6 +94,14 @@ public class WsfleetDefaults extends ConfigTestElement implements TestBean, Test
 
   public void setDaemonTokenFile(String v) {
     daemonTokenFile = v;
+  }
+
+  public String getRecordVariables() {
+    return recordVariables;
+  }
+
+  public void setRecordVariables(String v) {
+    recordVariables = v;
   }
 
   public String getUrlBase() {
@@ -216,7 +234,7 @@ public class WsfleetDefaults extends ConfigTestElement implements TestBean, Test
 
   @Override
   public void testStarted() {
-    for (String[] d : DAEMON_PROPERTIES) {
+    for (String[] d : PROPERTIES) {
       String v = getPropertyAsString(d[0]).trim();
       if (!v.isEmpty()) {
         JMeterUtils.setProperty(d[1], v);

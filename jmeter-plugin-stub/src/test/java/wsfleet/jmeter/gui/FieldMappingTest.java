@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.beans.BeanInfo;
 import java.beans.Introspector;
 import java.beans.PropertyDescriptor;
+import java.io.File;
+import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -19,6 +21,7 @@ import org.apache.jmeter.config.Arguments;
 import org.apache.jmeter.protocol.java.sampler.JavaSamplerClient;
 import org.apache.jmeter.testbeans.gui.GenericTestBeanCustomizer;
 import org.apache.jmeter.testelement.TestElement;
+import org.apache.jmeter.testelement.property.BooleanProperty;
 import org.apache.jmeter.util.JMeterUtils;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -44,6 +47,7 @@ class FieldMappingTest {
     all.add(new CloseSampler());
     all.add(new StatusSampler());
     all.add(new ResetSampler());
+    all.add(new DropMonitorSampler());
     return all;
   }
 
@@ -59,6 +63,42 @@ class FieldMappingTest {
       }
       // and the other way round: nothing the Java Request form offers is missing from ours
       assertEquals(params, mapped, s.delegate());
+    }
+  }
+
+  /**
+   * The keys as saved plans hold them, written out once more on purpose: the samplers and the GUI
+   * elements share one declaration (public constants), and this pins its values.
+   */
+  @Test
+  void theParameterKeysAreTheOnesSavedPlansHold() {
+    String conn = "Connection name";
+    String[] match = {"Read timeout (ms)", "Match substring", "Match regex (POSIX extended)",
+        "Match JSON field (dotted path)", "Match JSON value", "Discard unmatched messages"};
+    Map<String, List<String>> want = new java.util.LinkedHashMap<>();
+    want.put("OpenConnection", java.util.Arrays.asList(conn, "URL", "Reuse live connection", "Connect timeout (ms)",
+        "Headers (Name: value | Name: value)", "Subprotocols (comma-separated)", "Keepalive mode (ping|text|binary|none)",
+        "Keepalive interval (ms)", "Keepalive jitter (ms)", "Keepalive payload (binary as hex)", "Pong timeout (ms)",
+        "Heartbeat reply contains", "Max message bytes", "Inbox max messages", "Inbox max bytes",
+        "TLS verify certificate", "TLS CA file", "TLS server name", "TLS client certificate file",
+        "TLS client key file", "TLS ciphers", "Compression (permessage-deflate)", "Compression without context takeover"));
+    want.put("SendMessage", java.util.Arrays.asList(conn, "Message", "Message type (text|binary; binary as hex)"));
+    List<String> receive = new ArrayList<>(java.util.Arrays.asList(conn));
+    receive.addAll(java.util.Arrays.asList(match));
+    receive.add("Optional read (no message is not an error)");
+    want.put("ReceiveMessage", receive);
+    List<String> rr = new ArrayList<>(java.util.Arrays.asList(conn, "Message", "Message type (text|binary; binary as hex)"));
+    rr.addAll(java.util.Arrays.asList(match));
+    want.put("RequestResponse", rr);
+    want.put("Ping", java.util.Arrays.asList(conn, "Ping payload (up to 125 bytes)", "Pong timeout (ms)"));
+    want.put("CloseConnection", java.util.Arrays.asList(conn, "Close code", "Close reason", "Close timeout (ms)"));
+    want.put("ConnectionStatus", java.util.Arrays.asList(conn));
+    want.put("ResetFleet", java.util.Arrays.asList("Close code", "Close reason"));
+    want.put("DropMonitor", java.util.Arrays.asList("Wait for an ending (ms)", "Ignore causes (comma-separated)",
+        "Stop when the other threads have ended"));
+    for (WsfleetTestBean s : samplers()) {
+      List<String> keys = new ArrayList<>(s.newClient().getDefaultParameters().getArgumentsAsMap().keySet());
+      assertEquals(new LinkedHashSet<>(want.get(s.delegate())), new LinkedHashSet<>(keys), s.delegate());
     }
   }
 
@@ -165,6 +205,92 @@ class FieldMappingTest {
     // Ping's own timeout is another field: the keepalive's pong timeout does not change it
     Map<String, String> a = ping.arguments().getArgumentsAsMap();
     assertFalse(a.containsKey("Pong timeout (ms)"), a.toString());
+  }
+
+  static PropertyDescriptor descriptor(Class<?> bean, String key) throws Exception {
+    for (PropertyDescriptor p : Introspector.getBeanInfo(bean).getPropertyDescriptors()) {
+      if (p.getName().equals(key)) {
+        return p;
+      }
+    }
+    throw new AssertionError(bean.getSimpleName() + " has no field " + key);
+  }
+
+  @Test
+  void reuseIsAChoiceOfTheThreeValuesTheJavaRequestTakes() throws Exception {
+    PropertyDescriptor reuse = descriptor(OpenSampler.class, "reuse");
+    assertEquals(java.util.Arrays.asList("true", "false", "any"),
+        java.util.Arrays.asList((String[]) reuse.getValue(GenericTestBeanCustomizer.TAGS)));
+    // not limited to the tags, so ${__P(reuse,any)} still goes in
+    assertFalse(Boolean.TRUE.equals(reuse.getValue(GenericTestBeanCustomizer.NOT_OTHER)));
+    OpenSampler open = new OpenSampler();
+    open.setProperty("reuse", "any");
+    assertEquals("any", open.arguments().getArgumentsAsMap().get("Reuse live connection"));
+  }
+
+  @Test
+  void aReuseSavedAsABooleanIsSentAsTrueOrFalse() {
+    // a plan saved while the field was a checkbox holds <boolProp name="reuse">
+    OpenSampler open = new OpenSampler();
+    open.setProperty(new BooleanProperty("reuse", false));
+    assertEquals("false", open.arguments().getArgumentsAsMap().get("Reuse live connection"));
+    open.setProperty(new BooleanProperty("reuse", true));
+    assertEquals("true", open.arguments().getArgumentsAsMap().get("Reuse live connection"));
+  }
+
+  @Test
+  void theConnectionNameHelpNamesTheThreadNameDefault() throws Exception {
+    for (WsfleetTestBean s : samplers()) {
+      if (s instanceof ConnectionSampler) {
+        String help = descriptor(s.getClass(), "connection").getShortDescription();
+        assertTrue(help.contains("Empty: ${__threadName}"), s.getClass().getSimpleName() + ": " + help);
+      }
+    }
+  }
+
+  @Test
+  void theDropMonitorPassesItsThreeFields() {
+    DropMonitorSampler m = new DropMonitorSampler();
+    m.setName("wsfleet drops");
+    m.setProperty("waitForEnding", "500");
+    m.setProperty("ignoreCauses", "local_close");
+    m.setProperty("stopWhenOthersEnded", "false");
+    Map<String, String> a = m.arguments().getArgumentsAsMap();
+    assertEquals("500", a.get("Wait for an ending (ms)"));
+    assertEquals("local_close", a.get("Ignore causes (comma-separated)"));
+    assertEquals("false", a.get("Stop when the other threads have ended"));
+    assertEquals("wsfleet drops", a.get(TestElement.NAME));
+    assertEquals("wsfleet Drop Monitor", descriptorName(DropMonitorSampler.class));
+  }
+
+  static String descriptorName(Class<?> bean) {
+    try {
+      return Introspector.getBeanInfo(bean).getBeanDescriptor().getDisplayName();
+    } catch (java.beans.IntrospectionException e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  @Test
+  void defaultsSetTheDaemonLocationAndRecordVariablesPropertiesAtTestStart() throws Exception {
+    File empty = File.createTempFile("wsf-jmeter", ".properties");
+    boolean loaded = JMeterUtils.getJMeterProperties() != null;
+    if (!loaded) {
+      JMeterUtils.loadJMeterProperties(empty.getPath()); // what JMeter has before a test starts
+    }
+    WsfleetDefaults d = new WsfleetDefaults();
+    d.setProperty("daemonSocket", " /run/x/wsfleetd.sock ");
+    d.setProperty("recordVariables", "ws_");
+    try {
+      d.testStarted();
+      assertEquals("/run/x/wsfleetd.sock", JMeterUtils.getProperty("wsfleet.socket"));
+      assertEquals("ws_", JMeterUtils.getProperty("wsfleet.record_variables"));
+      assertEquals(null, JMeterUtils.getProperty("wsfleet.tcp"), "an empty field sets nothing");
+    } finally {
+      JMeterUtils.getJMeterProperties().remove("wsfleet.socket");
+      JMeterUtils.getJMeterProperties().remove("wsfleet.record_variables");
+      Files.delete(empty.toPath());
+    }
   }
 
   @Test

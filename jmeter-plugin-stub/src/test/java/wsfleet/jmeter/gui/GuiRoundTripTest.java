@@ -38,6 +38,9 @@ import org.apache.jmeter.save.SaveService;
 import org.apache.jmeter.testbeans.gui.TestBeanGUI;
 import org.apache.jmeter.testelement.TestElement;
 import org.apache.jmeter.testelement.TestPlan;
+import org.apache.jmeter.testelement.property.BooleanProperty;
+import org.apache.jmeter.control.LoopController;
+import org.apache.jmeter.threads.ThreadGroup;
 import org.apache.jmeter.threads.gui.PostThreadGroupGui;
 import org.apache.jmeter.threads.gui.ThreadGroupGui;
 import org.apache.jmeter.util.JMeterUtils;
@@ -147,11 +150,26 @@ class GuiRoundTripTest {
     }
   }
 
+  /** A plan saved while Reuse live connection was a checkbox holds a boolProp: the form shows it and keeps it (the run: e2e). */
+  @Test
+  void aReuseSavedAsABooleanLoadsIntoTheChoice() {
+    TestBeanGUI gui = new TestBeanGUI(OpenSampler.class);
+    TestElement old = gui.createTestElement();
+    old.setProperty(new BooleanProperty("reuse", false));
+    gui.configure(old);
+    // JMeter's boolean editor shows it as "False"; the Java Request reads it case-insensitively
+    assertEquals("false", gui.createTestElement().getPropertyAsString("reuse").toLowerCase(Locale.ROOT));
+    TestElement any = gui.createTestElement();
+    any.setProperty("reuse", "any");
+    gui.configure(any);
+    assertEquals("any", gui.createTestElement().getPropertyAsString("reuse"));
+  }
+
   @Test
   void theElementsAreInTheAddMenu() {
     List<String> samplers = menuItems(MenuFactory.makeMenu(MenuFactory.SAMPLERS, ActionNames.ADD));
     for (String s : new String[] {"wsfleet Open", "wsfleet Send", "wsfleet Receive", "wsfleet Request-Response",
-        "wsfleet Ping", "wsfleet Close", "wsfleet Status", "wsfleet Reset"}) {
+        "wsfleet Ping", "wsfleet Close", "wsfleet Status", "wsfleet Reset", "wsfleet Drop Monitor"}) {
       assertTrue(samplers.contains(s), s + " not in " + samplers);
     }
     assertTrue(menuItems(MenuFactory.makeMenu(MenuFactory.CONFIG_ELEMENTS, ActionNames.ADD))
@@ -180,7 +198,11 @@ class GuiRoundTripTest {
    * The plan the e2e test runs against the mock gateway's chat protocol: a Defaults says where the
    * daemon and the gateway are and sets a text heartbeat; each thread opens (URL from the
    * Defaults), configures its session, asks and reads the agent's reply, pings, reads its status
-   * and closes; a tearDown group resets the daemon.
+   * and closes; a tearDown group resets the daemon. Each thread also opens a second connection
+   * to -Jdoomed_url (a gateway that drops every session after a while) and never touches it
+   * again: the wsfleet Drop Monitor thread group records each of those drops. A second Open of
+   * the thread's connection ("reopen") gets, in the e2e test, Reuse live connection as an old plan
+   * saved it (a boolProp).
    */
   @Test
   void aPlanBuiltThroughTheFormsIsSavedBySaveService() throws Exception {
@@ -199,7 +221,10 @@ class GuiRoundTripTest {
         "keepalivePayload", "{\"action\":\"echo\",\"message\":\"keepalive\"}",
         "keepaliveInterval", "${__P(heartbeat_ms,1000)}", "heartbeatReply", "\"body\":\"keepalive\""));
     List<TestElement> steps = new ArrayList<>();
+    steps.add(throughForm(new TestBeanGUI(OpenSampler.class), "doomed", map(
+        "connection", "${__threadName} doomed", "url", "${__P(doomed_url)}")));
     steps.add(throughForm(new TestBeanGUI(OpenSampler.class), "open", map()));
+    steps.add(throughForm(new TestBeanGUI(OpenSampler.class), "reopen", map())); // e2e saves its reuse as a boolProp
     steps.add(throughForm(new TestBeanGUI(RequestResponseSampler.class), "configureSession", map(
         "message", "{\"action\":\"configureSession\",\"deploymentId\":\"gui\"}",
         "matchJsonField", "class", "matchJsonValue", "SessionResponse", "readTimeout", "5000")));
@@ -211,6 +236,14 @@ class GuiRoundTripTest {
     steps.add(throughForm(new TestBeanGUI(StatusSampler.class), "status", map()));
     steps.add(throughForm(new TestBeanGUI(CloseSampler.class), "close", map("closeReason", "done")));
 
+    // the Drop Monitor in a thread group of its own: one thread, loop forever, stops by itself
+    ThreadGroup monitorGroup = (ThreadGroup) tgGui.createTestElement();
+    monitorGroup.setName("wsfleet drop monitor");
+    monitorGroup.setProperty("ThreadGroup.num_threads", "1");
+    ((LoopController) monitorGroup.getSamplerController()).setLoops(-1);
+    TestElement monitor = throughForm(new TestBeanGUI(DropMonitorSampler.class), "wsfleet drops",
+        map("waitForEnding", "500"));
+
     PostThreadGroupGui tdGui = new PostThreadGroupGui();
     TestElement teardown = tdGui.createTestElement();
     teardown.setName("tearDown");
@@ -218,7 +251,8 @@ class GuiRoundTripTest {
 
     HashTree tree = new ListedHashTree();
     HashTree planTree = tree.add(plan);
-    planTree.add(defaults); // in scope of both thread groups
+    planTree.add(defaults); // in scope of every thread group
+    planTree.add(monitorGroup).add(monitor); // first, so it subscribes before the users open
     HashTree usersTree = planTree.add(users);
     for (TestElement s : steps) {
       usersTree.add(s);
@@ -237,6 +271,7 @@ class GuiRoundTripTest {
     assertTrue(classes.contains(OpenSampler.class.getName()), classes.toString());
     assertTrue(classes.contains(WsfleetDefaults.class.getName()), classes.toString());
     assertTrue(classes.contains(ResetSampler.class.getName()), classes.toString());
+    assertTrue(classes.contains(DropMonitorSampler.class.getName()), classes.toString());
   }
 
   static void collect(HashTree t, List<String> acc) {
