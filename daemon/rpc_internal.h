@@ -223,7 +223,11 @@ extern const size_t rpc_event_count;
 
 /* ---- rpc_pack.c ------------------------------------------------------------------- */
 
-void rpc_pack_deflate_params(msgpack_packer *pk, const wsf_deflate_params *a);
-void rpc_kv_deflate_counts(msgpack_packer *pk, const wsf_deflate_counters *c);
+struct wsf_view;
+/* Packs a view (view.h) as a map of the fields control replies carry. */
+void rpc_pack_view(msgpack_packer *pk, const struct wsf_view *v);
+void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk);
+void wsf_rpc_pack_record(msgpack_packer *pk, const wsf_close_record *r);
+void wsf_rpc_pack_timings(msgpack_packer *pk, const wsf_timings *t);
 
 #endif

@@ -5,14 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "view.h"
+
 static void pack_open_result(msgpack_packer *pk, uint32_t msgid, const wsf_conn *c, bool reused) {
   wsf_pack_result_header(pk, msgid);
   msgpack_pack_map(pk, 8);
   kv_str(pk, "conn", c->name);
   kv_bool(pk, "reused", reused);
   wsf_pack_key(pk, "deflate");
+  wsf_view deflate;
   if (c->deflate)
-    rpc_pack_deflate_params(pk, &c->deflate->agreed);
+    rpc_pack_view(pk, wsf_view_deflate_params(&deflate, &c->deflate->agreed));
   else
     msgpack_pack_nil(pk);
   kv_uint(pk, "status", 101);
