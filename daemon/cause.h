@@ -2,7 +2,8 @@
  * Each entry gives the enum name, the wire name (close records, stats,
  * metrics, events) and the words a close record's summary uses; the count
  * follows from the list. Append new causes at the end (metrics and stats
- * walk the list in order). */
+ * walk the list in order). The name functions are in vocab.c, with the
+ * daemon's other words (vocab.h). */
 #ifndef WSF_CAUSE_H
 #define WSF_CAUSE_H
 

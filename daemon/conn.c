@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "handshake.h"
-#include "observe.h"
 #include "tls.h"
 #include "url.h"
 #include "util.h"
@@ -47,61 +46,13 @@ typedef struct wsf_handshake {
  * before closing ourselves: the server closing first spares us TIME_WAIT. */
 #define LINGER_US (1000 * 1000)
 
-static const char *const cause_names[] = {
-#define WSF_CAUSE_NAME(id, name, words) [WSF_CAUSE_##id] = name,
-    WSF_CAUSES(WSF_CAUSE_NAME)
-#undef WSF_CAUSE_NAME
-};
-
-static const char *const cause_word_list[] = {
-#define WSF_CAUSE_WORDS(id, name, words) [WSF_CAUSE_##id] = words,
-    WSF_CAUSES(WSF_CAUSE_WORDS)
-#undef WSF_CAUSE_WORDS
-};
-
-const char *wsf_cause_name(wsf_cause c) {
-  return (unsigned)c < WSF_ARRAY_LEN(cause_names) ? cause_names[c] : "none";
-}
-
-const char *wsf_cause_words(wsf_cause c) {
-  return (unsigned)c < WSF_ARRAY_LEN(cause_word_list) ? cause_word_list[c] : "ended";
-}
-
-const char *wsf_conn_state_name(wsf_conn_state s) {
-  static const char *const names[] = {"connecting", "open", "closing", "closed"};
-  return names[s];
-}
-
-const char *wsf_initiator_name(int initiator) {
-  static const char *const names[] = {"none", "client", "server"};
-  return names[initiator];
-}
-
-const char *wsf_err_code(wsf_err e) {
-  static const char *const codes[] = {
-      [WSF_OK] = "ok",
-      [WSF_E_BAD_REQUEST] = "bad_request",
-      [WSF_E_NO_SUCH_CONN] = "no_such_conn",
-      [WSF_E_CONN_EXISTS] = "conn_exists",
-      [WSF_E_URL_MISMATCH] = "url_mismatch",
-      [WSF_E_CONN_CLOSED] = "conn_closed",
-      [WSF_E_TIMEOUT] = "timeout",
-      [WSF_E_DNS] = "dns_error",
-      [WSF_E_CONNECT] = "connect_error",
-      [WSF_E_TLS] = "tls_error",
-      [WSF_E_HANDSHAKE] = "handshake_failed",
-      [WSF_E_PROTOCOL] = "protocol_error",
-      [WSF_E_LIMIT] = "limit_exceeded",
-      [WSF_E_SHUTTING_DOWN] = "shutting_down",
-      [WSF_E_INTERNAL] = "internal",
-  };
-  return codes[e];
-}
-
-const char *wsf_ka_mode_name(int mode) {
-  static const char *const names[] = {"none", "ping", "text", "binary"};
-  return names[mode];
-}
+/* Calls hook on every registered observer, in registration order. */
+#define TELL_OBSERVERS(d, hook, c)                                                                           \
+  do {                                                                                                       \
+    for (unsigned i_ = 0; i_ < (d)->n_conn_observers; i_++)                                                  \
+      if ((d)->conn_observers[i_].table->hook)                                                               \
+        (d)->conn_observers[i_].table->hook((d)->conn_observers[i_].ctx, (c));                               \
+  } while (0)
 
 static wsf_conn *conn_of_transport(wsf_transport *t) {
   return wsf_container_of(t, wsf_conn, transport);
@@ -416,7 +367,7 @@ static void finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_ca
   set_state(c, WSF_CONN_CLOSED);
   count_close(d, r, was_open);
   if (was_open)
-    wsf_observe_closed(d, c);
+    TELL_OBSERVERS(d, closed, c);
   closed_link(c);
   /* Close waits succeed (their answer is the record); everything else learns the end. */
   complete_waits(c, 1u << WSF_WAIT_CLOSE, WSF_OK);
@@ -571,7 +522,7 @@ static void fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *mes
     w = next;
   }
   finish(c, 1006, WSF_BY_NONE, false, cause, NULL, 0, message);
-  wsf_observe_handshake_failed(c->d, c);
+  TELL_OBSERVERS(c->d, handshake_failed, c);
   release_handshake(c);
   close_transport(c, false);
 }
@@ -824,7 +775,7 @@ static void on_ws_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t le
   inbox_changed(c, before);
   if (dropped) {
     d->stats.inbox_dropped += dropped;
-    wsf_observe_drop(d, c);
+    TELL_OBSERVERS(d, inbox_dropped, c);
   }
 }
 
@@ -1166,7 +1117,7 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
     c->deflate->agreed = *deflate;
   }
   start_keepalive(c);
-  wsf_observe_open(d, c);
+  TELL_OBSERVERS(d, opened, c);
   complete_waits(c, 1u << WSF_WAIT_OPEN, WSF_OK);
   if (rest_len && c->state == WSF_CONN_OPEN) /* frames the server sent right after its 101 */
     wsf_ws_feed(&c->ws, rest, rest_len);
@@ -1308,6 +1259,16 @@ void wsf_conns_init(wsf_daemon *d) {
   d->rate_tokens = 1;
 }
 
+void wsf_conn_observe(wsf_daemon *d, const wsf_conn_observer *table, void *ctx) {
+  if (d->n_conn_observers >= WSF_MAX_CONN_OBSERVERS) {
+    wsf_log(WSF_LOG_ERROR, "more than %d connection observers", WSF_MAX_CONN_OBSERVERS);
+    abort();
+  }
+  d->conn_observers[d->n_conn_observers].table = table;
+  d->conn_observers[d->n_conn_observers].ctx = ctx;
+  d->n_conn_observers++;
+}
+
 wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len) {
   return wsf_registry_get(&d->conns, name, len);
 }
@@ -1446,14 +1407,7 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   wsf_timer_init(&c->pong_timer, on_pong_timeout);
   wsf_timer_init(&c->deadline, on_connect_timeout);
   wsf_timer_init(&c->output_timer, on_output_stalled);
-  if (wsf_registry_put(&d->conns, c) != 0) {
-    d->n_connecting--;
-    c->hs = NULL;
-    hs_free(hs);
-    conn_free(c);
-    open_error(d, w, WSF_E_INTERNAL, "out of memory");
-    return;
-  }
+  wsf_registry_put(&d->conns, c);
   wait_link(c, w);
   deadline_in(c, on_connect_timeout, (uint64_t)p->connect_timeout_ms * 1000);
   enqueue_or_admit(c);

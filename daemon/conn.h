@@ -19,18 +19,8 @@
 #include "transport.h"
 #include "ws.h"
 
-typedef enum wsf_conn_state {
-  WSF_CONN_CONNECTING,
-  WSF_CONN_OPEN,
-  WSF_CONN_CLOSING,
-  WSF_CONN_CLOSED
-} wsf_conn_state;
-const char *wsf_conn_state_name(wsf_conn_state s);
-
-/* Close causes: cause.h (through daemon.h). */
-
-enum wsf_initiator { WSF_BY_NONE, WSF_BY_CLIENT, WSF_BY_SERVER };
-const char *wsf_initiator_name(int initiator);
+/* States, initiators, close causes, error codes and keepalive modes, with
+ * their names: vocab.h (through daemon.h). */
 
 #define WSF_NEVER UINT64_MAX
 
@@ -81,26 +71,6 @@ typedef struct wsf_open_params {
   const char *tls_ca_file, *tls_server_name, *tls_cert_file, *tls_key_file, *tls_ciphers;
   wsf_deflate_options deflate; /* permessage-deflate offer; enabled false = none */
 } wsf_open_params;
-
-/* Error codes a wait can complete with (PROTOCOL.md §8). */
-typedef enum wsf_err {
-  WSF_OK,
-  WSF_E_BAD_REQUEST,
-  WSF_E_NO_SUCH_CONN,
-  WSF_E_CONN_EXISTS,
-  WSF_E_URL_MISMATCH,
-  WSF_E_CONN_CLOSED,
-  WSF_E_TIMEOUT,
-  WSF_E_DNS,
-  WSF_E_CONNECT,
-  WSF_E_TLS,
-  WSF_E_HANDSHAKE,
-  WSF_E_PROTOCOL,
-  WSF_E_LIMIT,
-  WSF_E_SHUTTING_DOWN,
-  WSF_E_INTERNAL,
-} wsf_err;
-const char *wsf_err_code(wsf_err e);
 
 enum wsf_wait_kind { WSF_WAIT_OPEN, WSF_WAIT_RECV, WSF_WAIT_PING, WSF_WAIT_CLOSE };
 
@@ -195,7 +165,22 @@ struct wsf_conn {
   wsf_conn *closed_prev, *closed_next; /* in the daemon's list of ended connections */
 };
 
+/* What a connection's lifecycle tells its observers (wslay_event_callbacks
+ * shape): the event log and the control clients' notifications register a
+ * table each, so conn calls up through it and never names them. Any entry
+ * may be NULL. The connection is valid during the call and must not be
+ * changed. */
+typedef struct wsf_conn_observer {
+  void (*opened)(void *ctx, const wsf_conn *c);           /* reached open (c->timings filled) */
+  void (*closed)(void *ctx, const wsf_conn *c);           /* an open connection ended (c->record) */
+  void (*handshake_failed)(void *ctx, const wsf_conn *c); /* an open failed (c->failure, c->record) */
+  void (*inbox_dropped)(void *ctx, const wsf_conn *c);    /* the inbox overflowed (c->inbox.dropped) */
+} wsf_conn_observer;
+
 void wsf_conns_init(wsf_daemon *d);
+/* Registers an observer; table and ctx must outlive the daemon's connections.
+ * At most WSF_MAX_CONN_OBSERVERS: one more is a bug, and aborts. */
+void wsf_conn_observe(wsf_daemon *d, const wsf_conn_observer *table, void *ctx);
 
 /* Starts or joins an open. Completes w (possibly before returning). */
 void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w);
@@ -223,6 +208,5 @@ uint32_t wsf_conns_shutdown(wsf_daemon *d);
 
 wsf_keepalive *wsf_keepalive_intern(wsf_daemon *d, const wsf_keepalive *tmpl);
 void wsf_keepalive_release(wsf_daemon *d, wsf_keepalive *ka);
-const char *wsf_ka_mode_name(int mode);
 
 #endif

@@ -9,12 +9,17 @@
 #include <uv.h>
 
 #include "deflate.h"
+#include "hist.h"
 #include "registry.h"
 #include "timer.h"
+#include "vocab.h" /* causes (WSF_CAUSE_COUNT), states, keepalive modes, error codes */
 
 typedef struct wsf_conn wsf_conn;
+struct wsf_conn_observer; /* conn.h */
 
-enum wsf_ka_mode { WSF_KA_NONE, WSF_KA_PING, WSF_KA_TEXT, WSF_KA_BINARY };
+/* Observers of connection lifecycles (event log, notifications): a few
+ * tables registered at start, called in registration order. */
+#define WSF_MAX_CONN_OBSERVERS 4
 
 /* Immutable once built; shared by every connection with the same settings. */
 typedef struct wsf_keepalive {
@@ -57,19 +62,6 @@ typedef struct wsf_config {
   const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_ciphers;
   const char *priority; /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
 } wsf_config;
-
-/* Log-scale histogram (microseconds): 1 µs .. ~1 h in 2^(1/4) steps. */
-#define WSF_HIST_BUCKETS 128
-typedef struct wsf_hist {
-  uint64_t counts[WSF_HIST_BUCKETS];
-  uint64_t total, sum_us, max_us;
-  uint64_t interval_max_us; /* since the last event-log snapshot took it (observe.c) */
-} wsf_hist;
-void wsf_hist_add(wsf_hist *h, uint64_t us);
-uint64_t wsf_hist_quantile(const wsf_hist *h, double q);
-double wsf_hist_bucket_upper_us(int bucket);
-
-#include "cause.h" /* WSF_CAUSE_COUNT */
 
 typedef struct wsf_stats {
   uint64_t opened_total, reused_total, failed_total, closed_total;
@@ -115,6 +107,11 @@ typedef struct wsf_daemon {
   uint64_t trimmed_us; /* last malloc_trim */
   bool shutting_down;
   uint32_t control_clients;
+  struct {
+    const struct wsf_conn_observer *table;
+    void *ctx;
+  } conn_observers[WSF_MAX_CONN_OBSERVERS]; /* wsf_conn_observe */
+  uint8_t n_conn_observers;
   struct wsf_observers *observers; /* observe.c */
   struct wsf_rpc *rpc;             /* rpc.c */
   struct wsf_metrics *metrics;     /* metrics.c */

@@ -7,15 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 /* One allocation: header, payload and a trailing NUL, so text can also be
- * handed to C-string APIs. Returns NULL when out of memory (messages can be
- * large; the caller decides what to do). */
+ * handed to C-string APIs. Never NULL: out of memory aborts (the memory
+ * rule, util.h); len is already bounded by max_message_bytes. */
 wsf_msg *wsf_msg_new(int opcode, const uint8_t *data, size_t len, uint64_t seq, uint64_t now_us) {
-  if (len > SIZE_MAX - sizeof(wsf_msg) - 1)
-    return NULL;
-  wsf_msg *m = malloc(sizeof(wsf_msg) + len + 1);
-  if (!m)
-    return NULL;
+  /* A size that would overflow asks for SIZE_MAX, which fails and aborts. */
+  bool overflows = len > SIZE_MAX - sizeof(wsf_msg) - 1;
+  wsf_msg *m = wsf_xmalloc(overflows ? SIZE_MAX : sizeof(wsf_msg) + len + 1);
   m->next = NULL;
   m->arrived_us = now_us;
   m->seq = seq;

@@ -27,6 +27,7 @@ typedef struct wsf_inbox {
   uint64_t dropped;
 } wsf_inbox;
 
+/* A copy of data (the caller owns it: free()). Never NULL (out of memory aborts). */
 wsf_msg *wsf_msg_new(int opcode, const uint8_t *data, size_t len, uint64_t seq, uint64_t now_us);
 void wsf_inbox_init(wsf_inbox *in, uint32_t max_messages, size_t max_bytes);
 /* Takes msg: appends it, dropping the oldest until both bounds hold, or

@@ -279,7 +279,7 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
       break;
     case OPT_KA_MODE: {
       int found = -1;
-      for (int i = 0; i < 4; i++)
+      for (int i = 0; i < WSF_KA_MODE_COUNT; i++)
         if (strcmp(optarg, wsf_ka_mode_name(i)) == 0)
           found = i;
       if (found < 0) {

@@ -268,8 +268,8 @@ static void on_connection(uv_stream_t *server, int status) {
   llhttp_init(&c->parser, HTTP_REQUEST, &m->settings);
   c->parser.data = c;
   bool busy = m->n_clients > MAX_CLIENTS;
-  if (wsf_timer_start(&m->d->timers, &c->deadline, busy ? BUSY_DEADLINE_US : CLIENT_DEADLINE_US) != 0 ||
-      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+  wsf_timer_start(&m->d->timers, &c->deadline, busy ? BUSY_DEADLINE_US : CLIENT_DEADLINE_US);
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     client_close(c);
     return;
   }

@@ -1,13 +1,11 @@
 #include "observe.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "looplag.h"
 #include "metrics.h"
-#include "rpc.h"
 #include "util.h"
 #include "view.h"
 
@@ -21,47 +19,6 @@ typedef struct wsf_observers {
   wsf_hist loop_lag_seen, heartbeat_late_seen;
   uint64_t opened_seen, closed_seen;
 } wsf_observers;
-
-/* ---- histograms ------------------------------------------------------------ */
-
-/* Bucket b holds values up to 2^(b/4) µs: 4 buckets per doubling, so a
- * quantile read from the buckets is within 19 % of the true value. */
-static int bucket_of(uint64_t us) {
-  if (us <= 1)
-    return 0;
-  int b = (int)ceil(4.0 * log2((double)us));
-  return b < WSF_HIST_BUCKETS ? b : WSF_HIST_BUCKETS - 1;
-}
-
-double wsf_hist_bucket_upper_us(int bucket) {
-  return pow(2.0, bucket / 4.0);
-}
-
-void wsf_hist_add(wsf_hist *h, uint64_t us) {
-  h->counts[bucket_of(us)]++;
-  h->total++;
-  h->sum_us += us;
-  if (us > h->max_us)
-    h->max_us = us;
-  if (us > h->interval_max_us)
-    h->interval_max_us = us;
-}
-
-uint64_t wsf_hist_quantile(const wsf_hist *h, double q) {
-  if (!h->total)
-    return 0;
-  uint64_t rank = (uint64_t)ceil(q * (double)h->total), seen = 0;
-  if (rank == 0)
-    rank = 1;
-  for (int b = 0; b < WSF_HIST_BUCKETS; b++) {
-    seen += h->counts[b];
-    if (seen >= rank) {
-      uint64_t upper = (uint64_t)wsf_hist_bucket_upper_us(b);
-      return upper < h->max_us ? upper : h->max_us;
-    }
-  }
-  return h->max_us;
-}
 
 /* ---- the JSON-lines event log ------------------------------------------------ */
 
@@ -288,6 +245,8 @@ static void close_timer(uv_timer_t *t, bool *started) {
   *started = false;
 }
 
+static const wsf_conn_observer event_log_observer; /* the lifecycle hooks, below */
+
 int wsf_observe_init(wsf_daemon *d) {
   d->observers = wsf_xcalloc(1, sizeof *d->observers);
   if (d->cfg.events_path) {
@@ -313,6 +272,7 @@ int wsf_observe_init(wsf_daemon *d) {
             cfg->snapshot_interval_ms, wsf_ka_mode_name(cfg->keepalive.mode), cfg->keepalive.interval_ms,
             cfg->keepalive.jitter_ms, cfg->keepalive.pong_timeout_ms);
     event_end(e);
+    wsf_conn_observe(d, &event_log_observer, d);
   }
   wsf_observers *o = d->observers;
   if (wsf_looplag_start(d->loop, &o->looplag, &d->stats.loop_lag) == 0)
@@ -339,7 +299,8 @@ void wsf_observe_close_all(wsf_daemon *d) {
   d->observers = NULL;
 }
 
-void wsf_observe_open(wsf_daemon *d, const wsf_conn *c) {
+static void on_opened(void *ctx, const wsf_conn *c) {
+  wsf_daemon *d = ctx;
   FILE *f = event_begin(d, "open");
   if (f) {
     event_conn(f, c);
@@ -348,10 +309,10 @@ void wsf_observe_open(wsf_daemon *d, const wsf_conn *c) {
     fprintf(f, ",\"open_conns\":%u", d->n_open + d->n_closing);
     event_end(f);
   }
-  wsf_rpc_notify(d, "open", c);
 }
 
-void wsf_observe_closed(wsf_daemon *d, const wsf_conn *c) {
+static void on_closed(void *ctx, const wsf_conn *c) {
+  wsf_daemon *d = ctx;
   FILE *f = event_begin(d, "close");
   if (f) {
     event_conn(f, c);
@@ -359,10 +320,10 @@ void wsf_observe_closed(wsf_daemon *d, const wsf_conn *c) {
     json_record(f, c->record);
     event_end(f);
   }
-  wsf_rpc_notify(d, "close", c);
 }
 
-void wsf_observe_handshake_failed(wsf_daemon *d, const wsf_conn *c) {
+static void on_handshake_failed(void *ctx, const wsf_conn *c) {
+  wsf_daemon *d = ctx;
   FILE *f = event_begin(d, "handshake_failed");
   if (f) {
     event_conn(f, c);
@@ -377,18 +338,25 @@ void wsf_observe_handshake_failed(wsf_daemon *d, const wsf_conn *c) {
     json_record(f, c->record);
     event_end(f);
   }
-  wsf_rpc_notify(d, "handshake_failed", c);
 }
 
-void wsf_observe_drop(wsf_daemon *d, const wsf_conn *c) {
+static void on_inbox_dropped(void *ctx, const wsf_conn *c) {
+  wsf_daemon *d = ctx;
   FILE *f = event_begin(d, "drop");
   if (f) {
     event_conn(f, c);
     fprintf(f, ",\"dropped\":%llu", (unsigned long long)c->inbox.dropped);
     event_end(f);
   }
-  wsf_rpc_notify(d, "drop", c);
 }
+
+/* The event log's lines for a connection's lifecycle (registered only with --events). */
+static const wsf_conn_observer event_log_observer = {
+    .opened = on_opened,
+    .closed = on_closed,
+    .handshake_failed = on_handshake_failed,
+    .inbox_dropped = on_inbox_dropped,
+};
 
 void wsf_observe_stop(wsf_daemon *d) {
   wsf_metrics_stop(d);

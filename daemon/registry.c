@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 static const char *key_of(const void *item) {
   return *(char *const *)item;
 }
@@ -53,15 +55,10 @@ static void insert(void **slots, uint64_t *hashes, size_t capacity, void *item, 
   hashes[i] = h;
 }
 
-static int grow(wsf_registry *r) {
+static void grow(wsf_registry *r) {
   size_t cap = r->capacity ? r->capacity * 2 : 64;
-  void **slots = calloc(cap, sizeof *slots);
-  uint64_t *hashes = calloc(cap, sizeof *hashes);
-  if (!slots || !hashes) {
-    free(slots);
-    free(hashes);
-    return -1;
-  }
+  void **slots = wsf_xcalloc(cap, sizeof *slots);
+  uint64_t *hashes = wsf_xcalloc(cap, sizeof *hashes);
   for (size_t i = 0; i < r->capacity; i++)
     if (r->slots[i])
       insert(slots, hashes, cap, r->slots[i], r->hashes[i]);
@@ -70,16 +67,14 @@ static int grow(wsf_registry *r) {
   r->slots = slots;
   r->hashes = hashes;
   r->capacity = cap;
-  return 0;
 }
 
-int wsf_registry_put(wsf_registry *r, void *item) {
-  if ((r->count + 1) * 4 > r->capacity * 3 && grow(r) != 0)
-    return -1;
+void wsf_registry_put(wsf_registry *r, void *item) {
+  if ((r->count + 1) * 4 > r->capacity * 3)
+    grow(r);
   const char *k = key_of(item);
   insert(r->slots, r->hashes, r->capacity, item, hash_name(k, strlen(k)));
   r->count++;
-  return 0;
 }
 
 void wsf_registry_remove(wsf_registry *r, void *item) {

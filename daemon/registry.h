@@ -17,7 +17,8 @@ typedef struct wsf_registry {
 void wsf_registry_init(wsf_registry *r);
 void wsf_registry_free(wsf_registry *r);
 void *wsf_registry_get(const wsf_registry *r, const char *name, size_t len);
-int wsf_registry_put(wsf_registry *r, void *item); /* 0, or -1 out of memory; name must be absent */
+void wsf_registry_put(wsf_registry *r,
+                      void *item); /* name must be absent; the table grows (out of memory aborts) */
 void wsf_registry_remove(wsf_registry *r, void *item);
 /* Iteration: for (size_t i = 0; i < r->capacity; i++) if (r->slots && r->slots[i]) ... */
 

@@ -111,7 +111,7 @@ void wsf_timer_init(wsf_timer *t, wsf_timer_cb cb) {
   t->early_us = 0;
 }
 
-int wsf_timer_start_at(wsf_timers *ts, wsf_timer *t, uint64_t due_us) {
+void wsf_timer_start_at(wsf_timers *ts, wsf_timer *t, uint64_t due_us) {
   if (t->heap_index) {
     uint64_t old = t->due_us;
     t->due_us = due_us;
@@ -123,10 +123,7 @@ int wsf_timer_start_at(wsf_timers *ts, wsf_timer *t, uint64_t due_us) {
   } else {
     if (ts->count == ts->capacity) {
       uint32_t cap = ts->capacity ? ts->capacity * 2 : 64;
-      wsf_timer **heap = realloc(ts->heap, cap * sizeof *heap);
-      if (!heap)
-        return -1;
-      ts->heap = heap;
+      ts->heap = wsf_xrealloc(ts->heap, cap * sizeof *ts->heap);
       ts->capacity = cap;
     }
     t->due_us = due_us;
@@ -135,11 +132,10 @@ int wsf_timer_start_at(wsf_timers *ts, wsf_timer *t, uint64_t due_us) {
     sift_up(ts, ts->count - 1);
   }
   rearm(ts);
-  return 0;
 }
 
-int wsf_timer_start(wsf_timers *ts, wsf_timer *t, uint64_t delay_us) {
-  return wsf_timer_start_at(ts, t, wsf_now_us() + delay_us);
+void wsf_timer_start(wsf_timers *ts, wsf_timer *t, uint64_t delay_us) {
+  wsf_timer_start_at(ts, t, wsf_now_us() + delay_us);
 }
 
 void wsf_timer_stop(wsf_timers *ts, wsf_timer *t) {

@@ -31,9 +31,11 @@ int wsf_timers_init(uv_loop_t *loop, wsf_timers *timers);
 void wsf_timers_close(wsf_timers *timers); /* uv_close on the handle; entries are dropped */
 
 void wsf_timer_init(wsf_timer *timer, wsf_timer_cb cb); /* early_us 0 */
-/* (Re)schedule at an absolute due time. Returns 0 or -1 (out of memory). */
-int wsf_timer_start_at(wsf_timers *timers, wsf_timer *timer, uint64_t due_us);
-int wsf_timer_start(wsf_timers *timers, wsf_timer *timer, uint64_t delay_us);
+/* (Re)schedule at an absolute due time. Cannot fail: the heap grows by the
+ * memory rule (util.h, out of memory aborts), so a pong timeout or a connect
+ * deadline is never silently left unarmed. */
+void wsf_timer_start_at(wsf_timers *timers, wsf_timer *timer, uint64_t due_us);
+void wsf_timer_start(wsf_timers *timers, wsf_timer *timer, uint64_t delay_us);
 void wsf_timer_stop(wsf_timers *timers, wsf_timer *timer);
 static inline bool wsf_timer_active(const wsf_timer *timer) {
   return timer->heap_index != 0;

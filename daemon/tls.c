@@ -1,5 +1,9 @@
 /* TLS over the transport: OpenSSL driven through a BIO of our own.
  *
+ * TLS is one filter of the transport (transport.h, "Filters"): the transport
+ * calls it through wsf_tls_filter, and it reaches the socket and the owner
+ * only through the wsf_filter_io handed to it at start (s->base.io).
+ *
  * libuv owns the socket. Instead of a pair of memory BIOs (each keeps a
  * buffer as large as the biggest flight it ever held, per connection), the
  * session's single BIO reads from the chunk libuv just read into the
@@ -32,7 +36,8 @@ struct wsf_tls_config {
   SSL_CTX *ctx;
 };
 
-struct wsf_tls_session {
+typedef struct wsf_tls_session {
+  wsf_filter base; /* first: the transport's t->filter points here */
   SSL *ssl;
   wsf_tls_config *cfg; /* a reference held for the session's life, so the config outlives it */
   const uint8_t *in;   /* ciphertext of the current socket read, not yet consumed */
@@ -45,7 +50,7 @@ struct wsf_tls_session {
   uint8_t name_checked : 1; /* a host name or IP was set for verification */
   uint8_t failed : 1;       /* a fatal error: OpenSSL forbids SSL_shutdown after it */
   uint8_t shutdown_sent : 1;
-};
+} wsf_tls_session;
 
 static wsf_tls_config *configs;
 static BIO_METHOD *bio_method;
@@ -58,18 +63,18 @@ static const unsigned char alpn_http11[] = "\x08http/1.1";
 /* ---- the BIO between OpenSSL and libuv ---- */
 
 static int bio_write(BIO *bio, const char *data, int len) {
-  wsf_transport *t = BIO_get_data(bio);
+  wsf_tls_session *s = BIO_get_data(bio);
   BIO_clear_retry_flags(bio);
-  int r = wsf_transport_write_raw(t, (const uint8_t *)data, (size_t)len);
+  int r = s->base.io->write(s->base.t, (const uint8_t *)data, (size_t)len);
   if (r < 0) {
-    t->tls->io_error = r;
+    s->io_error = r;
     return -1;
   }
   return len;
 }
 
 static int bio_read(BIO *bio, char *out, int len) {
-  wsf_tls_session *s = ((wsf_transport *)BIO_get_data(bio))->tls;
+  wsf_tls_session *s = BIO_get_data(bio);
   BIO_clear_retry_flags(bio);
   if (s->in_len == 0) {
     BIO_set_retry_read(bio); /* "want read": wait for the next socket read */
@@ -427,19 +432,13 @@ static const char *failure_words(wsf_tls_session *s, int ssl_error) {
   return ssl_error == SSL_ERROR_SYSCALL ? "unexpected eof while reading" : "TLS failure";
 }
 
-static void handshake_failed(wsf_transport *t, const char *detail) {
-  t->tls->failed = 1;
-  if (t->ended || t->closing)
-    return;
-  t->ended = 1; /* on_tls_done(ok=false) is the one word on this stream's end */
-  uv_read_stop((uv_stream_t *)&t->tcp);
-  if (t->cb->on_tls_done)
-    t->cb->on_tls_done(t, false, detail);
+static void handshake_failed(wsf_tls_session *s, const char *detail) {
+  s->failed = 1;
+  s->base.io->ready(s->base.t, false, detail); /* the one word on this stream's end */
 }
 
 /* One handshake step: 1 done, 0 waiting for the peer, -1 failed (*detail says why). */
-static int handshake_step(wsf_transport *t, const char **detail) {
-  wsf_tls_session *s = t->tls;
+static int handshake_step(wsf_tls_session *s, const char **detail) {
   ERR_clear_error();
   s->io_error = 0;
   int r = SSL_do_handshake(s->ssl);
@@ -473,23 +472,26 @@ static const char *alert_name(uint8_t alert) {
   return SSL_alert_desc_string_long(alert);
 }
 
-static void session_ended(wsf_transport *t, int ssl_error) {
-  wsf_tls_session *s = t->tls;
+static void session_ended(wsf_tls_session *s, int ssl_error) {
+  const wsf_filter_io *io = s->base.io;
   if (ssl_error == SSL_ERROR_ZERO_RETURN) {
-    wsf_transport_end(t, WSF_END_TLS_CLOSE_NOTIFY, "close_notify");
+    io->end(s->base.t, WSF_END_TLS_CLOSE_NOTIFY, "close_notify");
     return;
   }
   s->failed = 1;
   if (s->io_error) {
-    wsf_transport_end(t, wsf_transport_cause_of(s->io_error), uv_err_name(s->io_error));
+    io->end(s->base.t, io->cause_of(s->io_error), uv_err_name(s->io_error));
   } else if (s->alert_received) {
-    wsf_transport_end(t, WSF_END_TLS_ALERT, alert_name(s->alert));
+    io->end(s->base.t, WSF_END_TLS_ALERT, alert_name(s->alert));
   } else {
-    wsf_transport_end(t, WSF_END_TLS_ERROR, failure_words(s, ssl_error));
+    io->end(s->base.t, WSF_END_TLS_ERROR, failure_words(s, ssl_error));
   }
 }
 
-int wsf_tls_session_start(wsf_transport *t, wsf_tls_config *cfg, bool server, const char *server_name) {
+static int session_start(wsf_transport *t, const wsf_filter_io *io, const void *params, wsf_filter **out) {
+  const wsf_tls_params *p = params;
+  wsf_tls_config *cfg = p->cfg;
+  const char *server_name = p->server_name;
   ERR_clear_error();
   SSL *ssl = SSL_new(cfg->ctx);
   if (!ssl)
@@ -499,15 +501,16 @@ int wsf_tls_session_start(wsf_transport *t, wsf_tls_config *cfg, bool server, co
     SSL_free(ssl);
     return UV_ENOMEM;
   }
-  BIO_set_data(bio, t);
   SSL_set_bio(ssl, bio, bio); /* one BIO both ways: SSL takes its one reference */
   wsf_tls_session *s = wsf_xcalloc(1, sizeof(*s));
+  s->base = (wsf_filter){.ops = &wsf_tls_filter, .io = io, .t = t};
+  BIO_set_data(bio, s);
   s->ssl = ssl;
   s->cfg = cfg;
   cfg->refs++;
   SSL_set_app_data(ssl, s);
-  t->tls = s; /* from here on freed with the transport */
-  if (server) {
+  *out = &s->base; /* from here on freed with the transport */
+  if (p->server) {
     SSL_set_accept_state(ssl);
     s->name_checked = 1; /* a client certificate is checked by its chain alone */
     return 0;
@@ -520,21 +523,24 @@ int wsf_tls_session_start(wsf_transport *t, wsf_tls_config *cfg, bool server, co
     s->name_checked = cfg->opts.verify;
   }
   const char *detail;
-  if (handshake_step(t, &detail) < 0) { /* sending the ClientHello failed */
-    t->ended = 1;
+  if (handshake_step(s, &detail) < 0) /* sending the ClientHello failed */
     return s->io_error ? s->io_error : UV_EPROTO;
-  }
   return 0;
 }
 
-void wsf_tls_session_free(wsf_tls_session *s) {
+static void session_free(wsf_filter *f) {
+  wsf_tls_session *s = (wsf_tls_session *)f;
   SSL_free(s->ssl); /* frees the BIO too */
   wsf_tls_config_release(s->cfg);
   free(s);
 }
 
-bool wsf_tls_handshake_done(const wsf_transport *t) {
-  return t->tls && t->tls->handshake_done;
+/* The transport's TLS session once its handshake is done, else NULL. */
+static const wsf_tls_session *established(const wsf_transport *t) {
+  if (!t->filter || t->filter->ops != &wsf_tls_filter)
+    return NULL;
+  const wsf_tls_session *s = (const wsf_tls_session *)t->filter;
+  return s->handshake_done ? s : NULL;
 }
 
 /* SSL_MODE_RELEASE_BUFFERS frees the read buffer only after application
@@ -546,32 +552,33 @@ static void release_buffers(wsf_tls_session *s) {
     SSL_free_buffers(s->ssl);
 }
 
-void wsf_tls_on_ciphertext(wsf_transport *t, const uint8_t *data, size_t len) {
-  wsf_tls_session *s = t->tls;
+/* Ciphertext read from the socket: drives the handshake, then delivers plaintext. */
+static void on_ciphertext(wsf_filter *f, const uint8_t *data, size_t len) {
+  wsf_tls_session *s = (wsf_tls_session *)f;
+  const wsf_filter_io *io = f->io;
   s->in = data;
   s->in_len = len;
   if (!s->handshake_done) {
     const char *detail;
-    int r = handshake_step(t, &detail);
+    int r = handshake_step(s, &detail);
     if (r < 0) {
-      handshake_failed(t, detail);
-    } else if (r > 0 && t->cb->on_tls_done) {
-      t->cb->on_tls_done(t, true, NULL);
+      handshake_failed(s, detail);
+    } else if (r > 0) {
+      io->ready(f->t, true, NULL);
     }
   }
   /* The rest of this read may already hold application data. */
-  while (s->handshake_done && !t->closing && !t->ended) {
+  while (s->handshake_done && io->live(f->t)) {
     ERR_clear_error();
     s->io_error = 0;
     int n = SSL_read(s->ssl, plain_buf, sizeof(plain_buf));
     if (n > 0) {
-      if (t->cb->on_data)
-        t->cb->on_data(t, plain_buf, (size_t)n);
+      io->deliver(f->t, plain_buf, (size_t)n);
       continue;
     }
     int e = SSL_get_error(s->ssl, n);
     if (e != SSL_ERROR_WANT_READ)
-      session_ended(t, e);
+      session_ended(s, e);
     break;
   }
   s->in = NULL;
@@ -579,22 +586,24 @@ void wsf_tls_on_ciphertext(wsf_transport *t, const uint8_t *data, size_t len) {
   release_buffers(s);
 }
 
-void wsf_tls_on_socket_end(wsf_transport *t, int uv_status) {
-  if (t->tls->handshake_done) {
-    wsf_transport_end(t, wsf_transport_cause_of(uv_status), uv_err_name(uv_status));
+/* The socket ended (EOF, reset, error) before or after the handshake. */
+static void on_socket_end(wsf_filter *f, int uv_status) {
+  wsf_tls_session *s = (wsf_tls_session *)f;
+  if (s->handshake_done) {
+    f->io->end(f->t, f->io->cause_of(uv_status), uv_err_name(uv_status));
     return;
   }
   if (uv_status == UV_EOF) {
-    handshake_failed(t, "unexpected eof while reading");
+    handshake_failed(s, "unexpected eof while reading");
   } else {
     snprintf(detail_buf, sizeof(detail_buf), "connection %s during handshake (%s)",
              uv_status == UV_ECONNRESET ? "reset" : "failed", uv_err_name(uv_status));
-    handshake_failed(t, detail_buf);
+    handshake_failed(s, detail_buf);
   }
 }
 
-int wsf_tls_write(wsf_transport *t, const uint8_t *data, size_t len) {
-  wsf_tls_session *s = t->tls;
+static int session_write(wsf_filter *f, const uint8_t *data, size_t len) {
+  wsf_tls_session *s = (wsf_tls_session *)f;
   if (!s->handshake_done)
     return UV_ENOTCONN;
   if (s->shutdown_sent || s->failed)
@@ -615,8 +624,9 @@ int wsf_tls_write(wsf_transport *t, const uint8_t *data, size_t len) {
   return 0;
 }
 
-void wsf_tls_shutdown(wsf_transport *t) {
-  wsf_tls_session *s = t->tls;
+/* Queues close_notify (once); the TCP FIN follows in transport.c. */
+static void session_shutdown(wsf_filter *f) {
+  wsf_tls_session *s = (wsf_tls_session *)f;
   if (!s->handshake_done || s->shutdown_sent || s->failed)
     return;
   s->shutdown_sent = 1;
@@ -624,14 +634,26 @@ void wsf_tls_shutdown(wsf_transport *t) {
   SSL_shutdown(s->ssl); /* queues close_notify; we do not wait for the peer's */
 }
 
+const wsf_filter_ops wsf_tls_filter = {
+    .start = session_start,
+    .on_bytes = on_ciphertext,
+    .on_end = on_socket_end,
+    .write = session_write,
+    .shutdown = session_shutdown,
+    .free = session_free,
+};
+
 const char *wsf_tls_version(const struct wsf_transport *t) {
-  return wsf_tls_handshake_done(t) ? SSL_get_version(t->tls->ssl) : NULL;
+  const wsf_tls_session *s = established(t);
+  return s ? SSL_get_version(s->ssl) : NULL;
 }
 
 const char *wsf_tls_cipher(const struct wsf_transport *t) {
-  return wsf_tls_handshake_done(t) ? SSL_get_cipher_name(t->tls->ssl) : NULL;
+  const wsf_tls_session *s = established(t);
+  return s ? SSL_get_cipher_name(s->ssl) : NULL;
 }
 
 bool wsf_tls_verified(const struct wsf_transport *t) {
-  return wsf_tls_handshake_done(t) && t->tls->verified;
+  const wsf_tls_session *s = established(t);
+  return s && s->verified;
 }

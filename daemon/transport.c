@@ -1,10 +1,11 @@
-/* Byte-stream transport over libuv TCP; TLS is layered in tls.c.
+/* Byte-stream transport over libuv TCP; a filter (TLS: tls.c) may sit
+ * between the socket and the owner, called only through its table.
  *
  * Rules every path keeps, so the owner may call anything at any time:
  * - after wsf_transport_close() no callback but on_closed is delivered;
  * - on_end is delivered at most once, and never after a failed handshake
  *   (on_tls_done(ok=false) already said why the stream is over);
- * - the memory of the transport (and its TLS session) stays valid until
+ * - the memory of the transport (and its filter) stays valid until
  *   on_closed, so closing from inside any callback is safe.
  * Data already read from the socket is delivered in full even if the owner
  * calls wsf_transport_read_stop() during on_data: the stop takes effect
@@ -47,7 +48,7 @@ const char *wsf_end_cause_name(wsf_end_cause cause) {
   return "unknown";
 }
 
-wsf_end_cause wsf_transport_cause_of(int uv_status) {
+static wsf_end_cause cause_of(int uv_status) {
   if (uv_status == UV_EOF)
     return WSF_END_EOF;
   if (uv_status == UV_ECONNRESET || uv_status == UV_EPIPE)
@@ -92,19 +93,7 @@ int wsf_transport_connect(wsf_transport *t, const struct sockaddr *addr) {
   return 0;
 }
 
-int wsf_transport_start_tls_client(wsf_transport *t, wsf_tls_config *cfg, const char *server_name) {
-  if (t->closing || t->ended || t->tls || !cfg)
-    return UV_EINVAL;
-  return wsf_tls_session_start(t, cfg, false, server_name);
-}
-
-int wsf_transport_start_tls_server(wsf_transport *t, wsf_tls_config *cfg) {
-  if (t->closing || t->ended || t->tls || !cfg)
-    return UV_EINVAL;
-  return wsf_tls_session_start(t, cfg, true, NULL);
-}
-
-void wsf_transport_end(wsf_transport *t, wsf_end_cause cause, const char *detail) {
+static void end_stream(wsf_transport *t, wsf_end_cause cause, const char *detail) {
   if (t->ended || t->closing)
     return;
   t->ended = 1;
@@ -113,20 +102,76 @@ void wsf_transport_end(wsf_transport *t, wsf_end_cause cause, const char *detail
     t->cb->on_end(t, cause, detail);
 }
 
+static int write_raw(wsf_transport *t, const uint8_t *data, size_t len);
+
+/* ---- what a filter is handed (transport.h, wsf_filter_io) ---- */
+
+static void filter_deliver(wsf_transport *t, const uint8_t *data, size_t len) {
+  if (t->cb->on_data)
+    t->cb->on_data(t, data, len);
+}
+
+static void filter_ready(wsf_transport *t, bool ok, const char *detail) {
+  if (!ok) {
+    if (t->ended || t->closing)
+      return;
+    t->ended = 1; /* on_tls_done(ok=false) is the one word on this stream's end */
+    uv_read_stop((uv_stream_t *)&t->tcp);
+  }
+  if (t->cb->on_tls_done)
+    t->cb->on_tls_done(t, ok, detail);
+}
+
+static bool filter_live(const wsf_transport *t) {
+  return !t->closing && !t->ended;
+}
+
+static const wsf_filter_io filter_io = {
+    .write = write_raw,
+    .deliver = filter_deliver,
+    .ready = filter_ready,
+    .end = end_stream,
+    .cause_of = cause_of,
+    .live = filter_live,
+};
+
+static int start_filter(wsf_transport *t, const wsf_filter_ops *ops, const void *params) {
+  if (t->closing || t->ended || t->filter)
+    return UV_EINVAL;
+  int r = ops->start(t, &filter_io, params, &t->filter);
+  if (r < 0 && t->filter)
+    t->ended = 1; /* the filter's failure is the word on this stream; no on_end */
+  return r;
+}
+
+int wsf_transport_start_tls_client(wsf_transport *t, wsf_tls_config *cfg, const char *server_name) {
+  if (!cfg)
+    return UV_EINVAL;
+  wsf_tls_params p = {.cfg = cfg, .server = false, .server_name = server_name};
+  return start_filter(t, &wsf_tls_filter, &p);
+}
+
+int wsf_transport_start_tls_server(wsf_transport *t, wsf_tls_config *cfg) {
+  if (!cfg)
+    return UV_EINVAL;
+  wsf_tls_params p = {.cfg = cfg, .server = true, .server_name = NULL};
+  return start_filter(t, &wsf_tls_filter, &p);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   wsf_transport *t = wsf_container_of(stream, wsf_transport, tcp);
   if (nread == 0 || t->closing || t->ended)
     return;
   if (nread < 0) {
-    if (t->tls) {
-      wsf_tls_on_socket_end(t, (int)nread);
+    if (t->filter) {
+      t->filter->ops->on_end(t->filter, (int)nread);
     } else {
-      wsf_transport_end(t, wsf_transport_cause_of((int)nread), uv_err_name((int)nread));
+      end_stream(t, cause_of((int)nread), uv_err_name((int)nread));
     }
     return;
   }
-  if (t->tls) {
-    wsf_tls_on_ciphertext(t, (const uint8_t *)buf->base, (size_t)nread);
+  if (t->filter) {
+    t->filter->ops->on_bytes(t->filter, (const uint8_t *)buf->base, (size_t)nread);
   } else if (t->cb->on_data) {
     t->cb->on_data(t, (const uint8_t *)buf->base, (size_t)nread);
   }
@@ -186,21 +231,22 @@ static void on_write(uv_write_t *req, int status) {
   free(w);
   if (status < 0) {
     if (status != UV_ECANCELED)
-      wsf_transport_end(t, wsf_transport_cause_of(status), uv_err_name(status));
+      end_stream(t, cause_of(status), uv_err_name(status));
     return;
   }
   if (t->closing)
     return;
   int r = submit_backlog(t);
   if (r < 0) {
-    wsf_transport_end(t, wsf_transport_cause_of(r), uv_err_name(r));
+    end_stream(t, cause_of(r), uv_err_name(r));
     return;
   }
   if (t->cb->on_written)
     t->cb->on_written(t);
 }
 
-int wsf_transport_write_raw(wsf_transport *t, const uint8_t *data, size_t len) {
+/* Bytes to the socket as they are (a filter's output, or plain TCP's data). */
+static int write_raw(wsf_transport *t, const uint8_t *data, size_t len) {
   uv_stream_t *stream = (uv_stream_t *)&t->tcp;
   if (t->closing || !uv_is_writable(stream))
     return UV_EPIPE;
@@ -260,9 +306,9 @@ int wsf_transport_write(wsf_transport *t, const uint8_t *data, size_t len) {
     return UV_EPIPE;
   if (len == 0)
     return 0;
-  if (t->tls)
-    return wsf_tls_write(t, data, len);
-  return wsf_transport_write_raw(t, data, len);
+  if (t->filter)
+    return t->filter->ops->write(t->filter, data, len);
+  return write_raw(t, data, len);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -273,8 +319,8 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 void wsf_transport_shutdown(wsf_transport *t) {
   if (t->closing)
     return;
-  if (t->tls)
-    wsf_tls_shutdown(t);
+  if (t->filter)
+    t->filter->ops->shutdown(t->filter);
   uv_stream_t *stream = (uv_stream_t *)&t->tcp;
   if (!uv_is_writable(stream))
     return; /* not connected, or already shut */
@@ -300,9 +346,9 @@ static void on_close(uv_handle_t *handle) {
     free(t->backlog);
     t->backlog = NULL;
   }
-  if (t->tls) {
-    wsf_tls_session_free(t->tls);
-    t->tls = NULL;
+  if (t->filter) {
+    t->filter->ops->free(t->filter);
+    t->filter = NULL;
   }
   if (t->cb->on_closed)
     t->cb->on_closed(t);

@@ -1,8 +1,12 @@
-/* Byte-stream transport: plain TCP or TLS over TCP, behind one interface.
+/* Byte-stream transport: plain TCP, or TCP with a filter (TLS), behind one interface.
  *
- * libuv owns the socket; TLS runs OpenSSL over memory BIOs. Everything above
- * (HTTP upgrade, WebSocket framing) sees only plaintext through the callbacks,
- * so ws:// and wss:// share every line above the byte stream.
+ * libuv owns the socket. A filter sits between the socket and the owner
+ * (wrk's `struct sock`: plain and TLS behind one table): the transport calls
+ * it only through its wsf_filter_ops, and the filter reaches the socket and
+ * the owner only through the wsf_filter_io the transport hands it at start.
+ * Everything above (HTTP upgrade, WebSocket framing) sees only plaintext
+ * through the callbacks, so ws:// and wss:// share every line above the byte
+ * stream.
  *
  * The owner embeds a wsf_transport in its own struct and finds itself again
  * with container_of() in the callbacks. Reads go into one loop-wide buffer:
@@ -17,7 +21,7 @@
 
 typedef struct wsf_transport wsf_transport;
 typedef struct wsf_tls_config wsf_tls_config; /* tls.h */
-typedef struct wsf_tls_session wsf_tls_session;
+typedef struct wsf_filter wsf_filter;
 
 /* Why a byte stream ended (the low-level cause of a close record). */
 typedef enum wsf_end_cause {
@@ -50,7 +54,7 @@ typedef struct wsf_transport_callbacks {
 struct wsf_transport {
   uv_tcp_t tcp;
   const wsf_transport_callbacks *cb;
-  wsf_tls_session *tls;        /* NULL for plain TCP */
+  wsf_filter *filter;          /* NULL for plain TCP; TLS: tls.c's session */
   size_t write_pending_bytes;  /* accepted, not yet written: in flight in libuv, or in the backlog */
   struct write_block *backlog; /* bytes that came while a write was in flight (see transport.c) */
   uint8_t write_in_flight : 1;
@@ -93,5 +97,65 @@ void wsf_transport_close(wsf_transport *t, bool abort);
 
 /* One loop-wide read buffer, shared by every transport on the loop. */
 void wsf_transport_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+
+/* ---- Filters ----
+ *
+ * A filter turns the socket's bytes into the owner's bytes and back (TLS:
+ * ciphertext <-> plaintext). Its per-connection state begins with a
+ * wsf_filter, so the transport holds one pointer for the table and the state
+ * together (no bytes added to an idle plain transport).
+ *
+ * Adding another filter (e.g. an HTTP CONNECT proxy, issue 17): write a
+ * proxy.c with a `const wsf_filter_ops` whose start sends the CONNECT request
+ * through io->write, whose on_bytes parses the proxy's answer (then calls
+ * io->ready and passes later bytes to io->deliver), and a
+ * wsf_transport_start_<name>() here that calls start_filter with it; nothing
+ * in tls.c changes. TLS through a proxy needs the two stacked: a filter's io
+ * would then lead into the next filter instead of the socket (one filter per
+ * transport today). */
+
+/* What the transport hands a filter: the way down to the socket and the way
+ * up to the owner. Every function takes the transport the filter was started
+ * on (wsf_filter.t). */
+typedef struct wsf_filter_io {
+  /* Bytes to the socket as they are: uv_try_write, the rest queued. 0 or a negative libuv error. */
+  int (*write)(wsf_transport *t, const uint8_t *data, size_t len);
+  /* Bytes to the owner's on_data. */
+  void (*deliver)(wsf_transport *t, const uint8_t *data, size_t len);
+  /* The filter's own handshake finished (the owner's on_tls_done). ok=false
+   * ends the stream: reading stops and no on_end follows. */
+  void (*ready)(wsf_transport *t, bool ok, const char *detail);
+  /* Delivers on_end once and stops reading. */
+  void (*end)(wsf_transport *t, wsf_end_cause cause, const char *detail);
+  /* The cause and name of a libuv read/write error, for end(). */
+  wsf_end_cause (*cause_of)(int uv_status);
+  /* false once the owner closed the transport or the stream ended: stop delivering. */
+  bool (*live)(const wsf_transport *t);
+} wsf_filter_io;
+
+typedef struct wsf_filter_ops {
+  /* Creates the filter's state for t (*out, set as soon as it exists: it is
+   * freed with the transport even when start fails) and may write its first
+   * bytes (a TLS ClientHello). params are the filter's own. 0 or a negative
+   * libuv error; after an error the stream is over without on_end. */
+  int (*start)(wsf_transport *t, const wsf_filter_io *io, const void *params, wsf_filter **out);
+  /* Bytes read from the socket (valid only during the call). */
+  void (*on_bytes)(wsf_filter *f, const uint8_t *data, size_t len);
+  /* The socket ended (EOF, reset, error): uv_status says how. */
+  void (*on_end)(wsf_filter *f, int uv_status);
+  /* The owner's bytes to send. 0 or a negative libuv error. */
+  int (*write)(wsf_filter *f, const uint8_t *data, size_t len);
+  /* The graceful end of our direction (TLS close_notify); the FIN follows. */
+  void (*shutdown)(wsf_filter *f);
+  /* The transport is closed: free the state. */
+  void (*free)(wsf_filter *f);
+} wsf_filter_ops;
+
+/* The head of every filter's state. */
+struct wsf_filter {
+  const wsf_filter_ops *ops;
+  const wsf_filter_io *io;
+  wsf_transport *t;
+};
 
 #endif

@@ -92,6 +92,15 @@ void *wsf_xmalloc(size_t n) {
   return p;
 }
 
+void *wsf_xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) {
+    fprintf(stderr, "out of memory (%zu bytes)\n", n);
+    abort();
+  }
+  return q;
+}
+
 void *wsf_xcalloc(size_t n, size_t size) {
   void *p = calloc(n ? n : 1, size ? size : 1);
   if (!p) {

@@ -46,9 +46,12 @@ int wsf_read_regular_file(const char *path, size_t max_bytes, bool private_only,
  * regular file owned by this user. The caller owns the FILE. */
 FILE *wsf_open_private_append(const char *path, char *err, size_t err_len);
 
-/* Allocation that aborts on failure, for small fixed structures only. */
+/* The memory rule (ARCHITECTURE.md): out of memory aborts with a message,
+ * as in redis's zmalloc and wrk; no caller checks for NULL. Sizes a peer or
+ * a client chooses are checked against their limit before allocating. */
 void *wsf_xmalloc(size_t n);
 void *wsf_xcalloc(size_t n, size_t size);
+void *wsf_xrealloc(void *p, size_t n);
 char *wsf_xstrndup(const char *s, size_t n);
 
 #endif

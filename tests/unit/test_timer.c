@@ -81,7 +81,8 @@ static void test_heap_root_is_always_the_earliest(void) {
   uint64_t base = wsf_now_us() + 3600ull * 1000000; /* far future: nothing fires */
   for (int i = 0; i < N; i++) {
     wsf_timer_init(&r[i].timer, record);
-    CHECK(wsf_timer_start_at(&timers, &r[i].timer, base + (uint64_t)(rand() % 100000)) == 0);
+    wsf_timer_start_at(&timers, &r[i].timer, base + (uint64_t)(rand() % 100000));
+    CHECK(wsf_timer_active(&r[i].timer));
   }
   CHECK(timers.count == N);
   uint64_t last = 0;
@@ -115,7 +116,8 @@ static void test_random_timers_fire_in_due_order(void) {
   for (int i = 0; i < N; i++) {
     wsf_timer_init(&r[i].timer, record);
     uint64_t due = now - 5000 + (uint64_t)(rand() % 60000); /* -5 ms .. +55 ms */
-    CHECK(wsf_timer_start_at(&timers, &r[i].timer, due) == 0);
+    wsf_timer_start_at(&timers, &r[i].timer, due);
+    CHECK(wsf_timer_active(&r[i].timer));
     CHECK(wsf_timer_active(&r[i].timer));
   }
   run_loop(5000);
@@ -177,8 +179,10 @@ typedef struct repeater {
 static void on_repeat(wsf_timer *t) {
   repeater *rp = wsf_container_of(t, repeater, timer);
   rp->fired++;
-  if (--rp->left > 0)
-    CHECK(wsf_timer_start(&timers, t, 0) == 0);
+  if (--rp->left > 0) {
+    wsf_timer_start(&timers, t, 0);
+    CHECK(wsf_timer_active(t));
+  }
 }
 
 /* A callback stops another timer that is due in the same pass. */
@@ -242,7 +246,8 @@ static void test_hundred_thousand_timers_fire_in_order(void) {
   uint64_t start = wsf_now_us();
   for (int i = 0; i < N; i++) {
     wsf_timer_init(&r[i].timer, record);
-    CHECK(wsf_timer_start_at(&timers, &r[i].timer, start + (uint64_t)(rand() % 300000)) == 0);
+    wsf_timer_start_at(&timers, &r[i].timer, start + (uint64_t)(rand() % 300000));
+    CHECK(wsf_timer_active(&r[i].timer));
   }
   run_loop(10000);
   uint64_t elapsed_ms = (wsf_now_us() - start) / 1000;

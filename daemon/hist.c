@@ -1,0 +1,43 @@
+/* The histogram arithmetic of hist.h: bucketing, quantiles. No I/O. */
+#include "hist.h"
+
+#include <math.h>
+
+/* Bucket b holds values up to 2^(b/4) µs: 4 buckets per doubling, so a
+ * quantile read from the buckets is within 19 % of the true value. */
+static int bucket_of(uint64_t us) {
+  if (us <= 1)
+    return 0;
+  int b = (int)ceil(4.0 * log2((double)us));
+  return b < WSF_HIST_BUCKETS ? b : WSF_HIST_BUCKETS - 1;
+}
+
+double wsf_hist_bucket_upper_us(int bucket) {
+  return pow(2.0, bucket / 4.0);
+}
+
+void wsf_hist_add(wsf_hist *h, uint64_t us) {
+  h->counts[bucket_of(us)]++;
+  h->total++;
+  h->sum_us += us;
+  if (us > h->max_us)
+    h->max_us = us;
+  if (us > h->interval_max_us)
+    h->interval_max_us = us;
+}
+
+uint64_t wsf_hist_quantile(const wsf_hist *h, double q) {
+  if (!h->total)
+    return 0;
+  uint64_t rank = (uint64_t)ceil(q * (double)h->total), seen = 0;
+  if (rank == 0)
+    rank = 1;
+  for (int b = 0; b < WSF_HIST_BUCKETS; b++) {
+    seen += h->counts[b];
+    if (seen >= rank) {
+      uint64_t upper = (uint64_t)wsf_hist_bucket_upper_us(b);
+      return upper < h->max_us ? upper : h->max_us;
+    }
+  }
+  return h->max_us;
+}
