@@ -204,30 +204,17 @@ static int prepare_socket_dir(const char *socket_path) {
   return 0;
 }
 
-static void notify_opened(void *ctx, const wsf_conn *c) {
-  wsf_rpc_notify(ctx, "open", c);
+/* Every request: a TCP client's first must carry the token. */
+static void on_request(wsf_ctl *ctl, const wsf_rpc_request *req) {
+  if (rpc_authenticate(ctl, req))
+    rpc_dispatch(ctl, req);
 }
-static void notify_closed(void *ctx, const wsf_conn *c) {
-  wsf_rpc_notify(ctx, "close", c);
-}
-static void notify_handshake_failed(void *ctx, const wsf_conn *c) {
-  wsf_rpc_notify(ctx, "handshake_failed", c);
-}
-static void notify_inbox_dropped(void *ctx, const wsf_conn *c) {
-  wsf_rpc_notify(ctx, "drop", c);
-}
-/* Lifecycle notifications to the control clients that subscribed. */
-static const wsf_conn_observer notify_observer = {
-    .opened = notify_opened,
-    .closed = notify_closed,
-    .handshake_failed = notify_handshake_failed,
-    .inbox_dropped = notify_inbox_dropped,
-};
 
 int wsf_rpc_start(wsf_daemon *d) {
   wsf_rpc *rpc = wsf_xcalloc(1, sizeof *rpc);
   d->rpc = rpc;
-  wsf_conn_observe(d, &notify_observer, d);
+  rpc->on_request = on_request;
+  rpc_notify_start(d);
   uv_prepare_init(d->loop, &rpc->flusher);
   rpc->flusher.data = rpc;
   uv_prepare_start(&rpc->flusher, rpc_flush_dirty);

@@ -90,6 +90,9 @@ typedef struct wsf_rpc {
   wsf_ctl *clients;
   uint32_t unauthenticated; /* TCP clients that have not sent the token yet */
   uint64_t limit_hits[CTL_LIMIT_COUNT];
+  /* Each decoded request (rpc.c: authentication, then rpc_dispatch): a
+   * pointer, so the framing below does not call up into the methods. */
+  void (*on_request)(wsf_ctl *ctl, const wsf_rpc_request *req);
 } wsf_rpc;
 
 enum pending_method { P_OPEN, P_RECV, P_REQUEST, P_PING, P_CLOSE };
@@ -156,6 +159,10 @@ void rpc_on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 void rpc_send_error(wsf_ctl *ctl, uint32_t msgid, const char *code, const char *message);
 void rpc_send_error_limit(wsf_ctl *ctl, uint32_t msgid, const char *limit, const char *message);
 void rpc_send_ctl_limit(wsf_ctl *ctl, uint32_t msgid, enum ctl_limit limit, const char *message);
+/* A waiting request bound to r's client (owned by it until rpc_pending_free),
+ * or NULL after answering limit_exceeded. */
+pending *rpc_pending_new(req_ctx *r, uint8_t method, const wsf_conn *c);
+void rpc_pending_free(pending *p);
 
 /* ---- rpc.c: who may talk ----------------------------------------------- */
 
@@ -166,6 +173,9 @@ bool rpc_authenticate(wsf_ctl *ctl, const wsf_rpc_request *req);
 /* ---- rpc_dispatch.c: requests to method groups --------------------------------- */
 
 void rpc_dispatch(wsf_ctl *ctl, const wsf_rpc_request *req);
+
+/* ---- rpc_request.c: what every method uses --------------------------------------- */
+
 /* Field getters: true when absent or valid (value left as default), false
  * after answering bad_request. */
 bool rpc_bad(req_ctx *r, const char *fmt, const char *field);
@@ -175,10 +185,6 @@ bool rpc_get_bool(req_ctx *r, const msgpack_object *map, const char *key, bool *
 bool rpc_get_str(req_ctx *r, const msgpack_object *map, const char *key, const char **s, size_t *len);
 bool rpc_get_map(req_ctx *r, const msgpack_object *map, const char *key, const msgpack_object **m);
 wsf_conn *rpc_get_conn(req_ctx *r); /* the required `conn`, or NULL after answering */
-/* A waiting request bound to r's client (owned by it until rpc_pending_free),
- * or NULL after answering limit_exceeded. */
-pending *rpc_pending_new(req_ctx *r, uint8_t method, const wsf_conn *c);
-void rpc_pending_free(pending *p);
 void rpc_send_conn_closed(wsf_ctl *ctl, uint32_t msgid, const wsf_conn *c);
 void rpc_send_no_such_conn(wsf_ctl *ctl, uint32_t msgid, const char *name, size_t len);
 bool rpc_sendable_close_code(uint64_t code);
@@ -216,6 +222,8 @@ typedef struct rpc_method {
 } rpc_method;
 extern const rpc_method rpc_methods[];
 extern const size_t rpc_method_count;
+/* Registers the lifecycle notifications (rpc_methods_admin.c) with conn. */
+void rpc_notify_start(wsf_daemon *d);
 
 /* The notification events, in bit order of a subscription mask. */
 extern const char *const rpc_event_names[];

@@ -193,7 +193,7 @@ void rpc_on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (st == WSF_RPC_NEED_MORE)
       break;
     if (st == WSF_RPC_REQUEST) {
-      rpc_dispatch(ctl, &req);
+      ctl->d->rpc->on_request(ctl, &req);
       wsf_rpc_request_release(&req);
     } else if (st == WSF_RPC_INVALID) {
       rpc_send_error(ctl, req.has_msgid ? req.msgid : 0, "bad_request",
@@ -217,5 +217,51 @@ void rpc_on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   rpc_ctl_flush(ctl);
   if (rv < 0)
     rpc_ctl_close(ctl);
+  rpc_ctl_unref(ctl);
+}
+
+/* Binds a pending request to its control client, or answers limit_exceeded
+ * and returns NULL when the client or the connection c (NULL for open) has
+ * as many waiting as allowed. */
+pending *rpc_pending_new(req_ctx *r, uint8_t method, const wsf_conn *c) {
+  if (r->ctl->n_pendings >= MAX_WAITS_PER_CLIENT) {
+    rpc_send_ctl_limit(r->ctl, r->msgid, CTL_MAX_WAITS_PER_CLIENT,
+                       "this control client has 32768 requests waiting");
+    return NULL;
+  }
+  if (c) {
+    uint32_t n = 0;
+    for (const wsf_wait *w = c->waits_head; w && n < MAX_WAITS_PER_CONN; w = w->next)
+      n += w->kind == WSF_WAIT_RECV || w->kind == WSF_WAIT_PING;
+    if (n >= MAX_WAITS_PER_CONN) {
+      rpc_send_ctl_limit(r->ctl, r->msgid, CTL_MAX_WAITS_PER_CONN, "this connection has 64 requests waiting");
+      return NULL;
+    }
+  }
+  r->ctl->n_pendings++;
+  pending *p = wsf_xcalloc(1, sizeof *p);
+  p->ctl = r->ctl;
+  p->msgid = r->msgid;
+  p->method = method;
+  p->next = r->ctl->pendings;
+  if (p->next)
+    p->next->prev = p;
+  r->ctl->pendings = p;
+  r->ctl->refs++;
+  return p;
+}
+
+void rpc_pending_free(pending *p) {
+  wsf_match_free(&p->w.match);
+  free(p->conn_name);
+  wsf_ctl *ctl = p->ctl;
+  ctl->n_pendings--;
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    ctl->pendings = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
+  free(p);
   rpc_ctl_unref(ctl);
 }

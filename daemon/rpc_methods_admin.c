@@ -34,9 +34,14 @@ void rpc_do_hello(req_ctx *r) {
   kv_uint(pk, "inbox_max_messages", cfg->inbox_max_messages);
   kv_uint(pk, "inbox_max_bytes", cfg->inbox_max_bytes);
   wsf_pack_key(pk, "methods");
-  msgpack_pack_array(pk, rpc_method_count);
-  for (size_t i = 0; i < rpc_method_count; i++)
-    wsf_pack_str(pk, rpc_methods[i].name);
+  static const char *const methods[] = {
+#define X(name, fn, starts) #name,
+      RPC_METHODS(X)
+#undef X
+  };
+  msgpack_pack_array(pk, WSF_ARRAY_LEN(methods));
+  for (size_t i = 0; i < WSF_ARRAY_LEN(methods); i++)
+    wsf_pack_str(pk, methods[i]);
   wsf_pack_key(pk, "events");
   msgpack_pack_array(pk, rpc_event_count);
   for (size_t i = 0; i < rpc_event_count; i++)
@@ -143,4 +148,28 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
     }
     rpc_ctl_done_packing(ctl);
   }
+}
+
+static void notify_opened(void *ctx, const wsf_conn *c) {
+  wsf_rpc_notify(ctx, "open", c);
+}
+static void notify_closed(void *ctx, const wsf_conn *c) {
+  wsf_rpc_notify(ctx, "close", c);
+}
+static void notify_handshake_failed(void *ctx, const wsf_conn *c) {
+  wsf_rpc_notify(ctx, "handshake_failed", c);
+}
+static void notify_inbox_dropped(void *ctx, const wsf_conn *c) {
+  wsf_rpc_notify(ctx, "drop", c);
+}
+/* Lifecycle notifications to the control clients that subscribed. */
+static const wsf_conn_observer notify_observer = {
+    .opened = notify_opened,
+    .closed = notify_closed,
+    .handshake_failed = notify_handshake_failed,
+    .inbox_dropped = notify_inbox_dropped,
+};
+
+void rpc_notify_start(wsf_daemon *d) {
+  wsf_conn_observe(d, &notify_observer, d);
 }

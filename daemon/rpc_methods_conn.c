@@ -557,11 +557,6 @@ static void on_close_done(wsf_wait *w, wsf_err err, wsf_msg *m) {
   rpc_pending_free(p);
 }
 
-bool rpc_sendable_close_code(uint64_t code) {
-  return code == 1000 || code == 1001 || code == 1003 || (code >= 1007 && code <= 1011) ||
-         (code >= 3000 && code <= 4999);
-}
-
 void rpc_do_close(req_ctx *r) {
   wsf_conn *c = rpc_get_conn(r);
   if (!c)
