@@ -5,7 +5,8 @@
 
 Reads every object file of the daemon (DIR/daemon/**/*.c.o: wsfleetd and its core library) and
 of the control codec (DIR/protocol/**/*.c.o) with `nm`. A module is one source file (conn.c.o ->
-conn). Module A depends on module B when A has an undefined symbol that B defines: a call, or a
+conn), or the files of a module split by concern, named <module>_<part>.c (conn_dial.c.o -> conn):
+they share a private <module>_internal.h and call each other freely. Module A depends on module B when A has an undefined symbol that B defines: a call, or a
 use of B's global data. Header-only dependencies (types, macros, static inline functions) are
 not visible in object files, and neither are calls through function pointers: those are the
 callback tables, which is the point: a callback is a dependency turned around.
@@ -39,7 +40,7 @@ def objects(build):
 
 
 def module_of(obj):
-    return os.path.basename(obj)[:-len(".c.o")]
+    return os.path.basename(obj)[:-len(".c.o")].split("_")[0]
 
 
 def symbols(obj):

@@ -1,0 +1,569 @@
+/* Opening a connection: the open request (reuse, limits, the upgrade request
+ * built up front), admission (handshake cap, connect-rate bucket), DNS,
+ * connect to each address in turn, TLS, the HTTP upgrade, the phase
+ * timings, and how an open fails (now or from the loop). */
+#include "conn_internal.h"
+
+#include <arpa/inet.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- transport events ------------------------------------------------------------ */
+
+static void send_upgrade(wsf_conn *c);
+static void admit_next(wsf_daemon *d);
+
+/* ---- handshake teardown ----------------------------------------------------- */
+
+static void hs_free(wsf_handshake *hs) {
+  if (hs->gai_pending) { /* freed by its callback */
+    hs->orphaned = true;
+    uv_cancel((uv_req_t *)&hs->gai);
+    return;
+  }
+  if (hs->addrs)
+    uv_freeaddrinfo(hs->addrs);
+  if (hs->resp_init)
+    wsf_hs_response_free(&hs->resp);
+  for (size_t i = 0; i < hs->n_subprotocols; i++)
+    free(hs->subprotocols[i]);
+  free(hs->subprotocols);
+  free(hs->request);
+  free(hs->server_name);
+  /* The TLS session took its own reference; this one kept the configuration interned until then. */
+  wsf_tls_config_release(hs->tls_config);
+  free(hs->soon_message);
+  free(hs);
+}
+
+void conn_release_handshake(wsf_conn *c) {
+  if (!c->hs)
+    return;
+  if (c->admitted) {
+    c->d->handshakes_in_flight--;
+    c->admitted = 0;
+  } else {
+    /* still queued for admission: unlink */
+    for (wsf_conn **p = &c->d->admit_head, *prev = NULL; *p; prev = *p, p = &(*p)->admit_next)
+      if (*p == c) {
+        *p = c->admit_next;
+        if (c->d->admit_tail == c)
+          c->d->admit_tail = prev;
+        break;
+      }
+  }
+  c->hs->conn = NULL;
+  hs_free(c->hs);
+  c->hs = NULL;
+  admit_next(c->d);
+}
+
+/* ---- failing an open ------------------------------------------------------- */
+
+void conn_fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *message, int http_status,
+                    const char *body, size_t body_len) {
+  if (c->state != WSF_CONN_CONNECTING)
+    return;
+  wsf_open_failure *f = wsf_xcalloc(1, sizeof *f);
+  f->err = err;
+  f->message = wsf_xstrndup(message, strlen(message));
+  f->http_status = http_status;
+  if (body) {
+    f->body = wsf_xstrndup(body, body_len);
+    f->body_len = body_len;
+  }
+  c->failure = f;
+  if (c->hs && err == WSF_E_TIMEOUT)
+    c->hs->phase = c->hs->phase ? c->hs->phase : "connect";
+  /* open waits get err; conn_finish() then fails any others with conn_closed */
+  wsf_wait *w = c->waits_head;
+  while (w) {
+    wsf_wait *next = w->next;
+    if (w->kind == WSF_WAIT_OPEN) {
+      w->error_phase = c->hs ? c->hs->phase : NULL;
+      conn_wait_complete(w, err, NULL);
+    }
+    w = next;
+  }
+  conn_finish(c, 1006, WSF_BY_NONE, false, cause, NULL, 0, message);
+  TELL_OBSERVERS(c->d, handshake_failed, c);
+  conn_release_handshake(c);
+  conn_close_transport(c, false);
+}
+
+static void on_failure_due(wsf_timer *t) {
+  wsf_conn *c = wsf_container_of(t, wsf_conn, deadline);
+  wsf_handshake *hs = c->hs;
+  conn_fail_open(c, hs->soon_err, hs->soon_cause, hs->soon_message, 0, NULL, 0);
+}
+
+/* A failure found while starting a handshake step (connect's EMFILE at the fd
+ * limit or EADDRNOTAVAIL when ephemeral ports run out; a resolver that refuses
+ * at once) is delivered from the loop, never from the call that found it:
+ * failing an open admits the next queued one, which may fail the same way at
+ * once, and with --max-handshakes 19,000 queued opens recursed that deep
+ * (conn_fail_open → admit_next → conn_try_connect → conn_fail_open …) until SIGSEGV. The
+ * deadline timer, due now, carries it instead of the connect timeout; the
+ * timer pass runs due entries in a loop, so the queue drains iteratively. */
+static void fail_open_soon(wsf_conn *c, wsf_err err, wsf_cause cause, const char *message) {
+  wsf_handshake *hs = c->hs;
+  hs->soon_err = err;
+  hs->soon_cause = cause;
+  free(hs->soon_message);
+  hs->soon_message = wsf_xstrndup(message, strlen(message));
+  conn_deadline_in(c, on_failure_due, 0);
+}
+
+void conn_on_connect(wsf_transport *t, int status) {
+  wsf_conn *c = conn_of_transport(t);
+  wsf_handshake *hs = c->hs;
+  if (!hs)
+    return;
+  if (status != 0) {
+    if (hs->next_addr) { /* try the next address of the name */
+      conn_close_transport(c, false);
+      return; /* conn_on_closed continues with the next address */
+    }
+    char msg[320];
+    snprintf(msg, sizeof msg, "connect to %s:%u failed: %s", hs->host, hs->port, uv_err_name(status));
+    conn_fail_open(c, WSF_E_CONNECT, WSF_CAUSE_CONNECT_ERROR, msg, 0, NULL, 0);
+    return;
+  }
+  hs->t_connected = wsf_now_us();
+  if (c->tls) {
+    hs->phase = "tls";
+    if (wsf_transport_start_tls_client(t, hs->tls_config, hs->server_name) != 0) {
+      conn_fail_open(c, WSF_E_TLS, WSF_CAUSE_TLS_ERROR, "cannot start TLS", 0, NULL, 0);
+      return;
+    }
+    wsf_transport_read_start(t);
+  } else {
+    hs->t_tls = hs->t_connected;
+    send_upgrade(c);
+  }
+}
+
+void conn_on_tls_done(wsf_transport *t, bool ok, const char *detail) {
+  wsf_conn *c = conn_of_transport(t);
+  if (!c->hs)
+    return;
+  if (!ok) {
+    conn_fail_open(c, WSF_E_TLS, WSF_CAUSE_TLS_ERROR, detail ? detail : "TLS handshake failed", 0, NULL, 0);
+    return;
+  }
+  c->hs->t_tls = wsf_now_us();
+  c->tls_version = wsf_tls_version(t);
+  c->tls_cipher = wsf_tls_cipher(t);
+  c->tls_verified = wsf_tls_verified(t);
+  send_upgrade(c);
+}
+
+/* ---- the handshake ------------------------------------------------------------------ */
+
+void conn_try_connect(wsf_conn *c) {
+  wsf_handshake *hs = c->hs;
+  const struct sockaddr *addr;
+  if (hs->has_literal) {
+    addr = (const struct sockaddr *)&hs->literal;
+  } else {
+    addr = hs->next_addr->ai_addr;
+    hs->next_addr = hs->next_addr->ai_next;
+  }
+  hs->phase = "connect";
+  int rv = wsf_transport_init(c->d->loop, &c->transport, &conn_transport_callbacks);
+  if (rv == 0) {
+    c->transport_live = 1;
+    c->d->live_transports++;
+    uv_tcp_nodelay(&c->transport.tcp, 1); /* a load tool measures latency: no Nagle delays */
+    rv = wsf_transport_connect(&c->transport, addr);
+  }
+  if (rv != 0) {
+    char msg[320];
+    snprintf(msg, sizeof msg, "connect to %s:%u failed: %s", hs->host, hs->port, uv_err_name(rv));
+    fail_open_soon(c, WSF_E_CONNECT, WSF_CAUSE_CONNECT_ERROR, msg);
+  }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  wsf_handshake *hs = wsf_container_of(req, wsf_handshake, gai);
+  hs->gai_pending = false;
+  hs->addrs = res;
+  if (hs->orphaned) {
+    hs_free(hs);
+    return;
+  }
+  wsf_conn *c = hs->conn;
+  hs->t_dns = wsf_now_us();
+  if (status != 0 || !res) {
+    char msg[320];
+    snprintf(msg, sizeof msg, "cannot resolve %s: %s", hs->host, status ? uv_strerror(status) : "no address");
+    conn_fail_open(c, WSF_E_DNS, WSF_CAUSE_DNS_ERROR, msg, 0, NULL, 0);
+    return;
+  }
+  hs->next_addr = res;
+  conn_try_connect(c);
+}
+
+static void start_handshake(wsf_conn *c) {
+  wsf_handshake *hs = c->hs;
+  hs->t_admitted = wsf_now_us();
+  hs->phase = "dns";
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&hs->literal;
+  struct sockaddr_in *a4 = (struct sockaddr_in *)&hs->literal;
+  if (uv_ip4_addr(hs->host, hs->port, a4) == 0 || uv_ip6_addr(hs->host, hs->port, a6) == 0) {
+    hs->has_literal = true; /* an address literal needs no lookup */
+    hs->t_dns = hs->t_admitted;
+    conn_try_connect(c);
+    return;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  char port[8];
+  snprintf(port, sizeof port, "%u", hs->port);
+  int rv = uv_getaddrinfo(c->d->loop, &hs->gai, on_resolved, hs->host, port, &hints);
+  if (rv != 0) {
+    char msg[320];
+    snprintf(msg, sizeof msg, "cannot resolve %s: %s", hs->host, uv_strerror(rv));
+    fail_open_soon(c, WSF_E_DNS, WSF_CAUSE_DNS_ERROR, msg);
+    return;
+  }
+  hs->gai_pending = true;
+}
+
+static void send_upgrade(wsf_conn *c) {
+  wsf_handshake *hs = c->hs;
+  hs->phase = "upgrade";
+  hs->t_sent = wsf_now_us();
+  if (wsf_transport_write(&c->transport, (const uint8_t *)hs->request, hs->request_len) != 0 ||
+      wsf_transport_read_start(&c->transport) != 0) {
+    conn_fail_open(c, WSF_E_CONNECT, WSF_CAUSE_IO_ERROR, "cannot write the upgrade request", 0, NULL, 0);
+    return;
+  }
+  free(hs->request);
+  hs->request = NULL;
+}
+
+/* Keeps the response headers as "name\0value\0..." for reused opens and status. */
+static void keep_response_headers(wsf_conn *c, const wsf_hs_response *r) {
+  size_t len = 0;
+  for (size_t i = 0; i < r->n_headers; i++)
+    len += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 2;
+  c->resp_headers = wsf_xmalloc(len ? len : 1);
+  char *p = c->resp_headers;
+  for (size_t i = 0; i < r->n_headers; i++) {
+    p = stpcpy(p, r->headers[i].name) + 1;
+    p = stpcpy(p, r->headers[i].value) + 1;
+  }
+  c->n_resp_headers = (uint16_t)r->n_headers;
+}
+
+static void hist_timings(wsf_daemon *d, const wsf_timings *t) {
+  wsf_hist_add(&d->stats.hs_dns, t->dns_us);
+  wsf_hist_add(&d->stats.hs_connect, t->connect_us);
+  if (t->tls_us)
+    wsf_hist_add(&d->stats.hs_tls, t->tls_us);
+  wsf_hist_add(&d->stats.hs_upgrade, t->upgrade_us);
+  wsf_hist_add(&d->stats.hs_total, t->total_us);
+}
+
+static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
+                        const wsf_deflate_params *deflate) {
+  wsf_daemon *d = c->d;
+  wsf_handshake *hs = c->hs;
+  uint64_t now = wsf_now_us();
+  c->timings.queued_us = hs->t_admitted - c->started_us;
+  c->timings.dns_us = hs->t_dns - hs->t_admitted;
+  c->timings.connect_us = hs->t_connected - hs->t_dns;
+  c->timings.tls_us = c->tls ? hs->t_tls - hs->t_connected : 0;
+  c->timings.upgrade_us = now - hs->t_sent;
+  c->timings.total_us = now - c->started_us;
+  hist_timings(d, &c->timings);
+  if (hs->resp.subprotocol)
+    c->subprotocol = wsf_xstrndup(hs->resp.subprotocol, strlen(hs->resp.subprotocol));
+  keep_response_headers(c, &hs->resp);
+  wsf_timer_stop(&d->timers, &c->deadline);
+  c->opened_us = now;
+  c->opened_at_ms = wsf_wall_ms();
+  c->counted_open = 1;
+  d->stats.opened_total++;
+  conn_set_state(c, WSF_CONN_OPEN);
+  conn_release_handshake(c);
+  wsf_ws_init(&c->ws, &c->transport, false, c->max_message_bytes, &conn_ws_callbacks);
+  if (deflate && wsf_ws_enable_deflate(&c->ws, deflate) == 0) {
+    c->deflate = wsf_xcalloc(1, sizeof *c->deflate);
+    c->deflate->agreed = *deflate;
+  }
+  conn_start_keepalive(c);
+  TELL_OBSERVERS(d, opened, c);
+  conn_complete_waits(c, 1u << WSF_WAIT_OPEN, WSF_OK);
+  if (rest_len && c->state == WSF_CONN_OPEN) /* frames the server sent right after its 101 */
+    wsf_ws_feed(&c->ws, rest, rest_len);
+}
+
+void conn_handshake_data(wsf_conn *c, const uint8_t *data, size_t len) {
+  wsf_handshake *hs = c->hs;
+  size_t consumed = 0;
+  wsf_hs_result r = len ? wsf_hs_response_feed(&hs->resp, data, len, &consumed) : WSF_HS_REJECTED;
+  switch (r) {
+  case WSF_HS_NEED_MORE:
+    return;
+  case WSF_HS_DONE: {
+    wsf_deflate_params agreed;
+    char why[WSF_DEFLATE_ERROR_LEN];
+    int ext = wsf_deflate_client_check_answer(&hs->deflate, hs->resp.extensions, &agreed, why);
+    if (ext < 0) {
+      char msg[WSF_DEFLATE_ERROR_LEN + 64];
+      snprintf(msg, sizeof msg, "bad Sec-WebSocket-Extensions answer: %s", why);
+      conn_fail_open(c, WSF_E_HANDSHAKE, WSF_CAUSE_HANDSHAKE_FAILED, msg, hs->resp.status, NULL, 0);
+      return;
+    }
+    became_open(c, data + consumed, len - consumed, ext == 1 ? &agreed : NULL);
+    return;
+  }
+  case WSF_HS_REJECTED: {
+    char msg[256];
+    if (hs->resp.status != 101)
+      snprintf(msg, sizeof msg, "server answered HTTP %d instead of 101", hs->resp.status);
+    else
+      snprintf(msg, sizeof msg, "%s", hs->resp.error ? hs->resp.error : "bad upgrade response");
+    conn_fail_open(c, WSF_E_HANDSHAKE, WSF_CAUSE_HANDSHAKE_FAILED, msg, hs->resp.status, hs->resp.body,
+                   hs->resp.body_len);
+    return;
+  }
+  default: {
+    char msg[256];
+    snprintf(msg, sizeof msg, "bad upgrade response: %s", hs->resp.error ? hs->resp.error : "not HTTP");
+    conn_fail_open(c, WSF_E_HANDSHAKE, WSF_CAUSE_HANDSHAKE_FAILED, msg, hs->resp.status, NULL, 0);
+    return;
+  }
+  }
+}
+
+static void on_connect_timeout(wsf_timer *t) {
+  wsf_conn *c = wsf_container_of(t, wsf_conn, deadline);
+  char msg[128];
+  const char *phase = c->hs ? (c->admitted ? c->hs->phase : "queued") : "connect";
+  if (c->hs)
+    c->hs->phase = phase;
+  snprintf(msg, sizeof msg, "open timed out in the %s phase", phase);
+  conn_fail_open(c, WSF_E_TIMEOUT, WSF_CAUSE_TIMEOUT, msg, 0, NULL, 0);
+}
+
+/* ---- admission ------------------------------------------------------------------------ */
+
+/* A burst of opens or closes leaves freed handshake and request memory that
+ * glibc keeps; once the burst is over (at most once a second) it goes back
+ * to the system, so RSS reflects the connections held, not the peak. */
+void conn_give_back_memory(wsf_daemon *d) {
+  uint64_t now = wsf_now_us();
+  if (now - d->trimmed_us < 1000 * 1000)
+    return;
+  d->trimmed_us = now;
+  malloc_trim(0);
+}
+
+void conn_on_admit_timer(wsf_timer *t) {
+  wsf_daemon *d = wsf_container_of(t, wsf_daemon, admit_timer);
+  admit_next(d);
+}
+
+/* Token bucket for --connect-rate (burst of one tenth of a second's worth,
+ * at least 1) and a cap on handshakes in flight for --max-handshakes. */
+static bool take_token(wsf_daemon *d) {
+  double rate = d->cfg.connect_rate;
+  if (rate <= 0)
+    return true;
+  uint64_t now = wsf_now_us();
+  double burst = rate / 10 > 1 ? rate / 10 : 1;
+  d->rate_tokens += (now - d->rate_refilled_us) * rate / 1e6;
+  d->rate_refilled_us = now;
+  if (d->rate_tokens > burst)
+    d->rate_tokens = burst;
+  if (d->rate_tokens >= 1) {
+    d->rate_tokens -= 1;
+    return true;
+  }
+  uint64_t wait_us = (uint64_t)((1 - d->rate_tokens) * 1e6 / rate) + 1;
+  if (!wsf_timer_active(&d->admit_timer))
+    wsf_timer_start(&d->timers, &d->admit_timer, wait_us);
+  return false;
+}
+
+static bool can_admit(wsf_daemon *d) {
+  return !d->cfg.max_handshakes || d->handshakes_in_flight < d->cfg.max_handshakes;
+}
+
+static void admit(wsf_conn *c) {
+  c->admitted = 1;
+  c->d->handshakes_in_flight++;
+  start_handshake(c);
+}
+
+static void admit_next(wsf_daemon *d) {
+  /* Bounded by the queue length; each admitted open leaves the queue. */
+  while (d->admit_head && can_admit(d) && take_token(d)) {
+    wsf_conn *c = d->admit_head;
+    d->admit_head = c->admit_next;
+    if (!d->admit_head)
+      d->admit_tail = NULL;
+    c->admit_next = NULL;
+    admit(c);
+  }
+  if (!d->admit_head && !d->handshakes_in_flight)
+    conn_give_back_memory(d);
+}
+
+static void enqueue_or_admit(wsf_conn *c) {
+  wsf_daemon *d = c->d;
+  if (!d->admit_head && can_admit(d) && take_token(d)) {
+    admit(c);
+    return;
+  }
+  c->admit_next = NULL;
+  if (d->admit_tail)
+    d->admit_tail->admit_next = c;
+  else
+    d->admit_head = c;
+  d->admit_tail = c;
+}
+
+static void open_error(wsf_daemon *d, wsf_wait *w, wsf_err err, const char *message) {
+  /* Errors before a connection exists complete with conn == NULL. */
+  (void)d;
+  w->conn = NULL;
+  w->error_message = message;
+  w->done(w, err, NULL);
+}
+
+void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
+  w->kind = WSF_WAIT_OPEN;
+  w->started_us = wsf_now_us();
+  w->reused = false;
+  wsf_timer_init(&w->timer, conn_on_wait_timeout);
+  if (d->shutting_down) {
+    open_error(d, w, WSF_E_SHUTTING_DOWN, "the daemon is shutting down");
+    return;
+  }
+  wsf_conn *old = wsf_conn_find(d, p->name, p->name_len);
+  if (old && old->state != WSF_CONN_CLOSED) {
+    if (p->reuse == WSF_REUSE_NEVER) {
+      open_error(d, w, WSF_E_CONN_EXISTS, "a live connection of that name exists (reuse is false)");
+      return;
+    }
+    /* A name reused for another URL is a plan mistake (two thread groups
+     * sharing default names): say so rather than hand over a connection to
+     * somewhere else. */
+    if (p->reuse == WSF_REUSE_SAME_URL &&
+        (strlen(old->url) != p->url_len || memcmp(old->url, p->url, p->url_len))) {
+      w->conn = old;
+      w->requested_url = p->url;
+      w->requested_url_len = p->url_len;
+      w->done(w, WSF_E_URL_MISMATCH, NULL);
+      return;
+    }
+    w->reused = true;
+    old->reused_count++;
+    d->stats.reused_total++;
+    if (old->state == WSF_CONN_CONNECTING) { /* join the handshake in progress */
+      conn_wait_link(old, w);
+      return;
+    }
+    w->conn = old;
+    w->done(w, WSF_OK, NULL);
+    return;
+  }
+  if (d->n_connecting + d->n_open + d->n_closing >= d->cfg.max_connections) {
+    open_error(d, w, WSF_E_LIMIT, "max_connections reached");
+    return;
+  }
+  /* The parsed URL (4 KiB of resource) lives only until the request is built. */
+  wsf_url *url = wsf_xmalloc(sizeof *url);
+  const char *url_error = NULL;
+  if (wsf_url_parse(p->url, p->url_len, url, &url_error) != 0) {
+    free(url);
+    open_error(d, w, WSF_E_BAD_REQUEST, url_error ? url_error : "bad url");
+    return;
+  }
+  wsf_handshake *hs = wsf_xcalloc(1, sizeof *hs);
+  memcpy(hs->host, url->host, sizeof hs->host);
+  hs->port = url->port;
+  bool tls = url->tls;
+  /* The request is built up front so bad headers fail the open before any I/O. */
+  wsf_header *headers = wsf_xcalloc(p->n_headers ? p->n_headers : 1, sizeof *headers);
+  for (size_t i = 0; i < p->n_headers; i++) {
+    headers[i].name = wsf_xstrndup(p->header_names[i], p->header_name_lens[i]);
+    headers[i].value = wsf_xstrndup(p->header_values[i], p->header_value_lens[i]);
+  }
+  hs->n_subprotocols = p->n_subprotocols;
+  hs->subprotocols = wsf_xcalloc(p->n_subprotocols ? p->n_subprotocols : 1, sizeof *hs->subprotocols);
+  for (size_t i = 0; i < p->n_subprotocols; i++)
+    hs->subprotocols[i] = wsf_xstrndup(p->subprotocols[i], p->subprotocol_lens[i]);
+  const char *req_error = NULL;
+  char offer[WSF_DEFLATE_OFFER_LEN];
+  hs->deflate = p->deflate;
+  int offer_len = wsf_deflate_client_offer(&p->deflate, offer, &req_error);
+  if (offer_len >= 0 && wsf_handshake_make_key(hs->key) != 0)
+    req_error = "cannot draw a key from the CSPRNG";
+  else if (offer_len >= 0)
+    hs->request = wsf_handshake_build_request(url, hs->key, headers, p->n_headers,
+                                              (const char *const *)hs->subprotocols, hs->n_subprotocols,
+                                              offer_len > 0 ? offer : NULL, &hs->request_len, &req_error);
+  for (size_t i = 0; i < p->n_headers; i++) {
+    free(headers[i].name);
+    free(headers[i].value);
+  }
+  free(headers);
+  free(url);
+  if (!hs->request) {
+    hs_free(hs);
+    open_error(d, w, WSF_E_BAD_REQUEST, req_error ? req_error : "cannot build the upgrade request");
+    return;
+  }
+  if (tls) {
+    wsf_tls_options o = {
+        .verify = p->tls_verify,
+        .ca_file = p->tls_ca_file,
+        .cert_file = p->tls_cert_file,
+        .key_file = p->tls_key_file,
+        .ciphers = p->tls_ciphers,
+    };
+    char err[256] = "";
+    hs->tls_config = wsf_tls_config_get(&o, err, sizeof err);
+    if (!hs->tls_config) {
+      hs_free(hs);
+      open_error(d, w, WSF_E_TLS, err[0] ? err : "bad TLS configuration");
+      return;
+    }
+    const char *sni = p->tls_server_name ? p->tls_server_name : hs->host;
+    hs->server_name = wsf_xstrndup(sni, strlen(sni));
+  }
+  wsf_hs_response_init(&hs->resp, hs->key, (const char *const *)hs->subprotocols, hs->n_subprotocols);
+  hs->resp_init = true;
+
+  if (old)
+    conn_forget(old); /* a closed connection's record and inbox go when its name is reopened */
+
+  wsf_conn *c = wsf_xcalloc(1, sizeof *c);
+  c->name = wsf_xstrndup(p->name, p->name_len);
+  c->url = wsf_xstrndup(p->url, p->url_len);
+  c->d = d;
+  c->hs = hs;
+  hs->conn = c;
+  c->tls = tls;
+  c->state = WSF_CONN_CONNECTING;
+  d->n_connecting++;
+  c->started_us = w->started_us;
+  c->last_sent_us = c->last_recv_us = c->last_ping_us = c->last_pong_us = WSF_NEVER;
+  c->max_message_bytes = p->max_message_bytes;
+  wsf_inbox_init(&c->inbox, p->inbox_max_messages, p->inbox_max_bytes);
+  c->ka = wsf_keepalive_intern(d, p->keepalive);
+  wsf_timer_init(&c->ka_timer, conn_on_heartbeat);
+  wsf_timer_init(&c->pong_timer, conn_on_pong_timeout);
+  wsf_timer_init(&c->deadline, on_connect_timeout);
+  wsf_timer_init(&c->output_timer, conn_on_output_stalled);
+  wsf_registry_put(&d->conns, c);
+  conn_wait_link(c, w);
+  conn_deadline_in(c, on_connect_timeout, (uint64_t)p->connect_timeout_ms * 1000);
+  enqueue_or_admit(c);
+}

@@ -1,0 +1,129 @@
+/* What the files of a connection share and nothing else sees: the handshake
+ * state, the observer call, and the functions one file of the connection
+ * calls in another (conn.c lifecycle, conn_dial.c open and admission,
+ * conn_keepalive.c, conn_wait.c, conn_record.c). Not for rpc, observe or metrics:
+ * they use conn.h. */
+#ifndef WSF_CONN_INTERNAL_H
+#define WSF_CONN_INTERNAL_H
+
+#include <netdb.h>
+
+#include "conn.h"
+#include "handshake.h"
+#include "tls.h"
+#include "url.h"
+#include "util.h"
+
+/* Handshake state: allocated by open, freed once the connection is open or
+ * has failed, so an open connection carries none of it. */
+typedef struct wsf_handshake {
+  wsf_conn *conn;
+  char host[256]; /* from the URL: the rest of it is in the request already */
+  uint16_t port;
+  uv_getaddrinfo_t gai;
+  bool gai_pending;
+  bool orphaned; /* the connection let go while getaddrinfo was running */
+  struct addrinfo *addrs, *next_addr;
+  struct sockaddr_storage literal;
+  bool has_literal;
+  char key[WSF_KEY_LEN + 1];
+  char *request;
+  size_t request_len;
+  wsf_hs_response resp;
+  bool resp_init;
+  char **subprotocols;
+  size_t n_subprotocols;
+  wsf_tls_config *tls_config;
+  char *server_name;
+  wsf_deflate_options deflate; /* what was offered, to check the answer against */
+  uint64_t t_admitted, t_dns, t_connected, t_tls, t_sent;
+  const char *phase;
+  /* a failure found while starting a step, delivered from the loop (fail_open_soon) */
+  wsf_err soon_err;
+  wsf_cause soon_cause;
+  char *soon_message;
+} wsf_handshake;
+
+/* How long to wait for the server's TCP close after the close handshake
+ * before closing ourselves: the server closing first spares us TIME_WAIT. */
+#define LINGER_US (1000 * 1000)
+
+/* Calls hook on every registered observer, in registration order. */
+#define TELL_OBSERVERS(d, hook, c)                                                                           \
+  do {                                                                                                       \
+    for (unsigned i_ = 0; i_ < (d)->n_conn_observers; i_++)                                                  \
+      if ((d)->conn_observers[i_].table->hook)                                                               \
+        (d)->conn_observers[i_].table->hook((d)->conn_observers[i_].ctx, (c));                               \
+  } while (0)
+
+static inline wsf_conn *conn_of_transport(wsf_transport *t) {
+  return wsf_container_of(t, wsf_conn, transport);
+}
+static inline wsf_conn *conn_of_ws(wsf_ws *ws) {
+  return wsf_container_of(ws, wsf_conn, ws);
+}
+
+static inline uint64_t since(uint64_t now, uint64_t then) {
+  return then == WSF_NEVER ? WSF_NEVER : now - then;
+}
+
+/* ---- output ------------------------------------------------------------------
+ * One cap per connection on the bytes the peer has not taken yet (every
+ * frame: data, pongs, heartbeats, close), --max-output-bytes. Above it `send`
+ * is refused (limit_exceeded) and reading stops, so a peer that sends and
+ * never reads cannot make us answer it further; if the output stays over the
+ * cap for --output-stall-ms the connection ends with cause output_stalled.
+ * Heartbeats are skipped once OUTPUT_HIGH_WATER bytes wait (a beat queued
+ * behind unread bytes keeps nothing alive; beats toward a server that did
+ * not read grew the daemon by 320 MB in 5 s), and pongs are coalesced in
+ * ws.c. */
+#define OUTPUT_HIGH_WATER (64 * 1024)
+
+/* conn.c (lifecycle: states, teardown, output, WebSocket and transport events) */
+void conn_set_state(wsf_conn *c, wsf_conn_state s);
+void conn_stop_timers(wsf_conn *c);
+void conn_close_transport(wsf_conn *c, bool abort);
+void conn_deadline_in(wsf_conn *c, wsf_timer_cb cb, uint64_t delay_us);
+void conn_forget(wsf_conn *c);
+size_t conn_output_pending(const wsf_conn *c);
+void conn_on_output_stalled(wsf_timer *t);
+void conn_check_output(wsf_conn *c);
+void conn_note_sent(wsf_conn *c, uint64_t now);
+void conn_account_deflate(wsf_conn *c);
+extern const wsf_ws_callbacks conn_ws_callbacks;
+void conn_on_closed(wsf_transport *t);
+extern const wsf_transport_callbacks conn_transport_callbacks;
+
+/* conn_keepalive.c (keepalive: heartbeats, pong and reply timeouts) */
+void conn_on_pong_timeout(wsf_timer *t);
+void conn_on_heartbeat(wsf_timer *t);
+void conn_start_keepalive(wsf_conn *c);
+bool conn_is_heartbeat_reply(const wsf_conn *c, int opcode, const uint8_t *data, size_t len);
+
+/* conn_wait.c (waits: the requests a connection completes later) */
+void conn_wait_link(wsf_conn *c, wsf_wait *w);
+void conn_wait_complete(wsf_wait *w, wsf_err err, wsf_msg *msg);
+void conn_on_wait_timeout(wsf_timer *t);
+void conn_wait_start(wsf_conn *c, wsf_wait *w, uint32_t timeout_ms);
+void conn_complete_waits(wsf_conn *c, unsigned kinds_mask, wsf_err err);
+bool conn_wait_accepts(const wsf_wait *w, const wsf_msg *m);
+
+/* conn_record.c (close records and the bound on ended connections) */
+void conn_closed_unlink(wsf_conn *c);
+void conn_inbox_changed(wsf_conn *c, size_t before);
+void conn_finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_cause cause, const char *reason,
+                 size_t reason_len, const char *detail);
+void conn_free_record(wsf_close_record *r);
+
+/* conn_dial.c (open: admission, DNS, connect, TLS, upgrade, failure) */
+void conn_release_handshake(wsf_conn *c);
+void conn_fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *message, int http_status,
+                    const char *body, size_t body_len);
+void conn_on_connect(wsf_transport *t, int status);
+void conn_on_tls_done(wsf_transport *t, bool ok, const char *detail);
+void conn_try_connect(wsf_conn *c);
+void conn_handshake_data(wsf_conn *c, const uint8_t *data, size_t len);
+void conn_give_back_memory(wsf_daemon *d);
+void conn_on_admit_timer(wsf_timer *t);
+
+#endif
