@@ -17,8 +17,8 @@ typedef struct wsf_registry {
 void wsf_registry_init(wsf_registry *r);
 void wsf_registry_free(wsf_registry *r);
 void *wsf_registry_get(const wsf_registry *r, const char *name, size_t len);
-void wsf_registry_put(wsf_registry *r,
-                      void *item); /* name must be absent; the table grows (out of memory aborts) */
+/* The name must be absent. The table grows as needed (out of memory aborts). */
+void wsf_registry_put(wsf_registry *r, void *item);
 void wsf_registry_remove(wsf_registry *r, void *item);
 /* Iteration: for (size_t i = 0; i < r->capacity; i++) if (r->slots && r->slots[i]) ... */
 
