@@ -1,8 +1,10 @@
-/* The control server's private seam: the state its files share (rpc_listen.c
- * listeners and authentication, rpc_io.c framing and write batching,
- * rpc_dispatch.c the method table and request helpers, rpc_methods_*.c the
- * method groups, rpc_pack.c the response packers). Nothing outside rpc*.c
- * includes it. */
+/* The control server's private seam: the state its files share. Bottom to
+ * top: rpc_io.c (framing, write batching, waiting requests), rpc_pack.c (the
+ * msgpack writer of the views), rpc_request.c (field getters, common errors),
+ * rpc_methods_*.c (the method groups), rpc_dispatch.c (the method table),
+ * rpc.c (listeners and authentication). Each calls only files below it;
+ * rpc_io.c reaches dispatch through wsf_rpc.on_request. Nothing outside
+ * rpc*.c includes it. */
 #ifndef WSF_RPC_INTERNAL_H
 #define WSF_RPC_INTERNAL_H
 
@@ -164,7 +166,7 @@ void rpc_send_ctl_limit(wsf_ctl *ctl, uint32_t msgid, enum ctl_limit limit, cons
 pending *rpc_pending_new(req_ctx *r, uint8_t method, const wsf_conn *c);
 void rpc_pending_free(pending *p);
 
-/* ---- rpc.c: who may talk ----------------------------------------------- */
+/* ---- rpc.c: who may talk ------------------------------------------------------- */
 
 /* A TCP client's first request must be hello with the token: true when
  * ctl may go on (authenticated now or before), false after refusing it. */
