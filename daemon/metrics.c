@@ -13,15 +13,14 @@
 #include "metrics.h"
 
 #include <arpa/inet.h>
-#include <inttypes.h>
 #include <llhttp.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
+#include "metrics_render.h"
 #include "util.h"
 
 enum {
@@ -66,197 +65,6 @@ struct mclient {
   char path[MAX_PATH_BYTES];
   char *response;
 };
-
-/* ---- a growable text buffer ------------------------------------------------ */
-
-typedef struct buf {
-  char *p;
-  size_t len, cap;
-  bool failed;
-} buf;
-
-static void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_printf(buf *b, const char *fmt, ...) {
-  if (b->failed)
-    return;
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b->p ? b->p + b->len : NULL, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-      b->failed = true;
-      return;
-    }
-    if ((size_t)n < b->cap - b->len) {
-      b->len += (size_t)n;
-      return;
-    }
-    size_t cap = b->cap ? b->cap * 2 : 16384;
-    while (cap - b->len <= (size_t)n)
-      cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->failed = true;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-}
-
-/* ---- the exposition ------------------------------------------------------- */
-
-/* Microseconds as exact decimal seconds ("0.000016", "2147.483648"): the
- * bucket bounds are powers of two in µs, which %g would round. */
-static const char *secs(char *out, size_t size, uint64_t us) {
-  char frac[8];
-  snprintf(frac, sizeof frac, "%06" PRIu64, us % 1000000);
-  int n = 6;
-  while (n > 0 && frac[n - 1] == '0')
-    frac[--n] = '\0';
-  snprintf(out, size, "%" PRIu64 "%s%s", us / 1000000, n ? "." : "", frac);
-  return out;
-}
-
-static void family(buf *b, const char *name, const char *type, const char *help) {
-  buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void sample(buf *b, const char *name, const char *labels, uint64_t v) {
-  buf_printf(b, "%s%s%s%s %" PRIu64 "\n", name, labels ? "{" : "", labels ? labels : "", labels ? "}" : "",
-             v);
-}
-
-/* wsf_hist bucket b holds values up to 2^(b/4) µs. Every 4th bucket is a
- * power of two, so `le` is exact; from 16 µs (below that is noise on a
- * timer or a network) to 2^31 µs (~36 min); the rest is in +Inf. */
-enum { HIST_FIRST = 16, HIST_LAST = 124, HIST_STEP = 4 };
-
-static void histogram(buf *b, const char *name, const char *label, const wsf_hist *h) {
-  const char *sep = label ? "," : "";
-  if (!label)
-    label = "";
-  char s[32];
-  uint64_t cum = 0;
-  int b0 = 0;
-  for (int bucket = HIST_FIRST; bucket <= HIST_LAST; bucket += HIST_STEP) {
-    for (; b0 <= bucket; b0++)
-      cum += h->counts[b0];
-    buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n", name, label, sep,
-               secs(s, sizeof s, (uint64_t)1 << (bucket / 4)), cum);
-  }
-  buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, label, sep, h->total);
-  if (*label)
-    buf_printf(b, "%s_sum{%s} %s\n%s_count{%s} %" PRIu64 "\n", name, label, secs(s, sizeof s, h->sum_us),
-               name, label, h->total);
-  else
-    buf_printf(b, "%s_sum %s\n%s_count %" PRIu64 "\n", name, secs(s, sizeof s, h->sum_us), name, h->total);
-}
-
-/* Counts per cause name. Causes the daemon defines are always listed (a zero
- * is a sample: rate() then works from the first close); a slot that only has
- * a fallback name is listed when non-zero, merged with its namesake. */
-static void closes_by_cause(buf *b, const wsf_stats *s) {
-  /* Every cause listed, zeros included (cause.h declares each once, so the count is exact). */
-  for (int i = WSF_CAUSE_NONE + 1; i < WSF_CAUSE_COUNT; i++) {
-    char label[64];
-    snprintf(label, sizeof label, "cause=\"%s\"", wsf_cause_name((wsf_cause)i));
-    sample(b, "wsfleet_closes_by_cause_total", label, s->closes_by_cause[i]);
-  }
-}
-
-static void render(wsf_daemon *d, buf *b) {
-  const wsf_stats *s = &d->stats;
-  char label[64], t[32];
-
-  family(b, "wsfleet_build_info", "gauge", "The daemon's version; always 1.");
-  buf_printf(b, "wsfleet_build_info{version=\"");
-  for (const char *v = WSF_VERSION; *v; v++) /* label value escaping */
-    buf_printf(b, "%s%c", (*v == '"' || *v == '\\' || *v == '\n') ? "\\" : "", *v == '\n' ? 'n' : *v);
-  buf_printf(b, "\"} 1\n");
-
-  family(b, "wsfleet_uptime_seconds", "gauge", "Seconds since the daemon started.");
-  buf_printf(b, "wsfleet_uptime_seconds %s\n", secs(t, sizeof t, wsf_now_us() - d->started_us));
-
-  family(b, "wsfleet_connections", "gauge",
-         "Named connections by state; closed ones keep their close record until reset or reopen.");
-  sample(b, "wsfleet_connections", "state=\"connecting\"", d->n_connecting);
-  sample(b, "wsfleet_connections", "state=\"open\"", d->n_open);
-  sample(b, "wsfleet_connections", "state=\"closing\"", d->n_closing);
-  sample(b, "wsfleet_connections", "state=\"closed\"", d->n_closed);
-
-  family(b, "wsfleet_handshakes_in_flight", "gauge", "Opening handshakes admitted and not yet finished.");
-  sample(b, "wsfleet_handshakes_in_flight", NULL, d->handshakes_in_flight);
-
-  family(b, "wsfleet_connections_opened_total", "counter",
-         "Connections that reached open (stats opened_total).");
-  sample(b, "wsfleet_connections_opened_total", NULL, s->opened_total);
-  family(b, "wsfleet_connections_reused_total", "counter",
-         "Opens answered by an existing connection of that name (stats reused_total).");
-  sample(b, "wsfleet_connections_reused_total", NULL, s->reused_total);
-  family(b, "wsfleet_connections_failed_total", "counter",
-         "Opens that ended before reaching open (stats failed_total).");
-  sample(b, "wsfleet_connections_failed_total", NULL, s->failed_total);
-  family(b, "wsfleet_connections_closed_total", "counter",
-         "Connections that ended after reaching open (stats closed_total).");
-  sample(b, "wsfleet_connections_closed_total", NULL, s->closed_total);
-
-  family(
-      b, "wsfleet_closes_by_code_total", "counter",
-      "Ended connections (closed or failed) by close code; 1006 when no close frame; 0 = outside 0..4999.");
-  for (uint16_t i = 0; i < s->n_codes_seen; i++) {
-    snprintf(label, sizeof label, "code=\"%u\"", s->codes_seen[i]);
-    sample(b, "wsfleet_closes_by_code_total", label, s->closes_by_code[s->codes_seen[i]]);
-  }
-  family(b, "wsfleet_closes_by_cause_total", "counter",
-         "Ended connections (closed or failed) by low-level cause (PROTOCOL.md close causes).");
-  closes_by_cause(b, s);
-
-  family(b, "wsfleet_handshake_phase_seconds", "histogram",
-         "Opening handshake phases: dns, connect (TCP), tls (wss only), upgrade (HTTP request to 101).");
-  histogram(b, "wsfleet_handshake_phase_seconds", "phase=\"dns\"", &s->hs_dns);
-  histogram(b, "wsfleet_handshake_phase_seconds", "phase=\"connect\"", &s->hs_connect);
-  histogram(b, "wsfleet_handshake_phase_seconds", "phase=\"tls\"", &s->hs_tls);
-  histogram(b, "wsfleet_handshake_phase_seconds", "phase=\"upgrade\"", &s->hs_upgrade);
-  family(b, "wsfleet_handshake_seconds", "histogram",
-         "Whole opens, from the open request to open, admission queueing included.");
-  histogram(b, "wsfleet_handshake_seconds", NULL, &s->hs_total);
-
-  family(b, "wsfleet_ping_rtt_seconds", "histogram",
-         "Round-trip time of answered pings (keepalive and ping method).");
-  histogram(b, "wsfleet_ping_rtt_seconds", NULL, &s->ping_rtt);
-  family(b, "wsfleet_heartbeat_lateness_seconds", "histogram",
-         "How late each keepalive heartbeat left relative to its schedule.");
-  histogram(b, "wsfleet_heartbeat_lateness_seconds", NULL, &s->heartbeat_late);
-  family(b, "wsfleet_loop_lag_seconds", "histogram",
-         "How late the daemon's event loop ran a timer it sets every 50 ms (resolution 1 ms).");
-  histogram(b, "wsfleet_loop_lag_seconds", NULL, &s->loop_lag);
-  family(b, "wsfleet_heartbeats_sent_total", "counter", "Keepalive heartbeats (pings or payloads) sent.");
-  sample(b, "wsfleet_heartbeats_sent_total", NULL, s->heartbeats_sent);
-
-  family(b, "wsfleet_messages_total", "counter", "WebSocket data messages by direction.");
-  sample(b, "wsfleet_messages_total", "direction=\"in\"", s->msgs_in);
-  sample(b, "wsfleet_messages_total", "direction=\"out\"", s->msgs_out);
-  family(b, "wsfleet_message_bytes_total", "counter",
-         "Payload bytes of WebSocket data messages by direction.");
-  sample(b, "wsfleet_message_bytes_total", "direction=\"in\"", s->bytes_in);
-  sample(b, "wsfleet_message_bytes_total", "direction=\"out\"", s->bytes_out);
-  family(b, "wsfleet_deflate_bytes_total", "counter",
-         "Payload bytes of permessage-deflate sessions, on the wire (compressed) and as the application sees "
-         "them.");
-  const wsf_deflate_counters *dc = &s->deflate;
-  sample(b, "wsfleet_deflate_bytes_total", "direction=\"in\",form=\"compressed\"", dc->bytes_in_compressed);
-  sample(b, "wsfleet_deflate_bytes_total", "direction=\"in\",form=\"uncompressed\"", dc->bytes_in);
-  sample(b, "wsfleet_deflate_bytes_total", "direction=\"out\",form=\"compressed\"", dc->bytes_out_compressed);
-  sample(b, "wsfleet_deflate_bytes_total", "direction=\"out\",form=\"uncompressed\"", dc->bytes_out);
-  family(b, "wsfleet_inbox_dropped_messages_total", "counter",
-         "Received messages dropped because an inbox was full (stats inbox_dropped).");
-  sample(b, "wsfleet_inbox_dropped_messages_total", NULL, s->inbox_dropped);
-
-  family(b, "wsfleet_control_clients", "gauge", "Connected control-protocol clients.");
-  sample(b, "wsfleet_control_clients", NULL, d->control_clients);
-}
 
 /* ---- client lifetime ------------------------------------------------------ */
 
@@ -383,8 +191,8 @@ static int on_headers_complete(llhttp_t *p) {
   } else if (method != HTTP_GET && !head) {
     respond_text(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
   } else {
-    buf b = {0};
-    render(c->m->d, &b);
+    wsf_text b = {0};
+    wsf_metrics_render(c->m->d, wsf_now_us(), &b);
     if (b.failed)
       respond_text(c, 500, "Internal Server Error", NULL);
     else

@@ -7,6 +7,7 @@
 #include "looplag.h"
 #include "metrics.h"
 #include "util.h"
+#include "view.h"
 
 typedef struct wsf_observers {
   FILE *events;
@@ -66,34 +67,80 @@ static void json_kus(FILE *f, const char *key, uint64_t v) {
     fprintf(f, ",\"%s\":%llu", key, (unsigned long long)v);
 }
 
-static void json_record(FILE *f, const wsf_close_record *r) {
-  fprintf(f, "{\"code\":%u", r->code);
-  json_kstr(f, "reason", r->reason);
-  json_kstr(f, "initiator", wsf_initiator_name(r->initiator));
-  fprintf(f, ",\"clean\":%s", r->clean ? "true" : "false");
-  json_kstr(f, "cause", wsf_cause_name(r->cause));
-  json_kstr(f, "detail", r->detail);
-  json_kus(f, "closed_at_ms", r->closed_at_ms);
-  json_kus(f, "age_us", r->age_us);
-  json_kus(f, "since_sent_us", r->since_sent_us);
-  json_kus(f, "since_recv_us", r->since_recv_us);
-  json_kus(f, "since_ping_us", r->since_ping_us);
-  json_kus(f, "since_pong_us", r->since_pong_us);
-  json_kus(f, "open_conns", r->open_conns);
-  json_kus(f, "msgs_in", r->msgs_in);
-  json_kus(f, "msgs_out", r->msgs_out);
-  json_kus(f, "bytes_in", r->bytes_in);
-  json_kus(f, "bytes_out", r->bytes_out);
-  json_kstr(f, "summary", r->summary);
+static void json_counts(FILE *f, const wsf_view_counts *c) {
+  const char *sep = "";
+  fputc('{', f);
+  for (size_t i = 0; i < c->n; i++) {
+    uint64_t x = c->value(c->ctx, i);
+    if (!x && !c->keep_zeros)
+      continue;
+    char buf[16];
+    const char *key = c->key(c->ctx, i, buf);
+    fputs(sep, f);
+    json_str(f, key, strlen(key));
+    fprintf(f, ":%llu", (unsigned long long)x);
+    sep = ",";
+  }
   fputc('}', f);
 }
 
+/* The JSON writer of the views (view.h): the fields the event log carries. */
+static void json_view(FILE *f, const wsf_view *v) {
+  const char *sep = "";
+  fputc('{', f);
+  for (uint16_t i = 0; i < v->n; i++) {
+    const wsf_view_field *fl = &v->f[i];
+    if (!(fl->to & WSF_TO_LOG))
+      continue;
+    fprintf(f, "%s\"%s\":", sep, fl->name);
+    sep = ",";
+    switch (fl->kind) {
+    case WSF_VK_UINT:
+      fprintf(f, "%llu", (unsigned long long)fl->v.u);
+      break;
+    case WSF_VK_US:
+      if (fl->v.u == WSF_NEVER)
+        fputs("null", f);
+      else
+        fprintf(f, "%llu", (unsigned long long)fl->v.u);
+      break;
+    case WSF_VK_STR:
+      if (fl->v.s)
+        json_str(f, fl->v.s, strlen(fl->v.s));
+      else
+        fputs("null", f);
+      break;
+    case WSF_VK_BOOL:
+      fputs(fl->v.b ? "true" : "false", f);
+      break;
+    case WSF_VK_MAP:
+      if (fl->v.map)
+        json_view(f, fl->v.map);
+      else
+        fputs("null", f);
+      break;
+    case WSF_VK_HIST:
+      fprintf(f, "{\"count\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu}",
+              (unsigned long long)fl->v.hist->total, (unsigned long long)wsf_hist_quantile(fl->v.hist, 0.50),
+              (unsigned long long)wsf_hist_quantile(fl->v.hist, 0.99),
+              (unsigned long long)fl->v.hist->max_us);
+      break;
+    case WSF_VK_COUNTS:
+      json_counts(f, fl->v.counts);
+      break;
+    }
+  }
+  fputc('}', f);
+}
+
+static void json_record(FILE *f, const wsf_close_record *r) {
+  wsf_view v;
+  json_view(f, wsf_view_record(&v, r));
+}
+
 static void json_timings(FILE *f, const wsf_timings *t) {
-  fprintf(f,
-          "{\"queued_us\":%llu,\"dns_us\":%llu,\"connect_us\":%llu,\"tls_us\":%llu,\"upgrade_us\":%llu,"
-          "\"total_us\":%llu}",
-          (unsigned long long)t->queued_us, (unsigned long long)t->dns_us, (unsigned long long)t->connect_us,
-          (unsigned long long)t->tls_us, (unsigned long long)t->upgrade_us, (unsigned long long)t->total_us);
+  wsf_view v;
+  json_view(f, wsf_view_timings(&v, t));
 }
 
 static FILE *event_begin(wsf_daemon *d, const char *event) {
@@ -323,25 +370,8 @@ void wsf_observe_stop(wsf_daemon *d) {
   FILE *f = event_begin(d, "stop");
   if (!f)
     return;
-  const wsf_stats *s = &d->stats;
-  fprintf(
-      f,
-      ",\"stats\":{\"open\":%u,\"connecting\":%u,\"closing\":%u,\"closed\":%u,\"opened_total\":%llu,"
-      "\"reused_total\":%llu,\"failed_total\":%llu,\"closed_total\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,"
-      "\"bytes_in\":%llu,\"bytes_out\":%llu,\"inbox_dropped\":%llu,\"heartbeats_sent\":%llu,\"closes_by_"
-      "cause\":{",
-      d->n_open, d->n_connecting, d->n_closing, d->n_closed, (unsigned long long)s->opened_total,
-      (unsigned long long)s->reused_total, (unsigned long long)s->failed_total,
-      (unsigned long long)s->closed_total, (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
-      (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out, (unsigned long long)s->inbox_dropped,
-      (unsigned long long)s->heartbeats_sent);
-  const char *sep = "";
-  for (int i = 0; i < WSF_CAUSE_COUNT; i++)
-    if (s->closes_by_cause[i]) {
-      fprintf(f, "%s\"%s\":%llu", sep, wsf_cause_name((wsf_cause)i),
-              (unsigned long long)s->closes_by_cause[i]);
-      sep = ",";
-    }
-  fputs("}}", f);
+  wsf_stats_view v;
+  fputs(",\"stats\":", f);
+  json_view(f, wsf_view_stats(&v, d, wsf_now_us(), NULL));
   event_end(f);
 }

@@ -12,9 +12,5 @@ int wsf_rpc_start(wsf_daemon *d); /* listens; returns 0 or -1 (logged) */
 void wsf_rpc_stop(wsf_daemon *d); /* closes listeners and clients */
 /* Sends an event notification to the control clients subscribed to it. */
 void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c);
-/* Packs the stats map (also used by the event log's stop event). */
-void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk);
-void wsf_rpc_pack_record(msgpack_packer *pk, const wsf_close_record *r);
-void wsf_rpc_pack_timings(msgpack_packer *pk, const wsf_timings *t);
 
 #endif

@@ -1,0 +1,343 @@
+#include "view.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "daemon.h"
+#include "util.h"
+
+enum { RPC = WSF_TO_RPC, LOG = WSF_TO_LOG, PROM = WSF_TO_PROM };
+
+static wsf_view *view_begin(wsf_view *v, const char *what) {
+  v->what = what;
+  v->n = 0;
+  return v;
+}
+
+static wsf_view_field *add(wsf_view *v, const char *name, uint8_t kind, unsigned to, const wsf_prom *prom) {
+  if (v->n == WSF_VIEW_MAX_FIELDS) {
+    wsf_log(WSF_LOG_ERROR, "view %s has more than %d fields (raise WSF_VIEW_MAX_FIELDS)", v->what,
+            WSF_VIEW_MAX_FIELDS);
+    abort();
+  }
+  wsf_view_field *f = &v->f[v->n++];
+  f->name = name;
+  f->kind = kind;
+  f->to = (uint8_t)to;
+  f->prom = prom;
+  return f;
+}
+
+static void add_uint(wsf_view *v, const char *name, uint64_t x, unsigned to, const wsf_prom *prom) {
+  add(v, name, WSF_VK_UINT, to, prom)->v.u = x;
+}
+
+static void add_us(wsf_view *v, const char *name, uint64_t x, unsigned to) {
+  add(v, name, WSF_VK_US, to, NULL)->v.u = x;
+}
+
+static void add_str(wsf_view *v, const char *name, const char *s, unsigned to) {
+  add(v, name, WSF_VK_STR, to, NULL)->v.s = s;
+}
+
+static void add_bool(wsf_view *v, const char *name, bool b, unsigned to) {
+  add(v, name, WSF_VK_BOOL, to, NULL)->v.b = b;
+}
+
+static void add_map(wsf_view *v, const char *name, const wsf_view *map, unsigned to) {
+  add(v, name, WSF_VK_MAP, to, NULL)->v.map = map;
+}
+
+static void add_hist(wsf_view *v, const char *name, const wsf_hist *h, unsigned to, const wsf_prom *prom) {
+  add(v, name, WSF_VK_HIST, to, prom)->v.hist = h;
+}
+
+static void add_counts(wsf_view *v, const char *name, const wsf_view_counts *c, unsigned to,
+                       const wsf_prom *prom) {
+  add(v, name, WSF_VK_COUNTS, to, prom)->v.counts = c;
+}
+
+size_t wsf_view_count(const wsf_view *v, unsigned to) {
+  size_t n = 0;
+  for (uint16_t i = 0; i < v->n; i++)
+    n += (v->f[i].to & to) != 0;
+  return n;
+}
+
+size_t wsf_view_counts_listed(const wsf_view_counts *c) {
+  if (c->keep_zeros)
+    return c->n;
+  size_t n = 0;
+  for (size_t i = 0; i < c->n; i++)
+    n += c->value(c->ctx, i) != 0;
+  return n;
+}
+
+/* ---- close record, timings ---------------------------------------------------------- */
+
+const wsf_view *wsf_view_record(wsf_view *out, const wsf_close_record *r) {
+  wsf_view *v = view_begin(out, "close record");
+  const unsigned all = RPC | LOG;
+  add_uint(v, "code", r->code, all, NULL);
+  add_str(v, "reason", r->reason, all);
+  add_str(v, "initiator", wsf_initiator_name(r->initiator), all);
+  add_bool(v, "clean", r->clean, all);
+  add_str(v, "cause", wsf_cause_name(r->cause), all);
+  add_str(v, "detail", r->detail, all);
+  add_uint(v, "closed_at_ms", r->closed_at_ms, all, NULL);
+  add_uint(v, "age_us", r->age_us, all, NULL);
+  add_us(v, "since_sent_us", r->since_sent_us, all);
+  add_us(v, "since_recv_us", r->since_recv_us, all);
+  add_us(v, "since_ping_us", r->since_ping_us, all);
+  add_us(v, "since_pong_us", r->since_pong_us, all);
+  add_uint(v, "open_conns", r->open_conns, all, NULL);
+  add_uint(v, "msgs_in", r->msgs_in, all, NULL);
+  add_uint(v, "msgs_out", r->msgs_out, all, NULL);
+  add_uint(v, "bytes_in", r->bytes_in, all, NULL);
+  add_uint(v, "bytes_out", r->bytes_out, all, NULL);
+  add_str(v, "summary", r->summary, all);
+  return v;
+}
+
+const wsf_view *wsf_view_timings(wsf_view *out, const wsf_timings *t) {
+  wsf_view *v = view_begin(out, "timings");
+  const unsigned all = RPC | LOG;
+  add_uint(v, "queued_us", t->queued_us, all, NULL);
+  add_uint(v, "dns_us", t->dns_us, all, NULL);
+  add_uint(v, "connect_us", t->connect_us, all, NULL);
+  add_uint(v, "tls_us", t->tls_us, all, NULL);
+  add_uint(v, "upgrade_us", t->upgrade_us, all, NULL);
+  add_uint(v, "total_us", t->total_us, all, NULL);
+  return v;
+}
+
+const wsf_view *wsf_view_deflate_params(wsf_view *out, const wsf_deflate_params *a) {
+  wsf_view *v = view_begin(out, "deflate parameters");
+  add_uint(v, "client_max_window_bits", (uint64_t)a->client_max_window_bits, RPC, NULL);
+  add_uint(v, "server_max_window_bits", (uint64_t)a->server_max_window_bits, RPC, NULL);
+  add_bool(v, "client_no_context_takeover", a->client_no_context_takeover, RPC);
+  add_bool(v, "server_no_context_takeover", a->server_no_context_takeover, RPC);
+  return v;
+}
+
+/* The four byte counts of permessage-deflate, appended to v (status's deflate
+ * map, stats's deflate map). */
+static void add_deflate_counts(wsf_view *v, const wsf_deflate_counters *c, unsigned to) {
+#define DEFLATE_FAMILY                                                                                       \
+  "wsfleet_deflate_bytes_total", "counter",                                                                  \
+      "Payload bytes of permessage-deflate sessions, on the wire (compressed) and as the application sees "  \
+      "them."
+  static const wsf_prom in_c = {DEFLATE_FAMILY, "direction=\"in\",form=\"compressed\"", false};
+  static const wsf_prom in_u = {DEFLATE_FAMILY, "direction=\"in\",form=\"uncompressed\"", false};
+  static const wsf_prom out_c = {DEFLATE_FAMILY, "direction=\"out\",form=\"compressed\"", false};
+  static const wsf_prom out_u = {DEFLATE_FAMILY, "direction=\"out\",form=\"uncompressed\"", false};
+#undef DEFLATE_FAMILY
+  add_uint(v, "bytes_in_compressed", c->bytes_in_compressed, to, &in_c);
+  add_uint(v, "bytes_in", c->bytes_in, to, &in_u);
+  add_uint(v, "bytes_out_compressed", c->bytes_out_compressed, to, &out_c);
+  add_uint(v, "bytes_out", c->bytes_out, to, &out_u);
+}
+
+/* ---- status -------------------------------------------------------------------------- */
+
+static uint64_t since(uint64_t now, uint64_t then) {
+  return then == WSF_NEVER ? WSF_NEVER : now - then;
+}
+
+const wsf_view *wsf_view_status(wsf_status_view *out, const wsf_conn *c, uint64_t now) {
+  wsf_view *v = view_begin(&out->top, "status");
+  bool opened = c->counted_open;
+  add_str(v, "conn", c->name, RPC);
+  add_str(v, "state", wsf_conn_state_name(c->state), RPC);
+  const wsf_view *deflate = NULL;
+  if (c->deflate) {
+    wsf_view *dv = view_begin(&out->deflate, "status deflate");
+    add_map(dv, "agreed", wsf_view_deflate_params(&out->agreed, &c->deflate->agreed), RPC);
+    add_deflate_counts(dv, &c->deflate->seen, RPC);
+    deflate = dv;
+  }
+  add_map(v, "deflate", deflate, RPC);
+  add_str(v, "url", c->url, RPC);
+  add_str(v, "subprotocol", c->subprotocol, RPC);
+  add_uint(v, "reused_count", c->reused_count, RPC, NULL);
+  add_uint(v, "opened_at_ms", opened ? c->opened_at_ms : 0, RPC, NULL);
+  add_uint(v, "age_us", now - (opened ? c->opened_us : c->started_us), RPC, NULL);
+  add_uint(v, "msgs_in", c->msgs_in, RPC, NULL);
+  add_uint(v, "msgs_out", c->msgs_out, RPC, NULL);
+  add_uint(v, "bytes_in", c->bytes_in, RPC, NULL);
+  add_uint(v, "bytes_out", c->bytes_out, RPC, NULL);
+  add_us(v, "since_sent_us", since(now, c->last_sent_us), RPC);
+  add_us(v, "since_recv_us", since(now, c->last_recv_us), RPC);
+  add_us(v, "since_ping_us", since(now, c->last_ping_us), RPC);
+  add_us(v, "since_pong_us", since(now, c->last_pong_us), RPC);
+  add_us(v, "ping_rtt_us", c->ping_rtt_us ? c->ping_rtt_us : WSF_NEVER, RPC);
+
+  wsf_view *in = view_begin(&out->inbox, "status inbox");
+  add_uint(in, "messages", c->inbox.count, RPC, NULL);
+  add_uint(in, "bytes", c->inbox.bytes, RPC, NULL);
+  add_uint(in, "dropped", c->inbox.dropped, RPC, NULL);
+  add_map(v, "inbox", in, RPC);
+
+  wsf_view *ka = view_begin(&out->keepalive, "status keepalive");
+  add_str(ka, "mode", wsf_ka_mode_name(c->ka ? c->ka->mode : WSF_KA_NONE), RPC);
+  add_uint(ka, "interval_ms", c->ka ? c->ka->interval_ms : 0, RPC, NULL);
+  add_uint(ka, "jitter_ms", c->ka ? c->ka->jitter_ms : 0, RPC, NULL);
+  add_uint(ka, "pong_timeout_ms", c->ka ? c->ka->pong_timeout_ms : 0, RPC, NULL);
+  add_uint(ka, "reply_timeout_ms", c->ka ? c->ka->reply_timeout_ms : 0, RPC, NULL);
+  add_uint(ka, "sent", c->ka_sent, RPC, NULL);
+  add_uint(ka, "replies", c->ka_replies, RPC, NULL);
+  add_uint(ka, "late_us_max", c->ka_late_max_us, RPC, NULL);
+  add_uint(ka, "skipped", c->ka_skipped, RPC, NULL);
+  add_map(v, "keepalive", ka, RPC);
+
+  add_map(v, "timings", wsf_view_timings(&out->timings, &c->timings), RPC);
+  add_map(v, "record", c->record ? wsf_view_record(&out->record, c->record) : NULL, RPC);
+  return v;
+}
+
+/* ---- stats ----------------------------------------------------------------------------- */
+
+static const char *code_key(const void *ctx, size_t i, char buf[16]) {
+  const wsf_stats *s = ctx;
+  snprintf(buf, 16, "%u", s->codes_seen[i]);
+  return buf;
+}
+
+static uint64_t code_value(const void *ctx, size_t i) {
+  const wsf_stats *s = ctx;
+  return s->closes_by_code[s->codes_seen[i]];
+}
+
+static const char *cause_key(const void *ctx, size_t i, char buf[16]) {
+  (void)ctx;
+  (void)buf;
+  return wsf_cause_name((wsf_cause)i);
+}
+
+static uint64_t cause_value(const void *ctx, size_t i) {
+  const wsf_stats *s = ctx;
+  return s->closes_by_cause[i];
+}
+
+#define PROM(var, family, type, help, labels, seconds)                                                       \
+  static const wsf_prom var = {family, type, help, labels, seconds}
+
+const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_t now,
+                               const wsf_view_counts *control_limits) {
+  const wsf_stats *s = &d->stats;
+  wsf_view *v = view_begin(&out->top, "stats");
+#define conns_help "Named connections by state; closed ones keep their close record until reset or reopen."
+  PROM(p_open, "wsfleet_connections", "gauge", conns_help, "state=\"open\"", false);
+  PROM(p_connecting, "wsfleet_connections", "gauge", conns_help, "state=\"connecting\"", false);
+  PROM(p_closing, "wsfleet_connections", "gauge", conns_help, "state=\"closing\"", false);
+  PROM(p_closed, "wsfleet_connections", "gauge", conns_help, "state=\"closed\"", false);
+  add_uint(v, "open", d->n_open, RPC | LOG | PROM, &p_open);
+  add_uint(v, "connecting", d->n_connecting, RPC | LOG | PROM, &p_connecting);
+  add_uint(v, "closing", d->n_closing, RPC | LOG | PROM, &p_closing);
+  add_uint(v, "closed", d->n_closed, RPC | LOG | PROM, &p_closed);
+  PROM(p_inflight, "wsfleet_handshakes_in_flight", "gauge",
+       "Opening handshakes admitted and not yet finished.", NULL, false);
+  add_uint(v, "handshakes_in_flight", d->handshakes_in_flight, PROM, &p_inflight);
+
+  PROM(p_opened, "wsfleet_connections_opened_total", "counter",
+       "Connections that reached open (stats opened_total).", NULL, false);
+  PROM(p_reused, "wsfleet_connections_reused_total", "counter",
+       "Opens answered by an existing connection of that name (stats reused_total).", NULL, false);
+  PROM(p_failed, "wsfleet_connections_failed_total", "counter",
+       "Opens that ended before reaching open (stats failed_total).", NULL, false);
+  PROM(p_closed_total, "wsfleet_connections_closed_total", "counter",
+       "Connections that ended after reaching open (stats closed_total).", NULL, false);
+  add_uint(v, "opened_total", s->opened_total, RPC | LOG | PROM, &p_opened);
+  add_uint(v, "reused_total", s->reused_total, RPC | LOG | PROM, &p_reused);
+  add_uint(v, "failed_total", s->failed_total, RPC | LOG | PROM, &p_failed);
+  add_uint(v, "closed_total", s->closed_total, RPC | LOG | PROM, &p_closed_total);
+
+  out->by_code = (wsf_view_counts){.n = s->n_codes_seen,
+                                   .ctx = s,
+                                   .key = code_key,
+                                   .value = code_value,
+                                   .prom_label = "code",
+                                   .keep_zeros = true, /* every code seen is listed */
+                                   .prom_zeros = true};
+  PROM(p_by_code, "wsfleet_closes_by_code_total", "counter",
+       "Ended connections (closed or failed) by close code; 1006 when no close frame; 0 = outside 0..4999.",
+       NULL, false);
+  add_counts(v, "closes_by_code", &out->by_code, RPC | PROM, &p_by_code);
+  /* Every cause in Prometheus, zeros included (cause.h declares each once). */
+  out->by_cause = (wsf_view_counts){.n = WSF_CAUSE_COUNT,
+                                    .ctx = s,
+                                    .key = cause_key,
+                                    .value = cause_value,
+                                    .prom_label = "cause",
+                                    .prom_zeros = true,
+                                    .prom_first = WSF_CAUSE_NONE + 1};
+  PROM(p_by_cause, "wsfleet_closes_by_cause_total", "counter",
+       "Ended connections (closed or failed) by low-level cause (PROTOCOL.md close causes).", NULL, false);
+  add_counts(v, "closes_by_cause", &out->by_cause, RPC | LOG | PROM, &p_by_cause);
+
+#define phase_help                                                                                           \
+  "Opening handshake phases: dns, connect (TCP), tls (wss only), upgrade (HTTP request to 101)."
+  PROM(p_dns, "wsfleet_handshake_phase_seconds", "histogram", phase_help, "phase=\"dns\"", true);
+  PROM(p_connect, "wsfleet_handshake_phase_seconds", "histogram", phase_help, "phase=\"connect\"", true);
+  PROM(p_tls, "wsfleet_handshake_phase_seconds", "histogram", phase_help, "phase=\"tls\"", true);
+  PROM(p_upgrade, "wsfleet_handshake_phase_seconds", "histogram", phase_help, "phase=\"upgrade\"", true);
+  PROM(p_hs_total, "wsfleet_handshake_seconds", "histogram",
+       "Whole opens, from the open request to open, admission queueing included.", NULL, true);
+  add_hist(v, "handshake_dns_us", &s->hs_dns, PROM, &p_dns);
+  add_hist(v, "handshake_connect_us", &s->hs_connect, PROM, &p_connect);
+  add_hist(v, "handshake_tls_us", &s->hs_tls, PROM, &p_tls);
+  add_hist(v, "handshake_upgrade_us", &s->hs_upgrade, PROM, &p_upgrade);
+  add_hist(v, "handshake_us", &s->hs_total, PROM, &p_hs_total);
+
+  PROM(p_msgs_in, "wsfleet_messages_total", "counter", "WebSocket data messages by direction.",
+       "direction=\"in\"", false);
+  PROM(p_msgs_out, "wsfleet_messages_total", "counter", "WebSocket data messages by direction.",
+       "direction=\"out\"", false);
+#define bytes_help "Payload bytes of WebSocket data messages by direction."
+  PROM(p_bytes_in, "wsfleet_message_bytes_total", "counter", bytes_help, "direction=\"in\"", false);
+  PROM(p_bytes_out, "wsfleet_message_bytes_total", "counter", bytes_help, "direction=\"out\"", false);
+  PROM(p_dropped, "wsfleet_inbox_dropped_messages_total", "counter",
+       "Received messages dropped because an inbox was full (stats inbox_dropped).", NULL, false);
+  add_uint(v, "msgs_in", s->msgs_in, RPC | LOG | PROM, &p_msgs_in);
+  add_uint(v, "msgs_out", s->msgs_out, RPC | LOG | PROM, &p_msgs_out);
+  add_uint(v, "bytes_in", s->bytes_in, RPC | LOG | PROM, &p_bytes_in);
+  add_uint(v, "bytes_out", s->bytes_out, RPC | LOG | PROM, &p_bytes_out);
+  add_uint(v, "inbox_dropped", s->inbox_dropped, RPC | LOG | PROM, &p_dropped);
+  add_uint(v, "records_forgotten", s->records_forgotten, RPC, NULL);
+
+  wsf_view *dv = view_begin(&out->deflate, "stats deflate");
+  add_deflate_counts(dv, &s->deflate, RPC | PROM);
+  add_map(v, "deflate", dv, RPC | PROM);
+
+  PROM(p_ctl, "wsfleet_control_clients", "gauge", "Connected control-protocol clients.", NULL, false);
+  add_uint(v, "control_clients", d->control_clients, RPC | PROM, &p_ctl);
+  if (control_limits)
+    add_counts(v, "control_limits", control_limits, RPC, NULL);
+
+  PROM(p_hb, "wsfleet_heartbeats_sent_total", "counter", "Keepalive heartbeats (pings or payloads) sent.",
+       NULL, false);
+  add_uint(v, "heartbeats_sent", s->heartbeats_sent, RPC | LOG | PROM, &p_hb);
+  wsf_view *ov = view_begin(&out->output, "stats output");
+  add_uint(ov, "max_bytes", d->cfg.max_output_bytes, RPC, NULL);
+  add_uint(ov, "stall_ms", d->cfg.output_stall_ms, RPC, NULL);
+  add_uint(ov, "heartbeats_skipped", s->heartbeats_skipped, RPC, NULL);
+  add_uint(ov, "pongs_coalesced", s->pongs_coalesced, RPC, NULL);
+  add_uint(ov, "reads_paused", s->reads_paused, RPC, NULL);
+  add_map(v, "output", ov, RPC);
+
+  PROM(p_late, "wsfleet_heartbeat_lateness_seconds", "histogram",
+       "How late each keepalive heartbeat left relative to its schedule.", NULL, true);
+  PROM(p_rtt, "wsfleet_ping_rtt_seconds", "histogram",
+       "Round-trip time of answered pings (keepalive and ping method).", NULL, true);
+  PROM(p_lag, "wsfleet_loop_lag_seconds", "histogram",
+       "How late the daemon's event loop ran a timer it sets every 50 ms (resolution 1 ms).", NULL, true);
+  add_hist(v, "heartbeat_late_us", &s->heartbeat_late, RPC | PROM, &p_late);
+  add_hist(v, "ping_rtt_us", &s->ping_rtt, RPC | PROM, &p_rtt);
+  add_hist(v, "loop_lag_us", &s->loop_lag, RPC | PROM, &p_lag);
+  PROM(p_uptime, "wsfleet_uptime_seconds", "gauge", "Seconds since the daemon started.", NULL, true);
+  add_uint(v, "uptime_us", now - d->started_us, RPC | PROM, &p_uptime);
+#undef conns_help
+#undef phase_help
+#undef bytes_help
+  return v;
+}
