@@ -45,6 +45,7 @@ static void conn_free(wsf_conn *c) {
   if (c->failure) {
     free(c->failure->message);
     free(c->failure->body);
+    free(c->failure->retry_after);
     free(c->failure);
   }
   wsf_keepalive_release(c->d, c->ka);

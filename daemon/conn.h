@@ -110,6 +110,8 @@ typedef struct wsf_open_failure {
   int http_status;
   char *body;
   size_t body_len;
+  char *retry_after; /* a refused upgrade's Retry-After header (a cap or throttle says when to come back), or
+                        NULL */
 } wsf_open_failure;
 
 struct wsf_conn {

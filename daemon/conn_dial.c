@@ -74,6 +74,10 @@ void conn_fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *messa
     f->body = wsf_xstrndup(body, body_len);
     f->body_len = body_len;
   }
+  const char *retry_after =
+      http_status && c->hs && c->hs->resp_init ? wsf_hs_response_header(&c->hs->resp, "retry-after") : NULL;
+  if (retry_after)
+    f->retry_after = wsf_xstrndup(retry_after, strlen(retry_after));
   c->failure = f;
   if (c->hs && err == WSF_E_TIMEOUT)
     c->hs->phase = c->hs->phase ? c->hs->phase : "connect";

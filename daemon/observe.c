@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "looplag.h"
 #include "metrics.h"
 #include "util.h"
@@ -43,10 +44,15 @@ static void json_str(FILE *f, const char *s, size_t len) {
       fputs("\\t", f);
       break;
     default:
-      if (ch < 0x20)
+      if (ch < 0x20) {
         fprintf(f, "\\u%04x", ch);
-      else
+      } else if (ch < 0x80) {
         fputc(ch, f);
+      } else { /* server text (reasons, bodies, headers): invalid bytes become U+FFFD, as in replies */
+        size_t n = wsf_utf8_seq((const uint8_t *)s + i, len - i);
+        fwrite(n ? s + i : "\xef\xbf\xbd", 1, n ? n : 3, f);
+        i += n ? n - 1 : 0;
+      }
     }
   }
   fputc('"', f);
@@ -334,6 +340,8 @@ static void on_handshake_failed(void *ctx, const wsf_conn *c) {
     json_kstr(f, "message", fl ? fl->message : NULL);
     if (fl && fl->http_status)
       fprintf(f, ",\"http_status\":%d", fl->http_status);
+    if (fl && fl->retry_after)
+      json_kstr(f, "retry_after", fl->retry_after);
     fputs("},\"record\":", f);
     json_record(f, c->record);
     event_end(f);

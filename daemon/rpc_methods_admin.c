@@ -139,12 +139,16 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
     if (with_error) {
       const wsf_open_failure *f = c->failure;
       wsf_pack_key(pk, "error");
-      msgpack_pack_map(pk, 4);
+      msgpack_pack_map(pk, 4 + (f->retry_after != NULL));
       kv_str(pk, "code", wsf_err_code(f->err));
       kv_str(pk, "message", f->message);
       kv_uint(pk, "http_status", (uint64_t)f->http_status);
       wsf_pack_key(pk, "body");
       wsf_pack_text(pk, f->body ? f->body : "", f->body ? f->body_len : 0);
+      if (f->retry_after) {
+        wsf_pack_key(pk, "retry_after");
+        wsf_pack_text(pk, f->retry_after, strlen(f->retry_after));
+      }
     }
     rpc_ctl_done_packing(ctl);
   }

@@ -67,8 +67,9 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
       const wsf_open_failure *f = c->failure;
       bool hs = err == WSF_E_HANDSHAKE;
       bool timeout = err == WSF_E_TIMEOUT;
+      bool retry = hs && f && f->retry_after;
       wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err), f ? f->message : "open failed",
-                           2 + (hs ? 2 : 0) + (timeout ? 1 : 0));
+                           2 + (hs ? 2 : 0) + retry + (timeout ? 1 : 0));
       kv_str(pk, "conn", c->name);
       wsf_pack_key(pk, "record");
       if (c->record)
@@ -82,6 +83,10 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
           wsf_pack_text(pk, f->body, f->body_len);
         else
           wsf_pack_str(pk, "");
+        if (retry) {
+          wsf_pack_key(pk, "retry_after");
+          wsf_pack_text(pk, f->retry_after, strlen(f->retry_after));
+        }
       }
       if (timeout)
         kv_str(pk, "phase", w->error_phase ? w->error_phase : "connect");

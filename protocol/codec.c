@@ -504,7 +504,7 @@ int wsf_field_array(const msgpack_object *map, const char *key, const msgpack_ob
  * vectors (python msgpack) do, so envelopes compare byte for byte. */
 
 /* Length of the well-formed UTF-8 sequence at p (1..4), or 0 if there is none. */
-static size_t utf8_seq(const uint8_t *p, size_t avail) {
+size_t wsf_utf8_seq(const uint8_t *p, size_t avail) {
   uint8_t b = p[0];
   if (b < 0x80)
     return 1;
@@ -537,7 +537,7 @@ static size_t utf8_seq(const uint8_t *p, size_t avail) {
 bool wsf_utf8_valid(const char *s, size_t len) {
   const uint8_t *p = (const uint8_t *)s;
   for (size_t i = 0; i < len;) {
-    size_t n = utf8_seq(p + i, len - i);
+    size_t n = wsf_utf8_seq(p + i, len - i);
     if (!n)
       return false;
     i += n;
@@ -555,13 +555,13 @@ void wsf_pack_text(msgpack_packer *pk, const char *s, size_t len) {
   const uint8_t *p = (const uint8_t *)s;
   size_t out = 0;
   for (size_t i = 0; i < len;) { /* one U+FFFD per invalid byte */
-    size_t n = utf8_seq(p + i, len - i);
+    size_t n = wsf_utf8_seq(p + i, len - i);
     out += n ? n : 3;
     i += n ? n : 1;
   }
   msgpack_pack_str(pk, out);
   for (size_t i = 0; i < len;) {
-    size_t n = utf8_seq(p + i, len - i);
+    size_t n = wsf_utf8_seq(p + i, len - i);
     if (n)
       msgpack_pack_str_body(pk, s + i, n);
     else

@@ -92,6 +92,8 @@ void wsf_pack_str(msgpack_packer *pk, const char *s); /* NUL-terminated */
 void wsf_pack_text(msgpack_packer *pk, const char *s, size_t len);
 /* Whole and well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
 bool wsf_utf8_valid(const char *s, size_t len);
+/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 where there is none. */
+size_t wsf_utf8_seq(const uint8_t *p, size_t avail);
 void wsf_pack_key(msgpack_packer *pk, const char *key); /* same as wsf_pack_str, reads better in maps */
 /* [1, msgid, nil, <caller packs the result map next>] */
 void wsf_pack_result_header(msgpack_packer *pk, uint32_t msgid);

@@ -243,6 +243,9 @@ response("open_reused", "open that returned a live connection (ws://: tls nil)",
 response("open_handshake_failed", "open refused by the server with HTTP 403", 4, error={
     "code": "handshake_failed", "message": "server answered 403 Forbidden instead of 101",
     "http_status": 403, "body": "<html>Forbidden</html>"})
+response("open_refused_retry_after", "open refused with 503 and a Retry-After header", 4, error={
+    "code": "handshake_failed", "message": "server answered HTTP 503 instead of 101",
+    "http_status": 503, "body": "", "retry_after": "30"})
 response("open_timeout", "open timed out in the TLS phase", 4, error={
     "code": "timeout", "message": "connect_timeout_ms 10000 elapsed", "phase": "tls"})
 response("open_tls_error", "certificate verification failed", 4, error={
@@ -347,7 +350,7 @@ notification("event_handshake_failed", "handshake_failed event with the open err
     "event": "handshake_failed", "conn": "vu-3", "at_ms": 1718000000500,
     "url": "ws://127.0.0.1:8080/chat",
     "error": {"code": "handshake_failed", "message": "server answered 503", "http_status": 503,
-              "body": ""}})
+              "body": "", "retry_after": "30"}})
 notification("event_drop", "inbox overflow event", "event", {
     "event": "drop", "conn": "vu-1", "at_ms": 1718000001000, "dropped": 12})
 

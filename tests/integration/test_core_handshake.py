@@ -53,6 +53,24 @@ def test_non_101_response_is_handshake_failed_with_status_and_body(daemon, ctl):
     assert ev["record"]["cause"] == "handshake_failed"
 
 
+def test_a_refusal_s_retry_after_reaches_the_error_and_the_event_log(daemon, ctl):
+    """A session cap or throttle says when to come back; the report's session_cap evidence uses it."""
+    with RawServer("http_status", status=503, status_text="Service Unavailable", header=["Retry-After: 30"]) as srv:
+        e = failed_open(ctl, conn="r503", url=srv.url)
+    assert (e.code, e.details["http_status"], e.details["retry_after"]) == ("handshake_failed", 503, "30")
+    ev = daemon.wait_event(lambda ev: ev.get("event") == "handshake_failed" and ev.get("conn") == "r503")
+    assert ev and ev["error"]["retry_after"] == "30"
+    # Server bytes that are not UTF-8 stay valid text in the reply and in the JSON log (U+FFFD).
+    with RawServer("http_status", status=429, status_text="Too Many", header=["Retry-After: \\xff9"]) as srv:
+        e = failed_open(ctl, conn="r429", url=srv.url)
+    assert e.details["retry_after"] == "\ufffd9"
+    ev = daemon.wait_event(lambda ev: ev.get("event") == "handshake_failed" and ev.get("conn") == "r429")
+    assert ev and ev["error"]["retry_after"] == "\ufffd9"
+    with RawServer("http_status", status=403) as srv:  # no header: no field
+        e = failed_open(ctl, conn="r403", url=srv.url)
+    assert "retry_after" not in e.details
+
+
 def test_body_in_the_error_is_cut_at_512_bytes(ctl):
     with RawServer("http_status", status=401, status_text="Unauthorized", body="A" * 2000) as srv:
         e = failed_open(ctl, conn="h401", url=srv.url)

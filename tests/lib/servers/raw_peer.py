@@ -20,7 +20,7 @@ Modes (what happens after a correct 101 and --delay-ms, unless said otherwise):
   close_code      send a close frame with --close-code (any 16-bit value, valid on the wire or not)
                   and --close-reason, then record
   bad_accept      answer 101 with a wrong Sec-WebSocket-Accept
-  http_status     answer --status with --body instead of 101
+  http_status     answer --status with --body (and each --header) instead of 101
   bad_subprotocol answer 101 selecting --subprotocol, whatever the client offered
 Exits when stdin reaches EOF (its parent went away) or after --max-seconds.
 """
@@ -149,8 +149,11 @@ class Conn:
             key = headers.get("sec-websocket-key", "")
             if a.mode == "http_status":
                 body = a.body.encode()
+                # --header values may carry \xNN escapes, so a test can send bytes that are not UTF-8.
+                extra = b"".join(h.encode().decode("unicode_escape").encode("latin-1") + b"\r\n" for h in a.header)
                 self.sock.sendall(("HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                                   "Connection: close\r\n\r\n" % (a.status, a.status_text, len(body))).encode() + body)
+                                   % (a.status, a.status_text, len(body))).encode() + extra
+                                  + b"Connection: close\r\n\r\n" + body)
                 self.linger_then_close()
                 return
             accept = accept_key(key)
@@ -286,6 +289,7 @@ def main():
     ap.add_argument("--status", type=int, default=403)
     ap.add_argument("--status-text", default="Forbidden")
     ap.add_argument("--body", default="")
+    ap.add_argument("--header", action="append", default=[], help="extra response header (http_status mode)")
     ap.add_argument("--subprotocol", default="not-offered")
     ap.add_argument("--close-code", type=int, default=1000)
     ap.add_argument("--close-reason", default="")
