@@ -5,32 +5,16 @@
 #include <string.h>
 #include <wslay/wslay.h>
 
+#include "frame.h"
 #include "mask.h"
 #include "util.h"
 
 /* ---- frame-boundary scanner ------------------------------------------
  * wslay keeps its parse state private. To free its context between frames we
  * track the frame boundaries of the received stream ourselves: only headers
- * are looked at, payloads are skipped in bulk. */
-
-static size_t header_size(const uint8_t *hdr, size_t have) {
-  if (have < 2)
-    return 2;
-  uint8_t len7 = hdr[1] & 0x7f;
-  size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-  return 2 + ext + ((hdr[1] & 0x80) ? 4 : 0);
-}
-
-/* Frame headers wslay's frame layer rejects without a close code (it would
- * send a bare close frame and fail): caught here so the peer gets 1002. */
-static bool header_violates(const uint8_t *h, uint64_t payload) {
-  uint8_t len7 = h[1] & 0x7f;
-  if (len7 == 126 && payload < 126)
-    return true; /* lengths use the minimal encoding */
-  if (len7 == 127 && (payload < 65536 || (payload >> 63)))
-    return true;
-  return false;
-}
+ * are looked at (decoded by frame.c, which also judges them: a header wslay's
+ * frame layer would reject without a close code is caught here so the peer
+ * gets 1002), payloads are skipped in bulk. */
 
 /* A complete, well-formed close or ping frame found by scan: read by ws.c
  * itself, not by wslay (see read_close and answer_ping). */
@@ -73,29 +57,23 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_fro
       in_control = read_here(data[i] & 0x0f);
     }
     ws->scan_hdr[ws->scan_hdr_len++] = data[i++];
-    /* wslay judges a control frame on its first two bytes, before any extended length */
-    if (ws->scan_hdr_len == 2 && (ws->scan_hdr[0] & 0x08) &&
-        (!(ws->scan_hdr[0] & 0x80) || (ws->scan_hdr[1] & 0x7f) > 125)) {
+    /* judged as soon as the bytes seen break a rule (a control frame on its
+     * first two bytes, before any extended length, as wslay judges it) */
+    wsf_frame_header fh;
+    int hr = wsf_frame_decode_header(ws->scan_hdr, ws->scan_hdr_len, &fh);
+    /* the session's rules from the first two bytes, so that wslay, which
+     * sees only the bytes before the judged one, never judges a header */
+    if (hr < 0 || (ws->scan_hdr_len == 2 && wsf_frame_check(&fh, ws->server, ws->deflate ? WSF_FRAME_RSV1 : 0,
+                                                            ws->scan_fragmented) != 0)) {
       ws->scan_violation = 1;
       return i - 1;
     }
-    if (ws->scan_hdr_len < header_size(ws->scan_hdr, ws->scan_hdr_len))
+    if (hr == 0)
       continue;
-    const uint8_t *h = ws->scan_hdr;
-    uint8_t len7 = h[1] & 0x7f;
-    uint64_t payload = len7;
-    if (len7 == 126)
-      payload = (uint64_t)h[2] << 8 | h[3];
-    else if (len7 == 127)
-      for (int b = 0; b < 8; b++)
-        payload = payload << 8 | h[2 + b];
-    if (header_violates(h, payload)) {
-      ws->scan_violation = 1;
-      return i - 1;
-    }
-    int opcode = h[0] & 0x0f;
-    bool fin = h[0] & 0x80;
-    if (opcode < 8) { /* data or continuation: control frames may interleave */
+    uint64_t payload = fh.payload_len;
+    int opcode = fh.opcode;
+    bool fin = fh.fin;
+    if (!wsf_frame_is_control(fh.opcode)) { /* data or continuation: control frames may interleave */
       ws->scan_fragmented = !fin;
       if (opcode != 0) {
         ws->scan_msg_charge = 0;
@@ -108,14 +86,13 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_fro
         return i - 1;
       }
     }
-    bool masked = h[1] & 0x80;
-    if (read_here(opcode) && !(h[0] & 0x70) && masked == (bool)ws->server && len - i >= payload) {
+    if (read_here(opcode) && fh.rsv == 0 && fh.masked == (bool)ws->server && len - i >= payload) {
       ctl->payload = data + i;
       ctl->len = (size_t)payload;
       ctl->opcode = (uint8_t)opcode;
-      ctl->masked = masked;
-      if (masked)
-        memcpy(ctl->mask, h + ws->scan_hdr_len - 4, 4);
+      ctl->masked = fh.masked;
+      if (fh.masked)
+        memcpy(ctl->mask, fh.mask, 4);
       ws->scan_hdr_len = 0;
       return frame_start;
     }
@@ -335,8 +312,10 @@ bool wsf_ws_close_code_valid(uint16_t code) {
 /* The peer's close frame (whole, with a well-formed header); wslay has read
  * everything before it and still reads. */
 static void unmask(const control_frame *f, uint8_t *p) {
-  for (size_t i = 0; i < f->len; i++)
-    p[i] = f->masked ? f->payload[i] ^ f->mask[i & 3] : f->payload[i];
+  if (f->masked)
+    wsf_mask(p, f->payload, f->len, f->mask, 0);
+  else if (f->len)
+    memcpy(p, f->payload, f->len);
 }
 
 static void read_close(wsf_ws *ws, const control_frame *f) {
@@ -456,35 +435,14 @@ static int flush(wsf_ws *ws) {
 
 /* One whole frame into out: header, masking key (client side), payload. */
 static int write_frame(wsf_ws *ws, int opcode, bool rsv1, const uint8_t *data, size_t len) {
-  uint8_t *h = out_reserve(14 + len);
-  if (!h)
+  uint8_t *dst = out_reserve(WSF_FRAME_HEADER_MAX + len);
+  if (!dst)
     return -1;
-  size_t n = 0;
-  h[n++] = (uint8_t)(0x80 | (rsv1 ? 0x40 : 0) | opcode);
-  uint8_t mask_bit = ws->server ? 0 : 0x80;
-  if (len < 126) {
-    h[n++] = (uint8_t)(mask_bit | len);
-  } else if (len <= 0xffff) {
-    h[n++] = mask_bit | 126;
-    h[n++] = (uint8_t)(len >> 8);
-    h[n++] = (uint8_t)len;
-  } else {
-    h[n++] = mask_bit | 127;
-    for (int i = 7; i >= 0; i--)
-      h[n++] = (uint8_t)((uint64_t)len >> (8 * i));
-  }
-  if (ws->server) {
-    if (len)
-      memcpy(h + n, data, len);
-  } else {
-    uint8_t key[4];
-    if (wsf_random(key, sizeof key) != 0)
-      return -1;
-    memcpy(h + n, key, 4);
-    n += 4;
-    wsf_mask(h + n, data, len, key, 0);
-  }
-  out.len += n + len;
+  uint8_t key[4];
+  if (!ws->server && wsf_random(key, sizeof key) != 0)
+    return -1;
+  out.len +=
+      wsf_frame_encode(dst, (uint8_t)opcode, rsv1 ? WSF_FRAME_RSV1 : 0, data, len, ws->server ? NULL : key);
   return 0;
 }
 
@@ -552,50 +510,22 @@ typedef struct fast_frame {
 static size_t fast_parse(const wsf_ws *ws, const uint8_t *p, size_t len, fast_frame *frames) {
   size_t n = 0, i = 0;
   while (i < len) {
-    if (n == FAST_MAX_FRAMES || len - i < 2)
+    wsf_frame_header h;
+    if (n == FAST_MAX_FRAMES || wsf_frame_decode_header(p + i, len - i, &h) <= 0)
       return 0;
-    uint8_t b0 = p[i], b1 = p[i + 1];
-    uint8_t opcode = b0 & 0x0f;
-    bool masked = b1 & 0x80;
-    if ((b0 & 0xf0) != 0x80 || masked != (bool)ws->server) /* FIN, no RSV, masked only towards a server */
+    /* whole (FIN), no RSV, masked only towards a server, a data, ping or pong frame */
+    if (!h.fin || wsf_frame_check(&h, ws->server, 0, false) != 0 || h.opcode == WSF_FRAME_CLOSE)
       return 0;
-    if (opcode != WSF_WS_TEXT && opcode != WSF_WS_BINARY && opcode != WSF_WS_PING && opcode != WSF_WS_PONG)
+    if (h.payload_len > ws->max_message_bytes || len - i - h.header_len < h.payload_len)
       return 0;
-    size_t hdr = 2;
-    uint64_t plen = b1 & 0x7f;
-    if (plen == 126) {
-      if (len - i < 4)
-        return 0;
-      plen = (uint64_t)p[i + 2] << 8 | p[i + 3];
-      hdr = 4;
-      if (plen < 126)
-        return 0;
-    } else if (plen == 127) {
-      if (len - i < 10)
-        return 0;
-      plen = 0;
-      for (int b = 0; b < 8; b++)
-        plen = plen << 8 | p[i + 2 + b];
-      hdr = 10;
-      if (plen <= 0xffff || (plen >> 63))
-        return 0;
-    }
-    if ((opcode & 0x8) && plen > 125)
-      return 0;
-    if (plen > ws->max_message_bytes)
-      return 0;
-    const uint8_t *mask = masked ? p + i + hdr : NULL;
-    hdr += masked ? 4 : 0;
-    if (len - i < hdr || len - i - hdr < plen)
-      return 0;
-    frames[n].opcode = opcode;
-    frames[n].payload = p + i + hdr;
-    frames[n].mask = mask;
-    frames[n].len = (size_t)plen;
-    if (opcode == WSF_WS_TEXT && !mask && !utf8_valid(frames[n].payload, frames[n].len))
+    frames[n].opcode = h.opcode;
+    frames[n].payload = p + i + h.header_len;
+    frames[n].mask = h.masked ? p + i + h.header_len - 4 : NULL;
+    frames[n].len = (size_t)h.payload_len;
+    if (h.opcode == WSF_WS_TEXT && !h.masked && !utf8_valid(frames[n].payload, frames[n].len))
       return 0;
     n++;
-    i += hdr + (size_t)plen;
+    i += h.header_len + (size_t)h.payload_len;
   }
   return n;
 }

@@ -1,11 +1,26 @@
 /* A WebSocket session (RFC 6455 after the upgrade), client or server role,
- * framed by wslay's event API over a wsf_transport.
+ * over a wsf_transport.
  *
- * The wslay context (two 4 KiB buffers inside) exists only while a frame is
- * in flight: when the session is at rest (no partial frame either way, no
- * fragmented message open, nothing queued) it is freed, and re-created on the
- * next byte. A frame-boundary scanner in ws.c tells when wslay is at rest.
- * So an idle session costs this struct and nothing more.
+ * Who holds which rule. frame.c, a codec without I/O or state, is the one
+ * place in our code that reads or writes a frame header, and the judge of
+ * every header rule (lengths, control frames, reserved opcodes, RSV bits,
+ * masking direction, fragment sequence): ws.c's frame-boundary scanner runs
+ * it on every received header and fails the session with 1002 before wslay
+ * sees the offending header, its path for whole frames at rest parses with
+ * it, and every frame we write without wslay is encoded by it. wslay's event
+ * API does what it alone does here: reassembling fragments, checking text
+ * as UTF-8 as it arrives, the 1009 size limit while reassembling, queueing
+ * messages while output waits. Its own header checks remain in the library,
+ * but never decide: the headers it reads have passed frame.c. Close frames
+ * and pings are read by ws.c (close codes wslay refuses, held pongs).
+ *
+ * Memory. The wslay context (two 4 KiB buffers inside; wslay's frame layer
+ * alone keeps a 4 KiB input buffer too, measured from its struct, so it
+ * cannot serve as the codec at rest) exists only while a frame is in flight:
+ * when the session is at rest (no partial frame either way, no fragmented
+ * message open, nothing queued) it is freed, and re-created on the next byte.
+ * The scanner's 14-byte header buffer and counters below tell when wslay is
+ * at rest. So an idle session costs this struct and nothing more.
  *
  * permessage-deflate (RFC 7692), when agreed in the handshake, is switched on
  * with wsf_ws_enable_deflate: data messages then go out compressed (RSV1) and
@@ -20,6 +35,7 @@
 #include <stdint.h>
 
 #include "deflate.h"
+#include "frame.h"
 #include "transport.h"
 
 typedef struct wsf_ws wsf_ws;
@@ -31,11 +47,11 @@ typedef struct wsf_ws wsf_ws;
 #define WSF_WS_FRAGMENT_CHARGE 128
 
 enum wsf_ws_opcode {
-  WSF_WS_TEXT = 1,
-  WSF_WS_BINARY = 2,
-  WSF_WS_CLOSE = 8,
-  WSF_WS_PING = 9,
-  WSF_WS_PONG = 10
+  WSF_WS_TEXT = WSF_FRAME_TEXT,
+  WSF_WS_BINARY = WSF_FRAME_BINARY,
+  WSF_WS_CLOSE = WSF_FRAME_CLOSE,
+  WSF_WS_PING = WSF_FRAME_PING,
+  WSF_WS_PONG = WSF_FRAME_PONG
 };
 
 typedef struct wsf_ws_callbacks {

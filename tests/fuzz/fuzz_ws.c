@@ -12,10 +12,15 @@
  * checks a close reason's UTF-8 per chunk it reads).
  *
  * Writes (pongs, close frames, sends) go to a transport on /dev/null, so the
- * sessions keep going past their first reply (see wsfuzz.h). */
+ * sessions keep going past their first reply (see wsfuzz.h).
+ *
+ * The frame codec alone (frame.c) on the stream's first header: every prefix
+ * answers "more" until one answers what the whole stream answers, and stays
+ * so; a header it accepts re-encodes to the same bytes. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
 #include "transport.h"
 #include "util.h"
 #include "ws.h"
@@ -105,6 +110,37 @@ static void run_pieces(session *s, bool server, uint64_t max, bool sends, uint8_
   wsf_ws_free(&s->ws);
 }
 
+static void check_codec(const uint8_t *p, size_t len) {
+  wsf_frame_header whole, h;
+  int want = wsf_frame_decode_header(p, len, &whole);
+  bool decided = false;
+  for (size_t have = 0; have <= len && have <= WSF_FRAME_HEADER_MAX; have++) {
+    int r = wsf_frame_decode_header(p, have, &h);
+    if (!decided && r == 0)
+      continue;
+    REQUIRE(r == want); /* the first answer that is not "more" is the final one */
+    decided = true;
+  }
+  REQUIRE(decided || want == 0);
+  if (want <= 0 || whole.payload_len > len - (size_t)want || !whole.fin)
+    return;
+  /* a whole frame that fits: encoding its header fields and payload gives its bytes back */
+  uint8_t *again = malloc(WSF_FRAME_HEADER_MAX + (size_t)whole.payload_len);
+  uint8_t *plain = malloc(whole.payload_len ? (size_t)whole.payload_len : 1);
+  const uint8_t *payload = p + want;
+  if (whole.masked)
+    for (size_t i = 0; i < whole.payload_len; i++)
+      plain[i] = payload[i] ^ whole.mask[i & 3];
+  else if (whole.payload_len)
+    memcpy(plain, payload, (size_t)whole.payload_len);
+  size_t n = wsf_frame_encode(again, whole.opcode, whole.rsv, plain, (size_t)whole.payload_len,
+                              whole.masked ? whole.mask : NULL);
+  REQUIRE(n == (size_t)want + whole.payload_len);
+  REQUIRE(memcmp(again, p, n) == 0);
+  free(again);
+  free(plain);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2)
     return 0;
@@ -116,6 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* An exactly sized copy, so ASan sees any read past the end. */
   uint8_t *copy = malloc(size ? size : 1);
   memcpy(copy, data, size);
+  check_codec(copy, size);
 
   session whole = {.hash = 0xcbf29ce484222325ull}, pieces = {.hash = 0xcbf29ce484222325ull};
   run_whole(&whole, server, max, copy, size);

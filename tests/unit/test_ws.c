@@ -676,6 +676,28 @@ static void test_frame_layer_violations_are_1002(void) {
   }
 }
 
+/* frame.c judges a header on its first two bytes: a reserved bit, a wrong
+ * mask or a continuation with nothing open fails the session before the
+ * 64-bit length that follows has arrived (wslay's frame layer waits for the
+ * whole header before its event layer looks at these bits). */
+static void test_header_rules_are_judged_before_the_length_arrives(void) {
+  static const uint8_t cases[][2] = {
+      {0xa2, 0x7f}, /* RSV2 on a binary frame, 64-bit length to come */
+      {0x82, 0xff}, /* masked towards the client, 64-bit length to come */
+      {0x00, 0x7f}, /* continuation with nothing open, 64-bit length to come */
+      {0x86, 0x7e}, /* reserved opcode 6, 16-bit length to come */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    pair_open(&server, 1 << 20, 1 << 20, NULL);
+    CHECK(wsf_ws_feed(&client.ws, cases[i], 2) == -1);
+    CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1002);
+    CHECK(run_until(server_raw_has_close, 5000));
+    uint16_t code = 0;
+    CHECK(raw_close_code(&server, &code) && code == 1002);
+    pair_close();
+  }
+}
+
 int main(void) {
   RUN(test_text_and_binary_messages_both_ways);
   RUN(test_ping_is_answered_with_pong);
@@ -698,5 +720,6 @@ int main(void) {
   RUN(test_fragmented_message_over_max_is_1009);
   RUN(test_broken_frames_are_1002);
   RUN(test_frame_layer_violations_are_1002);
+  RUN(test_header_rules_are_judged_before_the_length_arrives);
   return wsf_test_result();
 }
