@@ -44,7 +44,7 @@ def test_autobahn():
     patterns = {"ci": driver.CI_CASES, "full": ["*"]}.get(which) or which.split(",")
     outdir = os.path.join(os.environ.get("WSF_BUILD_DIR") or "/tmp", "autobahn-" + re.sub(r"[^\w.-]", "_", which))
     shutil.rmtree(outdir, ignore_errors=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # meson's timeout: stop the peers too
+    signal.signal(signal.SIGTERM, lambda *_: (driver.kill_peers(), sys.exit("terminated")))  # meson's timeout
     res = driver.run(patterns, outdir, jobs=driver.DEFAULT_JOBS)
     index = res["index"]
     print("%s: %s in %.1f s; fuzzingserver ms per group %s"
