@@ -286,6 +286,10 @@ def run(patterns, outdir, jobs=DEFAULT_JOBS, servers=DEFAULT_SERVERS, daemon_arg
             update_reports(ctl, server, "update-reports-%d" % i)
         if not daemon.alive():
             raise RuntimeError("wsfleetd died during the run:\n" + daemon.log()[-4000:])
+        # A graceful stop, as the integration tests end: shutdown errors, and leaks under ASan, fail the run.
+        status = daemon.stop(signal.SIGTERM, timeout=15)
+        if status != 0:
+            raise RuntimeError("wsfleetd exited with %s on SIGTERM:\n%s" % (status, daemon.log()[-4000:]))
     records.sort(key=lambda r: case_key(r["case"]))
     index = {}
     for server in shards:
