@@ -1,17 +1,20 @@
 """Runs the Autobahn|Testsuite fuzzingserver against wsfleetd, driven through the control protocol.
 
-    python3 tests/conformance/driver.py [--cases 1.*,12.1.*] [--jobs 8] [--outdir DIR]
+    python3 tests/conformance/driver.py [--cases 1.*,12.1.1] [--jobs 8] [--servers 2] [--outdir DIR]
 
 The fuzzingserver (tests/conformance/fuzzingserver.py, in the Python 2 virtualenv that
 .ci/install-deps makes) plays the WebSocket server; wsfleetd is the client under test, and this
 script is the user at its control socket: per case it opens ws://127.0.0.1:PORT/runCase?case=N
 &agent=wsfleet, echoes every message back with the type it came with (text as text, binary as
-binary) until the connection ends, and keeps the close record. Cases run `jobs` at a time (each is
-its own connection; the fuzzingserver judges each on its own). At the end /updateReports makes the
-fuzzingserver write OUTDIR/index.json and one JSON per case; OUTDIR/wsfleet-records.json holds our
-side: the close record and the echo counts of every case.
+binary) until the connection ends, and keeps the close record. Cases run `jobs` at a time over
+`servers` fuzzingserver processes (each case is its own connection, judged on its own, and any
+fuzzingserver can run any case). At the end /updateReports makes each fuzzingserver write its
+reports into OUTDIR/shard-N/ (index.json, index.html, one JSON and HTML per case); OUTDIR/index.json
+merges their summaries, and OUTDIR/wsfleet-records.json holds our side: the close record, the deflate
+agreed and the echo counts of every case.
 
-Used by test_autobahn.py; run by hand to look at a failure (the HTML report is OUTDIR/index.html).
+Used by test_autobahn.py; run by hand to look at a failure. Prints each case as it ends, then every
+verdict that is not OK and the totals.
 """
 
 import argparse
