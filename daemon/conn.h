@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 
 #include "daemon.h"
 #include "inbox.h"
@@ -36,6 +37,8 @@ typedef struct wsf_close_record {
   uint64_t since_sent_us, since_recv_us, since_ping_us, since_pong_us; /* WSF_NEVER = nil */
   uint32_t open_conns;
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+  const char *source; /* the source address bound (the daemon's pool holds the text), or NULL */
+  char *address;      /* the gateway address:port connected to, or NULL before a connect */
 } wsf_close_record;
 
 typedef struct wsf_timings {
@@ -70,6 +73,8 @@ typedef struct wsf_open_params {
   bool tls_verify;
   const char *tls_ca_file, *tls_server_name, *tls_cert_file, *tls_key_file, *tls_ciphers;
   wsf_deflate_options deflate; /* permessage-deflate offer; enabled false = none */
+  const char *source;          /* an address to bind before connect, or NULL: the pool's rotation */
+  size_t source_len;
 } wsf_open_params;
 
 enum wsf_wait_kind { WSF_WAIT_OPEN, WSF_WAIT_RECV, WSF_WAIT_PING, WSF_WAIT_CLOSE };
@@ -136,6 +141,12 @@ struct wsf_conn {
   uint16_t n_resp_headers;
   const char *tls_version, *tls_cipher;
   bool tls_verified;
+  uint16_t source; /* index + 1 into d->sources of the source address bound; 0 = the kernel chose */
+  union {          /* the gateway address connected to (last tried while connecting); family 0 = none */
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+  } peer;
   struct wsf_conn_deflate { /* only when permessage-deflate was agreed */
     wsf_deflate_params agreed;
     wsf_deflate_counters seen; /* the session's counters as last added to stats (kept after close) */
@@ -207,6 +218,12 @@ void wsf_wait_cancel(wsf_wait *w);
 uint32_t wsf_conns_reset(wsf_daemon *d, uint16_t code, const char *reason, uint32_t *forgotten);
 /* SIGTERM: close frames with 1001 to all; returns live transports left. */
 uint32_t wsf_conns_shutdown(wsf_daemon *d);
+
+/* The gateway address a connection connected to (or last tried), as
+ * "127.0.0.1:8080" or "[::1]:8080", written into buf; NULL when none yet. */
+const char *wsf_conn_peer_text(const wsf_conn *c, char buf[64]);
+/* The source address it bound (the daemon's pool holds the text), or NULL: the kernel chose. */
+const char *wsf_conn_source_text(const wsf_conn *c);
 
 wsf_keepalive *wsf_keepalive_intern(wsf_daemon *d, const wsf_keepalive *tmpl);
 void wsf_keepalive_release(wsf_daemon *d, wsf_keepalive *ka);

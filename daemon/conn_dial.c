@@ -5,8 +5,10 @@
 #include "conn_internal.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,18 +122,96 @@ static void fail_open_soon(wsf_conn *c, wsf_err err, wsf_cause cause, const char
   conn_deadline_in(c, on_failure_due, 0);
 }
 
+/* ---- source and destination addresses --------------------------------------------- */
+
+const char *wsf_conn_peer_text(const wsf_conn *c, char buf[64]) {
+  char ip[INET6_ADDRSTRLEN];
+  if (c->peer.sa.sa_family == AF_INET) {
+    inet_ntop(AF_INET, &c->peer.in4.sin_addr, ip, sizeof ip);
+    snprintf(buf, 64, "%s:%u", ip, ntohs(c->peer.in4.sin_port));
+  } else if (c->peer.sa.sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, ip, sizeof ip);
+    snprintf(buf, 64, "[%s]:%u", ip, ntohs(c->peer.in6.sin6_port));
+  } else {
+    return NULL;
+  }
+  return buf;
+}
+
+const char *wsf_conn_source_text(const wsf_conn *c) {
+  return c->source ? c->d->sources.addrs[c->source - 1].text : NULL;
+}
+
+static void count_source_failure(wsf_conn *c) {
+  if (c->source)
+    c->d->sources.addrs[c->source - 1].failures++;
+}
+
+/* The words of a failed bind or connect: which limit was hit and what to add
+ * (PROTOCOL.md §4 connect_error). binding: the error came from bind(). */
+static void describe_connect_error(const wsf_conn *c, int rv, bool binding, char *msg, size_t n) {
+  const wsf_handshake *hs = c->hs;
+  const char *src = wsf_conn_source_text(c);
+  char peer[64], named[270];
+  const char *to = wsf_conn_peer_text(c, peer);
+  if (!to) {
+    snprintf(named, sizeof named, "%s:%u", hs->host, hs->port);
+    to = named;
+  }
+  struct rlimit rl = {0};
+  switch (rv) {
+  case UV_EADDRNOTAVAIL:
+    if (binding)
+      snprintf(msg, n,
+               "source address %s is not an address of this host (bind: EADDRNOTAVAIL): name one of its "
+               "interface addresses",
+               src ? src : "?");
+    else
+      snprintf(msg, n,
+               "ephemeral ports exhausted for %s → %s (EADDRNOTAVAIL): add source addresses "
+               "(--source-addresses)",
+               src ? src : "the default source address", to);
+    return;
+  case UV_EMFILE:
+    getrlimit(RLIMIT_NOFILE, &rl);
+    snprintf(msg, n,
+             "open-file limit reached (EMFILE, %llu per process): raise the limit (ulimit -n) or run "
+             "another daemon",
+             (unsigned long long)rl.rlim_cur);
+    return;
+  case UV_ENFILE:
+    snprintf(msg, n, "system-wide open-file limit reached (ENFILE): raise fs.file-max");
+    return;
+  case UV_EAFNOSUPPORT:
+  case UV_EINVAL:
+    if (src) {
+      snprintf(msg, n, "source address %s cannot reach %s (another address family): %s", src, to,
+               uv_err_name(rv));
+      return;
+    }
+    break;
+  default:
+    break;
+  }
+  if (src)
+    snprintf(msg, n, "connect from %s to %s failed: %s", src, to, uv_err_name(rv));
+  else
+    snprintf(msg, n, "connect to %s:%u failed: %s", hs->host, hs->port, uv_err_name(rv));
+}
+
 void conn_on_connect(wsf_transport *t, int status) {
   wsf_conn *c = conn_of_transport(t);
   wsf_handshake *hs = c->hs;
   if (!hs)
     return;
   if (status != 0) {
+    count_source_failure(c);
     if (hs->next_addr) { /* try the next address of the name */
       conn_close_transport(c, false);
       return; /* conn_on_closed continues with the next address */
     }
-    char msg[320];
-    snprintf(msg, sizeof msg, "connect to %s:%u failed: %s", hs->host, hs->port, uv_err_name(status));
+    char msg[600];
+    describe_connect_error(c, status, false, msg, sizeof msg);
     conn_fail_open(c, WSF_E_CONNECT, WSF_CAUSE_CONNECT_ERROR, msg, 0, NULL, 0);
     return;
   }
@@ -176,16 +256,34 @@ void conn_try_connect(wsf_conn *c) {
     hs->next_addr = hs->next_addr->ai_next;
   }
   hs->phase = "connect";
+  memset(&c->peer, 0, sizeof c->peer);
+  memcpy(&c->peer, addr, addr->sa_family == AF_INET6 ? sizeof c->peer.in6 : sizeof c->peer.in4);
+  /* open's source, else the next address of the pool's rotation of the
+   * destination's family, else none (the kernel chooses). */
+  wsf_source_pool *pool = &c->d->sources;
+  int src = hs->source_fixed ? hs->source_fixed - 1 : wsf_source_pool_next(pool, addr->sa_family);
+  c->source = (uint16_t)(src + 1);
+  bool binding = false;
   int rv = wsf_transport_init(c->d->loop, &c->transport, &conn_transport_callbacks);
   if (rv == 0) {
     c->transport_live = 1;
     c->d->live_transports++;
+    if (src >= 0) {
+      binding = true;
+      rv = pool->addrs[src].sa.ss_family == addr->sa_family
+               ? wsf_transport_bind_source(&c->transport, (const struct sockaddr *)&pool->addrs[src].sa)
+               : UV_EAFNOSUPPORT;
+    }
+  }
+  if (rv == 0) {
+    binding = false;
     uv_tcp_nodelay(&c->transport.tcp, 1); /* a load tool measures latency: no Nagle delays */
     rv = wsf_transport_connect(&c->transport, addr);
   }
   if (rv != 0) {
-    char msg[320];
-    snprintf(msg, sizeof msg, "connect to %s:%u failed: %s", hs->host, hs->port, uv_err_name(rv));
+    char msg[600];
+    count_source_failure(c);
+    describe_connect_error(c, rv, binding, msg, sizeof msg);
     fail_open_soon(c, WSF_E_CONNECT, WSF_CAUSE_CONNECT_ERROR, msg);
   }
 }
@@ -291,6 +389,8 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
   c->opened_at_ms = wsf_wall_ms();
   c->counted_open = 1;
   d->stats.opened_total++;
+  if (c->source)
+    d->sources.addrs[c->source - 1].opens++;
   conn_set_state(c, WSF_CONN_OPEN);
   conn_release_handshake(c);
   wsf_ws_init(&c->ws, &c->transport, false, c->max_message_bytes, &conn_ws_callbacks);
@@ -489,7 +589,21 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
     open_error(d, w, WSF_E_BAD_REQUEST, url_error ? url_error : "bad url");
     return;
   }
+  int source_fixed = 0;
+  if (p->source) {
+    bool full;
+    int i = wsf_source_pool_intern(&d->sources, p->source, p->source_len, &full);
+    if (i < 0) {
+      free(url);
+      open_error(d, w, full ? WSF_E_LIMIT : WSF_E_BAD_REQUEST,
+                 full ? "source: the daemon holds 1024 source addresses already (WSF_SOURCE_POOL_MAX)"
+                      : "field 'source' must be an IPv4 or IPv6 address");
+      return;
+    }
+    source_fixed = i + 1;
+  }
   wsf_handshake *hs = wsf_xcalloc(1, sizeof *hs);
+  hs->source_fixed = source_fixed;
   memcpy(hs->host, url->host, sizeof hs->host);
   hs->port = url->port;
   bool tls = url->tls;

@@ -26,6 +26,7 @@ typedef struct wsf_handshake {
   struct addrinfo *addrs, *next_addr;
   struct sockaddr_storage literal;
   bool has_literal;
+  int source_fixed; /* open's `source`: index + 1 into d->sources; 0 = the pool's rotation */
   char key[WSF_KEY_LEN + 1];
   char *request;
   size_t request_len;

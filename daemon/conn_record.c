@@ -168,6 +168,10 @@ void conn_finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_caus
   r->msgs_out = c->msgs_out;
   r->bytes_in = c->bytes_in;
   r->bytes_out = c->bytes_out;
+  r->source = wsf_conn_source_text(c);
+  char peer[64];
+  const char *address = wsf_conn_peer_text(c, peer);
+  r->address = address ? wsf_xstrndup(address, strlen(address)) : NULL;
   r->summary = make_summary(r);
   c->record = r;
   conn_stop_timers(c);
@@ -188,5 +192,6 @@ void conn_free_record(wsf_close_record *r) {
   free(r->reason);
   free(r->detail);
   free(r->summary);
+  free(r->address);
   free(r);
 }

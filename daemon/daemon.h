@@ -11,6 +11,7 @@
 #include "deflate.h"
 #include "hist.h"
 #include "registry.h"
+#include "source_pool.h"
 #include "timer.h"
 #include "vocab.h" /* causes (WSF_CAUSE_COUNT), states, keepalive modes, error codes */
 
@@ -60,7 +61,8 @@ typedef struct wsf_config {
   wsf_keepalive keepalive; /* defaults for open */
   bool tls_verify;
   const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_ciphers;
-  const char *priority; /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
+  const char *priority;         /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
+  const char *source_addresses; /* --source-addresses LIST|RANGE; NULL = the kernel chooses */
 } wsf_config;
 
 typedef struct wsf_stats {
@@ -97,6 +99,8 @@ typedef struct wsf_daemon {
   double rate_tokens;
   uint64_t rate_refilled_us;
   wsf_timer admit_timer;
+  /* source addresses: --source-addresses (the rotation) and those `open` named (source_pool.h) */
+  wsf_source_pool sources;
   /* ended connections, oldest first: their records and inboxes are bounded (conn.c) */
   wsf_conn *closed_head, *closed_tail;
   wsf_conn *closed_inbox_cursor; /* those before it hold no unread message */

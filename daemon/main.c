@@ -71,6 +71,8 @@ static void usage(FILE *f) {
         "                             the daemon dies with its parent, kill -9 included\n"
         "  --log-level LEVEL          error|warn|info|debug (info)\n"
         "  --priority nice:N|rr:N|fifo:N  scheduling priority (README: what each needs)\n"
+        "  --source-addresses LIST|RANGE  source addresses opens rotate over, e.g.\n"
+        "                             127.0.0.1-127.0.0.8,127.0.1.1 (none: the kernel chooses)\n"
         "  --version, --help\n",
         f);
 }
@@ -132,6 +134,7 @@ enum {
   OPT_LIFELINE_FD,
   OPT_LOG_LEVEL,
   OPT_PRIORITY,
+  OPT_SOURCE_ADDRESSES,
   OPT_VERSION,
   OPT_HELP,
 };
@@ -172,6 +175,7 @@ static const struct option options[] = {
     {"lifeline-fd", required_argument, 0, OPT_LIFELINE_FD},
     {"log-level", required_argument, 0, OPT_LOG_LEVEL},
     {"priority", required_argument, 0, OPT_PRIORITY},
+    {"source-addresses", required_argument, 0, OPT_SOURCE_ADDRESSES},
     {"version", no_argument, 0, OPT_VERSION},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
@@ -335,6 +339,9 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
       break;
     case OPT_PRIORITY:
       cfg->priority = optarg;
+      break;
+    case OPT_SOURCE_ADDRESSES:
+      cfg->source_addresses = optarg;
       break;
     case OPT_VERSION:
       printf("wsfleetd %s\n", WSF_VERSION);
@@ -554,6 +561,12 @@ int main(int argc, char **argv) {
   d->started_us = wsf_now_us();
   wsf_timers_init(d->loop, &d->timers);
   wsf_conns_init(d);
+  char source_err[160];
+  if (cfg->source_addresses &&
+      wsf_source_pool_parse(&d->sources, cfg->source_addresses, source_err, sizeof source_err) != 0) {
+    fprintf(stderr, "wsfleetd: --source-addresses: %s\n", source_err);
+    return 2;
+  }
   int rc = 0;
   if (m.lifeline_fd >= 0 && start_lifeline(&m) != 0) {
     rc = 1;

@@ -9,9 +9,12 @@
 
 static void pack_open_result(msgpack_packer *pk, uint32_t msgid, const wsf_conn *c, bool reused) {
   wsf_pack_result_header(pk, msgid);
-  msgpack_pack_map(pk, 8);
+  msgpack_pack_map(pk, 10);
   kv_str(pk, "conn", c->name);
   kv_bool(pk, "reused", reused);
+  char address[64];
+  kv_str(pk, "source", wsf_conn_source_text(c));
+  kv_str(pk, "address", wsf_conn_peer_text(c, address));
   wsf_pack_key(pk, "deflate");
   wsf_view deflate;
   if (c->deflate)
@@ -242,7 +245,8 @@ void rpc_do_open(req_ctx *r) {
     p.reuse = WSF_REUSE_ANY;
   else if (reuse && reuse->type != MSGPACK_OBJECT_NIL)
     return (void)rpc_bad(r, "field '%s' must be true, false or \"any\"", "reuse");
-  if (!rpc_get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
+  if (!rpc_get_str(r, r->params, "source", &p.source, &p.source_len) ||
+      !rpc_get_u32(r, r->params, "connect_timeout_ms", &p.connect_timeout_ms) ||
       !rpc_get_uint(r, r->params, "max_message_bytes", &max_msg, cfg->max_message_bytes) ||
       !rpc_get_map(r, r->params, "headers", &headers) || !rpc_get_map(r, r->params, "inbox", &inbox) ||
       !rpc_get_map(r, r->params, "keepalive", &keepalive) || !rpc_get_map(r, r->params, "tls", &tls) ||

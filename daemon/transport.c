@@ -12,9 +12,12 @@
  * from the next socket read (for TLS one read may carry several records). */
 #include "transport.h"
 
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "tls_internal.h"
 #include "util.h"
@@ -91,6 +94,36 @@ int wsf_transport_connect(wsf_transport *t, const struct sockaddr *addr) {
   }
   t->connect_req = req;
   return 0;
+}
+
+/* IP_BIND_ADDRESS_NO_PORT (Linux 4.2): bind() takes the address only and
+ * connect() picks the port for the whole 4-tuple, so each source address
+ * has its own ~28,000 ports per destination. Without it bind(port 0)
+ * reserves a port unique to the address alone, and the pool runs out after
+ * ~28,000 connections over all destinations together. */
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+int wsf_transport_bind_source(wsf_transport *t, const struct sockaddr *source) {
+  if (t->closing || t->connect_req)
+    return UV_EINVAL;
+  int fd = socket(source->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int one = 1;
+  /* Not fatal where the kernel lacks it: bind then reserves a port itself. */
+  (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  socklen_t len = source->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (bind(fd, source, len) != 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  int r = uv_tcp_open(&t->tcp, fd);
+  if (r != 0)
+    close(fd);
+  return r;
 }
 
 static void end_stream(wsf_transport *t, wsf_end_cause cause, const char *detail) {

@@ -70,6 +70,12 @@ int wsf_transport_init(uv_loop_t *loop, wsf_transport *t, const wsf_transport_ca
 /* Client: connect to addr; on_connect follows. */
 int wsf_transport_connect(wsf_transport *t, const struct sockaddr *addr);
 
+/* Client, before connect: a socket of source's family bound to source's
+ * address with IP_BIND_ADDRESS_NO_PORT (port 0: connect picks it per
+ * destination). 0 or a negative libuv error from socket() or bind()
+ * (UV_EADDRNOTAVAIL: not an address of this host; UV_EMFILE: the fd limit). */
+int wsf_transport_bind_source(wsf_transport *t, const struct sockaddr *source);
+
 /* Client: after on_connect(0), start TLS as a client; on_tls_done follows.
  * server_name is used for SNI and hostname verification (may be NULL for no SNI). */
 int wsf_transport_start_tls_client(wsf_transport *t, wsf_tls_config *cfg, const char *server_name);

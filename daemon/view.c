@@ -95,6 +95,8 @@ const wsf_view *wsf_view_record(wsf_view *out, const wsf_close_record *r) {
   add_uint(v, "msgs_out", r->msgs_out, all, NULL);
   add_uint(v, "bytes_in", r->bytes_in, all, NULL);
   add_uint(v, "bytes_out", r->bytes_out, all, NULL);
+  add_str(v, "source", r->source, all);
+  add_str(v, "address", r->address, all);
   add_str(v, "summary", r->summary, all);
   return v;
 }
@@ -158,6 +160,8 @@ const wsf_view *wsf_view_status(wsf_status_view *out, const wsf_conn *c, uint64_
   }
   add_map(v, "deflate", deflate, RPC);
   add_str(v, "url", c->url, RPC);
+  add_str(v, "source", wsf_conn_source_text(c), RPC);
+  add_str(v, "address", wsf_conn_peer_text(c, out->address), RPC);
   add_str(v, "subprotocol", c->subprotocol, RPC);
   add_uint(v, "reused_count", c->reused_count, RPC, NULL);
   add_uint(v, "opened_at_ms", opened ? c->opened_at_ms : 0, RPC, NULL);
@@ -217,6 +221,22 @@ static const char *cause_key(const void *ctx, size_t i, char buf[16]) {
 static uint64_t cause_value(const void *ctx, size_t i) {
   const wsf_stats *s = ctx;
   return s->closes_by_cause[i];
+}
+
+static const char *source_key(const void *ctx, size_t i, char buf[16]) {
+  (void)buf;
+  const wsf_source_pool *p = ctx;
+  return p->addrs[i].text;
+}
+
+static uint64_t source_opens(const void *ctx, size_t i) {
+  const wsf_source_pool *p = ctx;
+  return p->addrs[i].opens;
+}
+
+static uint64_t source_failures(const void *ctx, size_t i) {
+  const wsf_source_pool *p = ctx;
+  return p->addrs[i].failures;
 }
 
 #define PROM(var, family, type, help, labels, seconds)                                                       \
@@ -313,6 +333,27 @@ const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_
   add_uint(v, "control_clients", d->control_clients, RPC | PROM, &p_ctl);
   if (control_limits)
     add_counts(v, "control_limits", control_limits, RPC, NULL);
+
+  /* Every source address the daemon has (the pool's rotation, then those open named), zeros
+   * included: an address of the rotation that never opens is the finding. */
+  out->source_opens = (wsf_view_counts){.n = d->sources.n,
+                                        .ctx = &d->sources,
+                                        .key = source_key,
+                                        .value = source_opens,
+                                        .prom_label = "source",
+                                        .keep_zeros = true,
+                                        .prom_zeros = true};
+  out->source_failures = out->source_opens;
+  out->source_failures.value = source_failures;
+  PROM(p_src_opens, "wsfleet_source_opens_total", "counter",
+       "Connections that reached open, by the source address bound (--source-addresses, open's source).",
+       NULL, false);
+  PROM(p_src_failures, "wsfleet_source_failures_total", "counter",
+       "Binds and connects that failed, by the source address bound.", NULL, false);
+  wsf_view *sv = view_begin(&out->sources, "stats sources");
+  add_counts(sv, "opens", &out->source_opens, RPC | PROM, &p_src_opens);
+  add_counts(sv, "failures", &out->source_failures, RPC | PROM, &p_src_failures);
+  add_map(v, "sources", sv, RPC | PROM);
 
   PROM(p_hb, "wsfleet_heartbeats_sent_total", "counter", "Keepalive heartbeats (pings or payloads) sent.",
        NULL, false);

@@ -3,7 +3,7 @@
 
 Prints `READY <port>` on stdout once listening, then one JSON object per line for everything it
 sees, so a test can assert on what actually crossed the wire and when:
-  {"ev": "connect", "id": n, "t": mono, "path": ..., "headers": {...}, "subprotocol": ...}
+  {"ev": "connect", "id": n, "t": mono, "path": ..., "headers": {...}, "subprotocol": ..., "peer": "127.0.0.3"}
   {"ev": "frame", "id": n, "t": mono, "opcode": 1|2|9|10|8|0, "fin": bool, "len": n, "data": str|"hex"}
   {"ev": "message", "id": n, "t": mono, "type": "text"|"binary", "data": str or hex}
   {"ev": "pong_rtt", "id": n, "t": mono, "rtt_ms": x}   (ping mode)
@@ -67,7 +67,7 @@ async def handler(ws, path, args):
     RecordingProtocol.conn_id += 1
     ws.wsf_id = cid = RecordingProtocol.conn_id
     emit(ev="connect", id=cid, path=path, headers={k.lower(): v for k, v in ws.request_headers.raw_items()},
-         subprotocol=ws.subprotocol)
+         subprotocol=ws.subprotocol, peer=ws.remote_address[0])
     pinger = None
     try:
         for g in args.greet:

@@ -1,0 +1,83 @@
+"""Source addresses (PROTOCOL.md §4 open's source, §9 --source-addresses): opens rotate over the pool,
+the server sees each source address, open's result, status and the close record name the one used,
+stats count per address, and a source that is not local is a connect_error that says so."""
+
+import pytest
+
+from wsf_fixtures import PyServer, RpcError, wait_state
+
+POOL = ["127.0.0.%d" % i for i in range(2, 6)]
+
+
+@pytest.fixture
+def daemon_args():
+    return ("--source-addresses", "127.0.0.2-127.0.0.5")
+
+
+def test_opens_spread_round_robin_over_the_pool(ctl, echo):
+    n = 40
+    used = []
+    for i in range(n):
+        r = ctl.call("open", conn="rr-%d" % i, url=echo.url + "rr-%d" % i)
+        assert r["address"] == "127.0.0.1:%d" % echo.port
+        used.append(r["source"])
+    assert sorted(set(used)) == POOL
+    assert all(used.count(a) == n // len(POOL) for a in POOL), used
+    # What the server saw: the peer address of each connection is the source reported.
+    for i in range(n):
+        rec = echo.wait_for("connect", path="/rr-%d" % i)
+        assert rec and rec[-1]["peer"] == used[i], (i, rec)
+    st = ctl.call("status", conn="rr-7")
+    assert st["source"] == used[7] and st["address"] == "127.0.0.1:%d" % echo.port
+    stats = ctl.call("stats")
+    assert stats["sources"]["opens"] == {a: n // len(POOL) for a in POOL}
+    assert stats["sources"]["failures"] == {a: 0 for a in POOL}
+    ctl.call("close", conn="rr-3")
+    rec = wait_state(ctl, "rr-3")["record"]
+    assert rec["source"] == used[3]
+    assert rec["address"] == "127.0.0.1:%d" % echo.port
+
+
+def test_open_source_overrides_the_pool(ctl, echo):
+    r = ctl.call("open", conn="fixed", url=echo.url + "fixed", source="127.0.0.9")
+    assert r["source"] == "127.0.0.9"
+    assert echo.wait_for("connect", path="/fixed")[-1]["peer"] == "127.0.0.9"
+    stats = ctl.call("stats")
+    assert stats["sources"]["opens"]["127.0.0.9"] == 1
+
+
+def test_a_source_that_is_not_local_is_a_clear_connect_error(ctl, echo):
+    # 192.0.2.1 (TEST-NET-1) is never an address of this host: bind fails before any packet.
+    with pytest.raises(RpcError) as e:
+        ctl.call("open", conn="far", url=echo.url + "far", source="192.0.2.1")
+    assert e.value.code == "connect_error"
+    assert "source address 192.0.2.1 is not an address of this host" in e.value.message
+    rec = ctl.call("status", conn="far")["record"]
+    assert rec["source"] == "192.0.2.1" and rec["cause"] == "connect_error"
+    assert ctl.call("stats")["sources"]["failures"]["192.0.2.1"] == 1
+
+
+def test_a_source_that_is_no_address_is_bad_request(ctl, echo):
+    with pytest.raises(RpcError) as e:
+        ctl.call("open", conn="junk", url=echo.url, source="localhost")
+    assert e.value.code == "bad_request"
+    assert "source" in e.value.message
+
+
+def test_no_pool_leaves_the_choice_to_the_kernel(echo):
+    from wsf_fixtures import Daemon
+    with Daemon() as d:
+        c = d.client()
+        r = c.call("open", conn="plain", url=echo.url + "plain")
+        assert r["source"] is None
+        assert c.call("stats")["sources"]["opens"] == {}
+
+
+@pytest.mark.parametrize("spec", ["127.0.0.5-127.0.0.2", "127.0.0.1,,127.0.0.2", "lo"])
+def test_a_bad_pool_stops_the_daemon_at_start(spec):
+    import subprocess
+    from wsf_fixtures import daemon_binary
+    p = subprocess.run([daemon_binary(), "--source-addresses", spec, "--socket", "/nonexistent/x"],
+                       capture_output=True, timeout=10)
+    assert p.returncode == 2
+    assert b"--source-addresses" in p.stderr
