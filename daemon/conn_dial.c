@@ -163,8 +163,8 @@ static void describe_connect_error(const wsf_conn *c, int rv, bool binding, char
   case UV_EADDRNOTAVAIL:
     if (binding)
       snprintf(msg, n,
-               "source address %s is not an address of this host (bind: EADDRNOTAVAIL): name one of its "
-               "interface addresses",
+               "source address %s is not an address of this host (bind: address not available): name one "
+               "of its interface addresses",
                src ? src : "?");
     else
       snprintf(msg, n,

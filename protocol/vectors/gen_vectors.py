@@ -106,7 +106,7 @@ RECORD = {
     "detail": "ECONNRESET", "closed_at_ms": 1718000045123, "age_us": 45012345,
     "since_sent_us": 45000456, "since_recv_us": 44999000, "since_ping_us": None,
     "since_pong_us": None, "open_conns": 156, "msgs_in": 3, "msgs_out": 2,
-    "bytes_in": 412, "bytes_out": 97,
+    "bytes_in": 412, "bytes_out": 97, "source": "127.0.0.3", "address": "127.0.0.1:8080",
     "summary": "1006 reset by peer 45.0 s after the last client frame, 156 open",
 }
 CLEAN_RECORD = dict(RECORD, code=1000, reason="done", initiator="client", clean=True,
@@ -162,6 +162,8 @@ request("open_keepalive_reply_deadline", "open with text heartbeats whose replie
 })
 request("open_reuse_any", "open that takes a live connection of that name whatever its URL", 9, "open",
         {"conn": "vu-1", "url": "ws://127.0.0.1:8080/other", "reuse": "any"})
+request("open_source", "open from a named source address (PROTOCOL.md §4 source)", 11, "open",
+        {"conn": "vu-7", "url": "ws://127.0.0.1:8080/", "source": "127.0.0.7"})
 request("open_unicode_name", "open with a non-ASCII connection name", 6, "open",
         {"conn": "vu-\u00fc-\u2713", "url": "ws://localhost/"})
 request("send_text", "send a text message (str data); the typical hot-path request", 7,
@@ -223,7 +225,7 @@ response("hello_ok", "hello result", 1, result={
 response("hello_unauthorized", "hello with a wrong token on TCP control", 1,
          error={"code": "unauthorized", "message": "wrong or missing token"})
 response("open_ok", "open result with timings, headers and tls", 4, result={
-    "conn": "vu-42", "reused": False, "status": 101, "subprotocol": "chat.v2",
+    "conn": "vu-42", "reused": False, "source": None, "address": "[2001:db8::7]:443", "status": 101, "subprotocol": "chat.v2",
     "headers": {"upgrade": "websocket", "connection": "Upgrade",
                 "sec-websocket-accept": "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
                 "sec-websocket-protocol": "chat.v2"},
@@ -238,7 +240,7 @@ response("open_deflate_ok", "open result with the permessage-deflate parameters 
                                             "client_no_context_takeover"},
     "timings": TIMINGS, "tls": None})
 response("open_reused", "open that returned a live connection (ws://: tls nil)", 3, result={
-    "conn": "vu-1", "reused": True, "status": 101, "subprotocol": None, "headers": {},
+    "conn": "vu-1", "reused": True, "source": "127.0.0.4", "address": "127.0.0.1:8080", "status": 101, "subprotocol": None, "headers": {},
     "timings": dict(TIMINGS, tls_us=0, total_us=1320), "tls": None})
 response("open_handshake_failed", "open refused by the server with HTTP 403", 4, error={
     "code": "handshake_failed", "message": "server answered 403 Forbidden instead of 101",
@@ -253,6 +255,10 @@ response("open_tls_error", "certificate verification failed", 4, error={
     "detail": "error:0A000086:SSL routines::certificate verify failed"})
 response("open_connect_error", "TCP connect refused", 3, error={
     "code": "connect_error", "message": "connection refused", "detail": "ECONNREFUSED"})
+response("open_ports_exhausted", "connect failed: the source address has no ephemeral port left", 3,
+         error={"code": "connect_error",
+                "message": "ephemeral ports exhausted for 127.0.0.1 \u2192 127.0.0.1:8080 (EADDRNOTAVAIL): add "
+                           "source addresses (--source-addresses)"})
 response("open_conn_exists", "open with reuse false on a live name", 4, error={
     "code": "conn_exists", "message": "connection vu-42 is open", "conn": "vu-42"})
 response("open_url_mismatch", "open with reuse true on a live name whose URL differs", 4, error={
