@@ -341,7 +341,7 @@ void conn_on_closed(wsf_transport *t) {
     return;
   }
   /* A refused connect with more addresses to try. */
-  if (c->state == WSF_CONN_CONNECTING && c->hs && c->hs->next_addr)
+  if (c->state == WSF_CONN_CONNECTING && c->hs && c->hs->tried < c->hs->n_addrs)
     conn_try_connect(c);
 }
 

@@ -25,8 +25,7 @@ static void hs_free(wsf_handshake *hs) {
     uv_cancel((uv_req_t *)&hs->gai);
     return;
   }
-  if (hs->addrs)
-    uv_freeaddrinfo(hs->addrs);
+  free(hs->addrs);
   if (hs->resp_init)
     wsf_hs_response_free(&hs->resp);
   for (size_t i = 0; i < hs->n_subprotocols; i++)
@@ -206,7 +205,7 @@ void conn_on_connect(wsf_transport *t, int status) {
     return;
   if (status != 0) {
     count_source_failure(c);
-    if (hs->next_addr) { /* try the next address of the name */
+    if (hs->tried < hs->n_addrs) { /* fall back to the next address of the name */
       conn_close_transport(c, false);
       return; /* conn_on_closed continues with the next address */
     }
@@ -248,13 +247,7 @@ void conn_on_tls_done(wsf_transport *t, bool ok, const char *detail) {
 
 void conn_try_connect(wsf_conn *c) {
   wsf_handshake *hs = c->hs;
-  const struct sockaddr *addr;
-  if (hs->has_literal) {
-    addr = (const struct sockaddr *)&hs->literal;
-  } else {
-    addr = hs->next_addr->ai_addr;
-    hs->next_addr = hs->next_addr->ai_next;
-  }
+  const struct sockaddr *addr = &hs->addrs[(hs->start + hs->tried++) % hs->n_addrs].sa;
   hs->phase = "connect";
   memset(&c->peer, 0, sizeof c->peer);
   memcpy(&c->peer, addr, addr->sa_family == AF_INET6 ? sizeof c->peer.in6 : sizeof c->peer.in4);
@@ -288,23 +281,38 @@ void conn_try_connect(wsf_conn *c) {
   }
 }
 
+/* The answer's addresses for this open, starting where the name's rotation
+ * says (dns_cache.h: round robin over opens, the rest as fallbacks). */
+static void take_addresses(wsf_handshake *hs, wsf_dns_entry *e) {
+  hs->n_addrs = e->n;
+  hs->addrs = wsf_xmalloc(e->n * sizeof *hs->addrs);
+  memcpy(hs->addrs, e->addrs, e->n * sizeof *hs->addrs);
+  hs->start = (uint8_t)wsf_dns_entry_start(e);
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   wsf_handshake *hs = wsf_container_of(req, wsf_handshake, gai);
   hs->gai_pending = false;
-  hs->addrs = res;
   if (hs->orphaned) {
+    if (res)
+      uv_freeaddrinfo(res);
     hs_free(hs);
     return;
   }
   wsf_conn *c = hs->conn;
+  wsf_daemon *d = c->d;
   hs->t_dns = wsf_now_us();
-  if (status != 0 || !res) {
+  wsf_dns_entry *e = status == 0 ? wsf_dns_cache_put(&d->dns, hs->host, hs->port, res, hs->t_dns) : NULL;
+  if (res)
+    uv_freeaddrinfo(res);
+  if (!e) {
     char msg[320];
+    d->stats.dns_failures++;
     snprintf(msg, sizeof msg, "cannot resolve %s: %s", hs->host, status ? uv_strerror(status) : "no address");
     conn_fail_open(c, WSF_E_DNS, WSF_CAUSE_DNS_ERROR, msg, 0, NULL, 0);
     return;
   }
-  hs->next_addr = res;
+  take_addresses(hs, e);
   conn_try_connect(c);
 }
 
@@ -312,11 +320,21 @@ static void start_handshake(wsf_conn *c) {
   wsf_handshake *hs = c->hs;
   hs->t_admitted = wsf_now_us();
   hs->phase = "dns";
-  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&hs->literal;
-  struct sockaddr_in *a4 = (struct sockaddr_in *)&hs->literal;
-  if (uv_ip4_addr(hs->host, hs->port, a4) == 0 || uv_ip6_addr(hs->host, hs->port, a6) == 0) {
-    hs->has_literal = true; /* an address literal needs no lookup */
+  wsf_dns_addr literal;
+  if (uv_ip4_addr(hs->host, hs->port, &literal.in4) == 0 ||
+      uv_ip6_addr(hs->host, hs->port, &literal.in6) == 0) {
+    hs->n_addrs = 1; /* an address literal needs no lookup */
+    hs->addrs = wsf_xmalloc(sizeof *hs->addrs);
+    hs->addrs[0] = literal;
     hs->t_dns = hs->t_admitted;
+    conn_try_connect(c);
+    return;
+  }
+  wsf_dns_entry *cached = wsf_dns_cache_fresh(&c->d->dns, hs->host, hs->port, hs->t_admitted);
+  if (cached) {
+    c->d->stats.dns_cache_hits++;
+    take_addresses(hs, cached);
+    hs->t_dns = wsf_now_us();
     conn_try_connect(c);
     return;
   }
@@ -327,6 +345,7 @@ static void start_handshake(wsf_conn *c) {
   if (rv != 0) {
     char msg[320];
     snprintf(msg, sizeof msg, "cannot resolve %s: %s", hs->host, uv_strerror(rv));
+    c->d->stats.dns_failures++;
     fail_open_soon(c, WSF_E_DNS, WSF_CAUSE_DNS_ERROR, msg);
     return;
   }

@@ -9,6 +9,7 @@
 #include <netdb.h>
 
 #include "conn.h"
+#include "dns_cache.h"
 #include "handshake.h"
 #include "tls.h"
 #include "url.h"
@@ -23,9 +24,10 @@ typedef struct wsf_handshake {
   uv_getaddrinfo_t gai;
   bool gai_pending;
   bool orphaned; /* the connection let go while getaddrinfo was running */
-  struct addrinfo *addrs, *next_addr;
-  struct sockaddr_storage literal;
-  bool has_literal;
+  /* the addresses to try: the literal, or the name's answer (dns_cache.h) from where the
+   * rotation says, the rest in order after a failed connect */
+  wsf_dns_addr *addrs;
+  uint8_t n_addrs, start, tried;
   int source_fixed; /* open's `source`: index + 1 into d->sources; 0 = the pool's rotation */
   char key[WSF_KEY_LEN + 1];
   char *request;

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "deflate.h"
+#include "dns_cache.h"
 #include "hist.h"
 #include "registry.h"
 #include "source_pool.h"
@@ -63,6 +64,7 @@ typedef struct wsf_config {
   const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_ciphers;
   const char *priority;         /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
   const char *source_addresses; /* --source-addresses LIST|RANGE; NULL = the kernel chooses */
+  uint32_t dns_cache_ms;        /* --dns-cache-ms: how long a name's answer is used (30000; 0 = not kept) */
 } wsf_config;
 
 typedef struct wsf_stats {
@@ -74,6 +76,8 @@ typedef struct wsf_stats {
   uint64_t pongs_coalesced;    /* pings whose held pong was replaced by a later one */
   uint64_t reads_paused;       /* times a connection stopped reading: output over its cap */
   uint64_t records_forgotten;  /* close records dropped, oldest first, over max_records */
+  uint64_t dns_failures;       /* lookups that failed or returned no TCP address */
+  uint64_t dns_cache_hits;     /* opens of a name served from the cache (--dns-cache-ms) */
   uint64_t closes_by_cause[WSF_CAUSE_COUNT];
   uint64_t closes_by_code[5000]; /* index = close code (1000..4999), others in [0] */
   uint16_t codes_seen[5000];     /* the indexes above that are non-zero, ascending: stats and
@@ -101,6 +105,7 @@ typedef struct wsf_daemon {
   wsf_timer admit_timer;
   /* source addresses: --source-addresses (the rotation) and those `open` named (source_pool.h) */
   wsf_source_pool sources;
+  wsf_dns_cache dns; /* gateway names' answers and their round-robin cursors (dns_cache.h) */
   /* ended connections, oldest first: their records and inboxes are bounded (conn.c) */
   wsf_conn *closed_head, *closed_tail;
   wsf_conn *closed_inbox_cursor; /* those before it hold no unread message */

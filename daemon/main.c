@@ -71,6 +71,8 @@ static void usage(FILE *f) {
         "                             the daemon dies with its parent, kill -9 included\n"
         "  --log-level LEVEL          error|warn|info|debug (info)\n"
         "  --priority nice:N|rr:N|fifo:N  scheduling priority (README: what each needs)\n"
+        "  --dns-cache-ms N           how long a name's addresses are used before a new lookup;\n"
+        "                             opens rotate over them (30000, 0 = look up every open)\n"
         "  --source-addresses LIST|RANGE  source addresses opens rotate over, e.g.\n"
         "                             127.0.0.1-127.0.0.8,127.0.1.1 (none: the kernel chooses)\n"
         "  --version, --help\n",
@@ -116,6 +118,7 @@ enum {
   OPT_MAX_HANDSHAKES,
   OPT_CONNECT_RATE,
   OPT_CONNECT_TIMEOUT,
+  OPT_DNS_CACHE,
   OPT_SHUTDOWN_TIMEOUT,
   OPT_MAX_OUTPUT_BYTES,
   OPT_OUTPUT_STALL,
@@ -157,6 +160,7 @@ static const struct option options[] = {
     {"max-handshakes", required_argument, 0, OPT_MAX_HANDSHAKES},
     {"connect-rate", required_argument, 0, OPT_CONNECT_RATE},
     {"connect-timeout-ms", required_argument, 0, OPT_CONNECT_TIMEOUT},
+    {"dns-cache-ms", required_argument, 0, OPT_DNS_CACHE},
     {"shutdown-timeout-ms", required_argument, 0, OPT_SHUTDOWN_TIMEOUT},
     {"max-output-bytes", required_argument, 0, OPT_MAX_OUTPUT_BYTES},
     {"output-stall-ms", required_argument, 0, OPT_OUTPUT_STALL},
@@ -277,6 +281,9 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
     }
     case OPT_CONNECT_TIMEOUT:
       cfg->connect_timeout_ms = (uint32_t)v;
+      break;
+    case OPT_DNS_CACHE:
+      cfg->dns_cache_ms = (uint32_t)v;
       break;
     case OPT_SHUTDOWN_TIMEOUT:
       cfg->shutdown_timeout_ms = (uint32_t)v;
@@ -536,6 +543,7 @@ int main(int argc, char **argv) {
   cfg->max_records = 50000; /* ~1.3 KB each with their names and buffers: ~65 MB */
   cfg->max_closed_inbox_bytes = 64 << 20;
   cfg->connect_timeout_ms = 10000;
+  cfg->dns_cache_ms = 30000;
   cfg->shutdown_timeout_ms = 2000;
   cfg->snapshot_interval_ms = 1000;
   cfg->keepalive.interval_ms = 25000;
@@ -561,10 +569,12 @@ int main(int argc, char **argv) {
   d->started_us = wsf_now_us();
   wsf_timers_init(d->loop, &d->timers);
   wsf_conns_init(d);
+  d->dns.ttl_us = (uint64_t)cfg->dns_cache_ms * 1000;
   char source_err[160];
   if (cfg->source_addresses &&
       wsf_source_pool_parse(&d->sources, cfg->source_addresses, source_err, sizeof source_err) != 0) {
     fprintf(stderr, "wsfleetd: --source-addresses: %s\n", source_err);
+    wsf_source_pool_free(&d->sources);
     return 2;
   }
   int rc = 0;
@@ -609,6 +619,8 @@ out:
   uv_run(d->loop, UV_RUN_DEFAULT);
   uv_loop_close(d->loop);
   wsf_registry_free(&d->conns);
+  wsf_source_pool_free(&d->sources);
+  wsf_dns_cache_free(&d->dns);
   wsf_observe_close_all(d);
   wsf_tls_config_free_all();
   free(d->rpc);

@@ -324,6 +324,16 @@ const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_
   add_uint(v, "bytes_out", s->bytes_out, RPC | LOG | PROM, &p_bytes_out);
   add_uint(v, "inbox_dropped", s->inbox_dropped, RPC | LOG | PROM, &p_dropped);
   add_uint(v, "records_forgotten", s->records_forgotten, RPC, NULL);
+  PROM(p_dns_fail, "wsfleet_dns_failures_total", "counter",
+       "Gateway name lookups that failed or returned no TCP address (stats dns.failures).", NULL, false);
+  PROM(p_dns_hits, "wsfleet_dns_cache_hits_total", "counter",
+       "Opens of a gateway name served from the cache, without a lookup (--dns-cache-ms).", NULL, false);
+  wsf_view *dns = view_begin(&out->dns, "stats dns");
+  add_uint(dns, "failures", s->dns_failures, RPC | PROM, &p_dns_fail);
+  add_uint(dns, "cache_hits", s->dns_cache_hits, RPC | PROM, &p_dns_hits);
+  add_uint(dns, "cache_ms", d->cfg.dns_cache_ms, RPC, NULL);
+  add_uint(dns, "names", d->dns.count, RPC, NULL);
+  add_map(v, "dns", dns, RPC | PROM);
 
   wsf_view *dv = view_begin(&out->deflate, "stats deflate");
   add_deflate_counts(dv, &s->deflate, RPC | PROM);
