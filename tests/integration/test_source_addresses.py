@@ -4,7 +4,7 @@ stats count per address, and a source that is not local is a connect_error that 
 
 import pytest
 
-from wsf_fixtures import PyServer, RpcError, wait_state
+from wsf_fixtures import RpcError, wait_state
 
 POOL = ["127.0.0.%d" % i for i in range(2, 6)]
 
@@ -81,3 +81,23 @@ def test_a_bad_pool_stops_the_daemon_at_start(spec):
                        capture_output=True, timeout=10)
     assert p.returncode == 2
     assert b"--source-addresses" in p.stderr
+
+
+def test_per_address_counters_in_prometheus(echo):
+    import shutil
+    import subprocess
+    import urllib.request
+    from wsf_fixtures import Daemon, closed_port
+    port = closed_port()
+    with Daemon("--source-addresses", "127.0.0.2,127.0.0.3", "--metrics", "127.0.0.1:%d" % port) as d:
+        c = d.client()
+        for i in range(3):
+            c.call("open", conn="p%d" % i, url=echo.url + "p%d" % i)
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    assert 'wsfleet_source_opens_total{source="127.0.0.2"} 2' in text
+    assert 'wsfleet_source_opens_total{source="127.0.0.3"} 1' in text
+    assert 'wsfleet_source_failures_total{source="127.0.0.2"} 0' in text
+    assert "wsfleet_dns_failures_total 0" in text
+    if shutil.which("promtool"):
+        p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+        assert p.returncode == 0, p.stdout + p.stderr
