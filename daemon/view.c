@@ -105,6 +105,7 @@ const wsf_view *wsf_view_timings(wsf_view *out, const wsf_timings *t) {
   add_uint(v, "queued_us", t->queued_us, all, NULL);
   add_uint(v, "dns_us", t->dns_us, all, NULL);
   add_uint(v, "connect_us", t->connect_us, all, NULL);
+  add_uint(v, "proxy_us", t->proxy_us, all, NULL);
   add_uint(v, "tls_us", t->tls_us, all, NULL);
   add_uint(v, "upgrade_us", t->upgrade_us, all, NULL);
   add_uint(v, "total_us", t->total_us, all, NULL);
