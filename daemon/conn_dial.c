@@ -279,6 +279,8 @@ static void keep_response_headers(wsf_conn *c, const wsf_hs_response *r) {
 static void hist_timings(wsf_daemon *d, const wsf_timings *t) {
   wsf_hist_add(&d->stats.hs_dns, t->dns_us);
   wsf_hist_add(&d->stats.hs_connect, t->connect_us);
+  if (t->proxy_us)
+    wsf_hist_add(&d->stats.hs_proxy, t->proxy_us);
   if (t->tls_us)
     wsf_hist_add(&d->stats.hs_tls, t->tls_us);
   wsf_hist_add(&d->stats.hs_upgrade, t->upgrade_us);

@@ -81,7 +81,7 @@ typedef struct wsf_stats {
                                     metrics walk these, not all 5,000 */
   uint16_t n_codes_seen;
   wsf_hist loop_lag; /* looplag.c */
-  wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_tls, hs_upgrade, hs_total;
+  wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_proxy, hs_tls, hs_upgrade, hs_total;
 } wsf_stats;
 
 typedef struct wsf_daemon {

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from certs import make_certs
+from test_metrics import get, metrics_daemon, parse, value
 from test_tls import echo_round_trip, py_server
 from wsf_fixtures import Daemon, PyServer, RawServer, RpcError, closed_port
 
@@ -110,7 +111,8 @@ def assert_proxied_timings(t):
 
 
 def test_ws_through_a_proxy_without_authentication():
-    with PyServer() as gw, TinyProxy() as proxy, Daemon() as d:
+    d, metrics_port = metrics_daemon()
+    with PyServer() as gw, TinyProxy() as proxy, d:
         ctl = d.client()
         res = ctl.call("open", conn="p", url=gw.url, proxy=proxy.url)
         assert res["status"] == 101 and res["tls"] is None
@@ -122,6 +124,12 @@ def test_ws_through_a_proxy_without_authentication():
         direct = ctl.call("open", conn="direct", url=gw.url)
         assert direct["timings"]["proxy_us"] == 0
         assert len(proxy.connects()) == 1
+        # the proxy phase histogram holds the one proxied open, as its result reported it
+        samples, _ = parse(get(metrics_port)[2].decode())
+        assert value(samples, "wsfleet_handshake_phase_seconds_count", phase="proxy") == 1
+        assert abs(value(samples, "wsfleet_handshake_phase_seconds_sum", phase="proxy")
+                   - res["timings"]["proxy_us"] / 1e6) < 1e-9
+        assert value(samples, "wsfleet_handshake_phase_seconds_count", phase="connect") == 2
 
 
 def test_wss_through_a_proxy_with_basic_authentication(certs):
