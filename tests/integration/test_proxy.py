@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -226,3 +227,72 @@ def test_open_proxy_then_daemon_proxy_then_environment_and_no_proxy(certs):
             d.client().call("open", conn="exempt", url=gw.url)
         assert len(by_env.connects()) == 2 and len(by_flag.connects()) == 1
         assert len(gw.records("connect")) == 5
+
+
+class FakeProxy:
+    """A listener on 127.0.0.1 that answers each connection with `answer` (bytes, or None for nothing),
+    then closes it after `hold` seconds: proxies that misbehave in ways tinyproxy does not."""
+
+    def __init__(self, answer, hold=0.0):
+        self.answer, self.hold = answer, hold
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.requests = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+        return self
+
+    def serve(self):
+        deadline = time.monotonic() + 30
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests.append(data)
+                if self.answer is not None:
+                    conn.sendall(self.answer)
+                self.stop.wait(self.hold)
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_a_silent_proxy_times_out_in_the_proxy_phase():
+    with FakeProxy(None, hold=3) as proxy, Daemon() as d:
+        err = open_error(d.client(), conn="p", url="ws://127.0.0.1:1/", proxy=proxy.url, connect_timeout_ms=300)
+        assert err.code == "timeout" and err.details["phase"] == "proxy", err
+        assert proxy.requests[0].startswith(b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n")
+
+
+def test_a_proxy_that_closes_or_does_not_speak_http_fails_in_the_proxy_phase():
+    with FakeProxy(b"") as proxy, Daemon() as d:
+        err = open_error(d.client(), conn="p", url="ws://127.0.0.1:1/", proxy=proxy.url)
+        assert err.code == "handshake_failed" and err.details["phase"] == "proxy", err
+        assert err.details["http_status"] == 0 and "proxy phase" in err.message
+    with FakeProxy(b"SSH-2.0-OpenSSH_9.2\r\n") as proxy, Daemon() as d:
+        err = open_error(d.client(), conn="p", url="ws://127.0.0.1:1/", proxy=proxy.url)
+        assert err.code == "handshake_failed" and err.details["phase"] == "proxy", err
+        assert "not HTTP" in err.message
+    # bytes after the 200 before we spoke: neither TLS nor the upgrade lets the gateway speak first
+    with FakeProxy(b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 101 x\r\n\r\n", hold=1) as proxy, \
+            Daemon() as d:
+        err = open_error(d.client(), conn="p", url="ws://127.0.0.1:1/", proxy=proxy.url)
+        assert err.code == "handshake_failed" and "after its CONNECT answer" in err.message, err
