@@ -14,9 +14,8 @@ import time
 
 import pytest
 
-from certs import make_certs
 from test_metrics import get, metrics_daemon, parse, value
-from test_tls import echo_round_trip, py_server
+from test_tls import certs, echo_round_trip, py_server  # noqa: F401 (certs: the module's fixture)
 from wsf_fixtures import Daemon, PyServer, RawServer, RpcError, closed_port
 
 TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
@@ -89,15 +88,6 @@ class TinyProxy:
             self.proc.kill()
             self.proc.wait(5)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def certs():
-    d = tempfile.mkdtemp(prefix="wsf-certs-")
-    try:
-        yield make_certs(d)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def open_error(ctl, **params):
