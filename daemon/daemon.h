@@ -10,6 +10,7 @@
 
 #include "deflate.h"
 #include "hist.h"
+#include "proxy.h"
 #include "registry.h"
 #include "timer.h"
 #include "vocab.h" /* causes (WSF_CAUSE_COUNT), states, keepalive modes, error codes */
@@ -60,7 +61,9 @@ typedef struct wsf_config {
   wsf_keepalive keepalive; /* defaults for open */
   bool tls_verify;
   const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_ciphers;
-  const char *priority; /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
+  const char *proxy;       /* --proxy: the default HTTP CONNECT proxy; NULL = the environment's */
+  wsf_proxy_env proxy_env; /* HTTP(S)_PROXY, NO_PROXY at start */
+  const char *priority;    /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
 } wsf_config;
 
 typedef struct wsf_stats {
@@ -78,7 +81,7 @@ typedef struct wsf_stats {
                                     metrics walk these, not all 5,000 */
   uint16_t n_codes_seen;
   wsf_hist loop_lag; /* looplag.c */
-  wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_tls, hs_upgrade, hs_total;
+  wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_proxy, hs_tls, hs_upgrade, hs_total;
 } wsf_stats;
 
 typedef struct wsf_daemon {
