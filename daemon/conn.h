@@ -42,7 +42,7 @@ typedef struct wsf_close_record {
 } wsf_close_record;
 
 typedef struct wsf_timings {
-  uint64_t queued_us, dns_us, connect_us, tls_us, upgrade_us, total_us;
+  uint64_t queued_us, dns_us, connect_us, proxy_us, tls_us, upgrade_us, total_us;
 } wsf_timings;
 
 /* open.reuse: what a live connection of the requested name is good for. */
@@ -72,6 +72,7 @@ typedef struct wsf_open_params {
   const wsf_keepalive *keepalive; /* template; interned by wsf_conn_open */
   bool tls_verify;
   const char *tls_ca_file, *tls_server_name, *tls_cert_file, *tls_key_file, *tls_ciphers;
+  const char *proxy;           /* NUL-terminated; NULL = the daemon's choice (proxy.h), "none" = direct */
   wsf_deflate_options deflate; /* permessage-deflate offer; enabled false = none */
   const char *source;          /* an address to bind before connect, or NULL: the pool's rotation */
   size_t source_len;

@@ -32,6 +32,8 @@ static void hs_free(wsf_handshake *hs) {
     free(hs->subprotocols[i]);
   free(hs->subprotocols);
   free(hs->request);
+  free(hs->proxy_request);
+  free(hs->proxy_resp);
   free(hs->server_name);
   /* The TLS session took its own reference; this one kept the configuration interned until then. */
   wsf_tls_config_release(hs->tls_config);
@@ -215,6 +217,18 @@ void conn_on_connect(wsf_transport *t, int status) {
     return;
   }
   hs->t_connected = wsf_now_us();
+  if (hs->proxy_resp) { /* through an HTTP proxy: the CONNECT first (conn_proxy.c) */
+    conn_start_proxy(c);
+    return;
+  }
+  hs->t_proxied = hs->t_connected;
+  conn_secure_and_upgrade(c);
+}
+
+/* TLS (wss://) and then the upgrade, on the connection or the proxy's tunnel. */
+void conn_secure_and_upgrade(wsf_conn *c) {
+  wsf_handshake *hs = c->hs;
+  wsf_transport *t = &c->transport;
   if (c->tls) {
     hs->phase = "tls";
     if (wsf_transport_start_tls_client(t, hs->tls_config, hs->server_name) != 0) {
@@ -223,7 +237,7 @@ void conn_on_connect(wsf_transport *t, int status) {
     }
     wsf_transport_read_start(t);
   } else {
-    hs->t_tls = hs->t_connected;
+    hs->t_tls = hs->t_proxied;
     send_upgrade(c);
   }
 }
@@ -382,6 +396,8 @@ static void keep_response_headers(wsf_conn *c, const wsf_hs_response *r) {
 static void hist_timings(wsf_daemon *d, const wsf_timings *t) {
   wsf_hist_add(&d->stats.hs_dns, t->dns_us);
   wsf_hist_add(&d->stats.hs_connect, t->connect_us);
+  if (t->proxy_us)
+    wsf_hist_add(&d->stats.hs_proxy, t->proxy_us);
   if (t->tls_us)
     wsf_hist_add(&d->stats.hs_tls, t->tls_us);
   wsf_hist_add(&d->stats.hs_upgrade, t->upgrade_us);
@@ -396,7 +412,8 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
   c->timings.queued_us = hs->t_admitted - c->started_us;
   c->timings.dns_us = hs->t_dns - hs->t_admitted;
   c->timings.connect_us = hs->t_connected - hs->t_dns;
-  c->timings.tls_us = c->tls ? hs->t_tls - hs->t_connected : 0;
+  c->timings.proxy_us = hs->t_proxied - hs->t_connected;
+  c->timings.tls_us = c->tls ? hs->t_tls - hs->t_proxied : 0;
   c->timings.upgrade_us = now - hs->t_sent;
   c->timings.total_us = now - c->started_us;
   hist_timings(d, &c->timings);
@@ -426,6 +443,10 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
 
 void conn_handshake_data(wsf_conn *c, const uint8_t *data, size_t len) {
   wsf_handshake *hs = c->hs;
+  if (hs->proxy_resp) {
+    conn_proxy_data(c, len ? data : NULL, len);
+    return;
+  }
   size_t consumed = 0;
   wsf_hs_result r = len ? wsf_hs_response_feed(&hs->resp, data, len, &consumed) : WSF_HS_REJECTED;
   switch (r) {
@@ -674,6 +695,13 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
     }
     const char *sni = p->tls_server_name ? p->tls_server_name : hs->host;
     hs->server_name = wsf_xstrndup(sni, strlen(sni));
+  }
+  const char *proxy = wsf_proxy_choose(p->proxy, d->cfg.proxy, &d->cfg.proxy_env, hs->host, tls);
+  const char *proxy_error = NULL;
+  if (proxy && conn_plan_proxy(hs, proxy, &proxy_error) != 0) {
+    hs_free(hs);
+    open_error(d, w, WSF_E_BAD_REQUEST, proxy_error);
+    return;
   }
   wsf_hs_response_init(&hs->resp, hs->key, (const char *const *)hs->subprotocols, hs->n_subprotocols);
   hs->resp_init = true;

@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "dns_cache.h"
 #include "handshake.h"
+#include "proxy.h"
 #include "tls.h"
 #include "url.h"
 #include "util.h"
@@ -40,6 +41,13 @@ typedef struct wsf_handshake {
   char *server_name;
   wsf_deflate_options deflate; /* what was offered, to check the answer against */
   uint64_t t_admitted, t_dns, t_connected, t_tls, t_sent;
+  /* Through an HTTP proxy (conn_proxy.c): host/port above are the proxy's. */
+  char gateway_host[256];
+  uint16_t gateway_port;
+  char *proxy_request; /* the CONNECT, until written */
+  size_t proxy_request_len;
+  wsf_proxy_response *proxy_resp; /* until the tunnel is open */
+  uint64_t t_proxied;             /* the tunnel opened (= t_connected without a proxy) */
   const char *phase;
   /* a failure found while starting a step, delivered from the loop (fail_open_soon) */
   wsf_err soon_err;
@@ -127,6 +135,12 @@ void conn_on_tls_done(wsf_transport *t, bool ok, const char *detail);
 void conn_try_connect(wsf_conn *c);
 void conn_handshake_data(wsf_conn *c, const uint8_t *data, size_t len);
 void conn_give_back_memory(wsf_daemon *d);
+void conn_secure_and_upgrade(wsf_conn *c);
+
+/* conn_proxy.c (the CONNECT step through an HTTP proxy) */
+int conn_plan_proxy(wsf_handshake *hs, const char *proxy, const char **error);
+void conn_start_proxy(wsf_conn *c);
+void conn_proxy_data(wsf_conn *c, const uint8_t *data, size_t len);
 void conn_on_admit_timer(wsf_timer *t);
 
 #endif

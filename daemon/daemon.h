@@ -11,6 +11,7 @@
 #include "deflate.h"
 #include "dns_cache.h"
 #include "hist.h"
+#include "proxy.h"
 #include "registry.h"
 #include "source_pool.h"
 #include "timer.h"
@@ -62,6 +63,8 @@ typedef struct wsf_config {
   wsf_keepalive keepalive; /* defaults for open */
   bool tls_verify;
   const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_ciphers;
+  const char *proxy;            /* --proxy: the default HTTP CONNECT proxy; NULL = the environment's */
+  wsf_proxy_env proxy_env;      /* HTTP(S)_PROXY, NO_PROXY at start */
   const char *priority;         /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
   const char *source_addresses; /* --source-addresses LIST|RANGE; NULL = the kernel chooses */
   uint32_t dns_cache_ms;        /* --dns-cache-ms: how long a name's answer is used (30000; 0 = not kept) */
@@ -84,7 +87,7 @@ typedef struct wsf_stats {
                                     metrics walk these, not all 5,000 */
   uint16_t n_codes_seen;
   wsf_hist loop_lag; /* looplag.c */
-  wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_tls, hs_upgrade, hs_total;
+  wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_proxy, hs_tls, hs_upgrade, hs_total;
 } wsf_stats;
 
 typedef struct wsf_daemon {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -66,6 +67,9 @@ static void usage(FILE *f) {
         "  --tls-key-file FILE\n"
         "  --tls-ciphers LIST\n"
         "  --tls-insecure             do not verify servers (tests only)\n"
+        "  --proxy URL                HTTP CONNECT proxy for opens without their own proxy:\n"
+        "                             http://[user:pass@]host:port or none (default: the\n"
+        "                             https_proxy/http_proxy/no_proxy environment)\n"
         "  --lifeline-fd N            shut down (as on SIGTERM) when fd N, a pipe or socket the\n"
         "                             parent holds the other end of, reaches EOF or fails:\n"
         "                             the daemon dies with its parent, kill -9 included\n"
@@ -134,6 +138,7 @@ enum {
   OPT_TLS_KEY,
   OPT_TLS_CIPHERS,
   OPT_TLS_INSECURE,
+  OPT_PROXY,
   OPT_LIFELINE_FD,
   OPT_LOG_LEVEL,
   OPT_PRIORITY,
@@ -175,6 +180,7 @@ static const struct option options[] = {
     {"tls-cert-file", required_argument, 0, OPT_TLS_CERT},
     {"tls-key-file", required_argument, 0, OPT_TLS_KEY},
     {"tls-ciphers", required_argument, 0, OPT_TLS_CIPHERS},
+    {"proxy", required_argument, 0, OPT_PROXY},
     {"tls-insecure", no_argument, 0, OPT_TLS_INSECURE},
     {"lifeline-fd", required_argument, 0, OPT_LIFELINE_FD},
     {"log-level", required_argument, 0, OPT_LOG_LEVEL},
@@ -184,6 +190,20 @@ static const struct option options[] = {
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
+
+/* The lower-case name first, as curl reads them. */
+static const char *env_either(const char *lower, const char *upper) {
+  const char *v = getenv(lower);
+  return v && *v ? v : getenv(upper);
+}
+
+static wsf_proxy_env proxy_environment(void) {
+  return (wsf_proxy_env){
+      .http_proxy = env_either("http_proxy", "HTTP_PROXY"),
+      .https_proxy = env_either("https_proxy", "HTTPS_PROXY"),
+      .no_proxy = env_either("no_proxy", "NO_PROXY"),
+  };
+}
 
 static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) {
   bool jitter_given = false;
@@ -329,6 +349,16 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
     case OPT_TLS_INSECURE:
       cfg->tls_verify = false;
       break;
+    case OPT_PROXY: {
+      wsf_proxy_url u;
+      const char *why = NULL;
+      if (strcasecmp(optarg, "none") != 0 && wsf_proxy_url_parse(optarg, strlen(optarg), &u, &why) != 0) {
+        fprintf(stderr, "wsfleetd: --proxy: %s\n", why);
+        return -1;
+      }
+      cfg->proxy = optarg;
+      break;
+    }
     case OPT_LIFELINE_FD: {
       uint64_t fd;
       if (parse_u64(optarg, &fd) != 0 || fd > INT32_MAX) {
@@ -549,6 +579,7 @@ int main(int argc, char **argv) {
   cfg->keepalive.interval_ms = 25000;
   cfg->keepalive.pong_timeout_ms = 10000;
   cfg->tls_verify = true;
+  cfg->proxy_env = proxy_environment();
   m.lifeline_fd = -1;
   if (parse_args(argc, argv, cfg, &m.lifeline_fd) != 0)
     return 2;

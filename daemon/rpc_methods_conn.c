@@ -72,7 +72,7 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
       bool timeout = err == WSF_E_TIMEOUT;
       bool retry = hs && f && f->retry_after;
       wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err), f ? f->message : "open failed",
-                           2 + (hs ? 2 : 0) + retry + (timeout ? 1 : 0));
+                           2 + (hs ? 2 : 0) + retry + (hs || timeout ? 1 : 0));
       kv_str(pk, "conn", c->name);
       wsf_pack_key(pk, "record");
       if (c->record)
@@ -93,6 +93,8 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
       }
       if (timeout)
         kv_str(pk, "phase", w->error_phase ? w->error_phase : "connect");
+      if (hs) /* "upgrade", or "proxy" when an HTTP proxy refused the CONNECT */
+        kv_str(pk, "phase", w->error_phase ? w->error_phase : "upgrade");
       wsf_pack_error_end(pk);
     }
     rpc_ctl_done_packing(ctl);
@@ -206,6 +208,7 @@ void rpc_do_open(req_ctx *r) {
   const char *names[MAX_HEADERS], *values[MAX_HEADERS], *subs[MAX_SUBPROTOCOLS];
   size_t name_lens[MAX_HEADERS], value_lens[MAX_HEADERS], sub_lens[MAX_SUBPROTOCOLS];
   char *tls_strs[5] = {0};
+  char *proxy = NULL; /* open's own HTTP proxy, or "none" */
   wsf_keepalive ka = cfg->keepalive;
   ka.next = NULL;
 
@@ -303,8 +306,9 @@ void rpc_do_open(req_ctx *r) {
   }
   if (!get_cstr(r, tls, "ca_file", &tls_strs[0]) || !get_cstr(r, tls, "server_name", &tls_strs[1]) ||
       !get_cstr(r, tls, "cert_file", &tls_strs[2]) || !get_cstr(r, tls, "key_file", &tls_strs[3]) ||
-      !get_cstr(r, tls, "ciphers", &tls_strs[4]))
+      !get_cstr(r, tls, "ciphers", &tls_strs[4]) || !get_cstr(r, r->params, "proxy", &proxy))
     goto out;
+  p.proxy = proxy;
   p.tls_ca_file = tls_strs[0] ? tls_strs[0] : cfg->tls_ca_file;
   /* "" means the URL host, as absent does: it used to switch the name check
    * off while the result still said verified. */
@@ -328,6 +332,7 @@ void rpc_do_open(req_ctx *r) {
 out:
   for (size_t i = 0; i < WSF_ARRAY_LEN(tls_strs); i++)
     free(tls_strs[i]);
+  free(proxy);
 }
 
 /* ---- send / recv / request ---------------------------------------------------- */

@@ -112,14 +112,13 @@ void wsf_transport_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf
  * wsf_filter, so the transport holds one pointer for the table and the state
  * together (no bytes added to an idle plain transport).
  *
- * Adding another filter (e.g. an HTTP CONNECT proxy, issue 17): write a
- * proxy.c with a `const wsf_filter_ops` whose start sends the CONNECT request
- * through io->write, whose on_bytes parses the proxy's answer (then calls
- * io->ready and passes later bytes to io->deliver), and a
+ * Adding another filter: a `const wsf_filter_ops` in its own file and a
  * wsf_transport_start_<name>() here that calls start_filter with it; nothing
- * in tls.c changes. TLS through a proxy needs the two stacked: a filter's io
- * would then lead into the next filter instead of the socket (one filter per
- * transport today). */
+ * in tls.c changes. Stacking two would need a filter's io to lead into the
+ * next filter instead of the socket (one filter per transport today). An
+ * HTTP CONNECT proxy is not a filter: its exchange is plaintext on the socket
+ * before any filter starts, so it is a dial step (conn_proxy.c) and TLS runs
+ * inside the tunnel unchanged. */
 
 /* What the transport hands a filter: the way down to the socket and the way
  * up to the owner. Every function takes the transport the filter was started

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#define wsf_container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define wsf_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define WSF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Monotonic microseconds (uv_hrtime). */

@@ -107,6 +107,7 @@ const wsf_view *wsf_view_timings(wsf_view *out, const wsf_timings *t) {
   add_uint(v, "queued_us", t->queued_us, all, NULL);
   add_uint(v, "dns_us", t->dns_us, all, NULL);
   add_uint(v, "connect_us", t->connect_us, all, NULL);
+  add_uint(v, "proxy_us", t->proxy_us, all, NULL);
   add_uint(v, "tls_us", t->tls_us, all, NULL);
   add_uint(v, "upgrade_us", t->upgrade_us, all, NULL);
   add_uint(v, "total_us", t->total_us, all, NULL);
@@ -296,15 +297,18 @@ const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_
   add_counts(v, "closes_by_cause", &out->by_cause, RPC | LOG | PROM, &p_by_cause);
 
 #define phase_help                                                                                           \
-  "Opening handshake phases: dns, connect (TCP), tls (wss only), upgrade (HTTP request to 101)."
+  "Opening handshake phases: dns, connect (TCP), proxy (HTTP proxy CONNECT), tls (wss only), "               \
+  "upgrade (HTTP request to 101)."
   PROM(p_dns, "wsfleet_handshake_phase_seconds", "histogram", phase_help, "phase=\"dns\"", true);
   PROM(p_connect, "wsfleet_handshake_phase_seconds", "histogram", phase_help, "phase=\"connect\"", true);
+  PROM(p_proxy, "wsfleet_handshake_phase_seconds", "histogram", phase_help, "phase=\"proxy\"", true);
   PROM(p_tls, "wsfleet_handshake_phase_seconds", "histogram", phase_help, "phase=\"tls\"", true);
   PROM(p_upgrade, "wsfleet_handshake_phase_seconds", "histogram", phase_help, "phase=\"upgrade\"", true);
   PROM(p_hs_total, "wsfleet_handshake_seconds", "histogram",
        "Whole opens, from the open request to open, admission queueing included.", NULL, true);
   add_hist(v, "handshake_dns_us", &s->hs_dns, PROM, &p_dns);
   add_hist(v, "handshake_connect_us", &s->hs_connect, PROM, &p_connect);
+  add_hist(v, "handshake_proxy_us", &s->hs_proxy, PROM, &p_proxy);
   add_hist(v, "handshake_tls_us", &s->hs_tls, PROM, &p_tls);
   add_hist(v, "handshake_upgrade_us", &s->hs_upgrade, PROM, &p_upgrade);
   add_hist(v, "handshake_us", &s->hs_total, PROM, &p_hs_total);

@@ -113,7 +113,7 @@ CLEAN_RECORD = dict(RECORD, code=1000, reason="done", initiator="client", clean=
                     cause="local_close", detail="", since_sent_us=120, since_recv_us=80,
                     open_conns=150,
                     summary="1000 closed by client (done) after 12.0 s, 150 open")
-TIMINGS = {"queued_us": 0, "dns_us": 120, "connect_us": 310, "tls_us": 2450,
+TIMINGS = {"queued_us": 0, "dns_us": 120, "connect_us": 310, "proxy_us": 0, "tls_us": 2450,
            "upgrade_us": 890, "total_us": 3770}
 
 # --- requests: one or more per method in PROTOCOL.md §5 ---------------------------
@@ -162,7 +162,12 @@ request("open_keepalive_reply_deadline", "open with text heartbeats whose replie
 })
 request("open_reuse_any", "open that takes a live connection of that name whatever its URL", 9, "open",
         {"conn": "vu-1", "url": "ws://127.0.0.1:8080/other", "reuse": "any"})
-request("open_source", "open from a named source address (PROTOCOL.md §4 source)", 11, "open",
+request("open_proxy", "open through an HTTP CONNECT proxy with Basic credentials", 11, "open", {
+    "conn": "vu-7", "url": "wss://webchat.example.com/webchat/v1",
+    "proxy": "http://alice:s3cret@proxy.corp.example:3128"})
+request("open_no_proxy", "open that goes direct whatever --proxy and the environment say", 12, "open", {
+    "conn": "vu-8", "url": "ws://127.0.0.1:8080/chat", "proxy": "none"})
+request("open_source", "open from a named source address (PROTOCOL.md §4 source)", 13, "open",
         {"conn": "vu-7", "url": "ws://127.0.0.1:8080/", "source": "127.0.0.7"})
 request("open_unicode_name", "open with a non-ASCII connection name", 6, "open",
         {"conn": "vu-\u00fc-\u2713", "url": "ws://localhost/"})
@@ -244,10 +249,18 @@ response("open_reused", "open that returned a live connection (ws://: tls nil)",
     "timings": dict(TIMINGS, tls_us=0, total_us=1320), "tls": None})
 response("open_handshake_failed", "open refused by the server with HTTP 403", 4, error={
     "code": "handshake_failed", "message": "server answered 403 Forbidden instead of 101",
-    "http_status": 403, "body": "<html>Forbidden</html>"})
+    "http_status": 403, "body": "<html>Forbidden</html>", "phase": "upgrade"})
+response("open_proxy_refused", "open refused by the HTTP proxy (407: credentials missing)", 11, error={
+    "code": "handshake_failed",
+    "message": "proxy 10.0.0.5:3128 refused CONNECT webchat.example.com:443: HTTP 407 Proxy Authentication Required",
+    "conn": "vu-7", "record": None, "http_status": 407, "body": "", "phase": "proxy"})
+response("open_proxied", "open through an HTTP proxy: the proxy phase in the timings", 11, result={
+    "conn": "vu-7", "reused": False, "deflate": None, "status": 101, "subprotocol": None, "headers": {},
+    "timings": dict(TIMINGS, proxy_us=640, total_us=4410),
+    "tls": {"version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "verified": True}})
 response("open_refused_retry_after", "open refused with 503 and a Retry-After header", 4, error={
     "code": "handshake_failed", "message": "server answered HTTP 503 instead of 101",
-    "http_status": 503, "body": "", "retry_after": "30"})
+    "http_status": 503, "body": "", "retry_after": "30", "phase": "upgrade"})
 response("open_timeout", "open timed out in the TLS phase", 4, error={
     "code": "timeout", "message": "connect_timeout_ms 10000 elapsed", "phase": "tls"})
 response("open_tls_error", "certificate verification failed", 4, error={
