@@ -110,6 +110,11 @@ void *wsf_xcalloc(size_t n, size_t size) {
   return p;
 }
 
+void wsf_out_of_memory(const char *what) {
+  fprintf(stderr, "out of memory (%s)\n", what);
+  abort();
+}
+
 char *wsf_xstrndup(const char *s, size_t n) {
   char *p = wsf_xmalloc(n + 1);
   memcpy(p, s, n);

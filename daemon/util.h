@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#define wsf_container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define wsf_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define WSF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Monotonic microseconds (uv_hrtime). */
@@ -53,5 +53,8 @@ void *wsf_xmalloc(size_t n);
 void *wsf_xcalloc(size_t n, size_t size);
 void *wsf_xrealloc(void *p, size_t n);
 char *wsf_xstrndup(const char *s, size_t n);
+/* For a library that reports out of memory without a size (wslay's
+ * WSLAY_ERR_NOMEM, OpenSSL's SSL_new NULL): same message, same abort. */
+_Noreturn void wsf_out_of_memory(const char *what);
 
 #endif
