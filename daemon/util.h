@@ -16,7 +16,7 @@ uint64_t wsf_now_us(void);
 /* Wall clock, Unix epoch milliseconds. */
 uint64_t wsf_wall_ms(void);
 
-/* Fill buf from the CSPRNG (OpenSSL RAND_bytes). Returns 0 or -1. */
+/* Fill buf from the CSPRNG (OpenSSL RAND_bytes). Returns 0 or UV_EIO (no entropy). */
 int wsf_random(void *buf, size_t len);
 /* Uniform in [0, bound) from a fast non-cryptographic generator (jitter). */
 uint64_t wsf_random_below(uint64_t bound);

@@ -170,7 +170,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user) {
   (void)ctx;
   (void)user;
-  return wsf_random(buf, len);
+  return wsf_random(buf, len) == 0 ? 0 : -1; /* wslay's callback convention */
 }
 
 /* ---- permessage-deflate on received messages ------------------------- */
@@ -380,6 +380,21 @@ static int wslay_checked(int rv) {
   return rv;
 }
 
+/* wslay's other refusals as the error convention's codes (ARCHITECTURE.md
+ * "Errors"): a message after our close, or arguments it will not frame. */
+static int wslay_to_uv(int rv) {
+  switch (rv) {
+  case 0:
+    return 0;
+  case WSLAY_ERR_NO_MORE_MSG:
+    return UV_EPIPE;
+  case WSLAY_ERR_INVALID_ARGUMENT:
+    return UV_EINVAL;
+  default:
+    return UV_EPROTO;
+  }
+}
+
 /* wslay's context init fails only out of memory. */
 static void ensure_ctx(wsf_ws *ws) {
   if (ws->ctx)
@@ -413,7 +428,7 @@ static int flush(wsf_ws *ws) {
   int wrv = out_write(ws);
   if (rv != 0 || wrv != 0) {
     ws->failed = 1;
-    return -1;
+    return wrv ? wrv : wslay_to_uv(rv);
   }
   if (wslay_event_get_close_sent(ws->ctx) && !ws->close_sent) {
     ws->close_sent = 1;
@@ -434,8 +449,9 @@ static int flush(wsf_ws *ws) {
 /* One whole frame into out: header, masking key (client side), payload. */
 static int write_frame(wsf_ws *ws, int opcode, bool rsv1, const uint8_t *data, size_t len) {
   uint8_t key[4];
-  if (!ws->server && wsf_random(key, sizeof key) != 0)
-    return -1;
+  int rv = ws->server ? 0 : wsf_random(key, sizeof key);
+  if (rv != 0)
+    return rv;
   uint8_t *dst = out_reserve(WSF_FRAME_HEADER_MAX + len);
   out.len +=
       wsf_frame_encode(dst, (uint8_t)opcode, rsv1 ? WSF_FRAME_RSV1 : 0, data, len, ws->server ? NULL : key);
@@ -452,11 +468,12 @@ static int write_frame(wsf_ws *ws, int opcode, bool rsv1, const uint8_t *data, s
 
 static int write_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
   out.len = 0;
-  if (write_frame(ws, WSF_WS_PONG, false, data, len) != 0 || out_write(ws) != 0) {
+  int rv = write_frame(ws, WSF_WS_PONG, false, data, len);
+  if (rv == 0)
+    rv = out_write(ws);
+  if (rv != 0)
     ws->failed = 1;
-    return -1;
-  }
-  return 0;
+  return rv;
 }
 
 static void answer_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
@@ -637,7 +654,7 @@ int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
 
 static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
   if (ws->failed)
-    return -1;
+    return UV_EPROTO;
   /* After the peer's close frame nothing more is read (wslay has stopped
    * reading too); after a framing violation the frame boundaries are lost. */
   if (ws->close_received || ws->scan_violation || ws->scan_too_big)
@@ -647,7 +664,7 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     size_t n = fast_parse(ws, data, len, frames);
     if (n && fast_text_valid(frames, n)) {
       fast_deliver(ws, frames, n);
-      return ws->failed ? -1 : 0;
+      return ws->failed ? UV_EPROTO : 0;
     }
   }
   ensure_ctx(ws);
@@ -696,12 +713,12 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     ws->failed = 1;
     if (ws->cb->on_protocol_error)
       ws->cb->on_protocol_error(ws, ws->close_sent ? ws->close_code_sent : 1002);
-    return -1;
+    return UV_EPROTO;
   }
-  if (ws->failed) {
+  if (ws->failed) { /* a write failed or wslay gave up: not the peer's protocol */
     if (ws->cb->on_protocol_error)
       ws->cb->on_protocol_error(ws, 1011);
-    return -1;
+    return UV_EPROTO;
   }
   release_if_at_rest(ws);
   return 0;
@@ -709,22 +726,23 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
 
 int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
   if (ws->failed || ws->close_sent)
-    return -1;
+    return UV_EPIPE;
   if (!ws->ctx && !ws->deflate && (opcode != WSF_WS_PING && opcode != WSF_WS_PONG ? true : len <= 125)) {
     /* at rest nothing is queued in wslay, so a direct write keeps the order */
     out.len = 0;
-    if (write_frame(ws, opcode, false, data, len) != 0 || out_write(ws) != 0) {
+    int rv = write_frame(ws, opcode, false, data, len);
+    if (rv == 0)
+      rv = out_write(ws);
+    if (rv != 0)
       ws->failed = 1;
-      return -1;
-    }
-    return 0;
+    return rv;
   }
   ensure_ctx(ws);
   struct wslay_event_msg msg = {(uint8_t)opcode, data, len};
   uint8_t rsv = WSLAY_RSV_NONE;
   if (ws->deflate && (opcode == WSF_WS_TEXT || opcode == WSF_WS_BINARY)) {
     if (wsf_deflate_compress(ws->deflate, data, len, &msg.msg, &msg.msg_length) != WSF_DEFLATE_OK)
-      return -1;
+      return UV_EIO; /* WSF_DEFLATE_ZLIB: a bug, not the message */
     rsv = WSLAY_RSV1_BIT;
   }
   int rv = wslay_checked(wslay_event_queue_msg_ex(ws->ctx, &msg, rsv)); /* copies the payload */
@@ -739,21 +757,22 @@ int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
     }
   }
   if (rv != 0)
-    return -1;
-  if (flush(ws) != 0)
-    return -1;
+    return wslay_to_uv(rv);
+  if ((rv = flush(ws)) != 0)
+    return rv;
   release_if_at_rest(ws);
   return 0;
 }
 
 int wsf_ws_close(wsf_ws *ws, uint16_t code, const char *reason, size_t reason_len) {
   if (ws->failed || ws->close_sent)
-    return -1;
+    return UV_EPIPE;
   ensure_ctx(ws);
   if (reason_len > 123)
     reason_len = 123;
-  if (wslay_checked(wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, reason_len)) != 0)
-    return -1;
+  int rv = wslay_checked(wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, reason_len));
+  if (rv != 0)
+    return wslay_to_uv(rv);
   return flush(ws);
 }
 
