@@ -91,6 +91,20 @@ static void test_ping_is_answered_with_pong(void) {
   pair_close();
 }
 
+/* The error convention (ARCHITECTURE.md "Errors"): a send wslay will not
+ * frame is UV_EINVAL and leaves the session usable; one after our close is
+ * UV_EPIPE. */
+static void test_send_errors_are_libuv_codes(void) {
+  pair_open(NULL, 1 << 20, 1 << 20, NULL);
+  uint8_t big[126] = {0};
+  CHECK(wsf_ws_send(&client.ws, WSF_WS_PING, big, sizeof big) == UV_EINVAL); /* control frame > 125 */
+  CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"still fine", 10) == 0);
+  CHECK(wsf_ws_close(&client.ws, 1000, NULL, 0) == 0);
+  CHECK(wsf_ws_send(&client.ws, WSF_WS_PING, (const uint8_t *)"x", 1) == UV_EPIPE);
+  CHECK(client.protocol_errors == 0);
+  pair_close();
+}
+
 static bool both_close_frames(void) {
   return client.close_frames && server.close_frames;
 }
@@ -702,6 +716,7 @@ int main(void) {
   RUN(test_text_and_binary_messages_both_ways);
   RUN(test_ping_is_answered_with_pong);
   RUN(test_close_handshake_client_initiated);
+  RUN(test_send_errors_are_libuv_codes);
   RUN(test_close_handshake_server_initiated);
   RUN(test_invalid_utf8_text_is_1007);
   RUN(test_message_over_max_is_1009);
