@@ -42,6 +42,15 @@ static void oom_from_a_library(void) {
   wsf_out_of_memory("wslay");
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define WSF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WSF_ASAN 1
+#endif
+#endif
+
+#ifndef WSF_ASAN
 static void huge_malloc(void) {
   /* Larger than any address space: malloc returns NULL at once. */
   volatile size_t n = SIZE_MAX / 2;
@@ -53,12 +62,6 @@ static void huge_realloc(void) {
   free(wsf_xrealloc(NULL, n));
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define WSF_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WSF_ASAN 1
-#endif
 #endif
 
 static void test_library_out_of_memory_aborts_with_its_name(void) {
