@@ -66,7 +66,7 @@ void rpc_do_list(req_ctx *r) {
   wsf_pack_key(pk, "conns");
   msgpack_pack_array(pk, listed);
   if (page.size)
-    msgpack_sbuffer_write(&r->ctl->out, page.data, page.size);
+    rpc_sbuffer_write(&r->ctl->out, page.data, page.size);
   msgpack_sbuffer_destroy(&page);
   kv_uint(pk, "total", total);
   wsf_pack_key(pk, "next_offset");
