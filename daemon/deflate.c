@@ -7,6 +7,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "util.h"
+
 /* ---- Sec-WebSocket-Extensions parsing ---------------------------------
  * extension-list = 1#( token *( ";" token [ "=" ( token / quoted-string ) ] ) )
  * (RFC 6455 §9.1, RFC 7230 §7 for the list rule: empty elements are skipped). */
@@ -395,7 +397,9 @@ struct wsf_deflate {
   wsf_deflate_counters counters;
 };
 
-/* zlib's allocations go through here so a session's zlib memory is known. */
+/* zlib's allocations go through here so a session's zlib memory is known,
+ * and under the memory rule (ARCHITECTURE.md): out of memory aborts with the
+ * size, so zlib never returns Z_MEM_ERROR to this module. */
 typedef union zhdr {
   size_t n;
   max_align_t align;
@@ -404,9 +408,7 @@ typedef union zhdr {
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
   wsf_deflate *d = opaque;
   size_t n = (size_t)items * size;
-  zhdr *h = malloc(sizeof *h + n);
-  if (!h)
-    return Z_NULL;
+  zhdr *h = wsf_xmalloc(sizeof *h + n);
   h->n = n;
   d->zlib_bytes += n;
   return h + 1;
@@ -430,18 +432,16 @@ static shared_buf tx_buf, rx_buf;
 #define TRIM_ABOVE (1u << 20)
 #define CHUNK (1u << 30) /* zlib counts in uInt */
 
-static int reserve(shared_buf *b, size_t need) {
+/* need is bounded by the caller's limit (max_message_bytes + 1 inflating,
+ * the message's own size compressing). */
+static void reserve(shared_buf *b, size_t need) {
   if (b->cap >= need)
-    return 0;
+    return;
   size_t cap = b->cap ? b->cap : 4096;
   while (cap < need)
     cap *= 2;
-  uint8_t *p = realloc(b->data, cap);
-  if (!p)
-    return -1;
-  b->data = p;
+  b->data = wsf_xrealloc(b->data, cap);
   b->cap = cap;
-  return 0;
 }
 
 static void trim(shared_buf *b) {
@@ -453,9 +453,7 @@ static void trim(shared_buf *b) {
 }
 
 wsf_deflate *wsf_deflate_new(const wsf_deflate_params *p, bool server) {
-  wsf_deflate *d = calloc(1, sizeof *d);
-  if (!d)
-    return NULL;
+  wsf_deflate *d = wsf_xcalloc(1, sizeof *d);
   d->p = *p;
   d->server = server;
   return d;
@@ -486,21 +484,19 @@ void wsf_deflate_free(wsf_deflate *d) {
 }
 
 static z_stream *stream_new(wsf_deflate *d) {
-  z_stream *z = calloc(1, sizeof *z);
-  if (z) {
-    z->zalloc = z_alloc;
-    z->zfree = z_free;
-    z->opaque = d;
-  }
+  z_stream *z = wsf_xcalloc(1, sizeof *z);
+  z->zalloc = z_alloc;
+  z->zfree = z_free;
+  z->opaque = d;
   return z;
 }
 
+/* zlib's init fails only out of memory (aborted in z_alloc) or on
+ * parameters negotiation already checked: -1 means a bug. */
 static int tx_open(wsf_deflate *d) {
   if (d->tx)
     return 0;
   z_stream *z = stream_new(d);
-  if (!z)
-    return -1;
   int bits = d->server ? d->p.server_max_window_bits : d->p.client_max_window_bits;
   /* zlib's raw deflate refuses an 8-bit window. A 9-bit one is fine: zlib
    * keeps its match distances within the window less 262 bytes (250 here),
@@ -520,8 +516,6 @@ static int rx_open(wsf_deflate *d) {
   if (d->rx)
     return 0;
   z_stream *z = stream_new(d);
-  if (!z)
-    return -1;
   int bits = d->server ? d->p.client_max_window_bits : d->p.server_max_window_bits;
   if (inflateInit2(z, -bits) != Z_OK) {
     free(z);
@@ -543,8 +537,9 @@ static const uint8_t sync_tail[4] = {0x00, 0x00, 0xff, 0xff};
 int wsf_deflate_compress(wsf_deflate *d, const uint8_t *in, size_t len, const uint8_t **out,
                          size_t *out_len) {
   trim(&tx_buf);
-  if (tx_open(d) != 0 || reserve(&tx_buf, len / 2 + 64) != 0)
-    return WSF_DEFLATE_NOMEM;
+  if (tx_open(d) != 0)
+    return WSF_DEFLATE_ZLIB;
+  reserve(&tx_buf, len / 2 + 64);
   z_stream *z = d->tx;
   size_t have = 0, left = len;
   const uint8_t *src = in;
@@ -556,10 +551,8 @@ int wsf_deflate_compress(wsf_deflate *d, const uint8_t *in, size_t len, const ui
     left -= n;
     int flush = left ? Z_NO_FLUSH : Z_SYNC_FLUSH;
     for (;;) {
-      if (tx_buf.cap - have < 64 && reserve(&tx_buf, tx_buf.cap * 2) != 0) {
-        wsf_deflate_discard_compressor(d);
-        return WSF_DEFLATE_NOMEM;
-      }
+      if (tx_buf.cap - have < 64)
+        reserve(&tx_buf, tx_buf.cap * 2);
       size_t room = tx_buf.cap - have;
       z->next_out = tx_buf.data + have;
       z->avail_out = room > CHUNK ? CHUNK : (uInt)room;
@@ -567,7 +560,7 @@ int wsf_deflate_compress(wsf_deflate *d, const uint8_t *in, size_t len, const ui
       have = (size_t)(z->next_out - tx_buf.data);
       if (rv != Z_OK && rv != Z_BUF_ERROR) { /* Z_BUF_ERROR: nothing left to do */
         wsf_deflate_discard_compressor(d);
-        return WSF_DEFLATE_NOMEM;
+        return WSF_DEFLATE_ZLIB; /* Z_STREAM_ERROR: deflate allocates nothing after init */
       }
       if (z->avail_out != 0) /* all input taken and all output flushed */
         break;
@@ -603,8 +596,9 @@ static int inflate_some(wsf_deflate *d, uint64_t max, size_t *have) {
       uint64_t want = rx_buf.cap * 2;
       if (want > cap_limit)
         want = cap_limit;
-      if (want > SIZE_MAX || reserve(&rx_buf, (size_t)want) != 0)
-        return WSF_DEFLATE_NOMEM;
+      if (want > SIZE_MAX)
+        return WSF_DEFLATE_TOO_BIG;
+      reserve(&rx_buf, (size_t)want);
     }
     size_t room = rx_buf.cap - *have;
     z->next_out = rx_buf.data + *have;
@@ -620,8 +614,7 @@ static int inflate_some(wsf_deflate *d, uint64_t max, size_t *have) {
         return WSF_DEFLATE_CORRUPT;
       continue;
     }
-    if (rv == Z_MEM_ERROR)
-      return WSF_DEFLATE_NOMEM;
+    /* Z_MEM_ERROR cannot come back: z_alloc aborts instead. */
     if (rv != Z_OK && rv != Z_BUF_ERROR)
       return WSF_DEFLATE_CORRUPT;
     if (z->avail_in == 0 && z->avail_out != 0)
@@ -642,7 +635,7 @@ int wsf_deflate_decompress(wsf_deflate *d, const uint8_t *in, size_t len, uint64
     return WSF_DEFLATE_OK;
   }
   if (rx_open(d) != 0)
-    return WSF_DEFLATE_NOMEM;
+    return WSF_DEFLATE_ZLIB;
   uint64_t first = (uint64_t)len * 4 + 64;
   if (first > max + 1)
     first = max + 1;
@@ -650,8 +643,7 @@ int wsf_deflate_decompress(wsf_deflate *d, const uint8_t *in, size_t len, uint64
     first = 64;
   if (first > TRIM_ABOVE)
     first = TRIM_ABOVE;
-  if (reserve(&rx_buf, (size_t)first) != 0)
-    return WSF_DEFLATE_NOMEM;
+  reserve(&rx_buf, (size_t)first);
   z_stream *z = d->rx;
   size_t have = 0;
   int rv = WSF_DEFLATE_OK;

@@ -102,10 +102,11 @@ enum wsf_deflate_status {
   WSF_DEFLATE_OK = 0,
   WSF_DEFLATE_TOO_BIG = -1, /* inflated beyond the limit */
   WSF_DEFLATE_CORRUPT = -2, /* not a valid DEFLATE stream */
-  WSF_DEFLATE_NOMEM = -3,
+  WSF_DEFLATE_ZLIB = -3,    /* zlib refused a stream it built itself: a bug, not traffic */
 };
 
-/* NULL when out of memory. server: which side this session is. */
+/* Never NULL (out of memory aborts, zlib's own allocations included). server:
+ * which side this session is. */
 wsf_deflate *wsf_deflate_new(const wsf_deflate_params *p, bool server);
 void wsf_deflate_free(wsf_deflate *d);
 

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* ---- small helpers ---- */
@@ -91,27 +93,18 @@ static bool key_is_valid(const char *key) {
   return key[22] == '=' && key[23] == '=';
 }
 
-/* A growable string for request/response building; allocation failure
- * poisons it and the final result is NULL. */
+/* A growable string for request/response building (out of memory aborts). */
 typedef struct sbuf {
   char *p;
   size_t len, cap;
-  bool failed;
 } sbuf;
 
 static void sb_add(sbuf *b, const char *s, size_t n) {
-  if (b->failed)
-    return;
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + n + 1)
       cap *= 2;
-    char *np = realloc(b->p, cap);
-    if (!np) {
-      b->failed = true;
-      return;
-    }
-    b->p = np;
+    b->p = wsf_xrealloc(b->p, cap);
     b->cap = cap;
   }
   memcpy(b->p + b->len, s, n);
@@ -131,10 +124,6 @@ static void sb_header(sbuf *b, const char *name, const char *value) {
 }
 
 static char *sb_finish(sbuf *b, size_t *len) {
-  if (b->failed) {
-    free(b->p);
-    return NULL;
-  }
   if (len)
     *len = b->len;
   return b->p;
@@ -271,10 +260,7 @@ char *wsf_handshake_build_request(const wsf_url *url, const char *key, const wsf
   for (size_t i = 0; i < n_extra; i++)
     sb_header(&b, extra[i].name, extra[i].value);
   sb_add(&b, "\r\n", 2);
-  char *out = sb_finish(&b, len);
-  if (!out)
-    *error = "out of memory";
-  return out;
+  return sb_finish(&b, len);
 }
 
 /* ---- header collection, shared by both parsers ---- */
@@ -288,15 +274,13 @@ typedef struct hdr_sink {
   const char **error;
 } hdr_sink;
 
-static int append(char **buf, size_t *len, const char *at, size_t n) {
-  char *p = realloc(*buf, *len + n + 1);
-  if (!p)
-    return -1;
+/* n is within the header block llhttp was fed, itself ≤ WSF_MAX_HEADER_BLOCK. */
+static void append(char **buf, size_t *len, const char *at, size_t n) {
+  char *p = wsf_xrealloc(*buf, *len + n + 1);
   memcpy(p + *len, at, n);
   *len += n;
   p[*len] = '\0';
   *buf = p;
-  return 0;
 }
 
 static void scratch_clear(hdr_sink *s) {
@@ -327,11 +311,8 @@ static int header_store(hdr_sink *s) {
   for (char *p = name; *p; p++)
     if (*p >= 'A' && *p <= 'Z')
       *p = (char)(*p - 'A' + 'a');
-  if (!value) {
-    value = calloc(1, 1);
-    if (!value)
-      goto oom;
-  }
+  if (!value)
+    value = wsf_xcalloc(1, 1);
   while (vlen > 0 && is_ows(value[vlen - 1]))
     value[--vlen] = '\0';
   size_t lead = 0;
@@ -344,9 +325,7 @@ static int header_store(hdr_sink *s) {
     if (strcmp(s->headers[i].name, name) != 0)
       continue;
     size_t old = strlen(s->headers[i].value);
-    char *joined = realloc(s->headers[i].value, old + 2 + vlen + 1);
-    if (!joined)
-      goto oom_value;
+    char *joined = wsf_xrealloc(s->headers[i].value, old + 2 + vlen + 1);
     memcpy(joined + old, ", ", 2);
     memcpy(joined + old + 2, value, vlen + 1);
     s->headers[i].value = joined;
@@ -368,12 +347,6 @@ static int header_store(hdr_sink *s) {
   *s->cur_name = *s->cur_value = NULL;
   *s->cur_name_len = *s->cur_value_len = 0;
   return 0;
-oom_value:
-  if (value != *s->cur_value)
-    free(value);
-oom:
-  *s->error = "out of memory";
-  return -1;
 }
 
 static const char *find_header(const wsf_header *h, size_t n, const char *lower_name) {
@@ -429,20 +402,14 @@ static int resp_on_message_begin(llhttp_t *p) {
 static int resp_on_header_field(llhttp_t *p, const char *at, size_t n) {
   wsf_hs_response *r = resp_of(p);
   r->in_value = false;
-  if (append(&r->cur_name, &r->cur_name_len, at, n) < 0) {
-    r->error = "out of memory";
-    return -1;
-  }
+  append(&r->cur_name, &r->cur_name_len, at, n);
   return 0;
 }
 
 static int resp_on_header_value(llhttp_t *p, const char *at, size_t n) {
   wsf_hs_response *r = resp_of(p);
   r->in_value = true;
-  if (append(&r->cur_value, &r->cur_value_len, at, n) < 0) {
-    r->error = "out of memory";
-    return -1;
-  }
+  append(&r->cur_value, &r->cur_value_len, at, n);
   return 0;
 }
 
@@ -509,11 +476,8 @@ static int resp_on_body(llhttp_t *p, const char *at, size_t n) {
   wsf_hs_response *r = resp_of(p);
   if (!r->headers_complete)
     return 0; /* a body on an interim 1xx: not the answer */
-  if (!r->body) {
-    r->body = malloc(WSF_BODY_KEEP + 1);
-    if (!r->body)
-      return 0; /* the body is only diagnostics */
-  }
+  if (!r->body)
+    r->body = wsf_xmalloc(WSF_BODY_KEEP + 1);
   size_t room = WSF_BODY_KEEP - r->body_len;
   size_t take = n < room ? n : room;
   memcpy(r->body + r->body_len, at, take);
@@ -650,30 +614,21 @@ static hdr_sink req_sink(wsf_hs_request *r) {
 
 static int req_on_url(llhttp_t *p, const char *at, size_t n) {
   wsf_hs_request *r = req_of(p);
-  if (append(&r->url, &r->url_len, at, n) < 0) {
-    r->error = "out of memory";
-    return -1;
-  }
+  append(&r->url, &r->url_len, at, n);
   return 0;
 }
 
 static int req_on_header_field(llhttp_t *p, const char *at, size_t n) {
   wsf_hs_request *r = req_of(p);
   r->in_value = false;
-  if (append(&r->cur_name, &r->cur_name_len, at, n) < 0) {
-    r->error = "out of memory";
-    return -1;
-  }
+  append(&r->cur_name, &r->cur_name_len, at, n);
   return 0;
 }
 
 static int req_on_header_value(llhttp_t *p, const char *at, size_t n) {
   wsf_hs_request *r = req_of(p);
   r->in_value = true;
-  if (append(&r->cur_value, &r->cur_value_len, at, n) < 0) {
-    r->error = "out of memory";
-    return -1;
-  }
+  append(&r->cur_value, &r->cur_value_len, at, n);
   return 0;
 }
 

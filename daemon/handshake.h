@@ -31,7 +31,8 @@ void wsf_handshake_accept_for(const char *key, size_t key_len, char accept[WSF_A
 
 /* Client request. extra: caller's headers (any of Host, Upgrade, Connection,
  * Sec-WebSocket-Key, Sec-WebSocket-Version among them is an error: *error set).
- * Returns a malloc'd NUL-terminated request, or NULL. */
+ * Returns a malloc'd NUL-terminated request, or NULL with *error set (bad
+ * input only: out of memory aborts). */
 char *wsf_handshake_build_request(const wsf_url *url, const char *key, const wsf_header *extra,
                                   size_t n_extra, const char *const *subprotocols, size_t n_subprotocols,
                                   const char *extensions, /* Sec-WebSocket-Extensions offer or NULL */
@@ -108,7 +109,8 @@ const char *wsf_hs_request_header(const wsf_hs_request *r, const char *lower_nam
 void wsf_hs_request_free(wsf_hs_request *r);
 
 /* The server's 101 for a validated request, choosing subprotocol (may be NULL)
- * and extensions (may be NULL). Returns a malloc'd string. */
+ * and extensions (may be NULL). Returns a malloc'd string, or NULL when
+ * subprotocol or extensions are not a safe header value. */
 char *wsf_handshake_build_101(const wsf_hs_request *r, const char *subprotocol, const char *extensions,
                               size_t *len);
 /* A plain HTTP error answer, e.g. 503 with a short body. Returns a malloc'd string. */

@@ -141,11 +141,7 @@ static void respond(mclient *c, int status, const char *reason, const char *extr
                    status == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8",
                    body_len, extra_headers ? extra_headers : "");
   size_t len = (size_t)n + (head_only ? 0 : body_len);
-  c->response = malloc(len);
-  if (!c->response) {
-    client_close(c);
-    return;
-  }
+  c->response = wsf_xmalloc(len);
   memcpy(c->response, head, (size_t)n);
   if (!head_only)
     memcpy(c->response + n, body, body_len);
@@ -244,8 +240,8 @@ static void on_connection(uv_stream_t *server, int status) {
     wsf_log(WSF_LOG_WARN, "metrics: accept: %s", uv_strerror(status));
     return;
   }
-  mclient *c = calloc(1, sizeof *c);
-  if (!c || uv_tcp_init(m->d->loop, &c->tcp) != 0) {
+  mclient *c = wsf_xcalloc(1, sizeof *c);
+  if (uv_tcp_init(m->d->loop, &c->tcp) != 0) {
     free(c);
     return;
   }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 #include "view.h"
 
 static void text_printf(wsf_text *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -28,12 +29,7 @@ static void text_printf(wsf_text *b, const char *fmt, ...) {
     size_t cap = b->cap ? b->cap * 2 : 16384;
     while (cap - b->len <= (size_t)n)
       cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->failed = true;
-      return;
-    }
-    b->p = p;
+    b->p = wsf_xrealloc(b->p, cap);
     b->cap = cap;
   }
 }

@@ -59,7 +59,7 @@ static void accept_client(uv_stream_t *server, bool is_tcp) {
   ctl->h.handle.data = ctl;
   ctl->dec = wsf_rpc_decoder_new(d->cfg.max_request_bytes);
   msgpack_sbuffer_init(&ctl->out);
-  msgpack_packer_init(&ctl->pk, &ctl->out, msgpack_sbuffer_write);
+  msgpack_packer_init(&ctl->pk, &ctl->out, rpc_sbuffer_write);
   ctl->next = rpc->clients;
   if (rpc->clients)
     rpc->clients->prev = ctl;

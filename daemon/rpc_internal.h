@@ -233,6 +233,11 @@ extern const size_t rpc_event_count;
 
 /* ---- rpc_pack.c ------------------------------------------------------------------- */
 
+/* msgpack_sbuffer_write under the memory rule: out of memory aborts with the
+ * size instead of returning -1, which would leave a half-packed reply that
+ * corrupts the client's framing. Every packer of a control reply uses it. */
+int rpc_sbuffer_write(void *sbuf, const char *buf, size_t len);
+
 struct wsf_view;
 /* Packs a view (view.h) as a map of the fields control replies carry. */
 void rpc_pack_view(msgpack_packer *pk, const struct wsf_view *v);

@@ -41,7 +41,7 @@ void rpc_do_list(req_ctx *r) {
   msgpack_sbuffer page;
   msgpack_sbuffer_init(&page);
   msgpack_packer pk_page;
-  msgpack_packer_init(&pk_page, &page, msgpack_sbuffer_write);
+  msgpack_packer_init(&pk_page, &page, rpc_sbuffer_write);
   for (size_t i = 0; i < reg->capacity; i++) {
     const wsf_conn *c = reg->slots[i];
     if (!c || !state_is(c, state, state_len))
@@ -66,7 +66,7 @@ void rpc_do_list(req_ctx *r) {
   wsf_pack_key(pk, "conns");
   msgpack_pack_array(pk, listed);
   if (page.size)
-    msgpack_sbuffer_write(&r->ctl->out, page.data, page.size);
+    rpc_sbuffer_write(&r->ctl->out, page.data, page.size);
   msgpack_sbuffer_destroy(&page);
   kv_uint(pk, "total", total);
   wsf_pack_key(pk, "next_offset");

@@ -2,7 +2,24 @@
  * notifications. Map sizes come from the field lists. */
 #include "rpc_internal.h"
 
+#include <string.h>
+
+#include "util.h"
 #include "view.h"
+
+int rpc_sbuffer_write(void *sbuf, const char *buf, size_t len) {
+  msgpack_sbuffer *sb = sbuf;
+  if (sb->alloc - sb->size < len) {
+    size_t cap = sb->alloc ? sb->alloc * 2 : MSGPACK_SBUFFER_INIT_SIZE;
+    while (cap < sb->size + len)
+      cap *= 2;
+    sb->data = wsf_xrealloc(sb->data, cap);
+    sb->alloc = cap;
+  }
+  memcpy(sb->data + sb->size, buf, len);
+  sb->size += len;
+  return 0;
+}
 
 static void pack_hist_summary(msgpack_packer *pk, const wsf_hist *h) {
   msgpack_pack_map(pk, 4);

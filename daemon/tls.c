@@ -170,12 +170,10 @@ static BIO *read_pem_file(const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "%s", why);
     return NULL;
   }
+  /* A memory BIO fails only out of memory (len ≤ TLS_FILE_MAX_BYTES). */
   BIO *bio = BIO_new(BIO_s_mem());
-  if (!bio || BIO_write(bio, data, (int)len) != (int)len) {
-    snprintf(err, errlen, "%s: out of memory", path);
-    BIO_free(bio);
-    bio = NULL;
-  }
+  if (!bio || BIO_write(bio, data, (int)len) != (int)len)
+    wsf_out_of_memory("TLS file buffer");
   free(data);
   return bio;
 }
@@ -493,14 +491,14 @@ static int session_start(wsf_transport *t, const wsf_filter_io *io, const void *
   wsf_tls_config *cfg = p->cfg;
   const char *server_name = p->server_name;
   ERR_clear_error();
+  /* Both fail only out of memory (cfg->ctx is never NULL): the memory rule's
+   * abort, since OpenSSL's allocator is not routed through wsf_xmalloc. */
   SSL *ssl = SSL_new(cfg->ctx);
   if (!ssl)
-    return UV_ENOMEM;
+    wsf_out_of_memory("SSL_new");
   BIO *bio = BIO_new(bio_method);
-  if (!bio) {
-    SSL_free(ssl);
-    return UV_ENOMEM;
-  }
+  if (!bio)
+    wsf_out_of_memory("BIO_new");
   SSL_set_bio(ssl, bio, bio); /* one BIO both ways: SSL takes its one reference */
   wsf_tls_session *s = wsf_xcalloc(1, sizeof(*s));
   s->base = (wsf_filter){.ops = &wsf_tls_filter, .io = io, .t = t};

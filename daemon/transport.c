@@ -313,9 +313,7 @@ static int write_raw(wsf_transport *t, const uint8_t *data, size_t len) {
       size_t cap = w ? w->cap : 4096;
       while (cap < need)
         cap *= 2;
-      w = realloc(w, sizeof(*w) + cap);
-      if (!w)
-        return UV_ENOMEM; /* the backlog so far stays queued */
+      w = wsf_xrealloc(w, sizeof(*w) + cap); /* bounded by --max-output-bytes upstream */
       if (!t->backlog)
         w->len = 0;
       w->cap = cap;

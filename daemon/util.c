@@ -34,10 +34,10 @@ int wsf_random(void *buf, size_t len) {
   static unsigned char pool[4096];
   static size_t left;
   if (len > sizeof pool / 4)
-    return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+    return RAND_bytes(buf, (int)len) == 1 ? 0 : UV_EIO;
   if (left < len) {
     if (RAND_bytes(pool, sizeof pool) != 1)
-      return -1;
+      return UV_EIO;
     left = sizeof pool;
   }
   memcpy(buf, pool + sizeof pool - left, len);
@@ -108,6 +108,11 @@ void *wsf_xcalloc(size_t n, size_t size) {
     abort();
   }
   return p;
+}
+
+void wsf_out_of_memory(const char *what) {
+  fprintf(stderr, "out of memory (%s)\n", what);
+  abort();
 }
 
 char *wsf_xstrndup(const char *s, size_t n) {

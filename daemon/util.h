@@ -16,7 +16,7 @@ uint64_t wsf_now_us(void);
 /* Wall clock, Unix epoch milliseconds. */
 uint64_t wsf_wall_ms(void);
 
-/* Fill buf from the CSPRNG (OpenSSL RAND_bytes). Returns 0 or -1. */
+/* Fill buf from the CSPRNG (OpenSSL RAND_bytes). Returns 0 or UV_EIO (no entropy). */
 int wsf_random(void *buf, size_t len);
 /* Uniform in [0, bound) from a fast non-cryptographic generator (jitter). */
 uint64_t wsf_random_below(uint64_t bound);
@@ -53,5 +53,8 @@ void *wsf_xmalloc(size_t n);
 void *wsf_xcalloc(size_t n, size_t size);
 void *wsf_xrealloc(void *p, size_t n);
 char *wsf_xstrndup(const char *s, size_t n);
+/* For a library that reports out of memory without a size (wslay's
+ * WSLAY_ERR_NOMEM, OpenSSL's SSL_new NULL): same message, same abort. */
+_Noreturn void wsf_out_of_memory(const char *what);
 
 #endif

@@ -132,16 +132,14 @@ static struct {
   size_t len, cap;
 } out;
 
-/* Room for len more bytes in out; NULL when out of memory. */
+/* Room for len more bytes in out (one message: callers are bounded by
+ * max_message_bytes or the output cap). Out of memory aborts. */
 static uint8_t *out_reserve(size_t len) {
   if (out.len + len > out.cap) {
     size_t cap = out.cap ? out.cap : 64 * 1024;
     while (cap < out.len + len)
       cap *= 2;
-    uint8_t *p = realloc(out.data, cap);
-    if (!p)
-      return NULL;
-    out.data = p;
+    out.data = wsf_xrealloc(out.data, cap);
     out.cap = cap;
   }
   return out.data + out.len;
@@ -163,12 +161,8 @@ static int out_write(wsf_ws *ws) {
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user) {
   (void)flags;
   (void)user;
-  uint8_t *dst = out_reserve(len);
-  if (!dst) {
-    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
-  }
-  memcpy(dst, data, len);
+  (void)ctx;
+  memcpy(out_reserve(len), data, len);
   out.len += len;
   return (ssize_t)len;
 }
@@ -176,7 +170,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user) {
   (void)ctx;
   (void)user;
-  return wsf_random(buf, len);
+  return wsf_random(buf, len) == 0 ? 0 : -1; /* wslay's callback convention */
 }
 
 /* ---- permessage-deflate on received messages ------------------------- */
@@ -378,20 +372,39 @@ static const struct wslay_event_callbacks wslay_callbacks = {
     recv_cb, send_cb, genmask_cb, NULL, NULL, NULL, on_msg_cb,
 };
 
-static int ensure_ctx(wsf_ws *ws) {
-  if (ws->ctx)
+/* wslay has no allocator hook: its WSLAY_ERR_NOMEM is turned into the
+ * memory rule's abort here (ARCHITECTURE.md), so no caller sees it. */
+static int wslay_checked(int rv) {
+  if (rv == WSLAY_ERR_NOMEM)
+    wsf_out_of_memory("wslay");
+  return rv;
+}
+
+/* wslay's other refusals as the error convention's codes (ARCHITECTURE.md
+ * "Errors"): a message after our close, or arguments it will not frame. */
+static int wslay_to_uv(int rv) {
+  switch (rv) {
+  case 0:
     return 0;
-  int rv = ws->server ? wslay_event_context_server_init(&ws->ctx, &wslay_callbacks, ws)
-                      : wslay_event_context_client_init(&ws->ctx, &wslay_callbacks, ws);
-  if (rv != 0) {
-    ws->ctx = NULL;
-    return -1;
+  case WSLAY_ERR_NO_MORE_MSG:
+    return UV_EPIPE;
+  case WSLAY_ERR_INVALID_ARGUMENT:
+    return UV_EINVAL;
+  default:
+    return UV_EPROTO;
   }
+}
+
+/* wslay's context init fails only out of memory. */
+static void ensure_ctx(wsf_ws *ws) {
+  if (ws->ctx)
+    return;
+  wslay_checked(ws->server ? wslay_event_context_server_init(&ws->ctx, &wslay_callbacks, ws)
+                           : wslay_event_context_client_init(&ws->ctx, &wslay_callbacks, ws));
   wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_message_bytes);
   /* A fresh context allows no RSV bit: say again that RSV1 means compressed. */
   if (ws->deflate)
     wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
-  return 0;
 }
 
 /* At rest: between frames both ways, no fragmented message open, no close
@@ -411,11 +424,11 @@ static void release_if_at_rest(wsf_ws *ws) {
 /* Writes what wslay queued and notices a close it queued on its own. */
 static int flush(wsf_ws *ws) {
   out.len = 0;
-  int rv = wslay_event_send(ws->ctx);
+  int rv = wslay_checked(wslay_event_send(ws->ctx));
   int wrv = out_write(ws);
   if (rv != 0 || wrv != 0) {
     ws->failed = 1;
-    return -1;
+    return wrv ? wrv : wslay_to_uv(rv);
   }
   if (wslay_event_get_close_sent(ws->ctx) && !ws->close_sent) {
     ws->close_sent = 1;
@@ -435,12 +448,11 @@ static int flush(wsf_ws *ws) {
 
 /* One whole frame into out: header, masking key (client side), payload. */
 static int write_frame(wsf_ws *ws, int opcode, bool rsv1, const uint8_t *data, size_t len) {
-  uint8_t *dst = out_reserve(WSF_FRAME_HEADER_MAX + len);
-  if (!dst)
-    return -1;
   uint8_t key[4];
-  if (!ws->server && wsf_random(key, sizeof key) != 0)
-    return -1;
+  int rv = ws->server ? 0 : wsf_random(key, sizeof key);
+  if (rv != 0)
+    return rv;
+  uint8_t *dst = out_reserve(WSF_FRAME_HEADER_MAX + len);
   out.len +=
       wsf_frame_encode(dst, (uint8_t)opcode, rsv1 ? WSF_FRAME_RSV1 : 0, data, len, ws->server ? NULL : key);
   return 0;
@@ -456,11 +468,12 @@ static int write_frame(wsf_ws *ws, int opcode, bool rsv1, const uint8_t *data, s
 
 static int write_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
   out.len = 0;
-  if (write_frame(ws, WSF_WS_PONG, false, data, len) != 0 || out_write(ws) != 0) {
+  int rv = write_frame(ws, WSF_WS_PONG, false, data, len);
+  if (rv == 0)
+    rv = out_write(ws);
+  if (rv != 0)
     ws->failed = 1;
-    return -1;
-  }
-  return 0;
+  return rv;
 }
 
 static void answer_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
@@ -473,8 +486,8 @@ static void answer_ping(wsf_ws *ws, const uint8_t *data, size_t len) {
   }
   if (ws->held_pong)
     ws->ping_coalesced = 1; /* the pong held so far is never sent */
-  else if (!(ws->held_pong = malloc(125)))
-    return; /* out of memory: this ping goes unanswered */
+  else
+    ws->held_pong = wsf_xmalloc(125);
   memcpy(ws->held_pong, data, len);
   ws->held_pong_len = (uint8_t)len;
 }
@@ -540,12 +553,7 @@ static void fast_deliver(wsf_ws *ws, const fast_frame *frames, size_t n) {
     size_t len = frames[f].len;
     if (frames[f].mask) { /* server side: unmask into a scratch buffer */
       if (len > unmasked_cap) {
-        uint8_t *p = realloc(unmasked, len);
-        if (!p) {
-          ws->failed = 1;
-          break;
-        }
-        unmasked = p;
+        unmasked = wsf_xrealloc(unmasked, len);
         unmasked_cap = len;
       }
       wsf_mask(unmasked, data, len, frames[f].mask, 0);
@@ -615,8 +623,8 @@ void wsf_ws_free(wsf_ws *ws) {
 }
 
 int wsf_ws_enable_deflate(wsf_ws *ws, const wsf_deflate_params *agreed) {
-  if (!ws->deflate && !(ws->deflate = wsf_deflate_new(agreed, ws->server)))
-    return -1;
+  if (!ws->deflate)
+    ws->deflate = wsf_deflate_new(agreed, ws->server);
   if (ws->ctx)
     wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
   return 0;
@@ -632,11 +640,7 @@ int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
   if (!ws->held_len)
     return feed(ws, data, len);
   /* A close frame held back last time: it goes first, with what follows it. */
-  uint8_t *joined = malloc(ws->held_len + len);
-  if (!joined) {
-    ws->failed = 1;
-    return -1;
-  }
+  uint8_t *joined = wsf_xmalloc(ws->held_len + len);
   memcpy(joined, ws->held, ws->held_len);
   memcpy(joined + ws->held_len, data, len);
   size_t joined_len = ws->held_len + len;
@@ -650,7 +654,7 @@ int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
 
 static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
   if (ws->failed)
-    return -1;
+    return UV_EPROTO;
   /* After the peer's close frame nothing more is read (wslay has stopped
    * reading too); after a framing violation the frame boundaries are lost. */
   if (ws->close_received || ws->scan_violation || ws->scan_too_big)
@@ -660,13 +664,10 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     size_t n = fast_parse(ws, data, len, frames);
     if (n && fast_text_valid(frames, n)) {
       fast_deliver(ws, frames, n);
-      return ws->failed ? -1 : 0;
+      return ws->failed ? UV_EPROTO : 0;
     }
   }
-  if (ensure_ctx(ws) != 0) {
-    ws->failed = 1;
-    return -1;
-  }
+  ensure_ctx(ws);
   /* wslay reads the bytes up to each close or ping frame, ws.c reads that
    * frame, and so on to the end of the chunk (or the close). */
   int rv = 0;
@@ -677,16 +678,12 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     ws->feed_data = data + off;
     ws->feed_len = scan(ws, data + off, len - off, &hold_from, &ctl);
     if (hold_from < len - off) { /* at most a header and 125 bytes of payload */
-      ws->held = malloc(len - off - hold_from);
-      if (!ws->held) {
-        ws->failed = 1;
-        return -1;
-      }
+      ws->held = wsf_xmalloc(len - off - hold_from);
       memcpy(ws->held, data + off + hold_from, len - off - hold_from);
       ws->held_len = (uint8_t)(len - off - hold_from);
     }
     ws->in_callback = 1;
-    rv = wslay_event_recv(ws->ctx);
+    rv = wslay_checked(wslay_event_recv(ws->ctx));
     ws->in_callback = 0;
     ws->feed_data = NULL;
     ws->feed_len = 0;
@@ -716,12 +713,12 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     ws->failed = 1;
     if (ws->cb->on_protocol_error)
       ws->cb->on_protocol_error(ws, ws->close_sent ? ws->close_code_sent : 1002);
-    return -1;
+    return UV_EPROTO;
   }
-  if (ws->failed) {
+  if (ws->failed) { /* a write failed or wslay gave up: not the peer's protocol */
     if (ws->cb->on_protocol_error)
       ws->cb->on_protocol_error(ws, 1011);
-    return -1;
+    return UV_EPROTO;
   }
   release_if_at_rest(ws);
   return 0;
@@ -729,26 +726,26 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
 
 int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
   if (ws->failed || ws->close_sent)
-    return -1;
+    return UV_EPIPE;
   if (!ws->ctx && !ws->deflate && (opcode != WSF_WS_PING && opcode != WSF_WS_PONG ? true : len <= 125)) {
     /* at rest nothing is queued in wslay, so a direct write keeps the order */
     out.len = 0;
-    if (write_frame(ws, opcode, false, data, len) != 0 || out_write(ws) != 0) {
+    int rv = write_frame(ws, opcode, false, data, len);
+    if (rv == 0)
+      rv = out_write(ws);
+    if (rv != 0)
       ws->failed = 1;
-      return -1;
-    }
-    return 0;
+    return rv;
   }
-  if (ensure_ctx(ws) != 0)
-    return -1;
+  ensure_ctx(ws);
   struct wslay_event_msg msg = {(uint8_t)opcode, data, len};
   uint8_t rsv = WSLAY_RSV_NONE;
   if (ws->deflate && (opcode == WSF_WS_TEXT || opcode == WSF_WS_BINARY)) {
     if (wsf_deflate_compress(ws->deflate, data, len, &msg.msg, &msg.msg_length) != WSF_DEFLATE_OK)
-      return -1;
+      return UV_EIO; /* WSF_DEFLATE_ZLIB: a bug, not the message */
     rsv = WSLAY_RSV1_BIT;
   }
-  int rv = wslay_event_queue_msg_ex(ws->ctx, &msg, rsv); /* copies the payload */
+  int rv = wslay_checked(wslay_event_queue_msg_ex(ws->ctx, &msg, rsv)); /* copies the payload */
   if (rsv) {
     wsf_deflate_trim_buffers();
     if (rv != 0) { /* the peer will never see it: its history must not be used */
@@ -760,22 +757,22 @@ int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
     }
   }
   if (rv != 0)
-    return -1;
-  if (flush(ws) != 0)
-    return -1;
+    return wslay_to_uv(rv);
+  if ((rv = flush(ws)) != 0)
+    return rv;
   release_if_at_rest(ws);
   return 0;
 }
 
 int wsf_ws_close(wsf_ws *ws, uint16_t code, const char *reason, size_t reason_len) {
   if (ws->failed || ws->close_sent)
-    return -1;
-  if (ensure_ctx(ws) != 0)
-    return -1;
+    return UV_EPIPE;
+  ensure_ctx(ws);
   if (reason_len > 123)
     reason_len = 123;
-  if (wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, reason_len) != 0)
-    return -1;
+  int rv = wslay_checked(wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, reason_len));
+  if (rv != 0)
+    return wslay_to_uv(rv);
   return flush(ws);
 }
 

@@ -109,23 +109,28 @@ void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message
 /* Release the wslay context and the deflate state, if any. Does not touch the transport. */
 void wsf_ws_free(wsf_ws *ws);
 
-/* Bytes from the transport (after the upgrade). Returns 0, or -1 when the
- * session failed (on_protocol_error was called). */
+/* Bytes from the transport (after the upgrade). Returns 0, or UV_EPROTO when
+ * the session failed (on_protocol_error was called with the close code that
+ * says why: that callback, not this result, is where a failure is handled). */
 int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len);
 
 /* The transport wrote queued bytes (its on_written): a pong held back while
  * output waited goes out now. */
 void wsf_ws_written(wsf_ws *ws);
 
-/* Queue a message and write it out. Returns 0 or -1 (closing, or out of memory). */
+/* Queue a message and write it out. Returns 0 or a negative libuv code:
+ * UV_EPIPE after our close or a failure, UV_EINVAL for a control frame
+ * wslay will not frame (payload over 125 bytes), the transport's write
+ * error, or UV_EIO (no entropy for the mask, or a zlib bug). */
 int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len);
-/* Queue a close frame (code 0 = no code). */
+/* Queue a close frame (code 0 = no code). Returns 0, UV_EPIPE when a close
+ * was already sent or the session failed, or the transport's write error. */
 int wsf_ws_close(wsf_ws *ws, uint16_t code, const char *reason, size_t reason_len);
 
 /* Switches permessage-deflate on with the parameters agreed in the handshake
  * (wsf_deflate_client_check_answer / wsf_deflate_server_answer). Call after
- * wsf_ws_init, before the first frame is fed or sent. Returns 0, or -1 when
- * out of memory. */
+ * wsf_ws_init, before the first frame is fed or sent. Returns 0 (it cannot
+ * fail: out of memory aborts; the int stays for its callers). */
 int wsf_ws_enable_deflate(wsf_ws *ws, const wsf_deflate_params *agreed);
 /* Compressed and plain byte counts; NULL on a session without deflate.
  * They go with the session: copy them before wsf_ws_free. */

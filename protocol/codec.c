@@ -16,6 +16,7 @@
  */
 #include "codec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,14 +230,20 @@ static int scan(struct scanner *s, const uint8_t *p, size_t n, uint64_t max, uin
   return rc;
 }
 
+/* The daemon's memory rule (ARCHITECTURE.md): out of memory aborts with a
+ * message. msgpack-c has no allocator hook, so its failures are caught here;
+ * the codec links nothing of the daemon's, hence its own copy of the message. */
+static _Noreturn void out_of_memory(const char *what, size_t n) {
+  fprintf(stderr, "out of memory (%s, %zu bytes)\n", what, n);
+  abort();
+}
+
 wsf_rpc_decoder *wsf_rpc_decoder_new(size_t max_request_bytes) {
   wsf_rpc_decoder *dec = calloc(1, sizeof(*dec));
   if (!dec)
-    return NULL;
-  if (!msgpack_unpacker_init(&dec->mpac, DECODER_BUFFER_BYTES)) {
-    free(dec);
-    return NULL;
-  }
+    out_of_memory("decoder", sizeof(*dec));
+  if (!msgpack_unpacker_init(&dec->mpac, DECODER_BUFFER_BYTES))
+    out_of_memory("msgpack unpacker", DECODER_BUFFER_BYTES);
   dec->max_request_bytes = max_request_bytes;
   dec->max_objects = WSF_RPC_DEFAULT_MAX_OBJECTS;
   return dec;
@@ -269,12 +276,9 @@ int wsf_rpc_decoder_feed(wsf_rpc_decoder *dec, const char *buf, size_t len) {
   int rc =
       scan(&dec->scan, (const uint8_t *)buf, len, dec->max_request_bytes, dec->max_objects, &complete, &used);
   if (used) {
-    if (!msgpack_unpacker_reserve_buffer(&dec->mpac, used)) {
-      /* Out of memory: report it as the limit, the caller closes the connection. */
-      dec->poison = WSF_RPC_TOO_LARGE;
-      dec->limit_hit = "max_request_bytes";
-      return WSF_RPC_TOO_LARGE;
-    }
+    /* used is within max_request_bytes: the scanner checked it first. */
+    if (!msgpack_unpacker_reserve_buffer(&dec->mpac, used))
+      out_of_memory("msgpack unpacker buffer", used);
     memcpy(msgpack_unpacker_buffer(&dec->mpac), buf, used);
     msgpack_unpacker_buffer_consumed(&dec->mpac, used);
   }
@@ -377,7 +381,9 @@ int wsf_rpc_decoder_next(wsf_rpc_decoder *dec, wsf_rpc_request *req) {
   if (msgpack_unpacker_next(&dec->mpac, &u) != MSGPACK_UNPACK_SUCCESS) {
     /* The scanner saw a complete, well-formed message, so msgpack-c gave up on
      * something it cannot build: nesting deeper than its fixed stack (32), or
-     * memory. The message is well-formed, so skip it and keep the connection. */
+     * memory. msgpack-c reports both as MSGPACK_UNPACK_NOMEM_ERROR, so this is
+     * the one place out of memory is not an abort: the message is skipped and
+     * the connection kept (a peer must not abort the daemon by nesting). */
     size_t len = message_length(dec->mpac.buffer + start, dec->mpac.used - start);
     msgpack_unpacker_reset(&dec->mpac);
     if (dec->mpac.z)

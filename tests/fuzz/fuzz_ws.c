@@ -93,7 +93,7 @@ static void run_pieces(session *s, bool server, uint64_t max, bool sends, uint8_
     int rv = wsf_ws_feed(&s->ws, data + off, n);
     if (rv != 0) {
       REQUIRE(s->protocol_errors == 1);
-      REQUIRE(wsf_ws_feed(&s->ws, data, len) == -1); /* failed sessions stay failed */
+      REQUIRE(wsf_ws_feed(&s->ws, data, len) == UV_EPROTO); /* failed sessions stay failed */
       break;
     }
     off += n;

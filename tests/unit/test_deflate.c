@@ -521,7 +521,7 @@ static void test_compressed_bomb_is_1009_with_bounded_memory(void) {
   zpeer_free(&at);
   zcompress(&at, zeros, MAX + 1);
   gn = frame(g, FRAME_FIN | FRAME_RSV1, WSF_WS_BINARY, at.out, at.len);
-  CHECK(wsf_ws_feed(&client.ws, g, gn) == -1);
+  CHECK(wsf_ws_feed(&client.ws, g, gn) == UV_EPROTO);
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1009 && client.n_msgs == 1);
   CHECK_STR(wsf_ws_deflate_failure(&client.ws), "inflated message over max_message_bytes");
   zpeer_free(&at);
@@ -529,7 +529,7 @@ static void test_compressed_bomb_is_1009_with_bounded_memory(void) {
 
   pair_open(&server, MAX, MAX, &p);
   long before = max_rss_kb();
-  CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO);
   long grew = max_rss_kb() - before;
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1009);
   CHECK(client.n_msgs == 0);
@@ -565,7 +565,7 @@ static void test_invalid_utf8_inside_compressed_text_is_1007(void) {
   CHECK(client.n_msgs == 2 && stored_is(&client.msgs[1], WSF_WS_TEXT, good, strlen(good)));
   zpeer_free(&good_z);
   n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, zp.out, zp.len);
-  CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO);
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1007 && client.n_msgs == 2);
   CHECK_STR(wsf_ws_deflate_failure(&client.ws), "invalid UTF-8 in a compressed text message");
   CHECK(run_until(server_raw_has_close, 5000));
@@ -577,7 +577,7 @@ static void test_invalid_utf8_inside_compressed_text_is_1007(void) {
     pair_open(&server, 1 << 20, 1 << 20, &p);
     zcompress(&zp, also_bad[i], strlen(also_bad[i]));
     n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, zp.out, zp.len);
-    CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+    CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO);
     CHECK(client.protocol_error_code == 1007 && client.n_msgs == 0);
     zpeer_free(&zp);
     pair_close();
@@ -591,7 +591,7 @@ static void test_corrupt_compressed_data_is_1007(void) {
   const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x12, 0x34};
   pair_open(&server, 1 << 20, 1 << 20, &p);
   size_t n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_BINARY, garbage, sizeof garbage);
-  CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO);
   CHECK(client.protocol_error_code == 1007 && client.n_msgs == 0);
   CHECK_STR(wsf_ws_deflate_failure(&client.ws), "bad DEFLATE data");
   CHECK(wsf_deflate_zlib_bytes(client.ws.deflate) == 0); /* a failed stream is released */
@@ -603,7 +603,7 @@ static void test_corrupt_compressed_data_is_1007(void) {
   zcompress(&zp, text, sizeof text);
   pair_open(&server, 1 << 20, 1 << 20, &p);
   n = frame(f, FRAME_FIN | FRAME_RSV1, WSF_WS_TEXT, zp.out, zp.len / 2);
-  CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO);
   CHECK(client.protocol_error_code == 1007 && client.n_msgs == 0);
   pair_close();
   zpeer_free(&zp);
@@ -677,7 +677,7 @@ static void test_misplaced_reserved_bits_are_1002(void) {
   cases[k++].deflate = false;
   for (size_t i = 0; i < k; i++) {
     pair_open(&server, 1 << 20, 1 << 20, cases[i].deflate ? &p : NULL);
-    CHECK(wsf_ws_feed(&client.ws, cases[i].bytes, cases[i].len) == -1);
+    CHECK(wsf_ws_feed(&client.ws, cases[i].bytes, cases[i].len) == UV_EPROTO);
     CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1002 && client.n_msgs == 0);
     CHECK(wsf_ws_deflate_failure(&client.ws) == NULL);
     CHECK(run_until(server_raw_has_close, 5000));

@@ -91,6 +91,20 @@ static void test_ping_is_answered_with_pong(void) {
   pair_close();
 }
 
+/* The error convention (ARCHITECTURE.md "Errors"): a send wslay will not
+ * frame is UV_EINVAL and leaves the session usable; one after our close is
+ * UV_EPIPE. */
+static void test_send_errors_are_libuv_codes(void) {
+  pair_open(NULL, 1 << 20, 1 << 20, NULL);
+  uint8_t big[126] = {0};
+  CHECK(wsf_ws_send(&client.ws, WSF_WS_PING, big, sizeof big) == UV_EINVAL); /* control frame > 125 */
+  CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"still fine", 10) == 0);
+  CHECK(wsf_ws_close(&client.ws, 1000, NULL, 0) == 0);
+  CHECK(wsf_ws_send(&client.ws, WSF_WS_PING, (const uint8_t *)"x", 1) == UV_EPIPE);
+  CHECK(client.protocol_errors == 0);
+  pair_close();
+}
+
 static bool both_close_frames(void) {
   return client.close_frames && server.close_frames;
 }
@@ -99,8 +113,8 @@ static void test_close_handshake_client_initiated(void) {
   pair_open(NULL, 1 << 20, 1 << 20, NULL);
   CHECK(wsf_ws_close(&client.ws, 1000, "bye", 3) == 0);
   CHECK(client.ws.close_sent && !wsf_ws_close_done(&client.ws));
-  CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"late", 4) == -1);
-  CHECK(wsf_ws_close(&client.ws, 1000, NULL, 0) == -1); /* only once */
+  CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"late", 4) == UV_EPIPE);
+  CHECK(wsf_ws_close(&client.ws, 1000, NULL, 0) == UV_EPIPE); /* only once */
   CHECK(run_until(both_close_frames, 5000));
   CHECK(server.close_code == 1000);
   CHECK_STR(server.close_reason, "bye");
@@ -379,7 +393,7 @@ static void test_close_codes_at_every_boundary(void) {
     uint8_t payload[2] = {(uint8_t)(invalid[i] >> 8), (uint8_t)invalid[i]};
     uint8_t f[16];
     size_t n = frame(f, FRAME_FIN, WSF_WS_CLOSE, payload, 2);
-    CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+    CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO);
     CHECK(client.close_frames == 0);
     CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1002);
     char buf[96], want[96];
@@ -400,7 +414,7 @@ static void test_malformed_close_frames_and_the_answer_to_ours(void) {
   pair_open(&server, 1 << 20, 1 << 20, NULL);
   uint8_t f[32];
   size_t n = frame(f, FRAME_FIN, WSF_WS_CLOSE, "\x03", 1);
-  CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO);
   CHECK(client.protocol_error_code == 1002 && client.close_frames == 0);
   char buf[96];
   CHECK(wsf_ws_failure_detail(&client.ws, buf, sizeof buf) != NULL);
@@ -408,7 +422,7 @@ static void test_malformed_close_frames_and_the_answer_to_ours(void) {
 
   pair_open(&server, 1 << 20, 1 << 20, NULL);
   n = frame(f, FRAME_FIN, WSF_WS_CLOSE, "\x0f\xa0\xc3(", 4);
-  CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO);
   CHECK(client.protocol_error_code == 1007 && client.close_frames == 0);
   CHECK(run_until(server_raw_has_close, 5000));
   uint16_t code = 0;
@@ -529,7 +543,7 @@ static void test_tiny_fragments_are_charged_against_max_message_bytes(void) {
     rv = wsf_ws_feed(&client.ws, f, n);
     frames++;
   }
-  CHECK(rv == -1 && frames == 9); /* 1 + 8 x 129 > 1000 */
+  CHECK(rv == UV_EPROTO && frames == 9); /* 1 + 8 x 129 > 1000 */
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1009);
   char buf[160];
   const char *why = wsf_ws_failure_detail(&client.ws, buf, sizeof buf);
@@ -544,14 +558,14 @@ static void test_masked_frame_from_server_is_1002(void) {
   pair_open(&server, 1 << 20, 1 << 20, NULL);
   uint8_t f[32];
   size_t n = frame(f, FRAME_FIN | FRAME_MASK, WSF_WS_TEXT, "masked", 6);
-  CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO);
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1002);
   CHECK(client.n_msgs == 0);
   /* A failed session stays failed and quiet. */
   n = frame(f, FRAME_FIN, WSF_WS_TEXT, "later", 5);
-  CHECK(wsf_ws_feed(&client.ws, f, n) == -1);
+  CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO);
   CHECK(client.protocol_errors == 1 && client.n_msgs == 0);
-  CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"x", 1) == -1);
+  CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"x", 1) == UV_EPIPE);
   CHECK(run_until(server_raw_has_close, 5000));
   uint16_t code = 0;
   CHECK(raw_close_code(&server, &code) && code == 1002);
@@ -566,7 +580,7 @@ static void test_unmasked_frame_from_client_is_1002(void) {
   CHECK(server.n_msgs == 1 && stored_is(&server.msgs[0], WSF_WS_TEXT, "fine", 4));
   CHECK(server.ws.ctx == NULL);
   n = frame(f, FRAME_FIN, WSF_WS_TEXT, "bare", 4);
-  CHECK(wsf_ws_feed(&server.ws, f, n) == -1);
+  CHECK(wsf_ws_feed(&server.ws, f, n) == UV_EPROTO);
   CHECK(server.protocol_errors == 1 && server.protocol_error_code == 1002);
   CHECK(run_until(client_raw_has_close, 5000));
   uint16_t code = 0;
@@ -590,7 +604,7 @@ static void test_invalid_utf8_in_a_later_fragment_is_1007(void) {
   /* Same prefix, but the code point is never completed. */
   len = valid_len;
   len += frame(stream + len, FRAME_FIN, 0, "(", 1);
-  CHECK(wsf_ws_feed(&client.ws, stream, len) == -1);
+  CHECK(wsf_ws_feed(&client.ws, stream, len) == UV_EPROTO);
   CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1007);
   CHECK(client.n_msgs == 1);
   CHECK(run_until(server_raw_has_close, 5000));
@@ -607,7 +621,7 @@ static void test_fragmented_message_over_max_is_1009(void) {
   size_t n = frame(f, 0, WSF_WS_BINARY, part, sizeof part);
   CHECK(wsf_ws_feed(&client.ws, f, n) == 0); /* 600 of 1000: fine */
   n = frame(f, FRAME_FIN, 0, part, sizeof part);
-  CHECK(wsf_ws_feed(&client.ws, f, n) == -1); /* 1200 in total */
+  CHECK(wsf_ws_feed(&client.ws, f, n) == UV_EPROTO); /* 1200 in total */
   CHECK(client.protocol_error_code == 1009 && client.n_msgs == 0);
   CHECK(run_until(server_raw_has_close, 5000));
   uint16_t code = 0;
@@ -635,7 +649,7 @@ static void test_broken_frames_are_1002(void) {
       CHECK(rv == 0 && client.ws.ctx != NULL);
       rv = wsf_ws_feed(&client.ws, (const uint8_t *)"\x81\x00", 2);
     }
-    CHECK(rv == -1);
+    CHECK(rv == UV_EPROTO);
     CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1002);
     CHECK(client.pings == 0 && client.n_msgs == 0);
     CHECK(run_until(server_raw_has_close, 5000));
@@ -662,11 +676,11 @@ static void test_frame_layer_violations_are_1002(void) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     pair_open(&server, 1 << 20, 1 << 20, NULL);
-    CHECK(wsf_ws_feed(&client.ws, cases[i].bytes, cases[i].len) == -1);
+    CHECK(wsf_ws_feed(&client.ws, cases[i].bytes, cases[i].len) == UV_EPROTO);
     CHECK(client.protocol_errors == 1);
     CHECK(client.pings == 0 && client.n_msgs == 0);
     CHECK(client.ws.failed);
-    CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"x", 1) == -1);
+    CHECK(wsf_ws_send(&client.ws, WSF_WS_TEXT, (const uint8_t *)"x", 1) == UV_EPIPE);
     CHECK(run_until(server_raw_has_close, 5000));
     uint16_t code = 0;
     CHECK(raw_close_code(&server, &code));
@@ -689,7 +703,7 @@ static void test_header_rules_are_judged_before_the_length_arrives(void) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     pair_open(&server, 1 << 20, 1 << 20, NULL);
-    CHECK(wsf_ws_feed(&client.ws, cases[i], 2) == -1);
+    CHECK(wsf_ws_feed(&client.ws, cases[i], 2) == UV_EPROTO);
     CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1002);
     CHECK(run_until(server_raw_has_close, 5000));
     uint16_t code = 0;
@@ -702,6 +716,7 @@ int main(void) {
   RUN(test_text_and_binary_messages_both_ways);
   RUN(test_ping_is_answered_with_pong);
   RUN(test_close_handshake_client_initiated);
+  RUN(test_send_errors_are_libuv_codes);
   RUN(test_close_handshake_server_initiated);
   RUN(test_invalid_utf8_text_is_1007);
   RUN(test_message_over_max_is_1009);
