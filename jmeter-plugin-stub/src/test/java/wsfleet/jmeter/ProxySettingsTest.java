@@ -5,10 +5,22 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
+import org.apache.jmeter.samplers.SampleResult;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import wsfleet.jmeter.testing.TestDaemon;
 
 /** JMeter's proxy settings into open's proxy field: precedence, scheme, nonProxyHosts, credentials. */
 class ProxySettingsTest {
@@ -123,5 +135,45 @@ class ProxySettingsTest {
       System.clearProperty("http.proxyPort");
     }
     assertFalse(o.params(SamplersTest.params(o, "URL", "ws://gw/"), "c").containsKey("proxy"));
+  }
+
+  /**
+   * The README's row "the HTTP proxy refused the CONNECT", through the real daemon: a proxy that
+   * answers CONNECT with 407 gives a failed sample coded 407 that says it was the proxy.
+   */
+  @Test
+  @Timeout(value = 30, unit = TimeUnit.SECONDS)
+  void aProxysRefusalIsItsStatusWithThePhaseInTheMessage() throws Exception {
+    try (TestDaemon d = new TestDaemon();
+        ServerSocket proxy = new ServerSocket(0, 4, InetAddress.getLoopbackAddress())) {
+      Thread answer = new Thread(() -> refuseOneConnect(proxy));
+      answer.setDaemon(true);
+      answer.start();
+      SampleResult r = SamplersTest.sample(new OpenConnection(), d.client(), "Connection name", "via-proxy",
+          "URL", "ws://127.0.0.1:9/", "Proxy", "http://127.0.0.1:" + proxy.getLocalPort());
+      assertFalse(r.isSuccessful(), SamplersTest.describe(r));
+      assertEquals("407", r.getResponseCode(), SamplersTest.describe(r));
+      assertTrue(r.getResponseMessage().startsWith("handshake_failed (phase proxy): HTTP 407"),
+          r.getResponseMessage());
+      assertTrue(SamplersTest.data(r).contains("\"phase\":\"proxy\""), SamplersTest.data(r));
+    }
+  }
+
+  /** Reads one CONNECT request head and answers 407, as a proxy wanting credentials does. */
+  private static void refuseOneConnect(ServerSocket proxy) {
+    try (Socket s = proxy.accept()) {
+      InputStream in = s.getInputStream();
+      StringBuilder head = new StringBuilder();
+      int c;
+      while (!head.toString().endsWith("\r\n\r\n") && (c = in.read()) >= 0 && head.length() < 16384) {
+        head.append((char) c);
+      }
+      OutputStream out = s.getOutputStream();
+      out.write(("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"t\"\r\n"
+          + "Content-Length: 0\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+    } catch (IOException e) {
+      // the test's assertions say what went wrong
+    }
   }
 }
