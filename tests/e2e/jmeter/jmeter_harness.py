@@ -78,8 +78,9 @@ def read_jtl(path):
         return list(csv.DictReader(f))
 
 
-def jmeter_command(plan, workdir, props, name="run", xml=False, home=None):
-    """The non-GUI JMeter command for `plan` with -J properties; returns (cmd, jtl, log)."""
+def jmeter_command(plan, workdir, props, name="run", xml=False, home=None, jmeter_args=()):
+    """The non-GUI JMeter command for `plan` with -J properties and further JMeter options
+    (e.g. -H/-P); returns (cmd, jtl, log)."""
     home = home or jmeter_home()
     jtl = os.path.join(workdir, name + (".xml" if xml else ".jtl"))
     log = os.path.join(workdir, name + ".log")
@@ -90,6 +91,7 @@ def jmeter_command(plan, workdir, props, name="run", xml=False, home=None):
                                "jmeter.save.saveservice.samplerData": "true",
                                "jmeter.save.saveservice.responseHeaders": "true"})
     cmd += ["-J%s=%s" % (k, v) for k, v in props.items()]
+    cmd += list(jmeter_args)
     return cmd, jtl, log
 
 
@@ -104,9 +106,9 @@ def start_plan(plan, workdir, props, name="run", home=None):
         out.close()
 
 
-def run_plan(plan, workdir, props, name="run", timeout=300, xml=False, home=None):
+def run_plan(plan, workdir, props, name="run", timeout=300, xml=False, home=None, jmeter_args=()):
     """Runs `plan` in non-GUI mode with -J properties; returns a Run (never raises on JMeter errors)."""
-    cmd, jtl, log = jmeter_command(plan, workdir, props, name=name, xml=xml, home=home)
+    cmd, jtl, log = jmeter_command(plan, workdir, props, name=name, xml=xml, home=home, jmeter_args=jmeter_args)
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -8,6 +8,7 @@ import java.util.Map;
 
 import org.apache.jmeter.config.Arguments;
 import org.apache.jmeter.samplers.SampleResult;
+import org.apache.jmeter.util.JMeterUtils;
 
 import wsfleet.jmeter.client.Hex;
 import wsfleet.jmeter.client.Reply;
@@ -41,6 +42,8 @@ public class OpenConnection extends WsfleetSampler {
   public static final String TLS_CIPHERS = "TLS ciphers";
   public static final String DEFLATE = "Compression (permessage-deflate)";
   public static final String DEFLATE_NO_CONTEXT = "Compression without context takeover";
+  /** http://[user:pass@]host:port, none (direct), or blank: JMeter's proxy settings (ProxySettings). */
+  public static final String PROXY = "Proxy";
 
   @Override
   protected String method() {
@@ -71,6 +74,8 @@ public class OpenConnection extends WsfleetSampler {
     a.addArgument(TLS_CIPHERS, "");
     a.addArgument(DEFLATE, "false");
     a.addArgument(DEFLATE_NO_CONTEXT, "false");
+    a.addArgument(PROXY, "", null, "http://[user:pass@]host:port, none for a direct connection; "
+        + "blank: JMeter's proxy (-H/-P, http[s].proxyHost), else the daemon's default");
   }
 
   @Override
@@ -102,6 +107,7 @@ public class OpenConnection extends WsfleetSampler {
       m.put("subprotocols", subs);
     }
     m.put("reuse", reuse(p));
+    putStr(m, "proxy", ProxySettings.forOpen(p.str(PROXY), url, System::getProperty, OpenConnection::jmeterProperty));
     putNum(m, "connect_timeout_ms", p.num(CONNECT_TIMEOUT));
     putNum(m, "max_message_bytes", p.num(MAX_MESSAGE));
     Map<String, Object> inbox = new LinkedHashMap<>();
@@ -223,6 +229,11 @@ public class OpenConnection extends WsfleetSampler {
     if (v != null) {
       m.put(k, v);
     }
+  }
+
+  /** A JMeter property, null outside JMeter (its properties are not loaded there). */
+  static String jmeterProperty(String key) {
+    return JMeterUtils.getJMeterProperties() != null ? JMeterUtils.getProperty(key) : null;
   }
 
   @Override

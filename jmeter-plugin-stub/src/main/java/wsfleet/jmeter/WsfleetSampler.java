@@ -206,9 +206,15 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     Map<String, Object> e = r.error();
     Object status = e.get("http_status");
     Map<String, Object> rec = r.record();
-    if ("handshake_failed".equals(r.errorCode()) && status instanceof Long && (Long) status != 101) {
-      // 101 with a bad accept key or subprotocol is not an HTTP refusal: it keeps handshake_failed.
-      fail(res, String.valueOf(status), "handshake_failed: HTTP " + status + " " + r.errorMessage(), Json.write(e));
+    if ("handshake_failed".equals(r.errorCode()) && status instanceof Long && (Long) status != 101
+        && (Long) status != 0) {
+      // 101 with a bad accept key or subprotocol is not an HTTP refusal: it keeps handshake_failed;
+      // nor is 0, a proxy whose answer was not HTTP.
+      // A proxy's refusal says so whatever the daemon's words: the same 403 from the gateway means
+      // something else.
+      String phase = "proxy".equals(e.get("phase")) ? " (phase proxy)" : "";
+      fail(res, String.valueOf(status), "handshake_failed" + phase + ": HTTP " + status + " " + r.errorMessage(),
+          Json.write(e));
     } else if (rec != null && rec.get("code") != null) {
       failOnRecord(res, rec);
     } else {

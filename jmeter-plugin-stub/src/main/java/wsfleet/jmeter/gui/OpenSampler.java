@@ -35,6 +35,7 @@ public class OpenSampler extends ConnectionSampler {
       new Field("tlsCiphers", OpenConnection.TLS_CIPHERS),
       new Field("compression", OpenConnection.DEFLATE),
       new Field("compressionNoContextTakeover", OpenConnection.DEFLATE_NO_CONTEXT),
+      new Field("proxy", OpenConnection.PROXY),
   };
 
   private String url = "";
@@ -59,6 +60,7 @@ public class OpenSampler extends ConnectionSampler {
   private String tlsCiphers = "";
   private String compression = "";
   private String compressionNoContextTakeover = "";
+  private String proxy = "";
 
   @Override
   String delegate() {
@@ -250,5 +252,13 @@ public class OpenSampler extends ConnectionSampler {
 
   public void setCompressionNoContextTakeover(String v) {
     compressionNoContextTakeover = v;
+  }
+
+  public String getProxy() {
+    return proxy;
+  }
+
+  public void setProxy(String v) {
+    proxy = v;
   }
 }

@@ -12,6 +12,7 @@ public class OpenSamplerBeanInfo extends WsfleetBeanInfo {
     group("tlsGroup",
         "tlsVerify", "tlsCaFile", "tlsServerName", "tlsCertFile", "tlsKeyFile", "tlsCiphers");
     group("compressionGroup", "compression", "compressionNoContextTakeover");
+    group("proxyGroup", "proxy");
     tags("reuse", "true", "false", "any"); // a choice, not a checkbox: three values
     tags("keepaliveMode", "ping", "text", "binary", "none");
     tags("tlsVerify", "true", "false");

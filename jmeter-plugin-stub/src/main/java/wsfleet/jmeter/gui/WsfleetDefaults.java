@@ -63,6 +63,7 @@ public class WsfleetDefaults extends ConfigTestElement implements TestBean, Test
   private String tlsCiphers = "";
   private String compression = "";
   private String compressionNoContextTakeover = "";
+  private String proxy = "";
 
   public String getDaemonTransport() {
     return daemonTransport;
@@ -222,6 +223,14 @@ public class WsfleetDefaults extends ConfigTestElement implements TestBean, Test
 
   public void setCompression(String v) {
     compression = v;
+  }
+
+  public String getProxy() {
+    return proxy;
+  }
+
+  public void setProxy(String v) {
+    proxy = v;
   }
 
   public String getCompressionNoContextTakeover() {

@@ -11,6 +11,7 @@ public class WsfleetDefaultsBeanInfo extends WsfleetBeanInfo {
     group("tlsGroup",
         "tlsVerify", "tlsCaFile", "tlsServerName", "tlsCertFile", "tlsKeyFile", "tlsCiphers");
     group("compressionGroup", "compression", "compressionNoContextTakeover");
+    group("proxyGroup", "proxy");
     group("resultsGroup", "recordVariables");
     tags("daemonTransport", "auto", "unix", "tcp");
     tags("keepaliveMode", "ping", "text", "binary", "none");

@@ -81,7 +81,7 @@ class FieldMappingTest {
         "Keepalive interval (ms)", "Keepalive jitter (ms)", "Keepalive payload (binary as hex)", "Pong timeout (ms)",
         "Heartbeat reply contains", "Max message bytes", "Inbox max messages", "Inbox max bytes",
         "TLS verify certificate", "TLS CA file", "TLS server name", "TLS client certificate file",
-        "TLS client key file", "TLS ciphers", "Compression (permessage-deflate)", "Compression without context takeover"));
+        "TLS client key file", "TLS ciphers", "Compression (permessage-deflate)", "Compression without context takeover", "Proxy"));
     want.put("SendMessage", java.util.Arrays.asList(conn, "Message", "Message type (text|binary; binary as hex)"));
     List<String> receive = new ArrayList<>(java.util.Arrays.asList(conn));
     receive.addAll(java.util.Arrays.asList(match));
