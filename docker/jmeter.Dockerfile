@@ -19,7 +19,7 @@ COPY protocol protocol
 COPY daemon daemon
 COPY tests tests
 RUN meson setup /build --buildtype=release --prefix=/usr/local \
- && ninja -C /build daemon/wsfleetd tests/mockgw/mockgw \
+ && ninja -C /build daemon/wsfleetd tests/mockgw/mockgw tests/mockgw/wsfleet-mockgw \
  && meson install -C /build --strip --no-rebuild --destdir /out
 
 # --- jmeter: JMeter from Maven Central into /opt/jmeter, and the sampler jar in its lib/ext ---

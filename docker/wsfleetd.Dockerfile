@@ -15,7 +15,7 @@ COPY protocol protocol
 COPY daemon daemon
 COPY tests tests
 RUN meson setup /build --buildtype=release --prefix=/usr/local \
- && ninja -C /build daemon/wsfleetd tests/mockgw/mockgw \
+ && ninja -C /build daemon/wsfleetd tests/mockgw/mockgw tests/mockgw/wsfleet-mockgw \
  && meson install -C /build --strip --no-rebuild --destdir /out
 
 # --- run: runtime libraries only ---
