@@ -80,6 +80,8 @@ public final class SocketDirectory {
   }
 
   private static Object myUid() {
-    return ownerUid(Paths.get("/proc/self")); // owned by the process's effective uid (Linux)
+    // /proc/<pid> is owned by the process's effective uid (Linux). Not /proc/self itself: without
+    // following links that is the symbolic link, which root owns, so every other user would fail.
+    return ownerUid(Paths.get("/proc/self/."));
   }
 }
