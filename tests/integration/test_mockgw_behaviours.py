@@ -301,7 +301,11 @@ def test_random_resets_hit_a_seeded_share_of_sessions_at_scattered_ages(ctl):
     assert 3 <= len(resets) <= 17 and stats["drops"]["random_reset"] == len(resets)
     for rec in resets.values():
         assert (rec["code"], rec["cause"]) == (1006, "reset"), rec
-        assert rec["age_us"] <= 1_300_000 and rec["since_sent_us"] < 400_000  # active sessions
+        assert rec["age_us"] <= 1_300_000, rec
+        # Active sessions: pinging when reset, or reset before their first ping was due (the first beat
+        # falls anywhere in the first 100 ms interval; a reset age is drawn from (0, 1 s]).
+        sent = rec["since_sent_us"]
+        assert (sent is not None and sent < 400_000) or (sent is None and rec["age_us"] < 200_000), rec
     ages = [r["age_us"] for r in resets.values()]
     assert max(ages) - min(ages) > 300_000, ages
     # The same seed and arrival order: the same sessions, reset at the same ages (give or take timing).
