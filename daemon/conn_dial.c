@@ -430,7 +430,8 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
   conn_set_state(c, WSF_CONN_OPEN);
   conn_release_handshake(c);
   wsf_ws_init(&c->ws, &c->transport, false, c->max_message_bytes, &conn_ws_callbacks);
-  if (deflate && wsf_ws_enable_deflate(&c->ws, deflate) == 0) {
+  if (deflate) {
+    wsf_ws_enable_deflate(&c->ws, deflate);
     c->deflate = wsf_xcalloc(1, sizeof *c->deflate);
     c->deflate->agreed = *deflate;
   }

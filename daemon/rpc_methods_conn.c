@@ -115,7 +115,7 @@ static bool parse_keepalive(req_ctx *r, const msgpack_object *m, wsf_keepalive *
     return rpc_bad(r, "field '%s' must be a string", "keepalive.mode");
   if (st == WSF_FIELD_OK) {
     int found = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < WSF_KA_MODE_COUNT; i++)
       if (strlen(wsf_ka_mode_name(i)) == mode_len && memcmp(wsf_ka_mode_name(i), mode, mode_len) == 0)
         found = i;
     if (found < 0)

@@ -622,12 +622,11 @@ void wsf_ws_free(wsf_ws *ws) {
   ws->deflate = NULL;
 }
 
-int wsf_ws_enable_deflate(wsf_ws *ws, const wsf_deflate_params *agreed) {
+void wsf_ws_enable_deflate(wsf_ws *ws, const wsf_deflate_params *agreed) {
   if (!ws->deflate)
     ws->deflate = wsf_deflate_new(agreed, ws->server);
   if (ws->ctx)
     wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
-  return 0;
 }
 
 const wsf_deflate_counters *wsf_ws_deflate_counters(const wsf_ws *ws) {

@@ -129,9 +129,9 @@ int wsf_ws_close(wsf_ws *ws, uint16_t code, const char *reason, size_t reason_le
 
 /* Switches permessage-deflate on with the parameters agreed in the handshake
  * (wsf_deflate_client_check_answer / wsf_deflate_server_answer). Call after
- * wsf_ws_init, before the first frame is fed or sent. Returns 0 (it cannot
- * fail: out of memory aborts; the int stays for its callers). */
-int wsf_ws_enable_deflate(wsf_ws *ws, const wsf_deflate_params *agreed);
+ * wsf_ws_init, before the first frame is fed or sent. It cannot fail: out of
+ * memory aborts (ARCHITECTURE.md, the memory rule). */
+void wsf_ws_enable_deflate(wsf_ws *ws, const wsf_deflate_params *agreed);
 /* Compressed and plain byte counts; NULL on a session without deflate.
  * They go with the session: copy them before wsf_ws_free. */
 const wsf_deflate_counters *wsf_ws_deflate_counters(const wsf_ws *ws);

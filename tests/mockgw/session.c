@@ -237,10 +237,8 @@ static void accept_upgrade(mgw_session *s, const uint8_t *extra, size_t extra_le
   wsf_transport_write(&s->t, (const uint8_t *)resp, len);
   free(resp);
   wsf_ws_init(&s->ws, &s->t, true, cfg->max_message_bytes, &ws_cb);
-  if (deflate == 1 && wsf_ws_enable_deflate(&s->ws, &agreed) != 0) {
-    mgw_session_abort(s);
-    return;
-  }
+  if (deflate == 1)
+    wsf_ws_enable_deflate(&s->ws, &agreed);
   s->ws_ready = 1;
   gw->c.handshakes++;
   if (over_cap) {
