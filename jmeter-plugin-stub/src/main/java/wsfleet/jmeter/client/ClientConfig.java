@@ -18,6 +18,7 @@ import java.util.function.Function;
  * wsfleet.daemon.args   extra arguments for that daemon, split on spaces
  * wsfleet.daemon.log    file for its output (default: inherit JMeter's console)
  * wsfleet.reset         true: reset the daemon once at the start of each test run
+ * wsfleet.control_connections  connections lent to one call at a time (default 8, 0: share one)
  * </pre>
  */
 public final class ClientConfig {
@@ -32,6 +33,7 @@ public final class ClientConfig {
   public static final String DAEMON_ARGS = "wsfleet.daemon.args";
   public static final String DAEMON_LOG = "wsfleet.daemon.log";
   public static final String RESET = "wsfleet.reset";
+  public static final String CONTROL_CONNECTIONS = "wsfleet.control_connections";
 
   public final Transport transport;
   public final String socketPath;
@@ -42,6 +44,8 @@ public final class ClientConfig {
   public final String daemonArgs;
   public final String daemonLog;
   public final boolean resetAtStart;
+  /** At most this many control connections lent to one call at a time (Unix transport), beside the shared one. */
+  public final int controlConnections;
 
   private ClientConfig(Function<String, String> props) {
     String t = get(props, TRANSPORT, "auto").toUpperCase(java.util.Locale.ROOT);
@@ -64,6 +68,10 @@ public final class ClientConfig {
     this.daemonArgs = get(props, DAEMON_ARGS, "");
     this.daemonLog = get(props, DAEMON_LOG, "");
     this.resetAtStart = Boolean.parseBoolean(get(props, RESET, "false"));
+    this.controlConnections = Integer.parseInt(get(props, CONTROL_CONNECTIONS, "8"));
+    if (controlConnections < 0) {
+      throw new IllegalArgumentException(CONTROL_CONNECTIONS + " must be 0 or more, got " + controlConnections);
+    }
   }
 
   public static ClientConfig from(Function<String, String> props) {
@@ -77,7 +85,8 @@ public final class ClientConfig {
   public boolean sameDaemon(ClientConfig o) {
     return transport == o.transport && socketPath.equals(o.socketPath) && tcpHost.equals(o.tcpHost)
         && tcpPort == o.tcpPort && tokenFile.equals(o.tokenFile) && daemonPath.equals(o.daemonPath)
-        && daemonArgs.equals(o.daemonArgs) && daemonLog.equals(o.daemonLog);
+        && daemonArgs.equals(o.daemonArgs) && daemonLog.equals(o.daemonLog)
+        && controlConnections == o.controlConnections;
   }
 
   /** The transport actually used: AUTO resolved against this JVM. */

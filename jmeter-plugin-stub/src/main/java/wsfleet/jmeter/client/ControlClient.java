@@ -20,11 +20,13 @@ import org.msgpack.core.MessagePack;
 import org.msgpack.core.MessageUnpacker;
 
 /**
- * One multiplexed control connection to wsfleetd, shared by every JMeter thread of a JVM.
+ * The control connections of a JVM to wsfleetd: one multiplexed connection shared by every JMeter
+ * thread, and a few that are lent to one call at a time ({@link LentLinks}).
  *
- * <p>Any thread may call {@link #call}; requests are written whole under a lock, a single reader
- * thread hands each response to its caller by msgid, so a {@code recv} waiting ten seconds holds up
- * nobody. The connection is made on first use and made again after it is lost (the daemon
+ * <p>Any thread may call {@link #call}. A call takes a free lent connection when there is one
+ * (its thread reads its own reply); otherwise it goes to the shared connection, where requests are
+ * written whole under a lock and a single reader thread hands each response to its caller by
+ * msgid, so a {@code recv} waiting ten seconds holds up nobody. The shared connection is made on first use and made again after it is lost (the daemon
  * restarted): calls in flight on the lost connection fail, later calls go to the new one.
  */
 public final class ControlClient implements Closeable {
@@ -68,7 +70,20 @@ public final class ControlClient implements Closeable {
    */
   public Reply call(String method, Map<String, ?> params, long waitMs) throws IOException {
     Link l = link();
-    return l.call(nextMsgid(), method, params, waitMs + ANSWER_SLACK_MS);
+    long msgid = nextMsgid();
+    byte[] bytes = Rpc.encodeRequest(msgid, method, params);
+    if (bytes.length > l.maxRequestBytes) {
+      // The daemon would answer limit_exceeded and drop the connection.
+      return new Reply(null, error("limit_exceeded", "request of " + bytes.length
+          + " bytes exceeds the daemon's max_request_bytes " + l.maxRequestBytes));
+    }
+    long timeoutMs = waitMs + ANSWER_SLACK_MS;
+    // subscribe stays on the shared connection: its notifications need that connection's reader.
+    LentLinks.Conn c = l.lent != null && !"subscribe".equals(method) ? l.lent.lend(this) : null;
+    if (c != null) {
+      return l.lent.call(c, msgid, method, bytes, timeoutMs);
+    }
+    return l.send(msgid, method, bytes, timeoutMs);
   }
 
   public Reply call(String method, Map<String, ?> params) throws IOException {
@@ -142,11 +157,22 @@ public final class ControlClient implements Closeable {
       throw new ControlException("wsfleetd speaks protocol " + proto + ", this plugin speaks 1");
     }
     Object limits = l.hello.get("limits");
+    long maxClients = 0;
     if (limits instanceof Map) {
       Object max = ((Map<?, ?>) limits).get("max_request_bytes");
       if (max instanceof Long) {
         l.maxRequestBytes = (Long) max;
       }
+      Object clients = ((Map<?, ?>) limits).get("max_control_clients");
+      if (clients instanceof Long) {
+        maxClients = (Long) clients;
+      }
+    }
+    int lent = (int) Math.min(cfg.controlConnections, maxClients / 4);
+    if (lent > 0 && cfg.effectiveTransport() == ClientConfig.Transport.UNIX) {
+      Map<String, Object> lentHello = new LinkedHashMap<>();
+      lentHello.put("client", hp.get("client"));
+      l.lent = new LentLinks(this::openTransport, lentHello, lent);
     }
     return l;
   }
@@ -220,6 +246,8 @@ public final class ControlClient implements Closeable {
     volatile IOException deathCause;
     volatile Map<String, Object> hello;
     volatile long maxRequestBytes = Long.MAX_VALUE;
+    /** Connections lent to one call at a time (null: every call shares this one). */
+    volatile LentLinks lent;
 
     Link(ControlTransport transport) {
       this.transport = transport;
@@ -233,12 +261,10 @@ public final class ControlClient implements Closeable {
     }
 
     Reply call(long msgid, String method, Map<String, ?> params, long timeoutMs) throws IOException {
-      byte[] bytes = Rpc.encodeRequest(msgid, method, params);
-      if (bytes.length > maxRequestBytes) {
-        // The daemon would answer limit_exceeded and drop the connection every thread shares.
-        return new Reply(null, error("limit_exceeded", "request of " + bytes.length
-            + " bytes exceeds the daemon's max_request_bytes " + maxRequestBytes));
-      }
+      return send(msgid, method, Rpc.encodeRequest(msgid, method, params), timeoutMs);
+    }
+
+    Reply send(long msgid, String method, byte[] bytes, long timeoutMs) throws IOException {
       CompletableFuture<Reply> f = new CompletableFuture<>();
       pending.put(msgid, f);
       if (dead) {
@@ -327,6 +353,10 @@ public final class ControlClient implements Closeable {
         transport.close();
       } catch (IOException ignored) {
         // already gone
+      }
+      LentLinks ll = lent;
+      if (ll != null) {
+        ll.close(); // same daemon: it died, or the client is closing
       }
       ControlException e = lost();
       for (Long id : pending.keySet()) {

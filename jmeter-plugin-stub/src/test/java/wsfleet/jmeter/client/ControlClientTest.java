@@ -76,35 +76,113 @@ class ControlClientTest {
     }
   }
 
+  /** 16 threads × 100 request+status pairs; returns the daemon's control_clients afterwards. */
+  static long manyThreadsEachGetTheirOwnAnswers(ControlClient c, String url) throws Exception {
+    int threads = 16;
+    for (int i = 0; i < threads; i++) {
+      ok(c.call("open", m("conn", "t" + i, "url", url)));
+    }
+    ExecutorService ex = Executors.newFixedThreadPool(threads);
+    try {
+      List<Future<Integer>> fs = new ArrayList<>();
+      for (int i = 0; i < threads; i++) {
+        final String name = "t" + i;
+        fs.add(ex.submit(() -> {
+          for (int k = 0; k < 100; k++) {
+            Reply r = ok(c.call("request", m("conn", name, "data", name + "/" + k, "timeout_ms", 5000L), 5000));
+            assertEquals(name + "/" + k, r.result().get("data"));
+            assertEquals(name, ok(c.call("status", m("conn", name))).result().get("conn"));
+          }
+          return 100;
+        }));
+      }
+      for (Future<Integer> f : fs) {
+        assertEquals(100, f.get(50, TimeUnit.SECONDS));
+      }
+    } finally {
+      ex.shutdownNow();
+    }
+    return (Long) ok(c.call("stats", null)).result().get("control_clients");
+  }
+
   @Test
   void manyThreadsShareOneControlConnectionAndEachGetsItsOwnAnswers() throws Exception {
     try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
-      ControlClient c = d.client();
-      int threads = 16;
-      for (int i = 0; i < threads; i++) {
-        ok(c.call("open", m("conn", "t" + i, "url", echo.url())));
+      ControlClient c = d.client(Map.of("wsfleet.control_connections", "0"));
+      assertEquals(1L, manyThreadsEachGetTheirOwnAnswers(c, echo.url()));
+    }
+  }
+
+  @Test
+  void manyThreadsOnLentConnectionsEachGetTheirOwnAnswersWithinTheLimit() throws Exception {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
+      ControlClient c = d.client(Map.of("wsfleet.control_connections", "3"));
+      long clients = manyThreadsEachGetTheirOwnAnswers(c, echo.url());
+      // the shared connection and at most 3 lent; at least one was lent (the stats call's own)
+      assertTrue(clients >= 2 && clients <= 4, "control_clients " + clients);
+    }
+  }
+
+  @Test
+  void lentConnectionsStayWithinAQuarterOfTheDaemonsMaxControlClients() throws Exception {
+    try (TestDaemon d = new TestDaemon("--max-control-clients", "8"); TestPeer echo = TestPeer.py("echo")) {
+      long clients = manyThreadsEachGetTheirOwnAnswers(d.client(), echo.url());
+      assertTrue(clients >= 2 && clients <= 3, "control_clients " + clients + ": 1 shared + at most 8/4 lent");
+    }
+  }
+
+  @Test
+  void aDaemonWithNoRoomForALentConnectionIsUsedThroughTheSharedOne() throws Exception {
+    try (TestDaemon d = new TestDaemon("--max-control-clients", "4"); TestPeer echo = TestPeer.py("echo")) {
+      for (int i = 0; i < 3; i++) { // three other clients hold three of the four slots
+        ok(d.client(Map.of("wsfleet.control_connections", "0")).call("stats", null));
       }
-      ExecutorService ex = Executors.newFixedThreadPool(threads);
+      ControlClient c = d.client(); // the fourth: its lent connection (8/4 -> 1) is refused
+      ok(c.call("open", m("conn", "a", "url", echo.url())));
+      for (int k = 0; k < 20; k++) {
+        assertEquals("m" + k, ok(c.call("request", m("conn", "a", "data", "m" + k, "timeout_ms", 5000L), 5000))
+            .result().get("data"));
+      }
+      assertEquals(4L, ok(c.call("stats", null)).result().get("control_clients"));
+    }
+  }
+
+  @Test
+  void aCallWaitingOnALentConnectionIsInterruptedAndLaterCallsWork() throws Exception {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
+      ControlClient c = d.client();
+      ok(c.call("open", m("conn", "a", "url", echo.url())));
+      ExecutorService ex = Executors.newSingleThreadExecutor();
       try {
-        List<Future<Integer>> fs = new ArrayList<>();
-        for (int i = 0; i < threads; i++) {
-          final String name = "t" + i;
-          fs.add(ex.submit(() -> {
-            for (int k = 0; k < 100; k++) {
-              Reply r = ok(c.call("request", m("conn", name, "data", name + "/" + k, "timeout_ms", 5000L), 5000));
-              assertEquals(name + "/" + k, r.result().get("data"));
-              assertEquals(name, ok(c.call("status", m("conn", name))).result().get("conn"));
-            }
-            return 100;
-          }));
-        }
-        for (Future<Integer> f : fs) {
-          assertEquals(100, f.get(50, TimeUnit.SECONDS));
-        }
+        Future<Reply> waiting = ex.submit(() -> c.call("recv", m("conn", "a", "timeout_ms", 20_000L), 20_000));
+        Thread.sleep(300);
+        long t0 = System.nanoTime();
+        waiting.cancel(true); // interrupts the thread blocked reading its lent connection
+        ex.shutdown();
+        assertTrue(ex.awaitTermination(5, TimeUnit.SECONDS), "the interrupted call returns");
+        assertTrue((System.nanoTime() - t0) / 1_000_000 < 5000);
       } finally {
         ex.shutdownNow();
       }
-      assertEquals(1L, ok(c.call("stats", null)).result().get("control_clients"));
+      assertEquals("after", ok(c.call("request", m("conn", "a", "data", "after", "timeout_ms", 5000L), 5000))
+          .result().get("data"));
+    }
+  }
+
+  @Test
+  void aLentConnectionWhoseAnswerIsLateIsClosedByTheWatchdog() throws Exception {
+    try (TestDaemon d = new TestDaemon(); TestPeer echo = TestPeer.py("echo")) {
+      ControlClient c = d.client();
+      ok(c.call("open", m("conn", "a", "url", echo.url())));
+      long t0 = System.nanoTime();
+      // waitMs below zero shortens the client's patience to 500 ms; the daemon's recv waits 10 s
+      ControlException e = assertThrows(ControlException.class, () -> c.call("recv",
+          m("conn", "a", "timeout_ms", 10_000L), 500 - ControlClient.ANSWER_SLACK_MS));
+      long ms = (System.nanoTime() - t0) / 1_000_000;
+      assertTrue(e.getMessage().contains("did not answer recv within 500 ms"), e.getMessage());
+      assertTrue(ms < 500 + 2 * LentLinks.WATCHDOG_MS + 1000, "gave up after " + ms + " ms");
+      assertEquals("later", ok(c.call("request", m("conn", "a", "data", "later", "timeout_ms", 5000L), 5000))
+          .result().get("data"));
     }
   }
 
