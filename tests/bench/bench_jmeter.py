@@ -23,6 +23,7 @@ the gateway, the daemon and the JVM are separate processes, each holds at most S
 
     bench_jmeter.py [--quick] [--cases stub:100x10000,stub:50x2000,luminis:2000x2000]
                     [--period 5] [--rampup 20] [--hold 60] [--no-baseline] [--keep DIR]
+                    [-J KEY=VALUE ...]   (JMeter properties for the stub cases)
 
 Exit status: 0 when every case ran clean (every open and echo succeeded, every session held at the
 gateway), 1 otherwise, 77 (skip) without java. Figures never fail a run.
@@ -134,6 +135,7 @@ def run_case(args, home, case, workdir):
             if daemon:
                 daemon.start()
                 props.update({"url": gw.url, "keepalive_ms": args.keepalive_ms, "wsfleet.socket": daemon.socket})
+                props.update(kv.partition("=")[::2] for kv in args.stub_props)
                 plan = os.path.join(PLANS, "wsfleet-sessions.jmx")
             else:
                 props.update({"host": "127.0.0.1", "port": gw.port, "path": "/"})
@@ -380,6 +382,8 @@ def main():
     ap.add_argument("--xms", default="128m")
     ap.add_argument("--xmx", default="1g")
     ap.add_argument("--no-baseline", action="store_true", help="skip the 1-thread 1-session runs")
+    ap.add_argument("-J", dest="stub_props", action="append", default=[], metavar="KEY=VALUE",
+                    help="a JMeter property for the stub cases, e.g. -J wsfleet.control_connections=0 (repeatable)")
     ap.add_argument("--keep", help="keep JTLs and JMeter logs in this directory")
     args = ap.parse_args()
     q = args.quick

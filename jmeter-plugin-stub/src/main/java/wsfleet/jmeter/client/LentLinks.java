@@ -158,8 +158,9 @@ final class LentLinks implements Closeable {
       if (e instanceof ControlException) {
         throw e;
       }
-      throw new ControlException("connection to wsfleetd lost: " + c.transport.describe() + ": "
-          + e.getMessage(), e);
+      // AsynchronousCloseException (the shared connection found the daemon gone) has no message
+      String why = e.getMessage() != null ? e.getMessage() : "closed (" + e.getClass().getSimpleName() + ")";
+      throw new ControlException("connection to wsfleetd lost: " + c.transport.describe() + ": " + why, e);
     }
   }
 
