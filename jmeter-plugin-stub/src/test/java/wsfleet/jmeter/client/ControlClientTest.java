@@ -40,6 +40,11 @@ class ControlClientTest {
     return r;
   }
 
+  /** What one request/response on conn echoed. */
+  static Object echo(ControlClient c, String conn, String text) throws IOException {
+    return ok(c.call("request", m("conn", conn, "data", text, "timeout_ms", 5000L), 5000)).result().get("data");
+  }
+
   @Test
   void helloReportsProtocolOneAndTheDaemonsLimits() throws IOException {
     try (TestDaemon d = new TestDaemon("--max-request-bytes", "65536")) {
@@ -140,8 +145,7 @@ class ControlClientTest {
       ControlClient c = d.client(); // the fourth: its lent connection (8/4 -> 1) is refused
       ok(c.call("open", m("conn", "a", "url", echo.url())));
       for (int k = 0; k < 20; k++) {
-        assertEquals("m" + k, ok(c.call("request", m("conn", "a", "data", "m" + k, "timeout_ms", 5000L), 5000))
-            .result().get("data"));
+        assertEquals("m" + k, echo(c, "a", "m" + k));
       }
       assertEquals(4L, ok(c.call("stats", null)).result().get("control_clients"));
     }
@@ -164,8 +168,7 @@ class ControlClientTest {
       } finally {
         ex.shutdownNow();
       }
-      assertEquals("after", ok(c.call("request", m("conn", "a", "data", "after", "timeout_ms", 5000L), 5000))
-          .result().get("data"));
+      assertEquals("after", echo(c, "a", "after"));
     }
   }
 
@@ -181,8 +184,7 @@ class ControlClientTest {
       long ms = (System.nanoTime() - t0) / 1_000_000;
       assertTrue(e.getMessage().contains("did not answer recv within 500 ms"), e.getMessage());
       assertTrue(ms < 500 + 2 * LentLinks.WATCHDOG_MS + 1000, "gave up after " + ms + " ms");
-      assertEquals("later", ok(c.call("request", m("conn", "a", "data", "later", "timeout_ms", 5000L), 5000))
-          .result().get("data"));
+      assertEquals("later", echo(c, "a", "later"));
     }
   }
 
