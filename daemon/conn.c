@@ -49,6 +49,7 @@ static void conn_free(wsf_conn *c) {
     free(c->failure);
   }
   wsf_keepalive_release(c->d, c->ka);
+  conn_proto_free(c);
   free(c->deflate);
   free(c->subprotocol);
   free(c->resp_headers);
@@ -128,7 +129,7 @@ void conn_check_output(wsf_conn *c) {
 /* The peer took bytes: a held pong goes out; back under the cap, reading resumes. */
 static void on_written(wsf_transport *t) {
   wsf_conn *c = conn_of_transport(t);
-  if (c->state == WSF_CONN_CONNECTING)
+  if (c->state == WSF_CONN_CONNECTING && c->hs) /* before the 101 (session steps run after it) */
     return;
   wsf_ws_written(&c->ws);
   if (c->reads_paused && conn_output_pending(c) <= c->d->cfg.max_output_bytes) {
@@ -168,6 +169,15 @@ static void on_ws_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t le
   d->stats.msgs_in++;
   d->stats.bytes_in += len;
   conn_account_deflate(c);
+  if (c->proto) { /* records, session steps, auto-reply; then conn_deliver_message */
+    conn_proto_message(c, opcode, data, len);
+    return;
+  }
+  conn_deliver_message(c, opcode, data, len, now);
+}
+
+void conn_deliver_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint64_t now) {
+  wsf_daemon *d = c->d;
   if (conn_is_heartbeat_reply(c, opcode, data, len)) {
     c->ka_replies++;
     if (c->ka_ping_outstanding) {
@@ -273,11 +283,12 @@ const wsf_ws_callbacks conn_ws_callbacks = {
 
 static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
   wsf_conn *c = conn_of_transport(t);
-  if (c->state == WSF_CONN_CONNECTING) {
+  if (c->state == WSF_CONN_CONNECTING && c->hs) {
     conn_handshake_data(c, data, len);
     return;
   }
-  if (c->state == WSF_CONN_OPEN || c->state == WSF_CONN_CLOSING || (c->record && !c->ws.failed))
+  /* connecting without a handshake: session steps run on the WebSocket */
+  if (c->state != WSF_CONN_CLOSED || (c->record && !c->ws.failed))
     wsf_ws_feed(&c->ws, data, len);
   conn_check_output(c);
 }
@@ -311,9 +322,9 @@ static void on_end(wsf_transport *t, wsf_end_cause e, const char *detail) {
     }
     {
       char msg[200];
-      snprintf(msg, sizeof msg, "connection ended during the %s phase (%s%s%s)",
-               c->hs ? c->hs->phase : "handshake", wsf_end_cause_name(e), detail ? ": " : "",
-               detail ? detail : "");
+      const char *phase = c->hs ? c->hs->phase : conn_session_phase(c);
+      snprintf(msg, sizeof msg, "connection ended during the %s phase (%s%s%s)", phase ? phase : "handshake",
+               wsf_end_cause_name(e), detail ? ": " : "", detail ? detail : "");
       bool tls_failure = e == WSF_END_TLS_ALERT || e == WSF_END_TLS_ERROR;
       conn_fail_open(c, tls_failure ? WSF_E_TLS : WSF_E_HANDSHAKE,
                      tls_failure ? WSF_CAUSE_TLS_ERROR : WSF_CAUSE_HANDSHAKE_FAILED, msg, 0, NULL, 0);
@@ -382,7 +393,11 @@ wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) 
     return WSF_E_CONN_CLOSED;
   if (conn_output_pending(c) > c->d->cfg.max_output_bytes)
     return WSF_E_LIMIT;
-  if (wsf_ws_send(&c->ws, opcode, data, len) != 0)
+  return conn_send_data(c, opcode, data, len);
+}
+
+wsf_err conn_send_data(wsf_conn *c, int opcode, const uint8_t *data, size_t len) {
+  if (conn_write_record(c, opcode, data, len) != 0)
     return WSF_E_CONN_CLOSED;
   conn_check_output(c);
   uint64_t now = wsf_now_us();

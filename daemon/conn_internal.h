@@ -105,6 +105,23 @@ extern const wsf_ws_callbacks conn_ws_callbacks;
 void conn_on_closed(wsf_transport *t);
 extern const wsf_transport_callbacks conn_transport_callbacks;
 
+/* conn.c: one protocol message on to the heartbeat reply check, the waiting recvs, the inbox;
+ * a data message written and counted whatever the state (session steps and auto-replies
+ * write while connecting). */
+void conn_deliver_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint64_t now);
+wsf_err conn_send_data(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
+
+/* conn_session.c (the protocol layer: framing, session steps, auto-reply) */
+void conn_proto_attach(wsf_conn *c, wsf_proto *p, uint32_t connect_timeout_ms); /* takes its own reference */
+void conn_proto_free(wsf_conn *c);
+/* After the 101: true when session steps run (the connection stays connecting and
+ * conn_open_complete follows their end), false when there are none. */
+bool conn_session_start(wsf_conn *c);
+void conn_proto_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
+/* wsf_ws_send with the framing's terminator appended when missing. */
+int conn_write_record(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
+const char *conn_session_phase(const wsf_conn *c); /* "session" while steps run, else NULL */
+
 /* conn_keepalive.c (keepalive: heartbeats, pong and reply timeouts) */
 void conn_on_pong_timeout(wsf_timer *t);
 void conn_on_heartbeat(wsf_timer *t);
@@ -136,6 +153,7 @@ void conn_try_connect(wsf_conn *c);
 void conn_handshake_data(wsf_conn *c, const uint8_t *data, size_t len);
 void conn_give_back_memory(wsf_daemon *d);
 void conn_secure_and_upgrade(wsf_conn *c);
+void conn_open_complete(wsf_conn *c); /* the connection is open: counters, keepalive, observers, open waits */
 
 /* conn_proxy.c (the CONNECT step through an HTTP proxy) */
 int conn_plan_proxy(wsf_handshake *hs, const char *proxy, const char **error);
