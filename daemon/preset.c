@@ -96,9 +96,10 @@ static const char *socketio(const wsf_preset_options *o, bool session_given, wsf
     wsf_step_spec *open = add_step(spec);
     open->has_expect = true;
     set_regex(&open->expect, "^0\\{");
-    add_capture(open, "sid", "\"sid\":\"([^\"]*)\"");
-    add_capture(open, "pingInterval", "\"pingInterval\":([0-9]+)");
-    add_capture(open, "pingTimeout", "\"pingTimeout\":([0-9]+)");
+    /* JSON.stringify writes no spaces; other servers may */
+    add_capture(open, "sid", "\"sid\"[[:space:]]*:[[:space:]]*\"([^\"]*)\"");
+    add_capture(open, "pingInterval", "\"pingInterval\"[[:space:]]*:[[:space:]]*([0-9]+)");
+    add_capture(open, "pingTimeout", "\"pingTimeout\"[[:space:]]*:[[:space:]]*([0-9]+)");
     wsf_step_spec *connect = add_step(spec);
     size_t send_len = 2 + o->ns_len + 1 + o->auth_len;
     char *send = keep(out, wsf_xmalloc(send_len + 1));

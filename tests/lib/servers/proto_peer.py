@@ -41,6 +41,11 @@ import websockets
 RS = "\x1e"
 
 
+def dumps(obj):
+    """Compact JSON, as JSON.stringify and System.Text.Json write it."""
+    return json.dumps(obj, separators=(",", ":"))
+
+
 def emit(**rec):
     rec.setdefault("t", time.monotonic())
     sys.stdout.write(json.dumps(rec) + "\n")
@@ -100,7 +105,7 @@ def sio_split(body):
 
 async def socketio(c, args):
     sid = "eio-%d" % c.id
-    await c.send("0" + json.dumps({"sid": sid, "upgrades": [], "pingInterval": args.ping_interval_ms,
+    await c.send("0" + dumps({"sid": sid, "upgrades": [], "pingInterval": args.ping_interval_ms,
                                    "pingTimeout": args.ping_timeout_ms, "maxPayload": 1000000}))
     pong = asyncio.Event()
 
@@ -128,10 +133,10 @@ async def socketio(c, args):
                 prefix = "" if ns == "/" else ns + ","
                 auth = json.loads(rest) if rest else None
                 if args.reject_auth and not (auth and "token" in auth):
-                    await c.send("44" + prefix + json.dumps({"message": "Not authorized"}))
+                    await c.send("44" + prefix + dumps({"message": "Not authorized"}))
                     continue
                 emit(ev="sio_connect", id=c.id, ns=ns, auth=auth)
-                await c.send("40" + prefix + json.dumps({"sid": "sio-%d" % c.id}))
+                await c.send("40" + prefix + dumps({"sid": "sio-%d" % c.id}))
             elif msg.startswith("42") or msg.startswith("43"):
                 ns, rest = sio_split(msg[2:])
                 prefix = "" if ns == "/" else ns + ","
@@ -139,9 +144,9 @@ async def socketio(c, args):
                 ack_id, payload = m.group(1), json.loads(m.group(2))
                 emit(ev="sio_event", id=c.id, ns=ns, ack=ack_id, name=payload[0], args=payload[1:])
                 if ack_id:
-                    await c.send("43" + prefix + ack_id + json.dumps(payload[1:]))
+                    await c.send("43" + prefix + ack_id + dumps(payload[1:]))
                 elif payload[0] == "echo":
-                    await c.send("42" + prefix + json.dumps(payload))
+                    await c.send("42" + prefix + dumps(payload))
     finally:
         task.cancel()
 
@@ -244,12 +249,12 @@ async def signalr(c, args):
                 emit(ev="record", id=c.id, obj=obj)
                 if not shaken:
                     if args.error:
-                        await c.send(json.dumps({"error": args.error}) + RS)
+                        await c.send(dumps({"error": args.error}) + RS)
                         await c.ws.close()
                         return
                     shaken = True
                     if args.batch:
-                        await c.send("{}" + RS + json.dumps({"type": 6}) + RS)
+                        await c.send("{}" + RS + dumps({"type": 6}) + RS)
                     else:
                         await c.send("{}" + RS)
                     tasks.append(asyncio.ensure_future(signalr_pings(c, args)))
@@ -258,10 +263,10 @@ async def signalr(c, args):
                     continue
                 if obj.get("type") == 1:
                     if obj.get("target") == "echo":
-                        await c.send(json.dumps({"type": 1, "target": "echo", "arguments": obj.get("arguments", [])})
+                        await c.send(dumps({"type": 1, "target": "echo", "arguments": obj.get("arguments", [])})
                                      + RS)
                     if "invocationId" in obj:
-                        await c.send(json.dumps({"type": 3, "invocationId": obj["invocationId"],
+                        await c.send(dumps({"type": 3, "invocationId": obj["invocationId"],
                                                  "result": obj.get("arguments", [])}) + RS)
     finally:
         for t in tasks:
@@ -275,12 +280,12 @@ async def signalr_pings(c, args):
             emit(ev="client_timeout", id=c.id)
             await c.ws.close(1000, "client timeout")
             return
-        await c.send(json.dumps({"type": 6}) + RS)
+        await c.send(dumps({"type": 6}) + RS)
 
 
 async def signalr_close(c, args):
     await asyncio.sleep(args.close_after_ms / 1000)
-    await c.send(json.dumps({"type": 7, "error": "Server is shutting down", "allowReconnect": True}) + RS)
+    await c.send(dumps({"type": 7, "error": "Server is shutting down", "allowReconnect": True}) + RS)
 
 
 # ---- main -----------------------------------------------------------------------------------------
