@@ -23,8 +23,9 @@ struct wsf_conn_proto {
   int32_t failed_step; /* -1: none */
   bool in_session;
   uint64_t session_started_us;
-  uint64_t connect_deadline_us; /* started + connect_timeout_ms: the default step timeout ends there */
-  uint64_t heartbeats_in;       /* stomp: EOL heart-beats from the server */
+  uint32_t connect_timeout_ms; /* the default step timeout ends connect_timeout_ms after started_us */
+  uint64_t connect_deadline_us;
+  uint64_t heartbeats_in; /* stomp: EOL heart-beats from the server */
   uint64_t records_too_big;
   char *captures[WSF_MAX_CAPTURES];
   uint16_t capture_lens[WSF_MAX_CAPTURES];
@@ -37,7 +38,7 @@ void conn_proto_attach(wsf_conn *c, wsf_proto *p, uint32_t connect_timeout_ms) {
   wsf_conn_proto *pr = wsf_xcalloc(1, sizeof *pr + p->n_rules * sizeof pr->rules[0]);
   pr->p = wsf_proto_ref(p);
   pr->failed_step = -1;
-  pr->connect_deadline_us = c->started_us + (uint64_t)connect_timeout_ms * 1000;
+  pr->connect_timeout_ms = connect_timeout_ms;
   wsf_framer_init(&pr->framer, (wsf_framing_mode)p->framing, c->max_message_bytes);
   c->proto = pr;
 }
@@ -260,12 +261,25 @@ static void run_steps(wsf_conn *c) {
   session_done(c);
 }
 
+/* Also after a reopen of the same connection (a reconnect replays the steps): what the last
+ * session left (its step, captures, a half record) starts again; rule counters stay. */
 bool conn_session_start(wsf_conn *c) {
   wsf_conn_proto *pr = c->proto;
-  if (!pr || !pr->p->n_steps)
+  if (!pr)
     return false;
+  wsf_framer_free(&pr->framer);
+  if (!pr->p->n_steps)
+    return false;
+  for (int i = 0; i < WSF_MAX_CAPTURES; i++) {
+    free(pr->captures[i]);
+    pr->captures[i] = NULL;
+    pr->capture_lens[i] = 0;
+  }
+  pr->step = 0;
+  pr->failed_step = -1;
   pr->in_session = true;
   pr->session_started_us = wsf_now_us();
+  pr->connect_deadline_us = c->started_us + (uint64_t)pr->connect_timeout_ms * 1000;
   run_steps(c);
   return true;
 }
