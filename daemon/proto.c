@@ -188,7 +188,8 @@ static wsf_proto *compile(wsf_proto_table *t, const wsf_proto_spec *s, char *err
   p->preset = s->preset;
   p->stomp_cx_ms = s->stomp_cx_ms;
   p->steps = wsf_xcalloc(s->n_steps ? s->n_steps : 1, sizeof *p->steps);
-  for (uint32_t i = 0; i < s->n_steps; i++, p->n_steps++) {
+  p->n_steps = s->n_steps; /* every entry is zeroed: a failure part way frees what was made */
+  for (uint32_t i = 0; i < s->n_steps; i++) {
     const wsf_step_spec *ss = &s->steps[i];
     wsf_step *st = &p->steps[i];
     st->send = copy_bytes(ss->send, ss->send_len);
@@ -204,7 +205,8 @@ static wsf_proto *compile(wsf_proto_table *t, const wsf_proto_spec *s, char *err
         goto fail;
       st->expect_words = match_words(&ss->expect);
     }
-    for (uint8_t j = 0; j < ss->n_captures; j++, st->n_captures++) {
+    st->n_captures = ss->n_captures;
+    for (uint8_t j = 0; j < ss->n_captures; j++) {
       const wsf_capture_spec *cs = &ss->captures[j];
       wsf_capture *c = &st->captures[j];
       int slot = wsf_proto_capture_slot(p, cs->name, cs->name_len);
@@ -231,7 +233,8 @@ static wsf_proto *compile(wsf_proto_table *t, const wsf_proto_spec *s, char *err
     }
   }
   p->rules = wsf_xcalloc(s->n_rules ? s->n_rules : 1, sizeof *p->rules);
-  for (uint32_t i = 0; i < s->n_rules; i++, p->n_rules++) {
+  p->n_rules = s->n_rules;
+  for (uint32_t i = 0; i < s->n_rules; i++) {
     const wsf_rule_spec *rs = &s->rules[i];
     wsf_rule *r = &p->rules[i];
     char name[WSF_MAX_RULE_NAME_BYTES + 1];
