@@ -252,10 +252,13 @@ static void on_ws_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
 static void on_ws_close_frame(wsf_ws *ws, uint16_t code, const uint8_t *reason, size_t reason_len) {
   wsf_conn *c = conn_of_ws(ws);
   c->last_recv_us = wsf_now_us();
-  if (c->state == WSF_CONN_CLOSING) /* the answer to our close */
+  bool in_session = c->state == WSF_CONN_CONNECTING; /* session steps ran: the open fails with it */
+  if (c->state == WSF_CONN_CLOSING)                  /* the answer to our close */
     conn_finish(c, code, WSF_BY_CLIENT, true, WSF_CAUSE_LOCAL_CLOSE, (const char *)reason, reason_len, NULL);
   else
     conn_finish(c, code, WSF_BY_SERVER, true, WSF_CAUSE_SERVER_CLOSE, (const char *)reason, reason_len, NULL);
+  if (in_session)
+    TELL_OBSERVERS(c->d, handshake_failed, c);
   linger_then_close(c);
 }
 
@@ -269,7 +272,10 @@ static void on_ws_protocol_error(wsf_ws *ws, uint16_t code) {
   if (!why)
     why = wsf_ws_failure_detail(ws, close_why, sizeof close_why);
   snprintf(detail, sizeof detail, "%s%ssent close %u", why ? why : "", why ? "; " : "", code);
+  bool in_session = c->state == WSF_CONN_CONNECTING;
   conn_finish(c, code, WSF_BY_CLIENT, false, cause, NULL, 0, detail);
+  if (in_session)
+    TELL_OBSERVERS(c->d, handshake_failed, c);
   linger_then_close(c);
 }
 

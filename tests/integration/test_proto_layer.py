@@ -163,12 +163,16 @@ def test_the_default_step_timeout_is_what_is_left_of_connect_timeout(ctl):
     assert 0.5 <= took < 2.5
 
 
-def test_the_server_closing_during_the_session_fails_the_open(ctl):
+def test_the_server_closing_during_the_session_fails_the_open(ctl, daemon):
     with ProtoServer("script", script=[{"on": "hi", "send": [], "close": 4001}]) as srv:
         with pytest.raises(RpcError) as e:
             ctl.call("open", conn="gone", url=srv.url, session=[{"send": "hi", "expect": {"contains": "x"}}])
     assert e.value.code == "conn_closed"
     assert e.value.details["record"]["code"] == 4001
+    # a failed open for the event log (and `wsfleet report`), not a silent end
+    ev = daemon.wait_event(lambda e: e.get("event") == "handshake_failed" and e.get("conn") == "gone", 3)
+    assert ev and ev["record"]["cause"] == "server_close"
+    assert ctl.call("stats")["failed_total"] == 1
 
 
 @pytest.mark.parametrize("session,field", [
