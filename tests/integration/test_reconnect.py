@@ -286,3 +286,24 @@ def test_reconnect_and_pacing_paths_are_clean_under_memcheck():
 
 def heartbeat_text():
     return {"mode": "text", "payload": '{"action":"echo","message":"hb"}', "interval_ms": 300, "jitter_ms": 0}
+
+
+def test_wsfleet_report_counts_each_reconnected_ending_as_a_drop():
+    import json
+    import subprocess
+    source = os.environ.get("WSF_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
+    with Daemon() as d, drops_each_session(code=1001, reason="going away") as srv:
+        ctl = d.client()
+        ctl.call("open", conn="r", url=srv.url, keepalive=QUIET, reconnect=policy(2))
+        assert wait_until(lambda: status(ctl, "r")["state"] == "closed", 10)
+        d.stop()
+        run = lambda *a: subprocess.run([sys.executable, os.path.join(source, "daemon", "cli", "wsfleet"), "report",
+                                         d.events_path] + list(a), capture_output=True, text=True, timeout=60)
+        js, text = run("--json"), run()
+    assert js.returncode == 0, js.stderr
+    s = json.loads(js.stdout)
+    assert s["drops"] == 3 and s["closes"] == 3 and s["drops_by_code_cause"] == {"1001 server_close": 3}
+    assert s["reconnects"] == 2 and s["drops_reconnected"] == 2 and s["reconnect_failures"] == 0
+    assert s["opened"] == 1
+    assert "reconnects: 2 reopens of 1 connections" in text.stdout
+    assert "drops (not asked for by the client): 3" in text.stdout
