@@ -154,16 +154,15 @@ bool conn_redial_wanted(wsf_conn *c, wsf_cause cause) {
   if (!r)
     return false;
   bool attempt = r->phase == REDIAL_DIALING;
-  r->attempt_failed = 0;
-  if (attempt) {
-    r->attempt_failed = r->attempts;
-    r->failed_in_row++;
-    c->d->stats.reconnect_failures_total++;
-  }
+  r->attempt_failed = attempt ? r->attempts : 0;
   if (cause == WSF_CAUSE_LOCAL_CLOSE || cause == WSF_CAUSE_DAEMON_RESET || cause == WSF_CAUSE_SHUTDOWN ||
       c->state == WSF_CONN_CLOSING || c->d->shutting_down || (!c->counted_open && !attempt)) {
-    r->phase = REDIAL_IDLE;
+    r->phase = REDIAL_IDLE; /* an attempt stopped by the plan, reset or shutdown did not fail */
     return false;
+  }
+  if (attempt) {
+    r->failed_in_row++;
+    c->d->stats.reconnect_failures_total++;
   }
   if (r->attempts >= r->policy.max) {
     r->phase = REDIAL_IDLE;

@@ -72,6 +72,25 @@ def test_each_drop_is_recorded_then_reopened_until_max_then_gave_up(daemon, ctl)
     assert len(daemon.events("open")) == 1  # a reopen is a reconnect event, not another open
 
 
+def test_subscribers_get_close_reconnect_and_failed_attempt_notifications(daemon, ctl):
+    watcher = daemon.client()
+    assert "reconnect" in watcher.call("hello")["events"]
+    watcher.call("subscribe", events=["open", "close", "reconnect", "handshake_failed"])
+    with PyServer("close_after", after=1, close_code=4000, close_reason="kick") as srv:
+        ctl.call("open", conn="n", url=srv.url, keepalive=QUIET, reconnect=policy(2, backoff_ms=100))
+        ctl.call("send", conn="n", data="drop")
+        assert wait_until(lambda: status(ctl, "n")["reconnect"]["count"] == 1, 5)
+    # the peer is gone: the reopened session ends and the next attempt is refused
+    assert wait_until(lambda: status(ctl, "n")["state"] == "closed", 5)
+    got = [watcher.next_notification(timeout=3) for _ in range(5)]
+    assert [n["event"] for n in got] == ["open", "close", "reconnect", "close", "handshake_failed"], got
+    assert got[1]["record"]["code"] == 4000 and got[1]["reconnect"] == {"attempt": 1}
+    assert got[2]["attempt"] == 1 and got[2]["record"] == got[1]["record"] and got[2]["timings"]["total_us"] > 0
+    assert got[3]["reconnect"] == {"attempt": 2}
+    assert got[4]["reconnect_attempt"] == 2 and got[4]["error"]["code"] == "connect_error"
+    assert "reconnect" not in got[4]
+
+
 def test_results_carry_reconnects_and_send_fails_while_reconnecting(ctl):
     with PyServer("close_after", after=1, close_code=1001, close_reason="restart", greet=["welcome"]) as srv:
         ctl.call("open", conn="r", url=srv.url, keepalive=QUIET, reconnect=policy(5, backoff_ms=1500))
