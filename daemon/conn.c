@@ -36,6 +36,7 @@ void conn_stop_timers(wsf_conn *c) {
   wsf_timer_stop(&c->d->timers, &c->pong_timer);
   wsf_timer_stop(&c->d->timers, &c->deadline);
   wsf_timer_stop(&c->d->timers, &c->output_timer);
+  conn_redial_stop(c);
 }
 
 static void conn_free(wsf_conn *c) {
@@ -53,6 +54,8 @@ static void conn_free(wsf_conn *c) {
   free(c->deflate);
   free(c->subprotocol);
   free(c->resp_headers);
+  conn_redial_free(c);
+  conn_pace_free(c);
   free(c->url);
   free(c->name);
   free(c);
@@ -129,7 +132,7 @@ void conn_check_output(wsf_conn *c) {
 /* The peer took bytes: a held pong goes out; back under the cap, reading resumes. */
 static void on_written(wsf_transport *t) {
   wsf_conn *c = conn_of_transport(t);
-  if (c->state == WSF_CONN_CONNECTING && c->hs) /* before the 101 (session steps run after it) */
+  if (c->state == WSF_CONN_CONNECTING && !conn_session_phase(c)) /* before the 101, or between reopens */
     return;
   wsf_ws_written(&c->ws);
   if (c->reads_paused && conn_output_pending(c) <= c->d->cfg.max_output_bytes) {
@@ -252,8 +255,8 @@ static void on_ws_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
 static void on_ws_close_frame(wsf_ws *ws, uint16_t code, const uint8_t *reason, size_t reason_len) {
   wsf_conn *c = conn_of_ws(ws);
   c->last_recv_us = wsf_now_us();
-  bool in_session = c->state == WSF_CONN_CONNECTING; /* session steps ran: the open fails with it */
-  if (c->state == WSF_CONN_CLOSING)                  /* the answer to our close */
+  bool in_session = conn_session_phase(c) != NULL; /* the open fails with it */
+  if (c->state == WSF_CONN_CLOSING)                /* the answer to our close */
     conn_finish(c, code, WSF_BY_CLIENT, true, WSF_CAUSE_LOCAL_CLOSE, (const char *)reason, reason_len, NULL);
   else
     conn_finish(c, code, WSF_BY_SERVER, true, WSF_CAUSE_SERVER_CLOSE, (const char *)reason, reason_len, NULL);
@@ -272,7 +275,7 @@ static void on_ws_protocol_error(wsf_ws *ws, uint16_t code) {
   if (!why)
     why = wsf_ws_failure_detail(ws, close_why, sizeof close_why);
   snprintf(detail, sizeof detail, "%s%ssent close %u", why ? why : "", why ? "; " : "", code);
-  bool in_session = c->state == WSF_CONN_CONNECTING;
+  bool in_session = conn_session_phase(c) != NULL;
   conn_finish(c, code, WSF_BY_CLIENT, false, cause, NULL, 0, detail);
   if (in_session)
     TELL_OBSERVERS(c->d, handshake_failed, c);
@@ -293,8 +296,8 @@ static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
     conn_handshake_data(c, data, len);
     return;
   }
-  /* connecting without a handshake: session steps run on the WebSocket */
-  if (c->state != WSF_CONN_CLOSED || (c->record && !c->ws.failed))
+  if (c->state == WSF_CONN_OPEN || c->state == WSF_CONN_CLOSING || conn_session_phase(c) ||
+      (c->record && !c->ws.failed))
     wsf_ws_feed(&c->ws, data, len);
   conn_check_output(c);
 }
@@ -320,6 +323,8 @@ static void on_end(wsf_transport *t, wsf_end_cause e, const char *detail) {
   wsf_conn *c = conn_of_transport(t);
   switch (c->state) {
   case WSF_CONN_CONNECTING:
+    if (!c->hs && !conn_session_phase(c)) /* the session a reconnect replaces, ending during the backoff */
+      break;
     if (c->hs && c->hs->resp_init && c->hs->resp.headers_complete &&
         wsf_hs_response_eof(&c->hs->resp) == WSF_HS_REJECTED) {
       conn_handshake_data(c, NULL, 0); /* reports the rejected answer */
@@ -360,6 +365,8 @@ void conn_on_closed(wsf_transport *t) {
   /* A refused connect with more addresses to try. */
   if (c->state == WSF_CONN_CONNECTING && c->hs && c->hs->tried < c->hs->n_addrs)
     conn_try_connect(c);
+  else if (c->redial)
+    conn_redial_transport_closed(c); /* a reopen waits for the old transport to be gone */
 }
 
 const wsf_transport_callbacks conn_transport_callbacks = {
@@ -394,17 +401,11 @@ wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len) {
   return wsf_registry_get(&d->conns, name, len);
 }
 
-wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) {
-  if (c->state != WSF_CONN_OPEN)
-    return WSF_E_CONN_CLOSED;
-  if (conn_output_pending(c) > c->d->cfg.max_output_bytes)
-    return WSF_E_LIMIT;
-  return conn_send_data(c, opcode, data, len);
-}
-
-wsf_err conn_send_data(wsf_conn *c, int opcode, const uint8_t *data, size_t len) {
+/* The write of one data message and its counting (after pacing, if any); the framing's
+ * terminator is appended here (conn_write_record). */
+int conn_write_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind) {
   if (conn_write_record(c, opcode, data, len) != 0)
-    return WSF_E_CONN_CLOSED;
+    return -1;
   conn_check_output(c);
   uint64_t now = wsf_now_us();
   conn_note_sent(c, now);
@@ -413,7 +414,31 @@ wsf_err conn_send_data(wsf_conn *c, int opcode, const uint8_t *data, size_t len)
   c->d->stats.msgs_out++;
   c->d->stats.bytes_out += len;
   conn_account_deflate(c);
-  return WSF_OK;
+  if (kind == WSF_DATA_HEARTBEAT)
+    conn_heartbeat_written(c, now);
+  return 0;
+}
+
+wsf_err conn_send_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind,
+                          uint64_t *paced_us) {
+  if (paced_us)
+    *paced_us = 0;
+  if (c->state != WSF_CONN_OPEN)
+    return WSF_E_CONN_CLOSED;
+  /* Messages held by the rate_limit count toward the cap like unsent bytes. */
+  if (conn_output_pending(c) + conn_pace_held_bytes(c) > c->d->cfg.max_output_bytes)
+    return WSF_E_LIMIT;
+  if (c->pace)
+    return conn_pace_send(c, opcode, data, len, kind, paced_us);
+  return conn_write_message(c, opcode, data, len, kind) == 0 ? WSF_OK : WSF_E_CONN_CLOSED;
+}
+
+wsf_err wsf_conn_send_paced(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint64_t *paced_us) {
+  return conn_send_message(c, opcode, data, len, WSF_DATA_SEND, paced_us);
+}
+
+wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) {
+  return conn_send_message(c, opcode, data, len, WSF_DATA_SEND, NULL);
 }
 
 void wsf_conn_recv(wsf_conn *c, wsf_wait *w, uint32_t timeout_ms) {

@@ -59,6 +59,11 @@ const char *conn_session_phase(const wsf_conn *c) {
   return c->proto && c->proto->in_session ? "session" : NULL;
 }
 
+void conn_session_ended(wsf_conn *c) {
+  if (c->proto)
+    c->proto->in_session = false;
+}
+
 /* ---- what status and stats read -------------------------------------------------- */
 
 const wsf_proto *wsf_conn_proto_rules(const wsf_conn *c, const wsf_rule_counts **counts) {
@@ -104,9 +109,11 @@ static wsf_span lookup_capture(const void *ctx, const char *name, size_t len) {
 }
 
 /* Expands a template and sends it; -1 when the expansion is over WSF_MAX_REPLY_BYTES, -2 when
- * the send failed. */
+ * the send failed. Once open it goes through the rate_limit like any data message (kind:
+ * enum wsf_data_kind); while session steps run it is written at once: the steps are the
+ * session's setup, one exchange each, and the window counts from the open. */
 static int send_template(wsf_conn *c, int opcode, const uint8_t *t, size_t len, bool has_vars,
-                         const wsf_span *groups, size_t n_groups) {
+                         const wsf_span *groups, size_t n_groups, uint8_t kind) {
   uint8_t *buf = NULL;
   if (has_vars) {
     long n = wsf_template_expand(t, len, groups, n_groups, lookup_capture, c, WSF_MAX_REPLY_BYTES, &buf);
@@ -117,9 +124,10 @@ static int send_template(wsf_conn *c, int opcode, const uint8_t *t, size_t len, 
   } else if (len > WSF_MAX_REPLY_BYTES) {
     return -1;
   }
-  wsf_err err = conn_send_data(c, opcode, t, len);
+  bool ok = c->state == WSF_CONN_OPEN ? conn_send_message(c, opcode, t, len, kind, NULL) == WSF_OK
+                                      : conn_write_message(c, opcode, t, len, kind) == 0;
   free(buf);
-  return err == WSF_OK ? 0 : -2;
+  return ok ? 0 : -2;
 }
 
 /* ---- ending ----------------------------------------------------------------------------- */
@@ -239,7 +247,7 @@ static void run_steps(wsf_conn *c) {
     const wsf_step *st = &p->steps[pr->step];
     if (st->send_opcode) {
       int rv = send_template(c, st->send_opcode, st->send, st->send_len,
-                             wsf_template_has_vars(st->send, st->send_len), NULL, 0);
+                             wsf_template_has_vars(st->send, st->send_len), NULL, 0, WSF_DATA_SEND);
       if (rv != 0) {
         char msg[160];
         snprintf(msg, sizeof msg, "session step %u: %s", pr->step,
@@ -320,7 +328,8 @@ static bool on_record(void *ctx, int opcode, const uint8_t *data, size_t len) {
       continue;
     pr->rules[i].matched++;
     if (r->reply_opcode) {
-      int rv = send_template(c, r->reply_opcode, r->reply, r->reply_len, r->reply_has_vars, groups, n_groups);
+      int rv = send_template(c, r->reply_opcode, r->reply, r->reply_len, r->reply_has_vars, groups, n_groups,
+                             WSF_DATA_AUTO_REPLY);
       if (rv == 0) {
         pr->rules[i].replied++;
         c->d->stats.auto_replies[r->stats_slot]++;

@@ -19,8 +19,7 @@ typedef struct wsf_preset_options {
   uint32_t interval_ms;                 /* signalr-json, echo-heartbeat; 0 = the preset's default */
   const char *payload, *reply_contains; /* echo-heartbeat */
   size_t payload_len, reply_contains_len;
-  uint32_t reply_timeout_ms;
-  uint32_t rate_messages, rate_per_ms; /* echo-heartbeat: rate_limit (0 = none) */
+  uint32_t reply_timeout_ms; /* (echo-heartbeat's rate_limit is open's own: rpc_do_open parses it) */
 } wsf_preset_options;
 
 void wsf_preset_options_default(wsf_preset preset, wsf_preset_options *o);

@@ -208,10 +208,11 @@ static bool parse_rules(req_ctx *r, const msgpack_object *a, wsf_proto_spec *spe
 
 /* host: room for the URL's host, the stomp12 default. */
 static bool parse_preset_options(req_ctx *r, const msgpack_object *m, wsf_preset preset, const char *url,
-                                 size_t url_len, wsf_preset_options *o, char host[256]) {
+                                 size_t url_len, wsf_preset_options *o, char host[256],
+                                 const msgpack_object **rate) {
   static const char P[] = "preset_options";
   wsf_preset_options_default(preset, o);
-  const msgpack_object *hb = NULL, *rate = NULL;
+  const msgpack_object *hb = NULL;
   if (m &&
       (!get_str(r, m, P, "namespace", &o->ns, &o->ns_len) ||
        !get_str(r, m, P, "auth", &o->auth, &o->auth_len) ||
@@ -221,7 +222,7 @@ static bool parse_preset_options(req_ctx *r, const msgpack_object *m, wsf_preset
        !get_u32(r, m, P, "interval_ms", &o->interval_ms) ||
        !get_str(r, m, P, "payload", &o->payload, &o->payload_len) ||
        !get_str(r, m, P, "reply_contains", &o->reply_contains, &o->reply_contains_len) ||
-       !get_u32(r, m, P, "reply_timeout_ms", &o->reply_timeout_ms) || !get_map(r, m, P, "rate_limit", &rate)))
+       !get_u32(r, m, P, "reply_timeout_ms", &o->reply_timeout_ms) || !get_map(r, m, P, "rate_limit", rate)))
     return false;
   if (m && wsf_field_array(m, "heart_beat", &hb) == WSF_FIELD_WRONG_TYPE)
     return bad_field(r, P, "heart_beat", "must be [cx_ms, cy_ms]");
@@ -234,9 +235,6 @@ static bool parse_preset_options(req_ctx *r, const msgpack_object *m, wsf_preset
     o->heart_beat[0] = (uint32_t)hb->via.array.ptr[0].via.u64;
     o->heart_beat[1] = (uint32_t)hb->via.array.ptr[1].via.u64;
   }
-  if (rate && (!get_u32(r, rate, "preset_options.rate_limit", "messages", &o->rate_messages) ||
-               !get_u32(r, rate, "preset_options.rate_limit", "per_ms", &o->rate_per_ms)))
-    return false;
   if (o->auth && (o->auth_len == 0 || o->auth[0] != '{' || !wsf_json_valid(o->auth, o->auth_len)))
     return bad_field(r, P, "auth", "must be the text of a JSON object");
   if (preset == WSF_PRESET_STOMP12 && !o->host) {
@@ -299,8 +297,11 @@ static bool parse(req_ctx *r, const msgpack_object *params, wsf_proto_spec *spec
     wsf_field_str(params, "url", &url, &url_len); /* checked by the caller */
     wsf_preset_options o;
     char host[256];
-    if (!parse_preset_options(r, options, (wsf_preset)pr, url, url_len, &o, host))
+    const msgpack_object *rate = NULL;
+    if (!parse_preset_options(r, options, (wsf_preset)pr, url, url_len, &o, host, &rate))
       return false;
+    if (pr == WSF_PRESET_ECHO_HEARTBEAT)
+      out->rate_limit = rate; /* read by open's own rate_limit parser */
     const char *why = wsf_preset_expand((wsf_preset)pr, &o, framing != NULL, session != NULL, spec, po);
     if (why) {
       rpc_send_error(r->ctl, r->msgid, "bad_request", why);
@@ -311,8 +312,6 @@ static bool parse(req_ctx *r, const msgpack_object *params, wsf_proto_spec *spec
     out->subprotocol = po->subprotocol;
     if (pr == WSF_PRESET_SOCKETIO4)
       out->url = wsf_preset_socketio_url(url, url_len, &out->url_len);
-    out->rate_messages = o.rate_messages;
-    out->rate_per_ms = o.rate_per_ms;
   }
   if (wsf_field(params, "keepalive"))
     spec->stomp_cx_ms = 0; /* the open's own keepalive wins over the negotiated heart-beat */

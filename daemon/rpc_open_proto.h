@@ -9,10 +9,10 @@ typedef struct rpc_open_proto {
   wsf_proto *proto; /* a reference (rpc_open_proto_done), or NULL: nothing asked for */
   char *url;        /* socketio4: the URL with EIO=4&transport=websocket, or NULL */
   size_t url_len;
-  bool has_keepalive;                  /* the preset's keepalive, used when the open gives none */
-  wsf_keepalive keepalive;             /* strings point into the request or static text */
-  const char *subprotocol;             /* offered when the open offers none (stomp12: v12.stomp), or NULL */
-  uint32_t rate_messages, rate_per_ms; /* echo-heartbeat's preset_options.rate_limit (0 = none) */
+  bool has_keepalive;               /* the preset's keepalive, used when the open gives none */
+  wsf_keepalive keepalive;          /* strings point into the request or static text */
+  const char *subprotocol;          /* offered when the open offers none (stomp12: v12.stomp), or NULL */
+  const msgpack_object *rate_limit; /* echo-heartbeat's preset_options.rate_limit map, or NULL */
 } rpc_open_proto;
 
 /* True after filling out; false after answering bad_request (out then holds nothing). */

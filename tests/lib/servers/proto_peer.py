@@ -5,7 +5,8 @@ RabbitMQ Web-STOMP, a SignalR hub) are tested elsewhere; these follow the specif
 enough to fail a client that gets a detail wrong, and record what they see.
 
 Prints `READY <port>`, then JSON lines: {"ev": "connect"|"message"|"closed"|..., "id": n, "t": mono, ...}.
-Exits on stdin EOF.
+Exits on stdin EOF. --drop-first-after-ms: the first connection is closed (1001) that long after it
+came, in any mode (to see a reconnect replay the session).
 
 Modes:
   script    --on-connect MSG (repeatable): sent at connect; --script FILE: a JSON list of
@@ -296,6 +297,9 @@ async def main(args):
     async def handler(ws, path):
         c = Conn(ws)
         emit(ev="connect", id=c.id, path=path, subprotocol=ws.subprotocol)
+        if c.id == 1 and args.drop_first_after_ms:
+            asyncio.get_running_loop().call_later(args.drop_first_after_ms / 1000,
+                                                  lambda: asyncio.ensure_future(ws.close(1001, "drop")))
         try:
             await modes[args.mode](c, args)
         except websockets.ConnectionClosed:
@@ -326,4 +330,5 @@ if __name__ == "__main__":
     p.add_argument("--client-timeout-ms", type=int, default=30000)
     p.add_argument("--close-after-ms", type=int, default=0)
     p.add_argument("--batch", action="store_true")
+    p.add_argument("--drop-first-after-ms", type=int, default=0)
     asyncio.run(main(p.parse_args()))
