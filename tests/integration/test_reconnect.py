@@ -72,6 +72,42 @@ def test_each_drop_is_recorded_then_reopened_until_max_then_gave_up(daemon, ctl)
     assert len(daemon.events("open")) == 1  # a reopen is a reconnect event, not another open
 
 
+def test_a_reopen_dials_with_the_same_inputs(ctl):
+    """URL path and query, headers, subprotocols, the deflate offer and the source address, again."""
+    with PyServer("close_after", "--deflate", after=1, close_code=1012, subprotocol=["chat.v2"]) as srv:
+        url = srv.url + "room/7?token=abc"
+        ctl.call("open", conn="s", url=url, keepalive=QUIET, headers={"X-Tenant": "acme", "Origin": "http://x"},
+                 subprotocols=["chat.v2", "chat.v1"], deflate={}, source="127.0.0.1",
+                 reconnect=policy(1, backoff_ms=50))
+        ctl.call("send", conn="s", data="drop")
+        assert wait_until(lambda: status(ctl, "s")["reconnect"]["count"] == 1 and status(ctl, "s")["state"] == "open", 5)
+        first, second = srv.wait_for("connect", count=2)
+        for k in ("path", "subprotocol", "peer"):
+            assert first[k] == second[k], (k, first, second)
+        low = lambda c: {k.lower(): v for k, v in c["headers"].items()}  # noqa: E731
+        for h in ("x-tenant", "origin", "sec-websocket-protocol", "sec-websocket-extensions", "host"):
+            assert low(first)[h] == low(second)[h], h
+        assert low(first)["sec-websocket-key"] != low(second)["sec-websocket-key"]
+        st = status(ctl, "s")
+        assert st["subprotocol"] == "chat.v2" and st["deflate"]["agreed"] is not None
+        assert st["source"] == "127.0.0.1" and st["url"] == url
+
+
+def test_a_wss_reopen_verifies_the_certificate_again(ctl, tmp_path):
+    import subprocess
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True, timeout=60)
+    with MockGw("--tls", cert, key, "--echo", "--max-age", "400ms", "--max-age-drop", "fin") as gw:
+        ctl.call("open", conn="t", url=gw.url, tls={"ca_file": str(cert)}, keepalive=QUIET,
+                 reconnect=policy(1, backoff_ms=50))
+        assert wait_until(lambda: status(ctl, "t")["reconnect"]["count"] == 1, 5)
+        assert wait_until(lambda: status(ctl, "t")["state"] == "open", 5)
+        assert ctl.call("request", conn="t", data="over tls again", timeout_ms=2000)["data"] == "over tls again"
+        assert status(ctl, "t")["timings"]["tls_us"] > 0
+
+
 def test_subscribers_get_close_reconnect_and_failed_attempt_notifications(daemon, ctl):
     watcher = daemon.client()
     assert "reconnect" in watcher.call("hello")["events"]
