@@ -6,23 +6,6 @@
 
 #include "util.h"
 
-static const char *const names[] = {
-#define WSF_FRAMING_NAME(id, name) name,
-    WSF_FRAMINGS(WSF_FRAMING_NAME)
-#undef WSF_FRAMING_NAME
-};
-
-const char *wsf_framing_name(wsf_framing_mode m) {
-  return (unsigned)m < WSF_FRAMING_COUNT ? names[m] : "?";
-}
-
-int wsf_framing_parse(const char *name, size_t len) {
-  for (int i = 0; i < WSF_FRAMING_COUNT; i++)
-    if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
-      return i;
-  return -1;
-}
-
 int wsf_framing_terminator(wsf_framing_mode m) {
   switch (m) {
   case WSF_FRAMING_RECORD_SEPARATOR:

@@ -15,21 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WSF_FRAMINGS(X)                                                                                      \
-  X(MESSAGE, "message")                                                                                      \
-  X(RECORD_SEPARATOR, "record_separator")                                                                    \
-  X(STOMP, "stomp")
+#include "vocab.h" /* wsf_framing_mode and its names */
 
-typedef enum wsf_framing_mode {
-#define WSF_FRAMING_ENUM(id, name) WSF_FRAMING_##id,
-  WSF_FRAMINGS(WSF_FRAMING_ENUM)
-#undef WSF_FRAMING_ENUM
-      WSF_FRAMING_COUNT
-} wsf_framing_mode;
-
-const char *wsf_framing_name(wsf_framing_mode m);
-/* The mode of that name, or -1. */
-int wsf_framing_parse(const char *name, size_t len);
 /* The byte that ends a record in mode m (0x1E, NUL), or -1 for `message`. */
 int wsf_framing_terminator(wsf_framing_mode m);
 

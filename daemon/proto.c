@@ -7,23 +7,6 @@
 
 #include "util.h"
 
-static const char *const preset_names[] = {
-#define WSF_PRESET_NAME(id, name) name,
-    WSF_PRESETS(WSF_PRESET_NAME)
-#undef WSF_PRESET_NAME
-};
-
-const char *wsf_preset_name(wsf_preset p) {
-  return (unsigned)p < WSF_PRESET_COUNT ? preset_names[p] : "?";
-}
-
-int wsf_preset_parse(const char *name, size_t len) {
-  for (int i = 1; i < WSF_PRESET_COUNT; i++) /* "none" is not a preset one can ask for */
-    if (strlen(preset_names[i]) == len && memcmp(preset_names[i], name, len) == 0)
-      return i;
-  return -1;
-}
-
 bool wsf_proto_spec_empty(const wsf_proto_spec *s) {
   return s->framing == WSF_FRAMING_MESSAGE && s->preset == WSF_PRESET_NONE && !s->n_steps && !s->n_rules;
 }

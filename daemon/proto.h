@@ -25,22 +25,7 @@
 #define WSF_AUTO_REPLY_NAMES_MAX 64 /* distinct rule names counted in stats; more go to "other" */
 #define WSF_SESSION_BODY_BYTES 512  /* the server's message in a session failure */
 
-/* The presets (open's `preset`). */
-#define WSF_PRESETS(X)                                                                                       \
-  X(NONE, "none")                                                                                            \
-  X(SOCKETIO4, "socketio4")                                                                                  \
-  X(STOMP12, "stomp12")                                                                                      \
-  X(SIGNALR_JSON, "signalr-json")                                                                            \
-  X(ECHO_HEARTBEAT, "echo-heartbeat")
-
-typedef enum wsf_preset {
-#define WSF_PRESET_ENUM(id, name) WSF_PRESET_##id,
-  WSF_PRESETS(WSF_PRESET_ENUM)
-#undef WSF_PRESET_ENUM
-      WSF_PRESET_COUNT
-} wsf_preset;
-const char *wsf_preset_name(wsf_preset p);
-int wsf_preset_parse(const char *name, size_t len); /* or -1 */
+/* The presets (open's `preset`, wsf_preset): vocab.h. */
 
 /* ---- the spec: what open asked for -------------------------------------------------- */
 
