@@ -327,7 +327,8 @@ static bool on_record(void *ctx, int opcode, const uint8_t *data, size_t len) {
     if (!wsf_match_test_groups(&r->match, opcode, (const char *)data, len, groups, n_groups))
       continue;
     pr->rules[i].matched++;
-    if (r->reply_opcode) {
+    /* closing, or a record drained after the end: matched, never answered */
+    if (r->reply_opcode && (c->state == WSF_CONN_OPEN || pr->in_session)) {
       int rv = send_template(c, r->reply_opcode, r->reply, r->reply_len, r->reply_has_vars, groups, n_groups,
                              WSF_DATA_AUTO_REPLY);
       if (rv == 0) {

@@ -87,6 +87,7 @@ def test_stomp_connect_negotiated_heart_beat_keeps_it_alive(ctl):
         frames = srv.records("stomp", command="CONNECT")
         beats = srv.records("heartbeat")
         assert not srv.records("heartbeat_timeout")
+        assert [f["command"] for f in srv.records("stomp")] == ["CONNECT"]  # a beat is a bare EOL, no NUL
     assert r["subprotocol"] == "v12.stomp"
     assert frames[0]["headers"] == {"accept-version": "1.2", "host": "127.0.0.1", "heart-beat": "300,200",
                                     "login": "guest", "passcode": "guest"}
