@@ -21,7 +21,7 @@ void rpc_do_hello(req_ctx *r) {
   kv_uint(pk, "protocol", 1);
   kv_uint(pk, "pid", (uint64_t)getpid());
   wsf_pack_key(pk, "limits");
-  msgpack_pack_map(pk, 11);
+  msgpack_pack_map(pk, 15);
   kv_uint(pk, "max_request_bytes", cfg->max_request_bytes);
   kv_uint(pk, "max_request_objects", WSF_RPC_DEFAULT_MAX_OBJECTS);
   kv_uint(pk, "max_control_clients", cfg->max_control_clients);
@@ -33,6 +33,11 @@ void rpc_do_hello(req_ctx *r) {
   kv_uint(pk, "max_message_bytes", cfg->max_message_bytes);
   kv_uint(pk, "inbox_max_messages", cfg->inbox_max_messages);
   kv_uint(pk, "inbox_max_bytes", cfg->inbox_max_bytes);
+  /* the protocol layer's (PROTOCOL.md §5b, proto.h) */
+  kv_uint(pk, "max_auto_reply_rules", WSF_MAX_RULES);
+  kv_uint(pk, "max_session_steps", WSF_MAX_STEPS);
+  kv_uint(pk, "max_captures", WSF_MAX_CAPTURES);
+  kv_uint(pk, "max_reply_bytes", WSF_MAX_REPLY_BYTES);
   wsf_pack_key(pk, "methods");
   static const char *const methods[] = {
 #define X(name, fn, starts) #name,

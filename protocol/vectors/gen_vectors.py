@@ -223,7 +223,8 @@ response("hello_ok", "hello result", 1, result={
     "server": "wsfleetd", "version": "0.1.0", "protocol": 1, "pid": 4242,
     "limits": {"max_request_bytes": 1048576, "max_connections": 19000, "max_name_bytes": 256,
                "max_message_bytes": 16777216, "inbox_max_messages": 1000,
-               "inbox_max_bytes": 1048576},
+               "inbox_max_bytes": 1048576, "max_auto_reply_rules": 32, "max_session_steps": 16,
+               "max_captures": 16, "max_reply_bytes": 65536},
     "methods": ["hello", "open", "send", "recv", "request", "ping", "close", "status", "list",
                 "stats", "reset", "subscribe"],
     "events": ["open", "close", "handshake_failed", "drop"]})

@@ -17,6 +17,12 @@ def rules_of(ctl, conn):
 
 # ---- auto-reply ------------------------------------------------------------------------------------
 
+def test_hello_reports_the_protocol_layer_limits(ctl):
+    limits = ctl.call("hello")["limits"]
+    assert (limits["max_auto_reply_rules"], limits["max_session_steps"], limits["max_captures"],
+            limits["max_reply_bytes"]) == (32, 16, 16, 65536)
+
+
 def test_auto_reply_answers_at_once_counts_and_keeps_matches_out_of_the_inbox(ctl):
     script = [{"on": "^go$", "send": ["PING 1", "PING 2", "hello", "PING 3"]}]
     with ProtoServer("script", script=script) as srv:
