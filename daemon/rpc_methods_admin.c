@@ -160,7 +160,8 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
     if (with_error) {
       const wsf_open_failure *f = c->failure;
       wsf_pack_key(pk, "error");
-      msgpack_pack_map(pk, 4 + (f->retry_after != NULL));
+      int step = wsf_conn_session_failed_step(c); /* a session step failed it (PROTOCOL.md §5b) */
+      msgpack_pack_map(pk, 4 + (f->retry_after != NULL) + (step >= 0 ? 2 : 0));
       kv_str(pk, "code", wsf_err_code(f->err));
       kv_str(pk, "message", f->message);
       kv_uint(pk, "http_status", (uint64_t)f->http_status);
@@ -169,6 +170,10 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
       if (f->retry_after) {
         wsf_pack_key(pk, "retry_after");
         wsf_pack_text(pk, f->retry_after, strlen(f->retry_after));
+      }
+      if (step >= 0) {
+        kv_str(pk, "phase", "session");
+        kv_uint(pk, "step", (uint64_t)step);
       }
     }
     rpc_ctl_done_packing(ctl);
