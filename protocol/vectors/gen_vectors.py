@@ -540,6 +540,12 @@ response("status_protocol_layer", "status with the protocol layer: captures and 
 response("stats_auto_replies", "stats counters of the protocol layer", 186, result={
     "auto_replies": {"engineio-ping": 12000, "other": 3}, "auto_reply_failures": 1, "session_failures": 2,
     "captures_cut": 0, "closes_by_cause": {"session_failed": 2}})
+notification("event_handshake_failed_session", "handshake_failed event of a failed session step", "event", {
+    "event": "handshake_failed", "conn": "stomp-1", "at_ms": 1718000000500, "url": "ws://127.0.0.1:15674/ws",
+    "error": {"code": "handshake_failed",
+              "message": 'session step 0: expected regex "^CONNECTED\r?\n"; the server sent something else (body)',
+              "http_status": 101, "body": "ERROR\nmessage:Access refused\n\nBad credentials",
+              "phase": "session", "step": 0}})
 notification("event_close_signalr", "close event: a SignalR close message ended the connection", "event", {
     "event": "close", "conn": "hub-1", "at_ms": 1718000045123, "url": "ws://127.0.0.1:5000/chathub?id=Yx2f9",
     "record": dict(RECORD, code=1000, initiator="server", cause="server_close",
