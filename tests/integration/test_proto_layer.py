@@ -255,3 +255,38 @@ def test_bad_framing_is_refused(ctl):
     with pytest.raises(RpcError) as e:
         ctl.call("open", conn="bad", url="ws://127.0.0.1:9/", framing="lines")
     assert e.value.code == "bad_request" and "framing" in e.value.message
+
+
+# ---- metrics ---------------------------------------------------------------------------------------
+
+def test_auto_replies_in_prometheus_by_rule_and_promtool_accepts_them():
+    import http.client
+    import shutil
+    import subprocess
+
+    from wsf_fixtures import Daemon, closed_port
+
+    port = closed_port()
+    with Daemon("--metrics", "127.0.0.1:%d" % port) as d, \
+            ProtoServer("script", script=[{"on": "^go$", "send": ["PING", "PING", "ask"]}]) as srv:
+        ctl = d.client()
+        ctl.call("open", conn="m", url=srv.url,
+                 auto_reply=[{"name": "pinger", "match": {"contains": "PING"}, "reply": "PONG"},
+                             {"name": "asker", "match": {"contains": "ask"}, "reply": "$9" * 2}])
+        ctl.call("send", conn="m", data="go")
+        wait_until(lambda: ctl.call("stats")["auto_replies"].get("pinger") == 2, 3)
+        with pytest.raises(RpcError):
+            ctl.call("open", conn="bad", url=srv.url, session=[{"expect": {"contains": "never"}, "timeout_ms": 100}])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    lines = text.splitlines()
+    assert 'wsfleet_auto_replies_total{rule="pinger"} 2' in lines
+    assert 'wsfleet_auto_replies_total{rule="asker"} 1' in lines  # an empty reply is still a reply
+    assert "wsfleet_session_failures_total 1" in lines
+    assert 'wsfleet_closes_by_cause_total{cause="session_failed"} 1' in lines
+    exe = shutil.which("promtool")
+    if exe:
+        checked = subprocess.run([exe, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+        assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
