@@ -34,7 +34,10 @@ user-space forwarder over TUN devices; this kernel has no tc netem) that holds e
 RTT/2 each way, ± --jitter/2 (uniform, order kept), and drops it with probability --loss each way
 (seeded by --link-seed; TCP retransmits). Needs root, unshare, nsenter, ip and /dev/net/tun.
 The RTT is physical time and is NOT scaled: at scale 0.1, 180 ms is 1.8 model seconds; use
---real-time to keep the model's proportions. The report then gives, per phase, the handshake
+--real-time to keep the model's proportions. So the timeouts that wait for a reply (pong 10 s,
+the ping sampler's 10 s, the configure request's 10 s) are not scaled either behind a link: a
+retransmitted packet must not time out where the real run would not (a drop is a TCP FIN the
+client sees at once, so longer reply timeouts change no verdict). The report then gives, per phase, the handshake
 phases (connect = one round trip, upgrade = one round trip, total) and the ping round trips of
 the samplers and of the daemon's histogram (stats ping_rtt_us), in real milliseconds, with the
 pong timeouts, and the link's counters (packets lost, queue drops).
@@ -105,6 +108,7 @@ def parse_args(argv):
         raise ValueError("need --low ≤ %d < --high" % opts["overload_above"])
     a = {k: getattr(ns, k) for k in ("help", "json", "phases", "html", "events", "keep", "mockgw", "daemon")}
     a["link"] = repro_distance.link_settings(ns.rtt, ns.jitter, ns.loss, ns.link_seed)
+    opts["link"] = a["link"] is not None  # reply timeouts are not scaled behind a link (repro_scenario)
     return opts, a
 
 

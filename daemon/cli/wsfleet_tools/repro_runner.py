@@ -17,7 +17,7 @@ import time
 
 from . import distance, repro_distance, report
 from .client import Client
-from .repro_scenario import CONFIGURE, keepalive_params, model_ms
+from .repro_scenario import CONFIGURE, keepalive_params, model_ms, reply_timeout_ms
 
 # ---- running the programs ---------------------------------------------------------------------
 
@@ -174,7 +174,7 @@ class Driver:
         elif step == "configure":
             self.last_frame[vu] = time.monotonic()
             self.request(vu, step, "request", {"conn": name, "data": CONFIGURE, "contains": "SessionResponse",
-                                               "timeout_ms": max(1000, self.ms(10))})
+                                               "timeout_ms": reply_timeout_ms(10, self.o)})
         elif step == "read":
             self.counts["reads"] += 1
             self.request(vu, step, "recv", {"conn": name, "timeout_ms": self.ms(self.o["read_timeout"])})
@@ -183,7 +183,7 @@ class Driver:
             now = time.monotonic()
             gap = now - self.last_frame.get(vu, now)
             self.last_frame[vu] = now
-            self.request(vu, step, "ping", {"conn": name, "timeout_ms": max(1000, self.ms(self.o["ping_timeout"]))})
+            self.request(vu, step, "ping", {"conn": name, "timeout_ms": reply_timeout_ms(self.o["ping_timeout"], self.o)})
             self.ping_gap[self.seq_last] = gap
 
     def think(self):
