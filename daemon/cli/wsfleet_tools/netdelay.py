@@ -30,6 +30,7 @@ section and tests/bench/RESULTS.md.
 """
 
 import argparse
+import ctypes
 import fcntl
 import heapq
 import json
@@ -245,6 +246,37 @@ def forward(fds, dirs, stop):
                 d.admit(packet, time.monotonic())
 
 
+PR_SET_TIMERSLACK = 29
+
+
+def sharpen_timing(realtime):
+    """The link stands for the network, not for a program under test, so it should not wait behind
+    them for a CPU: SCHED_FIFO priority 10 (root), else nice -10, and a timer slack of 1 µs instead
+    of the default 50 µs, which select() timeouts would otherwise be rounded up by. Measured at
+    2,000 packets/s on the shared 2-core machine (load ~2.5): lateness p99 90-130 µs, max 0.5-1.3
+    ms with SCHED_FIFO; p99 0.4-5 ms, max 4-9 ms with nice -10 alone. It cannot hog a core: it
+    blocks in select() whenever no packet is due, and the kernel's RT throttling
+    (sched_rt_runtime_us) leaves 5 % of each core to others even under a flood. Best effort:
+    returns the policy obtained ("fifo", "nice" or "normal")."""
+    got = "normal"
+    try:
+        if not realtime:
+            raise OSError("not asked")
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        got = "fifo"
+    except OSError:
+        try:
+            os.nice(-10)
+            got = "nice"
+        except OSError:
+            pass
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    return got
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="netdelay.py", description="user-space link emulator over two TUN devices")
     p.add_argument("--client-ns", type=int, required=True, help="PID of a process in the client's network namespace")
@@ -255,6 +287,8 @@ def build_parser():
     p.add_argument("--rate", type=parse_rate_bps, default=0.0, help="bits/s per direction, e.g. 100mbit")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--reorder", action="store_true", help="let jitter reorder packets")
+    p.add_argument("--no-realtime", dest="realtime", action="store_false",
+                   help="run at nice -10 instead of SCHED_FIFO (more lateness under CPU load)")
     p.add_argument("--limit-packets", type=int, default=10000)
     p.add_argument("--limit-bytes", type=int, default=32 << 20)
     p.add_argument("--client-addr", default="10.77.0.1")
@@ -273,13 +307,15 @@ def main(argv):
     fd_g, name_g = open_tun("wsfg%d")
     place_tun(name_c, a.client_ns, a.client_addr, a.gateway_addr, a.client_addr6, a.gateway_addr6)
     place_tun(name_g, a.gateway_ns, a.gateway_addr, a.client_addr, a.gateway_addr6, a.client_addr6)
+    policy = sharpen_timing(a.realtime)  # after the `ip` children, which must not inherit it
     one_way, jitter = a.rtt / 2000.0, a.jitter / 2000.0
     common = dict(delay_s=one_way, jitter_s=jitter, loss=a.loss, rate_bps=a.rate, reorder=a.reorder,
                   limit_packets=a.limit_packets, limit_bytes=a.limit_bytes)
     dirs = [LinkDirection("client_to_gateway", seed=a.seed, **common),
             LinkDirection("gateway_to_client", seed=a.seed + 1, **common)]
     settings = {"rtt_ms": a.rtt, "jitter_ms": a.jitter, "loss": a.loss, "rate_bps": a.rate, "seed": a.seed,
-                "reorder": a.reorder, "limit_packets": a.limit_packets, "limit_bytes": a.limit_bytes}
+                "reorder": a.reorder, "limit_packets": a.limit_packets, "limit_bytes": a.limit_bytes,
+                "scheduling": policy}
     sys.stdout.write(json.dumps({"ready": True, "client_dev": name_c, "gateway_dev": name_g,
                                  "client_addr": a.client_addr, "gateway_addr": a.gateway_addr,
                                  "client_addr6": a.client_addr6, "gateway_addr6": a.gateway_addr6,
