@@ -95,7 +95,8 @@ def run(rtt_ms, jitter_ms, rate, seconds, size=200):
             "error_us": {"min": round(delays[0] - one_way_us, 1) if delays else None,
                          "p50": round(pick(0.5) - one_way_us, 1), "p99": round(pick(0.99) - one_way_us, 1),
                          "max": round(delays[-1] - one_way_us, 1) if delays else None},
-            "lost_in_queue": counters["queue_full"], "forwarder_late_us": counters["late_us"],
+            "queue_drops": counters["queue_full"], "device_drops": counters["device_drops"],
+            "forwarder_late_us": counters["late_us"],
             "max_queued_packets": counters["max_queued_packets"]}
 
 
@@ -111,15 +112,15 @@ def main():
     secs = 3 if a.quick else 8
     cases = [run(180, 0, a.rate, secs), run(180, 10, a.rate, secs), run(0, 0, 0, secs)]
     print("%-28s %9s %9s %10s %-34s %s" % ("case", "sent", "recv/s", "CPU/pkt", "one-way error µs min/p50/p99/max",
-                                            "queue drops"))
+                                            "drops: queue / TUN device"))
     for c in cases:
         name = ("RTT %g ms ± %g, %g pkt/s" % (c["rtt_ms"], c["jitter_ms"], c["rate"]) if c["rate"]
                 else "RTT %g, as fast as it can" % c["rtt_ms"])
         e = c["error_us"]
-        print("%-28s %9d %9d %8.1f µs %-34s %d" % (name, c["sent"], c["received_per_s"],
+        print("%-28s %9d %9d %8.1f µs %-34s %s" % (name, c["sent"], c["received_per_s"],
                                                    c["forwarder_cpu_us_per_packet"],
                                                    "%s / %s / %s / %s" % (e["min"], e["p50"], e["p99"], e["max"]),
-                                                   c["lost_in_queue"]))
+                                                   "%s / %s" % (c["queue_drops"], c["device_drops"])))
     print(json.dumps(cases))
     return 0
 

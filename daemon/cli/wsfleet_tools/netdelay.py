@@ -23,7 +23,9 @@ The model, per direction (client->gateway and gateway->client, each with its own
     draw below the previous packet's waits for it, so the mean delay is a little above RTT/2);
     --reorder lets jitter reorder packets as netem without a rate does;
   - queue: at most --limit-packets packets and --limit-bytes bytes wait in each direction; a
-    packet beyond that is dropped and counted (netem's default limit is 1000 packets).
+    packet beyond that is dropped and counted (queue_full; netem's default limit is 1000 packets).
+    Before that queue, the TUN device's own (500 packets) overflows when this program cannot read
+    as fast as packets come (a flood beyond its capacity): counted as device_drops.
 The timer is select() (microsecond timeouts; epoll's are whole milliseconds, which alone would
 add up to 1 ms per packet). Figures measured on this machine are in the README's "Distance"
 section and tests/bench/RESULTS.md.
@@ -209,6 +211,18 @@ def place_tun(name, ns_pid, addr4, peer4, addr6, peer6):
     run(ns + ["ip", "-6", "route", "replace", peer6 + "/128", "dev", name])
 
 
+def device_drops(name, ns_pid):
+    """Packets the kernel dropped at TUN `name` because they did not fit its queue (txqueuelen
+    500) while this program was not reading fast enough: the link's other overflow, before its
+    own queue. None when it cannot be read."""
+    try:
+        r = subprocess.run(["nsenter", "-t", str(ns_pid), "-n", "ip", "-j", "-s", "link", "show", "dev", name],
+                           capture_output=True, text=True, timeout=10)
+        return json.loads(r.stdout)[0]["stats64"]["tx"]["dropped"]
+    except (OSError, ValueError, KeyError, IndexError, subprocess.SubprocessError):
+        return None
+
+
 # ---- the forwarder ------------------------------------------------------------------------------
 
 BATCH = 256  # packets read from one fd per wakeup, so one busy direction cannot starve the other
@@ -262,7 +276,8 @@ def sharpen_timing(realtime):
     try:
         if not realtime:
             raise OSError("not asked")
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        # RESET_ON_FORK: the `ip` run at exit (device_drops) is not made real-time too.
+        os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(10))
         got = "fifo"
     except OSError:
         try:
@@ -326,6 +341,8 @@ def main(argv):
     out = {"settings": settings, "seconds": round(time.monotonic() - t0, 3)}
     for d in dirs:
         out[d.name] = d.counters()
+    out["client_to_gateway"]["device_drops"] = device_drops(name_c, a.client_ns)
+    out["gateway_to_client"]["device_drops"] = device_drops(name_g, a.gateway_ns)
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()
     return 0
