@@ -42,7 +42,7 @@ def test_jitter_stays_in_bounds_and_order_is_kept_unless_reordering_is_asked():
 
 def test_loss_is_drawn_per_packet_with_the_seed():
     a = LinkDirection("c2g", delay_s=0.0, loss=0.05, seed=7, limit_packets=20000)
-    b = LinkDirection("c2g", delay_s=0.0, loss=0.05, seed=7)
+    b = LinkDirection("c2g", delay_s=0.0, loss=0.05, seed=7, limit_packets=20000)
     ra, rb = feed(a, [0.0] * 20000), feed(b, [0.0] * 20000)
     assert ra == rb  # same seed, same packets lost
     assert 0.045 < a.c["lost"] / 20000 < 0.055
