@@ -25,14 +25,16 @@ HIGH = RTT + JITTER + 50.0  # the daemon's, the gateway's and the forwarder's ow
 
 
 @pytest.fixture(scope="module")
-def repro():
+def repro(tmp_path_factory):
+    html = tmp_path_factory.mktemp("repro") / "repro.html"
     r = subprocess.run([PYTHON, os.path.join(SOURCE_DIR, "daemon", "cli", "wsfleet"), "repro", "--json",
-                        "--phases", "A,B", "--rtt", "%gms" % RTT, "--jitter", "%gms" % JITTER],
+                        "--phases", "A,B", "--rtt", "%gms" % RTT, "--jitter", "%gms" % JITTER, "--html", str(html)],
                        capture_output=True, text=True, timeout=300)
     assert r.stdout.strip(), "no output; stderr:\n" + r.stderr[-4000:]
     res = json.loads(r.stdout)
     res["returncode"] = r.returncode
     res["phases"] = {p["name"]: p for p in res["phases"]}
+    res["html_text"] = html.read_text()
     return res
 
 
@@ -72,3 +74,10 @@ def test_the_link_carried_it_all_and_lost_nothing(repro):
         c = link["counters"][direction]
         assert c["packets"] > 1000 and c["lost"] == 0 and c["queue_full"] == 0 and c["write_errors"] == 0, c
         assert (RTT - JITTER) / 2 <= c["mean_delay_ms"] <= (RTT + JITTER) / 2, c
+
+
+def test_the_html_page_states_the_distance(repro):
+    html = repro["html_text"]
+    assert "distance: RTT 180 ms ± 10 ms (emulated link)" in html
+    connect_p50 = repro["phases"]["B"]["distance"]["connect_ms"]["p50"]
+    assert "B: connect %.0f ms" % connect_p50 in html

@@ -151,7 +151,7 @@ def main(argv, out=None, err=None):
             shutil.copyfile(events_path, a["events"])
             extra["events"] = a["events"]
         if a["html"]:
-            repro_render.write_html(a["html"], results, events, opts)
+            repro_render.write_html(a["html"], results, events, opts, a["link"])
             extra["html"] = a["html"]
         if a["json"]:
             json.dump(repro_render.results_json(results, opts, ab, ok, extra), out, indent=2, default=str)

@@ -45,9 +45,9 @@ def render_distance(results, link, w):
     for name in ("client_to_gateway", "gateway_to_client"):
         d = c.get(name)
         if d:
-            w("  link %s: %d packets, %d lost, %d queue drops, mean delay %s ms, forwarder lateness p99 %s µs"
-              % (name.replace("_", " "), d["packets"], d["lost"], d["queue_full"], d["mean_delay_ms"],
-                 d["late_us"]["p99"]))
+            w("  link %s: %d packets, %d lost, %d queue drops, %s TUN-device drops, mean delay %s ms, "
+              "forwarder lateness p99 %s µs" % (name.replace("_", " "), d["packets"], d["lost"], d["queue_full"],
+                                                d.get("device_drops", "?"), d["mean_delay_ms"], d["late_us"]["p99"]))
 
 
 def render_text(results, opts, ab_summary, out, link=None):
@@ -150,13 +150,26 @@ def results_json(results, opts, ab_summary, ok, extra):
     return out
 
 
-def write_html(path, results, events, opts):
+def distance_words(r):
+    """One phase's distance in a line: handshake phases and ping round trips (p50, real ms)."""
+    f = r["distance"]
+    part = lambda name, q: "%s %s ms" % (name, "%.0f" % q["p50"] if q else "-")  # noqa: E731
+    return "%s, %s, %s, ping %s ms, %d pong timeouts" % (
+        part("connect", f["connect_ms"]), part("upgrade", f["upgrade_ms"]), part("handshake", f["total_ms"]),
+        "%.0f" % f["sampler_ping_rtt_ms"]["p50"] if f["sampler_ping_rtt_ms"] else "-", f["pong_timeouts"])
+
+
+def write_html(path, results, events, opts, link=None):
     """The --html page: `wsfleet report`'s page for the whole log, with each phase's own verdict
-    and a mark where each phase starts."""
+    (and, behind a link, its distance figures) and a mark where each phase starts."""
     whole = report.analyze(events, opts["time_scale"])
     # One log holds every phase: give each phase's own verdict, not one for the mixture.
     whole["verdict"] = ["phase %s (%s): %s — %s" % (r["phase"].name, r["phase"].title, r["check"],
                                                     "; ".join(r["summary"]["verdict"])) for r in results]
+    if link:
+        whole["verdict"].append("distance: %s (emulated link); p50 per phase, real time: %s" % (
+            repro_distance.link_words(link),
+            "; ".join("%s: %s" % (r["phase"].name, distance_words(r)) for r in results)))
     t0 = whole["first_at_ms"] or 0
     marks = [((r["start_ms"] - t0) / 1000.0 / opts["time_scale"], r["phase"].name) for r in results]
     with open(path, "w", encoding="utf-8") as f:
