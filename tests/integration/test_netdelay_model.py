@@ -1,7 +1,12 @@
 """The emulated link's model (netdelay.LinkDirection) without sockets or clocks: times are passed in,
 so each rule (delay, jitter bounds, order kept, loss fraction, queue limits, rate) is pinned exactly.
 Also the option parsing of `wsfleet repro --rtt/--jitter/--loss` and the distance figures it reads
-from a phase's events. No root needed (test_distance.py runs the real link)."""
+from a phase's events, and its refusal without root. No root needed (test_distance.py runs the real
+link)."""
+
+import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -111,3 +116,18 @@ def test_phase_figures_read_the_handshake_phases_pings_and_pong_timeouts():
     assert f["sampler_ping_rtt_ms"]["min"] == 181.0 and f["daemon_ping_rtt_ms"]["p50"] == 185.0
     assert f["pong_timeouts"] == 1
     assert repro_distance.phase_figures([], [], {})["connect_ms"] is None
+
+
+def test_repro_at_a_distance_refuses_without_root_and_says_why():
+    """As an unprivileged user (nobody, via setpriv, when the tests run as root)."""
+    wsfleet = os.path.join(os.environ.get("WSF_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", ".."),
+                           "daemon", "cli", "wsfleet")
+    drop = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv to become unprivileged")
+        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    r = subprocess.run(drop + ["/usr/bin/python3", wsfleet, "repro", "--rtt", "180ms", "--phases", "A"],
+                       capture_output=True, text=True, timeout=60, cwd="/")
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "needs root" in r.stderr and "--rtt" in r.stderr, r.stderr
