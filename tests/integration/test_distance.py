@@ -11,7 +11,6 @@ path), not far above it (so the emulator adds little of its own; its measured la
 
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 

@@ -183,7 +183,8 @@ class Driver:
             now = time.monotonic()
             gap = now - self.last_frame.get(vu, now)
             self.last_frame[vu] = now
-            self.request(vu, step, "ping", {"conn": name, "timeout_ms": reply_timeout_ms(self.o["ping_timeout"], self.o)})
+            self.request(vu, step, "ping",
+                         {"conn": name, "timeout_ms": reply_timeout_ms(self.o["ping_timeout"], self.o)})
             self.ping_gap[self.seq_last] = gap
 
     def think(self):
