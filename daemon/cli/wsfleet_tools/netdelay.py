@@ -27,7 +27,7 @@ The model, per direction (client->gateway and gateway->client, each with its own
     Before that queue, the TUN device's own (500 packets) overflows when this program cannot read
     as fast as packets come (a flood beyond its capacity): counted as device_drops.
 The timer is select() (microsecond timeouts; epoll's are whole milliseconds, which alone would
-add up to 1 ms per packet). Figures measured on this machine are in the README's "Distance"
+add up to 1 ms per packet), and the forwarder runs real-time once set up (sharpen_timing). Figures measured on this machine are in the README's "Distance"
 section and tests/bench/RESULTS.md.
 """
 
