@@ -26,6 +26,8 @@ public class ReceiveMessage extends WsfleetSampler {
   @Override
   protected void addParameters(Arguments a) {
     addMatchArguments(a);
+    MessageKinds.addMatchEventArguments(a);
+    a.addArgument(SIO_NAMESPACE, "");
     a.addArgument(OPTIONAL, "false");
   }
 
@@ -34,6 +36,7 @@ public class ReceiveMessage extends WsfleetSampler {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("conn", conn);
     putMatch(m, p);
+    MessageKinds.putMatchEvent(m, p);
     return m;
   }
 

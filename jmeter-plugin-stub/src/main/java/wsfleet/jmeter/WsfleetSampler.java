@@ -44,6 +44,23 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
   public static final String MATCH_JSON_FIELD = "Match JSON field (dotted path)";
   public static final String MATCH_JSON_VALUE = "Match JSON value";
   public static final String DISCARD = "Discard unmatched messages";
+  // Message helpers (issue 18; shapes in wsfleet.jmeter.messages and PROTOCOL.md's presets).
+  public static final String MESSAGE_KIND = "Message kind (raw|socketio|stomp|signalr)";
+  public static final String SIO_NAMESPACE = "Socket.IO namespace";
+  public static final String SIO_EVENT = "Socket.IO event";
+  public static final String SIO_ARGS = "Socket.IO args (JSON array)";
+  public static final String SIO_ACK = "Socket.IO ack (true|false)";
+  public static final String STOMP_COMMAND = "STOMP command";
+  public static final String STOMP_DESTINATION = "STOMP destination";
+  public static final String STOMP_ID = "STOMP id (subscription or ack id)";
+  public static final String STOMP_HEADERS = "STOMP headers (Name: value | Name: value)";
+  public static final String STOMP_RECEIPT = "STOMP receipt (true|false)";
+  public static final String SIGNALR_TARGET = "SignalR target";
+  public static final String SIGNALR_ARGUMENTS = "SignalR arguments (JSON array)";
+  public static final String SIGNALR_COMPLETION = "SignalR with completion (true|false)";
+  public static final String MATCH_EVENT_KIND = "Match event kind (socketio|stomp|signalr)";
+  public static final String MATCH_EVENT = "Match event (Socket.IO event, STOMP destination, SignalR target)";
+  public static final String MATCH_REPLY_ID = "Match reply id (Socket.IO ack, STOMP receipt, SignalR invocation)";
 
   /** The daemon method this sampler calls. */
   protected abstract String method();

@@ -27,6 +27,13 @@ abstract class WsfleetBeanInfo extends BeanInfoSupport {
     }
   }
 
+  /** Inherited fields this form does not have (nothing is saved for them). */
+  protected void hide(String... keys) {
+    for (String k : keys) {
+      property(k).setHidden(true);
+    }
+  }
+
   protected void tags(String key, String... tags) {
     property(key).setValue(TAGS, tags);
   }
