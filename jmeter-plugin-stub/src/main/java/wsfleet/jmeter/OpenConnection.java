@@ -305,6 +305,7 @@ public class OpenConnection extends WsfleetSampler {
       res.setLatency(res.getTime());
     } else {
       msg.append("Switching Protocols");
+      Reconnects.forget(String.valueOf(params.get("conn"))); // a new connection: its count starts at 0
       Object t = out.get("timings");
       if (t instanceof Map) {
         Map<String, Object> tm = (Map<String, Object>) t;

@@ -19,6 +19,11 @@ public class ReceiveMessage extends WsfleetSampler {
   private boolean optional;
 
   @Override
+  protected boolean reportsReconnects() {
+    return true;
+  }
+
+  @Override
   protected String method() {
     return "recv";
   }

@@ -16,6 +16,11 @@ import wsfleet.jmeter.messages.Outgoing;
  */
 public class RequestResponse extends WsfleetSampler {
   @Override
+  protected boolean reportsReconnects() {
+    return true;
+  }
+
+  @Override
   protected String method() {
     return "request";
   }

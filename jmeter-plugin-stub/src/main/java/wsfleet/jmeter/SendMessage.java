@@ -18,6 +18,11 @@ public class SendMessage extends WsfleetSampler {
   private String replyId;
 
   @Override
+  protected boolean reportsReconnects() {
+    return true;
+  }
+
+  @Override
   protected String method() {
     return "send";
   }

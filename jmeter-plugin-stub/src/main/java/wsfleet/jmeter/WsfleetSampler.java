@@ -85,6 +85,11 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
     return t instanceof Long ? (Long) t : 10_000;
   }
 
+  /** Whether this sampler's results carry the connection's reconnect count (send, recv, request, ping). */
+  protected boolean reportsReconnects() {
+    return false;
+  }
+
   /** Whether this sampler has a connection name (all but reset). */
   protected boolean hasConn() {
     return true;
@@ -145,6 +150,13 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
       onSuccess(res, r, params);
     } else {
       onError(res, r, params);
+    }
+    if (Boolean.TRUE.equals(r.error() != null ? r.error().get("reconnecting") : null)) {
+      // The daemon is reopening it (reconnect policy): the same stable message, and why it fails now.
+      res.setResponseMessage(res.getResponseMessage() + " (reconnecting)");
+    }
+    if (reportsReconnects()) {
+      Reconnects.report(res, client, (String) params.get("conn"), r);
     }
     CloseRecords.exportVariables(r.record());
     return res;
