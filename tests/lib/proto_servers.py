@@ -78,11 +78,13 @@ class _NodeProtoServer(_Peer):
             raise AssertionError("%s printed no stats:\n%s" % (self.script, self.stderr()))
         return recs[-1]
 
-    def _done(self, cmd, timeout=5):
+    def _done(self, line, timeout=5):
+        """Sends a command and waits for its {"ev":"done","cmd":<first word>} record."""
+        cmd = line.split()[0]
         before = len(self.records("done", cmd=cmd))
-        self.command(cmd)
+        self.command(line)
         if len(self.wait_for("done", timeout, count=before + 1, cmd=cmd)) <= before:
-            raise AssertionError("%s did not do %r:\n%s" % (self.script, cmd, self.stderr()))
+            raise AssertionError("%s did not do %r:\n%s" % (self.script, line, self.stderr()))
 
 
 class SocketIOServer(_NodeProtoServer):
