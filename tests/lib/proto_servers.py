@@ -8,13 +8,16 @@ SocketIOServer(ping_interval=25000, ping_timeout=20000, namespace="/chat", quiet
     The `socket.io` npm package (tests/node/socketio_server.js: echo with ack, broadcast, counters).
     url: ws://127.0.0.1:PORT/socket.io/ (the daemon's preset adds EIO=4&transport=websocket);
     http_url: http://127.0.0.1:PORT (for socket.io-client). Methods as the other node peers
-    (records, wait_for) plus command(line), stats() -> the counters now, disconnect(nsp="/").
-SignalRServer(keep_alive_ms=15000, client_timeout_ms=30000, path="/hub", quiet=False)
+    (records, wait_for) plus command(line), stats() -> the counters now, disconnect(nsp="/")
+    (disconnectSockets(true): every socket of the namespace and its connection closed),
+    emit(nsp, event, args).
+SignalRServer(keep_alive_ms=15000, client_timeout_ms=30000, path="/hub", quiet=False, handshake_error=None)
     A JSON hub protocol server on node `ws` (tests/node/signalr_server.js; why not a real ASP.NET
     Core: no .NET here; its fidelity is checked with Microsoft's `@microsoft/signalr`).
     http_url: http://127.0.0.1:PORT/hub; url: ws://127.0.0.1:PORT/hub (skipNegotiation shape);
     negotiate() -> (ws url with ?id=<connectionToken>, the negotiate answer). stats(), close(error=None)
-    (a type-7 close message to every connection), kick() (every TCP connection destroyed).
+    (a type-7 close message to every connection), kick() (every TCP connection destroyed),
+    send(target, args), sendmany(count, target, args) (several records in one WebSocket message).
 RabbitMQ(heartbeat_ms=None)
     Debian's rabbitmq-server with the rabbitmq_web_stomp plugin, as a private node: its own epmd
     port, node/dist/Web-STOMP ports, mnesia/log/config/plugin dirs under a temporary directory, no
@@ -104,13 +107,19 @@ class SocketIOServer(_NodeProtoServer):
     def disconnect(self, nsp="/"):
         self._done("disconnect " + nsp)
 
+    def emit(self, nsp, event, args):
+        self._done("emit %s %s %s" % (nsp, event, json.dumps(args)))
+
 
 class SignalRServer(_NodeProtoServer):
     script = "signalr_server.js"
 
-    def __init__(self, keep_alive_ms=15000, client_timeout_ms=30000, path="/hub", quiet=False, handshake_timeout_ms=15000):
+    def __init__(self, keep_alive_ms=15000, client_timeout_ms=30000, path="/hub", quiet=False, handshake_timeout_ms=15000,
+                 handshake_error=None):
         args = ["--keep-alive-ms", str(keep_alive_ms), "--client-timeout-ms", str(client_timeout_ms),
                 "--handshake-timeout-ms", str(handshake_timeout_ms), "--path", path]
+        if handshake_error is not None:
+            args += ["--handshake-error", handshake_error]
         super().__init__(args + (["--quiet"] if quiet else []))
         self.path = path
         self.keep_alive_ms, self.client_timeout_ms = keep_alive_ms, client_timeout_ms
@@ -133,6 +142,14 @@ class SignalRServer(_NodeProtoServer):
 
     def kick(self):
         self._done("kick")
+
+    def send(self, target, args):
+        """An invocation (type 1) of TARGET with ARGS to every connection."""
+        self._done("send %s %s" % (target, json.dumps(args)))
+
+    def sendmany(self, count, target, args):
+        """COUNT invocations (arguments ARGS + [i]) in one WebSocket message to every connection."""
+        self._done("sendmany %d %s %s" % (count, target, json.dumps(args)))
 
 
 RABBITMQ_BIN = "/usr/lib/rabbitmq/bin"

@@ -33,7 +33,9 @@
 //   {"ev":"stats",...counters} on SIGUSR1, on the stdin command `stats`, and at exit.
 // Commands on stdin: `stats`; `close [ERROR]` (every connection gets a type-7 close message, with ERROR when
 // given, then a WebSocket close 1000); `kick` (every TCP connection destroyed, no close frame); `send TARGET
-// JSON_ARGS` (an invocation to every connection).
+// JSON_ARGS` (an invocation to every connection); `sendmany N TARGET JSON_ARGS` (N invocations with arguments
+// JSON_ARGS + [i], i = 0..N-1, in one WebSocket message, to every connection). --handshake-error TEXT answers
+// every handshake with {"error":TEXT}.
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
@@ -49,6 +51,7 @@ const hubPath = arg('path', '/hub');
 const keepAliveMs = parseInt(arg('keep-alive-ms', '15000'), 10);
 const clientTimeoutMs = parseInt(arg('client-timeout-ms', '30000'), 10);
 const handshakeTimeoutMs = parseInt(arg('handshake-timeout-ms', '15000'), 10);
+const handshakeError = arg('handshake-error', null); // answer every handshake with {"error": this}
 const quiet = process.argv.includes('--quiet');
 const RS = '\x1e';
 
@@ -171,6 +174,7 @@ function session(ws, id) {
     if (!req || typeof req.protocol !== 'string') error = 'Handshake request is malformed.';
     else if (req.protocol !== 'json') error = `The protocol '${req.protocol}' is not supported.`;
     else if (req.version !== 1) error = `The server does not support version ${req.version} of the '${req.protocol}' protocol.`;
+    else if (handshakeError !== null) error = handshakeError;
     log({ ev: 'handshake', id, ok: error === null, request: text });
     if (error) {
       counters.handshakes_failed++;
@@ -253,6 +257,13 @@ function command(line) {
     const rec = JSON.stringify({ type: 1, target: parts[1], arguments: JSON.parse(parts.slice(2).join(' ')) }) + RS;
     for (const ws of conns) ws.send(rec);
     emit({ ev: 'done', cmd: 'send' });
+  } else if (parts[0] === 'sendmany' && parts.length >= 4) {
+    const [, count, target] = parts;
+    const args = JSON.parse(parts.slice(3).join(' '));
+    let message = '';
+    for (let i = 0; i < parseInt(count, 10); i++) message += JSON.stringify({ type: 1, target, arguments: args.concat([i]) }) + RS;
+    for (const ws of conns) ws.send(message);
+    emit({ ev: 'done', cmd: 'sendmany' });
   } else if (parts[0] !== '') emit({ ev: 'error', message: 'unknown command ' + parts[0] });
 }
 
