@@ -13,18 +13,11 @@ public class OpenSamplerBeanInfo extends WsfleetBeanInfo {
         "tlsVerify", "tlsCaFile", "tlsServerName", "tlsCertFile", "tlsKeyFile", "tlsCiphers");
     group("compressionGroup", "compression", "compressionNoContextTakeover");
     group("proxyGroup", "proxy");
-    group("protocolGroup", "preset", "presetOptions", "framing", "sessionSteps", "autoReply");
-    group("reconnectGroup", "reconnectMax", "reconnectBackoff", "reconnectBackoffMax", "reconnectJitter");
-    group("rateLimitGroup", "rateLimitMessages", "rateLimitPerMs");
+    protocolSessionGroups();
     tags("reuse", "true", "false", "any"); // a choice, not a checkbox: three values
     tags("keepaliveMode", "ping", "text", "binary", "none");
     tags("tlsVerify", "true", "false");
     tags("compression", "true", "false");
     tags("compressionNoContextTakeover", "true", "false");
-    tags("preset", "none", "socketio4", "stomp12", "signalr-json", "echo-heartbeat");
-    tags("framing", "message", "record_separator", "stomp");
-    textArea("presetOptions");
-    textArea("sessionSteps");
-    textArea("autoReply");
   }
 }
