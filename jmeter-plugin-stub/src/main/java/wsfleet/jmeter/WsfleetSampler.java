@@ -248,10 +248,15 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
       failOnRecord(res, rec);
     } else {
       StringBuilder msg = new StringBuilder(r.errorMessage());
-      if (status != null) {
+      boolean session = "session".equals(e.get("phase"));
+      if (status != null && !session) {
         msg.append(" (HTTP ").append(status).append(')');
       }
-      if (e.get("phase") != null) {
+      if (session) {
+        // After the 101, a session step (a preset's or the plan's) failed; the server's message is
+        // the error's body, in the response data.
+        msg.append(" (phase session, step ").append(e.get("step")).append(')');
+      } else if (e.get("phase") != null) {
         msg.append(" (phase ").append(e.get("phase")).append(')');
       }
       if (e.get("detail") != null && !msg.toString().contains(String.valueOf(e.get("detail")))) {

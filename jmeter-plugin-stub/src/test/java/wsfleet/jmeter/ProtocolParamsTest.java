@@ -184,4 +184,25 @@ class ProtocolParamsTest {
     }
     assertEquals(Collections.emptyList(), open("URL", "ws://h/", OpenConnection.AUTO_REPLY, "[]").get("auto_reply"));
   }
+
+  @Test
+  void aFailedSessionStepReadsAsSuchWithTheServersMessageAsData() {
+    // what h18-session's daemon answers when a socketio4 namespace connect is refused
+    Map<String, Object> e = new java.util.LinkedHashMap<>();
+    e.put("code", "handshake_failed");
+    e.put("message", "session step 1: expected regex \"^40/private,\"; the server sent something else (body)");
+    e.put("conn", "x");
+    e.put("http_status", 101L);
+    e.put("body", "44/private,{\"message\":\"not authorized\"}");
+    e.put("phase", "session");
+    e.put("step", 1L);
+    SampleResult r = new SampleResult();
+    WsfleetSampler.applyError(r, new wsfleet.jmeter.client.Reply(null, e));
+    assertFalse(r.isSuccessful());
+    assertEquals("handshake_failed", r.getResponseCode());
+    assertEquals("session step 1: expected regex \"^40/private,\"; the server sent something else (body)"
+        + " (phase session, step 1)", r.getResponseMessage());
+    assertTrue(SamplersTest.data(r).contains("\"body\":\"44/private,{\\\"message\\\":\\\"not authorized\\\"}\""),
+        SamplersTest.data(r));
+  }
 }
