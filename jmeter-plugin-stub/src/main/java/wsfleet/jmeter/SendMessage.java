@@ -48,6 +48,15 @@ public class SendMessage extends WsfleetSampler {
     long n = b instanceof Long ? (Long) b : 0;
     res.setSentBytes(n);
     res.setResponseData(new byte[0]);
-    res.setResponseMessage("sent " + n + " bytes" + (replyId != null ? ", reply id " + replyId : ""));
+    StringBuilder msg = new StringBuilder("sent ").append(n).append(" bytes");
+    if (replyId != null) {
+      msg.append(", reply id ").append(replyId);
+    }
+    long paced = ms(r.result().get("paced_us"));
+    if (paced > 0) {
+      // The open's rate limit held it back: the daemon writes it when the window opens.
+      msg.append(", paced ").append(paced).append(" ms by the rate limit");
+    }
+    res.setResponseMessage(msg.toString());
   }
 }

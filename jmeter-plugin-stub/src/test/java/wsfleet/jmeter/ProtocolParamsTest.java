@@ -205,4 +205,17 @@ class ProtocolParamsTest {
     assertTrue(SamplersTest.data(r).contains("\"body\":\"44/private,{\\\"message\\\":\\\"not authorized\\\"}\""),
         SamplersTest.data(r));
   }
+
+  @Test
+  void aSendTheRateLimitHeldBackSaysHowLong() {
+    Map<String, Object> out = new java.util.LinkedHashMap<>();
+    out.put("bytes", 5L);
+    out.put("paced_us", 249_600L);
+    SampleResult r = new SampleResult();
+    new SendMessage().onSuccess(r, new wsfleet.jmeter.client.Reply(out, null), out);
+    assertEquals("sent 5 bytes, paced 250 ms by the rate limit", r.getResponseMessage());
+    out.put("paced_us", 0L);
+    new SendMessage().onSuccess(r, new wsfleet.jmeter.client.Reply(out, null), out);
+    assertEquals("sent 5 bytes", r.getResponseMessage());
+  }
 }
