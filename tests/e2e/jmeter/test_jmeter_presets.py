@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from jmeter_harness import EXAMPLES, SOURCE_DIR, MockGateway, run_plan
+from jmeter_harness import EXAMPLES, SOURCE_DIR, MockGateway, generate_dashboard, run_plan
 from proto_servers import RabbitMQ, SignalRServer, SocketIOServer
 from wsf_fixtures import Daemon, PyServer, RpcError, closed_port
 
@@ -139,3 +139,9 @@ def test_a_reconnect_is_a_failed_sub_result_row_and_a_drop_monitor_sample(jmeter
     drops = run.by_label("wsfleet drops")
     assert sorted(r["responseCode"] for r in drops) == ["1001", "1001", "reconnect", "reconnect"], run.describe()
     assert stats["reconnects_total"] == 2, stats
+    # JMeter's HTML report: the reconnects are a row of their own, counted as errors under their code
+    dashboard = generate_dashboard(run.jtl, str(tmp_path / "report"), home=jmeter)
+    assert dashboard["wsfleet reconnect"]["errorCount"] == 2, dashboard.keys()
+    assert dashboard["ping"]["errorCount"] == 0
+    errors_js = (tmp_path / "report" / "content" / "js" / "dashboard.js").read_text()
+    assert "1001/1001 server_close: closed by the server" in errors_js
