@@ -221,7 +221,7 @@ def test_stomp12_session_survives_rabbitmqs_heartbeat_timeout(ctl, broker):
     assert st["inbox"]["messages"] == 0
     bare = ctl.call("status", conn="bare")["record"]
     assert bare and (bare["code"], bare["reason"]) == (1000, "STOMP died"), bare
-    assert len(broker.connections()) == 1
+    assert len(broker.channels()) == 1
 
 
 def test_stomp12_subscribe_send_message_and_receipts_matched(ctl, broker):
@@ -262,7 +262,7 @@ def test_stomp12_broker_closing_the_connection_is_counted_and_reconnected(ctl, b
     assert ctl.call("stats")["reconnects_total"] == 1
     time.sleep(4)  # past RabbitMQ's heart-beat timeout again
     assert_no_record(ctl.call("status", conn="stomp"))
-    assert len(broker.connections()) == 1
+    assert len(broker.channels()) == 1
 
 
 # ---------------------------------------------------------------- SignalR JSON
