@@ -35,8 +35,8 @@ GAP_PRESET_RATE_LIMIT = pytest.mark.skip(
     reason="preset_options.rate_limit of echo-heartbeat is not applied (status.rate_limit absent): the preset "
            "layer (h18-session) does not fill open's rate_limit (h18-reconnect)")
 GAP_REPLAY = pytest.mark.skip(
-    reason="a reconnect does not replay the preset's session steps (the reopened connection gets no protocol "
-           "layer: conn_reconnect.c start_attempt keeps no wsf_proto)")
+    reason="a reconnect does not replay the preset's session steps (the reopened connection keeps the old "
+           "protocol layer's state: conn_reconnect.c start_attempt does not attach a fresh one)")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -207,7 +207,6 @@ def test_echo_heartbeat_rate_limit_paces_a_burst_under_the_gateways_limit(ctl, w
     assert len(refused) == 5 and gw_stats["rate_limited"] == 5  # all from the unpaced session
 
 
-@GAP_REPLAY
 def test_echo_heartbeat_gateway_restart_is_counted_and_reconnected(ctl, daemon):
     with MockGw("--restart-at", "1.5") as gw:
         ctl.call("open", conn="hb", url=gw.url, preset="echo-heartbeat",
