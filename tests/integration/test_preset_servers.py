@@ -22,7 +22,7 @@ import pytest
 import websockets
 
 from proto_servers import RabbitMQ, SignalRServer, SocketIOServer
-from wsf_fixtures import NODE_DIR
+from wsf_fixtures import NODE_DIR, wait_until
 
 NODE = shutil.which("node") or "/usr/bin/node"
 
@@ -221,14 +221,16 @@ def test_rabbitmq_close_all_connections_closes_web_stomp(broker):
         async with websockets.connect(broker.url, subprotocols=["v12.stomp"]) as ws:
             await ws.send("CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,0\n\n\0")
             await ws.recv()
-            await asyncio.get_running_loop().run_in_executor(None, broker.close_all_connections, "kicked")
+            loop = asyncio.get_running_loop()
+            during = await loop.run_in_executor(None, broker.channels)
+            await loop.run_in_executor(None, broker.close_all_connections, "kicked")
             try:
                 while True:
                     await ws.recv()
             except websockets.ConnectionClosed as e:
-                return e.code
+                return during, e.code
 
-    code = run(go())
+    during, code = run(go())
+    assert len(during) == 1 and during[0]["user"] == "guest"
     assert code is not None
-    names = broker.connections()
-    assert names == []
+    assert wait_until(lambda: broker.channels() == [], 5)

@@ -22,9 +22,10 @@ RabbitMQ(heartbeat_ms=None)
     Debian's rabbitmq-server with the rabbitmq_web_stomp plugin, as a private node: its own epmd
     port, node/dist/Web-STOMP ports, mnesia/log/config/plugin dirs under a temporary directory, no
     AMQP or STOMP TCP listeners. url: ws://127.0.0.1:PORT/ws. startup_s: seconds from start to the
-    Web-STOMP port accepting. ctl(*args) runs rabbitmqctl against it; close_all_connections(reason);
-    connections() -> list of dicts; stop(). RabbitMQ.available() says whether it is installed.
+    Web-STOMP port accepting. ctl(*args) runs rabbitmqctl against it; close_all_connections(reason)
+    (Web-STOMP sessions too); channels() -> one dict per STOMP session; stop(). RabbitMQ.available() says whether it is installed.
 
+daemon_has_presets(client) says whether the daemon has the protocol layer (tests skip without it).
 free_port() returns a loopback TCP port below the ephemeral range (32768-60999 on Linux), free when
 asked: the machine's own outgoing connections cannot take it between the check and the server's bind
 (they did, with tens of thousands of test connections open, for ports picked in that range).
@@ -41,7 +42,20 @@ import tempfile
 import time
 import urllib.request
 
-from wsf_fixtures import NODE_DIR, _Peer, ensure_node_modules, wait_until
+from wsf_fixtures import NODE_DIR, RpcError, _Peer, closed_port, ensure_node_modules, wait_until
+
+
+def daemon_has_presets(client):
+    """Whether the daemon behind client has issue 18's protocol layer (framing, session, auto_reply,
+    presets): its `status` always carries `framing` then, even for a connection that never opened."""
+    name = "wsf-probe-presets"
+    try:
+        client.call("open", conn=name, url="ws://127.0.0.1:%d/" % closed_port(), connect_timeout_ms=2000)
+    except RpcError:
+        pass
+    has = "framing" in client.call("status", conn=name)
+    client.call("reset")
+    return has
 
 
 def free_port(low=20000, high=32767, tries=200):
@@ -244,8 +258,10 @@ class RabbitMQ:
             raise RuntimeError("rabbitmqctl %s: %s%s" % (" ".join(map(str, args)), r.stdout.decode(), r.stderr.decode()))
         return r.stdout.decode()
 
-    def connections(self):
-        out = self.ctl("list_connections", "name", "protocol", "--formatter", "json")
+    def channels(self):
+        """The broker's AMQP channels: one per Web-STOMP session (rabbitmqctl list_connections does not
+        list Web-STOMP sessions in 3.10, nor is list_stomp_connections there without rabbitmq_stomp enabled)."""
+        out = self.ctl("list_channels", "pid", "user", "--formatter", "json")
         return json.loads(out) if out.strip() else []
 
     def close_all_connections(self, reason="wsfleet test kick"):
