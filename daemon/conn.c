@@ -36,6 +36,7 @@ void conn_stop_timers(wsf_conn *c) {
   wsf_timer_stop(&c->d->timers, &c->pong_timer);
   wsf_timer_stop(&c->d->timers, &c->deadline);
   wsf_timer_stop(&c->d->timers, &c->output_timer);
+  conn_redial_stop(c);
 }
 
 static void conn_free(wsf_conn *c) {
@@ -52,6 +53,8 @@ static void conn_free(wsf_conn *c) {
   free(c->deflate);
   free(c->subprotocol);
   free(c->resp_headers);
+  conn_redial_free(c);
+  conn_pace_free(c);
   free(c->url);
   free(c->name);
   free(c);
@@ -273,7 +276,7 @@ const wsf_ws_callbacks conn_ws_callbacks = {
 
 static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
   wsf_conn *c = conn_of_transport(t);
-  if (c->state == WSF_CONN_CONNECTING) {
+  if (c->state == WSF_CONN_CONNECTING && c->hs) {
     conn_handshake_data(c, data, len);
     return;
   }
@@ -303,6 +306,8 @@ static void on_end(wsf_transport *t, wsf_end_cause e, const char *detail) {
   wsf_conn *c = conn_of_transport(t);
   switch (c->state) {
   case WSF_CONN_CONNECTING:
+    if (!c->hs) /* the session a reconnect replaces, ending during the backoff */
+      break;
     if (c->hs && c->hs->resp_init && c->hs->resp.headers_complete &&
         wsf_hs_response_eof(&c->hs->resp) == WSF_HS_REJECTED) {
       conn_handshake_data(c, NULL, 0); /* reports the rejected answer */
@@ -343,6 +348,8 @@ void conn_on_closed(wsf_transport *t) {
   /* A refused connect with more addresses to try. */
   if (c->state == WSF_CONN_CONNECTING && c->hs && c->hs->tried < c->hs->n_addrs)
     conn_try_connect(c);
+  else if (c->redial)
+    conn_redial_transport_closed(c); /* a reopen waits for the old transport to be gone */
 }
 
 const wsf_transport_callbacks conn_transport_callbacks = {
@@ -377,13 +384,10 @@ wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len) {
   return wsf_registry_get(&d->conns, name, len);
 }
 
-wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) {
-  if (c->state != WSF_CONN_OPEN)
-    return WSF_E_CONN_CLOSED;
-  if (conn_output_pending(c) > c->d->cfg.max_output_bytes)
-    return WSF_E_LIMIT;
+/* The write of one data message and its counting (after pacing, if any). */
+int conn_write_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind) {
   if (wsf_ws_send(&c->ws, opcode, data, len) != 0)
-    return WSF_E_CONN_CLOSED;
+    return -1;
   conn_check_output(c);
   uint64_t now = wsf_now_us();
   conn_note_sent(c, now);
@@ -392,7 +396,31 @@ wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) 
   c->d->stats.msgs_out++;
   c->d->stats.bytes_out += len;
   conn_account_deflate(c);
-  return WSF_OK;
+  if (kind == WSF_DATA_HEARTBEAT)
+    conn_heartbeat_written(c, now);
+  return 0;
+}
+
+wsf_err conn_send_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind,
+                          uint64_t *paced_us) {
+  if (paced_us)
+    *paced_us = 0;
+  if (c->state != WSF_CONN_OPEN)
+    return WSF_E_CONN_CLOSED;
+  /* Messages held by the rate_limit count toward the cap like unsent bytes. */
+  if (conn_output_pending(c) + conn_pace_held_bytes(c) > c->d->cfg.max_output_bytes)
+    return WSF_E_LIMIT;
+  if (c->pace)
+    return conn_pace_send(c, opcode, data, len, kind, paced_us);
+  return conn_write_message(c, opcode, data, len, kind) == 0 ? WSF_OK : WSF_E_CONN_CLOSED;
+}
+
+wsf_err wsf_conn_send_paced(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint64_t *paced_us) {
+  return conn_send_message(c, opcode, data, len, WSF_DATA_SEND, paced_us);
+}
+
+wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) {
+  return conn_send_message(c, opcode, data, len, WSF_DATA_SEND, NULL);
 }
 
 void wsf_conn_recv(wsf_conn *c, wsf_wait *w, uint32_t timeout_ms) {

@@ -1,8 +1,8 @@
 /* What the files of a connection share and nothing else sees: the handshake
  * state, the observer call, and the functions one file of the connection
  * calls in another (conn.c lifecycle, conn_dial.c open and admission,
- * conn_keepalive.c, conn_wait.c, conn_record.c). Not for rpc, observe or metrics:
- * they use conn.h. */
+ * conn_keepalive.c, conn_wait.c, conn_record.c, conn_reconnect.c, conn_pace.c).
+ * Not for rpc, observe or metrics: they use conn.h. */
 #ifndef WSF_CONN_INTERNAL_H
 #define WSF_CONN_INTERNAL_H
 
@@ -126,6 +126,40 @@ void conn_inbox_changed(wsf_conn *c, size_t before);
 void conn_finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_cause cause, const char *reason,
                  size_t reason_len, const char *detail);
 void conn_free_record(wsf_close_record *r);
+void conn_settle_closed(wsf_conn *c);
+
+/* ---- data messages out ---------------------------------------------------------
+ * Every data message the daemon writes (send, request, text/binary heartbeats,
+ * auto-replies) goes through conn_send_message, so the rate_limit (conn_pace.c)
+ * paces them all in one order; conn_write_message is the write itself and its
+ * counting. Pings, pongs and close frames are not paced. */
+enum wsf_data_kind { WSF_DATA_SEND, WSF_DATA_HEARTBEAT, WSF_DATA_AUTO_REPLY };
+/* paced_us may be NULL. WSF_OK, WSF_E_CONN_CLOSED (not open), WSF_E_LIMIT (over --max-output-bytes). */
+wsf_err conn_send_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind,
+                          uint64_t *paced_us);
+int conn_write_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind);
+
+/* conn_keepalive.c: a text or binary heartbeat reached the wire (its reply clock starts) */
+void conn_heartbeat_written(wsf_conn *c, uint64_t now);
+
+/* conn_reconnect.c (the reconnect policy: owned dial inputs, backoff, reopen) */
+void conn_redial_init(wsf_conn *c, const wsf_open_params *p);
+bool conn_redial_wanted(wsf_conn *c, wsf_cause cause);
+void conn_redial_schedule(wsf_conn *c);
+bool conn_redial_backoff(const wsf_conn *c);
+bool conn_redial_cancel(wsf_conn *c);
+bool conn_redial_opened(wsf_conn *c);
+void conn_redial_transport_closed(wsf_conn *c);
+void conn_redial_stop(wsf_conn *c);
+void conn_redial_free(wsf_conn *c);
+
+/* conn_pace.c (rate_limit: a sliding window over the data messages written) */
+void conn_pace_init(wsf_conn *c, const wsf_rate_limit *limit);
+size_t conn_pace_held_bytes(const wsf_conn *c);
+wsf_err conn_pace_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind,
+                       uint64_t *paced_us);
+void conn_pace_drop_held(wsf_conn *c);
+void conn_pace_free(wsf_conn *c);
 
 /* conn_dial.c (open: admission, DNS, connect, TLS, upgrade, failure) */
 void conn_release_handshake(wsf_conn *c);
@@ -137,6 +171,9 @@ void conn_try_connect(wsf_conn *c);
 void conn_handshake_data(wsf_conn *c, const uint8_t *data, size_t len);
 void conn_give_back_memory(wsf_daemon *d);
 void conn_secure_and_upgrade(wsf_conn *c);
+wsf_handshake *conn_build_handshake(wsf_daemon *d, const wsf_open_params *p, bool *tls, wsf_err *err,
+                                    char *why, size_t why_len);
+void conn_start_dial(wsf_conn *c, uint32_t connect_timeout_ms);
 
 /* conn_proxy.c (the CONNECT step through an HTTP proxy) */
 int conn_plan_proxy(wsf_handshake *hs, const char *proxy, const char **error);

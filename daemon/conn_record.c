@@ -173,17 +173,31 @@ void conn_finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_caus
   const char *address = wsf_conn_peer_text(c, peer);
   r->address = address ? wsf_xstrndup(address, strlen(address)) : NULL;
   r->summary = make_summary(r);
+  bool reconnect = conn_redial_wanted(c, cause);
   c->record = r;
   conn_stop_timers(c);
-  conn_set_state(c, WSF_CONN_CLOSED);
+  conn_pace_drop_held(c);
   count_close(d, r, was_open);
+  if (reconnect) { /* an ending like any other, then the backoff (conn_reconnect.c) */
+    conn_redial_schedule(c);
+    if (was_open)
+      TELL_OBSERVERS(d, closed, c);
+    return;
+  }
+  conn_set_state(c, WSF_CONN_CLOSED);
   if (was_open)
     TELL_OBSERVERS(d, closed, c);
+  conn_settle_closed(c);
+}
+
+/* A connection that just became closed (its record set): kept in the list of
+ * ended ones, its waits answered, the bound applied. */
+void conn_settle_closed(wsf_conn *c) {
   closed_link(c);
   /* Close waits succeed (their answer is the record); everything else learns the end. */
   conn_complete_waits(c, 1u << WSF_WAIT_CLOSE, WSF_OK);
   conn_complete_waits(c, 0, WSF_E_CONN_CLOSED);
-  bound_ended(d);
+  bound_ended(c->d);
 }
 
 void conn_free_record(wsf_close_record *r) {

@@ -88,7 +88,11 @@ typedef struct wsf_stats {
   uint16_t codes_seen[5000];     /* the indexes above that are non-zero, ascending: stats and
                                     metrics walk these, not all 5,000 */
   uint16_t n_codes_seen;
-  wsf_hist loop_lag; /* looplag.c */
+  /* the reconnect policy (conn_reconnect.c) and the rate_limit (conn_pace.c) */
+  uint64_t reconnects_total;         /* reopens that reached open */
+  uint64_t reconnect_failures_total; /* reopen attempts that failed */
+  uint64_t paced;                    /* data messages held back before being written */
+  wsf_hist loop_lag;                 /* looplag.c */
   wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_proxy, hs_tls, hs_upgrade, hs_total;
 } wsf_stats;
 

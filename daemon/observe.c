@@ -324,6 +324,29 @@ static void on_closed(void *ctx, const wsf_conn *c) {
     event_conn(f, c);
     fputs(",\"record\":", f);
     json_record(f, c->record);
+    uint32_t attempt = wsf_conn_reconnect_next_attempt(c);
+    if (attempt) /* a drop all the same (wsfleet report counts it); the policy reopens it */
+      fprintf(f, ",\"reconnect\":{\"attempt\":%u}", attempt);
+    event_end(f);
+  }
+}
+
+/* A reopen by the reconnect policy: the ending it replaced and the new handshake's timings. */
+static void on_reconnected(void *ctx, const wsf_conn *c) {
+  wsf_daemon *d = ctx;
+  FILE *f = event_begin(d, "reconnect");
+  wsf_reconnect_info ri;
+  if (f && wsf_conn_reconnect_info(c, &ri)) {
+    event_conn(f, c);
+    fprintf(f, ",\"attempt\":%u,\"count\":%u", ri.attempts, ri.count);
+    fputs(",\"record\":", f);
+    if (ri.last_record)
+      json_record(f, ri.last_record);
+    else
+      fputs("null", f);
+    fputs(",\"timings\":", f);
+    json_timings(f, &c->timings);
+    fprintf(f, ",\"open_conns\":%u", d->n_open + d->n_closing);
     event_end(f);
   }
 }
@@ -344,6 +367,9 @@ static void on_handshake_failed(void *ctx, const wsf_conn *c) {
       json_kstr(f, "retry_after", fl->retry_after);
     fputs("},\"record\":", f);
     json_record(f, c->record);
+    wsf_reconnect_info ri;
+    if (wsf_conn_reconnect_info(c, &ri) && ri.attempt_failed)
+      fprintf(f, ",\"reconnect_attempt\":%u", ri.attempt_failed);
     event_end(f);
   }
 }
@@ -364,6 +390,7 @@ static const wsf_conn_observer event_log_observer = {
     .closed = on_closed,
     .handshake_failed = on_handshake_failed,
     .inbox_dropped = on_inbox_dropped,
+    .reconnected = on_reconnected,
 };
 
 void wsf_observe_stop(wsf_daemon *d) {

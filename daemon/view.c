@@ -147,6 +147,38 @@ static uint64_t since(uint64_t now, uint64_t then) {
   return then == WSF_NEVER ? WSF_NEVER : now - then;
 }
 
+/* status.reconnect and status.rate_limit, present only for connections that asked for them. */
+static void add_reconnect_and_pace(wsf_status_view *out, const wsf_conn *c) {
+  wsf_reconnect_info ri;
+  if (wsf_conn_reconnect_info(c, &ri)) {
+    wsf_view *rv = view_begin(&out->reconnect, "status reconnect");
+    add_uint(rv, "max", ri.policy.max, RPC, NULL);
+    add_uint(rv, "backoff_ms", ri.policy.backoff_ms, RPC, NULL);
+    add_uint(rv, "backoff_max_ms", ri.policy.backoff_max_ms, RPC, NULL);
+    add_uint(rv, "jitter_ms", ri.policy.jitter_ms, RPC, NULL);
+    add_uint(rv, "count", ri.count, RPC, NULL);
+    add_uint(rv, "attempts", ri.attempts, RPC, NULL);
+    add_bool(rv, "gave_up", ri.gave_up, RPC);
+    add_bool(rv, "reconnecting", ri.waiting, RPC);
+    add_uint(rv, "last_at_ms", ri.last_at_ms, RPC, NULL);
+    add_map(rv, "last_record",
+            ri.last_record ? wsf_view_record(&out->reconnect_record, ri.last_record) : NULL, RPC);
+    add_map(&out->top, "reconnect", rv, RPC);
+  }
+  wsf_pace_info pi;
+  if (wsf_conn_pace_info(c, &pi)) {
+    wsf_view *pv = view_begin(&out->rate_limit, "status rate_limit");
+    add_uint(pv, "messages", pi.limit.messages, RPC, NULL);
+    add_uint(pv, "per_ms", pi.limit.per_ms, RPC, NULL);
+    add_uint(pv, "delayed", pi.delayed, RPC, NULL);
+    add_uint(pv, "max_delay_us", pi.max_delay_us, RPC, NULL);
+    add_uint(pv, "held", pi.held, RPC, NULL);
+    add_uint(pv, "held_bytes", pi.held_bytes, RPC, NULL);
+    add_uint(pv, "dropped", pi.dropped, RPC, NULL);
+    add_map(&out->top, "rate_limit", pv, RPC);
+  }
+}
+
 const wsf_view *wsf_view_status(wsf_status_view *out, const wsf_conn *c, uint64_t now) {
   wsf_view *v = view_begin(&out->top, "status");
   bool opened = c->counted_open;
@@ -197,6 +229,7 @@ const wsf_view *wsf_view_status(wsf_status_view *out, const wsf_conn *c, uint64_
 
   add_map(v, "timings", wsf_view_timings(&out->timings, &c->timings), RPC);
   add_map(v, "record", c->record ? wsf_view_record(&out->record, c->record) : NULL, RPC);
+  add_reconnect_and_pace(out, c);
   return v;
 }
 
@@ -286,6 +319,15 @@ const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_
   add_uint(v, "reused_total", s->reused_total, RPC | LOG | PROM, &p_reused);
   add_uint(v, "failed_total", s->failed_total, RPC | LOG | PROM, &p_failed);
   add_uint(v, "closed_total", s->closed_total, RPC | LOG | PROM, &p_closed_total);
+  PROM(p_reconnects, "wsfleet_reconnects_total", "counter",
+       "Reopens by the reconnect policy that reached open (stats reconnects_total); each replaced a drop "
+       "that is also counted in the closes.",
+       NULL, false);
+  PROM(p_reconnect_failures, "wsfleet_reconnect_failures_total", "counter",
+       "Reopen attempts of the reconnect policy that failed (stats reconnect_failures_total).", NULL, false);
+  add_uint(v, "reconnects_total", s->reconnects_total, RPC | LOG | PROM, &p_reconnects);
+  add_uint(v, "reconnect_failures_total", s->reconnect_failures_total, RPC | LOG | PROM,
+           &p_reconnect_failures);
 
   out->by_code = (wsf_view_counts){.n = s->n_codes_seen,
                                    .ctx = s,
@@ -409,7 +451,10 @@ const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_
   add_uint(ov, "heartbeats_skipped", s->heartbeats_skipped, RPC, NULL);
   add_uint(ov, "pongs_coalesced", s->pongs_coalesced, RPC, NULL);
   add_uint(ov, "reads_paused", s->reads_paused, RPC, NULL);
-  add_map(v, "output", ov, RPC);
+  PROM(p_paced, "wsfleet_paced_messages_total", "counter",
+       "Data messages a rate_limit held back before writing them (stats output.paced).", NULL, false);
+  add_uint(ov, "paced", s->paced, RPC | PROM, &p_paced);
+  add_map(v, "output", ov, RPC | PROM);
 
   PROM(p_late, "wsfleet_heartbeat_lateness_seconds", "histogram",
        "How late each keepalive heartbeat left relative to its schedule.", NULL, true);

@@ -94,7 +94,8 @@ const wsf_view *wsf_view_timings(wsf_view *out, const wsf_timings *t);
 /* The `status` of one connection at now_us. */
 typedef struct wsf_status_view {
   wsf_view top, deflate, agreed, inbox, keepalive, timings, record;
-  char address[64]; /* the text of the gateway address the view points at */
+  wsf_view reconnect, reconnect_record, rate_limit; /* only with those open fields */
+  char address[64];                                 /* the text of the gateway address the view points at */
 } wsf_status_view;
 const wsf_view *wsf_view_status(wsf_status_view *out, const wsf_conn *c, uint64_t now_us);
 
