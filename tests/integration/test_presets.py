@@ -179,7 +179,7 @@ def test_echo_heartbeat_rate_limit_paces_a_burst_under_the_gateways_limit(ctl, w
     # at 2 per 1000 ms no 1 s span can carry more than 4, whatever the daemon's windows.
     burst = ['{"action":"echo","message":"m%d"}' % i for i in range(10)]
     limit = {"messages": 2, "per_ms": 1000}
-    opts = {"interval_ms": 20000, "payload": ECHO_MESSAGE}
+    opts = {"interval_ms": 600000, "payload": ECHO_MESSAGE}  # a heartbeat in these 5 s is unlikely (~1 %)
     with MockGw("--rate-limit", "5", "--rate-window", "1") as gw:
         if where == "open":
             ctl.call("open", conn="paced", url=gw.url, preset="echo-heartbeat", preset_options=opts, rate_limit=limit)
@@ -202,8 +202,9 @@ def test_echo_heartbeat_rate_limit_paces_a_burst_under_the_gateways_limit(ctl, w
     assert 3.5 <= took <= 7, took  # 10 messages at 2 per second
     assert paced[0]["paced_us"] == 0 and paced[-1]["paced_us"] >= 3_000_000, [p.get("paced_us") for p in paced]
     assert st["rate_limit"]["messages"] == 2 and st["rate_limit"]["per_ms"] == 1000
-    assert st["rate_limit"]["delayed"] == 8 and st["rate_limit"]["max_delay_us"] >= 3_000_000
-    assert ctl.call("stats")["output"]["paced"] == 8
+    # 10 sends, 2 written at once; a heartbeat drawn into these seconds would take a slot too.
+    assert st["rate_limit"]["delayed"] in (8, 9) and st["rate_limit"]["max_delay_us"] >= 3_000_000
+    assert ctl.call("stats")["output"]["paced"] == st["rate_limit"]["delayed"]
     assert len(refused) == 5 and gw_stats["rate_limited"] == 5  # all from the unpaced session
 
 
@@ -317,7 +318,7 @@ def test_signalr_json_session_survives_client_timeout_while_the_test_sends_nothi
     st = ctl.call("status", conn="hub")
     assert_no_record(st)
     pings = auto_reply(st, "signalr-ping")
-    assert pings["matched"] >= HOLD_S / 0.3 - 3 and pings["replied"] == 0  # swallowed, not answered
+    assert pings["matched"] >= 8 and pings["replied"] == 0  # ~16 (one per 300 ms), swallowed, not answered
     assert st["inbox"]["messages"] == 0
     assert st["keepalive"]["sent"] >= HOLD_S / 0.5 - 2
     srv = hub.stats()
