@@ -1,8 +1,8 @@
 /* What the files of a connection share and nothing else sees: the handshake
  * state, the observer call, and the functions one file of the connection
  * calls in another (conn.c lifecycle, conn_dial.c open and admission,
- * conn_keepalive.c, conn_wait.c, conn_record.c). Not for rpc, observe or metrics:
- * they use conn.h. */
+ * conn_keepalive.c, conn_wait.c, conn_record.c, conn_reconnect.c, conn_pace.c).
+ * Not for rpc, observe or metrics: they use conn.h. */
 #ifndef WSF_CONN_INTERNAL_H
 #define WSF_CONN_INTERNAL_H
 

@@ -88,11 +88,9 @@ void conn_on_heartbeat(wsf_timer *t) {
   uint64_t due = t->due_us;
   if (c->state != WSF_CONN_OPEN)
     return;
-  int rv;
   if (conn_output_pending(c) > OUTPUT_HIGH_WATER) {
     c->ka_skipped++;
     d->stats.heartbeats_skipped++;
-    rv = -1;
   } else if (ka->mode == WSF_KA_PING) {
     const uint8_t *payload = ka->payload;
     size_t len = ka->payload_len;
@@ -101,25 +99,25 @@ void conn_on_heartbeat(wsf_timer *t) {
       payload = c->ka_payload;
       len = sizeof c->ka_payload;
     }
-    rv = wsf_ws_send(&c->ws, WSF_WS_PING, payload, len);
+    int rv = wsf_ws_send(&c->ws, WSF_WS_PING, payload, len);
     c->last_ping_us = now;
     if (rv == 0 && ka->pong_timeout_ms && !c->ka_ping_outstanding) {
       c->ka_ping_outstanding = 1;
       c->ka_ping_sent_us = now;
       wsf_timer_start(&d->timers, &c->pong_timer, (uint64_t)ka->pong_timeout_ms * 1000);
     }
+    if (rv == 0) {
+      conn_note_sent(c, now);
+      c->ka_sent++;
+      d->stats.heartbeats_sent++;
+      conn_account_deflate(c);
+      conn_check_output(c);
+    }
   } else {
-    /* A data message like any other: through the rate_limit, counted when written. */
+    /* A data message like any other: through the rate_limit (conn_pace.c), and counted by
+     * conn_heartbeat_written when it is written. */
     conn_send_message(c, ka->mode == WSF_KA_TEXT ? WSF_WS_TEXT : WSF_WS_BINARY, ka->payload, ka->payload_len,
                       WSF_DATA_HEARTBEAT, NULL);
-    rv = -1; /* counted by conn_heartbeat_written */
-  }
-  if (rv == 0) {
-    conn_note_sent(c, now);
-    c->ka_sent++;
-    d->stats.heartbeats_sent++;
-    conn_account_deflate(c);
-    conn_check_output(c);
   }
   if (c->state != WSF_CONN_OPEN) /* the send found the connection gone */
     return;

@@ -85,7 +85,19 @@ static void on_backoff_over(wsf_timer *t) {
 void conn_redial_init(wsf_conn *c, const wsf_open_params *p) {
   wsf_redial *r = wsf_xcalloc(1, sizeof *r);
   r->policy = p->reconnect;
-  r->p = *p;
+  /* Field by field, not *p: a field added to wsf_open_params later is zero here
+   * (and must be copied here if the dial reads it), never a pointer into the
+   * request that opened the connection, which is gone by the first reopen. */
+  r->p.name_len = p->name_len;
+  r->p.url_len = p->url_len;
+  r->p.n_headers = p->n_headers;
+  r->p.n_subprotocols = p->n_subprotocols;
+  r->p.connect_timeout_ms = p->connect_timeout_ms;
+  r->p.tls_verify = p->tls_verify;
+  r->p.deflate = p->deflate;
+  r->p.source_len = p->source_len;
+  r->p.reconnect = p->reconnect;
+  r->p.rate_limit = p->rate_limit;
   r->p.name = r->name = wsf_xstrndup(p->name, p->name_len);
   r->p.url = r->url = wsf_xstrndup(p->url, p->url_len);
   r->p.source = r->source = dup_or_null(p->source, p->source_len);
@@ -106,7 +118,7 @@ void conn_redial_init(wsf_conn *c, const wsf_open_params *p) {
   r->p.header_value_lens = r->header_value_lens;
   r->p.subprotocols = r->subprotocols;
   r->p.subprotocol_lens = r->subprotocol_lens;
-  r->p.keepalive = NULL; /* the connection keeps its interned keepalive (c->ka) across reopens */
+  /* keepalive, inbox and max_message_bytes are the connection's own (c->ka, c->inbox), kept across reopens */
   wsf_timer_init(&r->backoff, on_backoff_over);
   r->conn = c;
   c->redial = r;
@@ -154,16 +166,15 @@ bool conn_redial_wanted(wsf_conn *c, wsf_cause cause) {
   if (!r)
     return false;
   bool attempt = r->phase == REDIAL_DIALING;
-  r->attempt_failed = 0;
-  if (attempt) {
-    r->attempt_failed = r->attempts;
-    r->failed_in_row++;
-    c->d->stats.reconnect_failures_total++;
-  }
+  r->attempt_failed = attempt ? r->attempts : 0;
   if (cause == WSF_CAUSE_LOCAL_CLOSE || cause == WSF_CAUSE_DAEMON_RESET || cause == WSF_CAUSE_SHUTDOWN ||
       c->state == WSF_CONN_CLOSING || c->d->shutting_down || (!c->counted_open && !attempt)) {
-    r->phase = REDIAL_IDLE;
+    r->phase = REDIAL_IDLE; /* an attempt stopped by the plan, reset or shutdown did not fail */
     return false;
+  }
+  if (attempt) {
+    r->failed_in_row++;
+    c->d->stats.reconnect_failures_total++;
   }
   if (r->attempts >= r->policy.max) {
     r->phase = REDIAL_IDLE;

@@ -207,13 +207,15 @@ static bool parse_reconnect(req_ctx *r, const msgpack_object *m, wsf_reconnect_p
     return true;
   o->backoff_ms = 1000;
   o->backoff_max_ms = 30000;
-  bool jitter_given = wsf_field(m, "jitter_ms") != NULL;
+  bool jitter_given = wsf_field(m, "jitter_ms") != NULL, cap_given = wsf_field(m, "backoff_max_ms") != NULL;
   if (!rpc_get_u32(r, m, "max", &o->max) || !rpc_get_u32(r, m, "backoff_ms", &o->backoff_ms) ||
       !rpc_get_u32(r, m, "backoff_max_ms", &o->backoff_max_ms) ||
       !rpc_get_u32(r, m, "jitter_ms", &o->jitter_ms))
     return false;
   if (!jitter_given)
     o->jitter_ms = o->backoff_ms / 2;
+  if (!cap_given && o->backoff_max_ms < o->backoff_ms)
+    o->backoff_max_ms = o->backoff_ms;
   if (o->backoff_max_ms < o->backoff_ms)
     return rpc_bad(r, "%s must not be below reconnect.backoff_ms", "reconnect.backoff_max_ms");
   return true;

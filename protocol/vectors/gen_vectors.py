@@ -373,6 +373,52 @@ notification("event_handshake_failed", "handshake_failed event with the open err
 notification("event_drop", "inbox overflow event", "event", {
     "event": "drop", "conn": "vu-1", "at_ms": 1718000001000, "dropped": 12})
 
+# --- reconnect policy and rate_limit (PROTOCOL.md §5 open: "Reconnect", "Rate limit") ----------
+
+RECONNECT_RECORD = dict(RECORD, code=1001, reason="going away", initiator="server", clean=True,
+                        cause="server_close", detail=None,
+                        summary="1001 closed by the server \"going away\" 12.0 s after the last client frame, "
+                                "150 open")
+request("open_reconnect_rate_limit", "open with a reconnect policy and a send rate limit", 40, "open", {
+    "conn": "vu-5", "url": "ws://127.0.0.1:8080/chat",
+    "reconnect": {"max": 5, "backoff_ms": 1000, "backoff_max_ms": 30000, "jitter_ms": 500},
+    "rate_limit": {"messages": 10, "per_ms": 1000}})
+request("subscribe_reconnect", "subscribe to every event, reconnect included", 41, "subscribe",
+        {"events": ["open", "close", "handshake_failed", "drop", "reconnect"]})
+response("send_paced", "send held by the rate limit on a connection reopened twice", 7,
+         result={"bytes": 35, "paced_us": 250000, "reconnects": 2})
+response("send_reconnecting", "send while the reconnect policy reopens the connection", 7, error={
+    "code": "conn_closed", "message": RECONNECT_RECORD["summary"], "conn": "vu-5",
+    "record": RECONNECT_RECORD, "reconnecting": True})
+response("recv_after_reconnect", "recv that waited across a reopen: reconnects says so", 13, result={
+    "type": "text", "data": '{"type":"welcome"}', "waited_us": 1650000, "age_us": 40, "inbox": 0,
+    "discarded": 0, "reconnects": 1})
+response("ping_after_reconnect", "ping on a reopened connection", 16, result={"rtt_us": 412, "reconnects": 1})
+response("status_reconnecting", "status between a drop and the reopen, with the rate limit", 20, result={
+    "conn": "vu-5", "state": "connecting", "url": "ws://127.0.0.1:8080/chat", "record": RECONNECT_RECORD,
+    "reconnect": {"max": 5, "backoff_ms": 1000, "backoff_max_ms": 30000, "jitter_ms": 500, "count": 1,
+                  "attempts": 2, "gave_up": False, "reconnecting": True, "last_at_ms": 1718000046100,
+                  "last_record": RECORD},
+    "rate_limit": {"messages": 10, "per_ms": 1000, "delayed": 42, "max_delay_us": 910000, "held": 0,
+                   "held_bytes": 0, "dropped": 3}})
+response("stats_reconnects", "stats counters of reopens, failed attempts and paced messages", 22, result={
+    "open": 149, "connecting": 1, "closing": 0, "closed": 0, "opened_total": 152, "failed_total": 1,
+    "closed_total": 3, "reconnects_total": 2, "reconnect_failures_total": 1,
+    "output": {"max_bytes": 33554432, "stall_ms": 10000, "heartbeats_skipped": 0, "pongs_coalesced": 0,
+               "reads_paused": 0, "paced": 42}})
+notification("event_close_reconnect", "close event of a drop the reconnect policy reopens (still a drop)",
+             "event", {"event": "close", "conn": "vu-5", "url": "ws://127.0.0.1:8080/chat",
+                       "at_ms": 1718000045123, "record": RECONNECT_RECORD, "reconnect": {"attempt": 2}})
+notification("event_reconnect", "a reopen: the attempt, the record of the ending it replaced, timings",
+             "event", {"event": "reconnect", "conn": "vu-5", "url": "ws://127.0.0.1:8080/chat",
+                       "at_ms": 1718000046100, "record": RECONNECT_RECORD, "timings": TIMINGS, "attempt": 2})
+notification("event_handshake_failed_reconnect", "a reopen attempt that failed", "event", {
+    "event": "handshake_failed", "conn": "vu-5", "url": "ws://127.0.0.1:8080/chat", "at_ms": 1718000047000,
+    "record": dict(RECORD, cause="connect_error", detail="connect to 127.0.0.1:8080 failed: ECONNREFUSED"),
+    "error": {"code": "connect_error", "message": "connect to 127.0.0.1:8080 failed: ECONNREFUSED",
+              "http_status": 0, "body": ""},
+    "reconnect_attempt": 3})
+
 # --- invalid: well-formed msgpack, not a valid request ---------------------------
 
 invalid("params_not_array", "params is a map, not an array", [0, 30, "status", {"conn": "vu-1"}],

@@ -5,6 +5,7 @@ the backoff and its jitter stay in their bounds; `max` is respected, then gave_u
 failed first open, reset and SIGTERM never reconnect; recv waits across a reopen."""
 
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -17,13 +18,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mockgw"))
 
 from mockgw_runner import MockGw  # noqa: E402
-from wsf_fixtures import Daemon, PyServer, RpcError, closed_port, wait_until  # noqa: E402
+from wsf_fixtures import Daemon, PyServer, RpcError, closed_port, daemon_binary, wait_until  # noqa: E402
 
 QUIET = {"mode": "none"}
 
 
-def policy(max_, backoff_ms=50, jitter_ms=0, backoff_max_ms=30000):
-    return {"max": max_, "backoff_ms": backoff_ms, "jitter_ms": jitter_ms, "backoff_max_ms": backoff_max_ms}
+def policy(max_, backoff_ms=50, jitter_ms=0, backoff_max_ms=None):
+    p = {"max": max_, "backoff_ms": backoff_ms, "jitter_ms": jitter_ms}
+    if backoff_max_ms is not None:
+        p["backoff_max_ms"] = backoff_max_ms
+    return p
 
 
 def drops_each_session(greet="hi", code=1011, reason="bye"):
@@ -66,6 +70,61 @@ def test_each_drop_is_recorded_then_reopened_until_max_then_gave_up(daemon, ctl)
     assert all(e["conn"] == "r" and e["record"]["cause"] == "server_close" for e in reopens)
     assert all(e["timings"]["total_us"] > 0 for e in reopens)
     assert len(daemon.events("open")) == 1  # a reopen is a reconnect event, not another open
+
+
+def test_a_reopen_dials_with_the_same_inputs(ctl):
+    """URL path and query, headers, subprotocols, the deflate offer and the source address, again."""
+    with PyServer("close_after", "--deflate", after=1, close_code=1012, subprotocol=["chat.v2"]) as srv:
+        url = srv.url + "room/7?token=abc"
+        ctl.call("open", conn="s", url=url, keepalive=QUIET, headers={"X-Tenant": "acme", "Origin": "http://x"},
+                 subprotocols=["chat.v2", "chat.v1"], deflate={}, source="127.0.0.1",
+                 reconnect=policy(1, backoff_ms=50))
+        ctl.call("send", conn="s", data="drop")
+        assert wait_until(lambda: status(ctl, "s")["reconnect"]["count"] == 1 and status(ctl, "s")["state"] == "open", 5)
+        first, second = srv.wait_for("connect", count=2)
+        for k in ("path", "subprotocol", "peer"):
+            assert first[k] == second[k], (k, first, second)
+        low = lambda c: {k.lower(): v for k, v in c["headers"].items()}  # noqa: E731
+        for h in ("x-tenant", "origin", "sec-websocket-protocol", "sec-websocket-extensions", "host"):
+            assert low(first)[h] == low(second)[h], h
+        assert low(first)["sec-websocket-key"] != low(second)["sec-websocket-key"]
+        st = status(ctl, "s")
+        assert st["subprotocol"] == "chat.v2" and st["deflate"]["agreed"] is not None
+        assert st["source"] == "127.0.0.1" and st["url"] == url
+
+
+def test_a_wss_reopen_verifies_the_certificate_again(ctl, tmp_path):
+    import subprocess
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True, timeout=60)
+    with MockGw("--tls", cert, key, "--echo", "--max-age", "400ms", "--max-age-drop", "fin") as gw:
+        ctl.call("open", conn="t", url=gw.url, tls={"ca_file": str(cert)}, keepalive=QUIET,
+                 reconnect=policy(1, backoff_ms=50))
+        assert wait_until(lambda: status(ctl, "t")["reconnect"]["count"] == 1, 5)
+        assert wait_until(lambda: status(ctl, "t")["state"] == "open", 5)
+        assert ctl.call("request", conn="t", data="over tls again", timeout_ms=2000)["data"] == "over tls again"
+        assert status(ctl, "t")["timings"]["tls_us"] > 0
+
+
+def test_subscribers_get_close_reconnect_and_failed_attempt_notifications(daemon, ctl):
+    watcher = daemon.client()
+    assert "reconnect" in watcher.call("hello")["events"]
+    watcher.call("subscribe", events=["open", "close", "reconnect", "handshake_failed"])
+    with PyServer("close_after", after=1, close_code=4000, close_reason="kick") as srv:
+        ctl.call("open", conn="n", url=srv.url, keepalive=QUIET, reconnect=policy(2, backoff_ms=100))
+        ctl.call("send", conn="n", data="drop")
+        assert wait_until(lambda: status(ctl, "n")["reconnect"]["count"] == 1, 5)
+    # the peer is gone: the reopened session ends and the next attempt is refused
+    assert wait_until(lambda: status(ctl, "n")["state"] == "closed", 5)
+    got = [watcher.next_notification(timeout=3) for _ in range(5)]
+    assert [n["event"] for n in got] == ["open", "close", "reconnect", "close", "handshake_failed"], got
+    assert got[1]["record"]["code"] == 4000 and got[1]["reconnect"] == {"attempt": 1}
+    assert got[2]["attempt"] == 1 and got[2]["record"] == got[1]["record"] and got[2]["timings"]["total_us"] > 0
+    assert got[3]["reconnect"] == {"attempt": 2}
+    assert got[4]["reconnect_attempt"] == 2 and got[4]["error"]["code"] == "connect_error"
+    assert "reconnect" not in got[4]
 
 
 def test_results_carry_reconnects_and_send_fails_while_reconnecting(ctl):
@@ -237,3 +296,69 @@ def test_mockgw_idle_drops_are_reopened_and_counted_in_metrics():
         assert "\nwsfleet_reconnect_failures_total 0\n" in text
         assert 'wsfleet_closes_by_cause_total{cause="reset"} 3' in text
         assert d.stop(signal.SIGTERM) == 0
+
+
+VALGRIND = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99",
+            "--track-fds=no", "--num-callers=30"]
+
+
+def _instrumented(path):
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+@pytest.mark.skipif(not shutil.which("valgrind") or _instrumented(daemon_binary()),
+                    reason="needs valgrind and a build without sanitizers")
+def test_reconnect_and_pacing_paths_are_clean_under_memcheck():
+    """Reopens, failed attempts, held messages dropped at a drop, close and reset in the backoff, and
+    SIGTERM with one connection in its backoff and one in an attempt's handshake: no leak, no error."""
+    with Daemon(wrapper=VALGRIND, start_timeout=60) as d, drops_each_session() as srv, \
+            MockGw("--max-age", "1500ms", "--max-age-drop", "rst", "--black-hole-after", "4s") as gw:
+        ctl = d.client(timeout=60)
+        ctl.call("open", conn="gaveup", url=srv.url, keepalive=QUIET, reconnect=policy(2))
+        ctl.call("open", conn="closed", url=srv.url, keepalive=QUIET, reconnect=policy(3, backoff_ms=60000))
+        ctl.call("open", conn="paced", url=gw.url, keepalive=heartbeat_text(), reconnect=policy(5, backoff_ms=100),
+                 rate_limit={"messages": 1, "per_ms": 10000}, connect_timeout_ms=60000)
+        for i in range(3):
+            ctl.call("send", conn="paced", data='{"action":"echo","message":"m%d"}' % i)
+        assert wait_until(lambda: status(ctl, "gaveup")["state"] == "closed", 30)
+        assert wait_until(lambda: status(ctl, "closed")["reconnect"]["reconnecting"], 30)
+        ctl.call("close", conn="closed")
+        ctl.call("open", conn="reset", url=srv.url, keepalive=QUIET, reconnect=policy(3, backoff_ms=60000))
+        assert wait_until(lambda: status(ctl, "reset")["reconnect"]["reconnecting"], 30)
+        ctl.call("reset")
+        ctl.call("open", conn="backoff", url=srv.url, keepalive=QUIET, reconnect=policy(3, backoff_ms=60000))
+        ctl.call("open", conn="attempt", url=gw.url, keepalive=QUIET, reconnect=policy(3, backoff_ms=100),
+                 connect_timeout_ms=60000, rate_limit={"messages": 1, "per_ms": 10000})
+        ctl.call("send", conn="attempt", data='{"action":"echo","message":"a"}')
+        ctl.call("send", conn="attempt", data='{"action":"echo","message":"held"}')
+        # After 4 s the gateway swallows upgrades: the attempt after the 1.5 s drop hangs in its handshake.
+        assert wait_until(lambda: status(ctl, "attempt")["reconnect"]["attempts"] >= 2, 30)
+        assert wait_until(lambda: status(ctl, "backoff")["reconnect"]["reconnecting"], 30)
+        assert d.stop(signal.SIGTERM, timeout=90) == 0, d.log()[-4000:]
+        assert "ERROR SUMMARY: 0 errors" in d.log(), d.log()[-4000:]
+
+
+def heartbeat_text():
+    return {"mode": "text", "payload": '{"action":"echo","message":"hb"}', "interval_ms": 300, "jitter_ms": 0}
+
+
+def test_wsfleet_report_counts_each_reconnected_ending_as_a_drop():
+    import json
+    import subprocess
+    source = os.environ.get("WSF_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
+    with Daemon() as d, drops_each_session(code=1001, reason="going away") as srv:
+        ctl = d.client()
+        ctl.call("open", conn="r", url=srv.url, keepalive=QUIET, reconnect=policy(2))
+        assert wait_until(lambda: status(ctl, "r")["state"] == "closed", 10)
+        d.stop()
+        run = lambda *a: subprocess.run([sys.executable, os.path.join(source, "daemon", "cli", "wsfleet"), "report",
+                                         d.events_path] + list(a), capture_output=True, text=True, timeout=60)
+        js, text = run("--json"), run()
+    assert js.returncode == 0, js.stderr
+    s = json.loads(js.stdout)
+    assert s["drops"] == 3 and s["closes"] == 3 and s["drops_by_code_cause"] == {"1001 server_close": 3}
+    assert s["reconnects"] == 2 and s["drops_reconnected"] == 2 and s["reconnect_failures"] == 0
+    assert s["opened"] == 1
+    assert "reconnects: 2 reopens of 1 connections" in text.stdout
+    assert "drops (not asked for by the client): 3" in text.stdout
