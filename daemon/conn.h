@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "inbox.h"
 #include "match.h"
+#include "proto.h"
 #include "timer.h"
 #include "transport.h"
 #include "ws.h"
@@ -42,7 +43,7 @@ typedef struct wsf_close_record {
 } wsf_close_record;
 
 typedef struct wsf_timings {
-  uint64_t queued_us, dns_us, connect_us, proxy_us, tls_us, upgrade_us, total_us;
+  uint64_t queued_us, dns_us, connect_us, proxy_us, tls_us, upgrade_us, session_us, total_us;
 } wsf_timings;
 
 /* open.reuse: what a live connection of the requested name is good for. */
@@ -87,6 +88,7 @@ typedef struct wsf_open_params {
   wsf_deflate_options deflate; /* permessage-deflate offer; enabled false = none */
   const char *source;          /* an address to bind before connect, or NULL: the pool's rotation */
   size_t source_len;
+  wsf_proto *proto; /* framing, session, auto_reply (proto.h), or NULL; the open takes its own reference */
   wsf_reconnect_policy reconnect; /* conn_reconnect.c */
   wsf_rate_limit rate_limit;      /* conn_pace.c */
 } wsf_open_params;
@@ -185,7 +187,8 @@ struct wsf_conn {
   uint8_t ka_payload[8];
   uint64_t ka_ping_sent_us;
   uint64_t ka_sent, ka_replies, ka_late_max_us;
-  uint32_t ka_skipped; /* heartbeats not sent: output over the high-water mark */
+  uint32_t ka_skipped;          /* heartbeats not sent: output over the high-water mark */
+  struct wsf_conn_proto *proto; /* framing, session steps, auto-reply (conn_session.c), or NULL */
   /* close */
   wsf_close_record *record;
   wsf_conn *admit_next;
@@ -247,6 +250,19 @@ const char *wsf_conn_peer_text(const wsf_conn *c, char buf[64]);
 /* The source address it bound (the daemon's pool holds the text), or NULL: the kernel chose. */
 const char *wsf_conn_source_text(const wsf_conn *c);
 
+/* The protocol layer (conn_session.c), for status and errors. */
+typedef struct wsf_rule_counts {
+  uint64_t matched, replied, failed; /* failed: over WSF_MAX_REPLY_BYTES, or the send failed */
+} wsf_rule_counts;
+typedef struct wsf_conn_proto wsf_conn_proto;
+/* The connection's compiled layer and its per-rule counters, or NULL without one. */
+const wsf_proto *wsf_conn_proto_rules(const wsf_conn *c, const wsf_rule_counts **counts);
+/* The session step that failed the open (0-based), or -1. */
+int wsf_conn_session_failed_step(const wsf_conn *c);
+/* The value captured in slot (wsf_proto.capture_names), or an empty span. */
+wsf_span wsf_conn_capture(const wsf_conn *c, unsigned slot);
+/* STOMP heart-beats (EOLs between frames) received. */
+uint64_t wsf_conn_heartbeats_in(const wsf_conn *c);
 /* ---- reconnect (conn_reconnect.c) and pacing (conn_pace.c), for status and events ---- */
 typedef struct wsf_reconnect_info {
   wsf_reconnect_policy policy;

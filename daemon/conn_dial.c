@@ -91,7 +91,7 @@ void conn_fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *messa
   while (w) {
     wsf_wait *next = w->next;
     if (w->kind == WSF_WAIT_OPEN) {
-      w->error_phase = c->hs ? c->hs->phase : NULL;
+      w->error_phase = c->hs ? c->hs->phase : conn_session_phase(c);
       conn_wait_complete(w, err, NULL);
     }
     w = next;
@@ -417,11 +417,28 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
   c->timings.proxy_us = hs->t_proxied - hs->t_connected;
   c->timings.tls_us = c->tls ? hs->t_tls - hs->t_proxied : 0;
   c->timings.upgrade_us = now - hs->t_sent;
-  c->timings.total_us = now - c->started_us;
-  hist_timings(d, &c->timings);
   if (hs->resp.subprotocol)
     c->subprotocol = wsf_xstrndup(hs->resp.subprotocol, strlen(hs->resp.subprotocol));
   keep_response_headers(c, &hs->resp);
+  wsf_timer_stop(&d->timers, &c->deadline);
+  conn_release_handshake(c);
+  wsf_ws_init(&c->ws, &c->transport, false, c->max_message_bytes, &conn_ws_callbacks);
+  if (deflate) {
+    wsf_ws_enable_deflate(&c->ws, deflate);
+    c->deflate = wsf_xcalloc(1, sizeof *c->deflate);
+    c->deflate->agreed = *deflate;
+  }
+  if (!conn_session_start(c)) /* session steps finish the open themselves */
+    conn_open_complete(c);
+  if (rest_len && c->state != WSF_CONN_CLOSED) /* frames the server sent right after its 101 */
+    wsf_ws_feed(&c->ws, rest, rest_len);
+}
+
+void conn_open_complete(wsf_conn *c) {
+  wsf_daemon *d = c->d;
+  uint64_t now = wsf_now_us();
+  c->timings.total_us = now - c->started_us;
+  hist_timings(d, &c->timings);
   wsf_timer_stop(&d->timers, &c->deadline);
   c->opened_us = now;
   c->opened_at_ms = wsf_wall_ms();
@@ -430,19 +447,10 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
   if (c->source)
     d->sources.addrs[c->source - 1].opens++;
   conn_set_state(c, WSF_CONN_OPEN);
-  conn_release_handshake(c);
-  wsf_ws_init(&c->ws, &c->transport, false, c->max_message_bytes, &conn_ws_callbacks);
-  if (deflate) {
-    wsf_ws_enable_deflate(&c->ws, deflate);
-    c->deflate = wsf_xcalloc(1, sizeof *c->deflate);
-    c->deflate->agreed = *deflate;
-  }
   conn_start_keepalive(c);
   if (!conn_redial_opened(c)) /* a reopen is told as `reconnected` instead */
     TELL_OBSERVERS(d, opened, c);
   conn_complete_waits(c, 1u << WSF_WAIT_OPEN, WSF_OK);
-  if (rest_len && c->state == WSF_CONN_OPEN) /* frames the server sent right after its 101 */
-    wsf_ws_feed(&c->ws, rest, rest_len);
 }
 
 void conn_handshake_data(wsf_conn *c, const uint8_t *data, size_t len) {
@@ -753,6 +761,7 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   c->max_message_bytes = p->max_message_bytes;
   wsf_inbox_init(&c->inbox, p->inbox_max_messages, p->inbox_max_bytes);
   c->ka = wsf_keepalive_intern(d, p->keepalive);
+  conn_proto_attach(c, p->proto, p->connect_timeout_ms);
   wsf_timer_init(&c->ka_timer, conn_on_heartbeat);
   wsf_timer_init(&c->pong_timer, conn_on_pong_timeout);
   wsf_timer_init(&c->deadline, on_connect_timeout);

@@ -105,6 +105,22 @@ extern const wsf_ws_callbacks conn_ws_callbacks;
 void conn_on_closed(wsf_transport *t);
 extern const wsf_transport_callbacks conn_transport_callbacks;
 
+/* conn.c: one protocol message on to the heartbeat reply check, the waiting recvs, the inbox. */
+void conn_deliver_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint64_t now);
+
+/* conn_session.c (the protocol layer: framing, session steps, auto-reply) */
+void conn_proto_attach(wsf_conn *c, wsf_proto *p, uint32_t connect_timeout_ms); /* takes its own reference */
+void conn_proto_free(wsf_conn *c);
+/* After the 101: true when session steps run (the connection stays connecting and
+ * conn_open_complete follows their end), false when there are none. */
+bool conn_session_start(wsf_conn *c);
+void conn_proto_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
+/* wsf_ws_send with the framing's terminator appended when missing. */
+int conn_write_record(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
+/* "session" while steps run (connecting, after the 101), else NULL. */
+const char *conn_session_phase(const wsf_conn *c);
+void conn_session_ended(wsf_conn *c); /* conn_finish: whatever ended it, the steps stop */
+
 /* conn_keepalive.c (keepalive: heartbeats, pong and reply timeouts) */
 void conn_on_pong_timeout(wsf_timer *t);
 void conn_on_heartbeat(wsf_timer *t);
@@ -170,6 +186,7 @@ void conn_try_connect(wsf_conn *c);
 void conn_handshake_data(wsf_conn *c, const uint8_t *data, size_t len);
 void conn_give_back_memory(wsf_daemon *d);
 void conn_secure_and_upgrade(wsf_conn *c);
+void conn_open_complete(wsf_conn *c); /* the connection is open: counters, keepalive, observers, open waits */
 wsf_handshake *conn_build_handshake(wsf_daemon *d, const wsf_open_params *p, bool *tls, wsf_err *err,
                                     char *why, size_t why_len);
 void conn_start_dial(wsf_conn *c, uint32_t connect_timeout_ms);

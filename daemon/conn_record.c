@@ -147,6 +147,7 @@ void conn_finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_caus
                  size_t reason_len, const char *detail) {
   if (c->record)
     return;
+  conn_session_ended(c);
   wsf_daemon *d = c->d;
   uint64_t now = wsf_now_us();
   bool was_open = c->counted_open;

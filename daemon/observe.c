@@ -134,6 +134,16 @@ static void json_view(FILE *f, const wsf_view *v) {
     case WSF_VK_COUNTS:
       json_counts(f, fl->v.counts);
       break;
+    case WSF_VK_LIST:
+      fputc('[', f);
+      for (size_t j = 0; j < fl->v.list->n; j++) {
+        wsf_view item;
+        if (j)
+          fputc(',', f);
+        json_view(f, fl->v.list->item(fl->v.list->ctx, j, &item));
+      }
+      fputc(']', f);
+      break;
     }
   }
   fputc('}', f);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rpc_open_proto.h"
 #include "view.h"
 
 static void pack_open_result(msgpack_packer *pk, uint32_t msgid, const wsf_conn *c, bool reused) {
@@ -71,8 +72,9 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
       bool hs = err == WSF_E_HANDSHAKE;
       bool timeout = err == WSF_E_TIMEOUT;
       bool retry = hs && f && f->retry_after;
+      int step = wsf_conn_session_failed_step(c); /* a session step failed the open: which */
       wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err), f ? f->message : "open failed",
-                           2 + (hs ? 2 : 0) + retry + (hs || timeout ? 1 : 0));
+                           2 + (hs ? 2 : 0) + retry + (hs || timeout ? 1 : 0) + (step >= 0));
       kv_str(pk, "conn", c->name);
       wsf_pack_key(pk, "record");
       if (c->record)
@@ -93,8 +95,10 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
       }
       if (timeout)
         kv_str(pk, "phase", w->error_phase ? w->error_phase : "connect");
-      if (hs) /* "upgrade", or "proxy" when an HTTP proxy refused the CONNECT */
+      if (hs) /* "upgrade", "proxy" when an HTTP proxy refused the CONNECT, "session" */
         kv_str(pk, "phase", w->error_phase ? w->error_phase : "upgrade");
+      if (step >= 0)
+        kv_uint(pk, "step", (uint64_t)step);
       wsf_pack_error_end(pk);
     }
     rpc_ctl_done_packing(ctl);
@@ -363,12 +367,32 @@ void rpc_do_open(req_ctx *r) {
   p.subprotocols = subs;
   p.subprotocol_lens = sub_lens;
   p.keepalive = &ka;
-  pending *pr = rpc_pending_new(r, P_OPEN, NULL);
-  if (!pr)
+  rpc_open_proto proto; /* preset, framing, session, auto_reply */
+  if (!rpc_parse_proto(r, &proto))
     goto out;
-  pr->w.done = on_open_done;
-  pr->conn_name = wsf_xstrndup(p.name, p.name_len);
-  wsf_conn_open(d, &p, &pr->w);
+  if (proto.rate_limit && !rate_limit && !parse_rate_limit(r, proto.rate_limit, &p.rate_limit)) {
+    rpc_open_proto_done(r, &proto); /* the open's own rate_limit wins over echo-heartbeat's */
+    goto out;
+  }
+  if (proto.has_keepalive && !keepalive)
+    ka = proto.keepalive;
+  if (proto.subprotocol && p.n_subprotocols == 0) {
+    subs[0] = proto.subprotocol;
+    sub_lens[0] = strlen(proto.subprotocol);
+    p.n_subprotocols = 1;
+  }
+  if (proto.url) {
+    p.url = proto.url;
+    p.url_len = proto.url_len;
+  }
+  p.proto = proto.proto;
+  pending *pr = rpc_pending_new(r, P_OPEN, NULL);
+  if (pr) {
+    pr->w.done = on_open_done;
+    pr->conn_name = wsf_xstrndup(p.name, p.name_len);
+    wsf_conn_open(d, &p, &pr->w);
+  }
+  rpc_open_proto_done(r, &proto);
 out:
   for (size_t i = 0; i < WSF_ARRAY_LEN(tls_strs); i++)
     free(tls_strs[i]);

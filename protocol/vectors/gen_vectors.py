@@ -114,7 +114,7 @@ CLEAN_RECORD = dict(RECORD, code=1000, reason="done", initiator="client", clean=
                     open_conns=150,
                     summary="1000 closed by client (done) after 12.0 s, 150 open")
 TIMINGS = {"queued_us": 0, "dns_us": 120, "connect_us": 310, "proxy_us": 0, "tls_us": 2450,
-           "upgrade_us": 890, "total_us": 3770}
+           "upgrade_us": 890, "session_us": 0, "total_us": 3770}
 
 # --- requests: one or more per method in PROTOCOL.md §5 ---------------------------
 
@@ -482,6 +482,68 @@ too_large("array32_header_4g", "prefix only: an array32 header declaring 2^32-1 
 too_large("map32_header_2g", "prefix only: params map32 header declaring 2^31 pairs",
           b"\x94" + pack(0) + pack(63) + pack("stats") + b"\x91\xdf\x80\x00\x00\x00")
 
+
+# --- the protocol layer: framing, session steps, auto-reply, presets (PROTOCOL.md §5b) ---
+
+request("open_preset_socketio", "open with the socketio4 preset: namespace and auth", 180, "open", {
+    "conn": "sio-1", "url": "ws://127.0.0.1:3000/socket.io/", "preset": "socketio4",
+    "preset_options": {"namespace": "/chat", "auth": '{"token":"abc"}'}})
+request("open_preset_stomp", "open with the stomp12 preset: credentials and heart-beat", 181, "open", {
+    "conn": "stomp-1", "url": "ws://127.0.0.1:15674/ws", "preset": "stomp12",
+    "preset_options": {"host": "/", "login": "guest", "passcode": "guest", "heart_beat": [10000, 10000]}})
+request("open_preset_signalr", "open with the signalr-json preset after the negotiate POST", 182, "open", {
+    "conn": "hub-1", "url": "ws://127.0.0.1:5000/chathub?id=Yx2f9", "preset": "signalr-json",
+    "preset_options": {"interval_ms": 15000}})
+request("open_preset_echo", "open with the echo-heartbeat preset and its rate limit", 183, "open", {
+    "conn": "gw-1", "url": "ws://127.0.0.1:8080/chat", "preset": "echo-heartbeat",
+    "preset_options": {"payload": '{"action":"echo","data":"hb"}', "reply_contains": "hb",
+                       "interval_ms": 25000, "reply_timeout_ms": 10000,
+                       "rate_limit": {"messages": 5, "per_ms": 1000}}})
+request("open_session_auto_reply", "open with framing, session steps (captures) and auto-reply rules",
+        184, "open", {
+            "conn": "app-1", "url": "ws://127.0.0.1:8080/app", "framing": "record_separator",
+            "session": [
+                {"expect": {"regex": "^HELLO"}, "capture": {"version": {"regex": "v([0-9]+)", "group": 1}}},
+                {"send": "LOGIN ${version}", "expect": {"json_field": "ok", "json_value": "true"},
+                 "timeout_ms": 5000, "skip_unmatched": True,
+                 "capture": {"token": {"json_field": "token"}}}],
+            "auto_reply": [
+                {"name": "app-ping", "match": {"regex": "^PING ([0-9]+)$", "type": "text"},
+                 "reply": "PONG $1 ${token}"},
+                {"name": "bin-ping", "match": {"type": "binary", "contains": "\u0001"}, "reply": b"\x02",
+                 "reply_type": "binary"},
+                {"match": {"json_field": "type", "json_value": "6"}, "keep_in_inbox": False}]})
+response("open_session_ok", "open result after session steps: session_us in the timings", 184, result={
+    "conn": "app-1", "reused": False, "source": None, "address": "127.0.0.1:8080", "deflate": None,
+    "status": 101, "subprotocol": None, "headers": {"upgrade": "websocket"},
+    "timings": {"queued_us": 0, "dns_us": 0, "connect_us": 210, "proxy_us": 0, "tls_us": 0,
+                "upgrade_us": 640, "session_us": 1320, "total_us": 2170},
+    "tls": None})
+response("open_session_failed", "a session step got a message that does not match", 180, error={
+    "code": "handshake_failed",
+    "message": 'session step 1: expected regex "^40/chat,"; the server sent something else (body)',
+    "conn": "sio-1", "record": None, "http_status": 101, "body": '44/chat,{"message":"Not authorized"}',
+    "phase": "session", "step": 1})
+response("open_session_timeout", "a session step got no matching message in time", 181, error={
+    "code": "timeout", "message": 'session step 0: no message matching regex "^CONNECTED\r?\n" in time',
+    "conn": "stomp-1", "record": None, "phase": "session", "step": 0})
+response("status_protocol_layer", "status with the protocol layer: captures and auto-reply counters", 185,
+         result={
+             "conn": "sio-1", "state": "open", "url": "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket",
+             "framing": "message", "preset": "socketio4",
+             "session": {"sid": "Lbo5JLzTotvW3g2LAAAA", "pingInterval": "25000", "pingTimeout": "20000"},
+             "auto_reply": [{"name": "engineio-ping", "matched": 12, "replied": 12, "failed": 0}],
+             "keepalive": {"mode": "none", "interval_ms": 0, "jitter_ms": 0, "pong_timeout_ms": 0, "sent": 0,
+                           "replies": 0, "reply_timeout_ms": 0, "late_us_max": 0, "skipped": 0},
+             "record": None})
+response("stats_auto_replies", "stats counters of the protocol layer", 186, result={
+    "auto_replies": {"engineio-ping": 12000, "other": 3}, "auto_reply_failures": 1, "session_failures": 2,
+    "captures_cut": 0, "closes_by_cause": {"session_failed": 2}})
+notification("event_close_signalr", "close event: a SignalR close message ended the connection", "event", {
+    "event": "close", "conn": "hub-1", "at_ms": 1718000045123, "url": "ws://127.0.0.1:5000/chathub?id=Yx2f9",
+    "record": dict(RECORD, code=1000, initiator="server", cause="server_close",
+                   detail="SignalR close message: Server is shutting down",
+                   summary="1000 closed by the server after 45.0 s, 150 open")})
 
 # --- output ------------------------------------------------------------------------
 
