@@ -162,6 +162,7 @@ void conn_pace_free(wsf_conn *c);
 
 /* conn_dial.c (open: admission, DNS, connect, TLS, upgrade, failure) */
 void conn_release_handshake(wsf_conn *c);
+void conn_free_failure(wsf_conn *c);
 void conn_fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *message, int http_status,
                     const char *body, size_t body_len);
 void conn_on_connect(wsf_transport *t, int status);
