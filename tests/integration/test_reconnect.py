@@ -411,3 +411,23 @@ def test_wsfleet_report_counts_each_reconnected_ending_as_a_drop():
     assert s["opened"] == 1
     assert "reconnects: 2 reopens of 1 connections" in text.stdout
     assert "drops (not asked for by the client): 3" in text.stdout
+
+
+def test_wsfleet_watch_shows_reopens_beside_the_drops():
+    import json
+    import subprocess
+    source = os.environ.get("WSF_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
+    with Daemon() as d, drops_each_session(code=1001) as srv:
+        ctl = d.client()
+        w = subprocess.Popen([sys.executable, os.path.join(source, "daemon", "cli", "wsfleet"), "--socket", d.socket,
+                              "watch", "--json", "--interval", "0.5", "--count", "4"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_until(lambda: ctl.call("stats")["control_clients"] >= 2, 5)
+        time.sleep(0.1)
+        ctl.call("open", conn="w", url=srv.url, keepalive=QUIET, reconnect=policy(2, backoff_ms=100))
+        out, err = w.communicate(timeout=20)
+    assert w.returncode == 0, err
+    frames = [json.loads(line) for line in out.splitlines()]
+    assert sum(f["opens"] for f in frames) == 1 and sum(f["reopens"] for f in frames) == 2
+    assert sum(f["drops"].get("1001 server_close", 0) for f in frames) == 3
+    assert frames[-1]["drops_total"] == 3
