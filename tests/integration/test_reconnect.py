@@ -211,6 +211,18 @@ def test_recv_waiting_across_a_reopen_gets_the_message(daemon, ctl):
         assert got["r"]["waited_us"] >= 300_000  # it waited through the backoff
 
 
+def test_an_open_of_the_name_during_the_backoff_joins_the_reopen(daemon, ctl):
+    with PyServer("close_after", after=1, close_code=1011) as srv:
+        ctl.call("open", conn="j", url=srv.url, keepalive=QUIET, reconnect=policy(1, backoff_ms=600))
+        ctl.call("send", conn="j", data="drop")
+        assert wait_until(lambda: status(ctl, "j")["reconnect"]["reconnecting"], 5)
+        t0 = time.monotonic()
+        res = daemon.client().call("open", conn="j", url=srv.url)
+        assert res["reused"] is True and 0.3 < time.monotonic() - t0 < 3
+        st = status(ctl, "j")
+        assert st["state"] == "open" and st["reconnect"]["count"] == 1
+
+
 def test_recv_waiting_fails_only_when_the_policy_gives_up(ctl):
     with PyServer("close_after", after=1, close_code=1011) as srv:
         ctl.call("open", conn="r", url=srv.url, keepalive=QUIET, reconnect=policy(1, backoff_ms=100))
