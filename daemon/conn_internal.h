@@ -155,6 +155,7 @@ void conn_redial_free(wsf_conn *c);
 /* conn_pace.c (rate_limit: a sliding window over the data messages written) */
 void conn_pace_init(wsf_conn *c, const wsf_rate_limit *limit);
 size_t conn_pace_held_bytes(const wsf_conn *c);
+bool conn_pace_holds_heartbeat(const wsf_conn *c);
 wsf_err conn_pace_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind,
                        uint64_t *paced_us);
 void conn_pace_drop_held(wsf_conn *c);
