@@ -393,6 +393,9 @@ response("send_reconnecting", "send while the reconnect policy reopens the conne
 response("recv_after_reconnect", "recv that waited across a reopen: reconnects says so", 13, result={
     "type": "text", "data": '{"type":"welcome"}', "waited_us": 1650000, "age_us": 40, "inbox": 0,
     "discarded": 0, "reconnects": 1})
+response("request_paced", "request held by the rate limit: the expected wait, part of rtt_us", 15, result={
+    "type": "text", "data": ECHO, "waited_us": 406950, "age_us": 12, "inbox": 0, "discarded": 0,
+    "bytes": 35, "rtt_us": 406962, "paced_us": 406000})
 response("ping_after_reconnect", "ping on a reopened connection", 16, result={"rtt_us": 412, "reconnects": 1})
 response("status_reconnecting", "status between a drop and the reopen, with the rate limit", 20, result={
     "conn": "vu-5", "state": "connecting", "url": "ws://127.0.0.1:8080/chat", "record": RECONNECT_RECORD,

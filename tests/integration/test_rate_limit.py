@@ -127,3 +127,23 @@ def test_a_reconnect_starts_its_session_without_the_old_ones_held_messages(ctl):
         st = ctl.call("status", conn="r")
         assert st["rate_limit"]["dropped"] == 2 and st["rate_limit"]["held"] == 0
         assert gw.stats()["msgs_in"] == 1
+
+
+def test_a_heartbeat_due_while_one_is_held_is_skipped(ctl):
+    with PyServer("sink") as srv:
+        ctl.call("open", conn="h", url=srv.url, keepalive=heartbeat(150), rate_limit={"messages": 1, "per_ms": 60000})
+        time.sleep(1.5)
+        st = ctl.call("status", conn="h")
+        # One beat written, one held; the eight or so due meanwhile skipped instead of piling up.
+        assert st["keepalive"]["sent"] == 1 and st["rate_limit"]["held"] == 1
+        assert st["keepalive"]["skipped"] >= 5
+        assert len(srv.records("message")) == 1
+
+
+def test_a_paced_request_says_how_long_it_was_held(ctl, echo):
+    ctl.call("open", conn="q", url=echo.url, keepalive=QUIET, rate_limit={"messages": 1, "per_ms": 400})
+    first = ctl.call("request", conn="q", data="one", timeout_ms=3000)
+    second = ctl.call("request", conn="q", data="two", timeout_ms=3000)
+    assert first["paced_us"] == 0 and first["data"] == "one"
+    assert 250_000 < second["paced_us"] <= 420_000 and second["data"] == "two"
+    assert second["rtt_us"] >= second["paced_us"] - 20_000  # the wait is part of the round trip
