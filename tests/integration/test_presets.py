@@ -26,24 +26,17 @@ from wsf_fixtures import Daemon, RpcError, wait_state, wait_until  # noqa: E402
 HOLD_S = 5.0  # every server below drops a silent session within 2-3 s
 
 
-# Daemon gaps found by these tests in the merge of branches h18-session and h18-reconnect (02:30 UTC; see
-# /work/notes/h18-servers.md). Each mark names what is missing; remove it when the daemon has it.
+# A daemon gap these tests found (see /work/notes/h18-servers.md): the mark names it; remove it when fixed.
 GAP_ECHO_PAYLOAD = pytest.mark.skip(
     reason="echo-heartbeat's default payload is {\"action\":\"echo\",\"data\":…}; the mock gateway's chat protocol "
            "echoes `message` only, so its answers never contain wsfleet-heartbeat (reply_timeout after 10 s)")
-GAP_PRESET_RATE_LIMIT = pytest.mark.skip(
-    reason="preset_options.rate_limit of echo-heartbeat is not applied (status.rate_limit absent): the preset "
-           "layer (h18-session) does not fill open's rate_limit (h18-reconnect)")
-GAP_REPLAY = pytest.mark.skip(
-    reason="a reconnect does not replay the preset's session steps (the reopened connection keeps the old "
-           "protocol layer's state: conn_reconnect.c start_attempt does not attach a fresh one)")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def presets_in_daemon():
     with Daemon() as d:
         if not daemon_has_presets(d.client()):
-            pytest.skip("this wsfleetd has no protocol layer (presets: branch h18-session not merged)")
+            pytest.skip("this wsfleetd has no protocol layer (open's framing, session, auto_reply, preset)")
 
 
 def auto_reply(status, name):
@@ -128,7 +121,6 @@ def test_socketio4_connect_error_fails_the_open_with_the_servers_message(ctl, si
     assert sio.wait_for("connect", 5, nsp="/private")[0]["auth"] == {"token": "letmein"}
 
 
-@GAP_REPLAY
 def test_socketio4_server_disconnect_is_counted_and_reconnected(ctl, daemon, sio):
     ctl.call("open", conn="sio", url=sio.url, preset="socketio4", preset_options={"namespace": "/chat"},
              reconnect={"max": 2, "backoff_ms": 100, "jitter_ms": 0})
@@ -173,7 +165,7 @@ def test_echo_heartbeat_keeps_a_required_heartbeat_session_alive(ctl, payload):
     assert [d["reason"] for d in drops] == ["heartbeat"]  # only the bare one
 
 
-@pytest.mark.parametrize("where", [pytest.param("preset_options", marks=GAP_PRESET_RATE_LIMIT), "open"])
+@pytest.mark.parametrize("where", ["preset_options", "open"])
 def test_echo_heartbeat_rate_limit_paces_a_burst_under_the_gateways_limit(ctl, where):
     # The gateway allows 5 messages per 1 s window (its windows start at a session's first message);
     # at 2 per 1000 ms no 1 s span can carry more than 4, whatever the daemon's windows.
@@ -288,7 +280,6 @@ def test_stomp12_error_frame_fails_the_open(ctl, broker):
     assert ctl.call("status", conn="pass")["record"]["cause"] == "session_failed"
 
 
-@GAP_REPLAY
 def test_stomp12_broker_closing_the_connection_is_counted_and_reconnected(ctl, broker):
     ctl.call("open", conn="stomp", url=broker.url, preset="stomp12", preset_options=STOMP_GUEST,
              reconnect={"max": 2, "backoff_ms": 100, "jitter_ms": 0})
@@ -360,7 +351,6 @@ def test_signalr_json_handshake_error_fails_the_open(ctl):
     assert err.details["body"] == '{"error":"nope, not today"}' and "session step 0" in err.message
 
 
-@GAP_REPLAY
 def test_signalr_json_kick_is_counted_and_reconnected(ctl, hub):
     # Reconnecting replays the same URL: a negotiated ?id= is single-use (409 the second time), so a
     # reconnecting SignalR session uses the skipNegotiation URL (no id), as the .NET client does with

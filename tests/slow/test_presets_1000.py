@@ -75,7 +75,7 @@ def report(preset, opened_s, rates, cpu):
 def presets_in_daemon():
     with Daemon() as d:
         if not daemon_has_presets(d.client()):
-            pytest.skip("this wsfleetd has no protocol layer (presets: branch h18-session not merged)")
+            pytest.skip("this wsfleetd has no protocol layer (open's framing, session, auto_reply, preset)")
 
 
 @pytest.fixture
