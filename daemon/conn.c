@@ -396,10 +396,13 @@ wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len) {
   return wsf_registry_get(&d->conns, name, len);
 }
 
-/* The write of one data message and its counting (after pacing, if any); the framing's
- * terminator is appended here (conn_write_record). */
+/* The write of one data message and its counting (after pacing, if any). The framing's
+ * terminator is appended to records (conn_write_record), never to a heartbeat: its payload is
+ * what the protocol wants on the wire (STOMP's bare EOL, SignalR's ping with its own 0x1E). */
 int conn_write_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind) {
-  if (conn_write_record(c, opcode, data, len) != 0)
+  int rv = kind == WSF_DATA_HEARTBEAT ? wsf_ws_send(&c->ws, opcode, data, len)
+                                      : conn_write_record(c, opcode, data, len);
+  if (rv != 0)
     return -1;
   conn_check_output(c);
   uint64_t now = wsf_now_us();

@@ -261,8 +261,6 @@ const wsf_proto *wsf_conn_proto_rules(const wsf_conn *c, const wsf_rule_counts *
 int wsf_conn_session_failed_step(const wsf_conn *c);
 /* The value captured in slot (wsf_proto.capture_names), or an empty span. */
 wsf_span wsf_conn_capture(const wsf_conn *c, unsigned slot);
-/* STOMP heart-beats (EOLs between frames) received. */
-uint64_t wsf_conn_heartbeats_in(const wsf_conn *c);
 /* ---- reconnect (conn_reconnect.c) and pacing (conn_pace.c), for status and events ---- */
 typedef struct wsf_reconnect_info {
   wsf_reconnect_policy policy;

@@ -25,8 +25,6 @@ struct wsf_conn_proto {
   uint64_t session_started_us;
   uint32_t connect_timeout_ms; /* the default step timeout ends connect_timeout_ms after started_us */
   uint64_t connect_deadline_us;
-  uint64_t heartbeats_in; /* stomp: EOL heart-beats from the server */
-  uint64_t records_too_big;
   char *captures[WSF_MAX_CAPTURES];
   uint16_t capture_lens[WSF_MAX_CAPTURES];
   wsf_rule_counts rules[]; /* one per rule of p */
@@ -81,10 +79,6 @@ wsf_span wsf_conn_capture(const wsf_conn *c, unsigned slot) {
   if (!c->proto || slot >= WSF_MAX_CAPTURES || !c->proto->captures[slot])
     return (wsf_span){NULL, 0};
   return (wsf_span){c->proto->captures[slot], c->proto->capture_lens[slot]};
-}
-
-uint64_t wsf_conn_heartbeats_in(const wsf_conn *c) {
-  return c->proto ? c->proto->heartbeats_in : 0;
 }
 
 /* ---- writing ---------------------------------------------------------------------- */
@@ -327,7 +321,8 @@ static bool on_record(void *ctx, int opcode, const uint8_t *data, size_t len) {
     if (!wsf_match_test_groups(&r->match, opcode, (const char *)data, len, groups, n_groups))
       continue;
     pr->rules[i].matched++;
-    if (r->reply_opcode) {
+    /* closing, or a record drained after the end: matched, never answered */
+    if (r->reply_opcode && (c->state == WSF_CONN_OPEN || pr->in_session)) {
       int rv = send_template(c, r->reply_opcode, r->reply, r->reply_len, r->reply_has_vars, groups, n_groups,
                              WSF_DATA_AUTO_REPLY);
       if (rv == 0) {
@@ -354,7 +349,6 @@ static bool on_record(void *ctx, int opcode, const uint8_t *data, size_t len) {
 
 static bool on_heartbeat(void *ctx) {
   wsf_conn *c = ctx;
-  c->proto->heartbeats_in++;
   c->ka_replies++; /* the server's heart-beat: status.keepalive.replies */
   return true;
 }
@@ -365,7 +359,6 @@ void conn_proto_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len
   wsf_conn_proto *pr = c->proto;
   if (wsf_framer_feed(&pr->framer, opcode, data, len, &framing_callbacks, c) == WSF_FRAMING_TOO_BIG) {
     char detail[160];
-    pr->records_too_big++;
     snprintf(detail, sizeof detail, "a %s record grew past max_message_bytes (%llu) without its terminator",
              wsf_framing_name((wsf_framing_mode)pr->p->framing), (unsigned long long)c->max_message_bytes);
     end_for(c, 1009, WSF_BY_CLIENT, WSF_CAUSE_MESSAGE_TOO_BIG, detail);

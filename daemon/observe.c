@@ -375,6 +375,9 @@ static void on_handshake_failed(void *ctx, const wsf_conn *c) {
       fprintf(f, ",\"http_status\":%d", fl->http_status);
     if (fl && fl->retry_after)
       json_kstr(f, "retry_after", fl->retry_after);
+    int step = wsf_conn_session_failed_step(c); /* a session step failed it (PROTOCOL.md §5b) */
+    if (step >= 0)
+      fprintf(f, ",\"phase\":\"session\",\"step\":%d", step);
     fputs("},\"record\":", f);
     json_record(f, c->record);
     wsf_reconnect_info ri;

@@ -15,7 +15,10 @@
 
 #define SIGNALR_INTERVAL_MS                                                                                  \
   15000 /* SignalR's KeepAliveInterval; the server's ClientTimeoutInterval is 30 s */
-#define ECHO_PAYLOAD "{\"action\":\"echo\",\"data\":\"wsfleet-heartbeat\"}"
+/* The chat gateway's echo action as the mock gateway models it (tests/mockgw/README.md: it answers
+ * with the message's text as the body) and `wsfleet repro` sends it; a `data` field instead was
+ * answered with an empty body, and every session ended with reply_timeout after 10 s. */
+#define ECHO_PAYLOAD "{\"action\":\"echo\",\"message\":{\"type\":\"Text\",\"text\":\"wsfleet-heartbeat\"}}"
 #define ECHO_REPLY_CONTAINS "wsfleet-heartbeat"
 #define ECHO_INTERVAL_MS 25000
 #define ECHO_REPLY_TIMEOUT_MS 10000

@@ -21,7 +21,7 @@ void rpc_do_hello(req_ctx *r) {
   kv_uint(pk, "protocol", 1);
   kv_uint(pk, "pid", (uint64_t)getpid());
   wsf_pack_key(pk, "limits");
-  msgpack_pack_map(pk, 11);
+  msgpack_pack_map(pk, 15);
   kv_uint(pk, "max_request_bytes", cfg->max_request_bytes);
   kv_uint(pk, "max_request_objects", WSF_RPC_DEFAULT_MAX_OBJECTS);
   kv_uint(pk, "max_control_clients", cfg->max_control_clients);
@@ -33,6 +33,11 @@ void rpc_do_hello(req_ctx *r) {
   kv_uint(pk, "max_message_bytes", cfg->max_message_bytes);
   kv_uint(pk, "inbox_max_messages", cfg->inbox_max_messages);
   kv_uint(pk, "inbox_max_bytes", cfg->inbox_max_bytes);
+  /* the protocol layer's (PROTOCOL.md §5b, proto.h) */
+  kv_uint(pk, "max_auto_reply_rules", WSF_MAX_RULES);
+  kv_uint(pk, "max_session_steps", WSF_MAX_STEPS);
+  kv_uint(pk, "max_captures", WSF_MAX_CAPTURES);
+  kv_uint(pk, "max_reply_bytes", WSF_MAX_REPLY_BYTES);
   wsf_pack_key(pk, "methods");
   static const char *const methods[] = {
 #define X(name, fn, starts) #name,
@@ -155,7 +160,8 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
     if (with_error) {
       const wsf_open_failure *f = c->failure;
       wsf_pack_key(pk, "error");
-      msgpack_pack_map(pk, 4 + (f->retry_after != NULL));
+      int step = wsf_conn_session_failed_step(c); /* a session step failed it (PROTOCOL.md §5b) */
+      msgpack_pack_map(pk, 4 + (f->retry_after != NULL) + (step >= 0 ? 2 : 0));
       kv_str(pk, "code", wsf_err_code(f->err));
       kv_str(pk, "message", f->message);
       kv_uint(pk, "http_status", (uint64_t)f->http_status);
@@ -164,6 +170,10 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
       if (f->retry_after) {
         wsf_pack_key(pk, "retry_after");
         wsf_pack_text(pk, f->retry_after, strlen(f->retry_after));
+      }
+      if (step >= 0) {
+        kv_str(pk, "phase", "session");
+        kv_uint(pk, "step", (uint64_t)step);
       }
     }
     rpc_ctl_done_packing(ctl);

@@ -223,7 +223,8 @@ response("hello_ok", "hello result", 1, result={
     "server": "wsfleetd", "version": "0.1.0", "protocol": 1, "pid": 4242,
     "limits": {"max_request_bytes": 1048576, "max_connections": 19000, "max_name_bytes": 256,
                "max_message_bytes": 16777216, "inbox_max_messages": 1000,
-               "inbox_max_bytes": 1048576},
+               "inbox_max_bytes": 1048576, "max_auto_reply_rules": 32, "max_session_steps": 16,
+               "max_captures": 16, "max_reply_bytes": 65536},
     "methods": ["hello", "open", "send", "recv", "request", "ping", "close", "status", "list",
                 "stats", "reset", "subscribe"],
     "events": ["open", "close", "handshake_failed", "drop"]})
@@ -542,6 +543,12 @@ response("status_protocol_layer", "status with the protocol layer: captures and 
 response("stats_auto_replies", "stats counters of the protocol layer", 186, result={
     "auto_replies": {"engineio-ping": 12000, "other": 3}, "auto_reply_failures": 1, "session_failures": 2,
     "captures_cut": 0, "closes_by_cause": {"session_failed": 2}})
+notification("event_handshake_failed_session", "handshake_failed event of a failed session step", "event", {
+    "event": "handshake_failed", "conn": "stomp-1", "at_ms": 1718000000500, "url": "ws://127.0.0.1:15674/ws",
+    "error": {"code": "handshake_failed",
+              "message": 'session step 0: expected regex "^CONNECTED\r?\n"; the server sent something else (body)',
+              "http_status": 101, "body": "ERROR\nmessage:Access refused\n\nBad credentials",
+              "phase": "session", "step": 0}})
 notification("event_close_signalr", "close event: a SignalR close message ended the connection", "event", {
     "event": "close", "conn": "hub-1", "at_ms": 1718000045123, "url": "ws://127.0.0.1:5000/chathub?id=Yx2f9",
     "record": dict(RECORD, code=1000, initiator="server", cause="server_close",

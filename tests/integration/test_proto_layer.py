@@ -17,6 +17,12 @@ def rules_of(ctl, conn):
 
 # ---- auto-reply ------------------------------------------------------------------------------------
 
+def test_hello_reports_the_protocol_layer_limits(ctl):
+    limits = ctl.call("hello")["limits"]
+    assert (limits["max_auto_reply_rules"], limits["max_session_steps"], limits["max_captures"],
+            limits["max_reply_bytes"]) == (32, 16, 16, 65536)
+
+
 def test_auto_reply_answers_at_once_counts_and_keeps_matches_out_of_the_inbox(ctl):
     script = [{"on": "^go$", "send": ["PING 1", "PING 2", "hello", "PING 3"]}]
     with ProtoServer("script", script=script) as srv:
@@ -115,7 +121,7 @@ def test_session_steps_run_before_open_succeeds(ctl):
     assert st["state"] == "open" and st["session"] == {"version": "1", "sid": "s-42"}
 
 
-def test_a_message_that_does_not_match_fails_the_open_in_the_session_phase(ctl):
+def test_a_message_that_does_not_match_fails_the_open_in_the_session_phase(ctl, daemon):
     with ProtoServer("script", script=[{"on": "^auth", "send": ["DENIED: bad token"]}]) as srv:
         with pytest.raises(RpcError) as e:
             ctl.call("open", conn="deny", url=srv.url,
@@ -128,6 +134,21 @@ def test_a_message_that_does_not_match_fails_the_open_in_the_session_phase(ctl):
     assert "GRANTED" in err.message
     assert ctl.call("status", conn="deny")["record"]["cause"] == "session_failed"
     assert closed and closed[0]["code"] == 1000 and closed[0]["reason"] == "session setup failed"
+    ev = daemon.wait_event(lambda e: e.get("event") == "handshake_failed" and e.get("conn") == "deny", 3)
+    assert ev and (ev["error"]["phase"], ev["error"]["step"], ev["error"]["http_status"]) == ("session", 0, 101)
+    assert ev["record"]["cause"] == "session_failed"
+
+
+def test_subscribers_get_the_failed_step(ctl, daemon):
+    watcher = daemon.client()
+    watcher.call("subscribe", events=["handshake_failed"])
+    with ProtoServer("script", on_connect=["nope"]) as srv:
+        with pytest.raises(RpcError):
+            ctl.call("open", conn="sub", url=srv.url, session=[{"expect": {"contains": "yes"}}])
+    n = watcher.next_notification(timeout=3)
+    assert (n["event"], n["conn"]) == ("handshake_failed", "sub")
+    assert n["error"]["phase"] == "session" and n["error"]["step"] == 0 and n["error"]["body"] == "nope"
+    assert watcher.call("stats")["session_failures"] == 1  # the stream after the notification still decodes
 
 
 def test_skip_unmatched_puts_other_messages_in_the_inbox(ctl):

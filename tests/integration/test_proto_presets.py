@@ -5,12 +5,18 @@ sessions kept alive past the server's timeout with no client traffic, the protoc
 import json
 import time
 
+import os
+import sys
+
 import pytest
 
 from proto_fixtures import ProtoServer
 from wsf_fixtures import RpcError, wait_until
 
 RS = "\x1e"
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mockgw"))
+from mockgw_runner import MockGw  # noqa: E402
 
 
 def rule(ctl, conn, name):
@@ -87,6 +93,7 @@ def test_stomp_connect_negotiated_heart_beat_keeps_it_alive(ctl):
         frames = srv.records("stomp", command="CONNECT")
         beats = srv.records("heartbeat")
         assert not srv.records("heartbeat_timeout")
+        assert [f["command"] for f in srv.records("stomp")] == ["CONNECT"]  # a beat is a bare EOL, no NUL
     assert r["subprotocol"] == "v12.stomp"
     assert frames[0]["headers"] == {"accept-version": "1.2", "host": "127.0.0.1", "heart-beat": "300,200",
                                     "login": "guest", "passcode": "guest"}
@@ -172,7 +179,7 @@ def test_signalr_handshake_error_fails_the_open(ctl):
 # ---- echo-heartbeat --------------------------------------------------------------------------------
 
 def test_echo_heartbeat_sends_the_payload_and_takes_the_replies(ctl):
-    script = [{"on": "wsfleet-heartbeat", "send": ['{"action":"echo","data":"wsfleet-heartbeat","ok":true}']}]
+    script = [{"on": "wsfleet-heartbeat", "send": ['{"type":"response","code":200,"body":"wsfleet-heartbeat"}']}]
     with ProtoServer("script", script=script) as srv:
         ctl.call("open", conn="eh", url=srv.url, preset="echo-heartbeat",
                  preset_options={"interval_ms": 200, "reply_timeout_ms": 500})
@@ -180,9 +187,23 @@ def test_echo_heartbeat_sends_the_payload_and_takes_the_replies(ctl):
         st = ctl.call("status", conn="eh")
         beats = srv.records("message")
     assert len(beats) >= 4
-    assert beats[0]["data"] == '{"action":"echo","data":"wsfleet-heartbeat"}'
+    assert beats[0]["data"] == '{"action":"echo","message":{"type":"Text","text":"wsfleet-heartbeat"}}'
     assert st["keepalive"]["replies"] >= 4 and st["inbox"]["messages"] == 0
     assert st["keepalive"]["interval_ms"] + st["keepalive"]["jitter_ms"] == 200
+
+
+def test_echo_heartbeat_defaults_keep_a_mock_gateway_session_that_requires_heartbeats(ctl):
+    with MockGw("--require-heartbeat", "1", "--drop", "fin") as gw:
+        ctl.call("open", conn="gw", url=gw.url, preset="echo-heartbeat",
+                 preset_options={"interval_ms": 300, "reply_timeout_ms": 1000})  # the default payload
+        ctl.call("open", conn="bare", url=gw.url)
+        time.sleep(2.5)
+        st = ctl.call("status", conn="gw")
+        bare = ctl.call("status", conn="bare")
+    assert st["state"] == "open", st.get("record")
+    assert st["keepalive"]["sent"] >= 6 and st["keepalive"]["replies"] >= st["keepalive"]["sent"] - 1
+    assert st["inbox"]["messages"] == 0
+    assert bare["state"] == "closed"  # the gateway does drop a session without heartbeats
 
 
 def test_echo_heartbeat_without_replies_ends_with_reply_timeout(ctl):
