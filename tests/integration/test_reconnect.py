@@ -415,7 +415,10 @@ def test_wsfleet_report_counts_each_reconnected_ending_as_a_drop():
         d.stop()
         run = lambda *a: subprocess.run([sys.executable, os.path.join(source, "daemon", "cli", "wsfleet"), "report",
                                          d.events_path] + list(a), capture_output=True, text=True, timeout=60)
-        js, text = run("--json"), run()
+        html = os.path.join(d.dir, "report.html")
+        js, text = run("--json"), run("--html", html)
+        with open(html) as f:
+            page = f.read()
     assert js.returncode == 0, js.stderr
     s = json.loads(js.stdout)
     assert s["drops"] == 3 and s["closes"] == 3 and s["drops_by_code_cause"] == {"1001 server_close": 3}
@@ -423,6 +426,7 @@ def test_wsfleet_report_counts_each_reconnected_ending_as_a_drop():
     assert s["opened"] == 1
     assert "reconnects: 2 reopens of 1 connections" in text.stdout
     assert "drops (not asked for by the client): 3" in text.stdout
+    assert 'reopened by the reconnect policy: <b id="reconnects">2</b> (after 2 of the drops' in page
 
 
 def test_wsfleet_watch_shows_reopens_beside_the_drops():
