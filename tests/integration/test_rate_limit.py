@@ -49,7 +49,7 @@ def test_no_window_at_the_peer_carries_more_than_messages(ctl):
         paced = [r["paced_us"] for r in results]
         assert paced[0] == 0 and all(p > 0 for p in paced[4:]), paced  # four per window at most
         assert paced[-1] > 1_000_000, paced  # the last waits ~ 20/4 windows of 0.3 s
-        got = srv.wait_for("message", count=20 + 3, timeout=15)
+        srv.wait_for("message", count=20 + 3, timeout=15)
         msgs = srv.records("message")
         sent = [m["data"] for m in msgs if '"hb"' not in m["data"]]
         assert sent == [echo_action("m%d" % i) for i in range(20)]  # in order
@@ -61,7 +61,6 @@ def test_no_window_at_the_peer_carries_more_than_messages(ctl):
         assert rl["messages"] == 4 and rl["per_ms"] == 300 and rl["delayed"] >= 16
         assert rl["max_delay_us"] > 1_000_000
         assert ctl.call("stats")["output"]["paced"] >= 16
-        del got
 
 
 def test_paced_burst_and_heartbeats_never_break_the_gateways_limit(ctl):
