@@ -67,6 +67,10 @@ def test_each_drop_is_recorded_then_reopened_until_max_then_gave_up(daemon, ctl)
         assert (rc["count"], rc["attempts"], rc["gave_up"], rc["reconnecting"]) == (3, 3, True, False), rc
         assert rc["last_record"]["code"] == 1011 and rc["last_record"]["cause"] == "server_close"
         assert st["record"]["code"] == 1011 and st["record"]["reason"] == "bye"
+        # The limit is named in the record of the ending that found it spent.
+        assert st["record"]["detail"] == "reconnect gave up: 3 of max 3 attempts spent (3 reopened)"
+        assert "reconnect gave up" in st["record"]["summary"]
+        assert rc["last_record"]["detail"] is None
         # Four sessions, each a fresh upgrade with its own key, all to the same path.
         connects = srv.wait_for("connect", count=4)
         keys = {{k.lower(): v for k, v in c["headers"].items()}["sec-websocket-key"] for c in connects}
@@ -218,6 +222,7 @@ def test_backoff_doubles_per_failed_attempt_up_to_the_cap(daemon, ctl):
     st = wait_until(lambda: (lambda s: s if s["state"] == "closed" else None)(status(ctl, "f")), 15)
     assert st and st["reconnect"]["gave_up"] and st["reconnect"]["attempts"] == 5
     assert st["record"]["cause"] == "connect_error"
+    assert st["record"]["detail"].endswith("; reconnect gave up: 5 of max 5 attempts spent (1 reopened)")
     failed = [e for e in daemon.events("handshake_failed") if e["conn"] == "f"]
     assert [e["reconnect_attempt"] for e in failed] == [2, 3, 4, 5]
     assert all(e["error"]["code"] == "connect_error" for e in failed)
