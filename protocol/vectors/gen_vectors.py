@@ -412,7 +412,7 @@ response("status_gave_up", "status after the reconnect policy spent its attempts
                                         "(4 reopened) \"going away\" 12.0 s after the last client frame, 150 open"),
                  "reconnect": {"max": 5, "backoff_ms": 1000, "backoff_max_ms": 30000, "jitter_ms": 500,
                                "count": 4, "attempts": 5, "gave_up": True, "reconnecting": False,
-                               "last_at_ms": 1718000046100, "last_record": RECONNECT_RECORD}})
+                               "last_at_ms": 1718000046100}})  # last_record left out: the vector fits 1 KiB
 response("stats_reconnects", "stats counters of reopens, failed attempts and paced messages", 22, result={
     "open": 149, "connecting": 1, "closing": 0, "closed": 0, "opened_total": 152, "failed_total": 1,
     "closed_total": 3, "reconnects_total": 2, "reconnect_failures_total": 1,
