@@ -160,6 +160,7 @@ void conn_heartbeat_written(wsf_conn *c, uint64_t now);
 /* conn_reconnect.c (the reconnect policy: owned dial inputs, backoff, reopen) */
 void conn_redial_init(wsf_conn *c, const wsf_open_params *p);
 bool conn_redial_wanted(wsf_conn *c, wsf_cause cause);
+char *conn_redial_gave_up_detail(const wsf_conn *c, const char *detail);
 void conn_redial_schedule(wsf_conn *c);
 bool conn_redial_backoff(const wsf_conn *c);
 bool conn_redial_cancel(wsf_conn *c);

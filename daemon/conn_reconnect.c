@@ -14,6 +14,7 @@
  * reopen. */
 #include "conn_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ typedef struct wsf_redial {
   size_t *header_name_lens, *header_value_lens, *subprotocol_lens;
   uint8_t phase;
   bool gave_up;
+  bool gave_up_now;     /* set by the ending just decided: its record says so */
   bool dial_due;        /* the backoff ended while the old transport was still closing */
   bool ending_was_open; /* c->record is the ending of an open session (not a failed attempt) */
   wsf_timer backoff;
@@ -159,6 +161,7 @@ bool conn_redial_wanted(wsf_conn *c, wsf_cause cause) {
     return false;
   bool attempt = r->phase == REDIAL_DIALING;
   r->attempt_failed = attempt ? r->attempts : 0;
+  r->gave_up_now = false;
   if (cause == WSF_CAUSE_LOCAL_CLOSE || cause == WSF_CAUSE_DAEMON_RESET || cause == WSF_CAUSE_SHUTDOWN ||
       c->state == WSF_CONN_CLOSING || c->d->shutting_down || (!c->counted_open && !attempt)) {
     r->phase = REDIAL_IDLE; /* an attempt stopped by the plan, reset or shutdown did not fail */
@@ -170,10 +173,21 @@ bool conn_redial_wanted(wsf_conn *c, wsf_cause cause) {
   }
   if (r->attempts >= r->policy.max) {
     r->phase = REDIAL_IDLE;
-    r->gave_up = true;
+    r->gave_up = r->gave_up_now = true;
     return false;
   }
   return true;
+}
+
+/* The detail of the ending that spent the policy's last attempt: the limit named in the record. */
+char *conn_redial_gave_up_detail(const wsf_conn *c, const char *detail) {
+  const wsf_redial *r = c->redial;
+  if (!r || !r->gave_up_now)
+    return NULL;
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s%sreconnect gave up: %u of max %u attempts spent (%u reopened)",
+           detail ? detail : "", detail && *detail ? "; " : "", r->attempts, r->policy.max, r->count);
+  return wsf_xstrndup(buf, strlen(buf));
 }
 
 /* backoff_ms doubled per attempt failed in a row, at most backoff_max_ms, plus

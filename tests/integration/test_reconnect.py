@@ -35,52 +35,23 @@ def drops_each_session(greet="hi", code=1011, reason="bye"):
     return PyServer("close_after", after=0, close_code=code, close_reason=reason, greet=[greet])
 
 
-class AnswersOnceThenSwallowsUpgrades:
-    """A server whose first session gets its 101 and is then ended (FIN); every later upgrade request is read
-    and never answered, so a reopen attempt stays in its handshake for as long as the test wants."""
+def answers_once_then_swallows_upgrades():
+    """A server whose first session gets its 101 and is then ended (FIN) after 0.2 s; every later upgrade
+    request is read and never answered, so a reopen attempt stays in its handshake until the test ends.
+    `srv.notes["accepted"]` counts the connections."""
+    from test_fault_server import ScriptedServer, read_request, upgrade
 
-    def __init__(self):
-        import socket
-        self.lst = socket.socket()
-        self.lst.bind(("127.0.0.1", 0))
-        self.lst.listen(64)
-        self.url = "ws://127.0.0.1:%d/" % self.lst.getsockname()[1]
-        self.held, self.accepted = [], 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self):
-        import base64
-        import hashlib
-        while True:
-            try:
-                sock, _ = self.lst.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            req = b""
-            while b"\r\n\r\n" not in req:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                req += chunk
-            if self.accepted > 1:
-                self.held.append(sock)
-                continue
-            key = [ln.split(b":", 1)[1].strip() for ln in req.split(b"\r\n") if ln.lower().startswith(b"sec-websocket-key:")][0]
-            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-            sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    def script(sock, srv):
+        n = srv.notes["accepted"] = srv.notes.get("accepted", 0) + 1
+        if n == 1:
+            upgrade(sock)
             time.sleep(0.2)
             sock.close()
+        else:
+            read_request(sock)
+            srv.go.wait(60)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.lst.close()
-        for sock in self.held:
-            sock.close()
+    return ScriptedServer(script)
 
 
 def status(ctl, conn):
@@ -96,6 +67,10 @@ def test_each_drop_is_recorded_then_reopened_until_max_then_gave_up(daemon, ctl)
         assert (rc["count"], rc["attempts"], rc["gave_up"], rc["reconnecting"]) == (3, 3, True, False), rc
         assert rc["last_record"]["code"] == 1011 and rc["last_record"]["cause"] == "server_close"
         assert st["record"]["code"] == 1011 and st["record"]["reason"] == "bye"
+        # The limit is named in the record of the ending that found it spent.
+        assert st["record"]["detail"] == "reconnect gave up: 3 of max 3 attempts spent (3 reopened)"
+        assert "reconnect gave up" in st["record"]["summary"]
+        assert rc["last_record"]["detail"] is None
         # Four sessions, each a fresh upgrade with its own key, all to the same path.
         connects = srv.wait_for("connect", count=4)
         keys = {{k.lower(): v for k, v in c["headers"].items()}["sec-websocket-key"] for c in connects}
@@ -247,6 +222,7 @@ def test_backoff_doubles_per_failed_attempt_up_to_the_cap(daemon, ctl):
     st = wait_until(lambda: (lambda s: s if s["state"] == "closed" else None)(status(ctl, "f")), 15)
     assert st and st["reconnect"]["gave_up"] and st["reconnect"]["attempts"] == 5
     assert st["record"]["cause"] == "connect_error"
+    assert st["record"]["detail"].endswith("; reconnect gave up: 5 of max 5 attempts spent (1 reopened)")
     failed = [e for e in daemon.events("handshake_failed") if e["conn"] == "f"]
     assert [e["reconnect_attempt"] for e in failed] == [2, 3, 4, 5]
     assert all(e["error"]["code"] == "connect_error" for e in failed)
@@ -315,10 +291,10 @@ def test_reset_during_the_backoff_forgets_it_and_no_reopen_follows(ctl):
 
 def test_reset_during_a_reopen_attempt(ctl):
     """The attempt's upgrade is in flight: the server read it and never answers."""
-    with AnswersOnceThenSwallowsUpgrades() as srv:
+    with answers_once_then_swallows_upgrades() as srv:
         ctl.call("open", conn="r", url=srv.url, keepalive=QUIET, connect_timeout_ms=20000,
                  reconnect=policy(3, backoff_ms=100))
-        assert wait_until(lambda: srv.accepted == 2, 5)
+        assert wait_until(lambda: srv.notes.get("accepted") == 2, 5)
         time.sleep(0.1)
         st = status(ctl, "r")
         assert st["state"] == "connecting" and st["reconnect"]["reconnecting"] and st["reconnect"]["count"] == 0
@@ -371,7 +347,7 @@ def test_reconnect_and_pacing_paths_are_clean_under_memcheck():
     """Reopens, failed attempts, held messages dropped at a drop, close and reset in the backoff, and
     SIGTERM with one connection in its backoff and one in an attempt's handshake: no leak, no error."""
     with Daemon(wrapper=VALGRIND, start_timeout=60) as d, drops_each_session() as srv, \
-            MockGw("--max-age", "1500ms", "--max-age-drop", "rst") as gw, AnswersOnceThenSwallowsUpgrades() as hang:
+            MockGw("--max-age", "1500ms", "--max-age-drop", "rst") as gw, answers_once_then_swallows_upgrades() as hang:
         ctl = d.client(timeout=60)
         ctl.call("open", conn="gaveup", url=srv.url, keepalive=QUIET, reconnect=policy(2))
         ctl.call("open", conn="closed", url=srv.url, keepalive=QUIET, reconnect=policy(3, backoff_ms=60000))
@@ -394,7 +370,7 @@ def test_reconnect_and_pacing_paths_are_clean_under_memcheck():
             except RpcError as e:
                 assert e.code == "conn_closed"  # the 0.2 s session may be over already
         # The first session ends after 0.2 s; the reopen's upgrade is never answered.
-        assert wait_until(lambda: hang.accepted == 2 and status(ctl, "attempt")["reconnect"]["reconnecting"], 30)
+        assert wait_until(lambda: hang.notes.get("accepted") == 2 and status(ctl, "attempt")["reconnect"]["reconnecting"], 30)
         assert wait_until(lambda: status(ctl, "backoff")["reconnect"]["reconnecting"], 30)
         assert d.stop(signal.SIGTERM, timeout=90) == 0, d.log()[-4000:]
         assert "ERROR SUMMARY: 0 errors" in d.log(), d.log()[-4000:]
@@ -415,7 +391,10 @@ def test_wsfleet_report_counts_each_reconnected_ending_as_a_drop():
         d.stop()
         run = lambda *a: subprocess.run([sys.executable, os.path.join(source, "daemon", "cli", "wsfleet"), "report",
                                          d.events_path] + list(a), capture_output=True, text=True, timeout=60)
-        js, text = run("--json"), run()
+        html = os.path.join(d.dir, "report.html")
+        js, text = run("--json"), run("--html", html)
+        with open(html) as f:
+            page = f.read()
     assert js.returncode == 0, js.stderr
     s = json.loads(js.stdout)
     assert s["drops"] == 3 and s["closes"] == 3 and s["drops_by_code_cause"] == {"1001 server_close": 3}
@@ -423,6 +402,7 @@ def test_wsfleet_report_counts_each_reconnected_ending_as_a_drop():
     assert s["opened"] == 1
     assert "reconnects: 2 reopens of 1 connections" in text.stdout
     assert "drops (not asked for by the client): 3" in text.stdout
+    assert 'reopened by the reconnect policy: <b id="reconnects">2</b> (after 2 of the drops' in page
 
 
 def test_wsfleet_watch_shows_reopens_beside_the_drops():
