@@ -100,8 +100,7 @@ def test_socketio4_1000_sessions(daemon):
 
 def test_echo_heartbeat_1000_sessions(daemon):
     ctl = daemon.client()
-    # The payload is the mock gateway's echo shape (its chat protocol echoes `message`).
-    opts = {"interval_ms": 1000, "reply_timeout_ms": 2000, "payload": '{"action":"echo","message":"wsfleet-heartbeat"}'}
+    opts = {"interval_ms": 1000, "reply_timeout_ms": 2000}
     with MockGw("--require-heartbeat", "2s", "--drop", "fin", "--quiet") as gw:
         _, opened_s = open_all(ctl, lambda n: {"url": gw.url, "preset": "echo-heartbeat", "preset_options": opts})
         rates, cpu = hold(daemon, {"echo heartbeats sent": lambda: ctl.call("stats")["heartbeats_sent"],
@@ -163,15 +162,13 @@ def test_all_presets_at_their_defaults_1000_each_at_once():
     with RabbitMQ() as mq, SocketIOServer(quiet=True) as sio, SignalRServer(quiet=True) as hub, \
             MockGw("--require-heartbeat", "30s", "--drop", "fin", "--quiet") as gw, Daemon() as daemon:
         ctl = daemon.client()
-        # Only what the servers need: RabbitMQ's virtual host and login; the mock gateway's echo shape (the
-        # preset's default payload echoes `data`, which this gateway does not answer: test_presets.py).
+        # Only what a server needs beyond the defaults: RabbitMQ's virtual host and login.
         presets = {
             "sio": {"url": sio.url, "preset": "socketio4"},
             "stomp": {"url": mq.url, "preset": "stomp12",
                       "preset_options": {"host": "/", "login": "guest", "passcode": "guest"}},
             "hub": {"url": hub.url, "preset": "signalr-json"},
-            "echo": {"url": gw.url, "preset": "echo-heartbeat",
-                     "preset_options": {"payload": '{"action":"echo","message":"wsfleet-heartbeat"}'}},
+            "echo": {"url": gw.url, "preset": "echo-heartbeat"},
         }
         opened = {}
         for prefix, params in presets.items():
