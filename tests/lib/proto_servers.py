@@ -245,11 +245,16 @@ class RabbitMQ:
         return self
 
     def log(self):
-        try:
-            with open(os.path.join(self.dir, "server.out"), "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        """The node's stdout and its log file (log/<node>.log). Note: RabbitMQ 3.10 logs nothing when it
+        ends a Web-STOMP session for missed heart-beats; the client sees close 1000 "STOMP died"."""
+        out = []
+        for path in (os.path.join(self.dir, "server.out"), os.path.join(self.dir, "log", self.nodename + ".log")):
+            try:
+                with open(path, "rb") as f:
+                    out.append(f.read().decode("utf-8", "replace"))
+            except OSError:
+                pass
+        return "\n".join(out)
 
     def ctl(self, *args, timeout=30):
         r = subprocess.run([os.path.join(RABBITMQ_BIN, "rabbitmqctl"), "-q"] + [str(a) for a in args], env=self._env(),
