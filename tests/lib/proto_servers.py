@@ -25,6 +25,7 @@ RabbitMQ(heartbeat_ms=None)
     Web-STOMP port accepting. ctl(*args) runs rabbitmqctl against it; close_all_connections(reason)
     (Web-STOMP sessions too); channels() -> one dict per STOMP session; stop(). RabbitMQ.available() says whether it is installed.
 
+By hand: `python3 tests/lib/proto_servers.py socketio|signalr|rabbitmq` runs one and prints its URL.
 daemon_has_presets(client) says whether the daemon has the protocol layer (tests skip without it).
 free_port() returns a loopback TCP port below the ephemeral range (32768-60999 on Linux), free when
 asked: the machine's own outgoing connections cannot take it between the check and the server's bind
@@ -306,3 +307,25 @@ class RabbitMQ:
             self._out.close()
         if self.dir and not os.environ.get("WSF_KEEP_TMP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main(argv):
+    """Runs one server by hand (e.g. for a JMeter example plan): prints its URL, stops on Enter or Ctrl-C.
+        python3 tests/lib/proto_servers.py socketio|signalr|rabbitmq"""
+    kinds = {"socketio": SocketIOServer, "signalr": SignalRServer, "rabbitmq": RabbitMQ}
+    if len(argv) != 2 or argv[1] not in kinds:
+        print(main.__doc__)
+        return 2
+    with kinds[argv[1]]() as srv:
+        print(srv.url, getattr(srv, "http_url", ""), flush=True)
+        try:
+            input()
+        except (EOFError, KeyboardInterrupt):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv))
