@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mockgw"))
 from mockgw_runner import MockGw  # noqa: E402
-from proto_servers import RabbitMQ, SignalRServer, SocketIOServer, daemon_has_presets  # noqa: E402
+from proto_servers import PySocketIOServer, RabbitMQ, SignalRServer, SocketIOServer, daemon_has_presets  # noqa: E402
 from wsf_fixtures import Daemon, RpcError, wait_state, wait_until  # noqa: E402
 
 HOLD_S = 5.0  # every server below drops a silent session within 2-3 s
@@ -132,6 +132,24 @@ def test_socketio4_server_disconnect_is_counted_and_reconnected(ctl, daemon, sio
     rec = daemon.wait_event(lambda e: e.get("event") == "reconnect" and e.get("conn") == "sio")
     assert rec["attempt"] == 1 and rec["record"]["cause"] == st["reconnect"]["last_record"]["cause"]
 
+
+
+@pytest.mark.skipif(not PySocketIOServer.available(), reason="python3-socketio and python3-aiohttp are not installed")
+def test_socketio4_against_python_socketio_too(ctl):
+    with PySocketIOServer(ping_interval=1000, ping_timeout=1000) as srv:
+        ctl.call("open", conn="py", url=srv.url, preset="socketio4", preset_options={"namespace": "/chat"})
+        ctl.call("open", conn="pyroot", url=srv.url, preset="socketio4")
+        time.sleep(HOLD_S)
+        for conn in ("py", "pyroot"):
+            st = ctl.call("status", conn=conn)
+            assert_no_record(st)
+            assert auto_reply(st, "engineio-ping")["replied"] >= HOLD_S - 1
+        r = ctl.call("request", conn="py", data='42/chat,5["echo","hi",2]', regex=r"^43/chat,5\[", timeout_ms=3000)
+        assert r["data"] == '43/chat,5["hi",2]'
+        r = ctl.call("request", conn="pyroot", data='426["echo","x"]', regex=r"^436\[", timeout_ms=3000)
+        assert r["data"] == '436["x"]'
+        stats = srv.stats()
+    assert (stats["connects"], stats["disconnects"], stats["acks"]) == (2, 0, 2), stats
 
 # ---------------------------------------------------------------- echo-heartbeat on the mock gateway
 
