@@ -43,12 +43,7 @@ static void conn_free(wsf_conn *c) {
   wsf_ws_free(&c->ws);
   wsf_inbox_clear(&c->inbox);
   conn_free_record(c->record);
-  if (c->failure) {
-    free(c->failure->message);
-    free(c->failure->body);
-    free(c->failure->retry_after);
-    free(c->failure);
-  }
+  conn_free_failure(c);
   wsf_keepalive_release(c->d, c->ka);
   conn_proto_free(c);
   free(c->deflate);

@@ -65,6 +65,16 @@ void conn_release_handshake(wsf_conn *c) {
 
 /* ---- failing an open ------------------------------------------------------- */
 
+void conn_free_failure(wsf_conn *c) {
+  if (!c->failure)
+    return;
+  free(c->failure->message);
+  free(c->failure->body);
+  free(c->failure->retry_after);
+  free(c->failure);
+  c->failure = NULL;
+}
+
 void conn_fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *message, int http_status,
                     const char *body, size_t body_len) {
   if (c->state != WSF_CONN_CONNECTING)

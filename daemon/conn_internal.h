@@ -161,6 +161,7 @@ void conn_heartbeat_written(wsf_conn *c, uint64_t now);
 /* conn_reconnect.c (the reconnect policy: owned dial inputs, backoff, reopen) */
 void conn_redial_init(wsf_conn *c, const wsf_open_params *p);
 bool conn_redial_wanted(wsf_conn *c, wsf_cause cause);
+char *conn_redial_gave_up_detail(const wsf_conn *c, const char *detail);
 void conn_redial_schedule(wsf_conn *c);
 bool conn_redial_backoff(const wsf_conn *c);
 bool conn_redial_cancel(wsf_conn *c);
@@ -172,6 +173,7 @@ void conn_redial_free(wsf_conn *c);
 /* conn_pace.c (rate_limit: a sliding window over the data messages written) */
 void conn_pace_init(wsf_conn *c, const wsf_rate_limit *limit);
 size_t conn_pace_held_bytes(const wsf_conn *c);
+bool conn_pace_holds_heartbeat(const wsf_conn *c);
 wsf_err conn_pace_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind,
                        uint64_t *paced_us);
 void conn_pace_drop_held(wsf_conn *c);
@@ -179,6 +181,7 @@ void conn_pace_free(wsf_conn *c);
 
 /* conn_dial.c (open: admission, DNS, connect, TLS, upgrade, failure) */
 void conn_release_handshake(wsf_conn *c);
+void conn_free_failure(wsf_conn *c);
 void conn_fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *message, int http_status,
                     const char *body, size_t body_len);
 void conn_on_connect(wsf_transport *t, int status);

@@ -88,7 +88,9 @@ void conn_on_heartbeat(wsf_timer *t) {
   uint64_t due = t->due_us;
   if (c->state != WSF_CONN_OPEN)
     return;
-  if (conn_output_pending(c) > OUTPUT_HIGH_WATER) {
+  /* Skipped: a beat behind 64 KiB of unread output, or behind one the rate_limit still holds
+   * (a second held beat keeps nothing alive that the first does not). */
+  if (conn_output_pending(c) > OUTPUT_HIGH_WATER || conn_pace_holds_heartbeat(c)) {
     c->ka_skipped++;
     d->stats.heartbeats_skipped++;
   } else if (ka->mode == WSF_KA_PING) {

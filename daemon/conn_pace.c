@@ -32,7 +32,7 @@ typedef struct wsf_pace {
   uint64_t *written;  /* ring of the last `messages` write times */
   uint32_t next, filled;
   held_msg *head, *tail;
-  uint32_t held;
+  uint32_t held, held_heartbeats;
   size_t held_bytes;
   wsf_timer timer;
   uint64_t delayed, max_delay_us, dropped;
@@ -74,7 +74,7 @@ static void free_held(wsf_pace *p) {
     free(m);
   }
   p->tail = NULL;
-  p->held = 0;
+  p->held = p->held_heartbeats = 0;
   p->held_bytes = 0;
 }
 
@@ -105,6 +105,10 @@ size_t conn_pace_held_bytes(const wsf_conn *c) {
   return c->pace ? c->pace->held_bytes : 0;
 }
 
+bool conn_pace_holds_heartbeat(const wsf_conn *c) {
+  return c->pace && c->pace->held_heartbeats > 0;
+}
+
 /* Writes held messages while the window has room; re-arms for the next slot. */
 static void on_slot(wsf_timer *t) {
   wsf_pace *p = wsf_container_of(t, wsf_pace, timer);
@@ -116,6 +120,7 @@ static void on_slot(wsf_timer *t) {
     if (!p->head)
       p->tail = NULL;
     p->held--;
+    p->held_heartbeats -= m->kind == WSF_DATA_HEARTBEAT;
     p->held_bytes -= m->len;
     uint64_t delay = now - m->queued_us;
     if (delay > p->max_delay_us)
@@ -169,6 +174,7 @@ wsf_err conn_pace_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len,
     *paced_us = at > now ? at - now : 0;
   }
   p->held++;
+  p->held_heartbeats += kind == WSF_DATA_HEARTBEAT;
   p->held_bytes += len;
   p->delayed++;
   c->d->stats.paced++;

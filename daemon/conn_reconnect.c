@@ -14,6 +14,7 @@
  * reopen. */
 #include "conn_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,14 +23,15 @@ enum { REDIAL_IDLE, REDIAL_BACKOFF, REDIAL_DIALING };
 typedef struct wsf_redial {
   wsf_conn *conn; /* the connection holding it */
   wsf_reconnect_policy policy;
-  /* the dial inputs, owned: every pointer of p points into the fields below */
+  /* the dial inputs, owned: every pointer of p points into strs or the arrays below */
   wsf_open_params p;
-  char *name, *url, *source, *proxy;
-  char *tls_ca_file, *tls_server_name, *tls_cert_file, *tls_key_file, *tls_ciphers;
+  char *strs[9]; /* name, url, source, proxy and the five TLS settings (NULL when not given) */
+  uint8_t n_strs;
   const char **header_names, **header_values, **subprotocols;
   size_t *header_name_lens, *header_value_lens, *subprotocol_lens;
   uint8_t phase;
   bool gave_up;
+  bool gave_up_now;     /* set by the ending just decided: its record says so */
   bool dial_due;        /* the backoff ended while the old transport was still closing */
   bool ending_was_open; /* c->record is the ending of an open session (not a failed attempt) */
   wsf_timer backoff;
@@ -43,12 +45,11 @@ typedef struct wsf_redial {
 
 /* ---- the owned dial inputs --------------------------------------------------------- */
 
-static char *dup_or_null(const char *s, size_t len) {
-  return s ? wsf_xstrndup(s, len) : NULL;
-}
-
-static char *dup_cstr(const char *s) {
-  return s ? wsf_xstrndup(s, strlen(s)) : NULL;
+/* A copy of s (len bytes, or up to its NUL when len is SIZE_MAX) that r owns; NULL stays NULL. */
+static const char *own(wsf_redial *r, const char *s, size_t len) {
+  char *copy = s ? wsf_xstrndup(s, len == SIZE_MAX ? strlen(s) : len) : NULL;
+  r->strs[r->n_strs++] = copy;
+  return copy;
 }
 
 static void copy_strings(const char *const *src, const size_t *lens, size_t n, const char ***out,
@@ -98,15 +99,15 @@ void conn_redial_init(wsf_conn *c, const wsf_open_params *p) {
   r->p.source_len = p->source_len;
   r->p.reconnect = p->reconnect;
   r->p.rate_limit = p->rate_limit;
-  r->p.name = r->name = wsf_xstrndup(p->name, p->name_len);
-  r->p.url = r->url = wsf_xstrndup(p->url, p->url_len);
-  r->p.source = r->source = dup_or_null(p->source, p->source_len);
-  r->p.proxy = r->proxy = dup_cstr(p->proxy);
-  r->p.tls_ca_file = r->tls_ca_file = dup_cstr(p->tls_ca_file);
-  r->p.tls_server_name = r->tls_server_name = dup_cstr(p->tls_server_name);
-  r->p.tls_cert_file = r->tls_cert_file = dup_cstr(p->tls_cert_file);
-  r->p.tls_key_file = r->tls_key_file = dup_cstr(p->tls_key_file);
-  r->p.tls_ciphers = r->tls_ciphers = dup_cstr(p->tls_ciphers);
+  r->p.name = own(r, p->name, p->name_len);
+  r->p.url = own(r, p->url, p->url_len);
+  r->p.source = own(r, p->source, p->source_len);
+  r->p.proxy = own(r, p->proxy, SIZE_MAX);
+  r->p.tls_ca_file = own(r, p->tls_ca_file, SIZE_MAX);
+  r->p.tls_server_name = own(r, p->tls_server_name, SIZE_MAX);
+  r->p.tls_cert_file = own(r, p->tls_cert_file, SIZE_MAX);
+  r->p.tls_key_file = own(r, p->tls_key_file, SIZE_MAX);
+  r->p.tls_ciphers = own(r, p->tls_ciphers, SIZE_MAX);
   copy_strings(p->header_names, p->header_name_lens, p->n_headers, &r->header_names, &r->header_name_lens);
   copy_strings(p->header_values, p->header_value_lens, p->n_headers, &r->header_values,
                &r->header_value_lens);
@@ -129,15 +130,8 @@ void conn_redial_free(wsf_conn *c) {
   if (!r)
     return;
   wsf_timer_stop(&c->d->timers, &r->backoff);
-  free(r->name);
-  free(r->url);
-  free(r->source);
-  free(r->proxy);
-  free(r->tls_ca_file);
-  free(r->tls_server_name);
-  free(r->tls_cert_file);
-  free(r->tls_key_file);
-  free(r->tls_ciphers);
+  for (uint8_t i = 0; i < r->n_strs; i++)
+    free(r->strs[i]);
   free_strings(r->header_names, r->p.n_headers);
   free_strings(r->header_values, r->p.n_headers);
   free_strings(r->subprotocols, r->p.n_subprotocols);
@@ -167,6 +161,7 @@ bool conn_redial_wanted(wsf_conn *c, wsf_cause cause) {
     return false;
   bool attempt = r->phase == REDIAL_DIALING;
   r->attempt_failed = attempt ? r->attempts : 0;
+  r->gave_up_now = false;
   if (cause == WSF_CAUSE_LOCAL_CLOSE || cause == WSF_CAUSE_DAEMON_RESET || cause == WSF_CAUSE_SHUTDOWN ||
       c->state == WSF_CONN_CLOSING || c->d->shutting_down || (!c->counted_open && !attempt)) {
     r->phase = REDIAL_IDLE; /* an attempt stopped by the plan, reset or shutdown did not fail */
@@ -178,10 +173,21 @@ bool conn_redial_wanted(wsf_conn *c, wsf_cause cause) {
   }
   if (r->attempts >= r->policy.max) {
     r->phase = REDIAL_IDLE;
-    r->gave_up = true;
+    r->gave_up = r->gave_up_now = true;
     return false;
   }
   return true;
+}
+
+/* The detail of the ending that spent the policy's last attempt: the limit named in the record. */
+char *conn_redial_gave_up_detail(const wsf_conn *c, const char *detail) {
+  const wsf_redial *r = c->redial;
+  if (!r || !r->gave_up_now)
+    return NULL;
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s%sreconnect gave up: %u of max %u attempts spent (%u reopened)",
+           detail ? detail : "", detail && *detail ? "; " : "", r->attempts, r->policy.max, r->count);
+  return wsf_xstrndup(buf, strlen(buf));
 }
 
 /* backoff_ms doubled per attempt failed in a row, at most backoff_max_ms, plus
@@ -244,13 +250,7 @@ static void forget_session(wsf_conn *c) {
     conn_free_record(c->record);
   }
   c->record = NULL;
-  if (c->failure) {
-    free(c->failure->message);
-    free(c->failure->body);
-    free(c->failure->retry_after);
-    free(c->failure);
-    c->failure = NULL;
-  }
+  conn_free_failure(c);
   free(c->deflate);
   c->deflate = NULL;
   free(c->subprotocol);

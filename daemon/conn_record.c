@@ -151,13 +151,15 @@ void conn_finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_caus
   wsf_daemon *d = c->d;
   uint64_t now = wsf_now_us();
   bool was_open = c->counted_open;
+  bool reconnect = conn_redial_wanted(c, cause);
+  char *gave_up = reconnect ? NULL : conn_redial_gave_up_detail(c, detail); /* NULL unless it just gave up */
   wsf_close_record *r = wsf_xcalloc(1, sizeof *r);
   r->code = code;
   r->initiator = (uint8_t)initiator;
   r->clean = clean;
   r->cause = cause;
   r->reason = wsf_xstrndup(reason ? reason : "", reason ? reason_len : 0);
-  r->detail = detail ? wsf_xstrndup(detail, strlen(detail)) : NULL;
+  r->detail = gave_up ? gave_up : detail ? wsf_xstrndup(detail, strlen(detail)) : NULL;
   r->closed_at_ms = wsf_wall_ms();
   r->age_us = now - (was_open ? c->opened_us : c->started_us);
   r->since_sent_us = since(now, c->last_sent_us);
@@ -174,7 +176,6 @@ void conn_finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_caus
   const char *address = wsf_conn_peer_text(c, peer);
   r->address = address ? wsf_xstrndup(address, strlen(address)) : NULL;
   r->summary = make_summary(r);
-  bool reconnect = conn_redial_wanted(c, cause);
   c->record = r;
   conn_stop_timers(c);
   conn_pace_drop_held(c);

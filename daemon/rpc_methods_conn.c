@@ -475,7 +475,8 @@ static void on_recv_done(wsf_wait *w, wsf_err err, wsf_msg *m) {
       bool request = p->method == P_REQUEST;
       uint32_t reconnects = wsf_conn_reconnects(c);
       wsf_pack_result_header(pk, p->msgid);
-      msgpack_pack_map(pk, 6 + (request ? 2 : 0) + (reconnects > 0));
+      bool paced = request && c->pace;
+      msgpack_pack_map(pk, 6 + (request ? 2 : 0) + paced + (reconnects > 0));
       kv_str(pk, "type", m->opcode == WSF_WS_TEXT ? "text" : "binary");
       wsf_pack_key(pk, "data");
       if (m->opcode == WSF_WS_TEXT)
@@ -490,6 +491,8 @@ static void on_recv_done(wsf_wait *w, wsf_err err, wsf_msg *m) {
         kv_uint(pk, "bytes", p->sent_bytes);
         kv_uint(pk, "rtt_us", m->arrived_us - p->sent_us);
       }
+      if (paced)
+        kv_uint(pk, "paced_us", p->paced_us);
       if (reconnects)
         kv_uint(pk, "reconnects", reconnects);
       rpc_ctl_done_packing(ctl);
@@ -541,7 +544,7 @@ static void start_recv(req_ctx *r, wsf_conn *c, uint8_t method, const char *data
   if (method == P_REQUEST) {
     /* Only a message that arrives after the send can be its reply. */
     p->w.min_seq = c->msg_seq;
-    wsf_err err = wsf_conn_send(c, opcode, (const uint8_t *)data, len);
+    wsf_err err = wsf_conn_send_paced(c, opcode, (const uint8_t *)data, len, &p->paced_us);
     if (err != WSF_OK) {
       send_failed(r, c, err);
       rpc_pending_free(p);

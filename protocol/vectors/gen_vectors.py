@@ -394,6 +394,9 @@ response("send_reconnecting", "send while the reconnect policy reopens the conne
 response("recv_after_reconnect", "recv that waited across a reopen: reconnects says so", 13, result={
     "type": "text", "data": '{"type":"welcome"}', "waited_us": 1650000, "age_us": 40, "inbox": 0,
     "discarded": 0, "reconnects": 1})
+response("request_paced", "request held by the rate limit: the expected wait, part of rtt_us", 15, result={
+    "type": "text", "data": ECHO, "waited_us": 406950, "age_us": 12, "inbox": 0, "discarded": 0,
+    "bytes": 35, "rtt_us": 406962, "paced_us": 406000})
 response("ping_after_reconnect", "ping on a reopened connection", 16, result={"rtt_us": 412, "reconnects": 1})
 response("status_reconnecting", "status between a drop and the reopen, with the rate limit", 20, result={
     "conn": "vu-5", "state": "connecting", "url": "ws://127.0.0.1:8080/chat", "record": RECONNECT_RECORD,
@@ -402,6 +405,15 @@ response("status_reconnecting", "status between a drop and the reopen, with the 
                   "last_record": RECORD},
     "rate_limit": {"messages": 10, "per_ms": 1000, "delayed": 42, "max_delay_us": 910000, "held": 0,
                    "held_bytes": 0, "dropped": 3}})
+response("status_gave_up", "status after the reconnect policy spent its attempts: the record names the limit", 20,
+         result={"conn": "vu-5", "state": "closed", "url": "ws://127.0.0.1:8080/chat",
+                 "record": dict(RECONNECT_RECORD,
+                                detail="reconnect gave up: 5 of max 5 attempts spent (4 reopened)",
+                                summary="1001 closed by the server: reconnect gave up: 5 of max 5 attempts spent "
+                                        "(4 reopened) \"going away\" 12.0 s after the last client frame, 150 open"),
+                 "reconnect": {"max": 5, "backoff_ms": 1000, "backoff_max_ms": 30000, "jitter_ms": 500,
+                               "count": 4, "attempts": 5, "gave_up": True, "reconnecting": False,
+                               "last_at_ms": 1718000046100}})  # last_record left out: the vector fits 1 KiB
 response("stats_reconnects", "stats counters of reopens, failed attempts and paced messages", 22, result={
     "open": 149, "connecting": 1, "closing": 0, "closed": 0, "opened_total": 152, "failed_total": 1,
     "closed_total": 3, "reconnects_total": 2, "reconnect_failures_total": 1,

@@ -20,30 +20,17 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mockgw"))
 from mockgw_runner import MockGw  # noqa: E402
-from proto_servers import RabbitMQ, SignalRServer, SocketIOServer, daemon_has_presets  # noqa: E402
+from proto_servers import PySocketIOServer, RabbitMQ, SignalRServer, SocketIOServer, daemon_has_presets  # noqa: E402
 from wsf_fixtures import Daemon, RpcError, wait_state, wait_until  # noqa: E402
 
 HOLD_S = 5.0  # every server below drops a silent session within 2-3 s
-
-
-# Daemon gaps found by these tests in the merge of branches h18-session and h18-reconnect (02:30 UTC; see
-# /work/notes/h18-servers.md). Each mark names what is missing; remove it when the daemon has it.
-GAP_ECHO_PAYLOAD = pytest.mark.skip(
-    reason="echo-heartbeat's default payload is {\"action\":\"echo\",\"data\":…}; the mock gateway's chat protocol "
-           "echoes `message` only, so its answers never contain wsfleet-heartbeat (reply_timeout after 10 s)")
-GAP_PRESET_RATE_LIMIT = pytest.mark.skip(
-    reason="preset_options.rate_limit of echo-heartbeat is not applied (status.rate_limit absent): the preset "
-           "layer (h18-session) does not fill open's rate_limit (h18-reconnect)")
-GAP_REPLAY = pytest.mark.skip(
-    reason="a reconnect does not replay the preset's session steps (the reopened connection keeps the old "
-           "protocol layer's state: conn_reconnect.c start_attempt does not attach a fresh one)")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def presets_in_daemon():
     with Daemon() as d:
         if not daemon_has_presets(d.client()):
-            pytest.skip("this wsfleetd has no protocol layer (presets: branch h18-session not merged)")
+            pytest.skip("this wsfleetd has no protocol layer (open's framing, session, auto_reply, preset)")
 
 
 def auto_reply(status, name):
@@ -128,7 +115,6 @@ def test_socketio4_connect_error_fails_the_open_with_the_servers_message(ctl, si
     assert sio.wait_for("connect", 5, nsp="/private")[0]["auth"] == {"token": "letmein"}
 
 
-@GAP_REPLAY
 def test_socketio4_server_disconnect_is_counted_and_reconnected(ctl, daemon, sio):
     ctl.call("open", conn="sio", url=sio.url, preset="socketio4", preset_options={"namespace": "/chat"},
              reconnect={"max": 2, "backoff_ms": 100, "jitter_ms": 0})
@@ -147,17 +133,29 @@ def test_socketio4_server_disconnect_is_counted_and_reconnected(ctl, daemon, sio
     assert rec["attempt"] == 1 and rec["record"]["cause"] == st["reconnect"]["last_record"]["cause"]
 
 
+
+@pytest.mark.skipif(not PySocketIOServer.available(), reason="python3-socketio and python3-aiohttp are not installed")
+def test_socketio4_against_python_socketio_too(ctl):
+    with PySocketIOServer(ping_interval=1000, ping_timeout=1000) as srv:
+        ctl.call("open", conn="py", url=srv.url, preset="socketio4", preset_options={"namespace": "/chat"})
+        ctl.call("open", conn="pyroot", url=srv.url, preset="socketio4")
+        time.sleep(HOLD_S)
+        for conn in ("py", "pyroot"):
+            st = ctl.call("status", conn=conn)
+            assert_no_record(st)
+            assert auto_reply(st, "engineio-ping")["replied"] >= HOLD_S - 1
+        r = ctl.call("request", conn="py", data='42/chat,5["echo","hi",2]', regex=r"^43/chat,5\[", timeout_ms=3000)
+        assert r["data"] == '43/chat,5["hi",2]'
+        r = ctl.call("request", conn="pyroot", data='426["echo","x"]', regex=r"^436\[", timeout_ms=3000)
+        assert r["data"] == '436["x"]'
+        stats = srv.stats()
+    assert (stats["connects"], stats["disconnects"], stats["acks"]) == (2, 0, 2), stats
+
 # ---------------------------------------------------------------- echo-heartbeat on the mock gateway
 
-ECHO_MESSAGE = '{"action":"echo","message":"wsfleet-heartbeat"}'  # the mock gateway's echo shape
-
-
-@pytest.mark.parametrize("payload", [pytest.param(None, id="default-payload", marks=GAP_ECHO_PAYLOAD),
-                                     pytest.param(ECHO_MESSAGE, id="message-payload")])
-def test_echo_heartbeat_keeps_a_required_heartbeat_session_alive(ctl, payload):
+def test_echo_heartbeat_keeps_a_required_heartbeat_session_alive(ctl):
+    # The preset's default payload is the mock gateway's echo shape (`message`, its `text` echoed back).
     opts = {"interval_ms": 500, "reply_timeout_ms": 1500}
-    if payload:
-        opts["payload"] = payload
     with MockGw("--require-heartbeat", "2s", "--drop", "fin") as gw:
         ctl.call("open", conn="hb", url=gw.url, preset="echo-heartbeat", preset_options=opts)
         ctl.call("open", conn="bare", url=gw.url)  # no heartbeat: the gateway drops it after 2 s
@@ -173,13 +171,13 @@ def test_echo_heartbeat_keeps_a_required_heartbeat_session_alive(ctl, payload):
     assert [d["reason"] for d in drops] == ["heartbeat"]  # only the bare one
 
 
-@pytest.mark.parametrize("where", [pytest.param("preset_options", marks=GAP_PRESET_RATE_LIMIT), "open"])
+@pytest.mark.parametrize("where", ["preset_options", "open"])
 def test_echo_heartbeat_rate_limit_paces_a_burst_under_the_gateways_limit(ctl, where):
     # The gateway allows 5 messages per 1 s window (its windows start at a session's first message);
     # at 2 per 1000 ms no 1 s span can carry more than 4, whatever the daemon's windows.
     burst = ['{"action":"echo","message":"m%d"}' % i for i in range(10)]
     limit = {"messages": 2, "per_ms": 1000}
-    opts = {"interval_ms": 20000, "payload": ECHO_MESSAGE}
+    opts = {"interval_ms": 600000}  # a heartbeat in these 5 s is unlikely (~1 %)
     with MockGw("--rate-limit", "5", "--rate-window", "1") as gw:
         if where == "open":
             ctl.call("open", conn="paced", url=gw.url, preset="echo-heartbeat", preset_options=opts, rate_limit=limit)
@@ -202,15 +200,16 @@ def test_echo_heartbeat_rate_limit_paces_a_burst_under_the_gateways_limit(ctl, w
     assert 3.5 <= took <= 7, took  # 10 messages at 2 per second
     assert paced[0]["paced_us"] == 0 and paced[-1]["paced_us"] >= 3_000_000, [p.get("paced_us") for p in paced]
     assert st["rate_limit"]["messages"] == 2 and st["rate_limit"]["per_ms"] == 1000
-    assert st["rate_limit"]["delayed"] == 8 and st["rate_limit"]["max_delay_us"] >= 3_000_000
-    assert ctl.call("stats")["output"]["paced"] == 8
+    # 10 sends, 2 written at once; a heartbeat drawn into these seconds would take a slot too.
+    assert st["rate_limit"]["delayed"] in (8, 9) and st["rate_limit"]["max_delay_us"] >= 3_000_000
+    assert ctl.call("stats")["output"]["paced"] == st["rate_limit"]["delayed"]
     assert len(refused) == 5 and gw_stats["rate_limited"] == 5  # all from the unpaced session
 
 
 def test_echo_heartbeat_gateway_restart_is_counted_and_reconnected(ctl, daemon):
     with MockGw("--restart-at", "1.5") as gw:
         ctl.call("open", conn="hb", url=gw.url, preset="echo-heartbeat",
-                 preset_options={"interval_ms": 500, "reply_timeout_ms": 1500, "payload": ECHO_MESSAGE},
+                 preset_options={"interval_ms": 500, "reply_timeout_ms": 1500},
                  reconnect={"max": 3, "backoff_ms": 100, "jitter_ms": 0})
         st = wait_reconnected(ctl, "hb")
         last = st["reconnect"]["last_record"]
@@ -287,7 +286,6 @@ def test_stomp12_error_frame_fails_the_open(ctl, broker):
     assert ctl.call("status", conn="pass")["record"]["cause"] == "session_failed"
 
 
-@GAP_REPLAY
 def test_stomp12_broker_closing_the_connection_is_counted_and_reconnected(ctl, broker):
     ctl.call("open", conn="stomp", url=broker.url, preset="stomp12", preset_options=STOMP_GUEST,
              reconnect={"max": 2, "backoff_ms": 100, "jitter_ms": 0})
@@ -317,7 +315,7 @@ def test_signalr_json_session_survives_client_timeout_while_the_test_sends_nothi
     st = ctl.call("status", conn="hub")
     assert_no_record(st)
     pings = auto_reply(st, "signalr-ping")
-    assert pings["matched"] >= HOLD_S / 0.3 - 3 and pings["replied"] == 0  # swallowed, not answered
+    assert pings["matched"] >= 8 and pings["replied"] == 0  # ~16 (one per 300 ms), swallowed, not answered
     assert st["inbox"]["messages"] == 0
     assert st["keepalive"]["sent"] >= HOLD_S / 0.5 - 2
     srv = hub.stats()
@@ -359,7 +357,6 @@ def test_signalr_json_handshake_error_fails_the_open(ctl):
     assert err.details["body"] == '{"error":"nope, not today"}' and "session step 0" in err.message
 
 
-@GAP_REPLAY
 def test_signalr_json_kick_is_counted_and_reconnected(ctl, hub):
     # Reconnecting replays the same URL: a negotiated ?id= is single-use (409 the second time), so a
     # reconnecting SignalR session uses the skipNegotiation URL (no id), as the .NET client does with

@@ -35,6 +35,25 @@ def drops_each_session(greet="hi", code=1011, reason="bye"):
     return PyServer("close_after", after=0, close_code=code, close_reason=reason, greet=[greet])
 
 
+def answers_once_then_swallows_upgrades():
+    """A server whose first session gets its 101 and is then ended (FIN) after 0.2 s; every later upgrade
+    request is read and never answered, so a reopen attempt stays in its handshake until the test ends.
+    `srv.notes["accepted"]` counts the connections."""
+    from test_fault_server import ScriptedServer, read_request, upgrade
+
+    def script(sock, srv):
+        n = srv.notes["accepted"] = srv.notes.get("accepted", 0) + 1
+        if n == 1:
+            upgrade(sock)
+            time.sleep(0.2)
+            sock.close()
+        else:
+            read_request(sock)
+            srv.go.wait(60)
+
+    return ScriptedServer(script)
+
+
 def status(ctl, conn):
     return ctl.call("status", conn=conn)
 
@@ -48,6 +67,10 @@ def test_each_drop_is_recorded_then_reopened_until_max_then_gave_up(daemon, ctl)
         assert (rc["count"], rc["attempts"], rc["gave_up"], rc["reconnecting"]) == (3, 3, True, False), rc
         assert rc["last_record"]["code"] == 1011 and rc["last_record"]["cause"] == "server_close"
         assert st["record"]["code"] == 1011 and st["record"]["reason"] == "bye"
+        # The limit is named in the record of the ending that found it spent.
+        assert st["record"]["detail"] == "reconnect gave up: 3 of max 3 attempts spent (3 reopened)"
+        assert "reconnect gave up" in st["record"]["summary"]
+        assert rc["last_record"]["detail"] is None
         # Four sessions, each a fresh upgrade with its own key, all to the same path.
         connects = srv.wait_for("connect", count=4)
         keys = {{k.lower(): v for k, v in c["headers"].items()}["sec-websocket-key"] for c in connects}
@@ -94,13 +117,10 @@ def test_a_reopen_dials_with_the_same_inputs(ctl):
 
 
 def test_a_wss_reopen_verifies_the_certificate_again(ctl, tmp_path):
-    import subprocess
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True, timeout=60)
-    with MockGw("--tls", cert, key, "--echo", "--max-age", "400ms", "--max-age-drop", "fin") as gw:
-        ctl.call("open", conn="t", url=gw.url, tls={"ca_file": str(cert)}, keepalive=QUIET,
+    from certs import make_certs
+    c = make_certs(str(tmp_path))
+    with MockGw("--tls", c.server, c.server_key, "--echo", "--max-age", "400ms", "--max-age-drop", "fin") as gw:
+        ctl.call("open", conn="t", url=gw.url, tls={"ca_file": c.ca}, keepalive=QUIET,
                  reconnect=policy(1, backoff_ms=50))
         assert wait_until(lambda: status(ctl, "t")["reconnect"]["count"] == 1, 5)
         assert wait_until(lambda: status(ctl, "t")["state"] == "open", 5)
@@ -166,6 +186,18 @@ def test_recv_waiting_across_a_reopen_gets_the_message(daemon, ctl):
         assert got["r"]["waited_us"] >= 300_000  # it waited through the backoff
 
 
+def test_an_open_of_the_name_during_the_backoff_joins_the_reopen(daemon, ctl):
+    with PyServer("close_after", after=1, close_code=1011) as srv:
+        ctl.call("open", conn="j", url=srv.url, keepalive=QUIET, reconnect=policy(1, backoff_ms=600))
+        ctl.call("send", conn="j", data="drop")
+        assert wait_until(lambda: status(ctl, "j")["reconnect"]["reconnecting"], 5)
+        t0 = time.monotonic()
+        res = daemon.client().call("open", conn="j", url=srv.url)
+        assert res["reused"] is True and 0.3 < time.monotonic() - t0 < 3
+        st = status(ctl, "j")
+        assert st["state"] == "open" and st["reconnect"]["count"] == 1
+
+
 def test_recv_waiting_fails_only_when_the_policy_gives_up(ctl):
     with PyServer("close_after", after=1, close_code=1011) as srv:
         ctl.call("open", conn="r", url=srv.url, keepalive=QUIET, reconnect=policy(1, backoff_ms=100))
@@ -190,6 +222,7 @@ def test_backoff_doubles_per_failed_attempt_up_to_the_cap(daemon, ctl):
     st = wait_until(lambda: (lambda s: s if s["state"] == "closed" else None)(status(ctl, "f")), 15)
     assert st and st["reconnect"]["gave_up"] and st["reconnect"]["attempts"] == 5
     assert st["record"]["cause"] == "connect_error"
+    assert st["record"]["detail"].endswith("; reconnect gave up: 5 of max 5 attempts spent (1 reopened)")
     failed = [e for e in daemon.events("handshake_failed") if e["conn"] == "f"]
     assert [e["reconnect_attempt"] for e in failed] == [2, 3, 4, 5]
     assert all(e["error"]["code"] == "connect_error" for e in failed)
@@ -257,16 +290,17 @@ def test_reset_during_the_backoff_forgets_it_and_no_reopen_follows(ctl):
 
 
 def test_reset_during_a_reopen_attempt(ctl):
-    """The attempt's upgrade is in flight: the gateway reads it and never answers (a black hole)."""
-    with MockGw("--max-age", "300ms", "--max-age-drop", "rst", "--black-hole-after", "500ms") as gw:
-        ctl.call("open", conn="r", url=gw.url, keepalive=QUIET, connect_timeout_ms=20000,
-                 reconnect=policy(3, backoff_ms=400))
-        assert wait_until(lambda: status(ctl, "r")["reconnect"]["attempts"] == 1, 5)
-        time.sleep(0.2)
+    """The attempt's upgrade is in flight: the server read it and never answers."""
+    with answers_once_then_swallows_upgrades() as srv:
+        ctl.call("open", conn="r", url=srv.url, keepalive=QUIET, connect_timeout_ms=20000,
+                 reconnect=policy(3, backoff_ms=100))
+        assert wait_until(lambda: srv.notes.get("accepted") == 2, 5)
+        time.sleep(0.1)
         st = status(ctl, "r")
         assert st["state"] == "connecting" and st["reconnect"]["reconnecting"] and st["reconnect"]["count"] == 0
+        assert st["reconnect"]["attempts"] == 1 and st["record"] is None
         assert ctl.call("reset")["forgotten"] == 1
-        time.sleep(0.5)
+        time.sleep(0.3)
         assert ctl.call("stats")["connecting"] == 0
 
 
@@ -313,7 +347,7 @@ def test_reconnect_and_pacing_paths_are_clean_under_memcheck():
     """Reopens, failed attempts, held messages dropped at a drop, close and reset in the backoff, and
     SIGTERM with one connection in its backoff and one in an attempt's handshake: no leak, no error."""
     with Daemon(wrapper=VALGRIND, start_timeout=60) as d, drops_each_session() as srv, \
-            MockGw("--max-age", "1500ms", "--max-age-drop", "rst", "--black-hole-after", "4s") as gw:
+            MockGw("--max-age", "1500ms", "--max-age-drop", "rst") as gw, answers_once_then_swallows_upgrades() as hang:
         ctl = d.client(timeout=60)
         ctl.call("open", conn="gaveup", url=srv.url, keepalive=QUIET, reconnect=policy(2))
         ctl.call("open", conn="closed", url=srv.url, keepalive=QUIET, reconnect=policy(3, backoff_ms=60000))
@@ -328,12 +362,15 @@ def test_reconnect_and_pacing_paths_are_clean_under_memcheck():
         assert wait_until(lambda: status(ctl, "reset")["reconnect"]["reconnecting"], 30)
         ctl.call("reset")
         ctl.call("open", conn="backoff", url=srv.url, keepalive=QUIET, reconnect=policy(3, backoff_ms=60000))
-        ctl.call("open", conn="attempt", url=gw.url, keepalive=QUIET, reconnect=policy(3, backoff_ms=100),
+        ctl.call("open", conn="attempt", url=hang.url, keepalive=QUIET, reconnect=policy(3, backoff_ms=100),
                  connect_timeout_ms=60000, rate_limit={"messages": 1, "per_ms": 10000})
-        ctl.call("send", conn="attempt", data='{"action":"echo","message":"a"}')
-        ctl.call("send", conn="attempt", data='{"action":"echo","message":"held"}')
-        # After 4 s the gateway swallows upgrades: the attempt after the 1.5 s drop hangs in its handshake.
-        assert wait_until(lambda: status(ctl, "attempt")["reconnect"]["attempts"] >= 2, 30)
+        for data in ("a", "held"):
+            try:
+                ctl.call("send", conn="attempt", data=data)
+            except RpcError as e:
+                assert e.code == "conn_closed"  # the 0.2 s session may be over already
+        # The first session ends after 0.2 s; the reopen's upgrade is never answered.
+        assert wait_until(lambda: hang.notes.get("accepted") == 2 and status(ctl, "attempt")["reconnect"]["reconnecting"], 30)
         assert wait_until(lambda: status(ctl, "backoff")["reconnect"]["reconnecting"], 30)
         assert d.stop(signal.SIGTERM, timeout=90) == 0, d.log()[-4000:]
         assert "ERROR SUMMARY: 0 errors" in d.log(), d.log()[-4000:]
@@ -354,7 +391,10 @@ def test_wsfleet_report_counts_each_reconnected_ending_as_a_drop():
         d.stop()
         run = lambda *a: subprocess.run([sys.executable, os.path.join(source, "daemon", "cli", "wsfleet"), "report",
                                          d.events_path] + list(a), capture_output=True, text=True, timeout=60)
-        js, text = run("--json"), run()
+        html = os.path.join(d.dir, "report.html")
+        js, text = run("--json"), run("--html", html)
+        with open(html) as f:
+            page = f.read()
     assert js.returncode == 0, js.stderr
     s = json.loads(js.stdout)
     assert s["drops"] == 3 and s["closes"] == 3 and s["drops_by_code_cause"] == {"1001 server_close": 3}
@@ -362,3 +402,24 @@ def test_wsfleet_report_counts_each_reconnected_ending_as_a_drop():
     assert s["opened"] == 1
     assert "reconnects: 2 reopens of 1 connections" in text.stdout
     assert "drops (not asked for by the client): 3" in text.stdout
+    assert 'reopened by the reconnect policy: <b id="reconnects">2</b> (after 2 of the drops' in page
+
+
+def test_wsfleet_watch_shows_reopens_beside_the_drops():
+    import json
+    import subprocess
+    source = os.environ.get("WSF_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
+    with Daemon() as d, drops_each_session(code=1001) as srv:
+        ctl = d.client()
+        w = subprocess.Popen([sys.executable, os.path.join(source, "daemon", "cli", "wsfleet"), "--socket", d.socket,
+                              "watch", "--json", "--interval", "0.5", "--count", "4"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_until(lambda: ctl.call("stats")["control_clients"] >= 2, 5)
+        time.sleep(0.1)
+        ctl.call("open", conn="w", url=srv.url, keepalive=QUIET, reconnect=policy(2, backoff_ms=100))
+        out, err = w.communicate(timeout=20)
+    assert w.returncode == 0, err
+    frames = [json.loads(line) for line in out.splitlines()]
+    assert sum(f["opens"] for f in frames) == 1 and sum(f["reopens"] for f in frames) == 2
+    assert sum(f["drops"].get("1001 server_close", 0) for f in frames) == 3
+    assert frames[-1]["drops_total"] == 3

@@ -2,7 +2,7 @@
 JSON, STOMP 1.2 on RabbitMQ. Each is a context manager that starts the server on private loopback
 ports, waits (bounded) until it is ready, and always stops it by its PID on exit.
 
-    from proto_servers import SocketIOServer, SignalRServer, RabbitMQ
+    from proto_servers import SocketIOServer, PySocketIOServer, SignalRServer, RabbitMQ
 
 SocketIOServer(ping_interval=25000, ping_timeout=20000, namespace="/chat", quiet=False)
     The `socket.io` npm package (tests/node/socketio_server.js: echo with ack, broadcast, counters).
@@ -11,6 +11,9 @@ SocketIOServer(ping_interval=25000, ping_timeout=20000, namespace="/chat", quiet
     (records, wait_for) plus command(line), stats() -> the counters now, disconnect(nsp="/")
     (disconnectSockets(true): every socket of the namespace and its connection closed),
     emit(nsp, event, args).
+PySocketIOServer(ping_interval=25000, ping_timeout=20000)
+    python-socketio 5.7 (Debian) on aiohttp (tests/lib/servers/socketio_py.py): a second implementation;
+    PySocketIOServer.available() says whether python3-socketio and python3-aiohttp are installed.
 SignalRServer(keep_alive_ms=15000, client_timeout_ms=30000, path="/hub", quiet=False, handshake_error=None)
     A JSON hub protocol server on node `ws` (tests/node/signalr_server.js; why not a real ASP.NET
     Core: no .NET here; its fidelity is checked with Microsoft's `@microsoft/signalr`).
@@ -25,6 +28,7 @@ RabbitMQ(heartbeat_ms=None)
     Web-STOMP port accepting. ctl(*args) runs rabbitmqctl against it; close_all_connections(reason)
     (Web-STOMP sessions too); channels() -> one dict per STOMP session; stop(). RabbitMQ.available() says whether it is installed.
 
+By hand: `python3 tests/lib/proto_servers.py socketio|signalr|rabbitmq` runs one and prints its URL.
 daemon_has_presets(client) says whether the daemon has the protocol layer (tests skip without it).
 free_port() returns a loopback TCP port below the ephemeral range (32768-60999 on Linux), free when
 asked: the machine's own outgoing connections cannot take it between the check and the server's bind
@@ -42,7 +46,7 @@ import tempfile
 import time
 import urllib.request
 
-from wsf_fixtures import NODE_DIR, RpcError, _Peer, closed_port, ensure_node_modules, wait_until
+from wsf_fixtures import NODE_DIR, PYTHON, SERVERS_DIR, RpcError, _Peer, closed_port, ensure_node_modules, wait_until
 
 
 def daemon_has_presets(client):
@@ -72,16 +76,8 @@ def free_port(low=20000, high=32767, tries=200):
     raise RuntimeError("no free TCP port in %d-%d after %d tries" % (low, high, tries))
 
 
-class _NodeProtoServer(_Peer):
-    script = None
-
-    def __init__(self, args):
-        node = shutil.which("node") or "/usr/bin/node"
-        super().__init__([node, os.path.join(NODE_DIR, self.script)] + args, cwd=NODE_DIR)
-
-    def __enter__(self):
-        ensure_node_modules()
-        return super().__enter__()
+class _ProtoPeer(_Peer):
+    """A server peer that takes commands on stdin and prints {"ev":"stats"} on `stats`."""
 
     def command(self, line):
         self.proc.stdin.write((line + "\n").encode())
@@ -92,7 +88,7 @@ class _NodeProtoServer(_Peer):
         self.command("stats")
         recs = self.wait_for("stats", timeout, count=before + 1)
         if len(recs) <= before:
-            raise AssertionError("%s printed no stats:\n%s" % (self.script, self.stderr()))
+            raise AssertionError("%s printed no stats:\n%s" % (self.cmd, self.stderr()))
         return recs[-1]
 
     def _done(self, line, timeout=5):
@@ -101,7 +97,19 @@ class _NodeProtoServer(_Peer):
         before = len(self.records("done", cmd=cmd))
         self.command(line)
         if len(self.wait_for("done", timeout, count=before + 1, cmd=cmd)) <= before:
-            raise AssertionError("%s did not do %r:\n%s" % (self.script, line, self.stderr()))
+            raise AssertionError("%s did not do %r:\n%s" % (self.cmd, line, self.stderr()))
+
+
+class _NodeProtoServer(_ProtoPeer):
+    script = None
+
+    def __init__(self, args):
+        node = shutil.which("node") or "/usr/bin/node"
+        super().__init__([node, os.path.join(NODE_DIR, self.script)] + args, cwd=NODE_DIR)
+
+    def __enter__(self):
+        ensure_node_modules()
+        return super().__enter__()
 
 
 class SocketIOServer(_NodeProtoServer):
@@ -123,6 +131,28 @@ class SocketIOServer(_NodeProtoServer):
 
     def emit(self, nsp, event, args):
         self._done("emit %s %s %s" % (nsp, event, json.dumps(args)))
+
+
+class PySocketIOServer(_ProtoPeer):
+    """python-socketio (tests/lib/servers/socketio_py.py): a second Socket.IO v4 implementation."""
+
+    def __init__(self, ping_interval=25000, ping_timeout=20000):
+        super().__init__([PYTHON, os.path.join(SERVERS_DIR, "socketio_py.py"), "--ping-interval", str(ping_interval),
+                          "--ping-timeout", str(ping_timeout)])
+
+    @staticmethod
+    def available():
+        try:
+            import aiohttp  # noqa: F401
+            import socketio  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def __enter__(self):
+        super().__enter__()
+        self.url = "ws://127.0.0.1:%d/socket.io/" % self.port
+        return self
 
 
 class SignalRServer(_NodeProtoServer):
@@ -245,11 +275,16 @@ class RabbitMQ:
         return self
 
     def log(self):
-        try:
-            with open(os.path.join(self.dir, "server.out"), "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        """The node's stdout and its log file (log/<node>.log). Note: RabbitMQ 3.10 logs nothing when it
+        ends a Web-STOMP session for missed heart-beats; the client sees close 1000 "STOMP died"."""
+        out = []
+        for path in (os.path.join(self.dir, "server.out"), os.path.join(self.dir, "log", self.nodename + ".log")):
+            try:
+                with open(path, "rb") as f:
+                    out.append(f.read().decode("utf-8", "replace"))
+            except OSError:
+                pass
+        return "\n".join(out)
 
     def ctl(self, *args, timeout=30):
         r = subprocess.run([os.path.join(RABBITMQ_BIN, "rabbitmqctl"), "-q"] + [str(a) for a in args], env=self._env(),
@@ -301,3 +336,25 @@ class RabbitMQ:
             self._out.close()
         if self.dir and not os.environ.get("WSF_KEEP_TMP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main(argv):
+    """Runs one server by hand (e.g. for a JMeter example plan): prints its URL, stops on Enter or Ctrl-C.
+        python3 tests/lib/proto_servers.py socketio|signalr|rabbitmq"""
+    kinds = {"socketio": SocketIOServer, "signalr": SignalRServer, "rabbitmq": RabbitMQ}
+    if len(argv) != 2 or argv[1] not in kinds:
+        print(main.__doc__)
+        return 2
+    with kinds[argv[1]]() as srv:
+        print(srv.url, getattr(srv, "http_url", ""), flush=True)
+        try:
+            input()
+        except (EOFError, KeyboardInterrupt):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv))

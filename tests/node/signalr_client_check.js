@@ -8,11 +8,8 @@
 // command) and reports the error the client got. Prints one JSON line; exit 0, or 1 with {"error": ...}.
 'use strict';
 const signalR = require('@microsoft/signalr');
+const { arg } = require('./peer_common');
 
-function arg(name, dflt) {
-  const i = process.argv.indexOf('--' + name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 const url = arg('url', 'http://127.0.0.1:5000/hub');
 const holdMs = parseInt(arg('hold-ms', '0'), 10);
 const keepAliveMs = parseInt(arg('keep-alive-ms', '15000'), 10);

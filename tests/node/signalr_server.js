@@ -40,11 +40,8 @@
 const http = require('http');
 const crypto = require('crypto');
 const { WebSocketServer } = require('ws');
+const { arg, emit, serveStdin } = require('./peer_common');
 
-function arg(name, dflt) {
-  const i = process.argv.indexOf('--' + name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 const port = parseInt(arg('port', '0'), 10);
 const host = arg('host', '127.0.0.1');
 const hubPath = arg('path', '/hub');
@@ -55,8 +52,6 @@ const handshakeError = arg('handshake-error', null); // answer every handshake w
 const quiet = process.argv.includes('--quiet');
 const RS = '\x1e';
 
-const mono = () => Number(process.hrtime.bigint()) / 1e9;
-const emit = (rec) => process.stdout.write(JSON.stringify(Object.assign({ t: mono() }, rec)) + '\n');
 const log = (rec) => { if (!quiet) emit(rec); };
 
 const counters = {
@@ -267,23 +262,7 @@ function command(line) {
   } else if (parts[0] !== '') emit({ ev: 'error', message: 'unknown command ' + parts[0] });
 }
 
-let pending = '';
-process.stdin.on('data', (chunk) => {
-  pending += chunk.toString('utf8');
-  let nl;
-  while ((nl = pending.indexOf('\n')) >= 0) {
-    command(pending.slice(0, nl));
-    pending = pending.slice(nl + 1);
-  }
-});
-const exit = () => {
-  stats();
-  process.exit(0);
-};
-process.stdin.on('end', exit);
-process.stdin.on('error', exit);
-process.on('SIGTERM', exit);
 process.on('SIGUSR1', stats);
-process.stdin.resume();
-setTimeout(exit, parseFloat(arg('max-seconds', '900')) * 1000).unref();
+serveStdin(command, stats);
+
 httpServer.listen(port, host, () => process.stdout.write(`READY ${httpServer.address().port}\n`));

@@ -7,11 +7,8 @@
 //   node socketio_client_check.js --url http://127.0.0.1:PORT --namespace /chat --hold-ms 3000
 'use strict';
 const { io } = require('socket.io-client');
+const { arg } = require('./peer_common');
 
-function arg(name, dflt) {
-  const i = process.argv.indexOf('--' + name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 const url = arg('url', 'http://127.0.0.1:3000');
 const nsp = arg('namespace', '/');
 const holdMs = parseInt(arg('hold-ms', '0'), 10);

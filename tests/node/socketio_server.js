@@ -27,20 +27,14 @@
 'use strict';
 const http = require('http');
 const { Server } = require('socket.io');
+const { arg, emit, serveStdin } = require('./peer_common');
 
-function arg(name, dflt) {
-  const i = process.argv.indexOf('--' + name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 const port = parseInt(arg('port', '0'), 10);
 const host = arg('host', '127.0.0.1');
 const pingInterval = parseInt(arg('ping-interval', '25000'), 10);
 const pingTimeout = parseInt(arg('ping-timeout', '20000'), 10);
 const extraNsp = arg('namespace', '/chat');
 const quiet = process.argv.includes('--quiet');
-
-const mono = () => Number(process.hrtime.bigint()) / 1e9;
-const emit = (rec) => process.stdout.write(JSON.stringify(Object.assign({ t: mono() }, rec)) + '\n');
 
 const counters = {
   connects: 0,            // namespace connects (one per socket)
@@ -135,24 +129,7 @@ function command(line) {
   }
 }
 
-let pending = '';
-process.stdin.on('data', (chunk) => {
-  pending += chunk.toString('utf8');
-  let nl;
-  while ((nl = pending.indexOf('\n')) >= 0) {
-    command(pending.slice(0, nl));
-    pending = pending.slice(nl + 1);
-  }
-});
-const finish = () => {
-  stats();
-  process.exit(0);
-};
-process.stdin.on('end', finish);
-process.stdin.on('error', finish);
-process.on('SIGTERM', finish);
 process.on('SIGUSR1', stats);
-process.stdin.resume();
-setTimeout(finish, parseFloat(arg('max-seconds', '900')) * 1000).unref();
+serveStdin(command, stats);
 
 httpServer.listen(port, host, () => process.stdout.write(`READY ${httpServer.address().port}\n`));

@@ -11,6 +11,10 @@ then zero drops on both sides: the daemon's `stats` (no close, no failed open) a
 counters (no disconnect). Printed figures (run with -s): sessions, open time, the auto-replies or
 heartbeats per second during the hold, and the daemon's CPU over the hold from /proc/<pid>/stat
 (utime + stime), in % of one core.
+
+test_all_presets_at_their_defaults_1000_each_at_once then runs the four at once (4,000 sessions in one
+daemon) with the presets' default intervals against the servers' default timeouts, for 55 s (longer than
+the longest, Socket.IO's 25 s + 20 s).
 """
 
 import os
@@ -34,9 +38,9 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15 of stat(5))
 
 
-def open_all(ctl, params_for):
-    """Opens N sessions, CHUNK pipelined requests at a time; every open must succeed."""
-    names = ["s%04d" % i for i in range(N)]
+def open_all(ctl, params_for, prefix="s"):
+    """Opens N sessions named PREFIX0000..., CHUNK pipelined requests at a time; every open must succeed."""
+    names = ["%s%04d" % (prefix, i) for i in range(N)]
     t0 = time.monotonic()
     for i in range(0, N, CHUNK):
         ids = ctl.send_many([("open", dict(params_for(n), conn=n)) for n in names[i:i + CHUNK]])
@@ -71,7 +75,7 @@ def report(preset, opened_s, rates, cpu):
 def presets_in_daemon():
     with Daemon() as d:
         if not daemon_has_presets(d.client()):
-            pytest.skip("this wsfleetd has no protocol layer (presets: branch h18-session not merged)")
+            pytest.skip("this wsfleetd has no protocol layer (open's framing, session, auto_reply, preset)")
 
 
 @pytest.fixture
@@ -96,8 +100,7 @@ def test_socketio4_1000_sessions(daemon):
 
 def test_echo_heartbeat_1000_sessions(daemon):
     ctl = daemon.client()
-    # The payload is the mock gateway's echo shape (its chat protocol echoes `message`).
-    opts = {"interval_ms": 1000, "reply_timeout_ms": 2000, "payload": '{"action":"echo","message":"wsfleet-heartbeat"}'}
+    opts = {"interval_ms": 1000, "reply_timeout_ms": 2000}
     with MockGw("--require-heartbeat", "2s", "--drop", "fin", "--quiet") as gw:
         _, opened_s = open_all(ctl, lambda n: {"url": gw.url, "preset": "echo-heartbeat", "preset_options": opts})
         rates, cpu = hold(daemon, {"echo heartbeats sent": lambda: ctl.call("stats")["heartbeats_sent"],
@@ -143,3 +146,49 @@ def test_signalr_json_1000_sessions(daemon):
         assert (st["handshakes_ok"], st["open"], st["disconnects"]) == (N, N, 0), st
     assert rates["SignalR pings received by the server"] >= 0.8 * N
     report("signalr-json", opened_s, rates, cpu)
+
+
+DEFAULTS_HOLD_S = 55.0
+
+
+def test_all_presets_at_their_defaults_1000_each_at_once():
+    """The presets' default intervals against the servers' default timeouts, 4 x 1,000 sessions in one
+    daemon for 55 s: Socket.IO pingInterval 25 s + pingTimeout 20 s (drops at 45 s without a pong);
+    RabbitMQ with the preset's heart-beat 10000,10000 (drops after ~30 s of client silence); SignalR
+    KeepAliveInterval 15 s / ClientTimeoutInterval 30 s with the preset's 15 s pings; the mock gateway
+    requiring a heartbeat every 30 s with the preset's 25 s echo."""
+    if not RabbitMQ.available():
+        pytest.skip("rabbitmq-server is not installed (.ci/install-deps --test)")
+    with RabbitMQ() as mq, SocketIOServer(quiet=True) as sio, SignalRServer(quiet=True) as hub, \
+            MockGw("--require-heartbeat", "30s", "--drop", "fin", "--quiet") as gw, Daemon() as daemon:
+        ctl = daemon.client()
+        # Only what a server needs beyond the defaults: RabbitMQ's virtual host and login.
+        presets = {
+            "sio": {"url": sio.url, "preset": "socketio4"},
+            "stomp": {"url": mq.url, "preset": "stomp12",
+                      "preset_options": {"host": "/", "login": "guest", "passcode": "guest"}},
+            "hub": {"url": hub.url, "preset": "signalr-json"},
+            "echo": {"url": gw.url, "preset": "echo-heartbeat"},
+        }
+        opened = {}
+        for prefix, params in presets.items():
+            _, opened[prefix] = open_all(ctl, lambda n, p=params: p, prefix)
+        names = lambda: ctl.call("list", state="open", limit=5000)["total"]  # noqa: E731
+        assert names() == 4 * N
+        t0, c0 = time.monotonic(), cpu_s(daemon.pid)
+        time.sleep(DEFAULTS_HOLD_S)
+        held, cpu = time.monotonic() - t0, 100.0 * (cpu_s(daemon.pid) - c0) / (time.monotonic() - t0)
+        s = ctl.call("stats")
+        assert (s["open"], s["closed_total"], s["failed_total"]) == (4 * N, 0, 0), s
+        assert not s["closes_by_cause"], s["closes_by_cause"]
+        st = sio.stats()
+        assert (st["open"], st["disconnects"]) == (N, 0), st
+        st = hub.stats()
+        assert (st["open"], st["disconnects"]) == (N, 0), st
+        assert sum(gw.stats()["drops"].values()) == 0
+        assert len(mq.channels()) == N
+        pongs = s["auto_replies"].get("engineio-ping", 0)
+        assert pongs >= 2 * N  # pings at 25 s and 50 s, every one answered
+    print("\nall presets at their defaults: %s sessions opened in %s s; held %.0f s with zero drops; %d Engine.IO "
+          "pongs, %d heartbeats sent; daemon CPU %.2f %% of a core" % (
+              4 * N, "/".join("%.1f" % v for v in opened.values()), held, pongs, s["heartbeats_sent"], cpu))

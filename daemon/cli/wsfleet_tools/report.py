@@ -460,7 +460,7 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 <div class="verdict" id="verdict"><b>Verdict</b><ul>%(verdict)s</ul></div>
 %(groups)s
 <p>Sessions opened: <b>%(opened)d</b> (peak %(peak)d open at once) · handshake failures: %(failures)d ·
-closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
+closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s%(reconnects)s</p>
 <p>Client silence at drop (time since the last client frame): %(sil)s</p>
 %(chart)s
 <h2>Closes by code and cause</h2><table><tr><th>code cause</th><th>count</th></tr>%(rows)s</table>
@@ -475,6 +475,9 @@ closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
         "closes": s["closes"], "drops": s["drops"],
         "first": (" · drops began at %.1f s with %s open" % (s["first_drop_at_s"], s["open_at_first_drop"]))
         if s["drops"] else "",
+        "reconnects": (" · reopened by the reconnect policy: <b id=\"reconnects\">%d</b> (after %d of the drops; "
+                       "%d attempts failed)" % (s["reconnects"], s["drops_reconnected"], s["reconnect_failures"]))
+        if s.get("reconnects") or s.get("drops_reconnected") else "",
         "sil": sil, "chart": svg_chart(s, marks=marks), "rows": rows or "<tr><td>none</td><td>0</td></tr>",
         "drop_section": ("<h2>Drops over time</h2><table><tr><th>when (s)</th><th>drops</th>"
                          "<th>client silence at drop (s)</th><th>open at drop</th></tr>%s</table>" % drop_rows)
