@@ -277,10 +277,11 @@ void conn_try_connect(wsf_conn *c) {
   hs->phase = "connect";
   memset(&c->peer, 0, sizeof c->peer);
   memcpy(&c->peer, addr, addr->sa_family == AF_INET6 ? sizeof c->peer.in6 : sizeof c->peer.in4);
-  /* open's source, else the next address of the pool's rotation of the
-   * destination's family, else none (the kernel chooses). */
+  /* open's source address, else the next address of the named (or default)
+   * pool's rotation of the destination's family, else none (the kernel chooses). */
   wsf_source_pool *pool = &c->d->sources;
-  int src = hs->source_fixed ? hs->source_fixed - 1 : wsf_source_pool_next(pool, addr->sa_family);
+  int src = hs->source_fixed ? hs->source_fixed - 1
+                             : wsf_source_pool_next(pool, hs->source_rotation, addr->sa_family);
   c->source = (uint16_t)(src + 1);
   bool binding = false;
   int rv = wsf_transport_init(c->d->loop, &c->transport, &conn_transport_callbacks);
@@ -615,21 +616,23 @@ wsf_handshake *conn_build_handshake(wsf_daemon *d, const wsf_open_params *p, boo
     FAIL(WSF_E_BAD_REQUEST, "%s", url_error ? url_error : "bad url");
     return NULL;
   }
-  int source_fixed = 0;
-  if (p->source) {
+  int source_fixed = 0, source_rotation = 0;
+  if (p->source && (source_rotation = wsf_source_pool_find(&d->sources, p->source, p->source_len)) < 0) {
+    source_rotation = 0;
     bool full;
     int i = wsf_source_pool_intern(&d->sources, p->source, p->source_len, &full);
     if (i < 0) {
       free(url);
       FAIL(full ? WSF_E_LIMIT : WSF_E_BAD_REQUEST, "%s",
            full ? "source: the daemon holds 1024 source addresses already (WSF_SOURCE_POOL_MAX)"
-                : "field 'source' must be an IPv4 or IPv6 address");
+                : "field 'source' must be an IPv4 or IPv6 address, or a pool name (--source-pool)");
       return NULL;
     }
     source_fixed = i + 1;
   }
   wsf_handshake *hs = wsf_xcalloc(1, sizeof *hs);
   hs->source_fixed = source_fixed;
+  hs->source_rotation = (uint8_t)source_rotation;
   memcpy(hs->host, url->host, sizeof hs->host);
   hs->port = url->port;
   bool tls = url->tls;

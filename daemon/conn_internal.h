@@ -29,7 +29,8 @@ typedef struct wsf_handshake {
    * rotation says, the rest in order after a failed connect */
   wsf_dns_addr *addrs;
   uint8_t n_addrs, start, tried;
-  int source_fixed; /* open's `source`: index + 1 into d->sources; 0 = the pool's rotation */
+  int source_fixed;        /* open's `source` address: index + 1 into d->sources; 0 = a rotation */
+  uint8_t source_rotation; /* open's `source` pool name (0: "default", --source-addresses) */
   char key[WSF_KEY_LEN + 1];
   char *request;
   size_t request_len;

@@ -67,7 +67,9 @@ typedef struct wsf_config {
   wsf_proxy_env proxy_env;      /* HTTP(S)_PROXY, NO_PROXY at start */
   const char *priority;         /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
   const char *source_addresses; /* --source-addresses LIST|RANGE; NULL = the kernel chooses */
-  uint32_t dns_cache_ms;        /* --dns-cache-ms: how long a name's answer is used (30000; 0 = not kept) */
+  const char *source_pools[16]; /* --source-pool NAME=LIST|RANGE, as given (WSF_SOURCE_ROTATIONS_MAX) */
+  unsigned n_source_pools;
+  uint32_t dns_cache_ms; /* --dns-cache-ms: how long a name's answer is used (30000; 0 = not kept) */
 } wsf_config;
 
 typedef struct wsf_stats {

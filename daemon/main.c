@@ -79,8 +79,40 @@ static void usage(FILE *f) {
         "                             opens rotate over them (30000, 0 = look up every open)\n"
         "  --source-addresses LIST|RANGE  source addresses opens rotate over, e.g.\n"
         "                             127.0.0.1-127.0.0.8,127.0.1.1 (none: the kernel chooses)\n"
+        "  --source-pool NAME=LIST|RANGE  a named pool open's source can name (repeatable, 16 at most)\n"
         "  --version, --help\n",
         f);
+}
+
+/* --source-addresses (the default pool) first, then each --source-pool NAME=SPEC. */
+static int parse_source_pools(wsf_source_pool *pool, const wsf_config *cfg) {
+  char err[160];
+  wsf_source_pool_init(pool);
+  if (cfg->source_addresses &&
+      wsf_source_pool_parse(pool, "default", cfg->source_addresses, err, sizeof err) != 0) {
+    fprintf(stderr, "wsfleetd: --source-addresses: %s\n", err);
+    wsf_source_pool_free(pool);
+    return -1;
+  }
+  for (unsigned i = 0; i < cfg->n_source_pools; i++) {
+    const char *eq = strchr(cfg->source_pools[i], '=');
+    char name[WSF_SOURCE_POOL_NAME_MAX + 2];
+    size_t len = eq ? (size_t)(eq - cfg->source_pools[i]) : 0;
+    if (!eq || len == 0 || len >= sizeof name) {
+      fprintf(stderr, "wsfleetd: --source-pool %s: expected NAME=LIST|RANGE\n", cfg->source_pools[i]);
+      wsf_source_pool_free(pool);
+      return -1;
+    }
+    memcpy(name, cfg->source_pools[i], len);
+    name[len] = '\0';
+    if (strcmp(name, "default") == 0 || wsf_source_pool_parse(pool, name, eq + 1, err, sizeof err) != 0) {
+      fprintf(stderr, "wsfleetd: --source-pool %s: %s\n", cfg->source_pools[i],
+              strcmp(name, "default") == 0 ? "'default' is --source-addresses" : err);
+      wsf_source_pool_free(pool);
+      return -1;
+    }
+  }
+  return 0;
 }
 
 static int parse_u64(const char *s, uint64_t *v) {
@@ -143,6 +175,7 @@ enum {
   OPT_LOG_LEVEL,
   OPT_PRIORITY,
   OPT_SOURCE_ADDRESSES,
+  OPT_SOURCE_POOL,
   OPT_VERSION,
   OPT_HELP,
 };
@@ -186,6 +219,7 @@ static const struct option options[] = {
     {"log-level", required_argument, 0, OPT_LOG_LEVEL},
     {"priority", required_argument, 0, OPT_PRIORITY},
     {"source-addresses", required_argument, 0, OPT_SOURCE_ADDRESSES},
+    {"source-pool", required_argument, 0, OPT_SOURCE_POOL},
     {"version", no_argument, 0, OPT_VERSION},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
@@ -379,6 +413,14 @@ static int parse_args(int argc, char **argv, wsf_config *cfg, int *lifeline_fd) 
       break;
     case OPT_SOURCE_ADDRESSES:
       cfg->source_addresses = optarg;
+      break;
+    case OPT_SOURCE_POOL:
+      if (cfg->n_source_pools == sizeof cfg->source_pools / sizeof cfg->source_pools[0]) {
+        fprintf(stderr, "wsfleetd: --source-pool: more than %zu pools\n",
+                sizeof cfg->source_pools / sizeof cfg->source_pools[0]);
+        return -1;
+      }
+      cfg->source_pools[cfg->n_source_pools++] = optarg;
       break;
     case OPT_VERSION:
       printf("wsfleetd %s\n", WSF_VERSION);
@@ -601,13 +643,8 @@ int main(int argc, char **argv) {
   wsf_timers_init(d->loop, &d->timers);
   wsf_conns_init(d);
   d->dns.ttl_us = (uint64_t)cfg->dns_cache_ms * 1000;
-  char source_err[160];
-  if (cfg->source_addresses &&
-      wsf_source_pool_parse(&d->sources, cfg->source_addresses, source_err, sizeof source_err) != 0) {
-    fprintf(stderr, "wsfleetd: --source-addresses: %s\n", source_err);
-    wsf_source_pool_free(&d->sources);
+  if (parse_source_pools(&d->sources, cfg) != 0)
     return 2;
-  }
   int rc = 0;
   if (m.lifeline_fd >= 0 && start_lifeline(&m) != 0) {
     rc = 1;

@@ -61,7 +61,60 @@ static int append(wsf_source_pool *p, const struct sockaddr_storage *sa) {
   return (int)p->n++;
 }
 
-int wsf_source_pool_parse(wsf_source_pool *p, const char *spec, char *err, size_t err_len) {
+void wsf_source_pool_init(wsf_source_pool *p) {
+  memset(p, 0, sizeof *p);
+  strcpy(p->rotations[0].name, "default");
+  p->n_rotations = 1;
+}
+
+static bool good_pool_name(const char *name) {
+  size_t len = strlen(name);
+  if (len == 0 || len > WSF_SOURCE_POOL_NAME_MAX)
+    return false;
+  for (const char *c = name; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+          *c == '_' || *c == '.'))
+      return false;
+  return true;
+}
+
+static bool is_member(const wsf_source_rotation *r, uint32_t index) {
+  for (uint32_t i = 0; i < r->n; i++)
+    if (r->members[i] == index)
+      return true;
+  return false;
+}
+
+static void add_member(wsf_source_rotation *r, uint32_t index) {
+  r->members = wsf_xrealloc(r->members, (r->n + 1) * sizeof *r->members);
+  r->members[r->n++] = index;
+}
+
+int wsf_source_pool_parse(wsf_source_pool *p, const char *name, const char *spec, char *err, size_t err_len) {
+  wsf_source_rotation *r;
+  if (strcmp(name, "default") == 0) {
+    r = &p->rotations[0];
+    if (r->n) {
+      snprintf(err, err_len, "the default pool is given twice");
+      return -1;
+    }
+  } else {
+    if (!good_pool_name(name)) {
+      snprintf(err, err_len, "'%s' is not a pool name (1 to %d letters, digits, '-', '_', '.')", name,
+               WSF_SOURCE_POOL_NAME_MAX);
+      return -1;
+    }
+    if (wsf_source_pool_find(p, name, strlen(name)) >= 0) {
+      snprintf(err, err_len, "pool '%s' is given twice", name);
+      return -1;
+    }
+    if (p->n_rotations == 1 + WSF_SOURCE_ROTATIONS_MAX) {
+      snprintf(err, err_len, "more than %d named pools", WSF_SOURCE_ROTATIONS_MAX);
+      return -1;
+    }
+    r = &p->rotations[p->n_rotations++];
+    strcpy(r->name, name);
+  }
   const char *s = spec;
   while (1) {
     const char *end = strchr(s, ',');
@@ -90,32 +143,55 @@ int wsf_source_pool_parse(wsf_source_pool *p, const char *spec, char *err, size_
       struct sockaddr_storage sa = first;
       if (dash)
         ((struct sockaddr_in *)&sa)->sin_addr.s_addr = htonl((uint32_t)x);
-      if (find(p, &sa) >= 0) {
+      int i = find(p, &sa);
+      if (i >= 0 && is_member(r, (uint32_t)i)) {
         snprintf(err, err_len, "'%.*s' lists an address twice", (int)len, s);
         return -1;
       }
-      if (append(p, &sa) < 0) {
+      if (i < 0 && (i = append(p, &sa)) < 0) {
         snprintf(err, err_len, "more than %d source addresses", WSF_SOURCE_POOL_MAX);
         return -1;
       }
+      add_member(r, (uint32_t)i);
     }
     if (!end)
       break;
     s = end + 1;
   }
-  p->n_rotating = p->n;
   return 0;
 }
 
-int wsf_source_pool_next(wsf_source_pool *p, int family) {
+int wsf_source_pool_find(const wsf_source_pool *p, const char *name, size_t len) {
+  for (uint32_t i = 0; i < p->n_rotations; i++)
+    if (strlen(p->rotations[i].name) == len && memcmp(p->rotations[i].name, name, len) == 0)
+      return (int)i;
+  return -1;
+}
+
+int wsf_source_pool_next(wsf_source_pool *p, uint32_t rotation, int family) {
+  wsf_source_rotation *r = &p->rotations[rotation];
   /* Bounded by the rotation's length: a mixed pool skips the other family. */
-  for (uint32_t tries = 0; tries < p->n_rotating; tries++) {
-    uint32_t i = p->next;
-    p->next = (p->next + 1) % p->n_rotating;
+  for (uint32_t tries = 0; tries < r->n; tries++) {
+    uint32_t i = r->members[r->next];
+    r->next = (r->next + 1) % r->n;
     if (p->addrs[i].sa.ss_family == family)
       return (int)i;
   }
   return -1;
+}
+
+uint64_t wsf_source_rotation_opens(const wsf_source_pool *p, uint32_t rotation) {
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < p->rotations[rotation].n; i++)
+    sum += p->addrs[p->rotations[rotation].members[i]].opens;
+  return sum;
+}
+
+uint64_t wsf_source_rotation_failures(const wsf_source_pool *p, uint32_t rotation) {
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < p->rotations[rotation].n; i++)
+    sum += p->addrs[p->rotations[rotation].members[i]].failures;
+  return sum;
 }
 
 int wsf_source_pool_intern(wsf_source_pool *p, const char *text, size_t len, bool *full) {
@@ -132,6 +208,8 @@ int wsf_source_pool_intern(wsf_source_pool *p, const char *text, size_t len, boo
 }
 
 void wsf_source_pool_free(wsf_source_pool *p) {
+  for (uint32_t i = 0; i < p->n_rotations; i++)
+    free(p->rotations[i].members);
   free(p->addrs);
   memset(p, 0, sizeof *p);
 }

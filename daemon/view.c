@@ -273,6 +273,20 @@ static uint64_t source_failures(const void *ctx, size_t i) {
   return p->addrs[i].failures;
 }
 
+static const char *pool_key(const void *ctx, size_t i, char buf[16]) {
+  (void)buf;
+  const wsf_source_pool *p = ctx;
+  return p->rotations[i].name;
+}
+
+static uint64_t pool_opens(const void *ctx, size_t i) {
+  return wsf_source_rotation_opens(ctx, (uint32_t)i);
+}
+
+static uint64_t pool_failures(const void *ctx, size_t i) {
+  return wsf_source_rotation_failures(ctx, (uint32_t)i);
+}
+
 #define PROM(var, family, type, help, labels, seconds)                                                       \
   static const wsf_prom var = {family, type, help, labels, seconds}
 
@@ -409,6 +423,23 @@ const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_
   wsf_view *sv = view_begin(&out->sources, "stats sources");
   add_counts(sv, "opens", &out->source_opens, RPC | PROM, &p_src_opens);
   add_counts(sv, "failures", &out->source_failures, RPC | PROM, &p_src_failures);
+  /* Per pool ("default" = --source-addresses, then --source-pool's): its members' counters summed,
+   * so an address in two pools counts in both. */
+  out->pool_opens = (wsf_view_counts){.n = d->sources.n_rotations,
+                                      .ctx = &d->sources,
+                                      .key = pool_key,
+                                      .value = pool_opens,
+                                      .prom_label = "pool",
+                                      .keep_zeros = true,
+                                      .prom_zeros = true};
+  out->pool_failures = out->pool_opens;
+  out->pool_failures.value = pool_failures;
+  PROM(p_pool_opens, "wsfleet_source_pool_opens_total", "counter",
+       "Connections that reached open, by source pool (the sum over its addresses).", NULL, false);
+  PROM(p_pool_failures, "wsfleet_source_pool_failures_total", "counter",
+       "Binds and connects that failed, by source pool (the sum over its addresses).", NULL, false);
+  add_counts(sv, "pool_opens", &out->pool_opens, RPC | PROM, &p_pool_opens);
+  add_counts(sv, "pool_failures", &out->pool_failures, RPC | PROM, &p_pool_failures);
   add_map(v, "sources", sv, RPC | PROM);
 
   PROM(p_hb, "wsfleet_heartbeats_sent_total", "counter", "Keepalive heartbeats (pings or payloads) sent.",

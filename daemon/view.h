@@ -104,7 +104,7 @@ const wsf_view *wsf_view_status(wsf_status_view *out, const wsf_conn *c, uint64_
  * hits, stats only) may be NULL when there is no control server. */
 typedef struct wsf_stats_view {
   wsf_view top, deflate, output, limits, sources, dns;
-  wsf_view_counts by_code, by_cause, source_opens, source_failures;
+  wsf_view_counts by_code, by_cause, source_opens, source_failures, pool_opens, pool_failures;
 } wsf_stats_view;
 const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_t now_us,
                                const wsf_view_counts *control_limits);

@@ -23,6 +23,7 @@ verified by the daemon (ca_file).
 
     bench_conns.py [--quick] [--ws 1000,10000,19000] [--wss 1000,10000] [--hold S]
                    [--interval-ms MS] [--window N] [--no-burst] [--deflate off|no-context|context]
+                   [--source-addresses LIST|RANGE]
 
 With --deflate, every connection negotiates permessage-deflate with the gateway (without, or with,
 context takeover both ways) and echoes one 1 KiB text message before the hold, so the figures are
@@ -114,6 +115,8 @@ def run_case(scheme, n, args, cert, key):
     # The CA comes from the command line, not from open's `tls` map: with a `tls` map that leaves
     # fields out, rpc.c's get_cstr() reads an uninitialised pointer for them (reported).
     d_args = ["--metrics", "127.0.0.1:%d" % metrics_port, "--max-connections", str(max(n, 19000))]
+    if args.source_addresses:
+        d_args += ["--source-addresses", args.source_addresses]
     if scheme == "wss":
         d_args += ["--tls-ca-file", cert]
     with bl.MockGw(*gw_args) as gw, bl.Daemon(*d_args, start_timeout=20) as daemon:
@@ -215,6 +218,8 @@ def main():
                     help="opens outstanding at once (default 100: one JMeter JVM with 100 threads)")
     ap.add_argument("--deflate", choices=["off", "no-context", "context"], default="off",
                     help="negotiate permessage-deflate and echo one message per connection before the hold")
+    ap.add_argument("--source-addresses", metavar="LIST|RANGE",
+                    help="the daemon's source-address pool (e.g. 127.0.0.1-127.0.0.4): connects spread over it")
     ap.add_argument("--no-burst", dest="burst", action="store_false",
                     help="skip the extra run that sends all N opens at once (RSS and rate after a burst)")
     args = ap.parse_args()

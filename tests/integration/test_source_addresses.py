@@ -101,3 +101,47 @@ def test_per_address_counters_in_prometheus(echo):
     if shutil.which("promtool"):
         p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
         assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_named_pools_rotate_over_their_own_addresses(echo):
+    from wsf_fixtures import Daemon
+    with Daemon("--source-addresses", "127.0.0.2-127.0.0.3", "--source-pool", "east=127.0.0.10-127.0.0.12",
+                "--source-pool", "solo=127.0.0.3") as d:
+        c = d.client()
+        east = [c.call("open", conn="e%d" % i, url=echo.url + "e%d" % i, source="east")["source"]
+                for i in range(9)]
+        assert east == ["127.0.0.10", "127.0.0.11", "127.0.0.12"] * 3
+        for i in range(3):  # what the server saw
+            assert echo.wait_for("connect", path="/e%d" % i)[-1]["peer"] == east[i]
+        plain = [c.call("open", conn="d%d" % i, url=echo.url + "d%d" % i)["source"] for i in range(4)]
+        assert plain == ["127.0.0.2", "127.0.0.3"] * 2  # the default rotation is not disturbed
+        assert c.call("open", conn="s", url=echo.url + "s", source="solo")["source"] == "127.0.0.3"
+        assert c.call("open", conn="dflt", url=echo.url + "dflt", source="default")["source"] == "127.0.0.2"
+        sources = c.call("stats")["sources"]
+        # 127.0.0.3 is in the default pool and in solo: one address, counted in both pools' sums
+        assert sources["opens"]["127.0.0.3"] == 3
+        assert sources["pool_opens"] == {"default": 6, "east": 9, "solo": 3}
+        assert sources["pool_failures"] == {"default": 0, "east": 0, "solo": 0}
+        with pytest.raises(RpcError) as e:
+            c.call("open", conn="west", url=echo.url, source="west")
+        assert e.value.code == "bad_request"
+        assert "pool name (--source-pool)" in e.value.message
+
+
+@pytest.mark.parametrize("spec", ["east", "=127.0.0.2", "east=", "a b=127.0.0.2", "default=127.0.0.2",
+                                  "east=127.0.0.2,127.0.0.2"])
+def test_a_bad_named_pool_stops_the_daemon_at_start(spec):
+    import subprocess
+    from wsf_fixtures import daemon_binary
+    p = subprocess.run([daemon_binary(), "--source-pool", spec, "--socket", "/nonexistent/x"],
+                       capture_output=True, timeout=10)
+    assert p.returncode == 2
+    assert b"--source-pool" in p.stderr
+
+
+def test_the_same_pool_name_twice_stops_the_daemon(echo):
+    import subprocess
+    from wsf_fixtures import daemon_binary
+    p = subprocess.run([daemon_binary(), "--source-pool", "a=127.0.0.2", "--source-pool", "a=127.0.0.3",
+                        "--socket", "/nonexistent/x"], capture_output=True, timeout=10)
+    assert p.returncode == 2 and b"pool 'a' is given twice" in p.stderr

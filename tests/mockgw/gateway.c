@@ -1,8 +1,11 @@
 /* The listening socket, the session list, the open-session count that drives
  * overload mode, the gateway-wide events (restart, black hole), and the
  * counters. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "mockgw.h"
 #include "util.h"
@@ -36,6 +39,21 @@ static void on_black_hole(wsf_timer *t) {
     fprintf(stderr, "mockgw black_hole open=%u\n", gw->open_count);
   for (mgw_session *s = gw->sessions; s; s = s->next)
     mgw_session_black_hole(s);
+}
+
+/* libuv 1.44 has no reuse-port flag on bind: the socket is made here with SO_REUSEPORT set, and
+ * the handle adopts it before uv_tcp_bind (which binds an adopted socket as it is). */
+static int adopt_reuse_port_socket(uv_tcp_t *listener, int family) {
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int one = 1;
+  int rc = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0 ? 0 : -errno;
+  if (rc == 0)
+    rc = uv_tcp_open(listener, fd);
+  if (rc != 0)
+    close(fd);
+  return rc;
 }
 
 int mgw_gateway_start(mgw_gateway *gw, uv_loop_t *loop, int *bound_port, char *err, size_t errlen) {
@@ -74,7 +92,10 @@ int mgw_gateway_start(mgw_gateway *gw, uv_loop_t *loop, int *bound_port, char *e
     return -1;
   }
   gw->listener.data = gw;
-  rc = uv_tcp_bind(&gw->listener, &addr.sa, 0);
+  if (gw->cfg.reuse_port)
+    rc = adopt_reuse_port_socket(&gw->listener, addr.sa.sa_family);
+  if (rc == 0)
+    rc = uv_tcp_bind(&gw->listener, &addr.sa, 0);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&gw->listener, 4096, on_connection);
   if (rc != 0) {

@@ -18,6 +18,7 @@ static void usage(FILE *f) {
           "usage: mockgw [options]   (durations: 45, 45s, 500ms, 2m; all multiplied by --time-scale)\n"
           "  --host ADDR               listen address (default 127.0.0.1)\n"
           "  --port P                  0 = ephemeral; prints 'listening PORT' when ready\n"
+          "  --reuse-port              SO_REUSEPORT: several gateway processes share one address:port\n"
           "  --time-scale F            multiply every duration by F (default 1)\n"
           "  --idle-timeout T          drop a session idle for T (default: none)\n"
           "  --activity any|data       what resets the idle timer: any client frame, or data frames only\n"
@@ -166,6 +167,7 @@ enum {
   OPT_MAX_MSG,
   OPT_STATS,
   OPT_QUIET,
+  OPT_REUSE_PORT,
   OPT_DEFLATE,
   OPT_RETRY_AFTER,
   OPT_CAP_CLOSE,
@@ -207,6 +209,7 @@ static const struct option options[] = {
     {"max-message-bytes", required_argument, 0, OPT_MAX_MSG},
     {"stats-file", required_argument, 0, OPT_STATS},
     {"quiet", no_argument, 0, OPT_QUIET},
+    {"reuse-port", no_argument, 0, OPT_REUSE_PORT},
     {"deflate", no_argument, 0, OPT_DEFLATE},
     {"retry-after", required_argument, 0, OPT_RETRY_AFTER},
     {"cap-close", required_argument, 0, OPT_CAP_CLOSE},
@@ -410,6 +413,9 @@ int main(int argc, char **argv) {
       break;
     case OPT_STATS:
       cfg->stats_file = optarg;
+      break;
+    case OPT_REUSE_PORT:
+      cfg->reuse_port = true;
       break;
     case OPT_QUIET:
       cfg->quiet = true;

@@ -96,6 +96,9 @@ typedef struct mgw_config {
   uint64_t max_message_bytes;
   const char *stats_file;
   bool quiet; /* no per-drop log lines */
+  /* SO_REUSEPORT on the listener: a gateway of several processes on one address:port, the kernel
+   * spreading connections over them, so it holds more sessions than one process's fd limit */
+  bool reuse_port;
 } mgw_config;
 
 typedef struct mgw_counters {

@@ -169,8 +169,9 @@ static void test_each_family_announced_once_with_its_samples_together(void) {
     samples++;
   }
   free(copy);
-  CHECK(n_seen == 28); /* + wsfleet_source_opens_total, wsfleet_source_failures_total (announced with no
-                          address), wsfleet_dns_failures_total, wsfleet_dns_cache_hits_total,
+  CHECK(n_seen == 30); /* + wsfleet_source_opens_total, wsfleet_source_failures_total (announced with no
+                          address), wsfleet_source_pool_opens_total, wsfleet_source_pool_failures_total,
+                          wsfleet_dns_failures_total, wsfleet_dns_cache_hits_total,
                           wsfleet_reconnects_total, wsfleet_reconnect_failures_total,
                           wsfleet_paced_messages_total */
   CHECK(samples > 200);
