@@ -85,7 +85,9 @@ def test_stomp_plan_keeps_sessions_past_the_broker_heart_beat(jmeter, tmp_path):
                                   "unsubscribe": THREADS, "close": THREADS})
             for r in run.by_label("subscribe (receipt)"):
                 assert r["responseMessage"].startswith("text message"), r
-            assert "missed client heartbeat" not in mq.log()  # RabbitMQ's words when it drops one
+            # A session the broker dropped for missed heart-beats (RabbitMQ 3.10 logs nothing then; the
+            # client gets close 1000 "STOMP died") fails the thread's next sample and is a Drop Monitor
+            # row: check_clean_run above refuses both.
 
 
 def test_signalr_plan_negotiates_in_http_and_keeps_sessions_past_the_client_timeout(jmeter, tmp_path):
