@@ -295,6 +295,9 @@ static bool session_record(wsf_conn *c, int opcode, const uint8_t *data, size_t 
       conn_deliver_message(c, opcode, data, len, now);
       return c->state != WSF_CONN_CLOSED;
     }
+    /* The server's record goes to body only: the message stays the same for every session that
+     * fails this way, so a JMeter dashboard groups them in one error row (a session id in the text
+     * would split them). */
     char msg[640];
     snprintf(msg, sizeof msg, "session step %u: expected %s; the server sent something else (body)", pr->step,
              st->expect_words);
