@@ -544,6 +544,10 @@ static void start_recv(req_ctx *r, wsf_conn *c, uint8_t method, const char *data
   if (method == P_REQUEST) {
     /* Only a message that arrives after the send can be its reply. */
     p->w.min_seq = c->msg_seq;
+    /* Stamped before the write: the write may reach the peer (loopback delivers inline) before a
+     * stamp taken after it, and a preemption between the two made rtt_us shorter than the path's
+     * round trip (37.5 ms over a 40 ms link, test_distance under load). */
+    uint64_t before_send = wsf_now_us();
     wsf_err err = wsf_conn_send_paced(c, opcode, (const uint8_t *)data, len, &p->paced_us);
     if (err != WSF_OK) {
       send_failed(r, c, err);
@@ -551,7 +555,7 @@ static void start_recv(req_ctx *r, wsf_conn *c, uint8_t method, const char *data
       return;
     }
     p->sent_bytes = len;
-    p->sent_us = wsf_now_us();
+    p->sent_us = before_send; /* rtt_us includes a paced wait (PROTOCOL.md, request) */
   }
   wsf_conn_recv(c, &p->w, timeout_ms);
 }
