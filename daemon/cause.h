@@ -28,7 +28,8 @@
   X(DNS_ERROR, "dns_error", "DNS lookup failed")                                                             \
   X(CONNECT_ERROR, "connect_error", "TCP connect failed")                                                    \
   X(OUTPUT_STALLED, "output_stalled", "the server stopped reading (output over its cap)")                    \
-  X(REPLY_TIMEOUT, "reply_timeout", "no heartbeat reply in time")
+  X(REPLY_TIMEOUT, "reply_timeout", "no heartbeat reply in time")                                            \
+  X(SESSION_FAILED, "session_failed", "session setup failed")
 
 typedef enum wsf_cause {
 #define WSF_CAUSE_ENUM(id, name, words) WSF_CAUSE_##id,

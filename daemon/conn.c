@@ -36,22 +36,21 @@ void conn_stop_timers(wsf_conn *c) {
   wsf_timer_stop(&c->d->timers, &c->pong_timer);
   wsf_timer_stop(&c->d->timers, &c->deadline);
   wsf_timer_stop(&c->d->timers, &c->output_timer);
+  conn_redial_stop(c);
 }
 
 static void conn_free(wsf_conn *c) {
   wsf_ws_free(&c->ws);
   wsf_inbox_clear(&c->inbox);
   conn_free_record(c->record);
-  if (c->failure) {
-    free(c->failure->message);
-    free(c->failure->body);
-    free(c->failure->retry_after);
-    free(c->failure);
-  }
+  conn_free_failure(c);
   wsf_keepalive_release(c->d, c->ka);
+  conn_proto_free(c);
   free(c->deflate);
   free(c->subprotocol);
   free(c->resp_headers);
+  conn_redial_free(c);
+  conn_pace_free(c);
   free(c->url);
   free(c->name);
   free(c);
@@ -128,7 +127,7 @@ void conn_check_output(wsf_conn *c) {
 /* The peer took bytes: a held pong goes out; back under the cap, reading resumes. */
 static void on_written(wsf_transport *t) {
   wsf_conn *c = conn_of_transport(t);
-  if (c->state == WSF_CONN_CONNECTING)
+  if (c->state == WSF_CONN_CONNECTING && !conn_session_phase(c)) /* before the 101, or between reopens */
     return;
   wsf_ws_written(&c->ws);
   if (c->reads_paused && conn_output_pending(c) <= c->d->cfg.max_output_bytes) {
@@ -168,6 +167,15 @@ static void on_ws_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t le
   d->stats.msgs_in++;
   d->stats.bytes_in += len;
   conn_account_deflate(c);
+  if (c->proto) { /* records, session steps, auto-reply; then conn_deliver_message */
+    conn_proto_message(c, opcode, data, len);
+    return;
+  }
+  conn_deliver_message(c, opcode, data, len, now);
+}
+
+void conn_deliver_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint64_t now) {
+  wsf_daemon *d = c->d;
   if (conn_is_heartbeat_reply(c, opcode, data, len)) {
     c->ka_replies++;
     if (c->ka_ping_outstanding) {
@@ -242,10 +250,13 @@ static void on_ws_pong(wsf_ws *ws, const uint8_t *data, size_t len) {
 static void on_ws_close_frame(wsf_ws *ws, uint16_t code, const uint8_t *reason, size_t reason_len) {
   wsf_conn *c = conn_of_ws(ws);
   c->last_recv_us = wsf_now_us();
-  if (c->state == WSF_CONN_CLOSING) /* the answer to our close */
+  bool in_session = conn_session_phase(c) != NULL; /* the open fails with it */
+  if (c->state == WSF_CONN_CLOSING)                /* the answer to our close */
     conn_finish(c, code, WSF_BY_CLIENT, true, WSF_CAUSE_LOCAL_CLOSE, (const char *)reason, reason_len, NULL);
   else
     conn_finish(c, code, WSF_BY_SERVER, true, WSF_CAUSE_SERVER_CLOSE, (const char *)reason, reason_len, NULL);
+  if (in_session)
+    TELL_OBSERVERS(c->d, handshake_failed, c);
   linger_then_close(c);
 }
 
@@ -259,7 +270,10 @@ static void on_ws_protocol_error(wsf_ws *ws, uint16_t code) {
   if (!why)
     why = wsf_ws_failure_detail(ws, close_why, sizeof close_why);
   snprintf(detail, sizeof detail, "%s%ssent close %u", why ? why : "", why ? "; " : "", code);
+  bool in_session = conn_session_phase(c) != NULL;
   conn_finish(c, code, WSF_BY_CLIENT, false, cause, NULL, 0, detail);
+  if (in_session)
+    TELL_OBSERVERS(c->d, handshake_failed, c);
   linger_then_close(c);
 }
 
@@ -273,11 +287,12 @@ const wsf_ws_callbacks conn_ws_callbacks = {
 
 static void on_data(wsf_transport *t, const uint8_t *data, size_t len) {
   wsf_conn *c = conn_of_transport(t);
-  if (c->state == WSF_CONN_CONNECTING) {
+  if (c->state == WSF_CONN_CONNECTING && c->hs) {
     conn_handshake_data(c, data, len);
     return;
   }
-  if (c->state == WSF_CONN_OPEN || c->state == WSF_CONN_CLOSING || (c->record && !c->ws.failed))
+  if (c->state == WSF_CONN_OPEN || c->state == WSF_CONN_CLOSING || conn_session_phase(c) ||
+      (c->record && !c->ws.failed))
     wsf_ws_feed(&c->ws, data, len);
   conn_check_output(c);
 }
@@ -303,6 +318,8 @@ static void on_end(wsf_transport *t, wsf_end_cause e, const char *detail) {
   wsf_conn *c = conn_of_transport(t);
   switch (c->state) {
   case WSF_CONN_CONNECTING:
+    if (!c->hs && !conn_session_phase(c)) /* the session a reconnect replaces, ending during the backoff */
+      break;
     if (c->hs && c->hs->resp_init && c->hs->resp.headers_complete &&
         wsf_hs_response_eof(&c->hs->resp) == WSF_HS_REJECTED) {
       conn_handshake_data(c, NULL, 0); /* reports the rejected answer */
@@ -311,9 +328,9 @@ static void on_end(wsf_transport *t, wsf_end_cause e, const char *detail) {
     }
     {
       char msg[200];
-      snprintf(msg, sizeof msg, "connection ended during the %s phase (%s%s%s)",
-               c->hs ? c->hs->phase : "handshake", wsf_end_cause_name(e), detail ? ": " : "",
-               detail ? detail : "");
+      const char *phase = c->hs ? c->hs->phase : conn_session_phase(c);
+      snprintf(msg, sizeof msg, "connection ended during the %s phase (%s%s%s)", phase ? phase : "handshake",
+               wsf_end_cause_name(e), detail ? ": " : "", detail ? detail : "");
       bool tls_failure = e == WSF_END_TLS_ALERT || e == WSF_END_TLS_ERROR;
       conn_fail_open(c, tls_failure ? WSF_E_TLS : WSF_E_HANDSHAKE,
                      tls_failure ? WSF_CAUSE_TLS_ERROR : WSF_CAUSE_HANDSHAKE_FAILED, msg, 0, NULL, 0);
@@ -343,6 +360,8 @@ void conn_on_closed(wsf_transport *t) {
   /* A refused connect with more addresses to try. */
   if (c->state == WSF_CONN_CONNECTING && c->hs && c->hs->tried < c->hs->n_addrs)
     conn_try_connect(c);
+  else if (c->redial)
+    conn_redial_transport_closed(c); /* a reopen waits for the old transport to be gone */
 }
 
 const wsf_transport_callbacks conn_transport_callbacks = {
@@ -377,13 +396,14 @@ wsf_conn *wsf_conn_find(wsf_daemon *d, const char *name, size_t len) {
   return wsf_registry_get(&d->conns, name, len);
 }
 
-wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) {
-  if (c->state != WSF_CONN_OPEN)
-    return WSF_E_CONN_CLOSED;
-  if (conn_output_pending(c) > c->d->cfg.max_output_bytes)
-    return WSF_E_LIMIT;
-  if (wsf_ws_send(&c->ws, opcode, data, len) != 0)
-    return WSF_E_CONN_CLOSED;
+/* The write of one data message and its counting (after pacing, if any). The framing's
+ * terminator is appended to records (conn_write_record), never to a heartbeat: its payload is
+ * what the protocol wants on the wire (STOMP's bare EOL, SignalR's ping with its own 0x1E). */
+int conn_write_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind) {
+  int rv = kind == WSF_DATA_HEARTBEAT ? wsf_ws_send(&c->ws, opcode, data, len)
+                                      : conn_write_record(c, opcode, data, len);
+  if (rv != 0)
+    return -1;
   conn_check_output(c);
   uint64_t now = wsf_now_us();
   conn_note_sent(c, now);
@@ -392,7 +412,31 @@ wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) 
   c->d->stats.msgs_out++;
   c->d->stats.bytes_out += len;
   conn_account_deflate(c);
-  return WSF_OK;
+  if (kind == WSF_DATA_HEARTBEAT)
+    conn_heartbeat_written(c, now);
+  return 0;
+}
+
+wsf_err conn_send_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind,
+                          uint64_t *paced_us) {
+  if (paced_us)
+    *paced_us = 0;
+  if (c->state != WSF_CONN_OPEN)
+    return WSF_E_CONN_CLOSED;
+  /* Messages held by the rate_limit count toward the cap like unsent bytes. */
+  if (conn_output_pending(c) + conn_pace_held_bytes(c) > c->d->cfg.max_output_bytes)
+    return WSF_E_LIMIT;
+  if (c->pace)
+    return conn_pace_send(c, opcode, data, len, kind, paced_us);
+  return conn_write_message(c, opcode, data, len, kind) == 0 ? WSF_OK : WSF_E_CONN_CLOSED;
+}
+
+wsf_err wsf_conn_send_paced(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint64_t *paced_us) {
+  return conn_send_message(c, opcode, data, len, WSF_DATA_SEND, paced_us);
+}
+
+wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len) {
+  return conn_send_message(c, opcode, data, len, WSF_DATA_SEND, NULL);
 }
 
 void wsf_conn_recv(wsf_conn *c, wsf_wait *w, uint32_t timeout_ms) {

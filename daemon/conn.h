@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "inbox.h"
 #include "match.h"
+#include "proto.h"
 #include "timer.h"
 #include "transport.h"
 #include "ws.h"
@@ -42,7 +43,7 @@ typedef struct wsf_close_record {
 } wsf_close_record;
 
 typedef struct wsf_timings {
-  uint64_t queued_us, dns_us, connect_us, proxy_us, tls_us, upgrade_us, total_us;
+  uint64_t queued_us, dns_us, connect_us, proxy_us, tls_us, upgrade_us, session_us, total_us;
 } wsf_timings;
 
 /* open.reuse: what a live connection of the requested name is good for. */
@@ -51,6 +52,17 @@ enum wsf_reuse {
   WSF_REUSE_SAME_URL, /* true (the default): returned when its URL is the one asked for, else url_mismatch */
   WSF_REUSE_ANY,      /* "any": returned whatever its URL */
 };
+
+/* open.reconnect (PROTOCOL.md §5, reconnect): max 0 = off. */
+typedef struct wsf_reconnect_policy {
+  uint32_t max; /* dial attempts after endings, over the name's life */
+  uint32_t backoff_ms, backoff_max_ms, jitter_ms;
+} wsf_reconnect_policy;
+
+/* open.rate_limit (PROTOCOL.md §5, rate_limit): messages 0 = off. */
+typedef struct wsf_rate_limit {
+  uint32_t messages, per_ms;
+} wsf_rate_limit;
 
 /* What an open asks for. Strings point into the request and are copied. */
 typedef struct wsf_open_params {
@@ -76,6 +88,9 @@ typedef struct wsf_open_params {
   wsf_deflate_options deflate; /* permessage-deflate offer; enabled false = none */
   const char *source;          /* an address to bind before connect, or NULL: the pool's rotation */
   size_t source_len;
+  wsf_proto *proto; /* framing, session, auto_reply (proto.h), or NULL; the open takes its own reference */
+  wsf_reconnect_policy reconnect; /* conn_reconnect.c */
+  wsf_rate_limit rate_limit;      /* conn_pace.c */
 } wsf_open_params;
 
 enum wsf_wait_kind { WSF_WAIT_OPEN, WSF_WAIT_RECV, WSF_WAIT_PING, WSF_WAIT_CLOSE };
@@ -172,11 +187,14 @@ struct wsf_conn {
   uint8_t ka_payload[8];
   uint64_t ka_ping_sent_us;
   uint64_t ka_sent, ka_replies, ka_late_max_us;
-  uint32_t ka_skipped; /* heartbeats not sent: output over the high-water mark */
+  uint32_t ka_skipped;          /* heartbeats not sent: output over the high-water mark */
+  struct wsf_conn_proto *proto; /* framing, session steps, auto-reply (conn_session.c), or NULL */
   /* close */
   wsf_close_record *record;
   wsf_conn *admit_next;
   wsf_conn *closed_prev, *closed_next; /* in the daemon's list of ended connections */
+  struct wsf_redial *redial; /* only with reconnect.max > 0: what a reopen needs (conn_reconnect.c) */
+  struct wsf_pace *pace;     /* only with a rate_limit: the held messages (conn_pace.c) */
 };
 
 /* What a connection's lifecycle tells its observers (wslay_event_callbacks
@@ -189,6 +207,9 @@ typedef struct wsf_conn_observer {
   void (*closed)(void *ctx, const wsf_conn *c);           /* an open connection ended (c->record) */
   void (*handshake_failed)(void *ctx, const wsf_conn *c); /* an open failed (c->failure, c->record) */
   void (*inbox_dropped)(void *ctx, const wsf_conn *c);    /* the inbox overflowed (c->inbox.dropped) */
+  /* reopened under its name by the reconnect policy (c->timings filled; the close
+   * record of the ending it replaced: wsf_conn_reconnect_info's last_record) */
+  void (*reconnected)(void *ctx, const wsf_conn *c);
 } wsf_conn_observer;
 
 void wsf_conns_init(wsf_daemon *d);
@@ -206,6 +227,9 @@ char *wsf_conn_url_mismatch_message(const wsf_conn *live, const char *requested_
 bool wsf_conn_forgotten(const wsf_daemon *d, const char *name, size_t len);
 /* Queue a data message. Returns WSF_OK, WSF_E_CONN_CLOSED or WSF_E_LIMIT. */
 wsf_err wsf_conn_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
+/* The same; *paced_us (may be NULL) gets how long the rate_limit holds the
+ * message back before it is written (0: written now). */
+wsf_err wsf_conn_send_paced(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint64_t *paced_us);
 /* Starts a recv wait with w->match etc. filled in by the caller. */
 void wsf_conn_recv(wsf_conn *c, wsf_wait *w, uint32_t timeout_ms);
 void wsf_conn_ping(wsf_conn *c, wsf_wait *w, const uint8_t *payload, size_t len, uint32_t timeout_ms);
@@ -225,6 +249,47 @@ uint32_t wsf_conns_shutdown(wsf_daemon *d);
 const char *wsf_conn_peer_text(const wsf_conn *c, char buf[64]);
 /* The source address it bound (the daemon's pool holds the text), or NULL: the kernel chose. */
 const char *wsf_conn_source_text(const wsf_conn *c);
+
+/* The protocol layer (conn_session.c), for status and errors. */
+typedef struct wsf_rule_counts {
+  uint64_t matched, replied, failed; /* failed: over WSF_MAX_REPLY_BYTES, or the send failed */
+} wsf_rule_counts;
+typedef struct wsf_conn_proto wsf_conn_proto;
+/* The connection's compiled layer and its per-rule counters, or NULL without one. */
+const wsf_proto *wsf_conn_proto_rules(const wsf_conn *c, const wsf_rule_counts **counts);
+/* The session step that failed the open (0-based), or -1. */
+int wsf_conn_session_failed_step(const wsf_conn *c);
+/* The value captured in slot (wsf_proto.capture_names), or an empty span. */
+wsf_span wsf_conn_capture(const wsf_conn *c, unsigned slot);
+/* ---- reconnect (conn_reconnect.c) and pacing (conn_pace.c), for status and events ---- */
+typedef struct wsf_reconnect_info {
+  wsf_reconnect_policy policy;
+  uint32_t count;          /* successful reopens */
+  uint32_t attempts;       /* dials started after endings */
+  bool gave_up;            /* ended with `max` attempts spent: stays closed */
+  bool waiting;            /* between an ending and the reopen (backoff or the attempt's handshake) */
+  uint32_t attempt_failed; /* the attempt whose handshake just failed (handshake_failed events), 0 = none */
+  uint64_t last_at_ms;     /* wall clock of the last successful reopen, 0 = none */
+  const wsf_close_record *last_record; /* the ending the last reopen replaced, or NULL */
+  const wsf_close_record *ending;      /* while waiting: the ending being reconnected from */
+} wsf_reconnect_info;
+/* false (and *out untouched) for a connection without a reconnect policy. */
+bool wsf_conn_reconnect_info(const wsf_conn *c, wsf_reconnect_info *out);
+/* Successful reopens so far (0 without a policy): results carry it as `reconnects`. */
+uint32_t wsf_conn_reconnects(const wsf_conn *c);
+/* The attempt a reconnect will make after the ending just recorded (1-based), or
+ * 0 when none follows: close events carry it as reconnect.attempt. */
+uint32_t wsf_conn_reconnect_next_attempt(const wsf_conn *c);
+
+typedef struct wsf_pace_info {
+  wsf_rate_limit limit;
+  uint64_t delayed;      /* messages held back before being written */
+  uint64_t max_delay_us; /* the longest any was held */
+  uint32_t held;         /* messages waiting now */
+  size_t held_bytes;
+  uint64_t dropped; /* held messages dropped because their session ended */
+} wsf_pace_info;
+bool wsf_conn_pace_info(const wsf_conn *c, wsf_pace_info *out);
 
 wsf_keepalive *wsf_keepalive_intern(wsf_daemon *d, const wsf_keepalive *tmpl);
 void wsf_keepalive_release(wsf_daemon *d, wsf_keepalive *ka);

@@ -65,9 +65,21 @@ void conn_release_handshake(wsf_conn *c) {
 
 /* ---- failing an open ------------------------------------------------------- */
 
+void conn_free_failure(wsf_conn *c) {
+  if (!c->failure)
+    return;
+  free(c->failure->message);
+  free(c->failure->body);
+  free(c->failure->retry_after);
+  free(c->failure);
+  c->failure = NULL;
+}
+
 void conn_fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *message, int http_status,
                     const char *body, size_t body_len) {
   if (c->state != WSF_CONN_CONNECTING)
+    return;
+  if (conn_redial_cancel(c)) /* closed, reset or shut down during a reconnect's backoff */
     return;
   wsf_open_failure *f = wsf_xcalloc(1, sizeof *f);
   f->err = err;
@@ -89,7 +101,7 @@ void conn_fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *messa
   while (w) {
     wsf_wait *next = w->next;
     if (w->kind == WSF_WAIT_OPEN) {
-      w->error_phase = c->hs ? c->hs->phase : NULL;
+      w->error_phase = c->hs ? c->hs->phase : conn_session_phase(c);
       conn_wait_complete(w, err, NULL);
     }
     w = next;
@@ -416,11 +428,28 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
   c->timings.proxy_us = hs->t_proxied - hs->t_connected;
   c->timings.tls_us = c->tls ? hs->t_tls - hs->t_proxied : 0;
   c->timings.upgrade_us = now - hs->t_sent;
-  c->timings.total_us = now - c->started_us;
-  hist_timings(d, &c->timings);
   if (hs->resp.subprotocol)
     c->subprotocol = wsf_xstrndup(hs->resp.subprotocol, strlen(hs->resp.subprotocol));
   keep_response_headers(c, &hs->resp);
+  wsf_timer_stop(&d->timers, &c->deadline);
+  conn_release_handshake(c);
+  wsf_ws_init(&c->ws, &c->transport, false, c->max_message_bytes, &conn_ws_callbacks);
+  if (deflate) {
+    wsf_ws_enable_deflate(&c->ws, deflate);
+    c->deflate = wsf_xcalloc(1, sizeof *c->deflate);
+    c->deflate->agreed = *deflate;
+  }
+  if (!conn_session_start(c)) /* session steps finish the open themselves */
+    conn_open_complete(c);
+  if (rest_len && c->state != WSF_CONN_CLOSED) /* frames the server sent right after its 101 */
+    wsf_ws_feed(&c->ws, rest, rest_len);
+}
+
+void conn_open_complete(wsf_conn *c) {
+  wsf_daemon *d = c->d;
+  uint64_t now = wsf_now_us();
+  c->timings.total_us = now - c->started_us;
+  hist_timings(d, &c->timings);
   wsf_timer_stop(&d->timers, &c->deadline);
   c->opened_us = now;
   c->opened_at_ms = wsf_wall_ms();
@@ -429,18 +458,10 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
   if (c->source)
     d->sources.addrs[c->source - 1].opens++;
   conn_set_state(c, WSF_CONN_OPEN);
-  conn_release_handshake(c);
-  wsf_ws_init(&c->ws, &c->transport, false, c->max_message_bytes, &conn_ws_callbacks);
-  if (deflate) {
-    wsf_ws_enable_deflate(&c->ws, deflate);
-    c->deflate = wsf_xcalloc(1, sizeof *c->deflate);
-    c->deflate->agreed = *deflate;
-  }
   conn_start_keepalive(c);
-  TELL_OBSERVERS(d, opened, c);
+  if (!conn_redial_opened(c)) /* a reopen is told as `reconnected` instead */
+    TELL_OBSERVERS(d, opened, c);
   conn_complete_waits(c, 1u << WSF_WAIT_OPEN, WSF_OK);
-  if (rest_len && c->state == WSF_CONN_OPEN) /* frames the server sent right after its 101 */
-    wsf_ws_feed(&c->ws, rest, rest_len);
 }
 
 void conn_handshake_data(wsf_conn *c, const uint8_t *data, size_t len) {
@@ -582,6 +603,110 @@ static void open_error(wsf_daemon *d, wsf_wait *w, wsf_err err, const char *mess
   w->done(w, err, NULL);
 }
 
+/* Builds the handshake of an open from p: the URL, the source address, the
+ * upgrade request (with a fresh Sec-WebSocket-Key), TLS and the proxy, so
+ * bad input fails before any I/O. NULL on failure: *err and why (a message
+ * written into why) say what. The first open and every reopen of the
+ * reconnect policy (conn_reconnect.c) dial through here alike. */
+wsf_handshake *conn_build_handshake(wsf_daemon *d, const wsf_open_params *p, bool *tls_out, wsf_err *err,
+                                    char *why, size_t why_len) {
+#define FAIL(code, ...)                                                                                      \
+  do {                                                                                                       \
+    *err = (code);                                                                                           \
+    snprintf(why, why_len, __VA_ARGS__);                                                                     \
+  } while (0)
+
+  /* The parsed URL (4 KiB of resource) lives only until the request is built. */
+  wsf_url *url = wsf_xmalloc(sizeof *url);
+  const char *url_error = NULL;
+  if (wsf_url_parse(p->url, p->url_len, url, &url_error) != 0) {
+    free(url);
+    FAIL(WSF_E_BAD_REQUEST, "%s", url_error ? url_error : "bad url");
+    return NULL;
+  }
+  int source_fixed = 0, source_rotation = 0;
+  if (p->source && (source_rotation = wsf_source_pool_find(&d->sources, p->source, p->source_len)) < 0) {
+    source_rotation = 0;
+    bool full;
+    int i = wsf_source_pool_intern(&d->sources, p->source, p->source_len, &full);
+    if (i < 0) {
+      free(url);
+      FAIL(full ? WSF_E_LIMIT : WSF_E_BAD_REQUEST, "%s",
+           full ? "source: the daemon holds 1024 source addresses already (WSF_SOURCE_POOL_MAX)"
+                : "field 'source' must be an IPv4 or IPv6 address, or a pool name (--source-pool)");
+      return NULL;
+    }
+    source_fixed = i + 1;
+  }
+  wsf_handshake *hs = wsf_xcalloc(1, sizeof *hs);
+  hs->source_fixed = source_fixed;
+  hs->source_rotation = (uint8_t)source_rotation;
+  memcpy(hs->host, url->host, sizeof hs->host);
+  hs->port = url->port;
+  bool tls = url->tls;
+  /* The request is built up front so bad headers fail the open before any I/O. */
+  wsf_header *headers = wsf_xcalloc(p->n_headers ? p->n_headers : 1, sizeof *headers);
+  for (size_t i = 0; i < p->n_headers; i++) {
+    headers[i].name = wsf_xstrndup(p->header_names[i], p->header_name_lens[i]);
+    headers[i].value = wsf_xstrndup(p->header_values[i], p->header_value_lens[i]);
+  }
+  hs->n_subprotocols = p->n_subprotocols;
+  hs->subprotocols = wsf_xcalloc(p->n_subprotocols ? p->n_subprotocols : 1, sizeof *hs->subprotocols);
+  for (size_t i = 0; i < p->n_subprotocols; i++)
+    hs->subprotocols[i] = wsf_xstrndup(p->subprotocols[i], p->subprotocol_lens[i]);
+  const char *req_error = NULL;
+  char offer[WSF_DEFLATE_OFFER_LEN];
+  hs->deflate = p->deflate;
+  int offer_len = wsf_deflate_client_offer(&p->deflate, offer, &req_error);
+  if (offer_len >= 0 && wsf_handshake_make_key(hs->key) != 0)
+    req_error = "cannot draw a key from the CSPRNG";
+  else if (offer_len >= 0)
+    hs->request = wsf_handshake_build_request(url, hs->key, headers, p->n_headers,
+                                              (const char *const *)hs->subprotocols, hs->n_subprotocols,
+                                              offer_len > 0 ? offer : NULL, &hs->request_len, &req_error);
+  for (size_t i = 0; i < p->n_headers; i++) {
+    free(headers[i].name);
+    free(headers[i].value);
+  }
+  free(headers);
+  free(url);
+  if (!hs->request) {
+    hs_free(hs);
+    FAIL(WSF_E_BAD_REQUEST, "%s", req_error ? req_error : "cannot build the upgrade request");
+    return NULL;
+  }
+  if (tls) {
+    wsf_tls_options o = {
+        .verify = p->tls_verify,
+        .ca_file = p->tls_ca_file,
+        .cert_file = p->tls_cert_file,
+        .key_file = p->tls_key_file,
+        .ciphers = p->tls_ciphers,
+    };
+    char tls_err[256] = "";
+    hs->tls_config = wsf_tls_config_get(&o, tls_err, sizeof tls_err);
+    if (!hs->tls_config) {
+      hs_free(hs);
+      FAIL(WSF_E_TLS, "%s", tls_err[0] ? tls_err : "bad TLS configuration");
+      return NULL;
+    }
+    const char *sni = p->tls_server_name ? p->tls_server_name : hs->host;
+    hs->server_name = wsf_xstrndup(sni, strlen(sni));
+  }
+  const char *proxy = wsf_proxy_choose(p->proxy, d->cfg.proxy, &d->cfg.proxy_env, hs->host, tls);
+  const char *proxy_error = NULL;
+  if (proxy && conn_plan_proxy(hs, proxy, &proxy_error) != 0) {
+    hs_free(hs);
+    FAIL(WSF_E_BAD_REQUEST, "%s", proxy_error);
+    return NULL;
+  }
+  wsf_hs_response_init(&hs->resp, hs->key, (const char *const *)hs->subprotocols, hs->n_subprotocols);
+  hs->resp_init = true;
+  *tls_out = tls;
+  return hs;
+#undef FAIL
+}
+
 void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   w->kind = WSF_WAIT_OPEN;
   w->started_us = wsf_now_us();
@@ -623,92 +748,14 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
     open_error(d, w, WSF_E_LIMIT, "max_connections reached");
     return;
   }
-  /* The parsed URL (4 KiB of resource) lives only until the request is built. */
-  wsf_url *url = wsf_xmalloc(sizeof *url);
-  const char *url_error = NULL;
-  if (wsf_url_parse(p->url, p->url_len, url, &url_error) != 0) {
-    free(url);
-    open_error(d, w, WSF_E_BAD_REQUEST, url_error ? url_error : "bad url");
+  bool tls = false;
+  wsf_err err = WSF_OK;
+  char why[256];
+  wsf_handshake *hs = conn_build_handshake(d, p, &tls, &err, why, sizeof why);
+  if (!hs) {
+    open_error(d, w, err, why);
     return;
   }
-  int source_fixed = 0, source_rotation = 0;
-  if (p->source && (source_rotation = wsf_source_pool_find(&d->sources, p->source, p->source_len)) < 0) {
-    source_rotation = 0;
-    bool full;
-    int i = wsf_source_pool_intern(&d->sources, p->source, p->source_len, &full);
-    if (i < 0) {
-      free(url);
-      open_error(d, w, full ? WSF_E_LIMIT : WSF_E_BAD_REQUEST,
-                 full ? "source: the daemon holds 1024 source addresses already (WSF_SOURCE_POOL_MAX)"
-                      : "field 'source' must be an IPv4 or IPv6 address, or a pool name (--source-pool)");
-      return;
-    }
-    source_fixed = i + 1;
-  }
-  wsf_handshake *hs = wsf_xcalloc(1, sizeof *hs);
-  hs->source_fixed = source_fixed;
-  hs->source_rotation = (uint8_t)source_rotation;
-  memcpy(hs->host, url->host, sizeof hs->host);
-  hs->port = url->port;
-  bool tls = url->tls;
-  /* The request is built up front so bad headers fail the open before any I/O. */
-  wsf_header *headers = wsf_xcalloc(p->n_headers ? p->n_headers : 1, sizeof *headers);
-  for (size_t i = 0; i < p->n_headers; i++) {
-    headers[i].name = wsf_xstrndup(p->header_names[i], p->header_name_lens[i]);
-    headers[i].value = wsf_xstrndup(p->header_values[i], p->header_value_lens[i]);
-  }
-  hs->n_subprotocols = p->n_subprotocols;
-  hs->subprotocols = wsf_xcalloc(p->n_subprotocols ? p->n_subprotocols : 1, sizeof *hs->subprotocols);
-  for (size_t i = 0; i < p->n_subprotocols; i++)
-    hs->subprotocols[i] = wsf_xstrndup(p->subprotocols[i], p->subprotocol_lens[i]);
-  const char *req_error = NULL;
-  char offer[WSF_DEFLATE_OFFER_LEN];
-  hs->deflate = p->deflate;
-  int offer_len = wsf_deflate_client_offer(&p->deflate, offer, &req_error);
-  if (offer_len >= 0 && wsf_handshake_make_key(hs->key) != 0)
-    req_error = "cannot draw a key from the CSPRNG";
-  else if (offer_len >= 0)
-    hs->request = wsf_handshake_build_request(url, hs->key, headers, p->n_headers,
-                                              (const char *const *)hs->subprotocols, hs->n_subprotocols,
-                                              offer_len > 0 ? offer : NULL, &hs->request_len, &req_error);
-  for (size_t i = 0; i < p->n_headers; i++) {
-    free(headers[i].name);
-    free(headers[i].value);
-  }
-  free(headers);
-  free(url);
-  if (!hs->request) {
-    hs_free(hs);
-    open_error(d, w, WSF_E_BAD_REQUEST, req_error ? req_error : "cannot build the upgrade request");
-    return;
-  }
-  if (tls) {
-    wsf_tls_options o = {
-        .verify = p->tls_verify,
-        .ca_file = p->tls_ca_file,
-        .cert_file = p->tls_cert_file,
-        .key_file = p->tls_key_file,
-        .ciphers = p->tls_ciphers,
-    };
-    char err[256] = "";
-    hs->tls_config = wsf_tls_config_get(&o, err, sizeof err);
-    if (!hs->tls_config) {
-      hs_free(hs);
-      open_error(d, w, WSF_E_TLS, err[0] ? err : "bad TLS configuration");
-      return;
-    }
-    const char *sni = p->tls_server_name ? p->tls_server_name : hs->host;
-    hs->server_name = wsf_xstrndup(sni, strlen(sni));
-  }
-  const char *proxy = wsf_proxy_choose(p->proxy, d->cfg.proxy, &d->cfg.proxy_env, hs->host, tls);
-  const char *proxy_error = NULL;
-  if (proxy && conn_plan_proxy(hs, proxy, &proxy_error) != 0) {
-    hs_free(hs);
-    open_error(d, w, WSF_E_BAD_REQUEST, proxy_error);
-    return;
-  }
-  wsf_hs_response_init(&hs->resp, hs->key, (const char *const *)hs->subprotocols, hs->n_subprotocols);
-  hs->resp_init = true;
 
   if (old)
     conn_forget(old); /* a closed connection's record and inbox go when its name is reopened */
@@ -727,12 +774,22 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   c->max_message_bytes = p->max_message_bytes;
   wsf_inbox_init(&c->inbox, p->inbox_max_messages, p->inbox_max_bytes);
   c->ka = wsf_keepalive_intern(d, p->keepalive);
+  conn_proto_attach(c, p->proto, p->connect_timeout_ms);
   wsf_timer_init(&c->ka_timer, conn_on_heartbeat);
   wsf_timer_init(&c->pong_timer, conn_on_pong_timeout);
   wsf_timer_init(&c->deadline, on_connect_timeout);
   wsf_timer_init(&c->output_timer, conn_on_output_stalled);
   wsf_registry_put(&d->conns, c);
   conn_wait_link(c, w);
-  conn_deadline_in(c, on_connect_timeout, (uint64_t)p->connect_timeout_ms * 1000);
+  if (p->reconnect.max)
+    conn_redial_init(c, p);
+  if (p->rate_limit.messages)
+    conn_pace_init(c, &p->rate_limit);
+  conn_start_dial(c, p->connect_timeout_ms);
+}
+
+/* The dial of a connection holding its handshake: the connect deadline, then admission. */
+void conn_start_dial(wsf_conn *c, uint32_t connect_timeout_ms) {
+  conn_deadline_in(c, on_connect_timeout, (uint64_t)connect_timeout_ms * 1000);
   enqueue_or_admit(c);
 }

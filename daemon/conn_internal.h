@@ -1,8 +1,8 @@
 /* What the files of a connection share and nothing else sees: the handshake
  * state, the observer call, and the functions one file of the connection
  * calls in another (conn.c lifecycle, conn_dial.c open and admission,
- * conn_keepalive.c, conn_wait.c, conn_record.c). Not for rpc, observe or metrics:
- * they use conn.h. */
+ * conn_keepalive.c, conn_wait.c, conn_record.c, conn_reconnect.c, conn_pace.c).
+ * Not for rpc, observe or metrics: they use conn.h. */
 #ifndef WSF_CONN_INTERNAL_H
 #define WSF_CONN_INTERNAL_H
 
@@ -106,6 +106,22 @@ extern const wsf_ws_callbacks conn_ws_callbacks;
 void conn_on_closed(wsf_transport *t);
 extern const wsf_transport_callbacks conn_transport_callbacks;
 
+/* conn.c: one protocol message on to the heartbeat reply check, the waiting recvs, the inbox. */
+void conn_deliver_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint64_t now);
+
+/* conn_session.c (the protocol layer: framing, session steps, auto-reply) */
+void conn_proto_attach(wsf_conn *c, wsf_proto *p, uint32_t connect_timeout_ms); /* takes its own reference */
+void conn_proto_free(wsf_conn *c);
+/* After the 101: true when session steps run (the connection stays connecting and
+ * conn_open_complete follows their end), false when there are none. */
+bool conn_session_start(wsf_conn *c);
+void conn_proto_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
+/* wsf_ws_send with the framing's terminator appended when missing. */
+int conn_write_record(wsf_conn *c, int opcode, const uint8_t *data, size_t len);
+/* "session" while steps run (connecting, after the 101), else NULL. */
+const char *conn_session_phase(const wsf_conn *c);
+void conn_session_ended(wsf_conn *c); /* conn_finish: whatever ended it, the steps stop */
+
 /* conn_keepalive.c (keepalive: heartbeats, pong and reply timeouts) */
 void conn_on_pong_timeout(wsf_timer *t);
 void conn_on_heartbeat(wsf_timer *t);
@@ -126,9 +142,46 @@ void conn_inbox_changed(wsf_conn *c, size_t before);
 void conn_finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_cause cause, const char *reason,
                  size_t reason_len, const char *detail);
 void conn_free_record(wsf_close_record *r);
+void conn_settle_closed(wsf_conn *c);
+
+/* ---- data messages out ---------------------------------------------------------
+ * Every data message the daemon writes (send, request, text/binary heartbeats,
+ * auto-replies) goes through conn_send_message, so the rate_limit (conn_pace.c)
+ * paces them all in one order; conn_write_message is the write itself and its
+ * counting. Pings, pongs and close frames are not paced. */
+enum wsf_data_kind { WSF_DATA_SEND, WSF_DATA_HEARTBEAT, WSF_DATA_AUTO_REPLY };
+/* paced_us may be NULL. WSF_OK, WSF_E_CONN_CLOSED (not open), WSF_E_LIMIT (over --max-output-bytes). */
+wsf_err conn_send_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind,
+                          uint64_t *paced_us);
+int conn_write_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind);
+
+/* conn_keepalive.c: a text or binary heartbeat reached the wire (its reply clock starts) */
+void conn_heartbeat_written(wsf_conn *c, uint64_t now);
+
+/* conn_reconnect.c (the reconnect policy: owned dial inputs, backoff, reopen) */
+void conn_redial_init(wsf_conn *c, const wsf_open_params *p);
+bool conn_redial_wanted(wsf_conn *c, wsf_cause cause);
+char *conn_redial_gave_up_detail(const wsf_conn *c, const char *detail);
+void conn_redial_schedule(wsf_conn *c);
+bool conn_redial_backoff(const wsf_conn *c);
+bool conn_redial_cancel(wsf_conn *c);
+bool conn_redial_opened(wsf_conn *c);
+void conn_redial_transport_closed(wsf_conn *c);
+void conn_redial_stop(wsf_conn *c);
+void conn_redial_free(wsf_conn *c);
+
+/* conn_pace.c (rate_limit: a sliding window over the data messages written) */
+void conn_pace_init(wsf_conn *c, const wsf_rate_limit *limit);
+size_t conn_pace_held_bytes(const wsf_conn *c);
+bool conn_pace_holds_heartbeat(const wsf_conn *c);
+wsf_err conn_pace_send(wsf_conn *c, int opcode, const uint8_t *data, size_t len, uint8_t kind,
+                       uint64_t *paced_us);
+void conn_pace_drop_held(wsf_conn *c);
+void conn_pace_free(wsf_conn *c);
 
 /* conn_dial.c (open: admission, DNS, connect, TLS, upgrade, failure) */
 void conn_release_handshake(wsf_conn *c);
+void conn_free_failure(wsf_conn *c);
 void conn_fail_open(wsf_conn *c, wsf_err err, wsf_cause cause, const char *message, int http_status,
                     const char *body, size_t body_len);
 void conn_on_connect(wsf_transport *t, int status);
@@ -137,6 +190,10 @@ void conn_try_connect(wsf_conn *c);
 void conn_handshake_data(wsf_conn *c, const uint8_t *data, size_t len);
 void conn_give_back_memory(wsf_daemon *d);
 void conn_secure_and_upgrade(wsf_conn *c);
+void conn_open_complete(wsf_conn *c); /* the connection is open: counters, keepalive, observers, open waits */
+wsf_handshake *conn_build_handshake(wsf_daemon *d, const wsf_open_params *p, bool *tls, wsf_err *err,
+                                    char *why, size_t why_len);
+void conn_start_dial(wsf_conn *c, uint32_t connect_timeout_ms);
 
 /* conn_proxy.c (the CONNECT step through an HTTP proxy) */
 int conn_plan_proxy(wsf_handshake *hs, const char *proxy, const char **error);

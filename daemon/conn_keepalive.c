@@ -88,11 +88,11 @@ void conn_on_heartbeat(wsf_timer *t) {
   uint64_t due = t->due_us;
   if (c->state != WSF_CONN_OPEN)
     return;
-  int rv;
-  if (conn_output_pending(c) > OUTPUT_HIGH_WATER) {
+  /* Skipped: a beat behind 64 KiB of unread output, or behind one the rate_limit still holds
+   * (a second held beat keeps nothing alive that the first does not). */
+  if (conn_output_pending(c) > OUTPUT_HIGH_WATER || conn_pace_holds_heartbeat(c)) {
     c->ka_skipped++;
     d->stats.heartbeats_skipped++;
-    rv = -1;
   } else if (ka->mode == WSF_KA_PING) {
     const uint8_t *payload = ka->payload;
     size_t len = ka->payload_len;
@@ -101,40 +101,45 @@ void conn_on_heartbeat(wsf_timer *t) {
       payload = c->ka_payload;
       len = sizeof c->ka_payload;
     }
-    rv = wsf_ws_send(&c->ws, WSF_WS_PING, payload, len);
+    int rv = wsf_ws_send(&c->ws, WSF_WS_PING, payload, len);
     c->last_ping_us = now;
     if (rv == 0 && ka->pong_timeout_ms && !c->ka_ping_outstanding) {
       c->ka_ping_outstanding = 1;
       c->ka_ping_sent_us = now;
       wsf_timer_start(&d->timers, &c->pong_timer, (uint64_t)ka->pong_timeout_ms * 1000);
     }
-  } else {
-    rv = wsf_ws_send(&c->ws, ka->mode == WSF_KA_TEXT ? WSF_WS_TEXT : WSF_WS_BINARY, ka->payload,
-                     ka->payload_len);
     if (rv == 0) {
-      c->msgs_out++;
-      c->bytes_out += ka->payload_len;
-      d->stats.msgs_out++;
-      d->stats.bytes_out += ka->payload_len;
-      if (ka->reply_contains_len && ka->reply_timeout_ms && !c->ka_ping_outstanding) {
-        c->ka_ping_outstanding = 1; /* a reply is awaited */
-        c->ka_ping_sent_us = now;
-        wsf_timer_start(&d->timers, &c->pong_timer, (uint64_t)ka->reply_timeout_ms * 1000);
-      }
+      conn_note_sent(c, now);
+      c->ka_sent++;
+      d->stats.heartbeats_sent++;
+      conn_account_deflate(c);
+      conn_check_output(c);
     }
-  }
-  if (rv == 0) {
-    conn_note_sent(c, now);
-    c->ka_sent++;
-    d->stats.heartbeats_sent++;
-    conn_account_deflate(c);
-    conn_check_output(c);
+  } else {
+    /* A data message like any other: through the rate_limit (conn_pace.c), and counted by
+     * conn_heartbeat_written when it is written. */
+    conn_send_message(c, ka->mode == WSF_KA_TEXT ? WSF_WS_TEXT : WSF_WS_BINARY, ka->payload, ka->payload_len,
+                      WSF_DATA_HEARTBEAT, NULL);
   }
   if (c->state != WSF_CONN_OPEN) /* the send found the connection gone */
     return;
   /* Next beat counts from the due time, not from now, so lateness doesn't accumulate. */
   uint64_t next = due + ka_interval_us(ka);
   wsf_timer_start_at(&d->timers, t, next > now ? next : now);
+}
+
+/* A text or binary heartbeat reached the wire (now, or when the rate_limit let
+ * it go): counted, and its reply deadline runs from here. */
+void conn_heartbeat_written(wsf_conn *c, uint64_t now) {
+  wsf_daemon *d = c->d;
+  const wsf_keepalive *ka = c->ka;
+  if (ka->reply_contains_len && ka->reply_timeout_ms && !c->ka_ping_outstanding) {
+    c->ka_ping_outstanding = 1; /* a reply is awaited */
+    c->ka_ping_sent_us = now;
+    wsf_timer_start(&d->timers, &c->pong_timer, (uint64_t)ka->reply_timeout_ms * 1000);
+  }
+  c->ka_sent++;
+  d->stats.heartbeats_sent++;
 }
 
 void conn_start_keepalive(wsf_conn *c) {

@@ -147,16 +147,19 @@ void conn_finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_caus
                  size_t reason_len, const char *detail) {
   if (c->record)
     return;
+  conn_session_ended(c);
   wsf_daemon *d = c->d;
   uint64_t now = wsf_now_us();
   bool was_open = c->counted_open;
+  bool reconnect = conn_redial_wanted(c, cause);
+  char *gave_up = reconnect ? NULL : conn_redial_gave_up_detail(c, detail); /* NULL unless it just gave up */
   wsf_close_record *r = wsf_xcalloc(1, sizeof *r);
   r->code = code;
   r->initiator = (uint8_t)initiator;
   r->clean = clean;
   r->cause = cause;
   r->reason = wsf_xstrndup(reason ? reason : "", reason ? reason_len : 0);
-  r->detail = detail ? wsf_xstrndup(detail, strlen(detail)) : NULL;
+  r->detail = gave_up ? gave_up : detail ? wsf_xstrndup(detail, strlen(detail)) : NULL;
   r->closed_at_ms = wsf_wall_ms();
   r->age_us = now - (was_open ? c->opened_us : c->started_us);
   r->since_sent_us = since(now, c->last_sent_us);
@@ -175,15 +178,28 @@ void conn_finish(wsf_conn *c, uint16_t code, int initiator, bool clean, wsf_caus
   r->summary = make_summary(r);
   c->record = r;
   conn_stop_timers(c);
-  conn_set_state(c, WSF_CONN_CLOSED);
+  conn_pace_drop_held(c);
   count_close(d, r, was_open);
+  if (reconnect) { /* an ending like any other, then the backoff (conn_reconnect.c) */
+    conn_redial_schedule(c);
+    if (was_open)
+      TELL_OBSERVERS(d, closed, c);
+    return;
+  }
+  conn_set_state(c, WSF_CONN_CLOSED);
   if (was_open)
     TELL_OBSERVERS(d, closed, c);
+  conn_settle_closed(c);
+}
+
+/* A connection that just became closed (its record set): kept in the list of
+ * ended ones, its waits answered, the bound applied. */
+void conn_settle_closed(wsf_conn *c) {
   closed_link(c);
   /* Close waits succeed (their answer is the record); everything else learns the end. */
   conn_complete_waits(c, 1u << WSF_WAIT_CLOSE, WSF_OK);
   conn_complete_waits(c, 0, WSF_E_CONN_CLOSED);
-  bound_ended(d);
+  bound_ended(c->d);
 }
 
 void conn_free_record(wsf_close_record *r) {

@@ -15,6 +15,7 @@
 #include "registry.h"
 #include "source_pool.h"
 #include "timer.h"
+#include "proto.h" /* the interned protocol layers and the auto-reply names */
 #include "vocab.h" /* causes (WSF_CAUSE_COUNT), states, keepalive modes, error codes */
 
 typedef struct wsf_conn wsf_conn;
@@ -83,12 +84,21 @@ typedef struct wsf_stats {
   uint64_t records_forgotten;  /* close records dropped, oldest first, over max_records */
   uint64_t dns_failures;       /* lookups that failed or returned no TCP address */
   uint64_t dns_cache_hits;     /* opens of a name served from the cache (--dns-cache-ms) */
+  /* the protocol layer (conn_session.c): replies per rule name (index: the names in
+   * wsf_daemon.protos; the last one "other"), replies not sent, failed session setups,
+   * captured values cut at WSF_MAX_CAPTURE_BYTES */
+  uint64_t auto_replies[WSF_AUTO_REPLY_NAMES_MAX + 1];
+  uint64_t auto_reply_failures, session_failures, captures_cut;
   uint64_t closes_by_cause[WSF_CAUSE_COUNT];
   uint64_t closes_by_code[5000]; /* index = close code (1000..4999), others in [0] */
   uint16_t codes_seen[5000];     /* the indexes above that are non-zero, ascending: stats and
                                     metrics walk these, not all 5,000 */
   uint16_t n_codes_seen;
-  wsf_hist loop_lag; /* looplag.c */
+  /* the reconnect policy (conn_reconnect.c) and the rate_limit (conn_pace.c) */
+  uint64_t reconnects_total;         /* reopens that reached open */
+  uint64_t reconnect_failures_total; /* reopen attempts that failed */
+  uint64_t paced;                    /* data messages held back before being written */
+  wsf_hist loop_lag;                 /* looplag.c */
   wsf_hist heartbeat_late, ping_rtt, hs_dns, hs_connect, hs_proxy, hs_tls, hs_upgrade, hs_total;
 } wsf_stats;
 
@@ -102,6 +112,7 @@ typedef struct wsf_daemon {
   wsf_stats stats;
   uint64_t started_us;
   wsf_keepalive *keepalives; /* interned */
+  wsf_proto_table protos;    /* interned protocol layers (proto.h) */
   /* admission: handshakes in flight and the connect-rate token bucket */
   uint32_t handshakes_in_flight;
   wsf_conn *admit_head, *admit_tail;

@@ -689,6 +689,7 @@ out:
   wsf_registry_free(&d->conns);
   wsf_source_pool_free(&d->sources);
   wsf_dns_cache_free(&d->dns);
+  wsf_proto_table_free(&d->protos); /* every connection let its set go above; the names stay till here */
   wsf_observe_close_all(d);
   wsf_tls_config_free_all();
   free(d->rpc);

@@ -24,9 +24,9 @@ static int fail(char *err, size_t errlen, const char *why) {
   return -1;
 }
 
-int wsf_match_init(wsf_match *m, const char *contains, size_t contains_len, const char *regex,
-                   size_t regex_len, const char *json_field, size_t json_field_len, const char *json_value,
-                   size_t json_value_len, char *err, size_t errlen) {
+static int match_init(wsf_match *m, const char *contains, size_t contains_len, const char *regex,
+                      size_t regex_len, const char *json_field, size_t json_field_len, const char *json_value,
+                      size_t json_value_len, int cflags, char *err, size_t errlen) {
   memset(m, 0, sizeof *m);
   if (json_value && !json_field)
     return fail(err, errlen, "json_value needs json_field");
@@ -41,7 +41,7 @@ int wsf_match_init(wsf_match *m, const char *contains, size_t contains_len, cons
       return fail(err, errlen, "regex contains a NUL byte");
     char *pattern = wsf_xstrndup(regex, regex_len);
     m->regex = wsf_xmalloc(sizeof *m->regex);
-    int rc = regcomp(m->regex, pattern, REG_EXTENDED | REG_NOSUB);
+    int rc = regcomp(m->regex, pattern, REG_EXTENDED | cflags);
     free(pattern);
     if (rc != 0) {
       char msg[200];
@@ -64,6 +64,23 @@ int wsf_match_init(wsf_match *m, const char *contains, size_t contains_len, cons
   return 0;
 }
 
+int wsf_match_init(wsf_match *m, const char *contains, size_t contains_len, const char *regex,
+                   size_t regex_len, const char *json_field, size_t json_field_len, const char *json_value,
+                   size_t json_value_len, char *err, size_t errlen) {
+  return match_init(m, contains, contains_len, regex, regex_len, json_field, json_field_len, json_value,
+                    json_value_len, REG_NOSUB, err, errlen);
+}
+
+int wsf_match_init_groups(wsf_match *m, const char *contains, size_t contains_len, const char *regex,
+                          size_t regex_len, const char *json_field, size_t json_field_len,
+                          const char *json_value, size_t json_value_len, char *err, size_t errlen) {
+  int rc = match_init(m, contains, contains_len, regex, regex_len, json_field, json_field_len, json_value,
+                      json_value_len, 0, err, errlen);
+  if (rc == 0)
+    m->groups = true;
+  return rc;
+}
+
 void wsf_match_free(wsf_match *m) {
   free(m->contains);
   if (m->regex) {
@@ -76,7 +93,7 @@ void wsf_match_free(wsf_match *m) {
 }
 
 bool wsf_match_empty(const wsf_match *m) {
-  return !m->contains && !m->regex && !m->json_field;
+  return !m->contains && !m->regex && !m->json_field && !m->opcode;
 }
 
 bool wsf_match_test(const wsf_match *m, const char *data, size_t len) {
@@ -102,6 +119,32 @@ bool wsf_match_test(const wsf_match *m, const char *data, size_t len) {
         return false;
     }
   }
+  return true;
+}
+
+bool wsf_match_test_groups(const wsf_match *m, int opcode, const char *data, size_t len, wsf_span *groups,
+                           size_t n_groups) {
+  for (size_t i = 0; i < n_groups; i++)
+    groups[i] = (wsf_span){NULL, 0};
+  if (m->opcode && m->opcode != opcode)
+    return false;
+  if (!m->regex || !m->groups || n_groups == 0)
+    return wsf_match_test(m, data, len);
+  /* The regex runs once, with its groups; the other criteria as in wsf_match_test. */
+  if (len > (size_t)INT_MAX)
+    return false;
+  regmatch_t spans[WSF_MATCH_MAX_GROUPS];
+  size_t n = n_groups < WSF_MATCH_MAX_GROUPS ? n_groups : WSF_MATCH_MAX_GROUPS;
+  spans[0] = (regmatch_t){.rm_so = 0, .rm_eo = (regoff_t)len};
+  if (regexec(m->regex, data, n, spans, REG_STARTEND) != 0)
+    return false;
+  wsf_match rest = *m;
+  rest.regex = NULL;
+  if (!wsf_match_test(&rest, data, len))
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (spans[i].rm_so >= 0 && spans[i].rm_eo >= spans[i].rm_so)
+      groups[i] = (wsf_span){data + spans[i].rm_so, (size_t)(spans[i].rm_eo - spans[i].rm_so)};
   return true;
 }
 

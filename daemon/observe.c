@@ -134,6 +134,16 @@ static void json_view(FILE *f, const wsf_view *v) {
     case WSF_VK_COUNTS:
       json_counts(f, fl->v.counts);
       break;
+    case WSF_VK_LIST:
+      fputc('[', f);
+      for (size_t j = 0; j < fl->v.list->n; j++) {
+        wsf_view item;
+        if (j)
+          fputc(',', f);
+        json_view(f, fl->v.list->item(fl->v.list->ctx, j, &item));
+      }
+      fputc(']', f);
+      break;
     }
   }
   fputc('}', f);
@@ -324,6 +334,29 @@ static void on_closed(void *ctx, const wsf_conn *c) {
     event_conn(f, c);
     fputs(",\"record\":", f);
     json_record(f, c->record);
+    uint32_t attempt = wsf_conn_reconnect_next_attempt(c);
+    if (attempt) /* a drop all the same (wsfleet report counts it); the policy reopens it */
+      fprintf(f, ",\"reconnect\":{\"attempt\":%u}", attempt);
+    event_end(f);
+  }
+}
+
+/* A reopen by the reconnect policy: the ending it replaced and the new handshake's timings. */
+static void on_reconnected(void *ctx, const wsf_conn *c) {
+  wsf_daemon *d = ctx;
+  FILE *f = event_begin(d, "reconnect");
+  wsf_reconnect_info ri;
+  if (f && wsf_conn_reconnect_info(c, &ri)) {
+    event_conn(f, c);
+    fprintf(f, ",\"attempt\":%u,\"count\":%u", ri.attempts, ri.count);
+    fputs(",\"record\":", f);
+    if (ri.last_record)
+      json_record(f, ri.last_record);
+    else
+      fputs("null", f);
+    fputs(",\"timings\":", f);
+    json_timings(f, &c->timings);
+    fprintf(f, ",\"open_conns\":%u", d->n_open + d->n_closing);
     event_end(f);
   }
 }
@@ -342,8 +375,14 @@ static void on_handshake_failed(void *ctx, const wsf_conn *c) {
       fprintf(f, ",\"http_status\":%d", fl->http_status);
     if (fl && fl->retry_after)
       json_kstr(f, "retry_after", fl->retry_after);
+    int step = wsf_conn_session_failed_step(c); /* a session step failed it (PROTOCOL.md §5b) */
+    if (step >= 0)
+      fprintf(f, ",\"phase\":\"session\",\"step\":%d", step);
     fputs("},\"record\":", f);
     json_record(f, c->record);
+    wsf_reconnect_info ri;
+    if (wsf_conn_reconnect_info(c, &ri) && ri.attempt_failed)
+      fprintf(f, ",\"reconnect_attempt\":%u", ri.attempt_failed);
     event_end(f);
   }
 }
@@ -364,6 +403,7 @@ static const wsf_conn_observer event_log_observer = {
     .closed = on_closed,
     .handshake_failed = on_handshake_failed,
     .inbox_dropped = on_inbox_dropped,
+    .reconnected = on_reconnected,
 };
 
 void wsf_observe_stop(wsf_daemon *d) {

@@ -108,7 +108,8 @@ typedef struct pending {
   uint32_t timeout_ms;
   size_t sent_bytes;
   uint64_t sent_us;
-  char *conn_name; /* open: for errors that come before a connection exists */
+  uint64_t paced_us; /* request on a connection with a rate_limit: the expected wait before the write */
+  char *conn_name;   /* open: for errors that come before a connection exists */
 } pending;
 
 typedef struct req_ctx {

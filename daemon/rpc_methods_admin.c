@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *const rpc_event_names[] = {"open", "close", "handshake_failed", "drop"};
+const char *const rpc_event_names[] = {"open", "close", "handshake_failed", "drop", "reconnect"};
 const size_t rpc_event_count = WSF_ARRAY_LEN(rpc_event_names);
 
 /* ---- hello --------------------------------------------------------------- */
@@ -21,7 +21,7 @@ void rpc_do_hello(req_ctx *r) {
   kv_uint(pk, "protocol", 1);
   kv_uint(pk, "pid", (uint64_t)getpid());
   wsf_pack_key(pk, "limits");
-  msgpack_pack_map(pk, 11);
+  msgpack_pack_map(pk, 15);
   kv_uint(pk, "max_request_bytes", cfg->max_request_bytes);
   kv_uint(pk, "max_request_objects", WSF_RPC_DEFAULT_MAX_OBJECTS);
   kv_uint(pk, "max_control_clients", cfg->max_control_clients);
@@ -33,6 +33,11 @@ void rpc_do_hello(req_ctx *r) {
   kv_uint(pk, "max_message_bytes", cfg->max_message_bytes);
   kv_uint(pk, "inbox_max_messages", cfg->inbox_max_messages);
   kv_uint(pk, "inbox_max_bytes", cfg->inbox_max_bytes);
+  /* the protocol layer's (PROTOCOL.md §5b, proto.h) */
+  kv_uint(pk, "max_auto_reply_rules", WSF_MAX_RULES);
+  kv_uint(pk, "max_session_steps", WSF_MAX_STEPS);
+  kv_uint(pk, "max_captures", WSF_MAX_CAPTURES);
+  kv_uint(pk, "max_reply_bytes", WSF_MAX_REPLY_BYTES);
   wsf_pack_key(pk, "methods");
   static const char *const methods[] = {
 #define X(name, fn, starts) #name,
@@ -87,7 +92,7 @@ void rpc_do_subscribe(req_ctx *r) {
           memcmp(rpc_event_names[e], o->via.str.ptr, o->via.str.size) == 0)
         found = (int)e;
     if (found < 0) {
-      rpc_bad(r, "unknown event in '%s' (open, close, handshake_failed, drop)", "events");
+      rpc_bad(r, "unknown event in '%s' (open, close, handshake_failed, drop, reconnect)", "events");
       return;
     }
     mask |= 1u << found;
@@ -116,20 +121,36 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
     if (!(ctl->events & bit) || ctl->closed)
       continue;
     msgpack_packer *pk = &ctl->pk;
-    bool with_record = c->record && strcmp(event, "open") != 0;
-    bool with_timings = strcmp(event, "open") == 0;
+    bool reconnected = strcmp(event, "reconnect") == 0;
+    wsf_reconnect_info ri;
+    bool policy = wsf_conn_reconnect_info(c, &ri);
+    /* a reconnect's record is the ending it replaced */
+    const wsf_close_record *record = reconnected ? (policy ? ri.last_record : NULL) : c->record;
+    bool with_record = record && strcmp(event, "open") != 0;
+    bool with_timings = strcmp(event, "open") == 0 || reconnected;
     bool with_drops = strcmp(event, "drop") == 0;
     bool with_error = strcmp(event, "handshake_failed") == 0 && c->failure;
+    uint32_t next_attempt = strcmp(event, "close") == 0 ? wsf_conn_reconnect_next_attempt(c) : 0;
+    bool with_attempt = reconnected || (with_error && policy && ri.attempt_failed);
     wsf_pack_notification_header(pk, "event");
-    msgpack_pack_map(pk, 4 + with_record + with_timings + with_drops + with_error);
+    msgpack_pack_map(pk, 4 + with_record + with_timings + with_drops + with_error + (next_attempt > 0) +
+                             with_attempt);
     kv_str(pk, "event", event);
     kv_str(pk, "conn", c->name);
     kv_str(pk, "url", c->url);
     kv_uint(pk, "at_ms", wsf_wall_ms());
     if (with_record) {
       wsf_pack_key(pk, "record");
-      wsf_rpc_pack_record(pk, c->record);
+      wsf_rpc_pack_record(pk, record);
     }
+    if (next_attempt) {
+      wsf_pack_key(pk, "reconnect");
+      msgpack_pack_map(pk, 1);
+      kv_uint(pk, "attempt", next_attempt);
+    }
+    if (with_attempt)
+      kv_uint(pk, reconnected ? "attempt" : "reconnect_attempt",
+              reconnected ? ri.attempts : ri.attempt_failed);
     if (with_timings) {
       wsf_pack_key(pk, "timings");
       wsf_rpc_pack_timings(pk, &c->timings);
@@ -139,7 +160,8 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
     if (with_error) {
       const wsf_open_failure *f = c->failure;
       wsf_pack_key(pk, "error");
-      msgpack_pack_map(pk, 4 + (f->retry_after != NULL));
+      int step = wsf_conn_session_failed_step(c); /* a session step failed it (PROTOCOL.md §5b) */
+      msgpack_pack_map(pk, 4 + (f->retry_after != NULL) + (step >= 0 ? 2 : 0));
       kv_str(pk, "code", wsf_err_code(f->err));
       kv_str(pk, "message", f->message);
       kv_uint(pk, "http_status", (uint64_t)f->http_status);
@@ -148,6 +170,10 @@ void wsf_rpc_notify(wsf_daemon *d, const char *event, const wsf_conn *c) {
       if (f->retry_after) {
         wsf_pack_key(pk, "retry_after");
         wsf_pack_text(pk, f->retry_after, strlen(f->retry_after));
+      }
+      if (step >= 0) {
+        kv_str(pk, "phase", "session");
+        kv_uint(pk, "step", (uint64_t)step);
       }
     }
     rpc_ctl_done_packing(ctl);
@@ -166,12 +192,16 @@ static void notify_handshake_failed(void *ctx, const wsf_conn *c) {
 static void notify_inbox_dropped(void *ctx, const wsf_conn *c) {
   wsf_rpc_notify(ctx, "drop", c);
 }
+static void notify_reconnected(void *ctx, const wsf_conn *c) {
+  wsf_rpc_notify(ctx, "reconnect", c);
+}
 /* Lifecycle notifications to the control clients that subscribed. */
 static const wsf_conn_observer notify_observer = {
     .opened = notify_opened,
     .closed = notify_closed,
     .handshake_failed = notify_handshake_failed,
     .inbox_dropped = notify_inbox_dropped,
+    .reconnected = notify_reconnected,
 };
 
 void rpc_notify_start(wsf_daemon *d) {

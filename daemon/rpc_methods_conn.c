@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rpc_open_proto.h"
 #include "view.h"
 
 static void pack_open_result(msgpack_packer *pk, uint32_t msgid, const wsf_conn *c, bool reused) {
@@ -71,8 +72,9 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
       bool hs = err == WSF_E_HANDSHAKE;
       bool timeout = err == WSF_E_TIMEOUT;
       bool retry = hs && f && f->retry_after;
+      int step = wsf_conn_session_failed_step(c); /* a session step failed the open: which */
       wsf_pack_error_begin(pk, p->msgid, wsf_err_code(err), f ? f->message : "open failed",
-                           2 + (hs ? 2 : 0) + retry + (hs || timeout ? 1 : 0));
+                           2 + (hs ? 2 : 0) + retry + (hs || timeout ? 1 : 0) + (step >= 0));
       kv_str(pk, "conn", c->name);
       wsf_pack_key(pk, "record");
       if (c->record)
@@ -93,8 +95,10 @@ static void on_open_done(wsf_wait *w, wsf_err err, wsf_msg *msg) {
       }
       if (timeout)
         kv_str(pk, "phase", w->error_phase ? w->error_phase : "connect");
-      if (hs) /* "upgrade", or "proxy" when an HTTP proxy refused the CONNECT */
+      if (hs) /* "upgrade", "proxy" when an HTTP proxy refused the CONNECT, "session" */
         kv_str(pk, "phase", w->error_phase ? w->error_phase : "upgrade");
+      if (step >= 0)
+        kv_uint(pk, "step", (uint64_t)step);
       wsf_pack_error_end(pk);
     }
     rpc_ctl_done_packing(ctl);
@@ -201,6 +205,41 @@ static bool parse_deflate(req_ctx *r, const msgpack_object *m, wsf_deflate_optio
   return true;
 }
 
+/* open's reconnect map (PROTOCOL.md §5, reconnect). */
+static bool parse_reconnect(req_ctx *r, const msgpack_object *m, wsf_reconnect_policy *o) {
+  if (!m)
+    return true;
+  o->backoff_ms = 1000;
+  o->backoff_max_ms = 30000;
+  bool jitter_given = wsf_field(m, "jitter_ms") != NULL, cap_given = wsf_field(m, "backoff_max_ms") != NULL;
+  if (!rpc_get_u32(r, m, "max", &o->max) || !rpc_get_u32(r, m, "backoff_ms", &o->backoff_ms) ||
+      !rpc_get_u32(r, m, "backoff_max_ms", &o->backoff_max_ms) ||
+      !rpc_get_u32(r, m, "jitter_ms", &o->jitter_ms))
+    return false;
+  if (!jitter_given)
+    o->jitter_ms = o->backoff_ms / 2;
+  if (!cap_given && o->backoff_max_ms < o->backoff_ms)
+    o->backoff_max_ms = o->backoff_ms;
+  if (o->backoff_max_ms < o->backoff_ms)
+    return rpc_bad(r, "%s must not be below reconnect.backoff_ms", "reconnect.backoff_max_ms");
+  return true;
+}
+
+/* open's rate_limit map (PROTOCOL.md §5, rate_limit). The ring of write times
+ * is 8 bytes per message allowed: 10,000 bounds it at 80 KB per connection. */
+#define MAX_RATE_MESSAGES 10000
+static bool parse_rate_limit(req_ctx *r, const msgpack_object *m, wsf_rate_limit *o) {
+  if (!m)
+    return true;
+  if (!rpc_get_u32(r, m, "messages", &o->messages) || !rpc_get_u32(r, m, "per_ms", &o->per_ms))
+    return false;
+  if (o->messages == 0 || o->messages > MAX_RATE_MESSAGES)
+    return rpc_bad(r, "%s must be 1..10000", "rate_limit.messages");
+  if (o->per_ms == 0)
+    return rpc_bad(r, "%s must be positive", "rate_limit.per_ms");
+  return true;
+}
+
 void rpc_do_open(req_ctx *r) {
   wsf_daemon *d = r->d;
   const wsf_config *cfg = &d->cfg;
@@ -300,6 +339,11 @@ void rpc_do_open(req_ctx *r) {
   p.inbox_max_bytes = inbox_bytes;
   if (!parse_keepalive(r, keepalive, &ka))
     return;
+  const msgpack_object *reconnect = NULL, *rate_limit = NULL;
+  if (!rpc_get_map(r, r->params, "reconnect", &reconnect) || !parse_reconnect(r, reconnect, &p.reconnect) ||
+      !rpc_get_map(r, r->params, "rate_limit", &rate_limit) ||
+      !parse_rate_limit(r, rate_limit, &p.rate_limit))
+    return;
   if (tls) {
     if (!rpc_get_bool(r, tls, "verify", &p.tls_verify))
       return;
@@ -323,12 +367,32 @@ void rpc_do_open(req_ctx *r) {
   p.subprotocols = subs;
   p.subprotocol_lens = sub_lens;
   p.keepalive = &ka;
-  pending *pr = rpc_pending_new(r, P_OPEN, NULL);
-  if (!pr)
+  rpc_open_proto proto; /* preset, framing, session, auto_reply */
+  if (!rpc_parse_proto(r, &proto))
     goto out;
-  pr->w.done = on_open_done;
-  pr->conn_name = wsf_xstrndup(p.name, p.name_len);
-  wsf_conn_open(d, &p, &pr->w);
+  if (proto.rate_limit && !rate_limit && !parse_rate_limit(r, proto.rate_limit, &p.rate_limit)) {
+    rpc_open_proto_done(r, &proto); /* the open's own rate_limit wins over echo-heartbeat's */
+    goto out;
+  }
+  if (proto.has_keepalive && !keepalive)
+    ka = proto.keepalive;
+  if (proto.subprotocol && p.n_subprotocols == 0) {
+    subs[0] = proto.subprotocol;
+    sub_lens[0] = strlen(proto.subprotocol);
+    p.n_subprotocols = 1;
+  }
+  if (proto.url) {
+    p.url = proto.url;
+    p.url_len = proto.url_len;
+  }
+  p.proto = proto.proto;
+  pending *pr = rpc_pending_new(r, P_OPEN, NULL);
+  if (pr) {
+    pr->w.done = on_open_done;
+    pr->conn_name = wsf_xstrndup(p.name, p.name_len);
+    wsf_conn_open(d, &p, &pr->w);
+  }
+  rpc_open_proto_done(r, &proto);
 out:
   for (size_t i = 0; i < WSF_ARRAY_LEN(tls_strs); i++)
     free(tls_strs[i]);
@@ -383,14 +447,20 @@ void rpc_do_send(req_ctx *r) {
   int opcode = get_message(r, &data, &len);
   if (!opcode)
     return;
-  wsf_err err = wsf_conn_send(c, opcode, (const uint8_t *)data, len);
+  uint64_t paced_us = 0;
+  wsf_err err = wsf_conn_send_paced(c, opcode, (const uint8_t *)data, len, &paced_us);
   if (err != WSF_OK) {
     send_failed(r, c, err);
     return;
   }
+  uint32_t reconnects = wsf_conn_reconnects(c);
   wsf_pack_result_header(&r->ctl->pk, r->msgid);
-  msgpack_pack_map(&r->ctl->pk, 1);
+  msgpack_pack_map(&r->ctl->pk, 1 + (c->pace != NULL) + (reconnects > 0));
   kv_uint(&r->ctl->pk, "bytes", len);
+  if (c->pace)
+    kv_uint(&r->ctl->pk, "paced_us", paced_us);
+  if (reconnects)
+    kv_uint(&r->ctl->pk, "reconnects", reconnects);
   rpc_ctl_done_packing(r->ctl);
 }
 
@@ -403,8 +473,10 @@ static void on_recv_done(wsf_wait *w, wsf_err err, wsf_msg *m) {
     if (err == WSF_OK) {
       uint64_t now = wsf_now_us();
       bool request = p->method == P_REQUEST;
+      uint32_t reconnects = wsf_conn_reconnects(c);
       wsf_pack_result_header(pk, p->msgid);
-      msgpack_pack_map(pk, 6 + (request ? 2 : 0));
+      bool paced = request && c->pace;
+      msgpack_pack_map(pk, 6 + (request ? 2 : 0) + paced + (reconnects > 0));
       kv_str(pk, "type", m->opcode == WSF_WS_TEXT ? "text" : "binary");
       wsf_pack_key(pk, "data");
       if (m->opcode == WSF_WS_TEXT)
@@ -419,6 +491,10 @@ static void on_recv_done(wsf_wait *w, wsf_err err, wsf_msg *m) {
         kv_uint(pk, "bytes", p->sent_bytes);
         kv_uint(pk, "rtt_us", m->arrived_us - p->sent_us);
       }
+      if (paced)
+        kv_uint(pk, "paced_us", p->paced_us);
+      if (reconnects)
+        kv_uint(pk, "reconnects", reconnects);
       rpc_ctl_done_packing(ctl);
     } else if (err == WSF_E_TIMEOUT) {
       char msg[128];
@@ -468,14 +544,18 @@ static void start_recv(req_ctx *r, wsf_conn *c, uint8_t method, const char *data
   if (method == P_REQUEST) {
     /* Only a message that arrives after the send can be its reply. */
     p->w.min_seq = c->msg_seq;
-    wsf_err err = wsf_conn_send(c, opcode, (const uint8_t *)data, len);
+    /* Stamped before the write: the write may reach the peer (loopback delivers inline) before a
+     * stamp taken after it, and a preemption between the two made rtt_us shorter than the path's
+     * round trip (37.5 ms over a 40 ms link, test_distance under load). */
+    uint64_t before_send = wsf_now_us();
+    wsf_err err = wsf_conn_send_paced(c, opcode, (const uint8_t *)data, len, &p->paced_us);
     if (err != WSF_OK) {
       send_failed(r, c, err);
       rpc_pending_free(p);
       return;
     }
     p->sent_bytes = len;
-    p->sent_us = wsf_now_us();
+    p->sent_us = before_send; /* rtt_us includes a paced wait (PROTOCOL.md, request) */
   }
   wsf_conn_recv(c, &p->w, timeout_ms);
 }
@@ -505,9 +585,12 @@ static void on_ping_done(wsf_wait *w, wsf_err err, wsf_msg *m) {
   wsf_ctl *ctl = p->ctl;
   if (!ctl->closed) {
     if (err == WSF_OK) {
+      uint32_t reconnects = wsf_conn_reconnects(w->conn);
       wsf_pack_result_header(&ctl->pk, p->msgid);
-      msgpack_pack_map(&ctl->pk, 1);
+      msgpack_pack_map(&ctl->pk, 1 + (reconnects > 0));
       kv_uint(&ctl->pk, "rtt_us", w->rtt_us);
+      if (reconnects)
+        kv_uint(&ctl->pk, "reconnects", reconnects);
       rpc_ctl_done_packing(ctl);
     } else if (err == WSF_E_TIMEOUT) {
       char msg[96];

@@ -82,6 +82,13 @@ void rpc_pack_view(msgpack_packer *pk, const wsf_view *v) {
     case WSF_VK_COUNTS:
       pack_counts(pk, f->v.counts);
       break;
+    case WSF_VK_LIST:
+      msgpack_pack_array(pk, (uint32_t)f->v.list->n);
+      for (size_t j = 0; j < f->v.list->n; j++) {
+        wsf_view item;
+        rpc_pack_view(pk, f->v.list->item(f->v.list->ctx, j, &item));
+      }
+      break;
     }
   }
 }

@@ -7,14 +7,20 @@
 #include <string.h>
 
 void rpc_send_conn_closed(wsf_ctl *ctl, uint32_t msgid, const wsf_conn *c) {
-  wsf_pack_error_begin(&ctl->pk, msgid, "conn_closed", c->record ? c->record->summary : "connection closed",
-                       2);
+  /* While the reconnect policy reopens it: reconnecting, and the record of the ending. */
+  wsf_reconnect_info ri;
+  bool reconnecting = wsf_conn_reconnect_info(c, &ri) && ri.waiting;
+  const wsf_close_record *rec = reconnecting ? ri.ending : c->record;
+  wsf_pack_error_begin(&ctl->pk, msgid, "conn_closed", rec ? rec->summary : "connection closed",
+                       2 + reconnecting);
   kv_str(&ctl->pk, "conn", c->name);
   wsf_pack_key(&ctl->pk, "record");
-  if (c->record)
-    wsf_rpc_pack_record(&ctl->pk, c->record);
+  if (rec)
+    wsf_rpc_pack_record(&ctl->pk, rec);
   else
     msgpack_pack_nil(&ctl->pk);
+  if (reconnecting)
+    kv_bool(&ctl->pk, "reconnecting", true);
   wsf_pack_error_end(&ctl->pk);
   rpc_ctl_done_packing(ctl);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "daemon.h"
+#include "preset.h"
 #include "util.h"
 
 enum { RPC = WSF_TO_RPC, LOG = WSF_TO_LOG, PROM = WSF_TO_PROM };
@@ -55,6 +56,10 @@ static void add_hist(wsf_view *v, const char *name, const wsf_hist *h, unsigned 
 static void add_counts(wsf_view *v, const char *name, const wsf_view_counts *c, unsigned to,
                        const wsf_prom *prom) {
   add(v, name, WSF_VK_COUNTS, to, prom)->v.counts = c;
+}
+
+static void add_list(wsf_view *v, const char *name, const wsf_view_list *l, unsigned to) {
+  add(v, name, WSF_VK_LIST, to, NULL)->v.list = l;
 }
 
 size_t wsf_view_count(const wsf_view *v, unsigned to) {
@@ -110,6 +115,7 @@ const wsf_view *wsf_view_timings(wsf_view *out, const wsf_timings *t) {
   add_uint(v, "proxy_us", t->proxy_us, all, NULL);
   add_uint(v, "tls_us", t->tls_us, all, NULL);
   add_uint(v, "upgrade_us", t->upgrade_us, all, NULL);
+  add_uint(v, "session_us", t->session_us, all, NULL);
   add_uint(v, "total_us", t->total_us, all, NULL);
   return v;
 }
@@ -145,6 +151,67 @@ static void add_deflate_counts(wsf_view *v, const wsf_deflate_counters *c, unsig
 
 static uint64_t since(uint64_t now, uint64_t then) {
   return then == WSF_NEVER ? WSF_NEVER : now - then;
+}
+
+/* status auto_reply[i] */
+static const wsf_view *rule_item(const void *ctx, size_t i, wsf_view *out) {
+  const wsf_rule_counts *counts;
+  const wsf_proto *p = wsf_conn_proto_rules(ctx, &counts);
+  wsf_view *v = view_begin(out, "status auto_reply rule");
+  add_str(v, "name", p->rules[i].name, RPC | LOG);
+  add_uint(v, "matched", counts[i].matched, RPC | LOG, NULL);
+  add_uint(v, "replied", counts[i].replied, RPC | LOG, NULL);
+  add_uint(v, "failed", counts[i].failed, RPC | LOG, NULL);
+  return v;
+}
+
+/* framing, preset, session captures and auto-reply counters: present (empty) without a protocol layer. */
+static void add_protocol_layer(wsf_status_view *out, wsf_view *v, const wsf_conn *c) {
+  const wsf_rule_counts *counts = NULL;
+  const wsf_proto *p = wsf_conn_proto_rules(c, &counts);
+  add_str(v, "framing", wsf_framing_name(p ? (wsf_framing_mode)p->framing : WSF_FRAMING_MESSAGE), RPC);
+  add_str(v, "preset", p && p->preset ? wsf_preset_name((wsf_preset)p->preset) : NULL, RPC);
+  wsf_view *s = view_begin(&out->session, "status session");
+  for (uint8_t i = 0; p && i < p->n_capture_names; i++) {
+    wsf_span value = wsf_conn_capture(c, i);
+    if (value.p)
+      add_str(s, p->capture_names[i], value.p, RPC);
+  }
+  add_map(v, "session", s, RPC);
+  out->auto_reply = (wsf_view_list){.n = p ? p->n_rules : 0, .ctx = c, .item = rule_item};
+  add_list(v, "auto_reply", &out->auto_reply, RPC);
+}
+
+/* status.reconnect and status.rate_limit, present only for connections that asked for them. */
+static void add_reconnect_and_pace(wsf_status_view *out, const wsf_conn *c) {
+  wsf_reconnect_info ri;
+  if (wsf_conn_reconnect_info(c, &ri)) {
+    wsf_view *rv = view_begin(&out->reconnect, "status reconnect");
+    add_uint(rv, "max", ri.policy.max, RPC, NULL);
+    add_uint(rv, "backoff_ms", ri.policy.backoff_ms, RPC, NULL);
+    add_uint(rv, "backoff_max_ms", ri.policy.backoff_max_ms, RPC, NULL);
+    add_uint(rv, "jitter_ms", ri.policy.jitter_ms, RPC, NULL);
+    add_uint(rv, "count", ri.count, RPC, NULL);
+    add_uint(rv, "attempts", ri.attempts, RPC, NULL);
+    add_bool(rv, "gave_up", ri.gave_up, RPC);
+    add_bool(rv, "reconnecting", ri.waiting, RPC);
+    add_uint(rv, "last_at_ms", ri.last_at_ms, RPC, NULL);
+    add_map(rv, "last_record",
+            ri.last_record ? wsf_view_record(&out->reconnect_record, ri.last_record) : NULL, RPC);
+    add_map(&out->top, "reconnect", rv, RPC);
+  }
+  wsf_pace_info pi;
+  if (wsf_conn_pace_info(c, &pi)) {
+    wsf_view *pv = view_begin(&out->rate_limit, "status rate_limit");
+    add_uint(pv, "messages", pi.limit.messages, RPC, NULL);
+    add_uint(pv, "per_ms", pi.limit.per_ms, RPC, NULL);
+    add_uint(pv, "delayed", pi.delayed, RPC, NULL);
+    add_uint(pv, "max_delay_us", pi.max_delay_us, RPC, NULL);
+    add_uint(pv, "held", pi.held, RPC, NULL);
+    add_uint(pv, "held_bytes", pi.held_bytes, RPC, NULL);
+    add_uint(pv, "dropped", pi.dropped, RPC, NULL);
+    add_map(&out->top, "rate_limit", pv, RPC);
+  }
 }
 
 const wsf_view *wsf_view_status(wsf_status_view *out, const wsf_conn *c, uint64_t now) {
@@ -195,8 +262,10 @@ const wsf_view *wsf_view_status(wsf_status_view *out, const wsf_conn *c, uint64_
   add_uint(ka, "skipped", c->ka_skipped, RPC, NULL);
   add_map(v, "keepalive", ka, RPC);
 
+  add_protocol_layer(out, v, c);
   add_map(v, "timings", wsf_view_timings(&out->timings, &c->timings), RPC);
   add_map(v, "record", c->record ? wsf_view_record(&out->record, c->record) : NULL, RPC);
+  add_reconnect_and_pace(out, c);
   return v;
 }
 
@@ -238,6 +307,18 @@ static uint64_t source_opens(const void *ctx, size_t i) {
 static uint64_t source_failures(const void *ctx, size_t i) {
   const wsf_source_pool *p = ctx;
   return p->addrs[i].failures;
+}
+
+/* stats auto_replies: the rule names sets were compiled with, then "other" (WSF_AUTO_REPLY_NAMES_MAX). */
+static const char *auto_reply_key(const void *ctx, size_t i, char buf[16]) {
+  (void)buf;
+  const wsf_daemon *d = ctx;
+  return i < d->protos.n_names ? d->protos.names[i] : "other";
+}
+
+static uint64_t auto_reply_value(const void *ctx, size_t i) {
+  const wsf_daemon *d = ctx;
+  return d->stats.auto_replies[i < d->protos.n_names ? i : WSF_AUTO_REPLY_NAMES_MAX];
 }
 
 static const char *pool_key(const void *ctx, size_t i, char buf[16]) {
@@ -286,6 +367,15 @@ const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_
   add_uint(v, "reused_total", s->reused_total, RPC | LOG | PROM, &p_reused);
   add_uint(v, "failed_total", s->failed_total, RPC | LOG | PROM, &p_failed);
   add_uint(v, "closed_total", s->closed_total, RPC | LOG | PROM, &p_closed_total);
+  PROM(p_reconnects, "wsfleet_reconnects_total", "counter",
+       "Reopens by the reconnect policy that reached open (stats reconnects_total); each replaced a drop "
+       "that is also counted in the closes.",
+       NULL, false);
+  PROM(p_reconnect_failures, "wsfleet_reconnect_failures_total", "counter",
+       "Reopen attempts of the reconnect policy that failed (stats reconnect_failures_total).", NULL, false);
+  add_uint(v, "reconnects_total", s->reconnects_total, RPC | LOG | PROM, &p_reconnects);
+  add_uint(v, "reconnect_failures_total", s->reconnect_failures_total, RPC | LOG | PROM,
+           &p_reconnect_failures);
 
   out->by_code = (wsf_view_counts){.n = s->n_codes_seen,
                                    .ctx = s,
@@ -342,6 +432,23 @@ const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_
   add_uint(v, "bytes_out", s->bytes_out, RPC | LOG | PROM, &p_bytes_out);
   add_uint(v, "inbox_dropped", s->inbox_dropped, RPC | LOG | PROM, &p_dropped);
   add_uint(v, "records_forgotten", s->records_forgotten, RPC, NULL);
+
+  out->auto_replies = (wsf_view_counts){.n = d->protos.n_names + 1u, /* + "other" */
+                                        .ctx = d,
+                                        .key = auto_reply_key,
+                                        .value = auto_reply_value,
+                                        .prom_label = "rule"};
+  PROM(p_auto_replies, "wsfleet_auto_replies_total", "counter",
+       "Auto-replies sent, by rule name (open's auto_reply and the presets' rules; names past 64 as other).",
+       NULL, false);
+  add_counts(v, "auto_replies", &out->auto_replies, RPC | LOG | PROM, &p_auto_replies);
+  PROM(p_auto_reply_failures, "wsfleet_auto_reply_failures_total", "counter",
+       "Auto-replies not sent: over 64 KiB after expansion, or the connection could not send.", NULL, false);
+  add_uint(v, "auto_reply_failures", s->auto_reply_failures, RPC | PROM, &p_auto_reply_failures);
+  PROM(p_session_failures, "wsfleet_session_failures_total", "counter",
+       "Opens failed by a session step (a message that did not match, or none in time).", NULL, false);
+  add_uint(v, "session_failures", s->session_failures, RPC | LOG | PROM, &p_session_failures);
+  add_uint(v, "captures_cut", s->captures_cut, RPC, NULL);
   PROM(p_dns_fail, "wsfleet_dns_failures_total", "counter",
        "Gateway name lookups that failed or returned no TCP address (stats dns.failures).", NULL, false);
   PROM(p_dns_hits, "wsfleet_dns_cache_hits_total", "counter",
@@ -409,7 +516,10 @@ const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_
   add_uint(ov, "heartbeats_skipped", s->heartbeats_skipped, RPC, NULL);
   add_uint(ov, "pongs_coalesced", s->pongs_coalesced, RPC, NULL);
   add_uint(ov, "reads_paused", s->reads_paused, RPC, NULL);
-  add_map(v, "output", ov, RPC);
+  PROM(p_paced, "wsfleet_paced_messages_total", "counter",
+       "Data messages a rate_limit held back before writing them (stats output.paced).", NULL, false);
+  add_uint(ov, "paced", s->paced, RPC | PROM, &p_paced);
+  add_map(v, "output", ov, RPC | PROM);
 
   PROM(p_late, "wsfleet_heartbeat_lateness_seconds", "histogram",
        "How late each keepalive heartbeat left relative to its schedule.", NULL, true);

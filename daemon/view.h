@@ -24,6 +24,7 @@ enum wsf_view_kind {
   WSF_VK_MAP,    /* a nested view; NULL is nil/null */
   WSF_VK_HIST,   /* a latency histogram: summary {count,p50,p99,max} or Prometheus buckets */
   WSF_VK_COUNTS, /* a map of name → count of variable length (closes by code, by cause) */
+  WSF_VK_LIST,   /* an array of views, built one at a time (status auto_reply); RPC and LOG only */
 };
 
 /* Which outputs carry a field (a view is written to one at a time). */
@@ -54,6 +55,14 @@ typedef struct wsf_view_counts {
 } wsf_view_counts;
 
 typedef struct wsf_view wsf_view;
+/* An array of n views: item(ctx, i, out) fills out and returns it. The
+ * writer builds one item at a time on its own stack. */
+typedef struct wsf_view_list {
+  size_t n;
+  const void *ctx;
+  const wsf_view *(*item)(const void *ctx, size_t i, wsf_view *out);
+} wsf_view_list;
+
 typedef struct wsf_view_field {
   const char *name;
   uint8_t kind, to;
@@ -65,6 +74,7 @@ typedef struct wsf_view_field {
     const wsf_view *map;
     const wsf_hist *hist;
     const wsf_view_counts *counts;
+    const wsf_view_list *list;
   } v;
 } wsf_view_field;
 
@@ -94,7 +104,10 @@ const wsf_view *wsf_view_timings(wsf_view *out, const wsf_timings *t);
 /* The `status` of one connection at now_us. */
 typedef struct wsf_status_view {
   wsf_view top, deflate, agreed, inbox, keepalive, timings, record;
-  char address[64]; /* the text of the gateway address the view points at */
+  wsf_view session;                                 /* the session captures, name → value */
+  wsf_view_list auto_reply;                         /* per rule: name, matched, replied, failed */
+  wsf_view reconnect, reconnect_record, rate_limit; /* only with those open fields */
+  char address[64];                                 /* the text of the gateway address the view points at */
 } wsf_status_view;
 const wsf_view *wsf_view_status(wsf_status_view *out, const wsf_conn *c, uint64_t now_us);
 
@@ -103,7 +116,7 @@ const wsf_view *wsf_view_status(wsf_status_view *out, const wsf_conn *c, uint64_
  * hits, stats only) may be NULL when there is no control server. */
 typedef struct wsf_stats_view {
   wsf_view top, deflate, output, limits, sources, dns;
-  wsf_view_counts by_code, by_cause, source_opens, source_failures, pool_opens, pool_failures;
+  wsf_view_counts by_code, by_cause, source_opens, source_failures, pool_opens, pool_failures, auto_replies;
 } wsf_stats_view;
 const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_t now_us,
                                const wsf_view_counts *control_limits);

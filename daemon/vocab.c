@@ -3,6 +3,8 @@
  * read past the table. */
 #include "vocab.h"
 
+#include <string.h>
+
 #include "util.h"
 
 static const char *const cause_names[] = {
@@ -65,4 +67,39 @@ const char *wsf_ka_mode_name(int mode) {
 
 const char *wsf_err_code(wsf_err e) {
   return NAME_IN(err_codes, e);
+}
+
+static const char *const framing_names[] = {
+#define WSF_FRAMING_NAME(id, name) [WSF_FRAMING_##id] = name,
+    WSF_FRAMINGS(WSF_FRAMING_NAME)
+#undef WSF_FRAMING_NAME
+};
+
+const char *wsf_framing_name(wsf_framing_mode m) {
+  return NAME_IN(framing_names, m);
+}
+
+static const char *const preset_names[] = {
+#define WSF_PRESET_NAME(id, name) [WSF_PRESET_##id] = name,
+    WSF_PRESETS(WSF_PRESET_NAME)
+#undef WSF_PRESET_NAME
+};
+
+const char *wsf_preset_name(wsf_preset p) {
+  return NAME_IN(preset_names, p);
+}
+
+static int find(const char *const *table, size_t n, size_t first, const char *s, size_t len) {
+  for (size_t i = first; i < n; i++)
+    if (strlen(table[i]) == len && memcmp(table[i], s, len) == 0)
+      return (int)i;
+  return -1;
+}
+
+int wsf_framing_parse(const char *s, size_t len) {
+  return find(framing_names, WSF_ARRAY_LEN(framing_names), 0, s, len);
+}
+
+int wsf_preset_parse(const char *s, size_t len) {
+  return find(preset_names, WSF_ARRAY_LEN(preset_names), WSF_PRESET_NONE + 1, s, len);
 }

@@ -7,6 +7,8 @@
 #ifndef WSF_VOCAB_H
 #define WSF_VOCAB_H
 
+#include <stddef.h>
+
 #include "cause.h"
 
 /* Counts outside the enums, so a switch over one needs no case for its count. */
@@ -81,5 +83,39 @@ typedef enum wsf_err {
 } wsf_err;
 enum { WSF_ERR_COUNT = 0 WSF_ERRS(WSF_VOCAB_ONE) };
 const char *wsf_err_code(wsf_err e);
+
+/* open.framing (PROTOCOL.md §5b): what a record is (framing.h). */
+#define WSF_FRAMINGS(X)                                                                                      \
+  X(MESSAGE, "message")                                                                                      \
+  X(RECORD_SEPARATOR, "record_separator")                                                                    \
+  X(STOMP, "stomp")
+
+typedef enum wsf_framing_mode {
+#define WSF_FRAMING_ENUM(id, name) WSF_FRAMING_##id,
+  WSF_FRAMINGS(WSF_FRAMING_ENUM)
+#undef WSF_FRAMING_ENUM
+} wsf_framing_mode;
+enum { WSF_FRAMING_COUNT = 0 WSF_FRAMINGS(WSF_VOCAB_ONE) };
+const char *wsf_framing_name(wsf_framing_mode m);
+
+/* open.preset (PROTOCOL.md §5b; preset.h); NONE is no preset, never a name one can ask for. */
+#define WSF_PRESETS(X)                                                                                       \
+  X(NONE, "none")                                                                                            \
+  X(SOCKETIO4, "socketio4")                                                                                  \
+  X(STOMP12, "stomp12")                                                                                      \
+  X(SIGNALR_JSON, "signalr-json")                                                                            \
+  X(ECHO_HEARTBEAT, "echo-heartbeat")
+
+typedef enum wsf_preset {
+#define WSF_PRESET_ENUM(id, name) WSF_PRESET_##id,
+  WSF_PRESETS(WSF_PRESET_ENUM)
+#undef WSF_PRESET_ENUM
+} wsf_preset;
+enum { WSF_PRESET_COUNT = 0 WSF_PRESETS(WSF_VOCAB_ONE) };
+const char *wsf_preset_name(wsf_preset p);
+
+/* The entry named s[0..len), or -1 (a preset: never NONE). */
+int wsf_framing_parse(const char *s, size_t len);
+int wsf_preset_parse(const char *s, size_t len);
 
 #endif

@@ -114,7 +114,7 @@ CLEAN_RECORD = dict(RECORD, code=1000, reason="done", initiator="client", clean=
                     open_conns=150,
                     summary="1000 closed by client (done) after 12.0 s, 150 open")
 TIMINGS = {"queued_us": 0, "dns_us": 120, "connect_us": 310, "proxy_us": 0, "tls_us": 2450,
-           "upgrade_us": 890, "total_us": 3770}
+           "upgrade_us": 890, "session_us": 0, "total_us": 3770}
 
 # --- requests: one or more per method in PROTOCOL.md §5 ---------------------------
 
@@ -223,7 +223,8 @@ response("hello_ok", "hello result", 1, result={
     "server": "wsfleetd", "version": "0.1.0", "protocol": 1, "pid": 4242,
     "limits": {"max_request_bytes": 1048576, "max_connections": 19000, "max_name_bytes": 256,
                "max_message_bytes": 16777216, "inbox_max_messages": 1000,
-               "inbox_max_bytes": 1048576},
+               "inbox_max_bytes": 1048576, "max_auto_reply_rules": 32, "max_session_steps": 16,
+               "max_captures": 16, "max_reply_bytes": 65536},
     "methods": ["hello", "open", "send", "recv", "request", "ping", "close", "status", "list",
                 "stats", "reset", "subscribe"],
     "events": ["open", "close", "handshake_failed", "drop"]})
@@ -373,6 +374,64 @@ notification("event_handshake_failed", "handshake_failed event with the open err
 notification("event_drop", "inbox overflow event", "event", {
     "event": "drop", "conn": "vu-1", "at_ms": 1718000001000, "dropped": 12})
 
+# --- reconnect policy and rate_limit (PROTOCOL.md §5 open: "Reconnect", "Rate limit") ----------
+
+RECONNECT_RECORD = dict(RECORD, code=1001, reason="going away", initiator="server", clean=True,
+                        cause="server_close", detail=None,
+                        summary="1001 closed by the server \"going away\" 12.0 s after the last client frame, "
+                                "150 open")
+request("open_reconnect_rate_limit", "open with a reconnect policy and a send rate limit", 40, "open", {
+    "conn": "vu-5", "url": "ws://127.0.0.1:8080/chat",
+    "reconnect": {"max": 5, "backoff_ms": 1000, "backoff_max_ms": 30000, "jitter_ms": 500},
+    "rate_limit": {"messages": 10, "per_ms": 1000}})
+request("subscribe_reconnect", "subscribe to every event, reconnect included", 41, "subscribe",
+        {"events": ["open", "close", "handshake_failed", "drop", "reconnect"]})
+response("send_paced", "send held by the rate limit on a connection reopened twice", 7,
+         result={"bytes": 35, "paced_us": 250000, "reconnects": 2})
+response("send_reconnecting", "send while the reconnect policy reopens the connection", 7, error={
+    "code": "conn_closed", "message": RECONNECT_RECORD["summary"], "conn": "vu-5",
+    "record": RECONNECT_RECORD, "reconnecting": True})
+response("recv_after_reconnect", "recv that waited across a reopen: reconnects says so", 13, result={
+    "type": "text", "data": '{"type":"welcome"}', "waited_us": 1650000, "age_us": 40, "inbox": 0,
+    "discarded": 0, "reconnects": 1})
+response("request_paced", "request held by the rate limit: the expected wait, part of rtt_us", 15, result={
+    "type": "text", "data": ECHO, "waited_us": 406950, "age_us": 12, "inbox": 0, "discarded": 0,
+    "bytes": 35, "rtt_us": 406962, "paced_us": 406000})
+response("ping_after_reconnect", "ping on a reopened connection", 16, result={"rtt_us": 412, "reconnects": 1})
+response("status_reconnecting", "status between a drop and the reopen, with the rate limit", 20, result={
+    "conn": "vu-5", "state": "connecting", "url": "ws://127.0.0.1:8080/chat", "record": RECONNECT_RECORD,
+    "reconnect": {"max": 5, "backoff_ms": 1000, "backoff_max_ms": 30000, "jitter_ms": 500, "count": 1,
+                  "attempts": 2, "gave_up": False, "reconnecting": True, "last_at_ms": 1718000046100,
+                  "last_record": RECORD},
+    "rate_limit": {"messages": 10, "per_ms": 1000, "delayed": 42, "max_delay_us": 910000, "held": 0,
+                   "held_bytes": 0, "dropped": 3}})
+response("status_gave_up", "status after the reconnect policy spent its attempts: the record names the limit", 20,
+         result={"conn": "vu-5", "state": "closed", "url": "ws://127.0.0.1:8080/chat",
+                 "record": dict(RECONNECT_RECORD,
+                                detail="reconnect gave up: 5 of max 5 attempts spent (4 reopened)",
+                                summary="1001 closed by the server: reconnect gave up: 5 of max 5 attempts spent "
+                                        "(4 reopened) \"going away\" 12.0 s after the last client frame, 150 open"),
+                 "reconnect": {"max": 5, "backoff_ms": 1000, "backoff_max_ms": 30000, "jitter_ms": 500,
+                               "count": 4, "attempts": 5, "gave_up": True, "reconnecting": False,
+                               "last_at_ms": 1718000046100}})  # last_record left out: the vector fits 1 KiB
+response("stats_reconnects", "stats counters of reopens, failed attempts and paced messages", 22, result={
+    "open": 149, "connecting": 1, "closing": 0, "closed": 0, "opened_total": 152, "failed_total": 1,
+    "closed_total": 3, "reconnects_total": 2, "reconnect_failures_total": 1,
+    "output": {"max_bytes": 33554432, "stall_ms": 10000, "heartbeats_skipped": 0, "pongs_coalesced": 0,
+               "reads_paused": 0, "paced": 42}})
+notification("event_close_reconnect", "close event of a drop the reconnect policy reopens (still a drop)",
+             "event", {"event": "close", "conn": "vu-5", "url": "ws://127.0.0.1:8080/chat",
+                       "at_ms": 1718000045123, "record": RECONNECT_RECORD, "reconnect": {"attempt": 2}})
+notification("event_reconnect", "a reopen: the attempt, the record of the ending it replaced, timings",
+             "event", {"event": "reconnect", "conn": "vu-5", "url": "ws://127.0.0.1:8080/chat",
+                       "at_ms": 1718000046100, "record": RECONNECT_RECORD, "timings": TIMINGS, "attempt": 2})
+notification("event_handshake_failed_reconnect", "a reopen attempt that failed", "event", {
+    "event": "handshake_failed", "conn": "vu-5", "url": "ws://127.0.0.1:8080/chat", "at_ms": 1718000047000,
+    "record": dict(RECORD, cause="connect_error", detail="connect to 127.0.0.1:8080 failed: ECONNREFUSED"),
+    "error": {"code": "connect_error", "message": "connect to 127.0.0.1:8080 failed: ECONNREFUSED",
+              "http_status": 0, "body": ""},
+    "reconnect_attempt": 3})
+
 # --- invalid: well-formed msgpack, not a valid request ---------------------------
 
 invalid("params_not_array", "params is a map, not an array", [0, 30, "status", {"conn": "vu-1"}],
@@ -436,6 +495,74 @@ too_large("array32_header_4g", "prefix only: an array32 header declaring 2^32-1 
 too_large("map32_header_2g", "prefix only: params map32 header declaring 2^31 pairs",
           b"\x94" + pack(0) + pack(63) + pack("stats") + b"\x91\xdf\x80\x00\x00\x00")
 
+
+# --- the protocol layer: framing, session steps, auto-reply, presets (PROTOCOL.md §5b) ---
+
+request("open_preset_socketio", "open with the socketio4 preset: namespace and auth", 180, "open", {
+    "conn": "sio-1", "url": "ws://127.0.0.1:3000/socket.io/", "preset": "socketio4",
+    "preset_options": {"namespace": "/chat", "auth": '{"token":"abc"}'}})
+request("open_preset_stomp", "open with the stomp12 preset: credentials and heart-beat", 181, "open", {
+    "conn": "stomp-1", "url": "ws://127.0.0.1:15674/ws", "preset": "stomp12",
+    "preset_options": {"host": "/", "login": "guest", "passcode": "guest", "heart_beat": [10000, 10000]}})
+request("open_preset_signalr", "open with the signalr-json preset after the negotiate POST", 182, "open", {
+    "conn": "hub-1", "url": "ws://127.0.0.1:5000/chathub?id=Yx2f9", "preset": "signalr-json",
+    "preset_options": {"interval_ms": 15000}})
+request("open_preset_echo", "open with the echo-heartbeat preset and its rate limit", 183, "open", {
+    "conn": "gw-1", "url": "ws://127.0.0.1:8080/chat", "preset": "echo-heartbeat",
+    "preset_options": {"payload": '{"action":"echo","data":"hb"}', "reply_contains": "hb",
+                       "interval_ms": 25000, "reply_timeout_ms": 10000,
+                       "rate_limit": {"messages": 5, "per_ms": 1000}}})
+request("open_session_auto_reply", "open with framing, session steps (captures) and auto-reply rules",
+        184, "open", {
+            "conn": "app-1", "url": "ws://127.0.0.1:8080/app", "framing": "record_separator",
+            "session": [
+                {"expect": {"regex": "^HELLO"}, "capture": {"version": {"regex": "v([0-9]+)", "group": 1}}},
+                {"send": "LOGIN ${version}", "expect": {"json_field": "ok", "json_value": "true"},
+                 "timeout_ms": 5000, "skip_unmatched": True,
+                 "capture": {"token": {"json_field": "token"}}}],
+            "auto_reply": [
+                {"name": "app-ping", "match": {"regex": "^PING ([0-9]+)$", "type": "text"},
+                 "reply": "PONG $1 ${token}"},
+                {"name": "bin-ping", "match": {"type": "binary", "contains": "\u0001"}, "reply": b"\x02",
+                 "reply_type": "binary"},
+                {"match": {"json_field": "type", "json_value": "6"}, "keep_in_inbox": False}]})
+response("open_session_ok", "open result after session steps: session_us in the timings", 184, result={
+    "conn": "app-1", "reused": False, "source": None, "address": "127.0.0.1:8080", "deflate": None,
+    "status": 101, "subprotocol": None, "headers": {"upgrade": "websocket"},
+    "timings": {"queued_us": 0, "dns_us": 0, "connect_us": 210, "proxy_us": 0, "tls_us": 0,
+                "upgrade_us": 640, "session_us": 1320, "total_us": 2170},
+    "tls": None})
+response("open_session_failed", "a session step got a message that does not match", 180, error={
+    "code": "handshake_failed",
+    "message": 'session step 1: expected regex "^40/chat,"; the server sent something else (body)',
+    "conn": "sio-1", "record": None, "http_status": 101, "body": '44/chat,{"message":"Not authorized"}',
+    "phase": "session", "step": 1})
+response("open_session_timeout", "a session step got no matching message in time", 181, error={
+    "code": "timeout", "message": 'session step 0: no message matching regex "^CONNECTED\r?\n" in time',
+    "conn": "stomp-1", "record": None, "phase": "session", "step": 0})
+response("status_protocol_layer", "status with the protocol layer: captures and auto-reply counters", 185,
+         result={
+             "conn": "sio-1", "state": "open", "url": "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket",
+             "framing": "message", "preset": "socketio4",
+             "session": {"sid": "Lbo5JLzTotvW3g2LAAAA", "pingInterval": "25000", "pingTimeout": "20000"},
+             "auto_reply": [{"name": "engineio-ping", "matched": 12, "replied": 12, "failed": 0}],
+             "keepalive": {"mode": "none", "interval_ms": 0, "jitter_ms": 0, "pong_timeout_ms": 0, "sent": 0,
+                           "replies": 0, "reply_timeout_ms": 0, "late_us_max": 0, "skipped": 0},
+             "record": None})
+response("stats_auto_replies", "stats counters of the protocol layer", 186, result={
+    "auto_replies": {"engineio-ping": 12000, "other": 3}, "auto_reply_failures": 1, "session_failures": 2,
+    "captures_cut": 0, "closes_by_cause": {"session_failed": 2}})
+notification("event_handshake_failed_session", "handshake_failed event of a failed session step", "event", {
+    "event": "handshake_failed", "conn": "stomp-1", "at_ms": 1718000000500, "url": "ws://127.0.0.1:15674/ws",
+    "error": {"code": "handshake_failed",
+              "message": 'session step 0: expected regex "^CONNECTED\r?\n"; the server sent something else (body)',
+              "http_status": 101, "body": "ERROR\nmessage:Access refused\n\nBad credentials",
+              "phase": "session", "step": 0}})
+notification("event_close_signalr", "close event: a SignalR close message ended the connection", "event", {
+    "event": "close", "conn": "hub-1", "at_ms": 1718000045123, "url": "ws://127.0.0.1:5000/chathub?id=Yx2f9",
+    "record": dict(RECORD, code=1000, initiator="server", cause="server_close",
+                   detail="SignalR close message: Server is shutting down",
+                   summary="1000 closed by the server after 45.0 s, 150 open")})
 
 # --- output ------------------------------------------------------------------------
 

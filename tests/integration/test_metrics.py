@@ -22,7 +22,7 @@ LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"(?:,|$)')
 CAUSES = ("server_close", "local_close", "eof", "reset", "tls_alert", "tls_close_notify", "tls_error",
           "pong_timeout", "protocol_error", "message_too_big", "invalid_utf8", "timeout", "shutdown",
           "daemon_reset", "io_error", "handshake_failed", "dns_error", "connect_error", "output_stalled",
-          "reply_timeout")
+          "reply_timeout", "session_failed")
 
 
 def get(port, path="/metrics", method="GET", host="127.0.0.1"):

@@ -40,6 +40,9 @@ wait_until(pred, timeout, interval=0.02) polls a predicate with a deadline and r
 value (truthy on success). wait_state(client, conn, state="closed", timeout=5) polls `status` until
 the connection reaches `state` and returns that status (AssertionError on timeout).
 closed_port() returns a loopback port nothing listens on (for connect_error).
+
+Chat-protocol servers (Socket.IO, SignalR, RabbitMQ's Web-STOMP) are in proto_servers.py; the mock
+gateway in tests/mockgw/mockgw_runner.py.
 """
 
 import json
@@ -366,10 +369,20 @@ class RawServer(_Peer):
 _npm_lock = threading.Lock()
 
 
+def _node_packages_missing():
+    try:
+        with open(os.path.join(NODE_DIR, "package-lock.json")) as f:
+            names = [p for p in json.load(f).get("packages", {}) if p]
+    except OSError:
+        names = ["node_modules/ws"]
+    return [p for p in names if not os.path.exists(os.path.join(NODE_DIR, p, "package.json"))]
+
+
 def ensure_node_modules():
-    """Installs tests/node's pinned packages once (npm ci with the lock file, else npm install)."""
+    """Installs tests/node's pinned packages once (npm ci with the lock file, else npm install) when any
+    package the lock file names is missing (as .ci/install-deps --test does)."""
     with _npm_lock:
-        if os.path.isdir(os.path.join(NODE_DIR, "node_modules", "ws")):
+        if not _node_packages_missing():
             return
         npm = shutil.which("npm") or "/usr/bin/npm"
         verb = "ci" if os.path.exists(os.path.join(NODE_DIR, "package-lock.json")) else "install"

@@ -10,11 +10,8 @@
 // Recording every message is off with --quiet (for scale tests). Exits when stdin closes.
 'use strict';
 const { WebSocketServer } = require('ws');
+const { arg, emit } = require('./peer_common');
 
-function arg(name, dflt) {
-  const i = process.argv.indexOf('--' + name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 const mode = arg('mode', 'echo');
 const port = parseInt(arg('port', '0'), 10);
 const host = arg('host', '127.0.0.1');
@@ -26,9 +23,6 @@ if (!['echo', 'sink', 'close_after'].includes(mode)) {
   process.stderr.write(`unknown mode ${mode}\n`);
   process.exit(2);
 }
-
-const mono = () => Number(process.hrtime.bigint()) / 1e9;
-const emit = (rec) => process.stdout.write(JSON.stringify(Object.assign({ t: mono() }, rec)) + '\n');
 
 let nextId = 0;
 const wss = new WebSocketServer({ host, port, maxPayload: 64 * 1024 * 1024, perMessageDeflate: false });

@@ -109,6 +109,7 @@ def analyze(events, time_scale=1.0):
     timeline = []  # (t_s, open_count)
     peak = 0
     closes, drops, failures, opens, snapshots = [], [], [], [], []
+    reconnects = []  # reopens by open's reconnect policy: each follows a drop that stays a drop
     by_code, by_cause, by_code_cause = {}, {}, {}
     starts = 0
     for ev in events:
@@ -128,6 +129,15 @@ def analyze(events, time_scale=1.0):
                           "open_conns": _num(ev.get("open_conns")) or len(open_names),
                           "upgrade_s": _us_to_s(timings.get("upgrade_us"), scale),
                           "connect_s": _us_to_s(timings.get("connect_us"), scale)})
+        elif kind == "reconnect":
+            open_names.add(ev.get("conn"))
+            timeline.append((t, len(open_names)))
+            peak = max(peak, len(open_names))
+            rec = ev.get("record") if isinstance(ev.get("record"), dict) else {}
+            timings = ev.get("timings") if isinstance(ev.get("timings"), dict) else {}
+            reconnects.append({"at_s": t, "conn": ev.get("conn"), "attempt": _num(ev.get("attempt")),
+                               "replaced": "%s %s" % (rec.get("code"), rec.get("cause") or "?"),
+                               "total_s": _us_to_s(timings.get("total_us"), scale)})
         elif kind == "handshake_failed":
             err = ev.get("error") if isinstance(ev.get("error"), dict) else {}
             rec = ev.get("record") if isinstance(ev.get("record"), dict) else {}
@@ -136,7 +146,8 @@ def analyze(events, time_scale=1.0):
                              "http_status": err.get("http_status"), "message": err.get("message"),
                              "cause": rec.get("cause"), "detail": rec.get("detail") or err.get("detail") or "",
                              "open_conns": _num(rec.get("open_conns")),
-                             "retry_after": err.get("retry_after", headers.get("retry-after"))})
+                             "retry_after": err.get("retry_after", headers.get("retry-after")),
+                             "reconnect_attempt": _num(ev.get("reconnect_attempt"))})
         elif kind == "snapshot":
             snapshots.append({"at_s": t, "open": _num(ev.get("open")), "connecting": _num(ev.get("connecting")),
                               "max_silence_s": _us_to_s(ev.get("max_silence_us"), scale),
@@ -172,6 +183,9 @@ def analyze(events, time_scale=1.0):
                 "open_conns": _num(rec.get("open_conns")),
                 "msgs_out": _num(rec.get("msgs_out")),
                 "summary": rec.get("summary") or "",
+                # the reconnect policy reopens it: a drop all the same (the plan may not have seen it)
+                "reconnect_attempt": _num((ev.get("reconnect") or {}).get("attempt"))
+                if isinstance(ev.get("reconnect"), dict) else None,
             }
             closes.append(item)
             if cause not in EXPECTED_CAUSES:
@@ -203,6 +217,11 @@ def analyze(events, time_scale=1.0):
         "failure_list": failures,
         "open_list": opens,
         "snapshots": snapshots,
+        "reconnects": len(reconnects),
+        "reconnect_list": reconnects,
+        "reconnect_failures": sum(1 for f in failures if f["reconnect_attempt"]),
+        "drops_reconnected": sum(1 for d in drops if d["reconnect_attempt"]),
+        "reconnected_conns": len({r["conn"] for r in reconnects}),
     }
     s.update(_drop_stats(drops))
     s["drop_table"] = drop_table(drops, span)
@@ -294,6 +313,11 @@ def format_text(s, title=None):
     w("span %.1f s%s, %d events" % (s["span_s"], scale_note, s["events"]))
     w("sessions opened: %d (peak %d open at once); handshake failures: %d" % (
         s["opened"], s["peak_open"], s["handshake_failures"]))
+    if s.get("reconnects") or s.get("drops_reconnected") or s.get("reconnect_failures"):
+        w("reconnects: %d reopens of %d connections by the reconnect policy; %d of the drops below were "
+          "followed by a reconnect attempt; %d attempts failed (counted as handshake failures) — each "
+          "reopened session had dropped first: the drops are counted as drops" % (
+              s["reconnects"], s["reconnected_conns"], s["drops_reconnected"], s["reconnect_failures"]))
     if s["closes"]:
         w("closes: %d — %s" % (s["closes"], ", ".join("%s ×%d" % (k, v) for k, v in
                                                       sorted(s["closes_by_code_cause"].items(), key=lambda kv: -kv[1]))))
@@ -436,7 +460,7 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 <div class="verdict" id="verdict"><b>Verdict</b><ul>%(verdict)s</ul></div>
 %(groups)s
 <p>Sessions opened: <b>%(opened)d</b> (peak %(peak)d open at once) · handshake failures: %(failures)d ·
-closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
+closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s%(reconnects)s</p>
 <p>Client silence at drop (time since the last client frame): %(sil)s</p>
 %(chart)s
 <h2>Closes by code and cause</h2><table><tr><th>code cause</th><th>count</th></tr>%(rows)s</table>
@@ -451,6 +475,9 @@ closes: %(closes)d · drops: <b>%(drops)d</b>%(first)s</p>
         "closes": s["closes"], "drops": s["drops"],
         "first": (" · drops began at %.1f s with %s open" % (s["first_drop_at_s"], s["open_at_first_drop"]))
         if s["drops"] else "",
+        "reconnects": (" · reopened by the reconnect policy: <b id=\"reconnects\">%d</b> (after %d of the drops; "
+                       "%d attempts failed)" % (s["reconnects"], s["drops_reconnected"], s["reconnect_failures"]))
+        if s.get("reconnects") or s.get("drops_reconnected") else "",
         "sil": sil, "chart": svg_chart(s, marks=marks), "rows": rows or "<tr><td>none</td><td>0</td></tr>",
         "drop_section": ("<h2>Drops over time</h2><table><tr><th>when (s)</th><th>drops</th>"
                          "<th>client silence at drop (s)</th><th>open at drop</th></tr>%s</table>" % drop_rows)

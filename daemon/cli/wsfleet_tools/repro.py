@@ -4,6 +4,7 @@ mock gateway (tests/mockgw), time-scaled to run in about a minute.
     wsfleet repro [--time-scale F | --real-time] [--phases A,B,C,D] [--duration S] [--json]
                   [--html FILE] [--events FILE] [--keep DIR] [--mockgw PATH] [--daemon PATH]
                   [--drop fin|rst] [--low N] [--high N]
+                  [--rtt 180ms [--jitter 10ms] [--loss 1%] [--link-seed N]]
 
 The gateway model (a hypothesis, not the real platform): idle timeout 120 s; while more than 150
 sessions are open the idle timeout is 45 s (as Envoy's overload manager shrinks idle timers under
@@ -26,6 +27,20 @@ Phases (each after a `reset`):
 
 Every duration is multiplied by the time scale (default 0.1: the 45 s timeout lasts 4.5 s); the
 times printed are model seconds (real seconds divided by the scale). --real-time runs at scale 1.
+
+Distance: --rtt puts the gateway a round trip away, as from another region: the daemon and the
+gateways run in two network namespaces joined by an emulated link (wsfleet_tools/netdelay.py, a
+user-space forwarder over TUN devices; this kernel has no tc netem) that holds every packet
+RTT/2 each way, ± --jitter/2 (uniform, order kept), and drops it with probability --loss each way
+(seeded by --link-seed; TCP retransmits). Needs root, unshare, nsenter, ip and /dev/net/tun.
+The RTT is physical time and is NOT scaled: at scale 0.1, 180 ms is 1.8 model seconds; use
+--real-time to keep the model's proportions. So the timeouts that wait for a reply (pong 10 s,
+the ping sampler's 10 s, the configure request's 10 s) are not scaled either behind a link: a
+retransmitted packet must not time out where the real run would not (a drop is a TCP FIN the
+client sees at once, so longer reply timeouts change no verdict). The report then gives, per phase, the handshake
+phases (connect = one round trip, upgrade = one round trip, total) and the ping round trips of
+the samplers and of the daemon's histogram (stats ping_rtt_us), in real milliseconds, with the
+pong timeouts, and the link's counters (packets lost, queue drops).
 Exit status: 0 when every phase behaved as expected, 1 otherwise, 2 on a usage error.
 
 The programs: --daemon and --mockgw, else $WSFLEETD and $WSF_MOCKGW, else the build tree
@@ -41,14 +56,15 @@ import shutil
 import sys
 import tempfile
 
-from . import programs, repro_render, repro_runner
+from . import distance, programs, repro_distance, repro_render, repro_runner
 from .client import RpcError
 from .repro_scenario import DEFAULTS, check, make_phases, summarize_ab
 
 
 USAGE = ("usage: wsfleet repro [--time-scale F | --real-time] [--phases A,B,C,D] [--duration S] [--json]\n"
          "                     [--html FILE] [--events FILE] [--keep DIR] [--mockgw PATH] [--daemon PATH]\n"
-         "                     [--drop fin|rst] [--low N] [--high N]\n")
+         "                     [--drop fin|rst] [--low N] [--high N]\n"
+         "                     [--rtt 180ms [--jitter 10ms] [--loss 1%] [--link-seed N]]\n")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,8 +88,9 @@ def build_parser():
     p.add_argument("--low", type=int, default=DEFAULTS["low"])
     p.add_argument("--high", type=int, default=DEFAULTS["high"])
     p.add_argument("--phases", default="A,B,C,D")
-    for name in ("html", "events", "keep", "mockgw", "daemon"):
+    for name in ("html", "events", "keep", "mockgw", "daemon", "rtt", "jitter", "loss"):
         p.add_argument("--" + name)
+    p.add_argument("--link-seed", type=int, default=1)
     return p
 
 
@@ -90,6 +107,8 @@ def parse_args(argv):
     if not (0 < opts["low"] <= opts["overload_above"] < opts["high"]):
         raise ValueError("need --low ≤ %d < --high" % opts["overload_above"])
     a = {k: getattr(ns, k) for k in ("help", "json", "phases", "html", "events", "keep", "mockgw", "daemon")}
+    a["link"] = repro_distance.link_settings(ns.rtt, ns.jitter, ns.loss, ns.link_seed)
+    opts["link"] = a["link"] is not None  # reply timeouts are not scaled behind a link (repro_scenario)
     return opts, a
 
 
@@ -111,28 +130,35 @@ def main(argv, out=None, err=None):
         if not p or not os.access(p, os.X_OK):
             err.write("wsfleet repro: %s\n" % (programs.not_found(name) if not p else "%s is not executable" % p))
             return 2
+    if a["link"] is not None:
+        why = distance.unavailable()
+        if why:
+            err.write("wsfleet repro: --rtt/--jitter/--loss emulate a far gateway in network namespaces, "
+                      "which %s\n" % why)
+            return 2
 
     workdir = tempfile.mkdtemp(prefix="wsfleet-repro-")
     log = (lambda m: err.write(m + "\n") or err.flush()) if a["json"] else (lambda m: out.write(m + "\n") or out.flush())
     try:
-        results, events, events_path = repro_runner.run_phases(phases, opts, daemon_path, mockgw_path, workdir, log,
-                                                               lambda r: check(r, opts))
+        results, events, events_path, link_counters = repro_runner.run_phases(
+            phases, opts, daemon_path, mockgw_path, workdir, log, lambda r: check(r, opts), a["link"])
         by = {r["phase"].name: r for r in results}
         ab = summarize_ab(events, by, opts)
         ok = all(r["ok"] for r in results)
-        extra = {"programs": {"wsfleetd": daemon_path, "mockgw": mockgw_path}}
+        extra = {"programs": {"wsfleetd": daemon_path, "mockgw": mockgw_path},
+                 "link": None if a["link"] is None else dict(a["link"], counters=link_counters)}
         if a["events"]:
             shutil.copyfile(events_path, a["events"])
             extra["events"] = a["events"]
         if a["html"]:
-            repro_render.write_html(a["html"], results, events, opts)
+            repro_render.write_html(a["html"], results, events, opts, a["link"])
             extra["html"] = a["html"]
         if a["json"]:
             json.dump(repro_render.results_json(results, opts, ab, ok, extra), out, indent=2, default=str)
             out.write("\n")
         else:
             out.write("\n")
-            repro_render.render_text(results, opts, ab, out)
+            repro_render.render_text(results, opts, ab, out, extra["link"])
             if a["html"]:
                 out.write("\nHTML report: %s\n" % a["html"])
         return 0 if ok else 1

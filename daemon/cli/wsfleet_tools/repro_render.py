@@ -2,7 +2,7 @@
 Reads the results repro_runner collected and repro_scenario judged; runs nothing.
 """
 
-from . import report
+from . import report, repro_distance
 
 
 def drop_json(d, scale):
@@ -21,7 +21,36 @@ def keepalive_words(ph, opts):
     return "thread pings only"
 
 
-def render_text(results, opts, ab_summary, out):
+def _p50_max(q):
+    return "%.0f/%.0f" % (q["p50"], q["max"]) if q else "-"
+
+
+def render_distance(results, link, w):
+    """The distance section: what the link did and what each phase measured through it."""
+    w()
+    w("distance: %s (emulated link; real milliseconds, not time-scaled)" % repro_distance.link_words(link))
+    w("  %-5s %-13s %-13s %-15s %-17s %-18s %s" % ("phase", "connect ms", "upgrade ms", "handshake ms",
+                                                   "sampler ping ms", "daemon ping_rtt ms", "pong timeouts"))
+    for r in results:
+        f = r["distance"]
+        dp = f["daemon_ping_rtt_ms"]
+        w("  %-5s %-13s %-13s %-15s %-17s %-18s %d" % (
+            r["phase"].name, _p50_max(f["connect_ms"]), _p50_max(f["upgrade_ms"]), _p50_max(f["total_ms"]),
+            _p50_max(f["sampler_ping_rtt_ms"]), "%.0f/%.0f" % (dp["p50"], dp["p99"]) if dp else "-",
+            f["pong_timeouts"]))
+    w("  (p50/max; daemon ping_rtt is the stats histogram's p50/p99 over sampler and keepalive pings, bucketed:")
+    w("   up to 19 % above the true value. connect is TCP's SYN to SYN-ACK and upgrade the HTTP request to its")
+    w("   101: one round trip each, so both sit at the RTT; a lost SYN or request shows as +1 s or +200 ms.)")
+    c = link.get("counters") or {}
+    for name in ("client_to_gateway", "gateway_to_client"):
+        d = c.get(name)
+        if d:
+            w("  link %s: %d packets, %d lost, %d queue drops, %s TUN-device drops, mean delay %s ms, "
+              "forwarder lateness p99 %s µs" % (name.replace("_", " "), d["packets"], d["lost"], d["queue_full"],
+                                                d.get("device_drops", "?"), d["mean_delay_ms"], d["late_us"]["p99"]))
+
+
+def render_text(results, opts, ab_summary, out, link=None):
     w = lambda s="": out.write(s + "\n")  # noqa: E731
     sc = opts["time_scale"]
     w("wsfleet repro — 1006 drops at %d vs %d sessions" % (opts["low"], opts["high"]))
@@ -47,6 +76,8 @@ def render_text(results, opts, ab_summary, out):
             ph.name, ph.sessions, keepalive_words(ph, opts), "any frame" if ph.activity == "any" else "data only",
             "%.0f s" % quiet if quiet else "-", s["opened"], s["drops"], codes, r["check"]))
     w("  (quiet: the longest spell a thread went without sending a frame and still found its session alive)")
+    if link:
+        render_distance(results, link, w)
     for r in results:
         ph, s = r["phase"], r["summary"]
         if not s["drops"]:
@@ -111,6 +142,7 @@ def results_json(results, opts, ab_summary, ok, extra):
             "drop_table": s["drop_table"], "verdict": s["verdict"], "verdict_codes": report.verdict_codes(s),
             "drop_list": [drop_json(d, opts["time_scale"]) for d in s["drop_list"]],
             "driver": r["driver"], "gateway": r["gateway"], "gateway_drop_lines": r["gateway_drop_lines"],
+            "distance": r["distance"],
         })
     out["verdict_ab"] = ab_summary["verdict"] if ab_summary else None
     out["verdict_codes_ab"] = report.verdict_codes(ab_summary) if ab_summary else None
@@ -118,13 +150,26 @@ def results_json(results, opts, ab_summary, ok, extra):
     return out
 
 
-def write_html(path, results, events, opts):
+def distance_words(r):
+    """One phase's distance in a line: handshake phases and ping round trips (p50, real ms)."""
+    f = r["distance"]
+    part = lambda name, q: "%s %s ms" % (name, "%.0f" % q["p50"] if q else "-")  # noqa: E731
+    return "%s, %s, %s, ping %s ms, %d pong timeouts" % (
+        part("connect", f["connect_ms"]), part("upgrade", f["upgrade_ms"]), part("handshake", f["total_ms"]),
+        "%.0f" % f["sampler_ping_rtt_ms"]["p50"] if f["sampler_ping_rtt_ms"] else "-", f["pong_timeouts"])
+
+
+def write_html(path, results, events, opts, link=None):
     """The --html page: `wsfleet report`'s page for the whole log, with each phase's own verdict
-    and a mark where each phase starts."""
+    (and, behind a link, its distance figures) and a mark where each phase starts."""
     whole = report.analyze(events, opts["time_scale"])
     # One log holds every phase: give each phase's own verdict, not one for the mixture.
     whole["verdict"] = ["phase %s (%s): %s — %s" % (r["phase"].name, r["phase"].title, r["check"],
                                                     "; ".join(r["summary"]["verdict"])) for r in results]
+    if link:
+        whole["verdict"].append("distance: %s (emulated link); p50 per phase, real time: %s" % (
+            repro_distance.link_words(link),
+            "; ".join("%s: %s" % (r["phase"].name, distance_words(r)) for r in results)))
     t0 = whole["first_at_ms"] or 0
     marks = [((r["start_ms"] - t0) / 1000.0 / opts["time_scale"], r["phase"].name) for r in results]
     with open(path, "w", encoding="utf-8") as f:

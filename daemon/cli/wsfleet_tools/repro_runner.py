@@ -15,9 +15,9 @@ import socket
 import subprocess
 import time
 
-from . import report
+from . import distance, repro_distance, report
 from .client import Client
-from .repro_scenario import CONFIGURE, keepalive_params, model_ms
+from .repro_scenario import CONFIGURE, keepalive_params, model_ms, reply_timeout_ms
 
 # ---- running the programs ---------------------------------------------------------------------
 
@@ -60,8 +60,12 @@ class Proc:
                 f.close()
 
 
-def start_mockgw(path, workdir, tag, opts, activity):
-    cmd = [path, "--port", "0", "--time-scale", repr(opts["time_scale"]),
+def start_mockgw(path, workdir, tag, opts, activity, link=None):
+    """The gateway; behind `link` (a distance.FarLink) it runs in the link's far namespace and
+    listens on its address there, else on 127.0.0.1."""
+    prefix = link.gateway_ns if link else []
+    host = link.gateway_addr if link else "127.0.0.1"
+    cmd = prefix + [path, "--host", host, "--port", "0", "--time-scale", repr(opts["time_scale"]),
            "--idle-timeout", repr(opts["idle_timeout"]),
            "--overload-above", str(opts["overload_above"]),
            "--overload-idle-timeout", repr(opts["overload_idle_timeout"]),
@@ -72,6 +76,7 @@ def start_mockgw(path, workdir, tag, opts, activity):
         for line in p.read_out().splitlines():
             if line.startswith("listening "):
                 p.port = int(line.split()[1])
+                p.host = host
                 return p
         if p.proc.poll() is not None:
             break
@@ -94,10 +99,12 @@ def mockgw_results(p):
     return stats, drops
 
 
-def start_daemon(path, workdir):
+def start_daemon(path, workdir, link=None):
+    """wsfleetd; with `link` in the link's near namespace (its control socket is a file, so the
+    driver reaches it from here all the same)."""
     sock = os.path.join(workdir, "wsfleetd.sock")
     events = os.path.join(workdir, "events.jsonl")
-    cmd = [path, "--socket", sock, "--events", events]
+    cmd = (link.client_ns if link else []) + [path, "--socket", sock, "--events", events]
     p = Proc(cmd, os.path.join(workdir, "wsfleetd.out"), os.path.join(workdir, "wsfleetd.err"))
     p.socket, p.events = sock, events
     deadline = time.monotonic() + 10
@@ -140,6 +147,7 @@ class Driver:
         self.connected = {}
         self.last_frame = {}        # vu -> monotonic time its last frame went out
         self.ping_gap = {}          # msgid of a pending ping -> the quiet spell it ends
+        self.ping_rtts_us = []      # round trips of the ping samplers that got their pong
         self.max_quiet_survived = 0.0  # model seconds
         self.keepalive = keepalive_params(phase, opts)
 
@@ -166,7 +174,7 @@ class Driver:
         elif step == "configure":
             self.last_frame[vu] = time.monotonic()
             self.request(vu, step, "request", {"conn": name, "data": CONFIGURE, "contains": "SessionResponse",
-                                               "timeout_ms": max(1000, self.ms(10))})
+                                               "timeout_ms": reply_timeout_ms(10, self.o)})
         elif step == "read":
             self.counts["reads"] += 1
             self.request(vu, step, "recv", {"conn": name, "timeout_ms": self.ms(self.o["read_timeout"])})
@@ -175,7 +183,8 @@ class Driver:
             now = time.monotonic()
             gap = now - self.last_frame.get(vu, now)
             self.last_frame[vu] = now
-            self.request(vu, step, "ping", {"conn": name, "timeout_ms": max(1000, self.ms(self.o["ping_timeout"]))})
+            self.request(vu, step, "ping",
+                         {"conn": name, "timeout_ms": reply_timeout_ms(self.o["ping_timeout"], self.o)})
             self.ping_gap[self.seq_last] = gap
 
     def think(self):
@@ -220,6 +229,8 @@ class Driver:
         elif step == "ping":
             if error:
                 self.counts["ping_errors"] += 1
+            elif isinstance(result, dict) and "rtt_us" in result:
+                self.ping_rtts_us.append(result["rtt_us"])
             self.at(self.think(), vu, "read")
 
     def run(self, duration_model_s):
@@ -247,10 +258,10 @@ class Driver:
 
 # ---- running the phases -----------------------------------------------------------------------
 
-def run_phase(phase, opts, daemon, mockgw_path, workdir, log):
-    gw = start_mockgw(mockgw_path, workdir, phase.name, opts, phase.activity)
+def run_phase(phase, opts, daemon, mockgw_path, workdir, log, link=None):
+    gw = start_mockgw(mockgw_path, workdir, phase.name, opts, phase.activity, link)
     try:
-        url = "ws://127.0.0.1:%d/webchat/v1" % gw.port
+        url = "ws://%s:%d/webchat/v1" % (gw.host, gw.port)
         start_ms = time.time() * 1000.0
         t0 = time.monotonic()
         log("phase %s: %s ..." % (phase.name, phase.title))
@@ -260,6 +271,7 @@ def run_phase(phase, opts, daemon, mockgw_path, workdir, log):
         finally:
             drv.close()
         with Client(daemon.socket, timeout=30) as c:
+            stats = c.call("stats")  # before the reset, which zeroes its histograms
             c.call("reset")
         elapsed = time.monotonic() - t0
         end_ms = time.time() * 1000.0 + 1
@@ -267,19 +279,34 @@ def run_phase(phase, opts, daemon, mockgw_path, workdir, log):
     finally:
         gw.close()
     events, _ = report.load(daemon.events)
-    s = report.analyze(report.window(events, start_ms, end_ms), opts["time_scale"])
+    in_phase = report.window(events, start_ms, end_ms)
+    s = report.analyze(in_phase, opts["time_scale"])
     return {"phase": phase, "summary": s, "start_ms": start_ms, "end_ms": end_ms, "elapsed_s": elapsed,
-            "driver": dict(drv.counts, max_quiet_survived_s=drv.max_quiet_survived), "gateway": gw_stats, "gateway_drop_lines": gw_drops}
+            "driver": dict(drv.counts, max_quiet_survived_s=drv.max_quiet_survived), "gateway": gw_stats,
+            "gateway_drop_lines": gw_drops,
+            "distance": repro_distance.phase_figures(in_phase, drv.ping_rtts_us, stats)}
 
 
-def run_phases(phases, opts, daemon_path, mockgw_path, workdir, log, judge):
+def run_phases(phases, opts, daemon_path, mockgw_path, workdir, log, judge, link_settings=None):
     """Starts the daemon, runs each phase against its own gateway, stops the daemon; returns
-    (results, the whole event log). `judge(result)` -> (ok, words) is stored in each result."""
-    daemon = start_daemon(daemon_path, workdir)
+    (results, the whole event log, its path, the link's counters or None). `judge(result)` ->
+    (ok, words) is stored in each result. With `link_settings` (repro_distance.link_settings) the
+    daemon and the gateways sit at the two ends of one emulated link for the whole run."""
+    if link_settings is None:
+        return _run_phases(phases, opts, daemon_path, mockgw_path, workdir, log, judge, None) + (None,)
+    with distance.FarLink(**link_settings) as link:
+        log("link: %s (emulated; daemon at %s, gateway at %s)"
+            % (repro_distance.link_words(link_settings), link.client_addr, link.gateway_addr))
+        out = _run_phases(phases, opts, daemon_path, mockgw_path, workdir, log, judge, link)
+        return out + (link.stop_forwarder(),)
+
+
+def _run_phases(phases, opts, daemon_path, mockgw_path, workdir, log, judge, link):
+    daemon = start_daemon(daemon_path, workdir, link)
     try:
         results = []
         for ph in phases:
-            r = run_phase(ph, opts, daemon, mockgw_path, workdir, log)
+            r = run_phase(ph, opts, daemon, mockgw_path, workdir, log, link)
             r["ok"], r["check"] = judge(r)
             results.append(r)
         daemon.stop()

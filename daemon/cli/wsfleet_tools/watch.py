@@ -6,7 +6,8 @@ Each refresh shows open/connecting/closing sessions, the opens, drops (by code a
 opens of the interval, heartbeat lateness and loop lag, and the verdict so far: the events seen since
 the watch started (the latest 100,000), judged by the same rules as `wsfleet report` (verdicts.py).
 It subscribes to the daemon's `open`, `close`, `handshake_failed` (and, when the daemon offers them,
-`snapshot`) events and calls `stats` once per refresh. On a terminal the screen is redrawn; otherwise (or with --json, one
+`reconnect` and `snapshot`) events and calls `stats` once per refresh; reopens by a reconnect policy are shown
+beside the opens, and the drops they followed stay drops. On a terminal the screen is redrawn; otherwise (or with --json, one
 JSON object per refresh) refreshes are appended. --count N stops after N refreshes (--once: 1).
 Exit status: 0; 3 when the daemon cannot be reached or goes away.
 """
@@ -23,7 +24,8 @@ from .client import RpcError
 
 EXIT_OK, EXIT_USAGE, EXIT_UNREACHABLE = 0, 2, 3
 SUBSCRIBE = ["open", "close", "handshake_failed"]
-OPTIONAL = ["snapshot"]  # a daemon older than snapshots answers bad_request to them
+# Asked for when the daemon offers them (an older one answers bad_request): the longest list first.
+OPTIONAL = [["reconnect", "snapshot"], ["reconnect"], []]
 
 
 def parser():
@@ -51,11 +53,11 @@ class Tally:
 
     @staticmethod
     def _empty():
-        return {"opens": 0, "drops": {}, "closes_asked": 0, "failed": {}}
+        return {"opens": 0, "reopens": 0, "drops": {}, "closes_asked": 0, "failed": {}}
 
     def add(self, ev):
         kind = ev.get("event")
-        if kind not in ("open", "close", "handshake_failed", "snapshot"):
+        if kind not in ("open", "close", "handshake_failed", "snapshot", "reconnect"):
             return
         ev = {k: v for k, v in ev.items() if k != "_method"}
         self.events.append(ev)
@@ -63,6 +65,8 @@ class Tally:
         iv = self.interval
         if kind == "open":
             iv["opens"] += 1
+        elif kind == "reconnect":
+            iv["reopens"] += 1
         elif kind == "close":
             rec = ev.get("record") or {}
             if rec.get("cause") in report.EXPECTED_CAUSES:
@@ -95,7 +99,7 @@ def frame(stats, iv, tally, interval_s, now=None):
         "at": time.strftime("%H:%M:%S", time.localtime(now or time.time())),
         "interval_s": interval_s,
         "open": stats.get("open"), "connecting": stats.get("connecting"), "closing": stats.get("closing"),
-        "opens": iv["opens"], "drops": iv["drops"], "closes_asked": iv["closes_asked"], "failed": iv["failed"],
+        "opens": iv["opens"], "reopens": iv["reopens"], "drops": iv["drops"], "closes_asked": iv["closes_asked"], "failed": iv["failed"],
         "heartbeat_late_us": stats.get("heartbeat_late_us"), "loop_lag_us": stats.get("loop_lag_us"),
         "drops_total": s["drops"] if s else 0,
         "verdicts": [{"code": g["code"], "side": g["side"], "count": g["count"], "sentence": g["sentence"]}
@@ -112,8 +116,9 @@ def render(f):
     words = lambda m: ", ".join("%s ×%d" % (k, v) for k, v in sorted(m.items(), key=lambda kv: -kv[1])) or "none"  # noqa: E731
     lines = [
         "wsfleet watch  %s  open %s  connecting %s  closing %s" % (f["at"], f["open"], f["connecting"], f["closing"]),
-        "last %.1f s: %d opens, drops %s, failed opens %s, %d closed by the client" % (
-            f["interval_s"], f["opens"], words(f["drops"]), words(f["failed"]), f["closes_asked"]),
+        "last %.1f s: %d opens%s, drops %s, failed opens %s, %d closed by the client" % (
+            f["interval_s"], f["opens"], ", %d reopened by the reconnect policy" % f["reopens"] if f["reopens"] else "",
+            words(f["drops"]), words(f["failed"]), f["closes_asked"]),
         "since the daemon started: heartbeats late p99 %s, max %s; loop lag p99 %s, max %s" % (
             _us(f["heartbeat_late_us"], "p99"), _us(f["heartbeat_late_us"], "max"),
             _us(f["loop_lag_us"], "p99"), _us(f["loop_lag_us"], "max")),
@@ -125,12 +130,13 @@ def render(f):
 
 
 def run(client, interval, count, as_json, out):
-    try:
-        client.call("subscribe", events=SUBSCRIBE + OPTIONAL)
-    except RpcError as e:
-        if e.code != "bad_request":
-            raise
-        client.call("subscribe", events=SUBSCRIBE)
+    for extra in OPTIONAL:
+        try:
+            client.call("subscribe", events=SUBSCRIBE + extra)
+            break
+        except RpcError as e:
+            if e.code != "bad_request" or not extra:
+                raise
     tally = Tally()
     tty = not as_json and hasattr(out, "isatty") and out.isatty()
     n = 0

@@ -50,6 +50,7 @@ public final class CloseRecords {
     WORDS.put("connect_error", "TCP connect failed");
     WORDS.put("output_stalled", "the server stopped reading (output over its cap)");
     WORDS.put("reply_timeout", "no heartbeat reply in time");
+    WORDS.put("session_failed", "session setup failed"); // a preset's or the plan's session steps (issue 18)
   }
 
   private CloseRecords() {}

@@ -13,7 +13,7 @@ import wsfleet.jmeter.client.Reply;
 import wsfleet.jmeter.client.Rpc;
 
 /**
- * The daemon's {@code close} and {@code handshake_failed} events (PROTOCOL.md §5 subscribe) for
+ * The daemon's {@code close}, {@code handshake_failed} and {@code reconnect} events (PROTOCOL.md §5 subscribe) for
  * one control client, in one queue. Every Drop Monitor thread of the JVM takes from the same queue,
  * so each ending becomes exactly one sample however many monitor threads a plan runs.
  *
@@ -53,8 +53,13 @@ final class DropFeed {
       return;
     }
     Map<String, Object> p = new LinkedHashMap<>();
-    p.put("events", Arrays.asList("close", "handshake_failed"));
+    p.put("events", Arrays.asList("close", "handshake_failed", "reconnect"));
     Reply r = client.call("subscribe", p);
+    if (!r.ok() && "bad_request".equals(r.errorCode())) {
+      // A daemon before the reconnect policy knows no reconnect event: it has no reconnects either.
+      p.put("events", Arrays.asList("close", "handshake_failed"));
+      r = client.call("subscribe", p);
+    }
     if (!r.ok()) {
       throw new IOException("subscribe refused: " + r.errorCode() + ": " + r.errorMessage());
     }

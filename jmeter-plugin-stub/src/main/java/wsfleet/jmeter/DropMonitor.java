@@ -25,12 +25,17 @@ import wsfleet.jmeter.client.Reply;
  * again, so the JTL, the dashboard and a CI gate see every ending.
  *
  * <p>Run it in a thread group of its own (one thread, loop forever). Each call waits up to
- * <i>Wait for an ending</i> for the daemon's next {@code close} / {@code handshake_failed} event and
+ * <i>Wait for an ending</i> for the daemon's next {@code close} / {@code handshake_failed} /
+ * {@code reconnect} event and
  * returns it as a failed sample: response code the close code (the HTTP status for a refused
  * upgrade), the stable message ({@link CloseRecords#stableMessage}), the event with its close record
  * as response data, stamped at the time of the ending. A call that saw no ending records nothing.
  * Endings whose cause is in <i>Ignore causes</i> (default: the plan's own closes and resets) are
- * not samples. With <i>Stop when the other threads have ended</i> the monitor ends its thread once
+ * not samples. A reconnect (the daemon reopened a dropped session under its name) is a failed
+ * sample of its own with response code {@code reconnect} and the message {@code reconnect:
+ * reopened after} + the stable message of the ending it replaced (that ending is a sample too,
+ * with its close code: one drop is counted once under its code); {@code reconnect} in Ignore causes
+ * leaves them out. With <i>Stop when the other threads have ended</i> the monitor ends its thread once
  * it has seen other threads run and none is left, after one more whole wait without an ending.
  */
 public class DropMonitor extends AbstractJavaSamplerClient {
@@ -38,6 +43,8 @@ public class DropMonitor extends AbstractJavaSamplerClient {
   public static final String WAIT = "Wait for an ending (ms)";
   public static final String IGNORE = "Ignore causes (comma-separated)";
   public static final String STOP = "Stop when the other threads have ended";
+  /** Response code of a reconnect event's sample, and the word in Ignore causes that leaves them out. */
+  static final String RECONNECT = "reconnect";
 
   /** Monitor threads running in this JVM: the threads that are not load. */
   private static final AtomicInteger running = new AtomicInteger();
@@ -145,7 +152,15 @@ public class DropMonitor extends AbstractJavaSamplerClient {
     res.setStampAndTime(at instanceof Long ? (Long) at : System.currentTimeMillis(), 0);
     res.setSamplerData(ev.get("event") + " " + ev.get("conn") + " " + ev.get("url"));
     Object err = ev.get("error");
-    if ("handshake_failed".equals(ev.get("event")) && err instanceof Map) {
+    if (RECONNECT.equals(ev.get("event"))) {
+      if (ignore.contains(RECONNECT)) {
+        return null;
+      }
+      // The ending it replaced was a close event (a sample of its own, with its close code); this one
+      // says the session came back, so the plan's next samples on it do not hide that drop.
+      WsfleetSampler.fail(res, RECONNECT, RECONNECT + ": reopened after "
+          + (rec != null ? CloseRecords.stableMessage(rec) : "an ending"), null);
+    } else if ("handshake_failed".equals(ev.get("event")) && err instanceof Map) {
       WsfleetSampler.applyError(res, new Reply(null, (Map<String, Object>) err));
     } else if (rec != null && "local_close".equals(cause)) {
       res.setSuccessful(true); // the plan's own clean close: shown when not ignored, never a failure

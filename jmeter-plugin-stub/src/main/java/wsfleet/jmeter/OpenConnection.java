@@ -44,6 +44,18 @@ public class OpenConnection extends WsfleetSampler {
   public static final String DEFLATE_NO_CONTEXT = "Compression without context takeover";
   /** http://[user:pass@]host:port, none (direct), or blank: JMeter's proxy settings (ProxySettings). */
   public static final String PROXY = "Proxy";
+  // Issue 18: protocol sessions run by the daemon (PROTOCOL.md: presets, session, auto_reply, ...).
+  public static final String PRESET = "Preset (none|socketio4|stomp12|signalr-json|echo-heartbeat)";
+  public static final String PRESET_OPTIONS = "Preset options (JSON object)";
+  public static final String FRAMING = "Framing (message|record_separator|stomp)";
+  public static final String SESSION = "Session steps (JSON array)";
+  public static final String AUTO_REPLY = "Auto-reply rules (JSON array)";
+  public static final String RECONNECT_MAX = "Reconnect max";
+  public static final String RECONNECT_BACKOFF = "Reconnect backoff (ms)";
+  public static final String RECONNECT_BACKOFF_MAX = "Reconnect backoff max (ms)";
+  public static final String RECONNECT_JITTER = "Reconnect jitter (ms)";
+  public static final String RATE_MESSAGES = "Rate limit messages";
+  public static final String RATE_PER_MS = "Rate limit per (ms)";
 
   @Override
   protected String method() {
@@ -76,6 +88,17 @@ public class OpenConnection extends WsfleetSampler {
     a.addArgument(DEFLATE_NO_CONTEXT, "false");
     a.addArgument(PROXY, "", null, "http://[user:pass@]host:port, none for a direct connection; "
         + "blank: JMeter's proxy (-H/-P, http[s].proxyHost), else the daemon's default");
+    a.addArgument(PRESET, "", null, "a protocol the daemon speaks for this connection; blank: none");
+    a.addArgument(PRESET_OPTIONS, "", null, "e.g. {\"namespace\":\"/chat\"} (socketio4), {\"login\":\"guest\",\"passcode\":\"guest\"} (stomp12)");
+    a.addArgument(FRAMING, "", null, "blank: the preset's, else message");
+    a.addArgument(SESSION, "", null, "[{\"send\":\"...\",\"expect\":{\"contains\":\"...\"}}, ...] run after the upgrade");
+    a.addArgument(AUTO_REPLY, "", null, "[{\"name\":\"pong\",\"match\":{\"regex\":\"^2$\"},\"reply\":\"3\"}, ...]");
+    a.addArgument(RECONNECT_MAX, "", null, "reconnects over the connection's life; blank or 0: none");
+    a.addArgument(RECONNECT_BACKOFF, "");
+    a.addArgument(RECONNECT_BACKOFF_MAX, "");
+    a.addArgument(RECONNECT_JITTER, "");
+    a.addArgument(RATE_MESSAGES, "", null, "at most this many messages per window (with the next field)");
+    a.addArgument(RATE_PER_MS, "");
   }
 
   @Override
@@ -116,7 +139,8 @@ public class OpenConnection extends WsfleetSampler {
     if (!inbox.isEmpty()) {
       m.put("inbox", inbox);
     }
-    Map<String, Object> ka = keepalive(p);
+    ProtocolOptions.put(m, p);
+    Map<String, Object> ka = keepalive(p, m.containsKey("preset"));
     if (ka != null) {
       m.put("keepalive", ka);
     }
@@ -162,13 +186,22 @@ public class OpenConnection extends WsfleetSampler {
     throw new IllegalArgumentException("\"" + REUSE + "\" must be true, false or any, got \"" + v + "\"");
   }
 
-  /** The keepalive map, or null to leave the daemon's default (mode left blank). */
-  static Map<String, Object> keepalive(Params p) {
+  /**
+   * The keepalive map, or null to leave the daemon's default (mode left blank) or the preset's.
+   * With a preset, mode ping (the form's default, and what many wsfleet Defaults say for plain
+   * connections) is left to the preset: an open's own keepalive replaces the preset's whole, and a
+   * STOMP or echo heartbeat replaced by pings lets the server time the session out. text, binary
+   * and none still replace it, on purpose.
+   */
+  static Map<String, Object> keepalive(Params p, boolean preset) {
     String mode = p.str(KA_MODE);
     if (mode == null) {
       return null;
     }
     mode = mode.toLowerCase(Locale.ROOT);
+    if (preset && mode.equals("ping")) {
+      return null;
+    }
     Map<String, Object> ka = new LinkedHashMap<>();
     ka.put("mode", mode);
     if (mode.equals("none")) {
@@ -272,6 +305,7 @@ public class OpenConnection extends WsfleetSampler {
       res.setLatency(res.getTime());
     } else {
       msg.append("Switching Protocols");
+      Reconnects.forget(String.valueOf(params.get("conn"))); // a new connection: its count starts at 0
       Object t = out.get("timings");
       if (t instanceof Map) {
         Map<String, Object> tm = (Map<String, Object>) t;

@@ -14,6 +14,11 @@ public class Ping extends WsfleetSampler {
   public static final String PONG_TIMEOUT = "Pong timeout (ms)";
 
   @Override
+  protected boolean reportsReconnects() {
+    return true;
+  }
+
+  @Override
   protected String method() {
     return "ping";
   }

@@ -19,6 +19,11 @@ public class ReceiveMessage extends WsfleetSampler {
   private boolean optional;
 
   @Override
+  protected boolean reportsReconnects() {
+    return true;
+  }
+
+  @Override
   protected String method() {
     return "recv";
   }
@@ -26,6 +31,8 @@ public class ReceiveMessage extends WsfleetSampler {
   @Override
   protected void addParameters(Arguments a) {
     addMatchArguments(a);
+    MessageKinds.addMatchEventArguments(a);
+    a.addArgument(SIO_NAMESPACE, "");
     a.addArgument(OPTIONAL, "false");
   }
 
@@ -34,6 +41,7 @@ public class ReceiveMessage extends WsfleetSampler {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("conn", conn);
     putMatch(m, p);
+    MessageKinds.putMatchEvent(m, p);
     return m;
   }
 

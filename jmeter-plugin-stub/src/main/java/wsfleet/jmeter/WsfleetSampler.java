@@ -44,6 +44,23 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
   public static final String MATCH_JSON_FIELD = "Match JSON field (dotted path)";
   public static final String MATCH_JSON_VALUE = "Match JSON value";
   public static final String DISCARD = "Discard unmatched messages";
+  // Message helpers (issue 18; shapes in wsfleet.jmeter.messages and PROTOCOL.md's presets).
+  public static final String MESSAGE_KIND = "Message kind (raw|socketio|stomp|signalr)";
+  public static final String SIO_NAMESPACE = "Socket.IO namespace";
+  public static final String SIO_EVENT = "Socket.IO event";
+  public static final String SIO_ARGS = "Socket.IO args (JSON array)";
+  public static final String SIO_ACK = "Socket.IO ack (true|false)";
+  public static final String STOMP_COMMAND = "STOMP command";
+  public static final String STOMP_DESTINATION = "STOMP destination";
+  public static final String STOMP_ID = "STOMP id (subscription or ack id)";
+  public static final String STOMP_HEADERS = "STOMP headers (Name: value | Name: value)";
+  public static final String STOMP_RECEIPT = "STOMP receipt (true|false)";
+  public static final String SIGNALR_TARGET = "SignalR target";
+  public static final String SIGNALR_ARGUMENTS = "SignalR arguments (JSON array)";
+  public static final String SIGNALR_COMPLETION = "SignalR with completion (true|false)";
+  public static final String MATCH_EVENT_KIND = "Match event kind (socketio|stomp|signalr)";
+  public static final String MATCH_EVENT = "Match event (Socket.IO event, STOMP destination, SignalR target)";
+  public static final String MATCH_REPLY_ID = "Match reply id (Socket.IO ack, STOMP receipt, SignalR invocation)";
 
   /** The daemon method this sampler calls. */
   protected abstract String method();
@@ -66,6 +83,11 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
   protected long expectedWaitMs(Map<String, Object> params) {
     Object t = params.get("timeout_ms");
     return t instanceof Long ? (Long) t : 10_000;
+  }
+
+  /** Whether this sampler's results carry the connection's reconnect count (send, recv, request, ping). */
+  protected boolean reportsReconnects() {
+    return false;
   }
 
   /** Whether this sampler has a connection name (all but reset). */
@@ -128,6 +150,13 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
       onSuccess(res, r, params);
     } else {
       onError(res, r, params);
+    }
+    if (Boolean.TRUE.equals(r.error() != null ? r.error().get("reconnecting") : null)) {
+      // The daemon is reopening it (reconnect policy): the same stable message, and why it fails now.
+      res.setResponseMessage(res.getResponseMessage() + " (reconnecting)");
+    }
+    if (reportsReconnects()) {
+      Reconnects.report(res, client, (String) params.get("conn"), r);
     }
     CloseRecords.exportVariables(r.record());
     return res;
@@ -219,10 +248,15 @@ public abstract class WsfleetSampler extends AbstractJavaSamplerClient {
       failOnRecord(res, rec);
     } else {
       StringBuilder msg = new StringBuilder(r.errorMessage());
-      if (status != null) {
+      boolean session = "session".equals(e.get("phase"));
+      if (status != null && !session) {
         msg.append(" (HTTP ").append(status).append(')');
       }
-      if (e.get("phase") != null) {
+      if (session) {
+        // After the 101, a session step (a preset's or the plan's) failed; the server's message is
+        // the error's body, in the response data.
+        msg.append(" (phase session, step ").append(e.get("step")).append(')');
+      } else if (e.get("phase") != null) {
         msg.append(" (phase ").append(e.get("phase")).append(')');
       }
       if (e.get("detail") != null && !msg.toString().contains(String.valueOf(e.get("detail")))) {

@@ -20,9 +20,39 @@ import org.w3c.dom.NodeList;
 
 /**
  * Every wsfleet sampler in the example plans names a class that exists and only parameters that
- * class reads: a misspelt parameter would otherwise be ignored and silently take its default.
+ * class reads: a misspelt parameter would otherwise be ignored and silently take its default. The
+ * same for the Add-menu elements (wsfleet.jmeter.gui.*): only fields their form has.
  */
 class ExamplePlansTest {
+  /** Checks the wsfleet.jmeter.gui elements of a plan; returns how many there are. */
+  static int checkElements(Document doc, File f) throws Exception {
+    int n = 0;
+    NodeList all = doc.getElementsByTagName("*");
+    for (int i = 0; i < all.getLength(); i++) {
+      Element e = (Element) all.item(i);
+      if (!e.getTagName().startsWith("wsfleet.jmeter.gui.")) {
+        continue;
+      }
+      n++;
+      Set<String> known = new java.util.HashSet<>();
+      for (java.beans.PropertyDescriptor p : java.beans.Introspector.getBeanInfo(Class.forName(e.getTagName()))
+          .getPropertyDescriptors()) {
+        if (p.getWriteMethod() != null && !p.isHidden()) {
+          known.add(p.getName());
+        }
+      }
+      NodeList props = e.getChildNodes();
+      for (int k = 0; k < props.getLength(); k++) {
+        if (props.item(k) instanceof Element) {
+          String name = ((Element) props.item(k)).getAttribute("name");
+          assertTrue(known.contains(name), f.getName() + ": " + e.getAttribute("testname") + " ("
+              + e.getTagName() + ") has no field \"" + name + "\"; its fields: " + known);
+        }
+      }
+    }
+    return n;
+  }
+
   static final File EXAMPLES = new File(System.getProperty("wsfleet.source", "..") + "/jmeter-plugin-stub/examples");
 
   @TestFactory
@@ -32,7 +62,7 @@ class ExamplePlansTest {
     return Stream.of(plans).map(f -> DynamicTest.dynamicTest(f.getName(), () -> {
       Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(f);
       NodeList samplers = doc.getElementsByTagName("JavaSampler");
-      assertFalse(samplers.getLength() == 0, "no wsfleet sampler in " + f);
+      assertFalse(samplers.getLength() == 0 && checkElements(doc, f) == 0, "no wsfleet sampler in " + f);
       for (int i = 0; i < samplers.getLength(); i++) {
         Element s = (Element) samplers.item(i);
         String cls = null;

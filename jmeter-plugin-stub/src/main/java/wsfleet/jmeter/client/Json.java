@@ -58,6 +58,13 @@ public final class Json {
     }
   }
 
+  /** s as a JSON string literal (quotes included), as JSON.stringify writes it. */
+  public static String quote(String s) {
+    StringBuilder sb = new StringBuilder(s.length() + 2);
+    quote(sb, s);
+    return sb.toString();
+  }
+
   private static void quote(StringBuilder sb, String s) {
     sb.append('"');
     for (int i = 0; i < s.length(); i++) {
@@ -77,6 +84,12 @@ public final class Json {
           break;
         case '\t':
           sb.append("\\t");
+          break;
+        case '\b':
+          sb.append("\\b");
+          break;
+        case '\f':
+          sb.append("\\f");
           break;
         default:
           if (c < 0x20) {

@@ -11,7 +11,7 @@ import wsfleet.jmeter.WsfleetSampler;
  * which one, and how long to wait.
  * The fields every such sampler has (JavaBeans accessors, for the form).
  */
-abstract class MatchingSampler extends ConnectionSampler {
+abstract class MatchingSampler extends MessageSampler {
   private static final long serialVersionUID = 1L;
 
   /** The fields that choose the message, in the order both forms show them. */
@@ -22,6 +22,9 @@ abstract class MatchingSampler extends ConnectionSampler {
       new Field("matchJsonField", WsfleetSampler.MATCH_JSON_FIELD),
       new Field("matchJsonValue", WsfleetSampler.MATCH_JSON_VALUE),
       new Field("discardUnmatched", WsfleetSampler.DISCARD),
+      new Field("matchEventKind", WsfleetSampler.MATCH_EVENT_KIND),
+      new Field("matchEvent", WsfleetSampler.MATCH_EVENT),
+      new Field("matchReplyId", WsfleetSampler.MATCH_REPLY_ID),
   };
 
   /** A form's fields: the connection name, {@code before}, the match fields, {@code after}. */
@@ -40,6 +43,9 @@ abstract class MatchingSampler extends ConnectionSampler {
   private String matchJsonField = "";
   private String matchJsonValue = "";
   private String discardUnmatched = "";
+  private String matchEventKind = "";
+  private String matchEvent = "";
+  private String matchReplyId = "";
 
   public String getReadTimeout() {
     return readTimeout;
@@ -87,5 +93,29 @@ abstract class MatchingSampler extends ConnectionSampler {
 
   public void setDiscardUnmatched(String v) {
     discardUnmatched = v;
+  }
+
+  public String getMatchEventKind() {
+    return matchEventKind;
+  }
+
+  public void setMatchEventKind(String v) {
+    matchEventKind = v;
+  }
+
+  public String getMatchEvent() {
+    return matchEvent;
+  }
+
+  public void setMatchEvent(String v) {
+    matchEvent = v;
+  }
+
+  public String getMatchReplyId() {
+    return matchReplyId;
+  }
+
+  public void setMatchReplyId(String v) {
+    matchReplyId = v;
   }
 }

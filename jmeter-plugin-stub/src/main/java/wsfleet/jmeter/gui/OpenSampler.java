@@ -36,6 +36,17 @@ public class OpenSampler extends ConnectionSampler {
       new Field("compression", OpenConnection.DEFLATE),
       new Field("compressionNoContextTakeover", OpenConnection.DEFLATE_NO_CONTEXT),
       new Field("proxy", OpenConnection.PROXY),
+      new Field("preset", OpenConnection.PRESET),
+      new Field("presetOptions", OpenConnection.PRESET_OPTIONS),
+      new Field("framing", OpenConnection.FRAMING),
+      new Field("sessionSteps", OpenConnection.SESSION),
+      new Field("autoReply", OpenConnection.AUTO_REPLY),
+      new Field("reconnectMax", OpenConnection.RECONNECT_MAX),
+      new Field("reconnectBackoff", OpenConnection.RECONNECT_BACKOFF),
+      new Field("reconnectBackoffMax", OpenConnection.RECONNECT_BACKOFF_MAX),
+      new Field("reconnectJitter", OpenConnection.RECONNECT_JITTER),
+      new Field("rateLimitMessages", OpenConnection.RATE_MESSAGES),
+      new Field("rateLimitPerMs", OpenConnection.RATE_PER_MS),
   };
 
   private String url = "";
@@ -61,6 +72,17 @@ public class OpenSampler extends ConnectionSampler {
   private String compression = "";
   private String compressionNoContextTakeover = "";
   private String proxy = "";
+  private String preset = "";
+  private String presetOptions = "";
+  private String framing = "";
+  private String sessionSteps = "";
+  private String autoReply = "";
+  private String reconnectMax = "";
+  private String reconnectBackoff = "";
+  private String reconnectBackoffMax = "";
+  private String reconnectJitter = "";
+  private String rateLimitMessages = "";
+  private String rateLimitPerMs = "";
 
   @Override
   String delegate() {
@@ -260,5 +282,92 @@ public class OpenSampler extends ConnectionSampler {
 
   public void setProxy(String v) {
     proxy = v;
+  }
+  public String getPreset() {
+    return preset;
+  }
+
+  public void setPreset(String v) {
+    preset = v;
+  }
+
+  public String getPresetOptions() {
+    return presetOptions;
+  }
+
+  public void setPresetOptions(String v) {
+    presetOptions = v;
+  }
+
+  public String getFraming() {
+    return framing;
+  }
+
+  public void setFraming(String v) {
+    framing = v;
+  }
+
+  public String getSessionSteps() {
+    return sessionSteps;
+  }
+
+  public void setSessionSteps(String v) {
+    sessionSteps = v;
+  }
+
+  public String getAutoReply() {
+    return autoReply;
+  }
+
+  public void setAutoReply(String v) {
+    autoReply = v;
+  }
+
+  public String getReconnectMax() {
+    return reconnectMax;
+  }
+
+  public void setReconnectMax(String v) {
+    reconnectMax = v;
+  }
+
+  public String getReconnectBackoff() {
+    return reconnectBackoff;
+  }
+
+  public void setReconnectBackoff(String v) {
+    reconnectBackoff = v;
+  }
+
+  public String getReconnectBackoffMax() {
+    return reconnectBackoffMax;
+  }
+
+  public void setReconnectBackoffMax(String v) {
+    reconnectBackoffMax = v;
+  }
+
+  public String getReconnectJitter() {
+    return reconnectJitter;
+  }
+
+  public void setReconnectJitter(String v) {
+    reconnectJitter = v;
+  }
+
+  public String getRateLimitMessages() {
+    return rateLimitMessages;
+  }
+
+  public void setRateLimitMessages(String v) {
+    rateLimitMessages = v;
+  }
+
+  public String getRateLimitPerMs() {
+    return rateLimitPerMs;
+  }
+
+  public void setRateLimitPerMs(String v) {
+    rateLimitPerMs = v;
   }
 }

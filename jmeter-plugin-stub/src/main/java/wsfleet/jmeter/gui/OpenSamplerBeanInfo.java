@@ -13,6 +13,7 @@ public class OpenSamplerBeanInfo extends WsfleetBeanInfo {
         "tlsVerify", "tlsCaFile", "tlsServerName", "tlsCertFile", "tlsKeyFile", "tlsCiphers");
     group("compressionGroup", "compression", "compressionNoContextTakeover");
     group("proxyGroup", "proxy");
+    protocolSessionGroups();
     tags("reuse", "true", "false", "any"); // a choice, not a checkbox: three values
     tags("keepaliveMode", "ping", "text", "binary", "none");
     tags("tlsVerify", "true", "false");

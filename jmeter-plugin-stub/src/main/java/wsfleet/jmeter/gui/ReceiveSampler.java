@@ -1,6 +1,7 @@
 package wsfleet.jmeter.gui;
 
 import wsfleet.jmeter.ReceiveMessage;
+import wsfleet.jmeter.WsfleetSampler;
 
 /**
  * wsfleet Receive: {@code wsfleet.jmeter.ReceiveMessage} as a sampler of its own.
@@ -9,7 +10,8 @@ import wsfleet.jmeter.ReceiveMessage;
 public class ReceiveSampler extends MatchingSampler {
   private static final long serialVersionUID = 1L;
 
-  static final Field[] FIELDS = withMatchFields(new Field[0], new Field("optional", ReceiveMessage.OPTIONAL));
+  static final Field[] FIELDS = withMatchFields(new Field[0], new Field("sioNamespace", WsfleetSampler.SIO_NAMESPACE),
+      new Field("optional", ReceiveMessage.OPTIONAL));
 
   private String optional = "";
 

@@ -1,7 +1,5 @@
 package wsfleet.jmeter.gui;
 
-import wsfleet.jmeter.WsfleetSampler;
-
 /**
  * wsfleet Request-Response: {@code wsfleet.jmeter.RequestResponse} as a sampler of its own.
  * Sends a message, then takes the first matching reply.
@@ -9,13 +7,7 @@ import wsfleet.jmeter.WsfleetSampler;
 public class RequestResponseSampler extends MatchingSampler {
   private static final long serialVersionUID = 1L;
 
-  static final Field[] FIELDS = withMatchFields(new Field[] {
-      new Field("message", WsfleetSampler.MESSAGE),
-      new Field("messageType", WsfleetSampler.MESSAGE_TYPE),
-  });
-
-  private String message = "";
-  private String messageType = "";
+  static final Field[] FIELDS = withMatchFields(MESSAGE_FIELDS);
 
   @Override
   String delegate() {
@@ -25,21 +17,5 @@ public class RequestResponseSampler extends MatchingSampler {
   @Override
   Field[] fields() {
     return FIELDS;
-  }
-
-  public String getMessage() {
-    return message;
-  }
-
-  public void setMessage(String v) {
-    message = v;
-  }
-
-  public String getMessageType() {
-    return messageType;
-  }
-
-  public void setMessageType(String v) {
-    messageType = v;
   }
 }

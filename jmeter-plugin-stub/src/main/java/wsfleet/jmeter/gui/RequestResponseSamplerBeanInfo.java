@@ -5,11 +5,15 @@ public class RequestResponseSamplerBeanInfo extends WsfleetBeanInfo {
   public RequestResponseSamplerBeanInfo() {
     super(RequestResponseSampler.class);
     group("connectionGroup", "connection");
-    group("messageGroup", "message", "messageType");
+    group("messageGroup", "messageKind", "message", "messageType");
+    messageKindGroups();
     group("matchGroup",
         "readTimeout", "matchContains", "matchRegex", "matchJsonField", "matchJsonValue", "discardUnmatched");
+    group("matchEventGroup", "matchEventKind", "matchEvent", "matchReplyId");
     textArea("message");
     tags("messageType", "text", "binary");
+    messageKindFields();
     tags("discardUnmatched", "true", "false");
+    tags("matchEventKind", "socketio", "stomp", "signalr");
   }
 }

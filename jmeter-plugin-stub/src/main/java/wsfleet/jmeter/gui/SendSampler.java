@@ -1,22 +1,26 @@
 package wsfleet.jmeter.gui;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
 import wsfleet.jmeter.WsfleetSampler;
 
 /**
  * wsfleet Send: {@code wsfleet.jmeter.SendMessage} as a sampler of its own.
- * Queues one text or binary message.
+ * Queues one text or binary message, or one a protocol helper builds.
  */
-public class SendSampler extends ConnectionSampler {
+public class SendSampler extends MessageSampler {
   private static final long serialVersionUID = 1L;
 
-  static final Field[] FIELDS = {
-      new Field("connection", WsfleetSampler.CONN),
-      new Field("message", WsfleetSampler.MESSAGE),
-      new Field("messageType", WsfleetSampler.MESSAGE_TYPE),
-  };
+  static final Field[] FIELDS = fields(MESSAGE_FIELDS);
 
-  private String message = "";
-  private String messageType = "";
+  private static Field[] fields(Field[] message) {
+    List<Field> all = new ArrayList<>();
+    all.add(new Field("connection", WsfleetSampler.CONN));
+    all.addAll(Arrays.asList(message));
+    return all.toArray(new Field[0]);
+  }
 
   @Override
   String delegate() {
@@ -26,21 +30,5 @@ public class SendSampler extends ConnectionSampler {
   @Override
   Field[] fields() {
     return FIELDS;
-  }
-
-  public String getMessage() {
-    return message;
-  }
-
-  public void setMessage(String v) {
-    message = v;
-  }
-
-  public String getMessageType() {
-    return messageType;
-  }
-
-  public void setMessageType(String v) {
-    messageType = v;
   }
 }

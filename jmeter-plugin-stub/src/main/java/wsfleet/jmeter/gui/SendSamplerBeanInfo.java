@@ -5,8 +5,10 @@ public class SendSamplerBeanInfo extends WsfleetBeanInfo {
   public SendSamplerBeanInfo() {
     super(SendSampler.class);
     group("connectionGroup", "connection");
-    group("messageGroup", "message", "messageType");
+    group("messageGroup", "messageKind", "message", "messageType");
+    messageKindGroups();
     textArea("message");
     tags("messageType", "text", "binary");
+    messageKindFields();
   }
 }

@@ -27,11 +27,48 @@ abstract class WsfleetBeanInfo extends BeanInfoSupport {
     }
   }
 
+  /** Inherited fields this form does not have (nothing is saved for them). */
+  protected void hide(String... keys) {
+    for (String k : keys) {
+      property(k).setHidden(true);
+    }
+  }
+
   protected void tags(String key, String... tags) {
     property(key).setValue(TAGS, tags);
   }
 
   protected void textArea(String key) {
     property(key, TypeEditor.TextAreaEditor);
+  }
+
+  /** The protocol-session fields of wsfleet Open and wsfleet Defaults (same keys on both). */
+  protected void protocolSessionGroups() {
+    group("protocolGroup", "preset", "presetOptions", "framing", "sessionSteps", "autoReply");
+    group("reconnectGroup", "reconnectMax", "reconnectBackoff", "reconnectBackoffMax", "reconnectJitter");
+    group("rateLimitGroup", "rateLimitMessages", "rateLimitPerMs");
+    tags("preset", "none", "socketio4", "stomp12", "signalr-json", "echo-heartbeat");
+    tags("framing", "message", "record_separator", "stomp");
+    textArea("presetOptions");
+    textArea("sessionSteps");
+    textArea("autoReply");
+  }
+
+  /** The groups of the message helpers' fields (Send, Request-Response), after the message group. */
+  protected void messageKindGroups() {
+    group("socketioGroup", "sioNamespace", "sioEvent", "sioArgs", "sioAck");
+    group("stompGroup", "stompCommand", "stompDestination", "stompId", "stompHeaders", "stompReceipt");
+    group("signalrGroup", "signalrTarget", "signalrArguments", "signalrCompletion");
+  }
+
+  /** Editors of the message helpers' fields. */
+  protected void messageKindFields() {
+    tags("messageKind", "raw", "socketio", "stomp", "signalr");
+    tags("sioAck", "true", "false");
+    tags("stompCommand", "SEND", "SUBSCRIBE", "UNSUBSCRIBE", "ACK", "NACK", "BEGIN", "COMMIT", "ABORT", "DISCONNECT");
+    tags("stompReceipt", "true", "false");
+    tags("signalrCompletion", "true", "false");
+    textArea("sioArgs");
+    textArea("signalrArguments");
   }
 }

@@ -64,6 +64,17 @@ public class WsfleetDefaults extends ConfigTestElement implements TestBean, Test
   private String compression = "";
   private String compressionNoContextTakeover = "";
   private String proxy = "";
+  private String preset = "";
+  private String presetOptions = "";
+  private String framing = "";
+  private String sessionSteps = "";
+  private String autoReply = "";
+  private String reconnectMax = "";
+  private String reconnectBackoff = "";
+  private String reconnectBackoffMax = "";
+  private String reconnectJitter = "";
+  private String rateLimitMessages = "";
+  private String rateLimitPerMs = "";
 
   public String getDaemonTransport() {
     return daemonTransport;
@@ -239,6 +250,94 @@ public class WsfleetDefaults extends ConfigTestElement implements TestBean, Test
 
   public void setCompressionNoContextTakeover(String v) {
     compressionNoContextTakeover = v;
+  }
+
+  public String getPreset() {
+    return preset;
+  }
+
+  public void setPreset(String v) {
+    preset = v;
+  }
+
+  public String getPresetOptions() {
+    return presetOptions;
+  }
+
+  public void setPresetOptions(String v) {
+    presetOptions = v;
+  }
+
+  public String getFraming() {
+    return framing;
+  }
+
+  public void setFraming(String v) {
+    framing = v;
+  }
+
+  public String getSessionSteps() {
+    return sessionSteps;
+  }
+
+  public void setSessionSteps(String v) {
+    sessionSteps = v;
+  }
+
+  public String getAutoReply() {
+    return autoReply;
+  }
+
+  public void setAutoReply(String v) {
+    autoReply = v;
+  }
+
+  public String getReconnectMax() {
+    return reconnectMax;
+  }
+
+  public void setReconnectMax(String v) {
+    reconnectMax = v;
+  }
+
+  public String getReconnectBackoff() {
+    return reconnectBackoff;
+  }
+
+  public void setReconnectBackoff(String v) {
+    reconnectBackoff = v;
+  }
+
+  public String getReconnectBackoffMax() {
+    return reconnectBackoffMax;
+  }
+
+  public void setReconnectBackoffMax(String v) {
+    reconnectBackoffMax = v;
+  }
+
+  public String getReconnectJitter() {
+    return reconnectJitter;
+  }
+
+  public void setReconnectJitter(String v) {
+    reconnectJitter = v;
+  }
+
+  public String getRateLimitMessages() {
+    return rateLimitMessages;
+  }
+
+  public void setRateLimitMessages(String v) {
+    rateLimitMessages = v;
+  }
+
+  public String getRateLimitPerMs() {
+    return rateLimitPerMs;
+  }
+
+  public void setRateLimitPerMs(String v) {
+    rateLimitPerMs = v;
   }
 
   @Override

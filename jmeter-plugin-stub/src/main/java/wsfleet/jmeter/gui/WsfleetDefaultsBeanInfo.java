@@ -12,6 +12,7 @@ public class WsfleetDefaultsBeanInfo extends WsfleetBeanInfo {
         "tlsVerify", "tlsCaFile", "tlsServerName", "tlsCertFile", "tlsKeyFile", "tlsCiphers");
     group("compressionGroup", "compression", "compressionNoContextTakeover");
     group("proxyGroup", "proxy");
+    protocolSessionGroups();
     group("resultsGroup", "recordVariables");
     tags("daemonTransport", "auto", "unix", "tcp");
     tags("keepaliveMode", "ping", "text", "binary", "none");

@@ -81,14 +81,32 @@ class FieldMappingTest {
         "Keepalive interval (ms)", "Keepalive jitter (ms)", "Keepalive payload (binary as hex)", "Pong timeout (ms)",
         "Heartbeat reply contains", "Max message bytes", "Inbox max messages", "Inbox max bytes",
         "TLS verify certificate", "TLS CA file", "TLS server name", "TLS client certificate file",
-        "TLS client key file", "TLS ciphers", "Compression (permessage-deflate)", "Compression without context takeover", "Proxy"));
-    want.put("SendMessage", java.util.Arrays.asList(conn, "Message", "Message type (text|binary; binary as hex)"));
+        "TLS client key file", "TLS ciphers", "Compression (permessage-deflate)", "Compression without context takeover", "Proxy",
+        "Preset (none|socketio4|stomp12|signalr-json|echo-heartbeat)", "Preset options (JSON object)",
+        "Framing (message|record_separator|stomp)", "Session steps (JSON array)", "Auto-reply rules (JSON array)",
+        "Reconnect max", "Reconnect backoff (ms)", "Reconnect backoff max (ms)", "Reconnect jitter (ms)",
+        "Rate limit messages", "Rate limit per (ms)"));
+    List<String> message = java.util.Arrays.asList("Message", "Message type (text|binary; binary as hex)",
+        "Message kind (raw|socketio|stomp|signalr)", "Socket.IO namespace", "Socket.IO event", "Socket.IO args (JSON array)",
+        "Socket.IO ack (true|false)", "STOMP command", "STOMP destination", "STOMP id (subscription or ack id)",
+        "STOMP headers (Name: value | Name: value)", "STOMP receipt (true|false)", "SignalR target",
+        "SignalR arguments (JSON array)", "SignalR with completion (true|false)");
+    List<String> matchEvent = java.util.Arrays.asList("Match event kind (socketio|stomp|signalr)",
+        "Match event (Socket.IO event, STOMP destination, SignalR target)",
+        "Match reply id (Socket.IO ack, STOMP receipt, SignalR invocation)");
+    List<String> send = new ArrayList<>(java.util.Arrays.asList(conn));
+    send.addAll(message);
+    want.put("SendMessage", send);
     List<String> receive = new ArrayList<>(java.util.Arrays.asList(conn));
     receive.addAll(java.util.Arrays.asList(match));
+    receive.addAll(matchEvent);
+    receive.add("Socket.IO namespace");
     receive.add("Optional read (no message is not an error)");
     want.put("ReceiveMessage", receive);
-    List<String> rr = new ArrayList<>(java.util.Arrays.asList(conn, "Message", "Message type (text|binary; binary as hex)"));
+    List<String> rr = new ArrayList<>(java.util.Arrays.asList(conn));
+    rr.addAll(message);
     rr.addAll(java.util.Arrays.asList(match));
+    rr.addAll(matchEvent);
     want.put("RequestResponse", rr);
     want.put("Ping", java.util.Arrays.asList(conn, "Ping payload (up to 125 bytes)", "Pong timeout (ms)"));
     want.put("CloseConnection", java.util.Arrays.asList(conn, "Close code", "Close reason", "Close timeout (ms)"));
