@@ -62,7 +62,9 @@ typedef struct wsf_reconnect_policy {
 /* open.rate_limit (PROTOCOL.md §5, rate_limit): messages 0 = off. */
 typedef struct wsf_rate_limit {
   uint32_t messages, per_ms;
+  uint32_t margin_ms; /* WSF_RATE_MARGIN_DEFAULT: a tenth of per_ms, at most 100 ms */
 } wsf_rate_limit;
+#define WSF_RATE_MARGIN_DEFAULT UINT32_MAX
 
 /* What an open asks for. Strings point into the request and are copied. */
 typedef struct wsf_open_params {

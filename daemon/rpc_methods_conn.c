@@ -231,12 +231,16 @@ static bool parse_reconnect(req_ctx *r, const msgpack_object *m, wsf_reconnect_p
 static bool parse_rate_limit(req_ctx *r, const msgpack_object *m, wsf_rate_limit *o) {
   if (!m)
     return true;
-  if (!rpc_get_u32(r, m, "messages", &o->messages) || !rpc_get_u32(r, m, "per_ms", &o->per_ms))
+  o->margin_ms = WSF_RATE_MARGIN_DEFAULT;
+  if (!rpc_get_u32(r, m, "messages", &o->messages) || !rpc_get_u32(r, m, "per_ms", &o->per_ms) ||
+      !rpc_get_u32(r, m, "margin_ms", &o->margin_ms))
     return false;
   if (o->messages == 0 || o->messages > MAX_RATE_MESSAGES)
     return rpc_bad(r, "%s must be 1..10000", "rate_limit.messages");
   if (o->per_ms == 0)
     return rpc_bad(r, "%s must be positive", "rate_limit.per_ms");
+  if (o->margin_ms != WSF_RATE_MARGIN_DEFAULT && o->margin_ms > o->per_ms)
+    return rpc_bad(r, "%s must be at most rate_limit.per_ms", "rate_limit.margin_ms");
   return true;
 }
 

@@ -205,6 +205,7 @@ static void add_reconnect_and_pace(wsf_status_view *out, const wsf_conn *c) {
     wsf_view *pv = view_begin(&out->rate_limit, "status rate_limit");
     add_uint(pv, "messages", pi.limit.messages, RPC, NULL);
     add_uint(pv, "per_ms", pi.limit.per_ms, RPC, NULL);
+    add_uint(pv, "margin_ms", pi.limit.margin_ms, RPC, NULL);
     add_uint(pv, "delayed", pi.delayed, RPC, NULL);
     add_uint(pv, "max_delay_us", pi.max_delay_us, RPC, NULL);
     add_uint(pv, "held", pi.held, RPC, NULL);

@@ -60,6 +60,7 @@ def test_no_window_at_the_peer_carries_more_than_messages(ctl):
         st = ctl.call("status", conn="p")
         rl = st["rate_limit"]
         assert rl["messages"] == 5 and rl["per_ms"] == 1000 and rl["delayed"] >= 15
+        assert rl["margin_ms"] == 100  # the default: a tenth of per_ms, at most 100 ms
         assert rl["max_delay_us"] > 2_000_000
         assert ctl.call("stats")["output"]["paced"] >= 15
 
@@ -110,7 +111,7 @@ def test_held_bytes_over_the_output_cap_are_refused(ctl, daemon_args):
 
 def test_bad_rate_limits_are_refused(ctl, echo):
     for bad in ({"messages": 0, "per_ms": 100}, {"messages": 5, "per_ms": 0}, {"messages": 10001, "per_ms": 1},
-                {"messages": "x", "per_ms": 1}):
+                {"messages": "x", "per_ms": 1}, {"messages": 5, "per_ms": 100, "margin_ms": 101}):
         with pytest.raises(RpcError) as e:
             ctl.call("open", conn="b", url=echo.url, rate_limit=bad)
         assert e.value.code == "bad_request", bad
@@ -140,6 +141,17 @@ def test_a_heartbeat_due_while_one_is_held_is_skipped(ctl):
         assert len(srv.records("message")) == 1
 
 
+def test_a_margin_given_is_the_one_applied(ctl, echo):
+    ctl.call("open", conn="m0", url=echo.url, keepalive=QUIET, rate_limit={"messages": 1, "per_ms": 300, "margin_ms": 0})
+    ctl.call("open", conn="m1", url=echo.url, keepalive=QUIET, rate_limit={"messages": 1, "per_ms": 300})
+    assert ctl.call("status", conn="m0")["rate_limit"]["margin_ms"] == 0
+    assert ctl.call("status", conn="m1")["rate_limit"]["margin_ms"] == 30
+    for conn, window in (("m0", 300_000), ("m1", 330_000)):
+        ctl.call("send", conn=conn, data="a")
+        second = ctl.call("send", conn=conn, data="b")
+        assert window - 60_000 < second["paced_us"] <= window, (conn, second)
+
+
 def test_a_paced_request_says_how_long_it_was_held(ctl, echo):
     ctl.call("open", conn="q", url=echo.url, keepalive=QUIET, rate_limit={"messages": 1, "per_ms": 400})
     t0 = time.monotonic()
@@ -147,7 +159,7 @@ def test_a_paced_request_says_how_long_it_was_held(ctl, echo):
     t1 = time.monotonic()
     second = ctl.call("request", conn="q", data="two", timeout_ms=3000)
     assert first["paced_us"] == 0 and first["data"] == "one"
-    # The second waits for the window (400 ms + the 8 ms guard) that the first one's write opened.
-    expected = 408_000 - (t1 - t0) * 1e6
+    # The second waits for the window (400 ms + the default 40 ms margin) that the first one's write opened.
+    expected = 440_000 - (t1 - t0) * 1e6
     assert abs(second["paced_us"] - expected) < 50_000, (second["paced_us"], expected)
     assert second["data"] == "two" and second["rtt_us"] >= second["paced_us"] - 50_000
