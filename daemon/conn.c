@@ -49,10 +49,9 @@ static void conn_free(wsf_conn *c) {
   free(c->deflate);
   free(c->subprotocol);
   free(c->resp_headers);
+  free(c->tls_info);
   conn_redial_free(c);
   conn_pace_free(c);
-  free(c->url);
-  free(c->name);
   free(c);
 }
 
@@ -66,7 +65,7 @@ void conn_close_transport(wsf_conn *c, bool abort) {
  * for the previous one, so it is stopped before it changes purpose. */
 void conn_deadline_in(wsf_conn *c, wsf_timer_cb cb, uint64_t delay_us) {
   wsf_timer_stop(&c->d->timers, &c->deadline);
-  c->deadline.cb = cb;
+  wsf_timer_init(&c->deadline, cb); /* early_us 0: the heartbeat shares this timer (conn.h) */
   wsf_timer_start(&c->d->timers, &c->deadline, delay_us);
 }
 

@@ -263,9 +263,9 @@ void conn_on_tls_done(wsf_transport *t, bool ok, const char *detail) {
     return;
   }
   c->hs->t_tls = wsf_now_us();
-  c->tls_version = wsf_tls_version(t);
-  c->tls_cipher = wsf_tls_cipher(t);
-  c->tls_verified = wsf_tls_verified(t);
+  if (!c->tls_info) /* freed by conn.c, or by conn_reconnect.c before a reopen dials again */
+    c->tls_info = wsf_xmalloc(sizeof *c->tls_info);
+  *c->tls_info = (struct wsf_conn_tls){wsf_tls_version(t), wsf_tls_cipher(t), wsf_tls_verified(t)};
   send_upgrade(c);
 }
 
@@ -760,9 +760,9 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   if (old)
     conn_forget(old); /* a closed connection's record and inbox go when its name is reopened */
 
-  wsf_conn *c = wsf_xcalloc(1, sizeof *c);
-  c->name = wsf_xstrndup(p->name, p->name_len);
-  c->url = wsf_xstrndup(p->url, p->url_len);
+  wsf_conn *c = wsf_xcalloc(1, sizeof *c + p->name_len + 1 + p->url_len + 1);
+  c->name = memcpy(c->strings, p->name, p->name_len); /* calloc: NUL-terminated */
+  c->url = memcpy(c->name + p->name_len + 1, p->url, p->url_len);
   c->d = d;
   c->hs = hs;
   hs->conn = c;
@@ -775,9 +775,8 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   wsf_inbox_init(&c->inbox, p->inbox_max_messages, p->inbox_max_bytes);
   c->ka = wsf_keepalive_intern(d, p->keepalive);
   conn_proto_attach(c, p->proto, p->connect_timeout_ms);
-  wsf_timer_init(&c->ka_timer, conn_on_heartbeat);
+  wsf_timer_init(&c->deadline, on_connect_timeout); /* shared with ka_timer (conn.h) */
   wsf_timer_init(&c->pong_timer, conn_on_pong_timeout);
-  wsf_timer_init(&c->deadline, on_connect_timeout);
   wsf_timer_init(&c->output_timer, conn_on_output_stalled);
   wsf_registry_put(&d->conns, c);
   conn_wait_link(c, w);
