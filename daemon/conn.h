@@ -135,12 +135,13 @@ typedef struct wsf_open_failure {
                         NULL */
 } wsf_open_failure;
 
-/* Layout (x86-64, gdb `ptype /o struct wsf_conn`): 960 bytes before the name and URL,
+/* Layout (x86-64, gdb `ptype /o struct wsf_conn`): 936 bytes before the name and URL,
  * which follow in the same allocation. Every idle ws:// connection pays each byte
  * (RSS per connection: tests/bench/RESULTS.md), so fields only some connections
  * use sit behind one pointer allocated on use (TLS, deflate, proto, reconnect,
- * pacing, the record and failure of an ended one), and the members are ordered
- * so the compiler leaves no hole. */
+ * pacing, the output stall clock, the record and failure of an ended one; the
+ * admission link is in the handshake), and the members are ordered so the
+ * compiler leaves only 3 bytes of holes. */
 struct wsf_conn {
   char *name; /* first member: the registry key; in this allocation (strings[]) */
   wsf_daemon *d;
@@ -204,14 +205,13 @@ struct wsf_conn {
     wsf_timer deadline;
   };
   wsf_timer pong_timer;
-  wsf_timer output_timer; /* armed while reading is paused for output over the cap */
+  struct wsf_output_stall *output_stall; /* only while reading is paused for output over the cap (conn.c) */
   uint8_t ka_payload[8];
   uint64_t ka_ping_sent_us;
   uint64_t ka_sent, ka_replies, ka_late_max_us;
   struct wsf_conn_proto *proto; /* framing, session steps, auto-reply (conn_session.c), or NULL */
   /* close */
   wsf_close_record *record;
-  wsf_conn *admit_next;
   wsf_conn *closed_prev, *closed_next; /* in the daemon's list of ended connections */
   struct wsf_redial *redial; /* only with reconnect.max > 0: what a reopen needs (conn_reconnect.c) */
   struct wsf_pace *pace;     /* only with a rate_limit: the held messages (conn_pace.c) */

@@ -49,9 +49,9 @@ void conn_release_handshake(wsf_conn *c) {
     c->admitted = 0;
   } else {
     /* still queued for admission: unlink */
-    for (wsf_conn **p = &c->d->admit_head, *prev = NULL; *p; prev = *p, p = &(*p)->admit_next)
+    for (wsf_conn **p = &c->d->admit_head, *prev = NULL; *p; prev = *p, p = &(*p)->hs->admit_next)
       if (*p == c) {
-        *p = c->admit_next;
+        *p = c->hs->admit_next;
         if (c->d->admit_tail == c)
           c->d->admit_tail = prev;
         break;
@@ -571,10 +571,10 @@ static void admit_next(wsf_daemon *d) {
   /* Bounded by the queue length; each admitted open leaves the queue. */
   while (d->admit_head && can_admit(d) && take_token(d)) {
     wsf_conn *c = d->admit_head;
-    d->admit_head = c->admit_next;
+    d->admit_head = c->hs->admit_next;
     if (!d->admit_head)
       d->admit_tail = NULL;
-    c->admit_next = NULL;
+    c->hs->admit_next = NULL;
     admit(c);
   }
   if (!d->admit_head && !d->handshakes_in_flight)
@@ -587,9 +587,9 @@ static void enqueue_or_admit(wsf_conn *c) {
     admit(c);
     return;
   }
-  c->admit_next = NULL;
+  c->hs->admit_next = NULL;
   if (d->admit_tail)
-    d->admit_tail->admit_next = c;
+    d->admit_tail->hs->admit_next = c;
   else
     d->admit_head = c;
   d->admit_tail = c;
@@ -777,7 +777,6 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   conn_proto_attach(c, p->proto, p->connect_timeout_ms);
   wsf_timer_init(&c->deadline, on_connect_timeout); /* shared with ka_timer (conn.h) */
   wsf_timer_init(&c->pong_timer, conn_on_pong_timeout);
-  wsf_timer_init(&c->output_timer, conn_on_output_stalled);
   wsf_registry_put(&d->conns, c);
   conn_wait_link(c, w);
   if (p->reconnect.max)
