@@ -20,6 +20,7 @@
  * has failed, so an open connection carries none of it. */
 typedef struct wsf_handshake {
   wsf_conn *conn;
+  struct wsf_handshake *next_spare; /* in d->hs_spare once freed (conn_dial.c) */
   /* the next in the daemon's admission queue (admit_head): only a connection that
    * holds its handshake waits there (conn_release_handshake unlinks it), so the
    * link costs an open connection nothing */
