@@ -40,6 +40,12 @@ typedef struct wsf_close_record {
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
   const char *source; /* the source address bound (the daemon's pool holds the text), or NULL */
   char *address;      /* the gateway address:port connected to, or NULL before a connect */
+  /* The links of the daemon's list of ended connections (conn_record.c), here rather than in
+   * wsf_conn, where every open connection paid 16 bytes for them. A connection is in the list
+   * exactly while its state is closed (linked by conn_settle_closed, unlinked by conn_forget);
+   * a closed connection's record is set and never replaced (conn_finish records once; only
+   * conn_reconnect.c's next attempt replaces it, and a closed connection makes none). */
+  struct wsf_conn *closed_prev, *closed_next;
 } wsf_close_record;
 
 typedef struct wsf_timings {
@@ -135,13 +141,13 @@ typedef struct wsf_open_failure {
                         NULL */
 } wsf_open_failure;
 
-/* Layout (x86-64, gdb `ptype /o struct wsf_conn`): 936 bytes before the name and URL,
+/* Layout (x86-64, gdb `ptype /o struct wsf_conn`): 920 bytes before the name and URL,
  * which follow in the same allocation. Every idle ws:// connection pays each byte
  * (RSS per connection: tests/bench/RESULTS.md), so fields only some connections
  * use sit behind one pointer allocated on use (TLS, deflate, proto, reconnect,
  * pacing, the output stall clock, the record and failure of an ended one; the
- * admission link is in the handshake), and the members are ordered so the
- * compiler leaves only 3 bytes of holes. */
+ * admission link is in the handshake, the closed-list links in the record),
+ * and the members are ordered so the compiler leaves only 3 bytes of holes. */
 struct wsf_conn {
   char *name; /* first member: the registry key; in this allocation (strings[]) */
   wsf_daemon *d;
@@ -212,7 +218,6 @@ struct wsf_conn {
   struct wsf_conn_proto *proto; /* framing, session steps, auto-reply (conn_session.c), or NULL */
   /* close */
   wsf_close_record *record;
-  wsf_conn *closed_prev, *closed_next; /* in the daemon's list of ended connections */
   struct wsf_redial *redial; /* only with reconnect.max > 0: what a reopen needs (conn_reconnect.c) */
   struct wsf_pace *pace;     /* only with a rate_limit: the held messages (conn_pace.c) */
   /* name and url, NUL-terminated, one after the other: two allocations (32 bytes
