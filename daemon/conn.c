@@ -31,11 +31,27 @@ void conn_set_state(wsf_conn *c, wsf_conn_state s) {
   (*state_counter(c->d, s))++;
 }
 
+/* The stall clock of a connection whose reading is paused for output over the
+ * cap. Allocated when reading pauses and freed when it resumes or the
+ * connection ends: a timer in every connection cost each idle one 24 bytes. */
+struct wsf_output_stall {
+  wsf_timer timer;
+  wsf_conn *conn;
+};
+
+static void output_stall_stop(wsf_conn *c) {
+  if (!c->output_stall)
+    return;
+  wsf_timer_stop(&c->d->timers, &c->output_stall->timer);
+  free(c->output_stall);
+  c->output_stall = NULL;
+}
+
 void conn_stop_timers(wsf_conn *c) {
   wsf_timer_stop(&c->d->timers, &c->ka_timer);
   wsf_timer_stop(&c->d->timers, &c->pong_timer);
   wsf_timer_stop(&c->d->timers, &c->deadline);
-  wsf_timer_stop(&c->d->timers, &c->output_timer);
+  output_stall_stop(c);
   conn_redial_stop(c);
 }
 
@@ -49,10 +65,10 @@ static void conn_free(wsf_conn *c) {
   free(c->deflate);
   free(c->subprotocol);
   free(c->resp_headers);
+  free(c->tls_info);
+  output_stall_stop(c); /* stopped already where it ended; a no-op then */
   conn_redial_free(c);
   conn_pace_free(c);
-  free(c->url);
-  free(c->name);
   free(c);
 }
 
@@ -66,7 +82,7 @@ void conn_close_transport(wsf_conn *c, bool abort) {
  * for the previous one, so it is stopped before it changes purpose. */
 void conn_deadline_in(wsf_conn *c, wsf_timer_cb cb, uint64_t delay_us) {
   wsf_timer_stop(&c->d->timers, &c->deadline);
-  c->deadline.cb = cb;
+  wsf_timer_init(&c->deadline, cb); /* early_us 0: the heartbeat shares this timer (conn.h) */
   wsf_timer_start(&c->d->timers, &c->deadline, delay_us);
 }
 
@@ -105,8 +121,8 @@ size_t conn_output_pending(const wsf_conn *c) {
   return c->transport_live ? c->transport.write_pending_bytes : 0;
 }
 
-void conn_on_output_stalled(wsf_timer *t) {
-  wsf_conn *c = wsf_container_of(t, wsf_conn, output_timer);
+static void on_output_stalled(wsf_timer *t) {
+  wsf_conn *c = wsf_container_of(t, struct wsf_output_stall, timer)->conn;
   char detail[160];
   snprintf(detail, sizeof detail, "%zu bytes unsent for %u ms (max_output_bytes %zu)", conn_output_pending(c),
            c->d->cfg.output_stall_ms, c->d->cfg.max_output_bytes);
@@ -121,7 +137,10 @@ void conn_check_output(wsf_conn *c) {
   c->reads_paused = 1;
   c->d->stats.reads_paused++;
   wsf_transport_read_stop(&c->transport);
-  wsf_timer_start(&c->d->timers, &c->output_timer, (uint64_t)c->d->cfg.output_stall_ms * 1000);
+  c->output_stall = wsf_xmalloc(sizeof *c->output_stall); /* NULL whenever reads_paused is 0 */
+  c->output_stall->conn = c;
+  wsf_timer_init(&c->output_stall->timer, on_output_stalled);
+  wsf_timer_start(&c->d->timers, &c->output_stall->timer, (uint64_t)c->d->cfg.output_stall_ms * 1000);
 }
 
 /* The peer took bytes: a held pong goes out; back under the cap, reading resumes. */
@@ -132,7 +151,7 @@ static void on_written(wsf_transport *t) {
   wsf_ws_written(&c->ws);
   if (c->reads_paused && conn_output_pending(c) <= c->d->cfg.max_output_bytes) {
     c->reads_paused = 0;
-    wsf_timer_stop(&c->d->timers, &c->output_timer);
+    output_stall_stop(c);
     if (!t->closing && !t->ended)
       wsf_transport_read_start(t);
   }

@@ -40,6 +40,12 @@ typedef struct wsf_close_record {
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
   const char *source; /* the source address bound (the daemon's pool holds the text), or NULL */
   char *address;      /* the gateway address:port connected to, or NULL before a connect */
+  /* The links of the daemon's list of ended connections (conn_record.c), here rather than in
+   * wsf_conn, where every open connection paid 16 bytes for them. A connection is in the list
+   * exactly while its state is closed (linked by conn_settle_closed, unlinked by conn_forget);
+   * a closed connection's record is set and never replaced (conn_finish records once; only
+   * conn_reconnect.c's next attempt replaces it, and a closed connection makes none). */
+  struct wsf_conn *closed_prev, *closed_next;
 } wsf_close_record;
 
 typedef struct wsf_timings {
@@ -137,10 +143,17 @@ typedef struct wsf_open_failure {
                         NULL */
 } wsf_open_failure;
 
+/* Layout (x86-64, gdb `ptype /o struct wsf_conn`): 920 bytes before the name and URL,
+ * which follow in the same allocation. Every idle ws:// connection pays each byte
+ * (RSS per connection: tests/bench/RESULTS.md), so fields only some connections
+ * use sit behind one pointer allocated on use (TLS, deflate, proto, reconnect,
+ * pacing, the output stall clock, the record and failure of an ended one; the
+ * admission link is in the handshake, the closed-list links in the record),
+ * and the members are ordered so the compiler leaves only 3 bytes of holes. */
 struct wsf_conn {
-  char *name; /* first member: the registry key */
+  char *name; /* first member: the registry key; in this allocation (strings[]) */
   wsf_daemon *d;
-  char *url;
+  char *url; /* in this allocation (strings[]), after the name */
   wsf_conn_state state;
   uint8_t free_when_closed : 1;    /* forgotten (reset/reopen) while the transport was still closing */
   uint8_t transport_live : 1;      /* between init and on_closed */
@@ -148,6 +161,8 @@ struct wsf_conn {
   uint8_t ka_ping_outstanding : 1; /* a ping's pong, or a heartbeat reply (reply_contains), is awaited */
   uint8_t admitted : 1;
   uint8_t tls : 1;
+  uint8_t reads_paused : 1;
+  uint16_t source; /* index + 1 into d->sources of the source address bound; 0 = the kernel chose */
   wsf_transport transport;
   wsf_ws ws;
   struct wsf_handshake *hs; /* only while connecting */
@@ -157,14 +172,15 @@ struct wsf_conn {
   char *subprotocol;
   char *resp_headers; /* the response headers: "name\0value\0" n_resp_headers times */
   uint16_t n_resp_headers;
-  const char *tls_version, *tls_cipher;
-  bool tls_verified;
-  uint16_t source; /* index + 1 into d->sources of the source address bound; 0 = the kernel chose */
-  union {          /* the gateway address connected to (last tried while connecting); family 0 = none */
+  union { /* the gateway address connected to (last tried while connecting); family 0 = none */
     struct sockaddr sa;
     struct sockaddr_in in4;
     struct sockaddr_in6 in6;
   } peer;
+  struct wsf_conn_tls { /* only for wss://, once TLS is up */
+    const char *version, *cipher;
+    bool verified;
+  } * tls_info;
   struct wsf_conn_deflate { /* only when permessage-deflate was agreed */
     wsf_deflate_params agreed;
     wsf_deflate_counters seen; /* the session's counters as last added to stats (kept after close) */
@@ -175,28 +191,40 @@ struct wsf_conn {
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
   uint64_t ping_rtt_us;
   uint32_t reused_count;
+  uint32_t ka_skipped; /* heartbeats not sent: output over the high-water mark */
   uint64_t msg_seq;
   uint64_t max_message_bytes;
   wsf_inbox inbox;
   wsf_wait *waits_head, *waits_tail;
   /* keepalive */
   wsf_keepalive *ka;
-  wsf_timer ka_timer;
+  /* One timer for the heartbeat clock and the deadline (connect timeout, session
+   * step timeout, close handshake timeout, linger): 24 bytes less per connection.
+   * They are never armed together. The heartbeat runs only while open: started by
+   * conn_open_complete after it stops the connect deadline, rescheduled by
+   * conn_on_heartbeat only while the state is still open. The deadline is armed
+   * only while connecting or once the connection is ending (closing, or closed
+   * with the transport lingering), always through conn_deadline_in, which stops
+   * the timer and sets its callback first, so a beat still armed on the way out
+   * is replaced, not doubled; wsf_conn_close stops the beat before arming its
+   * close timeout. Each use sets cb (and early_us) when it starts the timer. */
+  union {
+    wsf_timer ka_timer;
+    wsf_timer deadline;
+  };
   wsf_timer pong_timer;
-  wsf_timer deadline;     /* connect timeout, close handshake timeout, linger */
-  wsf_timer output_timer; /* armed while reading is paused for output over the cap */
-  uint8_t reads_paused : 1;
+  struct wsf_output_stall *output_stall; /* only while reading is paused for output over the cap (conn.c) */
   uint8_t ka_payload[8];
   uint64_t ka_ping_sent_us;
   uint64_t ka_sent, ka_replies, ka_late_max_us;
-  uint32_t ka_skipped;          /* heartbeats not sent: output over the high-water mark */
   struct wsf_conn_proto *proto; /* framing, session steps, auto-reply (conn_session.c), or NULL */
   /* close */
   wsf_close_record *record;
-  wsf_conn *admit_next;
-  wsf_conn *closed_prev, *closed_next; /* in the daemon's list of ended connections */
   struct wsf_redial *redial; /* only with reconnect.max > 0: what a reopen needs (conn_reconnect.c) */
   struct wsf_pace *pace;     /* only with a rate_limit: the held messages (conn_pace.c) */
+  /* name and url, NUL-terminated, one after the other: two allocations (32 bytes
+   * each for a short name and a loopback URL) fewer per connection */
+  char strings[];
 };
 
 /* What a connection's lifecycle tells its observers (wslay_event_callbacks

@@ -20,6 +20,11 @@
  * has failed, so an open connection carries none of it. */
 typedef struct wsf_handshake {
   wsf_conn *conn;
+  struct wsf_handshake *next_spare; /* in d->hs_spare once freed (conn_dial.c) */
+  /* the next in the daemon's admission queue (admit_head): only a connection that
+   * holds its handshake waits there (conn_release_handshake unlinks it), so the
+   * link costs an open connection nothing */
+  wsf_conn *admit_next;
   char host[256]; /* from the URL: the rest of it is in the request already */
   uint16_t port;
   uv_getaddrinfo_t gai;
@@ -98,7 +103,6 @@ void conn_close_transport(wsf_conn *c, bool abort);
 void conn_deadline_in(wsf_conn *c, wsf_timer_cb cb, uint64_t delay_us);
 void conn_forget(wsf_conn *c);
 size_t conn_output_pending(const wsf_conn *c);
-void conn_on_output_stalled(wsf_timer *t);
 void conn_check_output(wsf_conn *c);
 void conn_note_sent(wsf_conn *c, uint64_t now);
 void conn_account_deflate(wsf_conn *c);

@@ -149,6 +149,9 @@ void conn_start_keepalive(wsf_conn *c) {
    * wake-up is due anyway: far inside any jitter, and it batches the beats
    * (and their pongs) of many connections. Early is not late: lateness stays 0. */
   uint64_t early = (uint64_t)c->ka->interval_ms * 10;
+  /* The timer is the deadline's too (conn.h); conn_open_complete stopped the deadline. */
+  wsf_timer_stop(&c->d->timers, &c->ka_timer);
+  wsf_timer_init(&c->ka_timer, conn_on_heartbeat);
   c->ka_timer.early_us = (uint32_t)(early < 5000 ? early : 5000);
   /* The first beat falls anywhere in the first interval: a burst of opens
    * does not become a burst of heartbeats. */

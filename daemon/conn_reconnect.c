@@ -258,8 +258,8 @@ static void forget_session(wsf_conn *c) {
   free(c->resp_headers);
   c->resp_headers = NULL;
   c->n_resp_headers = 0;
-  c->tls_version = c->tls_cipher = NULL;
-  c->tls_verified = false;
+  free(c->tls_info);
+  c->tls_info = NULL;
   memset(&c->peer, 0, sizeof c->peer);
   memset(&c->timings, 0, sizeof c->timings);
   c->counted_open = 0;

@@ -80,10 +80,10 @@ bool wsf_conn_forgotten(const wsf_daemon *d, const char *name, size_t len) {
 
 static void closed_link(wsf_conn *c) {
   wsf_daemon *d = c->d;
-  c->closed_next = NULL;
-  c->closed_prev = d->closed_tail;
+  c->record->closed_next = NULL;
+  c->record->closed_prev = d->closed_tail;
   if (d->closed_tail)
-    d->closed_tail->closed_next = c;
+    d->closed_tail->record->closed_next = c;
   else
     d->closed_head = c;
   d->closed_tail = c;
@@ -94,17 +94,18 @@ static void closed_link(wsf_conn *c) {
 
 void conn_closed_unlink(wsf_conn *c) {
   wsf_daemon *d = c->d;
+  wsf_close_record *r = c->record;
   if (d->closed_inbox_cursor == c)
-    d->closed_inbox_cursor = c->closed_next;
-  if (c->closed_prev)
-    c->closed_prev->closed_next = c->closed_next;
+    d->closed_inbox_cursor = r->closed_next;
+  if (r->closed_prev)
+    r->closed_prev->record->closed_next = r->closed_next;
   else
-    d->closed_head = c->closed_next;
-  if (c->closed_next)
-    c->closed_next->closed_prev = c->closed_prev;
+    d->closed_head = r->closed_next;
+  if (r->closed_next)
+    r->closed_next->record->closed_prev = r->closed_prev;
   else
-    d->closed_tail = c->closed_prev;
-  c->closed_prev = c->closed_next = NULL;
+    d->closed_tail = r->closed_prev;
+  r->closed_prev = r->closed_next = NULL;
   d->closed_inbox_bytes -= c->inbox.bytes;
 }
 
@@ -119,7 +120,7 @@ static void bound_ended(wsf_daemon *d) {
     return;
   while (d->closed_inbox_bytes > d->cfg.max_closed_inbox_bytes && d->closed_inbox_cursor) {
     wsf_conn *c = d->closed_inbox_cursor;
-    d->closed_inbox_cursor = c->closed_next;
+    d->closed_inbox_cursor = c->record->closed_next;
     if (!c->inbox.count)
       continue;
     d->closed_inbox_bytes -= c->inbox.bytes;

@@ -116,6 +116,8 @@ typedef struct wsf_daemon {
   /* admission: handshakes in flight and the connect-rate token bucket */
   uint32_t handshakes_in_flight;
   wsf_conn *admit_head, *admit_tail;
+  struct wsf_handshake *hs_spare; /* freed handshake states kept for the next opens (conn_dial.c) */
+  uint32_t n_hs_spare;
   double rate_tokens;
   uint64_t rate_refilled_us;
   wsf_timer admit_timer;

@@ -10,12 +10,14 @@ static const char *key_of(const void *item) {
 }
 
 /* FNV-1a: short names, no adversary that benefits from collisions here
- * beyond slowing its own control socket. */
-static uint64_t hash_name(const char *s, size_t len) {
-  uint64_t h = 1469598103934665603ull;
+ * beyond slowing its own control socket. 32 bits: a table never reaches 2^32
+ * slots (--max-connections is a uint32), and at 19,000 connections (32,768
+ * slots) the stored hashes take 6.9 bytes per connection instead of 13.8. */
+static uint32_t hash_name(const char *s, size_t len) {
+  uint32_t h = 2166136261u;
   for (size_t i = 0; i < len; i++) {
     h ^= (uint8_t)s[i];
-    h *= 1099511628211ull;
+    h *= 16777619u;
   }
   return h | 1; /* never 0: 0 marks an empty slot in hashes */
 }
@@ -33,7 +35,7 @@ void wsf_registry_free(wsf_registry *r) {
 void *wsf_registry_get(const wsf_registry *r, const char *name, size_t len) {
   if (!r->count)
     return NULL;
-  uint64_t h = hash_name(name, len);
+  uint32_t h = hash_name(name, len);
   size_t mask = r->capacity - 1;
   for (size_t i = h & mask;; i = (i + 1) & mask) {
     if (!r->slots[i])
@@ -46,7 +48,7 @@ void *wsf_registry_get(const wsf_registry *r, const char *name, size_t len) {
   }
 }
 
-static void insert(void **slots, uint64_t *hashes, size_t capacity, void *item, uint64_t h) {
+static void insert(void **slots, uint32_t *hashes, size_t capacity, void *item, uint32_t h) {
   size_t mask = capacity - 1;
   size_t i = h & mask;
   while (slots[i])
@@ -58,7 +60,7 @@ static void insert(void **slots, uint64_t *hashes, size_t capacity, void *item, 
 static void grow(wsf_registry *r) {
   size_t cap = r->capacity ? r->capacity * 2 : 64;
   void **slots = wsf_xcalloc(cap, sizeof *slots);
-  uint64_t *hashes = wsf_xcalloc(cap, sizeof *hashes);
+  uint32_t *hashes = wsf_xcalloc(cap, sizeof *hashes);
   for (size_t i = 0; i < r->capacity; i++)
     if (r->slots[i])
       insert(slots, hashes, cap, r->slots[i], r->hashes[i]);

@@ -8,7 +8,7 @@
 
 typedef struct wsf_registry {
   void **slots; /* each item starts with its name pointer: see wsf_registry_key */
-  uint64_t *hashes;
+  uint32_t *hashes;
   size_t capacity; /* power of two */
   size_t count;
 } wsf_registry;

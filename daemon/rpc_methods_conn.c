@@ -32,11 +32,11 @@ static void pack_open_result(msgpack_packer *pk, uint32_t msgid, const wsf_conn 
   wsf_pack_key(pk, "timings");
   wsf_rpc_pack_timings(pk, &c->timings);
   wsf_pack_key(pk, "tls");
-  if (c->tls && c->tls_version) {
+  if (c->tls && c->tls_info) {
     msgpack_pack_map(pk, 3);
-    kv_str(pk, "version", c->tls_version);
-    kv_str(pk, "cipher", c->tls_cipher);
-    kv_bool(pk, "verified", c->tls_verified);
+    kv_str(pk, "version", c->tls_info->version);
+    kv_str(pk, "cipher", c->tls_info->cipher);
+    kv_bool(pk, "verified", c->tls_info->verified);
   } else {
     msgpack_pack_nil(pk);
   }
