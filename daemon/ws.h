@@ -102,6 +102,8 @@ struct wsf_ws {
   uint8_t held_pong_len;
   uint8_t ping_coalesced : 1; /* the last ping's pong replaced one never sent (for on_ping) */
   uint8_t *held_pong;         /* the latest ping's payload, answered once a write completes */
+  struct wsf_ws_long_frame
+      *long_frame; /* a one-frame message longer than a read, read by ws.c (NULL: none) */
 };
 
 void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message_bytes,
