@@ -184,7 +184,15 @@ void conn_deliver_message(wsf_conn *c, int opcode, const uint8_t *data, size_t l
     }
     return;
   }
-  wsf_msg *m = wsf_msg_new(opcode, data, len, c->msg_seq++, now);
+  wsf_msg *m = wsf_ws_take_message(&c->ws, data, len); /* the received buffer itself, when it can be */
+  if (m) {
+    m->next = NULL;
+    m->arrived_us = now;
+    m->seq = c->msg_seq++;
+    m->opcode = (uint8_t)opcode;
+  } else {
+    m = wsf_msg_new(opcode, data, len, c->msg_seq++, now);
+  }
   bool discard = false;
   for (wsf_wait *w = c->waits_head; w; w = w->next) {
     if (conn_wait_accepts(w, m)) {

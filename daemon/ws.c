@@ -584,12 +584,13 @@ static bool fast_text_valid(const fast_frame *frames, size_t n) {
  * text), then copied the frame's chunk into a flat message. Here the payload
  * goes once from the reads into one buffer, text is checked as it arrives
  * (utf8.c: a bad byte fails the session at once, with 1007), and the message
- * is delivered from that buffer. wslay stays between frames meanwhile (scan
+ * is delivered from that buffer, which the receiver may keep
+ * (wsf_ws_take_message): no copy into the inbox either. wslay stays between frames meanwhile (scan
  * gave it only the bytes before the header); fragmented messages, and frames over max_message_bytes (1009),
  * stay wslay's. */
 
 struct wsf_ws_long_frame {
-  uint8_t *data; /* cap >= len bytes */
+  wsf_msg *msg; /* the payload, in the shape the inbox keeps (wsf_ws_take_message); cap >= len bytes */
   size_t cap, len, have;
   wsf_utf8 utf8;
   uint8_t opcode;
@@ -598,25 +599,26 @@ struct wsf_ws_long_frame {
 };
 
 /* One buffer kept between messages for the whole loop (as deflate.c keeps
- * its shared buffers): a stream of 1 MiB messages then touches no fresh
- * pages. Larger buffers are freed after their message, so RSS does not keep
- * the largest message ever received. */
+ * its shared buffers), for long frames whose buffer nobody takes (the
+ * compressed ones, inflated elsewhere; a session's own steps). Larger ones
+ * are freed after their message, so RSS does not keep the largest message
+ * ever received. */
 #define LONG_FRAME_SPARE_MAX (1u << 20)
 static struct {
-  uint8_t *data;
+  wsf_msg *msg;
   size_t cap;
 } spare;
 
 static void long_frame_begin(wsf_ws *ws, const wsf_frame_header *h) {
   struct wsf_ws_long_frame *lf = wsf_xmalloc(sizeof *lf);
   lf->len = (size_t)h->payload_len; /* <= max_message_bytes */
-  if (spare.data && spare.cap >= lf->len) {
-    lf->data = spare.data;
+  if (spare.msg && spare.cap >= lf->len) {
+    lf->msg = spare.msg;
     lf->cap = spare.cap;
-    spare.data = NULL;
+    spare.msg = NULL;
     spare.cap = 0;
   } else {
-    lf->data = wsf_xmalloc(lf->len);
+    lf->msg = wsf_msg_alloc(lf->len);
     lf->cap = lf->len;
   }
   lf->have = 0;
@@ -631,14 +633,25 @@ static void long_frame_begin(wsf_ws *ws, const wsf_frame_header *h) {
 static void long_frame_end(wsf_ws *ws) {
   struct wsf_ws_long_frame *lf = ws->long_frame;
   ws->long_frame = NULL;
-  if (lf->cap <= LONG_FRAME_SPARE_MAX && lf->cap > spare.cap) {
-    free(spare.data);
-    spare.data = lf->data;
+  if (lf->msg && lf->cap <= LONG_FRAME_SPARE_MAX && lf->cap > spare.cap) {
+    free(spare.msg);
+    spare.msg = lf->msg;
     spare.cap = lf->cap;
   } else {
-    free(lf->data);
+    free(lf->msg);
   }
   free(lf);
+}
+
+wsf_msg *wsf_ws_take_message(wsf_ws *ws, const uint8_t *data, size_t len) {
+  struct wsf_ws_long_frame *lf = ws->long_frame;
+  if (!lf || !lf->msg || data != lf->msg->data || len != lf->len)
+    return NULL;
+  wsf_msg *m = lf->msg;
+  lf->msg = NULL;
+  m->len = len;
+  m->data[len] = '\0'; /* a spare buffer may be longer */
+  return m;
 }
 
 /* Fails the session for invalid text in a long frame, as wslay would. */
@@ -655,7 +668,7 @@ static void long_frame_fail_utf8(wsf_ws *ws) {
 static bool long_frame_feed(wsf_ws *ws, const uint8_t *data, size_t len, size_t *took) {
   struct wsf_ws_long_frame *lf = ws->long_frame;
   size_t n = len < lf->len - lf->have ? len : lf->len - lf->have;
-  uint8_t *dst = lf->data + lf->have;
+  uint8_t *dst = lf->msg->data + lf->have;
   if (lf->masked)
     wsf_mask(dst, data, n, lf->mask, lf->have);
   else
@@ -674,7 +687,7 @@ static bool long_frame_feed(wsf_ws *ws, const uint8_t *data, size_t len, size_t 
     return false;
   }
   ws->in_callback = 1;
-  on_data_message(ws, lf->opcode, lf->compressed, lf->data, lf->len);
+  on_data_message(ws, lf->opcode, lf->compressed, lf->msg->data, lf->len);
   ws->in_callback = 0;
   long_frame_end(ws);
   return true;

@@ -36,6 +36,7 @@
 
 #include "deflate.h"
 #include "frame.h"
+#include "inbox.h"
 #include "transport.h"
 
 typedef struct wsf_ws wsf_ws;
@@ -159,6 +160,13 @@ enum wsf_ws_bad_close {
  * carried) or a fragmented message did (how many frames): in words, written
  * into buf; NULL otherwise. For the close record's detail. */
 const char *wsf_ws_failure_detail(const wsf_ws *ws, char *buf, size_t cap);
+
+/* Inside on_message: the message's buffer itself when ws.c assembled it
+ * (a one-frame message longer than a read, not compressed), handed over with
+ * its len and NUL set and the rest of its header for the caller to fill; the
+ * caller owns it (free()) and data stays valid until on_message returns.
+ * NULL otherwise (copy data then). Saves a copy of a 16 MiB message. */
+wsf_msg *wsf_ws_take_message(wsf_ws *ws, const uint8_t *data, size_t len);
 
 /* Both close frames exchanged. */
 bool wsf_ws_close_done(const wsf_ws *ws);
