@@ -8,9 +8,11 @@
  * it on every received header and fails the session with 1002 before wslay
  * sees the offending header, its path for whole frames at rest parses with
  * it, and every frame we write without wslay is encoded by it. wslay's event
- * API does what it alone does here: reassembling fragments, checking text
- * as UTF-8 as it arrives, the 1009 size limit while reassembling, queueing
- * messages while output waits. Its own header checks remain in the library,
+ * API does what it alone does here: reassembling fragments, checking their
+ * text as UTF-8 as it arrives, the 1009 size limit while reassembling,
+ * queueing messages while output waits. A message in one frame longer than
+ * the read its header came in is read by ws.c instead (long frames, ws.c:
+ * utf8.c checks its text per read, 8 ASCII bytes a step). Its own header checks remain in the library,
  * but never decide: the headers it reads have passed frame.c. Close frames
  * and pings are read by ws.c (close codes wslay refuses, held pongs).
  *
