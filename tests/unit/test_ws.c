@@ -797,6 +797,45 @@ static void test_long_frames_are_checked_as_they_arrive(void) {
   free(wire);
 }
 
+/* The receiver may keep a long frame's buffer (wsf_ws_take_message): the
+ * message itself, NUL-terminated, and ws.c no longer frees it; a message
+ * that came another way (whole in one read) is not offered. */
+static wsf_msg *taken;
+static int offered;
+static void take_on_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
+  (void)opcode;
+  offered++;
+  wsf_msg *m = wsf_ws_take_message(ws, data, len);
+  if (m && !taken)
+    taken = m;
+  else
+    free(m);
+}
+
+static void test_a_long_frames_buffer_can_be_taken(void) {
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
+  const wsf_ws_callbacks *recording = client.ws.cb;
+  static const wsf_ws_callbacks take_cb = {.on_message = take_on_message};
+  client.ws.cb = &take_cb;
+  enum { LEN = 100000 };
+  uint8_t *payload = malloc(LEN), *wire = malloc(LEN + 14);
+  for (size_t i = 0; i < LEN; i++)
+    payload[i] = (uint8_t)('a' + i % 26);
+  size_t n = frame(wire, FRAME_FIN, WSF_WS_BINARY, payload, LEN);
+  CHECK(wsf_ws_feed(&client.ws, wire, 5000) == 0 && wsf_ws_feed(&client.ws, wire + 5000, n - 5000) == 0);
+  CHECK(offered == 1 && taken != NULL);
+  CHECK(taken && taken->len == LEN && memcmp(taken->data, payload, LEN) == 0 && taken->data[LEN] == '\0');
+  free(taken);
+  taken = NULL;
+  n = frame(wire, FRAME_FIN, WSF_WS_TEXT, "whole", 5);
+  CHECK(wsf_ws_feed(&client.ws, wire, n) == 0);
+  CHECK(offered == 2 && taken == NULL);
+  client.ws.cb = recording;
+  free(payload);
+  free(wire);
+  pair_close();
+}
+
 int main(void) {
   RUN(test_text_and_binary_messages_both_ways);
   RUN(test_ping_is_answered_with_pong);
@@ -822,5 +861,6 @@ int main(void) {
   RUN(test_frame_layer_violations_are_1002);
   RUN(test_header_rules_are_judged_before_the_length_arrives);
   RUN(test_long_frames_are_checked_as_they_arrive);
+  RUN(test_a_long_frames_buffer_can_be_taken);
   return wsf_test_result();
 }
