@@ -184,7 +184,9 @@ void conn_deliver_message(wsf_conn *c, int opcode, const uint8_t *data, size_t l
     }
     return;
   }
-  wsf_msg *m = wsf_ws_take_message(&c->ws, data, len); /* the received buffer itself, when it can be */
+  /* The received buffer itself when it can be; not under a protocol layer, whose
+   * framer may still read the message after delivering a record of it. */
+  wsf_msg *m = c->proto ? NULL : wsf_ws_take_message(&c->ws, data, len);
   if (m) {
     m->next = NULL;
     m->arrived_us = now;
