@@ -203,7 +203,17 @@ void conn_deliver_message(wsf_conn *c, int opcode, const uint8_t *data, size_t l
     }
     return;
   }
-  wsf_msg *m = wsf_msg_new(opcode, data, len, c->msg_seq++, now);
+  /* The received buffer itself when it can be; not under a protocol layer, whose
+   * framer may still read the message after delivering a record of it. */
+  wsf_msg *m = c->proto ? NULL : wsf_ws_take_message(&c->ws, data, len);
+  if (m) {
+    m->next = NULL;
+    m->arrived_us = now;
+    m->seq = c->msg_seq++;
+    m->opcode = (uint8_t)opcode;
+  } else {
+    m = wsf_msg_new(opcode, data, len, c->msg_seq++, now);
+  }
   bool discard = false;
   for (wsf_wait *w = c->waits_head; w; w = w->next) {
     if (conn_wait_accepts(w, m)) {

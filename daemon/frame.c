@@ -50,8 +50,7 @@ int wsf_frame_check(const wsf_frame_header *h, bool from_client, uint8_t allowed
   return 0;
 }
 
-size_t wsf_frame_encode(uint8_t *dst, uint8_t opcode, uint8_t rsv, const uint8_t *payload, size_t len,
-                        const uint8_t *key) {
+size_t wsf_frame_encode_header(uint8_t *dst, uint8_t opcode, uint8_t rsv, size_t len, const uint8_t *key) {
   size_t n = 0;
   dst[n++] = (uint8_t)(0x80 | (rsv & 0x7) << 4 | (opcode & 0x0f));
   uint8_t mask_bit = key ? 0x80 : 0;
@@ -69,6 +68,14 @@ size_t wsf_frame_encode(uint8_t *dst, uint8_t opcode, uint8_t rsv, const uint8_t
   if (key) {
     memcpy(dst + n, key, 4);
     n += 4;
+  }
+  return n;
+}
+
+size_t wsf_frame_encode(uint8_t *dst, uint8_t opcode, uint8_t rsv, const uint8_t *payload, size_t len,
+                        const uint8_t *key) {
+  size_t n = wsf_frame_encode_header(dst, opcode, rsv, len, key);
+  if (key) {
     wsf_mask(dst + n, payload, len, key, 0);
   } else if (len) {
     memcpy(dst + n, payload, len);

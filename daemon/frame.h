@@ -76,6 +76,10 @@ int wsf_frame_check(const wsf_frame_header *h, bool from_client, uint8_t allowed
 size_t wsf_frame_encode(uint8_t *dst, uint8_t opcode, uint8_t rsv, const uint8_t *payload, size_t len,
                         const uint8_t *key);
 
+/* The header alone of such a frame (with its masking key when key is not
+ * NULL): for a payload written after it in pieces. Returns its length. */
+size_t wsf_frame_encode_header(uint8_t *dst, uint8_t opcode, uint8_t rsv, size_t len, const uint8_t *key);
+
 /* Words for a wsf_frame_error ("control frame fragmented or over 125 bytes"). */
 const char *wsf_frame_error_words(int error);
 

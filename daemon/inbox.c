@@ -12,18 +12,23 @@
 /* One allocation: header, payload and a trailing NUL, so text can also be
  * handed to C-string APIs. Never NULL: out of memory aborts (the memory
  * rule, util.h); len is already bounded by max_message_bytes. */
-wsf_msg *wsf_msg_new(int opcode, const uint8_t *data, size_t len, uint64_t seq, uint64_t now_us) {
+wsf_msg *wsf_msg_alloc(size_t len) {
   /* A size that would overflow asks for SIZE_MAX, which fails and aborts. */
   bool overflows = len > SIZE_MAX - sizeof(wsf_msg) - 1;
   wsf_msg *m = wsf_xmalloc(overflows ? SIZE_MAX : sizeof(wsf_msg) + len + 1);
+  m->len = len;
+  m->data[len] = '\0';
+  return m;
+}
+
+wsf_msg *wsf_msg_new(int opcode, const uint8_t *data, size_t len, uint64_t seq, uint64_t now_us) {
+  wsf_msg *m = wsf_msg_alloc(len);
   m->next = NULL;
   m->arrived_us = now_us;
   m->seq = seq;
-  m->len = len;
   m->opcode = (uint8_t)opcode;
   if (len)
     memcpy(m->data, data, len);
-  m->data[len] = '\0';
   return m;
 }
 

@@ -27,6 +27,11 @@ typedef struct wsf_inbox {
   uint64_t dropped;
 } wsf_inbox;
 
+/* Room for a len-byte message, its NUL written, the rest of its header
+ * unset: for a receiver that assembles a message in place (ws.c's long
+ * frames) and hands the whole over without a copy. The caller owns it:
+ * free(). Never NULL (out of memory aborts). */
+wsf_msg *wsf_msg_alloc(size_t len);
 /* A copy of data (the caller owns it: free()). Never NULL (out of memory aborts). */
 wsf_msg *wsf_msg_new(int opcode, const uint8_t *data, size_t len, uint64_t seq, uint64_t now_us);
 void wsf_inbox_init(wsf_inbox *in, uint32_t max_messages, size_t max_bytes);

@@ -7,6 +7,7 @@
 
 #include "frame.h"
 #include "mask.h"
+#include "utf8.h"
 #include "util.h"
 
 /* ---- frame-boundary scanner ------------------------------------------
@@ -39,12 +40,17 @@ static bool read_here(int opcode) {
  * reason's UTF-8 from byte 2 of every chunk it reads, so a close frame split
  * mid-character would read as invalid (1007), and a ping is answered here
  * (answer_ping). A complete one with a well-formed header goes to *ctl; the
- * scan stops after it (the caller scans the rest once it is handled). */
-static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_from, control_frame *ctl) {
+ * scan stops after it (the caller scans the rest once it is handled). So
+ * does a whole data message in one frame that goes on past the chunk, its
+ * header begun in this chunk: to *long_frame, wslay seeing only the bytes
+ * before it (see long_frame_feed). */
+static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_from, control_frame *ctl,
+                   wsf_frame_header *long_frame) {
   size_t i = 0, frame_start = SIZE_MAX;
-  bool in_control = false;
+  bool in_control = false, header_here = false;
   *hold_from = len;
   ctl->payload = NULL;
+  long_frame->header_len = 0;
   while (i < len) {
     if (ws->scan_payload_left > 0) {
       size_t n = len - i < ws->scan_payload_left ? len - i : (size_t)ws->scan_payload_left;
@@ -54,6 +60,7 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_fro
     }
     if (ws->scan_hdr_len == 0) {
       frame_start = i;
+      header_here = true;
       in_control = read_here(data[i] & 0x0f);
     }
     ws->scan_hdr[ws->scan_hdr_len++] = data[i++];
@@ -85,6 +92,12 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_fro
         ws->scan_too_big = 1; /* wslay never sees this frame: feed fails the session with 1009 */
         return i - 1;
       }
+    }
+    if (header_here && !wsf_frame_is_control(fh.opcode) && opcode != 0 && fin && payload > len - i &&
+        payload <= ws->max_message_bytes) {
+      *long_frame = fh; /* its payload starts at i: read by long_frame_feed, not wslay */
+      ws->scan_hdr_len = 0;
+      return frame_start;
     }
     if (read_here(opcode) && fh.rsv == 0 && fh.masked == (bool)ws->server && len - i >= payload) {
       ctl->payload = data + i;
@@ -175,65 +188,28 @@ static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, voi
 
 /* ---- permessage-deflate on received messages ------------------------- */
 
-/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
- * wslay checks text as it arrives, but not when RSV1 says it is compressed. */
-static bool utf8_valid(const uint8_t *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    uint8_t c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t k;
-    uint8_t lo = 0x80, hi = 0xbf; /* range of the first continuation byte */
-    if (c >= 0xc2 && c <= 0xdf) {
-      k = 1;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      k = 2;
-      if (c == 0xe0)
-        lo = 0xa0;
-      else if (c == 0xed)
-        hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      k = 3;
-      if (c == 0xf0)
-        lo = 0x90;
-      else if (c == 0xf4)
-        hi = 0x8f;
-    } else {
-      return false;
-    }
-    if (n - i - 1 < k || s[i + 1] < lo || s[i + 1] > hi)
-      return false;
-    for (size_t j = 2; j <= k; j++)
-      if ((s[i + j] & 0xc0) != 0x80)
-        return false;
-    i += k + 1;
-  }
-  return true;
-}
-
 /* Fails the session from inside wslay's receive loop, the way wslay fails it
  * itself: a close with the code, and no more reading (wsf_ws_feed reports it). */
+static void ensure_ctx(wsf_ws *ws);
+
 static void fail_in_callback(wsf_ws *ws, uint16_t code) {
+  ensure_ctx(ws); /* none while long_frame_feed delivers */
   wslay_event_queue_close(ws->ctx, code, NULL, 0);
   wslay_event_shutdown_read(ws->ctx);
 }
 
 enum { DEFLATE_FAIL_NONE, DEFLATE_FAIL_CORRUPT, DEFLATE_FAIL_TOO_BIG, DEFLATE_FAIL_UTF8 };
 
-static void on_data_message(wsf_ws *ws, const struct wslay_event_on_msg_recv_arg *arg) {
-  const uint8_t *data = arg->msg;
-  size_t len = arg->msg_length;
+/* A whole data message, reassembled by wslay or by long_frame_feed; text
+ * that is not compressed has been UTF-8 checked already. */
+static void on_data_message(wsf_ws *ws, int opcode, bool compressed, const uint8_t *msg, size_t msg_len) {
+  const uint8_t *data = msg;
+  size_t len = msg_len;
   if (ws->deflate) {
     wsf_deflate_counters *c = wsf_deflate_counters_of(ws->deflate);
     c->bytes_in_compressed += len;
-    /* wslay refuses RSV1 on continuation and control frames (1002), so rsv
-     * here is the first frame's, and the whole message is compressed. */
-    if (arg->rsv & WSLAY_RSV1_BIT) {
-      int rv =
-          wsf_deflate_decompress(ws->deflate, arg->msg, arg->msg_length, ws->max_message_bytes, &data, &len);
+    if (compressed) {
+      int rv = wsf_deflate_decompress(ws->deflate, msg, msg_len, ws->max_message_bytes, &data, &len);
       if (rv != WSF_DEFLATE_OK) {
         ws->deflate_failure = rv == WSF_DEFLATE_TOO_BIG   ? DEFLATE_FAIL_TOO_BIG
                               : rv == WSF_DEFLATE_CORRUPT ? DEFLATE_FAIL_CORRUPT
@@ -242,7 +218,7 @@ static void on_data_message(wsf_ws *ws, const struct wslay_event_on_msg_recv_arg
         wsf_deflate_trim_buffers();
         return;
       }
-      if (arg->opcode == WSLAY_TEXT_FRAME && !utf8_valid(data, len)) {
+      if (opcode == WSF_WS_TEXT && !wsf_utf8_whole_valid(data, len)) {
         ws->deflate_failure = DEFLATE_FAIL_UTF8;
         fail_in_callback(ws, 1007);
         wsf_deflate_trim_buffers();
@@ -252,7 +228,7 @@ static void on_data_message(wsf_ws *ws, const struct wslay_event_on_msg_recv_arg
     c->bytes_in += len;
   }
   if (ws->cb->on_message)
-    ws->cb->on_message(ws, arg->opcode, data, len);
+    ws->cb->on_message(ws, opcode, data, len);
   if (ws->deflate)
     wsf_deflate_trim_buffers();
 }
@@ -264,7 +240,9 @@ static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
   switch (arg->opcode) {
   case WSLAY_TEXT_FRAME:
   case WSLAY_BINARY_FRAME:
-    on_data_message(ws, arg);
+    /* frame.c's check (scan) refuses RSV1 on continuation and control frames
+     * (1002), so rsv here is the first frame's: the whole message is compressed */
+    on_data_message(ws, arg->opcode, arg->rsv & WSLAY_RSV1_BIT, arg->msg, arg->msg_length);
     break;
   case WSLAY_PING: /* one ws.c did not read itself (a malformed one fails next): wslay queued its pong */
     ws->ping_coalesced = 0;
@@ -324,7 +302,7 @@ static void read_close(wsf_ws *ws, const control_frame *f) {
     ws->bad_close = WSF_WS_BAD_CLOSE_CODE;
     ws->bad_close_code = code;
     fail = 1002;
-  } else if (f->len > 2 && !utf8_valid(p + 2, f->len - 2)) {
+  } else if (f->len > 2 && !wsf_utf8_whole_valid(p + 2, f->len - 2)) {
     ws->bad_close = WSF_WS_BAD_CLOSE_REASON;
     ws->bad_close_code = code;
     fail = 1007;
@@ -412,8 +390,8 @@ static void ensure_ctx(wsf_ws *ws) {
 static void release_if_at_rest(wsf_ws *ws) {
   if (!ws->ctx || ws->in_callback || ws->failed || ws->close_sent || ws->close_received)
     return;
-  if (ws->scan_hdr_len || ws->scan_payload_left || ws->scan_fragmented)
-    return;
+  if (ws->scan_hdr_len || ws->scan_payload_left || ws->scan_fragmented || ws->long_frame)
+    return; /* mid-frame: kept, so a context exists exactly while a frame is in flight */
   if (wslay_event_want_write(ws->ctx) || wslay_event_get_close_sent(ws->ctx) ||
       wslay_event_get_close_received(ws->ctx))
     return;
@@ -456,6 +434,39 @@ static int write_frame(wsf_ws *ws, int opcode, bool rsv1, const uint8_t *data, s
   out.len +=
       wsf_frame_encode(dst, (uint8_t)opcode, rsv1 ? WSF_FRAME_RSV1 : 0, data, len, ws->server ? NULL : key);
   return 0;
+}
+
+/* A data message over this goes out in pieces of this size: masked into out
+ * one piece at a time and handed to the transport, instead of into one
+ * message-sized buffer (a fresh 16 MiB mapping per 16 MiB message: its page
+ * faults and unmapping were 10-15 % of the daemon's CPU echoing them). */
+#define SEND_PIECE (256u * 1024)
+
+/* A whole data frame straight to the transport, at rest (nothing queued in
+ * wslay, so the order holds). Payloads over SEND_PIECE go in pieces. */
+static int send_frame_direct(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
+  out.len = 0;
+  if (len <= SEND_PIECE) {
+    int rv = write_frame(ws, opcode, false, data, len);
+    return rv ? rv : out_write(ws);
+  }
+  uint8_t key[4];
+  int rv = ws->server ? 0 : wsf_random(key, sizeof key);
+  if (rv != 0)
+    return rv;
+  const uint8_t *masking = ws->server ? NULL : key;
+  out.len = wsf_frame_encode_header(out_reserve(WSF_FRAME_HEADER_MAX + SEND_PIECE), (uint8_t)opcode, 0, len,
+                                    masking);
+  for (size_t off = 0; off < len && rv == 0; off += SEND_PIECE) {
+    size_t n = len - off < SEND_PIECE ? len - off : SEND_PIECE;
+    if (masking)
+      wsf_mask(out_reserve(n), data + off, n, masking, off);
+    else
+      memcpy(out_reserve(n), data + off, n);
+    out.len += n;
+    rv = out_write(ws); /* the header goes with the first piece */
+  }
+  return rv;
 }
 
 /* ---- pongs ---------------------------------------------------------------
@@ -535,7 +546,7 @@ static size_t fast_parse(const wsf_ws *ws, const uint8_t *p, size_t len, fast_fr
     frames[n].payload = p + i + h.header_len;
     frames[n].mask = h.masked ? p + i + h.header_len - 4 : NULL;
     frames[n].len = (size_t)h.payload_len;
-    if (h.opcode == WSF_WS_TEXT && !h.masked && !utf8_valid(frames[n].payload, frames[n].len))
+    if (h.opcode == WSF_WS_TEXT && !h.masked && !wsf_utf8_whole_valid(frames[n].payload, frames[n].len))
       return 0;
     n++;
     i += h.header_len + (size_t)h.payload_len;
@@ -593,9 +604,125 @@ static bool fast_text_valid(const fast_frame *frames, size_t n) {
     if (frames[f].len > sizeof buf)
       return false; /* long masked text: wslay validates it */
     wsf_mask(buf, frames[f].payload, frames[f].len, frames[f].mask, 0);
-    if (!utf8_valid(buf, frames[f].len))
+    if (!wsf_utf8_whole_valid(buf, frames[f].len))
       return false;
   }
+  return true;
+}
+
+/* ---- data frames longer than a read, assembled here ---------------------
+ * A message sent as one frame that goes on past the chunk its header came in
+ * (every message over a read's 64 KiB) is read by ws.c, not wslay: wslay
+ * checked text with a per-byte DFA (26.5 % of the daemon's CPU echoing 16 MiB
+ * text), then copied the frame's chunk into a flat message. Here the payload
+ * goes once from the reads into one buffer, text is checked as it arrives
+ * (utf8.c: a bad byte fails the session at once, with 1007), and the message
+ * is delivered from that buffer, which the receiver may keep
+ * (wsf_ws_take_message): no copy into the inbox either. wslay stays between frames meanwhile (scan
+ * gave it only the bytes before the header); fragmented messages, and frames over max_message_bytes (1009),
+ * stay wslay's. */
+
+struct wsf_ws_long_frame {
+  wsf_msg *msg; /* the payload, in the shape the inbox keeps (wsf_ws_take_message); cap >= len bytes */
+  size_t cap, len, have;
+  wsf_utf8 utf8;
+  uint8_t opcode;
+  bool compressed, masked;
+  uint8_t mask[4];
+};
+
+/* One buffer kept between messages for the whole loop (as deflate.c keeps
+ * its shared buffers), for long frames whose buffer nobody takes (the
+ * compressed ones, inflated elsewhere; a session's own steps). Larger ones
+ * are freed after their message, so RSS does not keep the largest message
+ * ever received. */
+#define LONG_FRAME_SPARE_MAX (1u << 20)
+static struct {
+  wsf_msg *msg;
+  size_t cap;
+} spare;
+
+static void long_frame_begin(wsf_ws *ws, const wsf_frame_header *h) {
+  struct wsf_ws_long_frame *lf = wsf_xmalloc(sizeof *lf);
+  lf->len = (size_t)h->payload_len; /* <= max_message_bytes */
+  if (spare.msg && spare.cap >= lf->len) {
+    lf->msg = spare.msg;
+    lf->cap = spare.cap;
+    spare.msg = NULL;
+    spare.cap = 0;
+  } else {
+    lf->msg = wsf_msg_alloc(lf->len);
+    lf->cap = lf->len;
+  }
+  lf->have = 0;
+  lf->utf8 = WSF_UTF8_START;
+  lf->opcode = h->opcode;
+  lf->compressed = h->rsv & WSF_FRAME_RSV1;
+  lf->masked = h->masked;
+  memcpy(lf->mask, h->mask, 4);
+  ws->long_frame = lf;
+}
+
+static void long_frame_end(wsf_ws *ws) {
+  struct wsf_ws_long_frame *lf = ws->long_frame;
+  ws->long_frame = NULL;
+  if (lf->msg && lf->cap <= LONG_FRAME_SPARE_MAX && lf->cap > spare.cap) {
+    free(spare.msg);
+    spare.msg = lf->msg;
+    spare.cap = lf->cap;
+  } else {
+    free(lf->msg);
+  }
+  free(lf);
+}
+
+wsf_msg *wsf_ws_take_message(wsf_ws *ws, const uint8_t *data, size_t len) {
+  struct wsf_ws_long_frame *lf = ws->long_frame;
+  if (!lf || !lf->msg || data != lf->msg->data || len != lf->len)
+    return NULL;
+  wsf_msg *m = lf->msg;
+  lf->msg = NULL;
+  m->len = len;
+  m->data[len] = '\0'; /* a spare buffer may be longer */
+  return m;
+}
+
+/* Fails the session for invalid text in a long frame, as wslay would. */
+static void long_frame_fail_utf8(wsf_ws *ws) {
+  long_frame_end(ws);
+  ensure_ctx(ws);
+  wslay_event_queue_close(ws->ctx, 1007, NULL, 0);
+  wslay_event_shutdown_read(ws->ctx);
+}
+
+/* Takes the next bytes of the long frame's payload from data: *took of them.
+ * Delivers the message once whole. Returns false when its text is not UTF-8
+ * (a close with 1007 is then queued, and reading stopped). */
+static bool long_frame_feed(wsf_ws *ws, const uint8_t *data, size_t len, size_t *took) {
+  struct wsf_ws_long_frame *lf = ws->long_frame;
+  size_t n = len < lf->len - lf->have ? len : lf->len - lf->have;
+  uint8_t *dst = lf->msg->data + lf->have;
+  if (lf->masked)
+    wsf_mask(dst, data, n, lf->mask, lf->have);
+  else
+    memcpy(dst, data, n);
+  lf->have += n;
+  *took = n;
+  bool text = lf->opcode == WSF_WS_TEXT && !lf->compressed; /* compressed text is checked once inflated */
+  if (text && !wsf_utf8_feed(&lf->utf8, dst, n)) {
+    long_frame_fail_utf8(ws);
+    return false;
+  }
+  if (lf->have < lf->len)
+    return true;
+  if (text && !wsf_utf8_complete(&lf->utf8)) { /* ends inside a character */
+    long_frame_fail_utf8(ws);
+    return false;
+  }
+  ws->in_callback = 1;
+  on_data_message(ws, lf->opcode, lf->compressed, lf->msg->data, lf->len);
+  ws->in_callback = 0;
+  long_frame_end(ws);
   return true;
 }
 
@@ -614,6 +741,8 @@ void wsf_ws_free(wsf_ws *ws) {
   ws->held_len = 0;
   free(ws->held_pong);
   ws->held_pong = NULL;
+  if (ws->long_frame)
+    long_frame_end(ws);
   if (ws->ctx) {
     wslay_event_context_free(ws->ctx);
     ws->ctx = NULL;
@@ -651,53 +780,9 @@ int wsf_ws_feed(wsf_ws *ws, const uint8_t *data, size_t len) {
   return rv;
 }
 
-static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
-  if (ws->failed)
-    return UV_EPROTO;
-  /* After the peer's close frame nothing more is read (wslay has stopped
-   * reading too); after a framing violation the frame boundaries are lost. */
-  if (ws->close_received || ws->scan_violation || ws->scan_too_big)
-    return 0;
-  if (!ws->ctx && !ws->deflate && !ws->scan_hdr_len && !ws->scan_payload_left && !ws->scan_fragmented) {
-    fast_frame frames[FAST_MAX_FRAMES];
-    size_t n = fast_parse(ws, data, len, frames);
-    if (n && fast_text_valid(frames, n)) {
-      fast_deliver(ws, frames, n);
-      return ws->failed ? UV_EPROTO : 0;
-    }
-  }
-  ensure_ctx(ws);
-  /* wslay reads the bytes up to each close or ping frame, ws.c reads that
-   * frame, and so on to the end of the chunk (or the close). */
-  int rv = 0;
-  size_t off = 0;
-  for (;;) {
-    size_t hold_from;
-    control_frame ctl = {0};
-    ws->feed_data = data + off;
-    ws->feed_len = scan(ws, data + off, len - off, &hold_from, &ctl);
-    if (hold_from < len - off) { /* at most a header and 125 bytes of payload */
-      ws->held = wsf_xmalloc(len - off - hold_from);
-      memcpy(ws->held, data + off + hold_from, len - off - hold_from);
-      ws->held_len = (uint8_t)(len - off - hold_from);
-    }
-    ws->in_callback = 1;
-    rv = wslay_checked(wslay_event_recv(ws->ctx));
-    ws->in_callback = 0;
-    ws->feed_data = NULL;
-    ws->feed_len = 0;
-    if (!ctl.payload || rv != 0 || !wslay_event_get_read_enabled(ws->ctx) || ws->failed)
-      break;
-    ws->in_callback = 1;
-    if (ctl.opcode == WSF_WS_CLOSE)
-      read_close(ws, &ctl);
-    else
-      read_ping(ws, &ctl);
-    ws->in_callback = 0;
-    off = (size_t)(ctl.payload - data) + ctl.len;
-    if (ctl.opcode == WSF_WS_CLOSE || ws->failed || off == len)
-      break;
-  }
+/* After wslay (or long_frame_feed) read a chunk: the close a framing
+ * violation calls for, our output, and the session's failure if any. */
+static int finish_feed(wsf_ws *ws, int rv) {
   bool read_stopped = !wslay_event_get_read_enabled(ws->ctx);
   if ((ws->scan_violation || ws->scan_too_big) && !read_stopped && !ws->close_received) {
     wslay_event_queue_close(ws->ctx, ws->scan_too_big ? 1009 : 1002, NULL, 0);
@@ -723,15 +808,85 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
   return 0;
 }
 
+static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
+  if (ws->failed)
+    return UV_EPROTO;
+  /* After the peer's close frame nothing more is read (wslay has stopped
+   * reading too); after a framing violation the frame boundaries are lost. */
+  if (ws->close_received || ws->scan_violation || ws->scan_too_big)
+    return 0;
+  if (ws->long_frame) { /* its payload first; frames after it as below */
+    size_t took;
+    bool ok = long_frame_feed(ws, data, len, &took);
+    if (!ok || (ws->ctx && !wslay_event_get_read_enabled(ws->ctx)))
+      return finish_feed(ws, 0);
+    if (ws->failed) /* our write failed in the message's callback */
+      return UV_EPROTO;
+    data += took;
+    len -= took;
+    if (len == 0)
+      return ws->ctx ? finish_feed(ws, 0) : 0;
+  }
+  if (!ws->ctx && !ws->deflate && !ws->scan_hdr_len && !ws->scan_payload_left && !ws->scan_fragmented) {
+    fast_frame frames[FAST_MAX_FRAMES];
+    size_t n = fast_parse(ws, data, len, frames);
+    if (n && fast_text_valid(frames, n)) {
+      fast_deliver(ws, frames, n);
+      return ws->failed ? UV_EPROTO : 0;
+    }
+  }
+  ensure_ctx(ws);
+  /* wslay reads the bytes up to each close or ping frame, ws.c reads that
+   * frame, and so on to the end of the chunk (or the close, or a long frame). */
+  int rv = 0;
+  size_t off = 0;
+  for (;;) {
+    size_t hold_from;
+    control_frame ctl = {0};
+    wsf_frame_header long_hdr;
+    size_t before = scan(ws, data + off, len - off, &hold_from, &ctl, &long_hdr);
+    ws->feed_data = data + off;
+    ws->feed_len = before;
+    if (hold_from < len - off) { /* at most a header and 125 bytes of payload */
+      ws->held = wsf_xmalloc(len - off - hold_from);
+      memcpy(ws->held, data + off + hold_from, len - off - hold_from);
+      ws->held_len = (uint8_t)(len - off - hold_from);
+    }
+    ws->in_callback = 1;
+    rv = wslay_checked(wslay_event_recv(ws->ctx));
+    ws->in_callback = 0;
+    ws->feed_data = NULL;
+    ws->feed_len = 0;
+    if (rv != 0 || !wslay_event_get_read_enabled(ws->ctx) || ws->failed)
+      break;
+    if (long_hdr.header_len) { /* it goes on past this chunk */
+      long_frame_begin(ws, &long_hdr);
+      size_t took;
+      off += before + long_hdr.header_len;
+      long_frame_feed(ws, data + off, len - off, &took); /* a bad byte queues 1007: finish_feed fails */
+      break;
+    }
+    if (!ctl.payload)
+      break;
+    ws->in_callback = 1;
+    if (ctl.opcode == WSF_WS_CLOSE)
+      read_close(ws, &ctl);
+    else
+      read_ping(ws, &ctl);
+    ws->in_callback = 0;
+    off = (size_t)(ctl.payload - data) + ctl.len;
+    if (ctl.opcode == WSF_WS_CLOSE || ws->failed || off == len)
+      break;
+  }
+  return finish_feed(ws, rv);
+}
+
 int wsf_ws_send(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
   if (ws->failed || ws->close_sent)
     return UV_EPIPE;
   if (!ws->ctx && !ws->deflate && (opcode != WSF_WS_PING && opcode != WSF_WS_PONG ? true : len <= 125)) {
     /* at rest nothing is queued in wslay, so a direct write keeps the order */
-    out.len = 0;
-    int rv = write_frame(ws, opcode, false, data, len);
-    if (rv == 0)
-      rv = out_write(ws);
+    int rv = send_frame_direct(ws, opcode, data, len);
     if (rv != 0)
       ws->failed = 1;
     return rv;

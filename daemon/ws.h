@@ -8,9 +8,11 @@
  * it on every received header and fails the session with 1002 before wslay
  * sees the offending header, its path for whole frames at rest parses with
  * it, and every frame we write without wslay is encoded by it. wslay's event
- * API does what it alone does here: reassembling fragments, checking text
- * as UTF-8 as it arrives, the 1009 size limit while reassembling, queueing
- * messages while output waits. Its own header checks remain in the library,
+ * API does what it alone does here: reassembling fragments, checking their
+ * text as UTF-8 as it arrives, the 1009 size limit while reassembling,
+ * queueing messages while output waits. A message in one frame longer than
+ * the read its header came in is read by ws.c instead (long frames, ws.c:
+ * utf8.c checks its text per read, 8 ASCII bytes a step). Its own header checks remain in the library,
  * but never decide: the headers it reads have passed frame.c. Close frames
  * and pings are read by ws.c (close codes wslay refuses, held pongs).
  *
@@ -36,6 +38,7 @@
 
 #include "deflate.h"
 #include "frame.h"
+#include "inbox.h"
 #include "transport.h"
 
 typedef struct wsf_ws wsf_ws;
@@ -102,6 +105,8 @@ struct wsf_ws {
   uint8_t held_pong_len;
   uint8_t ping_coalesced : 1; /* the last ping's pong replaced one never sent (for on_ping) */
   uint8_t *held_pong;         /* the latest ping's payload, answered once a write completes */
+  struct wsf_ws_long_frame
+      *long_frame; /* a one-frame message longer than a read, read by ws.c (NULL: none) */
 };
 
 void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message_bytes,
@@ -157,6 +162,13 @@ enum wsf_ws_bad_close {
  * carried) or a fragmented message did (how many frames): in words, written
  * into buf; NULL otherwise. For the close record's detail. */
 const char *wsf_ws_failure_detail(const wsf_ws *ws, char *buf, size_t cap);
+
+/* Inside on_message: the message's buffer itself when ws.c assembled it
+ * (a one-frame message longer than a read, not compressed), handed over with
+ * its len and NUL set and the rest of its header for the caller to fill; the
+ * caller owns it (free()) and data stays valid until on_message returns.
+ * NULL otherwise (copy data then). Saves a copy of a 16 MiB message. */
+wsf_msg *wsf_ws_take_message(wsf_ws *ws, const uint8_t *data, size_t len);
 
 /* Both close frames exchanged. */
 bool wsf_ws_close_done(const wsf_ws *ws);

@@ -213,7 +213,7 @@ static void run_session(session *s, const wsf_deflate_params *p, bool server, ui
       break;
     }
     off += n;
-    if (!s->ws.scan_hdr_len && !s->ws.scan_payload_left && !s->ws.scan_fragmented) {
+    if (!s->ws.scan_hdr_len && !s->ws.scan_payload_left && !s->ws.scan_fragmented && !s->ws.long_frame) {
       REQUIRE(s->ws.ctx == NULL);
       if (peer_resets)
         REQUIRE(wsf_deflate_zlib_bytes(s->ws.deflate) == 0);

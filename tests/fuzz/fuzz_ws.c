@@ -97,9 +97,9 @@ static void run_pieces(session *s, bool server, uint64_t max, bool sends, uint8_
       break;
     }
     off += n;
-    /* At rest means nothing is pending: the context is gone. */
+    /* At rest means nothing is pending (no long frame either): the context is gone. */
     if (!s->ws.close_sent && !s->ws.close_received && !s->ws.scan_hdr_len && !s->ws.scan_payload_left &&
-        !s->ws.scan_fragmented)
+        !s->ws.scan_fragmented && !s->ws.long_frame)
       REQUIRE(s->ws.ctx == NULL);
     if (sends && r % 8 == 1) {
       int opcode = r & 0x100 ? WSF_WS_PING : WSF_WS_TEXT;

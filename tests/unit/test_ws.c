@@ -712,6 +712,130 @@ static void test_header_rules_are_judged_before_the_length_arrives(void) {
   }
 }
 
+/* A one-frame message longer than a read is assembled by ws.c, not wslay
+ * (ws.c "long frames"): text checked as it arrives, so a bad byte fails the
+ * read it arrives in (1007), not the end of the message; a character cut
+ * between two reads carries over; masked frames (towards a server) are
+ * unmasked at any offset; frames after it in the same read are read too. */
+static size_t utf8_text(uint8_t *s, size_t n) {
+  static const char *pieces[] = {"abcdefghij", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x98", " "};
+  size_t len = 0;
+  for (size_t k = 0;; k++) {
+    const char *p = pieces[k % 5];
+    size_t pl = strlen(p);
+    if (len + pl > n)
+      break;
+    memcpy(s + len, p, pl);
+    len += pl;
+  }
+  return len;
+}
+
+static void test_long_frames_are_checked_as_they_arrive(void) {
+  enum { BIG = 200000 };
+  uint8_t *text = malloc(BIG), *wire = malloc(BIG + 64);
+  size_t tlen = utf8_text(text, BIG);
+  static const size_t pieces[] = {1, 7, 4093, 65536, 3};
+  for (int side = 0; side < 2; side++) { /* 0: to a client (unmasked), 1: to a server (masked) */
+    peer *raw = side ? &client : &server, *fed = side ? &server : &client;
+    unsigned mask = side ? FRAME_MASK : 0;
+    pair_open(raw, 1 << 20, 1 << 20, NULL);
+    size_t n = frame(wire, FRAME_FIN | mask, WSF_WS_TEXT, text, tlen);
+    n += frame(wire + n, FRAME_FIN | mask, WSF_WS_TEXT, "after", 5); /* in the same last read */
+    size_t off = 0, k = 0;
+    bool mid_ok = true;
+    while (off < n) {
+      size_t c = pieces[k++ % 5];
+      c = c > n - off ? n - off : c;
+      CHECK(wsf_ws_feed(&fed->ws, wire + off, c) == 0);
+      off += c;
+      if (off < n - 11 && fed->ws.ctx == NULL)
+        mid_ok = false; /* a frame in flight keeps a context */
+    }
+    CHECK(mid_ok);
+    CHECK(fed->n_msgs == 2 && fed->protocol_errors == 0);
+    CHECK(fed->n_msgs >= 1 && stored_is(&fed->msgs[0], WSF_WS_TEXT, text, tlen));
+    CHECK(fed->n_msgs >= 2 && stored_is(&fed->msgs[1], WSF_WS_TEXT, "after", 5));
+    CHECK(fed->ws.ctx == NULL && fed->ws.long_frame == NULL);
+    pair_close();
+  }
+
+  /* A surrogate in the second 64 KiB read: that read fails, with 1007. */
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
+  memcpy(text + 100000, "\xed\xa0\x80", 3);
+  size_t n = frame(wire, FRAME_FIN, WSF_WS_TEXT, text, tlen);
+  CHECK(wsf_ws_feed(&client.ws, wire, 65536) == 0);
+  CHECK(wsf_ws_feed(&client.ws, wire + 65536, 65536) == UV_EPROTO);
+  CHECK(client.protocol_errors == 1 && client.protocol_error_code == 1007 && client.n_msgs == 0);
+  CHECK(run_until(server_raw_has_close, 5000));
+  uint16_t code = 0;
+  CHECK(raw_close_code(&server, &code) && code == 1007);
+  CHECK(wsf_ws_feed(&client.ws, wire + 131072, n - 131072) == UV_EPROTO); /* nothing more is read */
+  CHECK(client.n_msgs == 0);
+  pair_close();
+
+  /* Text that ends inside a character fails at its last byte. */
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
+  utf8_text(text, BIG);
+  text[tlen - 1] = 0xe2;
+  n = frame(wire, FRAME_FIN, WSF_WS_TEXT, text, tlen);
+  CHECK(wsf_ws_feed(&client.ws, wire, n - 1) == 0);
+  CHECK(wsf_ws_feed(&client.ws, wire + n - 1, 1) == UV_EPROTO);
+  CHECK(client.protocol_error_code == 1007 && client.n_msgs == 0);
+  pair_close();
+
+  /* Binary is not text: any bytes. Over max_message_bytes stays 1009. */
+  pair_open(&server, 150000, 1 << 20, NULL);
+  n = frame(wire, FRAME_FIN, WSF_WS_BINARY, text, 150000);
+  CHECK(wsf_ws_feed(&client.ws, wire, 70000) == 0 && wsf_ws_feed(&client.ws, wire + 70000, n - 70000) == 0);
+  CHECK(client.n_msgs == 1 && stored_is(&client.msgs[0], WSF_WS_BINARY, text, 150000));
+  n = frame(wire, FRAME_FIN, WSF_WS_BINARY, text, 150001);
+  CHECK(wsf_ws_feed(&client.ws, wire, 70000) == UV_EPROTO);
+  CHECK(client.protocol_error_code == 1009 && client.n_msgs == 1);
+  pair_close();
+  free(text);
+  free(wire);
+}
+
+/* The receiver may keep a long frame's buffer (wsf_ws_take_message): the
+ * message itself, NUL-terminated, and ws.c no longer frees it; a message
+ * that came another way (whole in one read) is not offered. */
+static wsf_msg *taken;
+static int offered;
+static void take_on_message(wsf_ws *ws, int opcode, const uint8_t *data, size_t len) {
+  (void)opcode;
+  offered++;
+  wsf_msg *m = wsf_ws_take_message(ws, data, len);
+  if (m && !taken)
+    taken = m;
+  else
+    free(m);
+}
+
+static void test_a_long_frames_buffer_can_be_taken(void) {
+  pair_open(&server, 1 << 20, 1 << 20, NULL);
+  const wsf_ws_callbacks *recording = client.ws.cb;
+  static const wsf_ws_callbacks take_cb = {.on_message = take_on_message};
+  client.ws.cb = &take_cb;
+  enum { LEN = 100000 };
+  uint8_t *payload = malloc(LEN), *wire = malloc(LEN + 14);
+  for (size_t i = 0; i < LEN; i++)
+    payload[i] = (uint8_t)('a' + i % 26);
+  size_t n = frame(wire, FRAME_FIN, WSF_WS_BINARY, payload, LEN);
+  CHECK(wsf_ws_feed(&client.ws, wire, 5000) == 0 && wsf_ws_feed(&client.ws, wire + 5000, n - 5000) == 0);
+  CHECK(offered == 1 && taken != NULL);
+  CHECK(taken && taken->len == LEN && memcmp(taken->data, payload, LEN) == 0 && taken->data[LEN] == '\0');
+  free(taken);
+  taken = NULL;
+  n = frame(wire, FRAME_FIN, WSF_WS_TEXT, "whole", 5);
+  CHECK(wsf_ws_feed(&client.ws, wire, n) == 0);
+  CHECK(offered == 2 && taken == NULL);
+  client.ws.cb = recording;
+  free(payload);
+  free(wire);
+  pair_close();
+}
+
 int main(void) {
   RUN(test_text_and_binary_messages_both_ways);
   RUN(test_ping_is_answered_with_pong);
@@ -736,5 +860,7 @@ int main(void) {
   RUN(test_broken_frames_are_1002);
   RUN(test_frame_layer_violations_are_1002);
   RUN(test_header_rules_are_judged_before_the_length_arrives);
+  RUN(test_long_frames_are_checked_as_they_arrive);
+  RUN(test_a_long_frames_buffer_can_be_taken);
   return wsf_test_result();
 }
