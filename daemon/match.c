@@ -96,6 +96,24 @@ bool wsf_match_empty(const wsf_match *m) {
   return !m->contains && !m->regex && !m->json_field && !m->opcode;
 }
 
+/* regexec over [data, data + len) with a NUL after the subject. REG_STARTEND bounds glibc's
+ * matcher to [rm_so, rm_eo), but not every reader of the subject honours it: the sanitizers'
+ * regexec interceptor reads to a NUL (and musl ignores the flag), and records inside a WebSocket
+ * message (framing.c) or wslay's message buffers have none after them (ASan: a heap-buffer-overflow
+ * read in test_proto_presets). The subject is copied: on the stack up to 4 KiB, the common case. */
+static int regexec_span(const regex_t *re, const char *data, size_t len, size_t n, regmatch_t *spans) {
+  char small[4096];
+  char *copy = len < sizeof small ? small : wsf_xmalloc(len + 1);
+  if (len)
+    memcpy(copy, data, len);
+  copy[len] = '\0';
+  spans[0] = (regmatch_t){.rm_so = 0, .rm_eo = (regoff_t)len};
+  int rc = regexec(re, copy, n, spans, REG_STARTEND);
+  if (copy != small)
+    free(copy);
+  return rc;
+}
+
 bool wsf_match_test(const wsf_match *m, const char *data, size_t len) {
   if (m->contains && m->contains_len && !memmem(data, len, m->contains, m->contains_len))
     return false;
@@ -103,8 +121,8 @@ bool wsf_match_test(const wsf_match *m, const char *data, size_t len) {
     /* REG_STARTEND (glibc, BSD): the subject is [rm_so, rm_eo), NUL bytes included. */
     if (len > (size_t)INT_MAX) /* regoff_t is an int */
       return false;
-    regmatch_t span = {.rm_so = 0, .rm_eo = (regoff_t)len};
-    if (regexec(m->regex, data, 1, &span, REG_STARTEND) != 0)
+    regmatch_t span;
+    if (regexec_span(m->regex, data, len, 1, &span) != 0)
       return false;
   }
   if (m->json_field) {
@@ -135,8 +153,7 @@ bool wsf_match_test_groups(const wsf_match *m, int opcode, const char *data, siz
     return false;
   regmatch_t spans[WSF_MATCH_MAX_GROUPS];
   size_t n = n_groups < WSF_MATCH_MAX_GROUPS ? n_groups : WSF_MATCH_MAX_GROUPS;
-  spans[0] = (regmatch_t){.rm_so = 0, .rm_eo = (regoff_t)len};
-  if (regexec(m->regex, data, n, spans, REG_STARTEND) != 0)
+  if (regexec_span(m->regex, data, len, n, spans) != 0)
     return false;
   wsf_match rest = *m;
   rest.regex = NULL;
