@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from wsf_fixtures import Daemon, PyServer, RawServer, RpcError, closed_port, daemon_binary, wait_state
+from wsf_fixtures import Daemon, PyServer, RawServer, RpcError, closed_port, daemon_binary, wait_state, wait_until
 
 
 def _instrumented(path):
@@ -32,6 +32,9 @@ def test_mixed_workload_and_shutdown_are_clean_under_memcheck():
         for i in range(5):
             ctl.call("send", conn="v0", data="m%d" % i)  # overflows the inbox
         assert ctl.call("request", conn="v1", data=b"\x01" * 1000, timeout_ms=10000)["data"] == b"\x01" * 1000
+        # All five echoes in (under valgrind on a busy machine they can trail the request above): the
+        # inbox of 2 then holds m3 and m4, three dropped.
+        assert wait_until(lambda: ctl.call("status", conn="v0")["inbox"]["dropped"] == 3, 30)
         assert ctl.call("recv", conn="v0", regex="m[0-9]$", timeout_ms=5000)["data"] == "m3"
         with pytest.raises(RpcError):
             ctl.call("recv", conn="v2", contains="never", timeout_ms=200)
