@@ -383,7 +383,7 @@ RECONNECT_RECORD = dict(RECORD, code=1001, reason="going away", initiator="serve
 request("open_reconnect_rate_limit", "open with a reconnect policy and a send rate limit", 40, "open", {
     "conn": "vu-5", "url": "ws://127.0.0.1:8080/chat",
     "reconnect": {"max": 5, "backoff_ms": 1000, "backoff_max_ms": 30000, "jitter_ms": 500},
-    "rate_limit": {"messages": 10, "per_ms": 1000}})
+    "rate_limit": {"messages": 10, "per_ms": 1000, "margin_ms": 50}})
 request("subscribe_reconnect", "subscribe to every event, reconnect included", 41, "subscribe",
         {"events": ["open", "close", "handshake_failed", "drop", "reconnect"]})
 response("send_paced", "send held by the rate limit on a connection reopened twice", 7,
@@ -403,7 +403,7 @@ response("status_reconnecting", "status between a drop and the reopen, with the 
     "reconnect": {"max": 5, "backoff_ms": 1000, "backoff_max_ms": 30000, "jitter_ms": 500, "count": 1,
                   "attempts": 2, "gave_up": False, "reconnecting": True, "last_at_ms": 1718000046100,
                   "last_record": RECORD},
-    "rate_limit": {"messages": 10, "per_ms": 1000, "delayed": 42, "max_delay_us": 910000, "held": 0,
+    "rate_limit": {"messages": 10, "per_ms": 1000, "margin_ms": 50, "delayed": 42, "max_delay_us": 910000, "held": 0,
                    "held_bytes": 0, "dropped": 3}})
 response("status_gave_up", "status after the reconnect policy spent its attempts: the record names the limit", 20,
          result={"conn": "vu-5", "state": "closed", "url": "ws://127.0.0.1:8080/chat",
