@@ -319,3 +319,16 @@ def test_a_stray_fin_among_resets_joins_their_verdict(tmp_path):
     log.closed(33, "odd", cause="eof", age=3.0, since_sent=0.01)
     s = report(log.write(tmp_path / "two.jsonl"))
     assert sorted(codes(s)) == ["max_age", "unexplained_drops"] and group(s, "max_age")["count"] == 6
+
+
+def test_a_restart_of_pinging_sessions_whose_silences_happen_to_agree(tmp_path):
+    # Five sessions pinging every 200 ms, closed with 1001 within 10 ms: their silences (0.10–0.24 s)
+    # happen to lie close together, as a CI run saw once. Silences under TIMER_MIN_S are no idle timer
+    # firing, so the cluster is a restart, not idle drops that came back to back.
+    log = Log()
+    for i in range(5):
+        log.opened(i * 0.15, "g%d" % i)
+    for i, sil in enumerate([0.10, 0.12, 0.13, 0.14, 0.24]):
+        log.closed(1.2 + 0.002 * i, "g%d" % i, code=1001, cause="server_close", age=1.2 - i * 0.15,
+                   since_sent=sil, since_ping=sil, msgs_out=0)
+    assert codes(report(log.write(tmp_path / "events.jsonl"))) == ["server_restart"]

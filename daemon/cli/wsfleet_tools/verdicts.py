@@ -541,9 +541,10 @@ def _simultaneous(drops):
         many = len(c) >= RESTART_MIN and len(c) >= 0.5 * open_before
         ages_scattered = not near_constant([d.get("age_s") for d in c])
         # Idle drops of sessions that went quiet one after the other also come back to back; their
-        # silences share a floor, a restart's do not.
+        # silences share a floor, a restart's do not. A floor under TIMER_MIN_S is no idle timer: the
+        # silences of sessions pinging every 200 ms lie within 0.25 s and can agree by chance.
         sil = _stats([d.get("silence_s") for d in c])
-        idle_like = sil is not None and sil["min"] > 0 and sil["min"] >= SILENCE_FLOOR * sil["median"] and \
+        idle_like = sil is not None and sil["min"] >= TIMER_MIN_S and sil["min"] >= SILENCE_FLOOR * sil["median"] and \
             near_constant([d.get("silence_s") for d in c])
         away = [d for d in c if d.get("code") == 1001 and d.get("cause") == "server_close"]
         if many and ages_scattered and not idle_like and (len(away) >= 0.8 * len(c) or
