@@ -17,6 +17,7 @@
 #include "observe.h"
 #include "rpc.h"
 #include "tls.h"
+#include "transport.h"
 #include "util.h"
 
 typedef struct wsf_main {
@@ -505,6 +506,10 @@ static int apply_priority(const char *spec) {
   return 0;
 }
 
+static void run_overdue_timers(void *timers) {
+  wsf_timers_run_overdue(timers);
+}
+
 static void on_walk_close(uv_handle_t *h, void *arg) {
   (void)arg;
   if (!uv_is_closing(h))
@@ -641,6 +646,7 @@ int main(int argc, char **argv) {
   d->loop = uv_default_loop();
   d->started_us = wsf_now_us();
   wsf_timers_init(d->loop, &d->timers);
+  wsf_transport_set_after_callback(run_overdue_timers, &d->timers);
   wsf_conns_init(d);
   d->dns.ttl_us = (uint64_t)cfg->dns_cache_ms * 1000;
   if (parse_source_pools(&d->sources, cfg) != 0)

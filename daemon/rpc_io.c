@@ -195,6 +195,9 @@ void rpc_on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (st == WSF_RPC_REQUEST) {
       ctl->d->rpc->on_request(ctl, &req);
       wsf_rpc_request_release(&req);
+      /* One read may carry hundreds of opens (~50 µs each): heartbeats due meanwhile go out
+       * between two of them, not after the whole batch (timer.h). */
+      wsf_timers_run_overdue(&ctl->d->timers);
     } else if (st == WSF_RPC_INVALID) {
       rpc_send_error(ctl, req.has_msgid ? req.msgid : 0, "bad_request",
                      req.invalid_reason ? req.invalid_reason : "not a valid request");

@@ -52,6 +52,8 @@ static void on_uv_timer(uv_timer_t *handle);
 
 /* Keep the one uv timer armed for the earliest entry; re-arm only when that changes. */
 static void rearm(wsf_timers *ts) {
+  if (ts->running)
+    return; /* run_due re-arms once when it is done, not once per entry its callbacks restart */
   if (ts->count == 0) {
     if (ts->armed_due_us != UINT64_MAX) {
       uv_timer_stop(&ts->handle);
@@ -69,11 +71,9 @@ static void rearm(wsf_timers *ts) {
   ts->armed_due_us = due;
 }
 
-static void on_uv_timer(uv_timer_t *handle) {
-  wsf_timers *ts = wsf_container_of(handle, wsf_timers, handle);
-  ts->armed_due_us = UINT64_MAX;
-  uv_update_time(handle->loop);
-  uint64_t now = wsf_now_us();
+/* Runs the entries due at now, then re-arms the uv timer once. */
+static void run_due(wsf_timers *ts, uint64_t now) {
+  ts->running = 1;
   /* Bounded by the entries due now; a callback that re-arms itself for "now"
    * would spin, so entries re-armed during this pass wait for the next one.
    * Entries that allow it (heartbeats) ride along a little early: thousands
@@ -84,13 +84,35 @@ static void on_uv_timer(uv_timer_t *handle) {
     heap_remove(ts, t);
     t->cb(t);
   }
+  ts->running = 0;
   rearm(ts);
+}
+
+static void on_uv_timer(uv_timer_t *handle) {
+  wsf_timers *ts = wsf_container_of(handle, wsf_timers, handle);
+  ts->armed_due_us = UINT64_MAX; /* it fired: no longer armed */
+  uv_update_time(handle->loop);
+  run_due(ts, wsf_now_us());
+}
+
+void wsf_timers_run_overdue(wsf_timers *ts) {
+  if (ts->running || ts->count == 0)
+    return;
+  uint64_t now = wsf_now_us();
+  if (ts->heap[0]->due_us + WSF_TIMERS_OVERDUE_US > now)
+    return;
+  ts->overdue_runs++;
+  uv_update_time(
+      ts->handle.loop); /* rearm's uv timer counts from the loop's clock, stale this late in a turn */
+  run_due(ts, now);
 }
 
 int wsf_timers_init(uv_loop_t *loop, wsf_timers *ts) {
   ts->heap = NULL;
   ts->count = ts->capacity = 0;
   ts->armed_due_us = UINT64_MAX;
+  ts->running = 0;
+  ts->overdue_runs = 0;
   return uv_timer_init(loop, &ts->handle);
 }
 

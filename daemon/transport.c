@@ -59,6 +59,19 @@ static wsf_end_cause cause_of(int uv_status) {
   return WSF_END_IO_ERROR;
 }
 
+static void (*after_callback)(void *arg);
+static void *after_callback_arg;
+
+void wsf_transport_set_after_callback(void (*fn)(void *arg), void *arg) {
+  after_callback = fn;
+  after_callback_arg = arg;
+}
+
+static void run_after_callback(void) {
+  if (after_callback)
+    after_callback(after_callback_arg);
+}
+
 void wsf_transport_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   (void)handle;
   (void)suggested;
@@ -80,6 +93,7 @@ static void on_connect(uv_connect_t *req, int status) {
     return; /* status is UV_ECANCELED: the owner no longer cares */
   if (t->cb->on_connect)
     t->cb->on_connect(t, status);
+  run_after_callback();
 }
 
 int wsf_transport_connect(wsf_transport *t, const struct sockaddr *addr) {
@@ -218,6 +232,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     } else {
       end_stream(t, cause_of(status), uv_err_name(status));
     }
+    run_after_callback(); /* a restart's thousand closes are a burst too */
     return;
   }
   if (t->filter) {
@@ -225,6 +240,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   } else if (t->cb->on_data) {
     t->cb->on_data(t, (const uint8_t *)buf->base, (size_t)nread);
   }
+  run_after_callback();
 }
 
 int wsf_transport_read_start(wsf_transport *t) {
@@ -293,6 +309,7 @@ static void on_write(uv_write_t *req, int status) {
   }
   if (t->cb->on_written)
     t->cb->on_written(t);
+  run_after_callback();
 }
 
 /* Bytes to the socket as they are (a filter's output, or plain TCP's data). */

@@ -67,6 +67,12 @@ struct wsf_transport {
 
 int wsf_transport_init(uv_loop_t *loop, wsf_transport *t, const wsf_transport_callbacks *cb);
 
+/* One per process: fn(arg) runs after every socket callback (a read, a
+ * write's completion, a connect) has returned from the owner, where no
+ * transport or connection state is mid-change. The daemon runs its overdue
+ * timers there (timer.h); NULL (the default) runs nothing. */
+void wsf_transport_set_after_callback(void (*fn)(void *arg), void *arg);
+
 /* Client: connect to addr; on_connect follows. */
 int wsf_transport_connect(wsf_transport *t, const struct sockaddr *addr);
 

@@ -267,6 +267,50 @@ static void test_hundred_thousand_timers_fire_in_order(void) {
   teardown();
 }
 
+static void busy_wait_us(uint64_t us) {
+  uint64_t end = wsf_now_us() + us;
+  while (wsf_now_us() < end) {
+  }
+}
+
+static int nesting, max_nesting;
+static void record_and_try_to_nest(wsf_timer *t) {
+  nesting++;
+  if (nesting > max_nesting)
+    max_nesting = nesting;
+  wsf_timers_run_overdue(&timers); /* inside a pass: must not start another */
+  record(t);
+  nesting--;
+}
+
+/* A long loop turn (a burst of opens) calls wsf_timers_run_overdue between
+ * callbacks: entries overdue by 1 ms or more run there, nothing else does,
+ * passes never nest, and the uv timer stays armed for what is left. */
+static void test_overdue_entries_run_inside_a_long_turn(void) {
+  setup();
+  rec a = {.id = 1}, b = {.id = 2}, later = {.id = 3};
+  wsf_timer_init(&a.timer, record_and_try_to_nest);
+  wsf_timer_init(&b.timer, record_and_try_to_nest);
+  wsf_timer_init(&later.timer, record);
+  uint64_t now = wsf_now_us();
+  wsf_timer_start_at(&timers, &a.timer, now);
+  wsf_timer_start_at(&timers, &b.timer, now + 200);
+  wsf_timer_start(&timers, &later.timer, 50 * 1000);
+  wsf_timers_run_overdue(&timers); /* due, but not yet overdue by WSF_TIMERS_OVERDUE_US */
+  CHECK(a.fired == 0 && timers.overdue_runs == 0);
+  busy_wait_us(WSF_TIMERS_OVERDUE_US + 500); /* the turn goes on */
+  wsf_timers_run_overdue(&timers);
+  CHECK(a.fired == 1 && b.fired == 1 && later.fired == 0);
+  CHECK(max_nesting == 1);
+  CHECK(timers.overdue_runs == 1);
+  CHECK(timers.count == 1 && timers.armed_due_us == later.timer.due_us);
+  wsf_timers_run_overdue(&timers); /* nothing overdue left */
+  CHECK(timers.overdue_runs == 1);
+  run_loop(2000);
+  CHECK(later.fired == 1 && early_fires == 0);
+  teardown();
+}
+
 int main(void) {
   RUN(test_heap_root_is_always_the_earliest);
   RUN(test_random_timers_fire_in_due_order);
@@ -274,5 +318,6 @@ int main(void) {
   RUN(test_rearm_and_stop_from_inside_a_callback);
   RUN(test_close_drops_entries);
   RUN(test_hundred_thousand_timers_fire_in_order);
+  RUN(test_overdue_entries_run_inside_a_long_turn);
   return wsf_test_result();
 }
