@@ -445,8 +445,11 @@ static void keep_response_headers(wsf_conn *c, const wsf_hs_response *r) {
     p = stpcpy(p, r->headers[i].name) + 1;
     p = stpcpy(p, r->headers[i].value) + 1;
   }
-  c->n_resp_headers = (uint16_t)r->n_headers;
+  c->n_resp_headers = r->n_headers & 0x7f;
 }
+/* conn.h packs these into bit-fields */
+_Static_assert(WSF_MAX_HEADERS < 128, "n_resp_headers is a 7-bit field");
+_Static_assert(WSF_CONN_STATE_COUNT <= 4, "wsf_conn.state is a 2-bit field");
 
 static void hist_timings(wsf_daemon *d, const wsf_timings *t) {
   wsf_hist_add(&d->stats.hs_dns, t->dns_us);
@@ -475,7 +478,7 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
   keep_response_headers(c, &hs->resp);
   wsf_timer_stop(&d->timers, &c->deadline);
   conn_release_handshake(c);
-  wsf_ws_init(&c->ws, &c->transport, false, c->max_message_bytes, &conn_ws_callbacks);
+  wsf_ws_init(&c->ws, &c->transport, false, c->ws.max_message_bytes, &conn_ws_callbacks);
   if (deflate) {
     wsf_ws_enable_deflate(&c->ws, deflate);
     c->deflate = wsf_xcalloc(1, sizeof *c->deflate);
@@ -819,7 +822,7 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   d->n_connecting++;
   c->started_us = w->started_us;
   c->last_sent_us = c->last_recv_us = c->last_ping_us = c->last_pong_us = WSF_NEVER;
-  c->max_message_bytes = p->max_message_bytes;
+  c->ws.max_message_bytes = p->max_message_bytes; /* wsf_ws_init keeps it (conn.h) */
   wsf_inbox_init(&c->inbox, p->inbox_max_messages, p->inbox_max_bytes);
   c->ka = wsf_keepalive_intern(d, p->keepalive);
   conn_proto_attach(c, p->proto, p->connect_timeout_ms);
