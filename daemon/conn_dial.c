@@ -305,6 +305,8 @@ void conn_on_tls_done(wsf_transport *t, bool ok, const char *detail) {
     return;
   }
   c->hs->t_tls = wsf_now_us();
+  if (wsf_tls_resumed(t))
+    c->d->stats.tls_resumed_total++;
   if (!c->tls_info) /* freed by conn.c, or by conn_reconnect.c before a reopen dials again */
     c->tls_info = wsf_xmalloc(sizeof *c->tls_info);
   *c->tls_info = (struct wsf_conn_tls){wsf_tls_version(t), wsf_tls_cipher(t), wsf_tls_verified(t)};
@@ -733,6 +735,7 @@ wsf_handshake *conn_build_handshake(wsf_daemon *d, const wsf_open_params *p, boo
         .cert_file = p->tls_cert_file,
         .key_file = p->tls_key_file,
         .ciphers = p->tls_ciphers,
+        .resume = d->cfg.tls_session_cache,
     };
     char tls_err[256] = "";
     hs->tls_config = wsf_tls_config_get(&o, tls_err, sizeof tls_err);

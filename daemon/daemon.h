@@ -76,6 +76,7 @@ typedef struct wsf_config {
 
 typedef struct wsf_stats {
   uint64_t opened_total, reused_total, failed_total, closed_total;
+  uint64_t tls_resumed_total; /* TLS handshakes that resumed a session (--tls-session-cache) */
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out, inbox_dropped;
   wsf_deflate_counters deflate; /* permessage-deflate sessions, all together */
   uint64_t heartbeats_sent;
