@@ -61,9 +61,12 @@ def run(n, resume, cert, key, window, kind):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--quick", action="store_true", help="200 connections (the bench suite's size)")
     ap.add_argument("--window", type=int, default=100)
     ap.add_argument("--server", choices=("mockgw", "python"), default="mockgw")
     args = ap.parse_args()
+    if args.quick:
+        args.n = 200
     bl.header("bench_tls_resume: idle wss:// connections, full handshakes vs resumed sessions", sys.argv)
     with tempfile.TemporaryDirectory(prefix="wsf-bench-tls-") as tmp:
         cert, key = make_cert(tmp)
