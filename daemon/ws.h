@@ -74,7 +74,7 @@ typedef struct wsf_ws_callbacks {
 } wsf_ws_callbacks;
 
 /* Layout (x86-64, gdb `ptype /o struct wsf_ws`): 120 bytes, embedded in every
- * connection: pointers, then 8-, 4-, 2- and 1-byte members, so no holes (136
+ * connection: pointers, then 8-, 4-, 2- and 1-byte members, so no holes, 2 bytes of tail padding (136
  * bytes with the members in reading order). */
 struct wsf_ws {
   wsf_transport *transport;
