@@ -143,26 +143,37 @@ typedef struct wsf_open_failure {
                         NULL */
 } wsf_open_failure;
 
-/* Layout (x86-64, gdb `ptype /o struct wsf_conn`): 920 bytes before the name and URL,
+/* Layout (x86-64, gdb `ptype /o struct wsf_conn`): 888 bytes before the name and URL,
  * which follow in the same allocation. Every idle ws:// connection pays each byte
  * (RSS per connection: tests/bench/RESULTS.md), so fields only some connections
  * use sit behind one pointer allocated on use (TLS, deflate, proto, reconnect,
  * pacing, the output stall clock, the record and failure of an ended one; the
  * admission link is in the handshake, the closed-list links in the record),
- * and the members are ordered so the compiler leaves only 3 bytes of holes. */
+ * and the members are ordered so the compiler leaves no holes. With a 7-byte name
+ * and a 22-byte URL the allocation is a 928-byte heap chunk (976 at 928 bytes). */
 struct wsf_conn {
   char *name; /* first member: the registry key; in this allocation (strings[]) */
   wsf_daemon *d;
   char *url; /* in this allocation (strings[]), after the name */
-  wsf_conn_state state;
-  uint8_t free_when_closed : 1;    /* forgotten (reset/reopen) while the transport was still closing */
-  uint8_t transport_live : 1;      /* between init and on_closed */
-  uint8_t counted_open : 1;        /* reached open: counted in opened_total */
-  uint8_t ka_ping_outstanding : 1; /* a ping's pong, or a heartbeat reply (reply_contains), is awaited */
-  uint8_t admitted : 1;
-  uint8_t tls : 1;
-  uint8_t reads_paused : 1;
+  /* state, flags and the header count share one 16-bit word (4 states, at most
+   * WSF_MAX_HEADERS = 64 response headers: static asserts in conn_dial.c) */
+  uint16_t state : 2;               /* wsf_conn_state */
+  uint16_t free_when_closed : 1;    /* forgotten (reset/reopen) while the transport was still closing */
+  uint16_t transport_live : 1;      /* between init and on_closed */
+  uint16_t counted_open : 1;        /* reached open: counted in opened_total */
+  uint16_t ka_ping_outstanding : 1; /* a ping's pong, or a heartbeat reply (reply_contains), is awaited */
+  uint16_t admitted : 1;
+  uint16_t tls : 1;
+  uint16_t reads_paused : 1;
+  uint16_t n_resp_headers : 7; /* in resp_headers */
   uint16_t source; /* index + 1 into d->sources of the source address bound; 0 = the kernel chose */
+  union {          /* the gateway address connected to (last tried while connecting); family 0 = none */
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+  } peer;
+  uint32_t reused_count;
+  uint32_t ka_skipped; /* heartbeats not sent: output over the high-water mark */
   wsf_transport transport;
   wsf_ws ws;
   struct wsf_handshake *hs; /* only while connecting */
@@ -170,13 +181,7 @@ struct wsf_conn {
   /* handshake results, kept for reused opens and status */
   wsf_timings timings;
   char *subprotocol;
-  char *resp_headers; /* the response headers: "name\0value\0" n_resp_headers times */
-  uint16_t n_resp_headers;
-  union { /* the gateway address connected to (last tried while connecting); family 0 = none */
-    struct sockaddr sa;
-    struct sockaddr_in in4;
-    struct sockaddr_in6 in6;
-  } peer;
+  char *resp_headers;   /* the response headers: "name\0value\0" n_resp_headers times */
   struct wsf_conn_tls { /* only for wss://, once TLS is up */
     const char *version, *cipher;
     bool verified;
@@ -190,12 +195,10 @@ struct wsf_conn {
   uint64_t last_sent_us, last_recv_us, last_ping_us, last_pong_us; /* WSF_NEVER = never */
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
   uint64_t ping_rtt_us;
-  uint32_t reused_count;
-  uint32_t ka_skipped; /* heartbeats not sent: output over the high-water mark */
-  uint64_t msg_seq;
-  uint64_t max_message_bytes;
+  uint64_t
+      msg_seq; /* (max_message_bytes is ws.max_message_bytes: set by the open, kept by wsf_ws_init/free) */
   wsf_inbox inbox;
-  wsf_wait *waits_head, *waits_tail;
+  wsf_wait *waits_head; /* its prev is the tail (conn_wait.c) */
   /* keepalive */
   wsf_keepalive *ka;
   /* One timer for the heartbeat clock and the deadline (connect timeout, session

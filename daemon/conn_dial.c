@@ -305,6 +305,8 @@ void conn_on_tls_done(wsf_transport *t, bool ok, const char *detail) {
     return;
   }
   c->hs->t_tls = wsf_now_us();
+  if (wsf_tls_resumed(t))
+    c->d->stats.tls_resumed_total++;
   if (!c->tls_info) /* freed by conn.c, or by conn_reconnect.c before a reopen dials again */
     c->tls_info = wsf_xmalloc(sizeof *c->tls_info);
   *c->tls_info = (struct wsf_conn_tls){wsf_tls_version(t), wsf_tls_cipher(t), wsf_tls_verified(t)};
@@ -445,8 +447,11 @@ static void keep_response_headers(wsf_conn *c, const wsf_hs_response *r) {
     p = stpcpy(p, r->headers[i].name) + 1;
     p = stpcpy(p, r->headers[i].value) + 1;
   }
-  c->n_resp_headers = (uint16_t)r->n_headers;
+  c->n_resp_headers = r->n_headers & 0x7f;
 }
+/* conn.h packs these into bit-fields */
+_Static_assert(WSF_MAX_HEADERS < 128, "n_resp_headers is a 7-bit field");
+_Static_assert(WSF_CONN_STATE_COUNT <= 4, "wsf_conn.state is a 2-bit field");
 
 static void hist_timings(wsf_daemon *d, const wsf_timings *t) {
   wsf_hist_add(&d->stats.hs_dns, t->dns_us);
@@ -475,7 +480,7 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
   keep_response_headers(c, &hs->resp);
   wsf_timer_stop(&d->timers, &c->deadline);
   conn_release_handshake(c);
-  wsf_ws_init(&c->ws, &c->transport, false, c->max_message_bytes, &conn_ws_callbacks);
+  wsf_ws_init(&c->ws, &c->transport, false, c->ws.max_message_bytes, &conn_ws_callbacks);
   if (deflate) {
     wsf_ws_enable_deflate(&c->ws, deflate);
     c->deflate = wsf_xcalloc(1, sizeof *c->deflate);
@@ -730,6 +735,7 @@ wsf_handshake *conn_build_handshake(wsf_daemon *d, const wsf_open_params *p, boo
         .cert_file = p->tls_cert_file,
         .key_file = p->tls_key_file,
         .ciphers = p->tls_ciphers,
+        .resume = d->cfg.tls_session_cache,
     };
     char tls_err[256] = "";
     hs->tls_config = wsf_tls_config_get(&o, tls_err, sizeof tls_err);
@@ -819,7 +825,7 @@ void wsf_conn_open(wsf_daemon *d, const wsf_open_params *p, wsf_wait *w) {
   d->n_connecting++;
   c->started_us = w->started_us;
   c->last_sent_us = c->last_recv_us = c->last_ping_us = c->last_pong_us = WSF_NEVER;
-  c->max_message_bytes = p->max_message_bytes;
+  c->ws.max_message_bytes = p->max_message_bytes; /* wsf_ws_init keeps it (conn.h) */
   wsf_inbox_init(&c->inbox, p->inbox_max_messages, p->inbox_max_bytes);
   c->ka = wsf_keepalive_intern(d, p->keepalive);
   conn_proto_attach(c, p->proto, p->connect_timeout_ms);

@@ -37,7 +37,7 @@ void conn_proto_attach(wsf_conn *c, wsf_proto *p, uint32_t connect_timeout_ms) {
   pr->p = wsf_proto_ref(p);
   pr->failed_step = -1;
   pr->connect_timeout_ms = connect_timeout_ms;
-  wsf_framer_init(&pr->framer, (wsf_framing_mode)p->framing, c->max_message_bytes);
+  wsf_framer_init(&pr->framer, (wsf_framing_mode)p->framing, c->ws.max_message_bytes);
   c->proto = pr;
 }
 
@@ -363,7 +363,7 @@ void conn_proto_message(wsf_conn *c, int opcode, const uint8_t *data, size_t len
   if (wsf_framer_feed(&pr->framer, opcode, data, len, &framing_callbacks, c) == WSF_FRAMING_TOO_BIG) {
     char detail[160];
     snprintf(detail, sizeof detail, "a %s record grew past max_message_bytes (%llu) without its terminator",
-             wsf_framing_name((wsf_framing_mode)pr->p->framing), (unsigned long long)c->max_message_bytes);
+             wsf_framing_name((wsf_framing_mode)pr->p->framing), (unsigned long long)c->ws.max_message_bytes);
     end_for(c, 1009, WSF_BY_CLIENT, WSF_CAUSE_MESSAGE_TOO_BIG, detail);
   }
 }

@@ -6,27 +6,37 @@
 
 /* ---- waits --------------------------------------------------------------- */
 
+/* The list keeps no tail pointer (8 bytes per connection): the head's prev is
+ * the tail, every other prev is the one before, and the last next is NULL, so
+ * walking from waits_head forward is unchanged. */
 void conn_wait_link(wsf_conn *c, wsf_wait *w) {
   w->conn = c;
   w->linked = true;
   w->next = NULL;
-  w->prev = c->waits_tail;
-  if (c->waits_tail)
-    c->waits_tail->next = w;
-  else
+  wsf_wait *head = c->waits_head;
+  if (head) {
+    w->prev = head->prev;
+    head->prev->next = w;
+    head->prev = w;
+  } else {
+    w->prev = w;
     c->waits_head = w;
-  c->waits_tail = w;
+  }
 }
 
 static void wait_unlink(wsf_conn *c, wsf_wait *w) {
-  if (w->prev)
-    w->prev->next = w->next;
-  else
+  wsf_wait *head = c->waits_head;
+  if (w == head) {
     c->waits_head = w->next;
-  if (w->next)
-    w->next->prev = w->prev;
-  else
-    c->waits_tail = w->prev;
+    if (w->next)
+      w->next->prev = w->prev; /* the tail */
+  } else {
+    w->prev->next = w->next;
+    if (w->next)
+      w->next->prev = w->prev;
+    else
+      head->prev = w->prev; /* w was the tail */
+  }
   w->next = w->prev = NULL;
   w->linked = false;
 }

@@ -64,9 +64,10 @@ typedef struct wsf_config {
   wsf_keepalive keepalive; /* defaults for open */
   bool tls_verify;
   const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_ciphers;
-  const char *proxy;            /* --proxy: the default HTTP CONNECT proxy; NULL = the environment's */
-  wsf_proxy_env proxy_env;      /* HTTP(S)_PROXY, NO_PROXY at start */
-  const char *priority;         /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
+  bool tls_session_cache;  /* --tls-session-cache: resume TLS sessions per gateway (tls.h, opts.resume) */
+  const char *proxy;       /* --proxy: the default HTTP CONNECT proxy; NULL = the environment's */
+  wsf_proxy_env proxy_env; /* HTTP(S)_PROXY, NO_PROXY at start */
+  const char *priority;    /* --priority "nice:N", "rr:N" or "fifo:N"; NULL = as started */
   const char *source_addresses; /* --source-addresses LIST|RANGE; NULL = the kernel chooses */
   const char *source_pools[16]; /* --source-pool NAME=LIST|RANGE, as given (WSF_SOURCE_ROTATIONS_MAX) */
   unsigned n_source_pools;
@@ -75,6 +76,7 @@ typedef struct wsf_config {
 
 typedef struct wsf_stats {
   uint64_t opened_total, reused_total, failed_total, closed_total;
+  uint64_t tls_resumed_total; /* TLS handshakes that resumed a session (--tls-session-cache) */
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out, inbox_dropped;
   wsf_deflate_counters deflate; /* permessage-deflate sessions, all together */
   uint64_t heartbeats_sent;

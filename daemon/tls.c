@@ -13,9 +13,13 @@
  * and the write side never reports "want write".
  *
  * Memory per idle session is what the design budgets (≤ 24 KiB per wss
- * connection in total), so: no session cache and no tickets (no resumption
- * is needed by load-test clients, and a server cache would keep thousands
- * of sessions), one SSL_CTX per distinct configuration. */
+ * connection in total), so: no server session cache (it would keep thousands
+ * of sessions), one SSL_CTX per distinct configuration, and on the client no
+ * tickets unless --tls-session-cache asks for resumption (opts.resume): then
+ * one latest session per (gateway address, server name), in slots of the
+ * config. Its saving is memory as much as CPU: a full handshake leaves each
+ * connection its own decoded server certificate (3.9 KB in OpenSSL 3.0), a
+ * resumed one shares the cached session's (X509 is reference-counted). */
 #include <arpa/inet.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -29,11 +33,21 @@
 #include "tls_internal.h"
 #include "util.h"
 
+/* opts.resume: a gateway's latest session. A slot, once given to a key, keeps
+ * it for the config's life (sessions name theirs by index: slot_of), so the
+ * bound is on keys, not on sessions. */
+typedef struct resume_slot {
+  char *key;           /* "address:port sni" */
+  SSL_SESSION *latest; /* a reference, or NULL before the first ticket */
+} resume_slot;
+
 struct wsf_tls_config {
   wsf_tls_config *next;
   uint32_t refs;        /* holders from wsf_tls_config_get() not yet released */
   wsf_tls_options opts; /* strings owned by the config */
   SSL_CTX *ctx;
+  resume_slot *slots; /* opts.resume: WSF_TLS_RESUME_SLOTS of them, allocated on the first key */
+  uint32_t n_slots;
 };
 
 typedef struct wsf_tls_session {
@@ -50,6 +64,7 @@ typedef struct wsf_tls_session {
   uint8_t name_checked : 1; /* a host name or IP was set for verification */
   uint8_t failed : 1;       /* a fatal error: OpenSSL forbids SSL_shutdown after it */
   uint8_t shutdown_sent : 1;
+  uint8_t resume_slot; /* opts.resume: 1 + index of the gateway's slot in cfg->slots; 0 = none */
 } wsf_tls_session;
 
 static wsf_tls_config *configs;
@@ -222,6 +237,19 @@ static int load_trust(SSL_CTX *ctx, BIO *bio) {
     return NULL;                                                                                             \
   } while (0)
 
+/* A session to resume arrived (a TLS 1.3 ticket after the handshake, or the
+ * TLS 1.2 session at its end): it replaces the gateway's latest. Returning 1
+ * keeps OpenSSL's reference. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
+  wsf_tls_session *s = SSL_get_app_data(ssl);
+  if (!s || !s->resume_slot || !SSL_SESSION_is_resumable(sess))
+    return 0;
+  resume_slot *slot = &s->cfg->slots[s->resume_slot - 1];
+  SSL_SESSION_free(slot->latest);
+  slot->latest = sess;
+  return 1;
+}
+
 static SSL_CTX *new_ctx(const wsf_tls_options *o, char *err, size_t errlen) {
   ERR_clear_error();
   SSL_CTX *ctx = SSL_CTX_new(TLS_method());
@@ -229,8 +257,15 @@ static SSL_CTX *new_ctx(const wsf_tls_options *o, char *err, size_t errlen) {
     CTX_FAIL("cannot create TLS context: %s", openssl_reason());
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  bool resume = o->resume && !o->server;
+  SSL_CTX_set_options(ctx,
+                      SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | (o->resume ? 0 : SSL_OP_NO_TICKET));
+  if (resume) { /* OpenSSL calls on_new_session; the slots are our store, not its cache */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+  } else {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  }
   SSL_CTX_set_info_callback(ctx, info_cb);
   SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
   if (o->ciphers && !SSL_CTX_set_cipher_list(ctx, o->ciphers))
@@ -272,7 +307,7 @@ static SSL_CTX *new_ctx(const wsf_tls_options *o, char *err, size_t errlen) {
   if (o->server) {
     if (!o->cert_file)
       CTX_FAIL("a TLS server needs cert_file");
-    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_num_tickets(ctx, o->resume ? 1 : 0); /* stateless tickets: nothing kept per client */
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     if (o->client_ca_file) {
       if (SSL_CTX_load_verify_locations(ctx, o->client_ca_file, NULL) != 1)
@@ -308,9 +343,10 @@ static bool str_eq(const char *a, const char *b) {
 }
 
 static bool options_eq(const wsf_tls_options *a, const wsf_tls_options *b) {
-  return a->server == b->server && a->verify == b->verify && str_eq(a->ca_file, b->ca_file) &&
-         str_eq(a->cert_file, b->cert_file) && str_eq(a->key_file, b->key_file) &&
-         str_eq(a->ciphers, b->ciphers) && str_eq(a->client_ca_file, b->client_ca_file);
+  return a->server == b->server && a->verify == b->verify && a->resume == b->resume &&
+         str_eq(a->ca_file, b->ca_file) && str_eq(a->cert_file, b->cert_file) &&
+         str_eq(a->key_file, b->key_file) && str_eq(a->ciphers, b->ciphers) &&
+         str_eq(a->client_ca_file, b->client_ca_file);
 }
 
 static const char *dup_or_null(const char *s) {
@@ -345,6 +381,11 @@ wsf_tls_config *wsf_tls_config_get(const wsf_tls_options *opts, char *err, size_
 }
 
 static void config_free(wsf_tls_config *c) {
+  for (uint32_t i = 0; i < c->n_slots; i++) {
+    free(c->slots[i].key);
+    SSL_SESSION_free(c->slots[i].latest);
+  }
+  free(c->slots);
   SSL_CTX_free(c->ctx); /* sessions still open keep it alive (OpenSSL counts them) */
   free((char *)c->opts.ca_file);
   free((char *)c->opts.cert_file);
@@ -486,6 +527,39 @@ static void session_ended(wsf_tls_session *s, int ssl_error) {
   }
 }
 
+/* opts.resume: the gateway's slot (found, or given now while slots remain; 0
+ * when none is left), keyed by the address the socket is connected to and the
+ * server name. Through an HTTP proxy the address is the proxy's: gateways
+ * behind one proxy under one name share a slot, and a session offered to the
+ * wrong one costs a full handshake, nothing else. */
+static uint8_t slot_of(wsf_tls_config *cfg, wsf_transport *t, const char *server_name) {
+  struct sockaddr_storage sa;
+  int sa_len = sizeof sa;
+  char addr[INET6_ADDRSTRLEN] = "";
+  uint16_t port = 0;
+  if (uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&sa, &sa_len) == 0) {
+    if (sa.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&sa, addr, sizeof addr);
+      port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+    } else if (sa.ss_family == AF_INET) {
+      uv_ip4_name((struct sockaddr_in *)&sa, addr, sizeof addr);
+      port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+    }
+  }
+  char key[INET6_ADDRSTRLEN + 300];
+  snprintf(key, sizeof key, "%s:%u %s", addr, port, server_name ? server_name : "");
+  for (uint32_t i = 0; i < cfg->n_slots; i++)
+    if (strcmp(cfg->slots[i].key, key) == 0)
+      return (uint8_t)(i + 1);
+  if (cfg->n_slots == WSF_TLS_RESUME_SLOTS)
+    return 0;
+  if (!cfg->slots)
+    cfg->slots = wsf_xcalloc(WSF_TLS_RESUME_SLOTS, sizeof *cfg->slots);
+  cfg->slots[cfg->n_slots].key = wsf_xstrndup(key, strlen(key));
+  return (uint8_t)++cfg->n_slots;
+}
+_Static_assert(WSF_TLS_RESUME_SLOTS <= UINT8_MAX, "wsf_tls_session.resume_slot is one byte");
+
 static int session_start(wsf_transport *t, const wsf_filter_io *io, const void *params, wsf_filter **out) {
   const wsf_tls_params *p = params;
   wsf_tls_config *cfg = p->cfg;
@@ -519,6 +593,11 @@ static int session_start(wsf_transport *t, const wsf_filter_io *io, const void *
     if (r < 0)
       return r;
     s->name_checked = cfg->opts.verify;
+  }
+  if (cfg->opts.resume && (s->resume_slot = slot_of(cfg, t, server_name)) != 0) {
+    SSL_SESSION *latest = cfg->slots[s->resume_slot - 1].latest;
+    if (latest && SSL_set_session(ssl, latest) != 1) /* takes its own reference */
+      ERR_clear_error();                             /* a full handshake then */
   }
   const char *detail;
   if (handshake_step(s, &detail) < 0) /* sending the ClientHello failed */
@@ -654,4 +733,9 @@ const char *wsf_tls_cipher(const struct wsf_transport *t) {
 bool wsf_tls_verified(const struct wsf_transport *t) {
   const wsf_tls_session *s = established(t);
   return s && s->verified;
+}
+
+bool wsf_tls_resumed(const struct wsf_transport *t) {
+  const wsf_tls_session *s = established(t);
+  return s && SSL_session_reused(s->ssl);
 }

@@ -368,6 +368,10 @@ const wsf_view *wsf_view_stats(wsf_stats_view *out, const wsf_daemon *d, uint64_
   add_uint(v, "reused_total", s->reused_total, RPC | LOG | PROM, &p_reused);
   add_uint(v, "failed_total", s->failed_total, RPC | LOG | PROM, &p_failed);
   add_uint(v, "closed_total", s->closed_total, RPC | LOG | PROM, &p_closed_total);
+  PROM(p_tls_resumed, "wsfleet_tls_resumed_total", "counter",
+       "TLS handshakes that resumed an earlier session (--tls-session-cache; stats tls_resumed_total).", NULL,
+       false);
+  add_uint(v, "tls_resumed_total", s->tls_resumed_total, RPC | PROM, &p_tls_resumed);
   PROM(p_reconnects, "wsfleet_reconnects_total", "counter",
        "Reopens by the reconnect policy that reached open (stats reconnects_total); each replaced a drop "
        "that is also counted in the closes.",

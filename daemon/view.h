@@ -80,7 +80,7 @@ typedef struct wsf_view_field {
 
 /* Enough for the largest record (stats: 31 fields); adding past it aborts
  * with the record's name on the first run of any test that writes it. */
-#define WSF_VIEW_MAX_FIELDS 40
+#define WSF_VIEW_MAX_FIELDS 48
 
 struct wsf_view {
   const char *what; /* "stats", "close record": named when WSF_VIEW_MAX_FIELDS is too small */

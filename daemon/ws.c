@@ -123,17 +123,25 @@ static size_t scan(wsf_ws *ws, const uint8_t *data, size_t len, size_t *hold_fro
 
 /* ---- wslay callbacks -------------------------------------------------- */
 
+/* What wslay's recv callback reads from: on wsf_ws_feed's stack, pointed to by
+ * ws->feed only while wslay_event_recv runs (8 bytes per session, not 16). */
+struct wsf_ws_feed_span {
+  const uint8_t *data;
+  size_t len;
+};
+
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user) {
   (void)flags;
   wsf_ws *ws = user;
-  if (ws->feed_len == 0) {
+  struct wsf_ws_feed_span *f = ws->feed;
+  if (!f || f->len == 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
-  size_t n = len < ws->feed_len ? len : ws->feed_len;
-  memcpy(buf, ws->feed_data, n);
-  ws->feed_data += n;
-  ws->feed_len -= n;
+  size_t n = len < f->len ? len : f->len;
+  memcpy(buf, f->data, n);
+  f->data += n;
+  f->len -= n;
   return (ssize_t)n;
 }
 
@@ -845,8 +853,8 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     control_frame ctl = {0};
     wsf_frame_header long_hdr;
     size_t before = scan(ws, data + off, len - off, &hold_from, &ctl, &long_hdr);
-    ws->feed_data = data + off;
-    ws->feed_len = before;
+    struct wsf_ws_feed_span span = {data + off, before};
+    ws->feed = &span;
     if (hold_from < len - off) { /* at most a header and 125 bytes of payload */
       ws->held = wsf_xmalloc(len - off - hold_from);
       memcpy(ws->held, data + off + hold_from, len - off - hold_from);
@@ -855,8 +863,7 @@ static int feed(wsf_ws *ws, const uint8_t *data, size_t len) {
     ws->in_callback = 1;
     rv = wslay_checked(wslay_event_recv(ws->ctx));
     ws->in_callback = 0;
-    ws->feed_data = NULL;
-    ws->feed_len = 0;
+    ws->feed = NULL;
     if (rv != 0 || !wslay_event_get_read_enabled(ws->ctx) || ws->failed)
       break;
     if (long_hdr.header_len) { /* it goes on past this chunk */

@@ -73,40 +73,43 @@ typedef struct wsf_ws_callbacks {
   void (*on_protocol_error)(wsf_ws *ws, uint16_t code);
 } wsf_ws_callbacks;
 
+/* Layout (x86-64, gdb `ptype /o struct wsf_ws`): 120 bytes, embedded in every
+ * connection: pointers, then 8-, 4-, 2- and 1-byte members, so no holes, 2 bytes of tail padding (136
+ * bytes with the members in reading order). */
 struct wsf_ws {
   wsf_transport *transport;
   const wsf_ws_callbacks *cb;
   struct wslay_event_context *ctx; /* NULL while at rest */
   wsf_deflate *deflate;            /* NULL unless permessage-deflate was agreed */
+  /* the bytes being fed to wslay, only during wsf_ws_feed (they live on its stack) */
+  struct wsf_ws_feed_span *feed;
+  uint8_t *held;      /* the start of a close or ping frame that has not fully arrived (see ws.c) */
+  uint8_t *held_pong; /* the latest ping's payload, answered once a write completes */
+  struct wsf_ws_long_frame
+      *long_frame; /* a one-frame message longer than a read, read by ws.c (NULL: none) */
   uint64_t max_message_bytes;
+  /* frame-boundary scanner over received bytes (see ws.c) */
+  uint64_t scan_msg_charge; /* the current data message's payload plus a charge per continuation frame */
+  uint64_t scan_payload_left;
+  uint32_t scan_msg_frames; /* frames of the current data message */
+  uint16_t close_code_sent;
+  uint16_t close_code_received;
+  uint16_t bad_close_code; /* the code the peer's failing close frame carried */
+  uint8_t scan_hdr[14];
+  uint8_t scan_hdr_len;
+  uint8_t bad_close; /* enum wsf_ws_bad_close: why the peer's close frame failed the session */
+  uint8_t held_len;
+  uint8_t held_pong_len;
   uint8_t server : 1;
   uint8_t close_sent : 1;
   uint8_t close_received : 1;
   uint8_t failed : 1; /* protocol error: no more frames are processed */
   uint8_t in_callback : 1;
   uint8_t deflate_failure : 2; /* why a compressed message failed the session (see ws.c) */
-  /* frame-boundary scanner over received bytes (see ws.c) */
-  uint8_t scan_hdr[14];
-  uint8_t scan_hdr_len;
   uint8_t scan_fragmented : 1; /* a fragmented data message is open */
   uint8_t scan_violation : 1;  /* a frame header broke the framing rules */
   uint8_t scan_too_big : 1;    /* a fragmented message went over max_message_bytes as charged (ws.c) */
-  uint32_t scan_msg_frames;    /* frames of the current data message */
-  uint64_t scan_msg_charge;    /* its payload plus a charge per continuation frame */
-  uint64_t scan_payload_left;
-  uint16_t close_code_sent;
-  uint16_t close_code_received;
-  uint8_t bad_close;        /* enum wsf_ws_bad_close: why the peer's close frame failed the session */
-  uint16_t bad_close_code;  /* the code it carried */
-  const uint8_t *feed_data; /* bytes being fed to wslay during wsf_ws_feed */
-  size_t feed_len;
-  uint8_t *held; /* the start of a close or ping frame that has not fully arrived (see ws.c) */
-  uint8_t held_len;
-  uint8_t held_pong_len;
-  uint8_t ping_coalesced : 1; /* the last ping's pong replaced one never sent (for on_ping) */
-  uint8_t *held_pong;         /* the latest ping's payload, answered once a write completes */
-  struct wsf_ws_long_frame
-      *long_frame; /* a one-frame message longer than a read, read by ws.c (NULL: none) */
+  uint8_t ping_coalesced : 1;  /* the last ping's pong replaced one never sent (for on_ping) */
 };
 
 void wsf_ws_init(wsf_ws *ws, wsf_transport *t, bool server, uint64_t max_message_bytes,

@@ -72,7 +72,10 @@ int mgw_gateway_start(mgw_gateway *gw, uv_loop_t *loop, int *bound_port, char *e
   if (gw->cfg.black_hole_after_us)
     wsf_timer_start(&gw->timers, &gw->black_hole_timer, gw->cfg.black_hole_after_us);
   if (gw->cfg.tls_cert) {
-    wsf_tls_options o = {.server = true, .cert_file = gw->cfg.tls_cert, .key_file = gw->cfg.tls_key};
+    wsf_tls_options o = {.server = true,
+                         .cert_file = gw->cfg.tls_cert,
+                         .key_file = gw->cfg.tls_key,
+                         .resume = gw->cfg.tls_tickets};
     gw->tls = wsf_tls_config_get(&o, err, errlen);
     if (!gw->tls)
       return -1;

@@ -48,6 +48,7 @@ static void usage(FILE *f) {
           "  --seed N                  for --reset-share (default 1)\n"
           "  --server-ping T           ping every session every T\n"
           "  --tls CERT KEY            serve wss://\n"
+          "  --tls-tickets             with --tls: issue TLS session tickets and resume them\n"
           "  --echo                    echo every data frame verbatim (no chat protocol)\n"
           "  --deflate                 accept permessage-deflate offers (RFC 7692)\n"
           "  --rate-limit N            at most N messages per --rate-window (default 1s) per session\n"
@@ -160,6 +161,7 @@ enum {
   OPT_HS_DELAY,
   OPT_SPING,
   OPT_TLS,
+  OPT_TLS_TICKETS,
   OPT_ECHO,
   OPT_RATE,
   OPT_RATE_WIN,
@@ -202,6 +204,7 @@ static const struct option options[] = {
     {"handshake-delay", required_argument, 0, OPT_HS_DELAY},
     {"server-ping", required_argument, 0, OPT_SPING},
     {"tls", required_argument, 0, OPT_TLS},
+    {"tls-tickets", no_argument, 0, OPT_TLS_TICKETS},
     {"echo", no_argument, 0, OPT_ECHO},
     {"rate-limit", required_argument, 0, OPT_RATE},
     {"rate-window", required_argument, 0, OPT_RATE_WIN},
@@ -394,6 +397,9 @@ int main(int argc, char **argv) {
       if (optind >= argc)
         return fail(name, "CERT KEY");
       cfg->tls_key = argv[optind++];
+      break;
+    case OPT_TLS_TICKETS:
+      cfg->tls_tickets = true;
       break;
     case OPT_ECHO:
       cfg->echo = true;

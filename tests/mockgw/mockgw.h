@@ -88,6 +88,7 @@ typedef struct mgw_config {
   uint64_t seed;
   uint64_t server_ping_us;
   const char *tls_cert, *tls_key;
+  bool tls_tickets; /* --tls-tickets: issue session tickets, resume them (tls.h, opts.resume) */
   bool echo;
   bool deflate;        /* accept permessage-deflate offers (RFC 7692) */
   uint32_t rate_limit; /* messages per rate window; 0 = unlimited */

@@ -169,12 +169,13 @@ static void test_each_family_announced_once_with_its_samples_together(void) {
     samples++;
   }
   free(copy);
-  CHECK(n_seen == 33); /* + wsfleet_source_opens_total, wsfleet_source_failures_total (announced with no
-                          address), wsfleet_source_pool_opens_total, wsfleet_source_pool_failures_total,
-                          wsfleet_dns_failures_total, wsfleet_dns_cache_hits_total,
-                          wsfleet_reconnects_total, wsfleet_reconnect_failures_total,
-                          wsfleet_paced_messages_total, wsfleet_auto_replies_total,
-                          wsfleet_auto_reply_failures_total, wsfleet_session_failures_total */
+  CHECK(n_seen ==
+        34); /* + wsfleet_tls_resumed_total, wsfleet_source_opens_total, wsfleet_source_failures_total
+                (announced with no address), wsfleet_source_pool_opens_total,
+                wsfleet_source_pool_failures_total, wsfleet_dns_failures_total, wsfleet_dns_cache_hits_total,
+                wsfleet_reconnects_total, wsfleet_reconnect_failures_total,
+                wsfleet_paced_messages_total, wsfleet_auto_replies_total,
+                wsfleet_auto_reply_failures_total, wsfleet_session_failures_total */
   CHECK(samples > 200);
 }
 
@@ -197,7 +198,7 @@ static void test_stats_view_sizes_follow_the_fields(void) {
   fill();
   wsf_stats_view v;
   const wsf_view *top = wsf_view_stats(&v, &d, 3500000, NULL);
-  CHECK(wsf_view_count(top, WSF_TO_RPC) == 32); /* the stats reply, control_limits aside */
+  CHECK(wsf_view_count(top, WSF_TO_RPC) == 33); /* the stats reply, control_limits aside */
   CHECK(wsf_view_count(top, WSF_TO_LOG) == 19); /* the stop event's stats */
   CHECK(wsf_view_counts_listed(&v.by_cause) == 2);
   CHECK(wsf_view_counts_listed(&v.by_code) == 2);
