@@ -231,19 +231,10 @@ int wsf_rpc_start(wsf_daemon *d) {
     }
     unlink(path);
   }
-  uv_pipe_init(d->loop, &rpc->unix_listener, 0);
-  rpc->unix_listener.data = d;
-  mode_t old = umask(0177);
-  int rv = uv_pipe_bind(&rpc->unix_listener, path);
-  umask(old);
-  if (rv == 0)
-    rv = uv_listen((uv_stream_t *)&rpc->unix_listener, 1024, on_unix_connection);
-  if (rv != 0) {
-    wsf_log(WSF_LOG_ERROR, "cannot listen on %s: %s", path, uv_strerror(rv));
-    return -1;
-  }
-  chmod(path, 0600);
-  rpc->has_unix = true;
+  /* TCP first: a client that can connect to the Unix socket (the stub, the tests) takes the daemon
+   * as ready, so every listener must be listening by then, and a TCP port already in use must end
+   * the daemon before anyone was told it is up. */
+  int rv;
   if (d->cfg.control_tcp) {
     struct sockaddr_storage addr;
     if (wsf_parse_addr_port(d->cfg.control_tcp, &addr) != 0) {
@@ -273,6 +264,19 @@ int wsf_rpc_start(wsf_daemon *d) {
     }
     rpc->has_tcp = true;
   }
+  uv_pipe_init(d->loop, &rpc->unix_listener, 0);
+  rpc->unix_listener.data = d;
+  mode_t old = umask(0177);
+  rv = uv_pipe_bind(&rpc->unix_listener, path);
+  umask(old);
+  if (rv == 0)
+    rv = uv_listen((uv_stream_t *)&rpc->unix_listener, 1024, on_unix_connection);
+  if (rv != 0) {
+    wsf_log(WSF_LOG_ERROR, "cannot listen on %s: %s", path, uv_strerror(rv));
+    return -1;
+  }
+  chmod(path, 0600);
+  rpc->has_unix = true;
   return 0;
 }
 

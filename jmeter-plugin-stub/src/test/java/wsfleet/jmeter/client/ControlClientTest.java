@@ -262,13 +262,25 @@ class ControlClientTest {
 
   @Test
   void tcpTransportSendsTheTokenInHelloAndAWrongTokenIsRefused() throws Exception {
-    int port;
-    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      port = s.getLocalPort();
-    }
     Path tok = Files.createTempFile("wsf-token-", "");
     Files.delete(tok); // created 0600 by the daemon
-    try (TestDaemon d = new TestDaemon("--control-tcp", "127.0.0.1:" + port, "--token-file", tok.toString())) {
+    int port = 0;
+    TestDaemon started = null;
+    for (int attempt = 0; started == null; attempt++) {
+      // A port found free may be taken before the daemon binds it (a busy host's outgoing
+      // connections share the range): the daemon then ends at start, before its socket is up.
+      try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+        port = s.getLocalPort();
+      }
+      try {
+        started = new TestDaemon("--control-tcp", "127.0.0.1:" + port, "--token-file", tok.toString());
+      } catch (java.io.IOException e) {
+        if (attempt >= 9 || !e.getMessage().contains("address already in use")) {
+          throw e;
+        }
+      }
+    }
+    try (TestDaemon d = started) {
       Map<String, String> p = new HashMap<>();
       p.put("wsfleet.transport", "tcp");
       p.put("wsfleet.tcp", "127.0.0.1:" + port);
