@@ -609,6 +609,19 @@ static void server_text_is_packed_as_valid_utf8(void) {
       {"\xf4\x90\x80\x80", 4, R R R R, 12}, /* above U+10FFFF */
       {"cut \xe2\x82", 6, "cut " R R, 10},
       {"nul\0ok", 6, "nul\0ok", 6},
+      /* ASCII is checked eight bytes at a time, and a str up to 31 bytes is
+       * written in one piece: invalid bytes on either side of both edges */
+      {"01234567\xff", 9, "01234567" R, 11},
+      {"0123456\xff", 8, "0123456" R, 10},
+      {"\xc3\xbc"
+       "0123456789abcdef\xe2\x82",
+       20,
+       "\xc3\xbc"
+       "0123456789abcdef" R R,
+       24},
+      {"0123456789abcdef0123456789abcde", 31, "0123456789abcdef0123456789abcde", 31},
+      {"0123456789abcdef0123456789abcdef", 32, "0123456789abcdef0123456789abcdef", 32},
+      {"0123456789abcdef0123456789abcd\xc3\xbc", 32, "0123456789abcdef0123456789abcd\xc3\xbc", 32},
 #undef R
   };
   for (size_t i = 0; i < WSF_ARRAY_LEN_T(cases); i++) {
