@@ -220,6 +220,7 @@ RPC_METHODS(X)
 
 typedef struct rpc_method {
   const char *name;
+  size_t name_len;
   void (*fn)(req_ctx *r);
   bool refused_while_shutting_down;
 } rpc_method;
@@ -240,7 +241,8 @@ extern const size_t rpc_event_count;
 int rpc_sbuffer_write(void *sbuf, const char *buf, size_t len);
 
 struct wsf_view;
-/* Packs a view (view.h) as a map of the fields control replies carry. */
+/* Packs a view (view.h) as a map of the fields control replies carry. pk
+ * writes through rpc_sbuffer_write (the view is written into its sbuffer directly). */
 void rpc_pack_view(msgpack_packer *pk, const struct wsf_view *v);
 void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk);
 void wsf_rpc_pack_record(msgpack_packer *pk, const wsf_close_record *r);
