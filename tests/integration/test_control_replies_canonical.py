@@ -47,3 +47,22 @@ def test_status_stats_list_and_errors_are_packed_in_the_shortest_forms(daemon, c
     _, st = raw_call(s, 100, "status", {"conn": LONG_NAME})
     assert st[3]["conn"] == LONG_NAME and st[3]["record"] is not None
     s.close()
+
+
+def test_request_and_recv_replies_carry_the_message_in_the_shortest_str_or_bin(daemon, ctl, echo):
+    ctl.call("open", conn="e", url=echo.url + "e")
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.socket)
+    s.settimeout(10)
+    msgid = 0
+    # fixstr / str8 / str16 / str32 edges, and bin8 / bin16 / bin32
+    for n in (0, 31, 32, 255, 256, 65535, 65536, 70000):
+        for data in ("\u00fc" * (n // 2) + "a" * (n % 2), b"\x00\xff" * (n // 2) + b"b" * (n % 2)):
+            msgid += 1
+            raw, reply = raw_call(s, msgid, "request", {"conn": "e", "data": data})
+            assert reply[2] is None and reply[3]["data"] == data
+            assert raw == msgpack.packb(reply, use_bin_type=True), (n, type(data))
+    ctl.call("send", conn="e", data="queued")
+    raw, reply = raw_call(s, msgid + 1, "recv", {"conn": "e"})
+    assert reply[3]["data"] == "queued" and raw == msgpack.packb(reply, use_bin_type=True)
+    s.close()
