@@ -11,7 +11,9 @@ Every client keeps exactly one SIZE-byte text message in flight per connection (
 echo, send again) and counts the echoes that arrive inside the same wall-clock window; the CPU of
 each process (utime+stime from /proc/PID/stat) is sampled at the window's edges. "Per core" is
 round trips per CPU-second of the client side: for wsfleet the daemon plus its driver (and the
-daemon alone), for the peers their whole process. The gateway's CPU is shown too: it is shared.
+daemon alone), for the peers their whole process. User and system µs per message are shown apart
+(utime and stime): both sides make one write and one read per message, and the system part is
+what those cost. The gateway's CPU is shown too: it is shared.
 
     bench_messages.py [--quick] [--conns 100,1000] [--seconds S] [--size B] [--per-vu V]
                       [--clients wsfleet,node,k6] [--repeat R] [--large 1048576,16777216]
