@@ -9,7 +9,7 @@
 #include "view.h"
 
 static void pack_open_result(msgpack_packer *pk, uint32_t msgid, const wsf_conn *c, bool reused) {
-  wsf_pack_result_header(pk, msgid);
+  out_result_header(out_sb(pk), msgid);
   msgpack_pack_map(pk, 10);
   kv_str(pk, "conn", c->name);
   kv_bool(pk, "reused", reused);
@@ -593,7 +593,7 @@ static void on_ping_done(wsf_wait *w, wsf_err err, wsf_msg *m) {
   if (!ctl->closed) {
     if (err == WSF_OK) {
       uint32_t reconnects = wsf_conn_reconnects(w->conn);
-      wsf_pack_result_header(&ctl->pk, p->msgid);
+      out_result_header(out_sb(&ctl->pk), p->msgid);
       msgpack_pack_map(&ctl->pk, 1 + (reconnects > 0));
       kv_uint(&ctl->pk, "rtt_us", w->rtt_us);
       if (reconnects)
@@ -645,7 +645,7 @@ static void on_close_done(wsf_wait *w, wsf_err err, wsf_msg *m) {
   if (!ctl->closed) {
     msgpack_packer *pk = &ctl->pk;
     const wsf_close_record *rec = c->record;
-    wsf_pack_result_header(pk, p->msgid);
+    out_result_header(out_sb(pk), p->msgid);
     msgpack_pack_map(pk, 5);
     kv_uint(pk, "code", rec ? rec->code : 1006);
     kv_str(pk, "reason", rec ? rec->reason : "");
