@@ -3,9 +3,10 @@
 #include "rpc_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 const rpc_method rpc_methods[] = {
-#define X(name, fn, starts) {#name, fn, starts},
+#define X(name, fn, starts) {#name, sizeof #name - 1, fn, starts},
     RPC_METHODS(X)
 #undef X
 };
@@ -27,7 +28,8 @@ void rpc_dispatch(wsf_ctl *ctl, const wsf_rpc_request *req) {
     return;
   }
   for (size_t i = 0; i < rpc_method_count; i++) {
-    if (wsf_rpc_method_is(req, rpc_methods[i].name)) {
+    if (req->method_len == rpc_methods[i].name_len &&
+        memcmp(req->method, rpc_methods[i].name, req->method_len) == 0) {
       if (ctl->d->shutting_down && rpc_methods[i].refused_while_shutting_down) {
         rpc_send_error(ctl, req->msgid, "shutting_down", "the daemon is shutting down");
         return;

@@ -12,6 +12,7 @@
 
 #include "codec.h"
 #include "rpc.h"
+#include "rpc_out.h"
 #include "util.h"
 
 /* A control connection. Pending requests hold a reference, so a client that
@@ -119,35 +120,36 @@ typedef struct req_ctx {
   const msgpack_object *params;
 } req_ctx;
 
-/* ---- packing helpers: one key and its value --------------------------------- */
+/* ---- packing helpers: one key and its value (rpc_out.h) ---------------------- */
 
 static inline void kv_uint(msgpack_packer *pk, const char *k, uint64_t v) {
-  wsf_pack_key(pk, k);
-  msgpack_pack_uint64(pk, v);
+  msgpack_sbuffer *sb = out_sb(pk);
+  out_cstr(pk, sb, k);
+  out_uint(sb, v);
 }
 
 static inline void kv_str(msgpack_packer *pk, const char *k, const char *v) {
-  wsf_pack_key(pk, k);
+  msgpack_sbuffer *sb = out_sb(pk);
+  out_cstr(pk, sb, k);
   if (v)
-    wsf_pack_str(pk, v);
+    out_cstr(pk, sb, v);
   else
-    msgpack_pack_nil(pk);
+    out_byte(sb, 0xc0);
 }
 
 static inline void kv_bool(msgpack_packer *pk, const char *k, bool v) {
-  wsf_pack_key(pk, k);
-  if (v)
-    msgpack_pack_true(pk);
-  else
-    msgpack_pack_false(pk);
+  msgpack_sbuffer *sb = out_sb(pk);
+  out_cstr(pk, sb, k);
+  out_byte(sb, v ? 0xc3 : 0xc2);
 }
 
 static inline void kv_us(msgpack_packer *pk, const char *k, uint64_t v) {
-  wsf_pack_key(pk, k);
+  msgpack_sbuffer *sb = out_sb(pk);
+  out_cstr(pk, sb, k);
   if (v == WSF_NEVER)
-    msgpack_pack_nil(pk);
+    out_byte(sb, 0xc0);
   else
-    msgpack_pack_uint64(pk, v);
+    out_uint(sb, v);
 }
 
 /* ---- rpc_io.c: a control client's bytes in and out -------------------------- */
@@ -220,6 +222,7 @@ RPC_METHODS(X)
 
 typedef struct rpc_method {
   const char *name;
+  size_t name_len;
   void (*fn)(req_ctx *r);
   bool refused_while_shutting_down;
 } rpc_method;
@@ -234,13 +237,14 @@ extern const size_t rpc_event_count;
 
 /* ---- rpc_pack.c ------------------------------------------------------------------- */
 
-/* msgpack_sbuffer_write under the memory rule: out of memory aborts with the
- * size instead of returning -1, which would leave a half-packed reply that
- * corrupts the client's framing. Every packer of a control reply uses it. */
-int rpc_sbuffer_write(void *sbuf, const char *buf, size_t len);
+/* rpc_sbuffer_write (rpc_out.h): msgpack_sbuffer_write under the memory
+ * rule: out of memory aborts with the size instead of returning -1, which
+ * would leave a half-packed reply that corrupts the client's framing. Every
+ * packer of a control reply uses it. */
 
 struct wsf_view;
-/* Packs a view (view.h) as a map of the fields control replies carry. */
+/* Packs a view (view.h) as a map of the fields control replies carry. pk
+ * writes through rpc_sbuffer_write (the view is written into its sbuffer directly). */
 void rpc_pack_view(msgpack_packer *pk, const struct wsf_view *v);
 void wsf_rpc_pack_stats(wsf_daemon *d, msgpack_packer *pk);
 void wsf_rpc_pack_record(msgpack_packer *pk, const wsf_close_record *r);

@@ -14,7 +14,7 @@ const size_t rpc_event_count = WSF_ARRAY_LEN(rpc_event_names);
 void rpc_do_hello(req_ctx *r) {
   msgpack_packer *pk = &r->ctl->pk;
   const wsf_config *cfg = &r->d->cfg;
-  wsf_pack_result_header(pk, r->msgid);
+  out_result_header(out_sb(pk), r->msgid);
   msgpack_pack_map(pk, 7);
   kv_str(pk, "server", "wsfleetd");
   kv_str(pk, "version", WSF_VERSION);
@@ -70,7 +70,7 @@ void rpc_do_reset(req_ctx *r) {
            reason ? reason : "");
   uint32_t forgotten = 0;
   uint32_t closed = wsf_conns_reset(r->d, (uint16_t)code, reason_buf, &forgotten);
-  wsf_pack_result_header(&r->ctl->pk, r->msgid);
+  out_result_header(out_sb(&r->ctl->pk), r->msgid);
   msgpack_pack_map(&r->ctl->pk, 2);
   kv_uint(&r->ctl->pk, "closed", closed);
   kv_uint(&r->ctl->pk, "forgotten", forgotten);
@@ -99,7 +99,7 @@ void rpc_do_subscribe(req_ctx *r) {
   }
   r->ctl->events = mask;
   msgpack_packer *pk = &r->ctl->pk;
-  wsf_pack_result_header(pk, r->msgid);
+  out_result_header(out_sb(pk), r->msgid);
   msgpack_pack_map(pk, 1);
   wsf_pack_key(pk, "events");
   msgpack_pack_array(pk, (size_t)__builtin_popcount(mask));

@@ -10,7 +10,7 @@ void rpc_do_status(req_ctx *r) {
   if (!c)
     return;
   wsf_status_view v;
-  wsf_pack_result_header(&r->ctl->pk, r->msgid);
+  out_result_header(out_sb(&r->ctl->pk), r->msgid);
   rpc_pack_view(&r->ctl->pk, wsf_view_status(&v, c, wsf_now_us()));
   rpc_ctl_done_packing(r->ctl);
 }
@@ -61,7 +61,7 @@ void rpc_do_list(req_ctx *r) {
     kv_uint(&pk_page, "age_us", now - (c->counted_open ? c->opened_us : c->started_us));
   }
   msgpack_packer *pk = &r->ctl->pk;
-  wsf_pack_result_header(pk, r->msgid);
+  out_result_header(out_sb(pk), r->msgid);
   msgpack_pack_map(pk, 3);
   wsf_pack_key(pk, "conns");
   msgpack_pack_array(pk, listed);
@@ -78,7 +78,7 @@ void rpc_do_list(req_ctx *r) {
 }
 
 void rpc_do_stats(req_ctx *r) {
-  wsf_pack_result_header(&r->ctl->pk, r->msgid);
+  out_result_header(out_sb(&r->ctl->pk), r->msgid);
   wsf_rpc_pack_stats(r->d, &r->ctl->pk);
   rpc_ctl_done_packing(r->ctl);
 }

@@ -2,13 +2,16 @@
 """Control protocol: requests/s and round trips on 1 and 8 control connections at pipeline depths
 1, 16 and 256, driven by the C client bench_control (msgpack-c) against a fresh wsfleetd.
 
-`status` of an open connection (to the mock gateway) is the request: small request, ~440-byte
+`status` of an open connection (to the mock gateway) is the request: small request, ~570-byte
 response, the call a sampler makes most. `stats` (a larger result built from all counters) is run
-too on one connection. Each configuration runs --repeat times; the run with the median requests/s
+too on one connection, and `hello` at depth 256. The client reads each reply's envelope (msgid,
+error or not) without building its objects, and decodes errors whole; --decode full builds every
+reply with msgpack-c as a real client would (that decoding cost the client more than the daemon
+spent packing, so the client set the rate). Each configuration runs --repeat times; the run with the median requests/s
 is shown. Targets (ARCHITECTURE.md, "Targets"): >= 200,000 pipelined requests/s on one connection, median round
 trip <= 30 µs.
 
-    bench_control.py [--quick] [--seconds S] [--repeat R]
+    bench_control.py [--quick] [--seconds S] [--repeat R] [--decode envelope|full]
 """
 
 import argparse
@@ -25,6 +28,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="short windows, one run each (CI)")
     ap.add_argument("--seconds", type=float, help="measured window per run (default 3, quick 0.3)")
     ap.add_argument("--repeat", type=int, help="runs per configuration (default 3, quick 1)")
+    ap.add_argument("--decode", choices=("envelope", "full"), default="envelope",
+                    help="how the client reads replies (default envelope: msgid and error only)")
     args = ap.parse_args()
     seconds = args.seconds or (0.3 if args.quick else 3.0)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -34,6 +39,7 @@ def main():
 
     configs = [("status", k, d) for k in (1, 8) for d in (1, 16, 256)]
     configs += [("stats", 1, d) for d in (1, 16, 256)]
+    configs += [("hello", 1, 256)]
     rows, broken = [], []
     with bl.MockGw("--quiet") as gw, bl.Daemon() as daemon:
         ctl = daemon.client()
@@ -43,7 +49,7 @@ def main():
             for _ in range(repeat):
                 cmd = [binary, "--socket", daemon.socket, "--method", method, "--conn", "bench",
                        "--connections", str(k), "--depth", str(depth), "--seconds", str(seconds),
-                       "--warmup", str(warmup), "--daemon-pid", str(daemon.pid)]
+                       "--warmup", str(warmup), "--daemon-pid", str(daemon.pid), "--decode", args.decode]
                 data, rc, err = bl.run_json(cmd, timeout=seconds + warmup + 60)
                 if rc != 0 or data is None:
                     broken.append("%s k=%d d=%d: exit %s %s %s" % (method, k, depth, rc, data, err.strip()))

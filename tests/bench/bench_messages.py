@@ -11,7 +11,9 @@ Every client keeps exactly one SIZE-byte text message in flight per connection (
 echo, send again) and counts the echoes that arrive inside the same wall-clock window; the CPU of
 each process (utime+stime from /proc/PID/stat) is sampled at the window's edges. "Per core" is
 round trips per CPU-second of the client side: for wsfleet the daemon plus its driver (and the
-daemon alone), for the peers their whole process. The gateway's CPU is shown too: it is shared.
+daemon alone), for the peers their whole process. User and system µs per message are shown apart
+(utime and stime): both sides make one write and one read per message, and the system part is
+what those cost. The gateway's CPU is shown too: it is shared.
 
     bench_messages.py [--quick] [--conns 100,1000] [--seconds S] [--size B] [--per-vu V]
                       [--clients wsfleet,node,k6] [--repeat R] [--large 1048576,16777216]
@@ -66,15 +68,32 @@ def measure(proc, pids, w_start_ms, w_end_ms, timeout):
             time.sleep(min(left, 0.05))
 
     sleep_until(w_start_ms)
-    c0 = {p: bl.tree_cpu_seconds(p) for p in pids}
+    c0 = {p: tree_user_sys(p) for p in pids}
     sleep_until(w_end_ms)
-    c1 = {p: bl.tree_cpu_seconds(p) for p in pids}
+    c1 = {p: tree_user_sys(p) for p in pids}
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-    return {p: c1[p] - c0[p] for p in pids}, out.decode(), err.decode(), proc.returncode
+    split = {p: (c1[p][0] - c0[p][0], c1[p][1] - c0[p][1]) for p in pids}
+    return {p: sum(split[p]) for p in pids}, split, out.decode(), err.decode(), proc.returncode
+
+
+def tree_user_sys(pid):
+    """(utime, stime) seconds of pid and its descendants: the kernel's share of a client's CPU is
+    mostly its system calls (one write and one read per echoed message on each side)."""
+    user = sys_ = 0
+    for p in bl.tree_pids(pid):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(")") + 2:].split()
+        user += int(fields[11])
+        sys_ += int(fields[12])
+    return user / bl.CLK_TCK, sys_ / bl.CLK_TCK
 
 
 def last_json(text):
@@ -92,11 +111,14 @@ def run_wsfleet(daemon, ctl, gw, n, args, tag):
     cmd = [bl.bench_binary("bench_echo"), "--socket", daemon.socket, "--prefix", prefix, "--n", str(n),
            "--size", str(args.size), "--window-start-ms", str(w_start), "--window-end-ms", str(w_end)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    cpu, out, err, rc = measure(proc, [daemon.pid, proc.pid, gw.proc.pid], w_start, w_end, args.seconds + 60)
+    cpu, split, out, err, rc = measure(proc, [daemon.pid, proc.pid, gw.proc.pid], w_start, w_end,
+                                       args.seconds + 60)
     data = last_json(out) or {}
     data.update(client="wsfleet", exit=rc, stderr=err.strip()[-300:], window_start_ms=w_start,
                 daemon_cpu_s=cpu[daemon.pid], driver_cpu_s=cpu[proc.pid], gw_cpu_s=cpu[gw.proc.pid],
-                client_cpu_s=cpu[daemon.pid] + cpu[proc.pid])
+                client_cpu_s=cpu[daemon.pid] + cpu[proc.pid],
+                client_sys_s=split[daemon.pid][1] + split[proc.pid][1],
+                daemon_sys_s=split[daemon.pid][1], driver_sys_s=split[proc.pid][1])
     ctl.call("reset")
     return data
 
@@ -108,10 +130,10 @@ def run_node(gw, n, args):
     w_end = w_start + int(args.seconds * 1000)
     cmd = [node, os.path.join(bl.HERE, "node_echo.js"), gw.url, str(n), str(args.size), str(w_start), str(w_end)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    cpu, out, err, rc = measure(proc, [proc.pid, gw.proc.pid], w_start, w_end, args.seconds + 60)
+    cpu, split, out, err, rc = measure(proc, [proc.pid, gw.proc.pid], w_start, w_end, args.seconds + 60)
     data = last_json(out) or {}
     data.update(client="node-ws", exit=rc, stderr=err.strip()[-300:], window_start_ms=w_start,
-                client_cpu_s=cpu[proc.pid], gw_cpu_s=cpu[gw.proc.pid])
+                client_cpu_s=cpu[proc.pid], gw_cpu_s=cpu[gw.proc.pid], client_sys_s=split[proc.pid][1])
     return data
 
 
@@ -126,10 +148,10 @@ def run_k6(k6, gw, n, args):
     env = dict(os.environ, K6_NO_USAGE_REPORT="true")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             cwd=os.path.join(bl.SOURCE_DIR, "tests", "bench"))
-    cpu, out, err, rc = measure(proc, [proc.pid, gw.proc.pid], w_start, w_end, args.seconds + 120)
+    cpu, split, out, err, rc = measure(proc, [proc.pid, gw.proc.pid], w_start, w_end, args.seconds + 120)
     data = last_json(out) or {}
     data.update(client="k6", exit=rc, stderr=err.strip()[-300:], window_start_ms=w_start,
-                client_cpu_s=cpu[proc.pid], gw_cpu_s=cpu[gw.proc.pid])
+                client_cpu_s=cpu[proc.pid], gw_cpu_s=cpu[gw.proc.pid], client_sys_s=split[proc.pid][1])
     return data
 
 
@@ -218,9 +240,12 @@ def main():
                     row["client_cpu_pct"] = 100 * row["client_cpu_s"] / secs
                     row["gw_cpu_pct"] = 100 * row["gw_cpu_s"] / secs
                     row["us_per_msg"] = 1e6 * row["client_cpu_s"] / row["round_trips"]
+                    row["sys_us_per_msg"] = 1e6 * row["client_sys_s"] / row["round_trips"]
+                    row["user_us_per_msg"] = row["us_per_msg"] - row["sys_us_per_msg"]
                     row["per_core"] = row["round_trips"] / row["client_cpu_s"] if row["client_cpu_s"] else None
                     if client == "wsfleet":
                         row["daemon_us_per_msg"] = 1e6 * row["daemon_cpu_s"] / row["round_trips"]
+                        row["daemon_sys_us_per_msg"] = 1e6 * row["daemon_sys_s"] / row["round_trips"]
                         row["daemon_per_core"] = (row["round_trips"] / row["daemon_cpu_s"]
                                                   if row["daemon_cpu_s"] else None)
                     rows.append(row)
@@ -233,7 +258,9 @@ def main():
     bl.table(rows, [("client", "client", None), ("n", "conns", "%d"), ("size", "bytes", "%d"),
                     ("rps", "round trips/s", "%.1f"),
                     ("client_cpu_pct", "client %cpu", "%.0f"), ("us_per_msg", "µs cpu/msg", "%.2f"),
+                    ("user_us_per_msg", "user µs", "%.2f"), ("sys_us_per_msg", "sys µs", "%.2f"),
                     ("per_core", "msgs/s per core", "%.0f"), ("daemon_us_per_msg", "daemon µs/msg", "%.2f"),
+                    ("daemon_sys_us_per_msg", "daemon sys µs", "%.2f"),
                     ("daemon_per_core", "daemon msgs/s/core", "%.0f"), ("gw_cpu_pct", "gw %cpu", "%.0f")])
     if args.quick:
         print("(quick run: sizes and windows too small for the ARCHITECTURE.md targets; verdicts are indicative)")

@@ -114,6 +114,109 @@ int bc_next_response(bc_conn *c, uint32_t *msgid, const msgpack_object **error,
   }
 }
 
+/* Length of the complete msgpack object at p: 0 when more bytes are needed,
+ * -1 when the bytes are not msgpack. Objects still due are counted, nothing is
+ * built. */
+static long object_length(const uint8_t *p, size_t avail) {
+  size_t off = 0;
+  uint64_t items = 1;
+  while (items) {
+    if (off >= avail)
+      return 0;
+    uint8_t b = p[off++];
+    items--;
+    uint64_t body = 0;      /* payload bytes after the header */
+    unsigned len_bytes = 0; /* a length or count follows in 1, 2 or 4 bytes */
+    int per_len = 0;        /* what the length counts: 0 bytes, 1 array items, 2 map items */
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+      ;
+    else if (b <= 0x8f)
+      items += 2u * (b & 0x0fu);
+    else if (b <= 0x9f)
+      items += b & 0x0fu;
+    else if (b <= 0xbf)
+      body = b & 0x1fu;
+    else if (b == 0xc4 || b == 0xd9)
+      len_bytes = 1;
+    else if (b == 0xc5 || b == 0xda)
+      len_bytes = 2;
+    else if (b == 0xc6 || b == 0xdb)
+      len_bytes = 4;
+    else if (b >= 0xc7 && b <= 0xc9) { /* ext 8/16/32: the type byte too */
+      len_bytes = 1u << (b - 0xc7);
+      body = 1;
+    } else if (b == 0xca || b == 0xce || b == 0xd2)
+      body = 4;
+    else if (b == 0xcb || b == 0xcf || b == 0xd3)
+      body = 8;
+    else if (b == 0xcc || b == 0xd0)
+      body = 1;
+    else if (b == 0xcd || b == 0xd1)
+      body = 2;
+    else if (b >= 0xd4 && b <= 0xd8) /* fixext: type byte + 1, 2, 4, 8, 16 */
+      body = 1 + (1u << (b - 0xd4));
+    else if (b == 0xdc || b == 0xdd) {
+      len_bytes = b == 0xdc ? 2 : 4;
+      per_len = 1;
+    } else if (b == 0xde || b == 0xdf) {
+      len_bytes = b == 0xde ? 2 : 4;
+      per_len = 2;
+    } else
+      return -1; /* 0xc1 */
+    if (len_bytes) {
+      if (avail - off < len_bytes)
+        return 0;
+      uint64_t n = 0;
+      for (unsigned i = 0; i < len_bytes; i++)
+        n = (n << 8) | p[off++];
+      if (per_len)
+        items += n * (uint64_t)per_len;
+      else
+        body += n;
+    }
+    if (avail - off < body)
+      return 0;
+    off += (size_t)body;
+  }
+  return (long)off;
+}
+
+int bc_next_envelope(bc_conn *c, uint32_t *msgid, bool *is_error) {
+  for (;;) {
+    const uint8_t *p = (const uint8_t *)c->up.buffer + c->up.off;
+    size_t avail = c->up.used - c->up.off;
+    long len = object_length(p, avail);
+    if (len <= 0)
+      return (int)len;
+    /* [1, msgid, error, result]: msgid a positive fixint or uint 8/16/32 */
+    if (p[0] == 0x93 && p[1] == 0x02) { /* a notification: not ours to count */
+      c->up.off += (size_t)len;
+      continue;
+    }
+    if (len < 4 || p[0] != 0x94 || p[1] != 0x01)
+      return -1;
+    size_t at = 2;
+    if (p[at] <= 0x7f)
+      *msgid = p[at++];
+    else if (p[at] == 0xcc || p[at] == 0xcd || p[at] == 0xce) {
+      unsigned n = 1u << (p[at] - 0xcc);
+      uint32_t v = 0;
+      for (unsigned i = 1; i <= n; i++)
+        v = (v << 8) | p[at + i];
+      *msgid = v;
+      at += 1 + n;
+    } else
+      return -1;
+    if (at >= (size_t)len)
+      return -1;
+    *is_error = p[at] != 0xc0;
+    if (*is_error)
+      return 1; /* left in the buffer: bc_next_response decodes it */
+    c->up.off += (size_t)len;
+    return 1;
+  }
+}
+
 const msgpack_object *bc_field(const msgpack_object *map, const char *key) {
   if (!map || map->type != MSGPACK_OBJECT_MAP)
     return NULL;

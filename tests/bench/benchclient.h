@@ -38,6 +38,14 @@ long bc_read(bc_conn *c);
 int bc_next_response(bc_conn *c, uint32_t *msgid, const msgpack_object **error,
                      const msgpack_object **result);
 
+/* The next complete response's envelope, without building its objects (a
+ * `status` reply is 95 of them, and decoding them cost the client more than
+ * the daemon packing them): 1 with *msgid and *is_error, 0 when more bytes
+ * are needed, -1 when the daemon sent something that is not a response
+ * (notifications are skipped). A success is consumed; an error is left in
+ * place for bc_next_response to decode. */
+int bc_next_envelope(bc_conn *c, uint32_t *msgid, bool *is_error);
+
 /* Looks up a str-keyed field of a map; NULL when absent. */
 const msgpack_object *bc_field(const msgpack_object *map, const char *key);
 /* The error's "code" as text for messages ("?" when absent). */

@@ -609,6 +609,19 @@ static void server_text_is_packed_as_valid_utf8(void) {
       {"\xf4\x90\x80\x80", 4, R R R R, 12}, /* above U+10FFFF */
       {"cut \xe2\x82", 6, "cut " R R, 10},
       {"nul\0ok", 6, "nul\0ok", 6},
+      /* ASCII is checked eight bytes at a time, and a str up to 31 bytes is
+       * written in one piece: invalid bytes on either side of both edges */
+      {"01234567\xff", 9, "01234567" R, 11},
+      {"0123456\xff", 8, "0123456" R, 10},
+      {"\xc3\xbc"
+       "0123456789abcdef\xe2\x82",
+       20,
+       "\xc3\xbc"
+       "0123456789abcdef" R R,
+       24},
+      {"0123456789abcdef0123456789abcde", 31, "0123456789abcdef0123456789abcde", 31},
+      {"0123456789abcdef0123456789abcdef", 32, "0123456789abcdef0123456789abcdef", 32},
+      {"0123456789abcdef0123456789abcd\xc3\xbc", 32, "0123456789abcdef0123456789abcd\xc3\xbc", 32},
 #undef R
   };
   for (size_t i = 0; i < WSF_ARRAY_LEN_T(cases); i++) {
@@ -668,6 +681,32 @@ static void held_requests_outlive_later_reads_and_the_decoder(void) {
   }
   CHECK(bad == 0);
   free(held);
+}
+
+/* A released request's zone, cleared, is where the next request's objects go
+ * (one 8 KiB malloc and free less per request); the one released before it
+ * is still intact. Fails if msgpack-c stops making the unpacker's zone
+ * lazily through mpac.z. */
+static void a_released_requests_zone_holds_the_next_request(void) {
+  const struct vec *v = find_vec("open_full");
+  wsf_rpc_decoder *dec = wsf_rpc_decoder_new(limit);
+  wsf_rpc_request a, b, c;
+  for (int i = 0; i < 3; i++)
+    CHECK(wsf_rpc_decoder_feed(dec, (const char *)v->bytes, v->len) == 0);
+  CHECK(wsf_rpc_decoder_next(dec, &a) == WSF_RPC_REQUEST);
+  CHECK(wsf_rpc_decoder_next(dec, &b) == WSF_RPC_REQUEST);
+  msgpack_zone *za = a.zone;
+  CHECK(za && b.zone && za != b.zone);
+  wsf_rpc_request_release(&a);
+  /* Were a's zone freed, this would take its block and c's zone would be a new one. */
+  void *decoy = malloc(sizeof(msgpack_zone));
+  CHECK(wsf_rpc_decoder_next(dec, &c) == WSF_RPC_REQUEST);
+  CHECK(c.zone == za);
+  free(decoy);
+  CHECK(request_matches(&b, v) && request_matches(&c, v));
+  wsf_rpc_request_release(&b);
+  wsf_rpc_request_release(&c);
+  wsf_rpc_decoder_free(dec);
 }
 
 /* msgpack-c builds objects with a fixed 32-level stack; deeper (well-formed)
@@ -1077,6 +1116,7 @@ int main(void) {
   RUN(object_count_is_bounded_before_msgpack_c_builds_them);
   RUN(server_text_is_packed_as_valid_utf8);
   RUN(held_requests_outlive_later_reads_and_the_decoder);
+  RUN(a_released_requests_zone_holds_the_next_request);
   RUN(nesting_beyond_32_levels_is_invalid_and_the_stream_goes_on);
   RUN(every_msgpack_encoding_frames_like_msgpack_c);
   RUN(empty_params_array_reads_as_an_empty_map);

@@ -26,7 +26,8 @@ static void setup(void) {
   ctl->refs = 1;
   ctl->in_read = true; /* as on_ctl_read: replies stay packed, nothing is flushed */
   msgpack_sbuffer_init(&ctl->out);
-  msgpack_packer_init(&ctl->pk, &ctl->out, msgpack_sbuffer_write);
+  /* as rpc.c: replies are written into the sbuffer directly (rpc_out.h) */
+  msgpack_packer_init(&ctl->pk, &ctl->out, rpc_sbuffer_write);
 }
 
 static void teardown(void) {
