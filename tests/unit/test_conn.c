@@ -4,6 +4,7 @@
  * then writes frames, a FIN, or nothing. Checks the states, the wait results,
  * the close record's fields, the counters, and that each lifecycle event
  * reaches a registered wsf_conn_observer exactly once. */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -437,6 +438,28 @@ static void test_reuse_same_url(void) {
   daemon_teardown();
 }
 
+/* The peer's text, formatted by hand for IPv4, reads as inet_ntop + snprintf
+ * would have it, at every width of every octet and port. */
+static void test_peer_text_matches_inet_ntop(void) {
+  static const char *addrs[] = {"0.0.0.0", "127.0.0.1", "10.20.3.4", "192.168.100.255", "255.255.255.255"};
+  static const unsigned ports[] = {0, 7, 80, 443, 8080, 65535};
+  wsf_conn *c = calloc(1, sizeof *c);
+  char buf[64], want[64];
+  for (size_t i = 0; i < sizeof addrs / sizeof *addrs; i++)
+    for (size_t j = 0; j < sizeof ports / sizeof *ports; j++) {
+      c->peer.in4.sin_family = AF_INET;
+      CHECK(inet_pton(AF_INET, addrs[i], &c->peer.in4.sin_addr) == 1);
+      c->peer.in4.sin_port = htons((uint16_t)ports[j]);
+      snprintf(want, sizeof want, "%s:%u", addrs[i], ports[j]);
+      CHECK(strcmp(wsf_conn_peer_text(c, buf), want) == 0);
+    }
+  c->peer.in6.sin6_family = AF_INET6;
+  CHECK(inet_pton(AF_INET6, "::1", &c->peer.in6.sin6_addr) == 1);
+  c->peer.in6.sin6_port = htons(9);
+  CHECK(strcmp(wsf_conn_peer_text(c, buf), "[::1]:9") == 0);
+  free(c);
+}
+
 int main(void) {
   RUN(test_open_then_server_close);
   RUN(test_inbox_then_recv);
@@ -445,6 +468,7 @@ int main(void) {
   RUN(test_connect_timeout);
   RUN(test_server_drops);
   RUN(test_reuse_same_url);
+  RUN(test_peer_text_matches_inet_ntop);
   uv_loop_close(uv_default_loop());
   return wsf_test_result();
 }
