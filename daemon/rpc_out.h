@@ -139,15 +139,21 @@ static inline bool out_ascii(const char *p, size_t n) {
   return !((high | w) & 0x8080808080808080ull);
 }
 
+/* An ASCII str shorter than 32 bytes whose length is known (a view's field
+ * name): the fixstr header and the bytes. */
+static inline void out_fixstr(msgpack_sbuffer *sb, const char *s, size_t n) {
+  uint8_t *p = out_room(sb, 1 + n);
+  p[0] = (uint8_t)(0xa0 | n);
+  memcpy(p + 1, s, n);
+  sb->size += 1 + n;
+}
+
 /* A NUL-terminated str: a fixstr copied whole when it is ASCII and at most
  * 31 bytes (every key), else wsf_pack_text through pk. */
 static inline void out_cstr(msgpack_packer *pk, msgpack_sbuffer *sb, const char *s) {
   size_t n = strlen(s);
   if (n < 32 && out_ascii(s, n)) {
-    uint8_t *p = out_room(sb, 1 + n);
-    p[0] = (uint8_t)(0xa0 | n);
-    memcpy(p + 1, s, n);
-    sb->size += 1 + n;
+    out_fixstr(sb, s, n);
     return;
   }
   wsf_pack_text(pk, s, n);

@@ -56,7 +56,10 @@ static void pack_view(msgpack_packer *pk, msgpack_sbuffer *sb, const wsf_view *v
     const wsf_view_field *f = &v->f[i];
     if (!(f->to & WSF_TO_RPC))
       continue;
-    out_cstr(pk, sb, f->name);
+    if (f->name_len)
+      out_fixstr(sb, f->name, f->name_len);
+    else
+      out_cstr(pk, sb, f->name);
     switch (f->kind) {
     case WSF_VK_UINT:
       out_uint(sb, f->v.u);

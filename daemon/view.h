@@ -65,6 +65,7 @@ typedef struct wsf_view_list {
 
 typedef struct wsf_view_field {
   const char *name;
+  uint8_t name_len; /* strlen(name) of an ASCII literal shorter than 32 bytes (view.c); 0 = unknown */
   uint8_t kind, to;
   const wsf_prom *prom; /* NULL: not in the Prometheus text */
   union {
