@@ -8,7 +8,6 @@ Processes are started through tests/lib/wsf_fixtures.py (Daemon) and tests/mockg
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ for p in (os.path.join(SOURCE_DIR, "tests", "lib"), os.path.join(SOURCE_DIR, "te
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from wsf_fixtures import Daemon, Client, RpcError, PYTHON  # noqa: E402,F401
+from wsf_fixtures import Daemon, Client, RpcError, PYTHON, free_port  # noqa: E402,F401
 from mockgw_runner import MockGw  # noqa: E402,F401
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -110,14 +109,6 @@ def machine():
     except OSError:
         pass
     return "%d cores, %.0f GiB, %s, kernel %s" % (os.cpu_count(), mem_kb / 1048576, distro, platform.release())
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---- the daemon's Prometheus histograms -------------------------------------------------------------

@@ -8,7 +8,6 @@ over 127.0.0.1."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "jmeter"))
 
 from jmeter_harness import EXAMPLES, MockGateway, jmeter_home, read_jtl  # noqa: E402
-from wsf_fixtures import Daemon  # noqa: E402
+from wsf_fixtures import Daemon, free_port  # noqa: E402
 
 CHAT = os.path.join(EXAMPLES, "chat.jmx")
 THREADS = 3
 # RMI without TLS: the keystore JMeter wants otherwise is pointless on loopback.
 RMI_PROPS = ["-Jserver.rmi.ssl.disable=true"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Worker:

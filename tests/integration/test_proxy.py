@@ -16,19 +16,11 @@ import pytest
 
 from test_metrics import get, metrics_daemon, parse, value
 from test_tls import certs, echo_round_trip, py_server  # noqa: F401 (certs: the module's fixture)
-from wsf_fixtures import Daemon, PyServer, RawServer, RpcError, closed_port
+from wsf_fixtures import Daemon, PyServer, RawServer, RpcError, closed_port, free_port
 
 TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
 pytestmark = pytest.mark.skipif(not os.access(TINYPROXY, os.X_OK),
                                 reason="tinyproxy not installed (.ci/install-deps --test installs it)")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class TinyProxy:

@@ -30,14 +30,11 @@ RabbitMQ(heartbeat_ms=None)
 
 By hand: `python3 tests/lib/proto_servers.py socketio|signalr|rabbitmq` runs one and prints its URL.
 daemon_has_presets(client) says whether the daemon has the protocol layer (tests skip without it).
-free_port() returns a loopback TCP port below the ephemeral range (32768-60999 on Linux), free when
-asked: the machine's own outgoing connections cannot take it between the check and the server's bind
-(they did, with tens of thousands of test connections open, for ports picked in that range).
+Ports for the servers come from wsf_fixtures.free_port() (below the ephemeral range).
 """
 
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -46,7 +43,8 @@ import tempfile
 import time
 import urllib.request
 
-from wsf_fixtures import NODE_DIR, PYTHON, SERVERS_DIR, RpcError, _Peer, closed_port, ensure_node_modules, wait_until
+from wsf_fixtures import NODE_DIR, PYTHON, SERVERS_DIR, RpcError, _Peer, closed_port, ensure_node_modules, free_port, \
+    wait_until
 
 
 def daemon_has_presets(client):
@@ -60,20 +58,6 @@ def daemon_has_presets(client):
     has = "framing" in client.call("status", conn=name)
     client.call("reset")
     return has
-
-
-def free_port(low=20000, high=32767, tries=200):
-    for _ in range(tries):
-        port = random.randint(low, high)
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("0.0.0.0", port))  # fails when any address holds the port, 127.0.0.1 included
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free TCP port in %d-%d after %d tries" % (low, high, tries))
 
 
 class _ProtoPeer(_Peer):

@@ -49,6 +49,7 @@ import json
 import os
 import shutil
 import signal
+import random
 import socket
 import subprocess
 import sys
@@ -90,12 +91,25 @@ def wait_state(client, conn, state="closed", timeout=5):
     return last["s"]
 
 
-def closed_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_port(low=20000, high=32767, tries=200):
+    """A TCP port nobody holds on any address, picked below the ephemeral range (32768-60999 on
+    Linux): an outgoing connection or a port-0 listener of a test running beside this one cannot take
+    it between this call and its use (CI under load saw both). Nothing listens on it, so a connect to
+    it is refused until someone binds it."""
+    for _ in range(tries):
+        port = random.randint(low, high)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("0.0.0.0", port))  # fails when any address holds the port, 127.0.0.1 included
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free TCP port in %d-%d after %d tries" % (low, high, tries))
+
+
+closed_port = free_port  # read as "a port where connects are refused"
 
 
 def daemon_binary():
