@@ -519,7 +519,8 @@ void wsf_conn_ping(wsf_conn *c, wsf_wait *w, const uint8_t *payload, size_t len,
     memcpy(w->ping_payload, payload, len);
     w->ping_len = (uint8_t)len;
   } else {
-    wsf_random(w->ping_payload, 8);
+    uint64_t unique = wsf_random_u64(); /* tells this pong from a late one */
+    memcpy(w->ping_payload, &unique, 8);
     w->ping_len = 8;
   }
   if (wsf_ws_send(&c->ws, WSF_WS_PING, w->ping_payload, w->ping_len) != 0) {

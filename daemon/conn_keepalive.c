@@ -107,7 +107,8 @@ void conn_on_heartbeat(wsf_timer *t) {
     const uint8_t *payload = ka->payload;
     size_t len = ka->payload_len;
     if (!len) { /* unique payloads let a late pong be told apart */
-      wsf_random(c->ka_payload, sizeof c->ka_payload);
+      uint64_t unique = wsf_random_u64();
+      memcpy(c->ka_payload, &unique, sizeof c->ka_payload);
       payload = c->ka_payload;
       len = sizeof c->ka_payload;
     }

@@ -46,17 +46,20 @@ int wsf_random(void *buf, size_t len) {
   return 0;
 }
 
-/* xorshift64*: jitter needs spread, not secrecy; seeded once from the CSPRNG. */
-uint64_t wsf_random_below(uint64_t bound) {
+/* xorshift64*: jitter and ping payloads need spread, not secrecy; seeded once
+ * from the CSPRNG. Its period is 2^64 - 1, so no value repeats within it. */
+uint64_t wsf_random_u64(void) {
   static uint64_t state;
-  if (bound == 0)
-    return 0;
   if (state == 0 && (wsf_random(&state, sizeof state) != 0 || state == 0))
     state = 0x9E3779B97F4A7C15ull ^ uv_hrtime();
   state ^= state >> 12;
   state ^= state << 25;
   state ^= state >> 27;
-  return (state * 0x2545F4914F6CDD1Dull) % bound;
+  return state * 0x2545F4914F6CDD1Dull;
+}
+
+uint64_t wsf_random_below(uint64_t bound) {
+  return bound ? wsf_random_u64() % bound : 0;
 }
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};

@@ -20,6 +20,8 @@ uint64_t wsf_wall_ms(void);
 int wsf_random(void *buf, size_t len);
 /* Uniform in [0, bound) from a fast non-cryptographic generator (jitter). */
 uint64_t wsf_random_below(uint64_t bound);
+/* 64 bits from the same generator: values that must differ (ping payloads), not secrets. */
+uint64_t wsf_random_u64(void);
 
 enum wsf_log_level { WSF_LOG_ERROR, WSF_LOG_WARN, WSF_LOG_INFO, WSF_LOG_DEBUG };
 extern int wsf_log_level;

@@ -81,8 +81,33 @@ static void test_allocators_abort_naming_the_size(void) {
 #endif
 }
 
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Ping payloads come from wsf_random_u64: 100,000 draws, no two alike (a
+ * late pong must not match the ping after it), and bounded draws stay below
+ * their bound. */
+static void test_fast_random_values_differ(void) {
+  enum { N = 100000 };
+  uint64_t *v = malloc(N * sizeof *v);
+  for (size_t i = 0; i < N; i++)
+    v[i] = wsf_random_u64();
+  qsort(v, N, sizeof *v, cmp_u64);
+  size_t repeats = 0;
+  for (size_t i = 1; i < N; i++)
+    repeats += v[i] == v[i - 1];
+  CHECK(repeats == 0);
+  free(v);
+  for (int i = 0; i < 1000; i++)
+    CHECK(wsf_random_below(7) < 7);
+  CHECK(wsf_random_below(0) == 0);
+}
+
 int main(void) {
   RUN(test_library_out_of_memory_aborts_with_its_name);
   RUN(test_allocators_abort_naming_the_size);
+  RUN(test_fast_random_values_differ);
   return wsf_test_result();
 }
