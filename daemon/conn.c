@@ -64,7 +64,7 @@ static void conn_free(wsf_conn *c) {
   conn_proto_free(c);
   free(c->deflate);
   free(c->subprotocol);
-  free(c->resp_headers);
+  wsf_intern_release(&c->d->resp_headers, c->resp_headers);
   free(c->tls_info);
   output_stall_stop(c); /* stopped already where it ended; a no-op then */
   conn_redial_free(c);

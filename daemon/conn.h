@@ -48,9 +48,15 @@ typedef struct wsf_close_record {
   struct wsf_conn *closed_prev, *closed_next;
 } wsf_close_record;
 
+/* 32-bit microseconds: 32 bytes less per connection (issue 19's memory target); a phase longer
+ * than 71.6 minutes reads as WSF_TIMING_MAX_US (PROTOCOL.md §5, open). */
 typedef struct wsf_timings {
-  uint64_t queued_us, dns_us, connect_us, proxy_us, tls_us, upgrade_us, session_us, total_us;
+  uint32_t queued_us, dns_us, connect_us, proxy_us, tls_us, upgrade_us, session_us, total_us;
 } wsf_timings;
+#define WSF_TIMING_MAX_US UINT32_MAX
+static inline uint32_t wsf_timing_us(uint64_t us) {
+  return us > WSF_TIMING_MAX_US ? WSF_TIMING_MAX_US : (uint32_t)us;
+}
 
 /* open.reuse: what a live connection of the requested name is good for. */
 enum wsf_reuse {
@@ -181,7 +187,11 @@ struct wsf_conn {
   /* handshake results, kept for reused opens and status */
   wsf_timings timings;
   char *subprotocol;
-  char *resp_headers;   /* the response headers: "name\0value\0" n_resp_headers times */
+  /* the response headers, "name\0value\0" n_resp_headers times, shared with every connection
+   * that got the same ones (d->resp_headers, intern.h): sec-websocket-accept's value is left empty
+   * there and recomputed from key (wsf_conn_response_accept) */
+  const struct wsf_interned *resp_headers;
+  uint8_t key[16];      /* the Sec-WebSocket-Key's 16 bytes, once open */
   struct wsf_conn_tls { /* only for wss://, once TLS is up */
     const char *version, *cipher;
     bool verified;
@@ -280,6 +290,8 @@ uint32_t wsf_conns_shutdown(wsf_daemon *d);
 /* The gateway address a connection connected to (or last tried), as
  * "127.0.0.1:8080" or "[::1]:8080", written into buf; NULL when none yet. */
 const char *wsf_conn_peer_text(const wsf_conn *c, char buf[64]);
+/* The Sec-WebSocket-Accept the gateway sent (resp_headers keeps its value empty), into accept. */
+const char *wsf_conn_response_accept(const wsf_conn *c, char accept[29]);
 /* The source address it bound (the daemon's pool holds the text), or NULL: the kernel chose. */
 const char *wsf_conn_source_text(const wsf_conn *c);
 

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <stdlib.h>
@@ -457,18 +458,36 @@ static void send_upgrade(wsf_conn *c) {
   hs->request = NULL;
 }
 
-/* Keeps the response headers as "name\0value\0..." for reused opens and status. */
-static void keep_response_headers(wsf_conn *c, const wsf_hs_response *r) {
+const char *wsf_conn_response_accept(const wsf_conn *c, char accept[WSF_ACCEPT_LEN + 1]) {
+  char key_text[WSF_KEY_LEN + 1];
+  EVP_EncodeBlock((unsigned char *)key_text, c->key, sizeof c->key);
+  wsf_handshake_accept_for(key_text, WSF_KEY_LEN, accept);
+  return accept;
+}
+
+/* Keeps the response headers as "name\0value\0..." for the open result and reused opens, shared
+ * with the connections that got the same ones. Sec-WebSocket-Accept's value (a hash of this
+ * connection's key, so every block would differ) is kept empty: the handshake checked it equals
+ * wsf_handshake_accept_for(key), so the key's 16 bytes give it back. */
+static void keep_response_headers(wsf_conn *c, const wsf_hs_response *r, const char *key_text) {
+  unsigned char raw[18]; /* 24 base64 characters decode to 18 bytes, the last two padding */
+  if (EVP_DecodeBlock(raw, (const unsigned char *)key_text, WSF_KEY_LEN) == (int)sizeof raw)
+    memcpy(c->key, raw, sizeof c->key);
   size_t len = 0;
   for (size_t i = 0; i < r->n_headers; i++)
     len += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 2;
-  c->resp_headers = wsf_xmalloc(len ? len : 1);
-  char *p = c->resp_headers;
+  char small[1024];
+  char *block = len <= sizeof small ? small : wsf_xmalloc(len);
+  char *p = block;
   for (size_t i = 0; i < r->n_headers; i++) {
+    bool accept = strcmp(r->headers[i].name, "sec-websocket-accept") == 0;
     p = stpcpy(p, r->headers[i].name) + 1;
-    p = stpcpy(p, r->headers[i].value) + 1;
+    p = stpcpy(p, accept ? "" : r->headers[i].value) + 1;
   }
+  c->resp_headers = wsf_intern(&c->d->resp_headers, block, (size_t)(p - block));
   c->n_resp_headers = r->n_headers & 0x7f;
+  if (block != small)
+    free(block);
 }
 /* conn.h packs these into bit-fields */
 _Static_assert(WSF_MAX_HEADERS < 128, "n_resp_headers is a 7-bit field");
@@ -490,15 +509,15 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
   wsf_daemon *d = c->d;
   wsf_handshake *hs = c->hs;
   uint64_t now = wsf_now_us();
-  c->timings.queued_us = hs->t_admitted - c->started_us;
-  c->timings.dns_us = hs->t_dns - hs->t_admitted;
-  c->timings.connect_us = hs->t_connected - hs->t_dns;
-  c->timings.proxy_us = hs->t_proxied - hs->t_connected;
-  c->timings.tls_us = c->tls ? hs->t_tls - hs->t_proxied : 0;
-  c->timings.upgrade_us = now - hs->t_sent;
+  c->timings.queued_us = wsf_timing_us(hs->t_admitted - c->started_us);
+  c->timings.dns_us = wsf_timing_us(hs->t_dns - hs->t_admitted);
+  c->timings.connect_us = wsf_timing_us(hs->t_connected - hs->t_dns);
+  c->timings.proxy_us = wsf_timing_us(hs->t_proxied - hs->t_connected);
+  c->timings.tls_us = c->tls ? wsf_timing_us(hs->t_tls - hs->t_proxied) : 0;
+  c->timings.upgrade_us = wsf_timing_us(now - hs->t_sent);
   if (hs->resp.subprotocol)
     c->subprotocol = wsf_xstrndup(hs->resp.subprotocol, strlen(hs->resp.subprotocol));
-  keep_response_headers(c, &hs->resp);
+  keep_response_headers(c, &hs->resp, hs->key);
   wsf_timer_stop(&d->timers, &c->deadline);
   conn_release_handshake(c);
   wsf_ws_init(&c->ws, &c->transport, false, c->ws.max_message_bytes, &conn_ws_callbacks);
@@ -516,7 +535,7 @@ static void became_open(wsf_conn *c, const uint8_t *rest, size_t rest_len,
 void conn_open_complete(wsf_conn *c) {
   wsf_daemon *d = c->d;
   uint64_t now = wsf_now_us();
-  c->timings.total_us = now - c->started_us;
+  c->timings.total_us = wsf_timing_us(now - c->started_us);
   hist_timings(d, &c->timings);
   wsf_timer_stop(&d->timers, &c->deadline);
   c->opened_us = now;

@@ -255,7 +255,7 @@ static void forget_session(wsf_conn *c) {
   c->deflate = NULL;
   free(c->subprotocol);
   c->subprotocol = NULL;
-  free(c->resp_headers);
+  wsf_intern_release(&c->d->resp_headers, c->resp_headers);
   c->resp_headers = NULL;
   c->n_resp_headers = 0;
   free(c->tls_info);

@@ -228,7 +228,7 @@ static void stomp_negotiate(wsf_conn *c) {
 static void session_done(wsf_conn *c) {
   wsf_conn_proto *pr = c->proto;
   pr->in_session = false;
-  c->timings.session_us = wsf_now_us() - pr->session_started_us;
+  c->timings.session_us = wsf_timing_us(wsf_now_us() - pr->session_started_us);
   if (pr->p->preset == WSF_PRESET_STOMP12)
     stomp_negotiate(c);
   conn_open_complete(c);

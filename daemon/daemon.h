@@ -11,6 +11,7 @@
 #include "deflate.h"
 #include "dns_cache.h"
 #include "hist.h"
+#include "intern.h"
 #include "proxy.h"
 #include "registry.h"
 #include "source_pool.h"
@@ -113,8 +114,9 @@ typedef struct wsf_daemon {
   uint32_t live_transports; /* handles not yet closed, forgotten connections included */
   wsf_stats stats;
   uint64_t started_us;
-  wsf_keepalive *keepalives; /* interned */
-  wsf_proto_table protos;    /* interned protocol layers (proto.h) */
+  wsf_keepalive *keepalives;     /* interned */
+  wsf_proto_table protos;        /* interned protocol layers (proto.h) */
+  wsf_intern_table resp_headers; /* upgrade-response headers shared by connections (intern.h) */
   /* admission: handshakes in flight and the connect-rate token bucket */
   uint32_t handshakes_in_flight;
   wsf_conn *admit_head, *admit_tail;

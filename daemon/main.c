@@ -704,6 +704,7 @@ out:
   wsf_source_pool_free(&d->sources);
   wsf_dns_cache_free(&d->dns);
   wsf_proto_table_free(&d->protos); /* every connection let its set go above; the names stay till here */
+  wsf_intern_table_free(&d->resp_headers); /* and its response headers */
   wsf_observe_close_all(d);
   wsf_tls_config_free_all();
   free(d->rpc);

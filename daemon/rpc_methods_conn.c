@@ -26,9 +26,15 @@ static void pack_open_result(msgpack_packer *pk, uint32_t msgid, const wsf_conn 
   kv_str(pk, "subprotocol", c->subprotocol);
   wsf_pack_key(pk, "headers");
   msgpack_pack_map(pk, c->n_resp_headers);
-  const char *h = c->resp_headers;
-  for (uint16_t i = 0; i < c->n_resp_headers * 2; i++, h += strlen(h) + 1)
+  const char *h = c->resp_headers ? c->resp_headers->data : "";
+  char accept[29];
+  for (uint16_t i = 0; i < c->n_resp_headers; i++) {
+    const char *value = h + strlen(h) + 1;
     wsf_pack_str(pk, h);
+    wsf_pack_str(pk, !*value && strcmp(h, "sec-websocket-accept") == 0 ? wsf_conn_response_accept(c, accept)
+                                                                       : value);
+    h = value + strlen(value) + 1;
+  }
   wsf_pack_key(pk, "timings");
   wsf_rpc_pack_timings(pk, &c->timings);
   wsf_pack_key(pk, "tls");

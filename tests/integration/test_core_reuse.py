@@ -1,5 +1,8 @@
 """Named connections and explicit reuse (PROTOCOL.md 5 open; README "Using it from JMeter")."""
 
+import base64
+import hashlib
+
 import pytest
 
 from wsf_fixtures import RpcError
@@ -12,6 +15,11 @@ def test_open_by_the_same_name_reuses_the_live_connection(daemon, ctl, echo):
     # A reused result describes the original handshake.
     assert again["timings"] == first["timings"]
     assert again["headers"] == first["headers"]
+    # Headers are kept once for all connections that got the same ones, without the per-connection
+    # Sec-WebSocket-Accept, which comes back from this connection's key: the value the server sent.
+    key = echo.wait_for("connect", path="/reuse-1")[0]["headers"]["sec-websocket-key"]
+    sent = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+    assert first["headers"]["sec-websocket-accept"] == sent == again["headers"]["sec-websocket-accept"]
     assert ctl.call("status", conn="vu-1")["reused_count"] == 1
     # The peer saw one connection only, and messages still flow on it.
     pid = echo.conn_id("/reuse-1")

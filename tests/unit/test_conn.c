@@ -225,6 +225,7 @@ static void daemon_teardown(void) {
   uv_walk(d.loop, close_walked, NULL);
   uv_run(d.loop, UV_RUN_DEFAULT);
   wsf_registry_free(&d.conns);
+  wsf_intern_table_free(&d.resp_headers);
   free(d.forgotten);
 }
 
