@@ -325,19 +325,11 @@ int wsf_metrics_start(wsf_daemon *d, const char *addr) {
   }
   struct sockaddr_storage bound;
   int blen = sizeof bound;
-  char ip[64] = "?";
-  int port = 0;
-  if (uv_tcp_getsockname(&m->listener, (struct sockaddr *)&bound, &blen) == 0) {
-    if (bound.ss_family == AF_INET) {
-      uv_ip4_name((struct sockaddr_in *)&bound, ip, sizeof ip);
-      port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-    } else {
-      uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
-      port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
-    }
-  }
-  wsf_log(WSF_LOG_INFO, "metrics on http://%s%s%s:%d/metrics", bound.ss_family == AF_INET6 ? "[" : "", ip,
-          bound.ss_family == AF_INET6 ? "]" : "", port);
+  char text[64];
+  const char *at = uv_tcp_getsockname(&m->listener, (struct sockaddr *)&bound, &blen) == 0
+                       ? wsf_addr_port_text((struct sockaddr *)&bound, text)
+                       : NULL;
+  wsf_log(WSF_LOG_INFO, "metrics on http://%s/metrics", at ? at : "?:0");
   return 0;
 }
 

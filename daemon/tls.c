@@ -535,19 +535,12 @@ static void session_ended(wsf_tls_session *s, int ssl_error) {
 static uint8_t slot_of(wsf_tls_config *cfg, wsf_transport *t, const char *server_name) {
   struct sockaddr_storage sa;
   int sa_len = sizeof sa;
-  char addr[INET6_ADDRSTRLEN] = "";
-  uint16_t port = 0;
-  if (uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&sa, &sa_len) == 0) {
-    if (sa.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&sa, addr, sizeof addr);
-      port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-    } else if (sa.ss_family == AF_INET) {
-      uv_ip4_name((struct sockaddr_in *)&sa, addr, sizeof addr);
-      port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-    }
-  }
-  char key[INET6_ADDRSTRLEN + 300];
-  snprintf(key, sizeof key, "%s:%u %s", addr, port, server_name ? server_name : "");
+  char addr[64];
+  const char *peer = uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&sa, &sa_len) == 0
+                         ? wsf_addr_port_text((struct sockaddr *)&sa, addr)
+                         : NULL;
+  char key[64 + 300];
+  snprintf(key, sizeof key, "%s %s", peer ? peer : "", server_name ? server_name : "");
   for (uint32_t i = 0; i < cfg->n_slots; i++)
     if (strcmp(cfg->slots[i].key, key) == 0)
       return (uint8_t)(i + 1);

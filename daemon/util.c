@@ -153,6 +153,43 @@ int wsf_parse_addr_port(const char *addr, struct sockaddr_storage *out) {
   return -1;
 }
 
+/* Decimal digits of v at p; returns the end. */
+static char *put_decimal(char *p, unsigned v) {
+  char tmp[10];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n)
+    *p++ = tmp[--n];
+  return p;
+}
+
+const char *wsf_addr_port_text(const struct sockaddr *sa, char buf[64]) {
+  if (sa->sa_family == AF_INET) {
+    /* By hand: `status` formats the peer for every reply, and inet_ntop + snprintf were a quarter
+     * of a status request's instructions (2,780 of 11,747, callgrind). */
+    const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+    const uint8_t *a = (const uint8_t *)&in4->sin_addr;
+    char *p = buf;
+    for (int i = 0; i < 4; i++) {
+      p = put_decimal(p, a[i]);
+      *p++ = i < 3 ? '.' : ':';
+    }
+    *put_decimal(p, ntohs(in4->sin_port)) = '\0';
+    return buf;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    char ip[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+    snprintf(buf, 64, "[%s]:%u", ip, ntohs(in6->sin6_port));
+    return buf;
+  }
+  return NULL;
+}
+
 bool wsf_addr_is_loopback(const struct sockaddr_storage *a) {
   if (a->ss_family == AF_INET)
     return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;

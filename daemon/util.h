@@ -30,6 +30,8 @@ void wsf_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* "127.0.0.1:9464", "[::1]:9464" or "::1:9464" (numeric hosts only). Returns 0 or -1. */
 int wsf_parse_addr_port(const char *addr, struct sockaddr_storage *out);
+/* The other way: "127.0.0.1:9464" or "[::1]:9464" into buf; NULL for another family. */
+const char *wsf_addr_port_text(const struct sockaddr *sa, char buf[64]);
 /* 127.0.0.0/8 or ::1: the control and metrics ports bind nowhere else. */
 bool wsf_addr_is_loopback(const struct sockaddr_storage *a);
 
